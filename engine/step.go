@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// Mode says whether a step call may change anything.
+type Mode string
+
+// The step modes.
+const (
+	ModeNormal Mode = "normal"
+	ModeDryRun Mode = "dry-run"
+)
+
+// StepRequest is what the engine sends a plugin for one node. Config may hold
+// secrets resolved from the environment: it is never persisted or logged.
+type StepRequest struct {
+	RunID   string
+	NodeID  string
+	Kind    graphs.Kind
+	Plugin  string // the graph's plugin name ("exec", "pacs-vendor" …)
+	Attempt int    // 1 for the first attempt
+	// Config is the node's `with`, placeholders resolved.
+	Config map[string]any
+	// Inputs are the outputs of the node's dependencies, by node id.
+	Inputs map[string]map[string]string
+	Mode   Mode
+	// WorkDir is the graph file's folder, the default working directory.
+	WorkDir string
+}
+
+// EventKind is the kind of a StepEvent streamed during Restore.
+type EventKind string
+
+// The event kinds.
+const (
+	EventLog      EventKind = "log"
+	EventProgress EventKind = "progress"
+	EventOutput   EventKind = "output"
+)
+
+// StepEvent is one event a plugin streams while restoring a node.
+type StepEvent struct {
+	Kind    EventKind
+	Level   string  // log: "debug", "info", "warn" or "error"
+	Message string  // log line, or progress text
+	Percent float64 // progress, 0 to 100
+	Key     string  // output key
+	Value   string  // output value
+}
+
+// StepStatus is the outcome of a Restore or Verify call.
+type StepStatus string
+
+// The step outcomes.
+const (
+	StepSucceeded StepStatus = "succeeded"
+	StepFailed    StepStatus = "failed"
+	StepWaiting   StepStatus = "waiting" // a manual gate waits for approval
+)
+
+// StepResult is the final answer of Restore or Verify.
+type StepResult struct {
+	Status  StepStatus
+	Message string
+	Outputs map[string]string
+}
+
+// CheckResult says whether a node is already in its restored state.
+type CheckResult struct {
+	Restored bool
+	Message  string
+}
+
+// ConfigField documents one field of a plugin's `with` configuration.
+type ConfigField struct {
+	Name        string
+	Type        string
+	Required    bool
+	Description string
+}
+
+// PluginInfo is what a plugin says of itself.
+type PluginInfo struct {
+	Name        string
+	Version     string
+	Kinds       []graphs.Kind // empty: every kind
+	Fields      []ConfigField
+	Description string
+}
+
+// PluginHost runs steps in plugin processes (see package engine/host). It is
+// safe for concurrent calls. A plugin that crashes fails its calls in flight
+// with an error holding the crash text and is started again on the next call.
+// Every call honours ctx's deadline and cancellation. Errors are about the
+// call itself (plugin missing, refused, crashed, timed out); a step that ran
+// and failed is a StepResult with Status StepFailed.
+type PluginHost interface {
+	Describe(ctx context.Context, plugin string) (PluginInfo, error)
+	// Validate returns the problems of req's config; no side effects.
+	Validate(ctx context.Context, req StepRequest) ([]string, error)
+	// Check tells whether the node is already restored; no side effects.
+	Check(ctx context.Context, req StepRequest) (CheckResult, error)
+	// Restore runs the restore step; onEvent receives streamed events in
+	// order, from the calling goroutine or another, never concurrently.
+	Restore(ctx context.Context, req StepRequest, onEvent func(StepEvent)) (StepResult, error)
+	// Verify runs the health check after a restore.
+	Verify(ctx context.Context, req StepRequest) (StepResult, error)
+	// Close ends every plugin process and its process group.
+	Close() error
+}

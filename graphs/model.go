@@ -1,0 +1,148 @@
+// Package graphs holds reprise's graph file format (version 1, YAML or JSON):
+// parsing, validation, the dependency model and its analyses (order, waves,
+// effective criticality, critical path) and renderings (DOT, Mermaid).
+//
+// It imports nothing of reprise's own: the engine, the CLI and tools build on it.
+package graphs
+
+import "time"
+
+// Kind is what a node stands for in the information system. Kinds are stored
+// and written as they read ("application").
+type Kind string
+
+// The node kinds of graph file version 1.
+const (
+	KindInfrastructure Kind = "infrastructure"
+	KindApplication    Kind = "application"
+	KindInterface      Kind = "interface"
+	KindData           Kind = "data"
+)
+
+// Kinds lists every valid Kind in a stable order (for messages and reports).
+var Kinds = []Kind{KindInfrastructure, KindApplication, KindInterface, KindData}
+
+// Criticality says how urgent a node is. A node's effective criticality is the
+// highest of its own and that of everything that depends on it.
+type Criticality string
+
+// The criticality levels, from most to least urgent.
+const (
+	CriticalityVital  Criticality = "vital"
+	CriticalityHigh   Criticality = "high"
+	CriticalityNormal Criticality = "normal"
+	CriticalityLow    Criticality = "low"
+)
+
+// Criticalities lists every valid Criticality from most to least urgent.
+var Criticalities = []Criticality{CriticalityVital, CriticalityHigh, CriticalityNormal, CriticalityLow}
+
+// Rank orders criticalities: vital is 3, high 2, normal 1, low 0 (and an
+// empty or unknown value ranks as normal).
+func (c Criticality) Rank() int {
+	switch c {
+	case CriticalityVital:
+		return 3
+	case CriticalityHigh:
+		return 2
+	case CriticalityLow:
+		return 0
+	default:
+		return 1
+	}
+}
+
+// BuiltinPlugins are the plugins served by the reprise binary itself; a
+// graph uses them without a `plugins` entry.
+var BuiltinPlugins = []string{"exec", "http", "manual", "noop"}
+
+// IsBuiltin reports whether name is a built-in plugin.
+func IsBuiltin(name string) bool {
+	for _, b := range BuiltinPlugins {
+		if b == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Position is where a value starts in its source file (1-based; zero when
+// unknown, as for JSON input decoded without positions).
+type Position struct {
+	Line   int
+	Column int
+}
+
+// Graph is a parsed graph file. It is immutable once returned by Load or
+// Parse and safe for concurrent readers.
+type Graph struct {
+	Version  int
+	Name     string
+	Plugins  map[string]PluginRef
+	Defaults Defaults
+	Nodes    []*Node
+
+	// File is the path the graph was read from ("" for in-memory input);
+	// Dir is its folder, the default working directory of exec steps.
+	File string
+	Dir  string
+	// Source is the raw file content, kept so that a run can snapshot it.
+	Source []byte
+
+	index map[string]int
+}
+
+// PluginRef declares a plugin binary that is not built in.
+type PluginRef struct {
+	Path   string // relative paths resolve from the graph file's folder
+	SHA256 string // lowercase hex; when set the binary is refused if it differs
+	// MaxParallel caps concurrent steps through this plugin (0: no cap).
+	MaxParallel int
+	Pos         Position
+}
+
+// Defaults apply to every node that does not set its own value.
+type Defaults struct {
+	Timeout    time.Duration // zero: 30m
+	Retries    int
+	RetryDelay time.Duration // zero: 30s
+}
+
+// Default values used when neither the node nor the graph's defaults say.
+const (
+	DefaultTimeout    = 30 * time.Minute
+	DefaultRetryDelay = 30 * time.Second
+)
+
+// Node is one restore step of the information system.
+type Node struct {
+	ID          string
+	Kind        Kind
+	Title       string
+	Plugin      string
+	DependsOn   []string // as written
+	Between     []string // for interfaces: exactly two ends, both implied dependencies
+	Criticality Criticality
+	Estimate    time.Duration
+	Timeout     time.Duration // zero: the graph default
+	Retries     *int          // nil: the graph default
+	With        map[string]any
+
+	Pos Position // where the node's mapping starts
+}
+
+// Deps returns the node's effective dependencies: DependsOn then the Between
+// ends, without duplicates, in that order.
+func (n *Node) Deps() []string {
+	out := make([]string, 0, len(n.DependsOn)+len(n.Between))
+	seen := make(map[string]bool, len(n.DependsOn)+len(n.Between))
+	for _, list := range [][]string{n.DependsOn, n.Between} {
+		for _, d := range list {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
