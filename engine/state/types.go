@@ -1,6 +1,6 @@
-// Package state keeps reprise's run state in one go.etcd.io/bbolt file: runs,
-// a record per node, and an append-only, hash-chained journal.
 package state
+
+import "time"
 
 // NodeState is where a node stands in a run. States are stored as they read.
 type NodeState string
@@ -33,3 +33,133 @@ const (
 	RunFailed      RunStatus = "failed"      // finished with failed or blocked nodes
 	RunSucceeded   RunStatus = "succeeded"   // every node succeeded or was skipped
 )
+
+// Options tunes Open. The zero value opens the file for reading and writing,
+// durably, with no holder description.
+type Options struct {
+	// ReadOnly opens the file for reading only. Several readers may share the
+	// file; a reader is refused with *LockedError while a writer holds it.
+	ReadOnly bool
+	// Holder says who opens the file, e.g. "reprise run (pid 4242)". It is
+	// shown to a second opener that is refused.
+	Holder string
+	// NoSync skips fdatasync on commit. For tests and benchmarks only: a
+	// crash may then lose or corrupt committed changes.
+	NoSync bool
+}
+
+// RunOptions are the options a run was started with.
+type RunOptions struct {
+	Parallelism int      `json:"parallelism,omitempty"`
+	Targets     []string `json:"targets,omitempty"`
+	FailFast    bool     `json:"fail_fast,omitempty"`
+	DryRun      bool     `json:"dry_run,omitempty"`
+}
+
+// Run is the record of one run of a graph.
+type Run struct {
+	ID        string     `json:"id"`
+	GraphName string     `json:"graph_name,omitempty"`
+	GraphFile string     `json:"graph_file,omitempty"`
+	GraphHash string     `json:"graph_hash,omitempty"` // hex SHA-256 of the snapshot
+	Status    RunStatus  `json:"status"`
+	Options   RunOptions `json:"options"`
+	Created   time.Time  `json:"created,omitzero"`
+	Updated   time.Time  `json:"updated,omitzero"`
+	Finished  time.Time  `json:"finished,omitzero"`
+	Total     int        `json:"total"` // number of nodes
+}
+
+// Unfinished reports whether the run may still be resumed: it is running
+// (or crashed while it was), interrupted, parked on gates, or failed.
+func (r Run) Unfinished() bool {
+	switch r.Status {
+	case RunRunning, RunInterrupted, RunParked, RunFailed:
+		return true
+	}
+	return false
+}
+
+// MaxHistory is how many attempts a NodeRecord keeps in History; older ones
+// are dropped when the record is stored (Attempts still counts them all).
+const MaxHistory = 20
+
+// Attempt is one attempt at restoring a node.
+type Attempt struct {
+	N       int       `json:"n"`
+	Started time.Time `json:"started,omitzero"`
+	Ended   time.Time `json:"ended,omitzero"`
+	Result  NodeState `json:"result,omitempty"`
+	Error   string    `json:"error,omitempty"`
+}
+
+// NodeRecord is the stored state of one node in one run.
+type NodeRecord struct {
+	ID        string            `json:"id"`
+	State     NodeState         `json:"state"`
+	Attempts  int               `json:"attempts,omitempty"`
+	History   []Attempt         `json:"history,omitempty"` // the last MaxHistory attempts, oldest first
+	Started   time.Time         `json:"started,omitzero"`  // of the last attempt
+	Ended     time.Time         `json:"ended,omitzero"`    // of the last attempt
+	LastError string            `json:"last_error,omitempty"`
+	Outputs   map[string]string `json:"outputs,omitempty"`
+	// Manual gates and operator overrides.
+	ApprovedBy      string    `json:"approved_by,omitempty"`
+	ApprovalComment string    `json:"approval_comment,omitempty"`
+	ApprovedAt      time.Time `json:"approved_at,omitzero"`
+	MarkedBy        string    `json:"marked_by,omitempty"`
+	MarkReason      string    `json:"mark_reason,omitempty"`
+}
+
+// Entry is one journal entry. The journal of a run is append-only and
+// hash-chained: Prev is the Hash of the entry before, and Hash is the hex
+// SHA-256 of the entry's canonical encoding, which is the exact JSON stored
+// for the entry with Hash set to "" (see doc.go).
+type Entry struct {
+	Seq     uint64            `json:"seq"` // 1, 2, … per run
+	Time    time.Time         `json:"time,omitzero"`
+	Type    string            `json:"type"` // "run-created", "node-started", … chosen by the engine
+	NodeID  string            `json:"node,omitempty"`
+	State   NodeState         `json:"state,omitempty"`
+	Attempt int               `json:"attempt,omitempty"`
+	Message string            `json:"msg,omitempty"`
+	By      string            `json:"by,omitempty"`
+	Data    map[string]string `json:"data,omitempty"`
+	Prev    string            `json:"prev"`
+	Hash    string            `json:"hash"`
+}
+
+// Change is one state transition of a run. Every field that is set is
+// applied in the same transaction as the others.
+type Change struct {
+	RunID string
+	// Run, if non-nil, replaces the run record (its ID must be RunID).
+	Run *Run
+	// Node, if non-nil, replaces that node's record (creating it if new).
+	Node *NodeRecord
+	// RemoveNode, if not empty, deletes that node's record (a node removed
+	// from an edited graph). Removing an unknown node is not an error.
+	RemoveNode string
+	// Snapshot, if non-nil, replaces the run's graph snapshot (resume
+	// --graph); journal it with an Entry in the same Change.
+	Snapshot []byte
+	// Entry, if non-nil, is appended to the run's journal. The store sets
+	// Seq, Prev and Hash, and Time when it is zero.
+	Entry *Entry
+}
+
+// Stats counts the store's work since Open.
+type Stats struct {
+	Commits uint64 // write transactions committed by the group-commit writer
+	Changes uint64 // changes committed
+	Applies uint64 // Apply calls whose changes were committed
+	Failed  uint64 // Apply calls that got a commit error
+}
+
+// VerifyReport is what Verify found in a run's journal.
+type VerifyReport struct {
+	Entries  int    // entries read
+	OK       bool   // the chain is whole
+	FirstBad uint64 // sequence number of the first bad entry (0 when OK)
+	Problem  string // what is wrong with it
+}

@@ -1,0 +1,455 @@
+package state
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// request is one Apply call waiting for the writer.
+type request struct {
+	changes []encodedChange
+	err     error
+	done    chan struct{}
+}
+
+// encodedChange is a Change with its records already encoded by the
+// caller's goroutine, so the writer only does the bbolt work.
+type encodedChange struct {
+	runID      string
+	run        []byte
+	nodeID     string
+	node       []byte
+	removeNode string
+	snapshot   []byte
+	entry      *Entry // a private copy
+}
+
+type statCounters struct {
+	commits, changes, applies, failed atomic.Uint64
+}
+
+// Stats returns the store's counters since Open.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Commits: s.stats.commits.Load(),
+		Changes: s.stats.changes.Load(),
+		Applies: s.stats.applies.Load(),
+		Failed:  s.stats.failed.Load(),
+	}
+}
+
+// Apply applies changes atomically, each with its journal entry, and
+// returns once they are durable (committed and fdatasync'ed).
+//
+// Apply may be called from many goroutines at once: a single writer
+// goroutine takes every change queued since its last commit and commits
+// them all in one bbolt transaction (group commit, no timer), then wakes
+// every caller of that batch. If the commit fails, every caller of the
+// batch gets the error and none of their changes is stored; a change that
+// names an unknown run fails alone with ErrRunNotFound.
+//
+// If ctx is done before the changes are queued, Apply returns ctx.Err()
+// and nothing is applied. If it is done while they wait for the writer,
+// Apply returns ctx.Err() at once, but the changes may still be committed:
+// read the state back to know.
+func (s *Store) Apply(ctx context.Context, changes ...Change) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	req := &request{changes: make([]encodedChange, 0, len(changes)), done: make(chan struct{})}
+	for i := range changes {
+		ec, err := encodeChange(&changes[i])
+		if err != nil {
+			return err
+		}
+		req.changes = append(req.changes, ec)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.pending = append(s.pending, req)
+	s.mu.Unlock()
+	s.signal()
+	select {
+	case <-req.done:
+		return req.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func encodeChange(c *Change) (encodedChange, error) {
+	ec := encodedChange{runID: c.RunID, removeNode: c.RemoveNode}
+	if err := checkKey("run id", c.RunID); err != nil {
+		return ec, err
+	}
+	if c.Run != nil {
+		if c.Run.ID != c.RunID {
+			return ec, fmt.Errorf("change of run %q carries the record of run %q: %w", c.RunID, c.Run.ID, ErrInvalidChange)
+		}
+		b, err := json.Marshal(c.Run)
+		if err != nil {
+			return ec, fmt.Errorf("encode run %q: %w", c.RunID, err)
+		}
+		ec.run = b
+	}
+	if c.Node != nil {
+		b, err := encodeNode(c.Node)
+		if err != nil {
+			return ec, err
+		}
+		ec.nodeID, ec.node = c.Node.ID, b
+	}
+	if c.Snapshot != nil {
+		ec.snapshot = append([]byte{}, c.Snapshot...)
+	}
+	if c.Entry != nil {
+		e := *c.Entry
+		e.Data = maps.Clone(e.Data)
+		if e.Type == "" {
+			return ec, fmt.Errorf("journal entry of run %q: empty type: %w", c.RunID, ErrInvalidChange)
+		}
+		ec.entry = &e
+	}
+	return ec, nil
+}
+
+func encodeNode(n *NodeRecord) ([]byte, error) {
+	if err := checkKey("node id", n.ID); err != nil {
+		return nil, err
+	}
+	rec := *n
+	if len(rec.History) > MaxHistory {
+		rec.History = rec.History[len(rec.History)-MaxHistory:]
+	}
+	b, err := json.Marshal(&rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode node %q: %w", n.ID, err)
+	}
+	return b, nil
+}
+
+func checkKey(what, k string) error {
+	if k == "" || len(k) > bolt.MaxKeySize {
+		return fmt.Errorf("%s %q: want 1 to %d bytes: %w", what, k, bolt.MaxKeySize, ErrInvalidChange)
+	}
+	return nil
+}
+
+// writer is the single goroutine that commits queued requests.
+func (s *Store) writer() {
+	defer close(s.done)
+	for range s.wake {
+		for {
+			s.mu.Lock()
+			batch, closed := s.pending, s.closed
+			s.pending = nil
+			s.mu.Unlock()
+			if len(batch) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
+			s.commit(batch)
+		}
+	}
+}
+
+// commit applies a batch in one transaction and wakes its callers.
+func (s *Store) commit(batch []*request) {
+	var applied []*request
+	err := s.update(func(tx *bolt.Tx) error {
+		applied = applied[:0]
+		w := newTxWriter(tx)
+		for _, req := range batch {
+			if err := w.check(req.changes); err != nil {
+				req.err = err
+				continue
+			}
+			for i := range req.changes {
+				if err := w.apply(&req.changes[i]); err != nil {
+					return err
+				}
+			}
+			applied = append(applied, req)
+		}
+		return w.flush()
+	})
+	n := 0
+	for _, req := range applied {
+		n += len(req.changes)
+	}
+	if err != nil {
+		err = fmt.Errorf("commit %d changes to %s: %w", n, s.path, err)
+		for _, req := range applied {
+			req.err = err
+		}
+		s.stats.failed.Add(uint64(len(applied)))
+	} else if len(applied) > 0 {
+		s.stats.commits.Add(1)
+		s.stats.changes.Add(uint64(n))
+		s.stats.applies.Add(uint64(len(applied)))
+	}
+	for _, req := range batch {
+		close(req.done)
+	}
+}
+
+// txWriter applies changes inside one write transaction, keeping each
+// run's journal head in memory until flush.
+type txWriter struct {
+	tx    *bolt.Tx
+	heads map[string]*head
+}
+
+type head struct {
+	seq  uint64
+	hash string
+}
+
+func newTxWriter(tx *bolt.Tx) *txWriter { return &txWriter{tx: tx, heads: map[string]*head{}} }
+
+// check refuses a request whose runs are not stored, before any write.
+func (w *txWriter) check(changes []encodedChange) error {
+	for i := range changes {
+		if w.runBucket(changes[i].runID) == nil {
+			return fmt.Errorf("run %q: %w", changes[i].runID, ErrRunNotFound)
+		}
+	}
+	return nil
+}
+
+func (w *txWriter) runBucket(id string) *bolt.Bucket {
+	return w.tx.Bucket(bucketRuns).Bucket([]byte(id))
+}
+
+func (w *txWriter) apply(c *encodedChange) error {
+	rb := w.runBucket(c.runID)
+	if c.run != nil {
+		if err := rb.Put(keyRun, c.run); err != nil {
+			return fmt.Errorf("put run %q: %w", c.runID, err)
+		}
+	}
+	if c.snapshot != nil {
+		if err := rb.Put(keySnapshot, c.snapshot); err != nil {
+			return fmt.Errorf("put snapshot of run %q: %w", c.runID, err)
+		}
+	}
+	if c.node != nil || c.removeNode != "" {
+		nb, err := w.tx.Bucket(bucketNodes).CreateBucketIfNotExists([]byte(c.runID))
+		if err != nil {
+			return fmt.Errorf("nodes of run %q: %w", c.runID, err)
+		}
+		if c.removeNode != "" {
+			if err := nb.Delete([]byte(c.removeNode)); err != nil {
+				return fmt.Errorf("remove node %q of run %q: %w", c.removeNode, c.runID, err)
+			}
+		}
+		if c.node != nil {
+			if err := nb.Put([]byte(c.nodeID), c.node); err != nil {
+				return fmt.Errorf("put node %q of run %q: %w", c.nodeID, c.runID, err)
+			}
+		}
+	}
+	if c.entry != nil {
+		return w.append(c.runID, c.entry)
+	}
+	return nil
+}
+
+// append chains e to the run's journal and stores it.
+func (w *txWriter) append(runID string, e *Entry) error {
+	h, err := w.head(runID)
+	if err != nil {
+		return err
+	}
+	jb, err := w.tx.Bucket(bucketJournal).CreateBucketIfNotExists([]byte(runID))
+	if err != nil {
+		return fmt.Errorf("journal of run %q: %w", runID, err)
+	}
+	jb.FillPercent = 0.95 // keys only grow: pack the pages
+	e.Seq, e.Prev = h.seq+1, h.hash
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Time = e.Time.UTC()
+	stored, hash, err := sealEntry(e)
+	if err != nil {
+		return fmt.Errorf("encode journal entry %d of run %q: %w", e.Seq, runID, err)
+	}
+	if err := jb.Put(seqKey(e.Seq), stored); err != nil {
+		return fmt.Errorf("put journal entry %d of run %q: %w", e.Seq, runID, err)
+	}
+	h.seq, h.hash = e.Seq, hash
+	return nil
+}
+
+func (w *txWriter) head(runID string) (*head, error) {
+	if h, ok := w.heads[runID]; ok {
+		return h, nil
+	}
+	h := &head{}
+	if raw := w.runBucket(runID).Get(keyHead); raw != nil {
+		var err error
+		if h.seq, h.hash, err = decodeHead(raw); err != nil {
+			return nil, fmt.Errorf("journal head of run %q: %w", runID, err)
+		}
+	}
+	w.heads[runID] = h
+	return h, nil
+}
+
+// flush stores the journal heads moved by this transaction.
+func (w *txWriter) flush() error {
+	for id, h := range w.heads {
+		if err := w.runBucket(id).Put(keyHead, encodeHead(h.seq, h.hash)); err != nil {
+			return fmt.Errorf("put journal head of run %q: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// CreateRun stores a new run, its graph snapshot and its node records, and
+// journals a "run-created" entry, in one durable transaction. Run.Total is
+// set to len(nodes), Run.GraphHash to the snapshot's SHA-256 when empty,
+// and Created/Updated to now when zero. It fails with ErrRunExists if the
+// id is taken.
+func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes []NodeRecord) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkKey("run id", run.ID); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	if run.Created.IsZero() {
+		run.Created = now
+	}
+	if run.Updated.IsZero() {
+		run.Updated = run.Created
+	}
+	if run.Status == "" {
+		run.Status = RunRunning
+	}
+	if run.GraphHash == "" {
+		sum := sha256.Sum256(snapshot)
+		run.GraphHash = hex.EncodeToString(sum[:])
+	}
+	run.Total = len(nodes)
+	rb, err := json.Marshal(&run)
+	if err != nil {
+		return fmt.Errorf("encode run %q: %w", run.ID, err)
+	}
+	encoded := make([][]byte, len(nodes))
+	seen := make(map[string]struct{}, len(nodes))
+	for i := range nodes {
+		if _, dup := seen[nodes[i].ID]; dup {
+			return fmt.Errorf("create run %q: node %q given twice: %w", run.ID, nodes[i].ID, ErrInvalidChange)
+		}
+		seen[nodes[i].ID] = struct{}{}
+		if encoded[i], err = encodeNode(&nodes[i]); err != nil {
+			return fmt.Errorf("create run %q: %w", run.ID, err)
+		}
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		runs := tx.Bucket(bucketRuns)
+		if runs.Bucket([]byte(run.ID)) != nil {
+			return fmt.Errorf("create run %q: %w", run.ID, ErrRunExists)
+		}
+		b, err := runs.CreateBucket([]byte(run.ID))
+		if err != nil {
+			return fmt.Errorf("create run %q: %w", run.ID, err)
+		}
+		if err := b.Put(keyRun, rb); err != nil {
+			return fmt.Errorf("create run %q: %w", run.ID, err)
+		}
+		if err := b.Put(keySnapshot, append([]byte{}, snapshot...)); err != nil {
+			return fmt.Errorf("create run %q: snapshot: %w", run.ID, err)
+		}
+		nb, err := tx.Bucket(bucketNodes).CreateBucketIfNotExists([]byte(run.ID))
+		if err != nil {
+			return fmt.Errorf("create run %q: %w", run.ID, err)
+		}
+		nb.FillPercent = 0.9
+		for i := range nodes {
+			if err := nb.Put([]byte(nodes[i].ID), encoded[i]); err != nil {
+				return fmt.Errorf("create run %q: node %q: %w", run.ID, nodes[i].ID, err)
+			}
+		}
+		w := newTxWriter(tx)
+		e := &Entry{Time: run.Created, Type: "run-created",
+			Message: fmt.Sprintf("run of %s created with %d nodes", run.GraphName, len(nodes)),
+			Data:    map[string]string{"graph_hash": run.GraphHash, "graph_file": run.GraphFile}}
+		if err := w.append(run.ID, e); err != nil {
+			return err
+		}
+		return w.flush()
+	})
+}
+
+// update runs fn in a write transaction, turning a bbolt panic or fault
+// on a damaged file into *CorruptError.
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer faultsPanic()()
+	defer s.guard(&err)
+	err = s.db.Update(fn)
+	return s.mapErr(err)
+}
+
+// view runs fn in a read transaction, like update.
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	defer faultsPanic()()
+	defer s.guard(&err)
+	err = s.db.View(fn)
+	return s.mapErr(err)
+}
+
+func (s *Store) mapErr(err error) error {
+	if err != nil && errors.Is(err, errDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// NewRunID returns a new run id, sortable by time: the UTC date and time
+// of now and 4 random hex digits, e.g. "20261128-203512-3fa9".
+func NewRunID(now time.Time) string {
+	var r [2]byte
+	_, _ = rand.Read(r[:])
+	return now.UTC().Format("20060102-150405-") + hex.EncodeToString(r[:])
+}

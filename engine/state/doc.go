@@ -1,0 +1,51 @@
+// Package state keeps reprise's run state in one go.etcd.io/bbolt file: a
+// record per run with the graph snapshot taken at its start, a record per
+// node, and an append-only, hash-chained journal per run.
+//
+// # Layout
+//
+//	meta/schema                       "1" (SchemaVersion)
+//	runs/<run>/run                    Run, JSON
+//	runs/<run>/snapshot               the graph file bytes
+//	runs/<run>/head                   journal head: last seq (8 bytes BE) + its hash (32 bytes)
+//	nodes/<run>/<node>                NodeRecord, JSON
+//	journal/<run>/<seq, 8 bytes BE>   Entry, JSON
+//
+// Values are JSON so that the file can be read with the bbolt tool. The
+// journal head lets Apply chain an entry without scanning the journal.
+//
+// # Journal hashes
+//
+// The canonical encoding of an entry is the exact JSON stored for it with
+// the "hash" field (always the last one) empty: `…,"prev":"<hex>","hash":""}`.
+// Its hex SHA-256 is the entry's Hash, and the stored bytes are the
+// canonical encoding with that hash spliced in. Prev is the previous
+// entry's Hash ("" for the first). Verify recomputes every hash from the
+// stored bytes, so a change of any byte of any entry is caught, as are a
+// missing, reordered or appended entry (the head would not match).
+//
+// # Writes and failure
+//
+// Every write is a bbolt transaction: a node's record and its journal entry
+// land together or not at all. Apply calls from many goroutines are
+// group-committed by one writer goroutine: it takes everything queued,
+// commits it in one transaction (two fdatasyncs), wakes the callers, and
+// repeats; there is no timer. Apply returns only once its changes are
+// durable; if a commit fails, every caller of that batch gets the error and
+// none of its changes is stored. A crash (SIGKILL, power cut) loses at most
+// the batch being committed, whose callers had not returned.
+//
+// # Opening
+//
+// The file is created with mode 0600. bbolt takes an flock on it: exclusive
+// for a writer, shared for a reader; Open is refused at once, with
+// *LockedError naming the holder found in PATH.holder (written by a writer
+// after it takes the lock, removed on Close), when the lock is taken — also
+// by another Store of the same process. Before bbolt maps an existing file,
+// Open reads its two meta pages under the same lock and checks their magic,
+// version, checksum and the file size they require: a damaged or truncated
+// file gives *CorruptError and is never written to. Unlike bbolt, a file
+// with one bad meta page is refused rather than silently rolled back to the
+// older one. Damage found later (a bad page deep in the file) gives
+// *CorruptError too: panics and memory faults of bbolt are recovered.
+package state

@@ -1,0 +1,65 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+var (
+	// ErrRunNotFound is returned when no run has the given id.
+	ErrRunNotFound = errors.New("run not found")
+	// ErrRunExists is returned by CreateRun when a run with that id is already stored.
+	ErrRunExists = errors.New("run already exists")
+	// ErrNodeNotFound is returned when a run has no node with the given id.
+	ErrNodeNotFound = errors.New("node not found")
+	// ErrNoRun is returned by LatestUnfinished when no run can be resumed.
+	ErrNoRun = errors.New("no unfinished run")
+	// ErrClosed is returned when the store is used after Close.
+	ErrClosed = errors.New("state store closed")
+	// ErrReadOnly is returned when a store opened ReadOnly is asked to write.
+	ErrReadOnly = errors.New("state store opened read-only")
+	// ErrSchemaVersion is returned by Open when the file was written by a
+	// newer reprise whose schema this one does not know.
+	ErrSchemaVersion = errors.New("unsupported state schema version")
+	// ErrInvalidChange is returned by Apply and CreateRun for a change that
+	// cannot be applied (empty ids, a run id that does not match, …).
+	ErrInvalidChange = errors.New("invalid change")
+)
+
+// LockedError is returned by Open when another opener holds the file: a
+// writer excludes everyone, a reader excludes writers.
+type LockedError struct {
+	Path   string
+	Holder Holder // what the holder wrote beside the file; zero if unknown
+}
+
+// Holder describes the process that holds a state file. It is written as
+// JSON to PATH.holder once the lock is taken and removed on Close.
+type Holder struct {
+	PID     int       `json:"pid"`
+	Command string    `json:"command"` // Options.Holder, or the program's arguments
+	Host    string    `json:"host,omitempty"`
+	Since   time.Time `json:"since"`
+}
+
+func (e *LockedError) Error() string {
+	if e.Holder.PID == 0 {
+		return fmt.Sprintf("state file %s is in use by another process (holder unknown: maybe a read-only reader); try again when it has finished", e.Path)
+	}
+	return fmt.Sprintf("state file %s is in use by %s (pid %d on %s) since %s; wait for it to finish or stop it first",
+		e.Path, e.Holder.Command, e.Holder.PID, e.Holder.Host, e.Holder.Since.Format(time.RFC3339))
+}
+
+// CorruptError is returned when the state file is damaged (truncated,
+// overwritten, not a state file at all). Open leaves such a file untouched.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("state file %s is damaged: %v; it was left untouched: keep a copy, restore it from a backup, or start again with another --state file", e.Path, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }

@@ -1,0 +1,200 @@
+package state
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// hashTail is how the canonical encoding of an entry ends: Hash is the
+// last field, empty.
+var hashTail = []byte(`"hash":""}`)
+
+// sealEntry encodes e (whose Hash is ignored) and returns the bytes to
+// store and the entry's hash: the hex SHA-256 of the canonical encoding,
+// which is the JSON of e with Hash "", spliced into the hash field.
+func sealEntry(e *Entry) (stored []byte, hash string, err error) {
+	e.Hash = ""
+	canon, err := json.Marshal(e)
+	if err != nil {
+		return nil, "", err
+	}
+	if !bytes.HasSuffix(canon, hashTail) {
+		return nil, "", errors.New("hash field is not last in the encoding")
+	}
+	sum := sha256.Sum256(canon)
+	hash = hex.EncodeToString(sum[:])
+	stored = make([]byte, 0, len(canon)+len(hash))
+	stored = append(stored, canon[:len(canon)-2]...)
+	stored = append(stored, hash...)
+	stored = append(stored, `"}`...)
+	e.Hash = hash
+	return stored, hash, nil
+}
+
+// openEntry checks the hash of a stored entry and decodes it.
+func openEntry(stored []byte) (Entry, error) {
+	var e Entry
+	const hexLen = 2 * sha256.Size
+	n := len(stored)
+	if n < len(hashTail)+hexLen || !bytes.HasSuffix(stored, []byte(`"}`)) ||
+		!bytes.Equal(stored[n-2-hexLen-len(`"hash":"`):n-2-hexLen], []byte(`"hash":"`)) {
+		return e, errors.New("no hash field at the end of the entry")
+	}
+	stated := string(stored[n-2-hexLen : n-2])
+	canon := make([]byte, 0, n-hexLen)
+	canon = append(canon, stored[:n-2-hexLen]...)
+	canon = append(canon, `"}`...)
+	sum := sha256.Sum256(canon)
+	if got := hex.EncodeToString(sum[:]); got != stated {
+		return e, fmt.Errorf("content hash %s does not match the stored hash %s", got, stated)
+	}
+	if err := json.Unmarshal(stored, &e); err != nil {
+		return e, fmt.Errorf("decode: %v", err)
+	}
+	if e.Hash != stated {
+		return e, fmt.Errorf("decoded hash %q differs from the stored bytes", e.Hash)
+	}
+	return e, nil
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+// A journal head is the last sequence number (8 bytes, big-endian) and the
+// last entry's hash (32 bytes).
+func encodeHead(seq uint64, hash string) []byte {
+	b := make([]byte, 8, 8+sha256.Size)
+	binary.BigEndian.PutUint64(b, seq)
+	raw, _ := hex.DecodeString(hash)
+	return append(b, raw...)
+}
+
+func decodeHead(b []byte) (uint64, string, error) {
+	if len(b) != 8+sha256.Size {
+		return 0, "", fmt.Errorf("bad journal head: %d bytes, want %d", len(b), 8+sha256.Size)
+	}
+	return binary.BigEndian.Uint64(b), hex.EncodeToString(b[8:]), nil
+}
+
+// journalChunk is how many entries Journal reads per read transaction, so
+// that a slow fn does not hold a transaction open for long.
+const journalChunk = 1024
+
+// Journal calls fn with each journal entry of a run whose Seq is above
+// afterSeq, in order, and stops at fn's first error, which it returns.
+// fn runs outside any transaction. A damaged entry gives *CorruptError.
+func (s *Store) Journal(runID string, afterSeq uint64, fn func(Entry) error) error {
+	for {
+		var chunk []Entry
+		err := s.view(func(tx *bolt.Tx) error {
+			if tx.Bucket(bucketRuns).Bucket([]byte(runID)) == nil {
+				return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
+			}
+			b := tx.Bucket(bucketJournal).Bucket([]byte(runID))
+			if b == nil {
+				return nil
+			}
+			c := b.Cursor()
+			for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil && len(chunk) < journalChunk; k, v = c.Next() {
+				e, err := openEntry(v)
+				if err != nil {
+					return s.corrupt("journal entry %x of run %q: %v", k, runID, err)
+				}
+				chunk = append(chunk, e)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range chunk {
+			if err := fn(e); err != nil {
+				return err
+			}
+			afterSeq = e.Seq
+		}
+		if len(chunk) < journalChunk {
+			return nil
+		}
+	}
+}
+
+// Verify walks a run's journal and recomputes its hash chain: every entry's
+// hash must match its bytes, its Seq its key and the entry before plus one,
+// its Prev the hash before, and the last one the run's journal head. Any
+// flipped byte in an entry is caught. A broken chain is reported in the
+// VerifyReport, not as an error; errors are for an unknown run or a file
+// that cannot be read.
+func (s *Store) Verify(runID string) (VerifyReport, error) {
+	rep := VerifyReport{OK: true}
+	bad := func(seq uint64, format string, args ...any) {
+		if rep.OK {
+			rep.OK, rep.FirstBad, rep.Problem = false, seq, fmt.Sprintf(format, args...)
+		}
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		rb := tx.Bucket(bucketRuns).Bucket([]byte(runID))
+		if rb == nil {
+			return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
+		}
+		var prevSeq uint64
+		var prevHash string
+		if jb := tx.Bucket(bucketJournal).Bucket([]byte(runID)); jb != nil {
+			err := jb.ForEach(func(k, v []byte) error {
+				rep.Entries++
+				want := prevSeq + 1
+				if len(k) != 8 || binary.BigEndian.Uint64(k) != want {
+					bad(want, "entry key %x, want sequence %d", k, want)
+					return errStop
+				}
+				e, err := openEntry(v)
+				switch {
+				case err != nil:
+					bad(want, "entry %d: %v", want, err)
+				case e.Seq != want:
+					bad(want, "entry %d says it is entry %d", want, e.Seq)
+				case e.Prev != prevHash:
+					bad(want, "entry %d: previous hash %q, the entry before has %q", want, e.Prev, prevHash)
+				}
+				if !rep.OK {
+					return errStop
+				}
+				prevSeq, prevHash = e.Seq, e.Hash
+				return nil
+			})
+			if err != nil && !errors.Is(err, errStop) {
+				return err
+			}
+		}
+		if !rep.OK {
+			return nil
+		}
+		var headSeq uint64
+		var headHash string
+		if raw := rb.Get(keyHead); raw != nil {
+			var err error
+			if headSeq, headHash, err = decodeHead(raw); err != nil {
+				bad(prevSeq+1, "%v", err)
+				return nil
+			}
+		}
+		if headSeq != prevSeq || headHash != prevHash {
+			bad(min(headSeq, prevSeq)+1, "the journal ends at entry %d (%.12s…) but its head says %d (%.12s…): entries are missing or were added",
+				prevSeq, prevHash, headSeq, headHash)
+		}
+		return nil
+	})
+	return rep, err
+}
+
+var errStop = errors.New("stop")

@@ -1,0 +1,362 @@
+package state
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the version of the layout this package writes. A file
+// with a higher version is refused with ErrSchemaVersion.
+const SchemaVersion = 1
+
+// Bucket and key names (see doc.go for the layout).
+var (
+	bucketMeta    = []byte("meta")
+	bucketRuns    = []byte("runs")
+	bucketNodes   = []byte("nodes")
+	bucketJournal = []byte("journal")
+	keySchema     = []byte("schema")
+	keyRun        = []byte("run")
+	keySnapshot   = []byte("snapshot")
+	keyHead       = []byte("head")
+)
+
+// Store is one open state file. It is safe for concurrent use: reads run
+// in parallel with each other and with the single writer goroutine that
+// group-commits Apply calls. Close it when done: it commits what is queued,
+// releases the file lock and removes the holder file.
+type Store struct {
+	path     string
+	db       *bolt.DB
+	readOnly bool
+	holder   Holder
+
+	mu      sync.Mutex // guards pending and closed
+	pending []*request
+	closed  bool
+	wake    chan struct{} // capacity 1: work is queued or the store is closing
+	done    chan struct{} // closed when the writer goroutine has returned
+
+	stats statCounters
+}
+
+// Open opens the state file at path, creating it with mode 0600 when it
+// does not exist (unless opts.ReadOnly). It fails at once with *LockedError
+// when another process, or another Store in this process, holds the file;
+// with *CorruptError when the file is damaged, leaving it untouched; and
+// with ErrSchemaVersion when a newer reprise wrote it.
+func Open(path string, opts Options) (*Store, error) {
+	info, err := os.Stat(path)
+	fresh := false
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if opts.ReadOnly {
+			return nil, fmt.Errorf("open state file %s: %w", path, err)
+		}
+		fresh = true
+	case err != nil:
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	case info.IsDir():
+		return nil, fmt.Errorf("open state file %s: is a directory", path)
+	case info.Size() == 0:
+		if opts.ReadOnly {
+			return nil, &CorruptError{Path: path, Err: errors.New("the file is empty (not a state file)")}
+		}
+		fresh = true
+	default:
+		if err := precheck(path, !opts.ReadOnly); err != nil {
+			return nil, err
+		}
+	}
+
+	db, err := openBolt(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{path: path, db: db, readOnly: opts.ReadOnly,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if !opts.ReadOnly {
+		s.holder = newHolder(opts.Holder)
+		if err := writeHolder(path, s.holder); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	if err := s.checkSchema(fresh); err != nil {
+		s.release()
+		return nil, err
+	}
+	if opts.ReadOnly {
+		close(s.done)
+	} else {
+		go s.writer()
+	}
+	return s, nil
+}
+
+// openBolt opens the file with bbolt, turning a held lock into *LockedError
+// and a damaged file into *CorruptError (bbolt may panic or fault on one).
+func openBolt(path string, opts Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, &CorruptError{Path: path, Err: fmt.Errorf("bbolt: %v", r)}
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      time.Millisecond, // refuse at once when the file is held
+		ReadOnly:     opts.ReadOnly,
+		NoSync:       opts.NoSync,
+		FreelistType: bolt.FreelistMapType,
+	})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, &LockedError{Path: path, Holder: readHolder(path)}
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
+		errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, &CorruptError{Path: path, Err: err}
+	default:
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+}
+
+// checkSchema creates the buckets of a fresh file, or checks that an
+// existing one is a reprise state file of a version we know.
+func (s *Store) checkSchema(fresh bool) error {
+	if fresh {
+		return s.update(func(tx *bolt.Tx) error {
+			for _, name := range [][]byte{bucketMeta, bucketRuns, bucketNodes, bucketJournal} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+		})
+	}
+	return s.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return &CorruptError{Path: s.path, Err: errors.New("no reprise schema: this is a bbolt file but not a reprise state file")}
+		}
+		raw := meta.Get(keySchema)
+		v, err := strconv.Atoi(string(raw))
+		if err != nil || v < 1 {
+			return &CorruptError{Path: s.path, Err: fmt.Errorf("bad schema version %q", raw)}
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("open state file %s: schema version %d, this reprise reads up to %d (upgrade reprise): %w",
+				s.path, v, SchemaVersion, ErrSchemaVersion)
+		}
+		for _, name := range [][]byte{bucketRuns, bucketNodes, bucketJournal} {
+			if tx.Bucket(name) == nil {
+				return &CorruptError{Path: s.path, Err: fmt.Errorf("bucket %q is missing", name)}
+			}
+		}
+		return nil
+	})
+}
+
+// Path returns the path the store was opened with.
+func (s *Store) Path() string { return s.path }
+
+// Close commits every change already queued, stops the writer, removes
+// the holder file and releases the lock. Apply calls made after Close
+// returns ErrClosed. Close is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.done
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.signal()
+	<-s.done
+	return s.release()
+}
+
+func (s *Store) release() error {
+	if !s.readOnly {
+		removeHolder(s.path, s.holder)
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close state file %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// bbolt page layout, for precheck: a 16-byte page header, then the meta.
+const (
+	pageHeaderSize = 16
+	metaSize       = 64 // magic, version, page size, flags, root (16), freelist, pgid, txid, checksum
+	boltMagic      = 0xED0CDAED
+	boltVersion    = 2
+	noFreelist     = ^uint64(0)
+)
+
+type metaPage struct {
+	pageSize, root, freelist, pgid, txid uint64
+}
+
+// precheck reads the meta pages of an existing file, under the same lock
+// bbolt would take, before bbolt maps it: a damaged file is reported
+// without bbolt ever writing to it or faulting on it. Unlike bbolt, it
+// refuses a file whose two meta pages are not both valid, since falling back
+// to the older one would silently drop the last committed transaction.
+func precheck(path string, exclusive bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open state file %s: %w", path, err)
+	}
+	defer f.Close()
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
+	}
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return &LockedError{Path: path, Holder: readHolder(path)}
+		}
+		return fmt.Errorf("lock state file %s: %w", path, err)
+	}
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat state file %s: %w", path, err)
+	}
+	if err := checkMetas(f, info.Size()); err != nil {
+		return &CorruptError{Path: path, Err: err}
+	}
+	return nil
+}
+
+func checkMetas(f io.ReaderAt, size int64) error {
+	m0, err0 := readMeta(f, 0)
+	if err0 != nil && errors.Is(err0, errNotBolt) {
+		return fmt.Errorf("not a bbolt file (no meta page at offset 0: %v)", err0)
+	}
+	pageSize := m0.pageSize
+	if err0 != nil {
+		// Like bbolt: find the second meta page by trying the page sizes.
+		for ps := uint64(1024); ps <= 1<<24 && int64(ps) < size; ps <<= 1 {
+			if m, err := readMeta(f, int64(ps)); err == nil && m.pageSize == ps {
+				pageSize = ps
+				break
+			}
+		}
+		if pageSize == 0 {
+			return fmt.Errorf("both meta pages are invalid (meta 0: %v)", err0)
+		}
+		return fmt.Errorf("meta page 0 is invalid (%v); meta page 1 is intact, but using it alone could lose the last commit", err0)
+	}
+	m1, err1 := readMeta(f, int64(pageSize))
+	if err1 != nil {
+		return fmt.Errorf("meta page 1 at offset %d is invalid (%v); meta page 0 is intact, but using it alone could lose the last commit", pageSize, err1)
+	}
+	m := m0
+	if m1.txid > m0.txid {
+		m = m1
+	}
+	if need := int64(m.pgid * m.pageSize); size < need {
+		return fmt.Errorf("truncated: %d bytes, the last commit (txid %d) needs %d (%d pages of %d bytes)", size, m.txid, need, m.pgid, m.pageSize)
+	}
+	if m.root < 2 || m.root >= m.pgid {
+		return fmt.Errorf("root page %d is outside the file's %d pages", m.root, m.pgid)
+	}
+	if m.freelist != noFreelist && (m.freelist < 2 || m.freelist >= m.pgid) {
+		return fmt.Errorf("freelist page %d is outside the file's %d pages", m.freelist, m.pgid)
+	}
+	return nil
+}
+
+var errNotBolt = errors.New("bad magic number")
+
+func readMeta(f io.ReaderAt, off int64) (metaPage, error) {
+	var buf [pageHeaderSize + metaSize]byte
+	if _, err := f.ReadAt(buf[:], off); err != nil {
+		return metaPage{}, fmt.Errorf("read meta page at offset %d: %w", off, err)
+	}
+	b := buf[pageHeaderSize:]
+	le := binary.LittleEndian
+	if le.Uint32(b[0:]) != boltMagic {
+		return metaPage{}, errNotBolt
+	}
+	if v := le.Uint32(b[4:]); v != boltVersion {
+		return metaPage{}, fmt.Errorf("bbolt file format version %d, want %d", v, boltVersion)
+	}
+	h := fnv.New64a()
+	h.Write(b[:56])
+	if got, want := h.Sum64(), le.Uint64(b[56:]); got != want {
+		return metaPage{}, fmt.Errorf("checksum %016x, stored %016x", got, want)
+	}
+	m := metaPage{pageSize: uint64(le.Uint32(b[8:])), root: le.Uint64(b[16:]),
+		freelist: le.Uint64(b[32:]), pgid: le.Uint64(b[40:]), txid: le.Uint64(b[48:])}
+	if m.pageSize < 512 || m.pageSize > 1<<24 || m.pageSize&(m.pageSize-1) != 0 {
+		return metaPage{}, fmt.Errorf("bad page size %d", m.pageSize)
+	}
+	return m, nil
+}
+
+func holderPath(path string) string { return path + ".holder" }
+
+func newHolder(command string) Holder {
+	if command == "" {
+		command = strings.Join(os.Args, " ")
+	}
+	host, _ := os.Hostname()
+	return Holder{PID: os.Getpid(), Command: command, Host: host, Since: time.Now().UTC().Truncate(time.Second)}
+}
+
+func writeHolder(path string, h Holder) error {
+	b, _ := json.Marshal(h)
+	if err := os.WriteFile(holderPath(path), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write holder file %s: %w", holderPath(path), err)
+	}
+	return nil
+}
+
+// readHolder returns what the holder file says, or a zero Holder when it
+// is missing, unreadable, or left by a process of this host that is gone.
+func readHolder(path string) Holder {
+	b, err := os.ReadFile(holderPath(path))
+	if err != nil {
+		return Holder{}
+	}
+	var h Holder
+	if json.Unmarshal(b, &h) != nil || h.PID <= 0 {
+		return Holder{}
+	}
+	if host, _ := os.Hostname(); host == h.Host && errors.Is(syscall.Kill(h.PID, 0), syscall.ESRCH) {
+		return Holder{}
+	}
+	return h
+}
+
+func removeHolder(path string, h Holder) {
+	b, err := os.ReadFile(holderPath(path))
+	if err != nil {
+		return
+	}
+	var cur Holder
+	if json.Unmarshal(b, &cur) == nil && cur.PID == h.PID && cur.Since.Equal(h.Since) {
+		_ = os.Remove(holderPath(path))
+	}
+}

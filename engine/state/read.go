@@ -1,0 +1,155 @@
+package state
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+var errDatabaseNotOpen = bolterrors.ErrDatabaseNotOpen
+
+// guard turns a panic of bbolt on a damaged file into *CorruptError. It
+// must be deferred directly; SetPanicOnFault turns a fault on the mapped
+// file (SIGBUS past its end) into such a panic.
+func (s *Store) guard(err *error) {
+	if r := recover(); r != nil {
+		*err = &CorruptError{Path: s.path, Err: fmt.Errorf("bbolt: %v", r)}
+	}
+}
+
+func faultsPanic() func() {
+	old := debug.SetPanicOnFault(true)
+	return func() { debug.SetPanicOnFault(old) }
+}
+
+func (s *Store) corrupt(format string, args ...any) error {
+	return &CorruptError{Path: s.path, Err: fmt.Errorf(format, args...)}
+}
+
+// Run returns the record of run id, or ErrRunNotFound.
+func (s *Store) Run(id string) (Run, error) {
+	var run Run
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		run, err = s.getRun(tx, id)
+		return err
+	})
+	return run, err
+}
+
+func (s *Store) getRun(tx *bolt.Tx, id string) (Run, error) {
+	var run Run
+	b := tx.Bucket(bucketRuns).Bucket([]byte(id))
+	if b == nil {
+		return run, fmt.Errorf("run %q: %w", id, ErrRunNotFound)
+	}
+	if err := json.Unmarshal(b.Get(keyRun), &run); err != nil {
+		return run, s.corrupt("record of run %q: %v", id, err)
+	}
+	return run, nil
+}
+
+// Runs returns every run, newest first.
+func (s *Store) Runs() ([]Run, error) {
+	var runs []Run
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRuns).ForEachBucket(func(k []byte) error {
+			run, err := s.getRun(tx, string(k))
+			if err != nil {
+				return err
+			}
+			runs = append(runs, run)
+			return nil
+		})
+	})
+	sort.SliceStable(runs, func(i, j int) bool {
+		if !runs[i].Created.Equal(runs[j].Created) {
+			return runs[i].Created.After(runs[j].Created)
+		}
+		return runs[i].ID > runs[j].ID
+	})
+	return runs, err
+}
+
+// LatestUnfinished returns the newest run that is running (or crashed),
+// interrupted, parked or failed, or ErrNoRun.
+func (s *Store) LatestUnfinished() (Run, error) {
+	runs, err := s.Runs()
+	if err != nil {
+		return Run{}, err
+	}
+	for _, r := range runs {
+		if r.Unfinished() {
+			return r, nil
+		}
+	}
+	return Run{}, ErrNoRun
+}
+
+// Nodes returns the node records of a run, sorted by id.
+func (s *Store) Nodes(runID string) ([]NodeRecord, error) {
+	var nodes []NodeRecord
+	err := s.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRuns).Bucket([]byte(runID)) == nil {
+			return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
+		}
+		b := tx.Bucket(bucketNodes).Bucket([]byte(runID))
+		if b == nil {
+			return nil
+		}
+		nodes = make([]NodeRecord, 0, b.Stats().KeyN)
+		return b.ForEach(func(k, v []byte) error {
+			var n NodeRecord
+			if err := json.Unmarshal(v, &n); err != nil {
+				return s.corrupt("record of node %q in run %q: %v", k, runID, err)
+			}
+			nodes = append(nodes, n)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return nodes, nil
+}
+
+// Node returns one node record of a run, or ErrRunNotFound or ErrNodeNotFound.
+func (s *Store) Node(runID, nodeID string) (NodeRecord, error) {
+	var n NodeRecord
+	err := s.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRuns).Bucket([]byte(runID)) == nil {
+			return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
+		}
+		var v []byte
+		if b := tx.Bucket(bucketNodes).Bucket([]byte(runID)); b != nil {
+			v = b.Get([]byte(nodeID))
+		}
+		if v == nil {
+			return fmt.Errorf("node %q of run %q: %w", nodeID, runID, ErrNodeNotFound)
+		}
+		if err := json.Unmarshal(v, &n); err != nil {
+			return s.corrupt("record of node %q in run %q: %v", nodeID, runID, err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Snapshot returns the graph file bytes stored for a run: taken when it
+// was created, replaced by a Change with Snapshot (resume --graph).
+func (s *Store) Snapshot(runID string) ([]byte, error) {
+	var snap []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRuns).Bucket([]byte(runID))
+		if b == nil {
+			return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
+		}
+		snap = append([]byte{}, b.Get(keySnapshot)...)
+		return nil
+	})
+	return snap, err
+}
