@@ -1,0 +1,84 @@
+/*
+Graph file format, version 1
+
+A graph file is YAML or JSON with the same schema (DESIGN.md, "Graph file").
+Outside tools write these files: the field names are a contract.
+
+	version: 1                      # required, the only version
+	name: chsf-rebuild              # optional
+	plugins:                        # plugins that are not built in (exec, http, manual, noop)
+	  pacs-vendor: { path: ./bin/reprise-plugin-pacs, sha256: <64 lowercase hex>, max_parallel: 2 }
+	defaults: { timeout: 30m, retries: 2, retry_delay: 30s }
+	nodes:                          # a list, at least one node
+	  - id: ad                      # required, unique
+	    kind: infrastructure        # required: infrastructure | application | interface | data
+	    title: Active Directory     # optional
+	    plugin: exec                # required: built in, or declared under plugins
+	    depends_on: [network]       # optional
+	    between: [ris, pacs]        # interfaces only, and required there: two distinct ends
+	    criticality: vital          # vital | high | normal (default) | low
+	    estimate: 4h                # optional, for plan
+	    timeout: 1h                 # optional, > 0; else defaults.timeout, else 30m
+	    retries: 1                  # optional, >= 0; else defaults.retries, else 0
+	    with: { … }                 # free-form settings for the plugin
+
+Format detection: a file named *.json is JSON, *.yaml or *.yml YAML; any other
+name is JSON when its first non-blank byte is '{', YAML otherwise. A UTF-8
+byte order mark is skipped.
+
+Ids and plugin names match IDPattern, `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`:
+1 to 128 ASCII letters, digits, '.', '_' or '-', starting with a letter or a
+digit. They are case-sensitive.
+
+Durations are one or more number+unit pairs, units ms, s, m, h, d (24h) and
+w (7d): "45s", "1h30m", "2.5d", "1w2d". Negative durations are refused; a
+timeout must be more than zero.
+
+Placeholders in the string values of `with`: ${env:NAME} (NAME: letters,
+digits, _, not starting with a digit) and ${nodes.ID.outputs.KEY} (KEY:
+letters, digits, _, -), where ID must be an ancestor of the node (something it
+depends on, directly or not). $${ writes a literal ${. Anything else after
+${ is an error.
+
+# Limits
+
+A file may hold at most MaxFileSize bytes (64 MiB; a 150,000-node graph from
+graphgen is about 25 MB of JSON). Lists and mappings nest at most MaxDepth
+(256) deep. YAML aliases may expand to at most ten times the number of values
+written plus AliasBudget (10,000) values: past that the file is refused as an
+alias bomb.
+
+# Strictness
+
+Unknown fields, values of the wrong type (a string where a number is wanted
+and the reverse: quote ids that YAML would read as numbers), duplicate keys in
+any mapping (`with` included), duplicate ids and duplicate entries in
+depends_on are errors. YAML merge keys (<<) are allowed; YAML tags other than
+the core ones are not. A YAML stream must hold exactly one document.
+
+# Errors
+
+Parse and Load report every problem at once in a *ValidationError, one
+*Problem per line, sorted by position, formatted
+`FILE:LINE:COL: node "ID": message`. Each Problem unwraps to a sentinel of
+errors.go (ErrCycle, ErrUnknownNode …). Positions are 1-based, columns
+count characters. Two cases have a weaker position, by necessity:
+
+  - a file over the size limit is refused before it is read: no line and
+    column (Line and Col are 0);
+  - the YAML library names the line of a syntax error but not the column:
+    the column given is that of the line's first non-blank character.
+
+Cycles are reported one line per strongly connected component (Tarjan,
+O(V+E)) as one cycle through it, `a -> b -> c -> a` where "a -> b" reads "a
+depends on b", naming the component's other members: elementary cycles are
+never enumerated (there can be exponentially many).
+
+# Cost
+
+Parsing, validation and Analyze are linear in the size of the file and the
+graph (plus sorting ids). The graph library github.com/dominikbraun/graph is
+offered as a view of the model (Graph.Model) but none of the hot paths go
+through it: its TopologicalSort and PreventCycles are O(V²) in v0.23.0.
+*/
+package graphs

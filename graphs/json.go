@@ -1,0 +1,323 @@
+package graphs
+
+import (
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+)
+
+// MaxDepth is how deeply lists and mappings may nest in a graph file.
+const MaxDepth = 256
+
+// parseJSON decodes JSON into a value tree with the position of every value.
+//
+// A small scanner of our own rather than encoding/json: encoding/json keeps
+// the last of duplicate keys without a word and its errors carry a byte
+// offset at best, while the schema wants line:col for every field and
+// duplicate keys refused. The grammar is RFC 8259's; escaped strings are
+// decoded by encoding/json itself. The fuzz target checks that this scanner
+// accepts exactly what json.Valid accepts. data must be valid UTF-8.
+func parseJSON(data []byte) (value, *Problem) {
+	p := &jsonParser{data: data, line: 1, col: 1}
+	p.ws()
+	v, ok := p.value()
+	if ok {
+		p.ws()
+		if p.i < len(p.data) {
+			p.fail(p.i, "unexpected %s after the top-level value", p.describeAt(p.i))
+			ok = false
+		}
+	}
+	if !ok {
+		return value{}, p.err
+	}
+	return v, nil
+}
+
+type jsonParser struct {
+	data      []byte
+	i         int
+	line      int
+	lineStart int
+	// colOff/col cache the column of the last position asked for on the
+	// current line, so that a minified file on one line stays linear.
+	colOff int
+	col    int
+	depth  int
+	err    *Problem
+}
+
+// pos returns the position of byte offset off; offsets must be asked for in
+// increasing order on a line (the scanner only moves forward).
+func (p *jsonParser) pos(off int) Position {
+	if p.colOff < p.lineStart || off < p.colOff {
+		p.colOff, p.col = p.lineStart, 1
+	}
+	p.col += utf8.RuneCount(p.data[p.colOff:off])
+	p.colOff = off
+	return Position{Line: p.line, Column: p.col}
+}
+
+func (p *jsonParser) fail(off int, format string, args ...any) {
+	if p.err != nil {
+		return
+	}
+	pos := p.pos(off)
+	p.err = &Problem{Line: pos.Line, Col: pos.Column, Message: "not valid JSON: " + fmt.Sprintf(format, args...), err: ErrSyntax}
+}
+
+func (p *jsonParser) describeAt(off int) string {
+	if off >= len(p.data) {
+		return "end of file"
+	}
+	r, _ := utf8.DecodeRune(p.data[off:])
+	return fmt.Sprintf("%q", r)
+}
+
+func (p *jsonParser) ws() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\r':
+		case '\n':
+			p.line++
+			p.lineStart = p.i + 1
+		default:
+			return
+		}
+		p.i++
+	}
+}
+
+func (p *jsonParser) value() (value, bool) {
+	if p.i >= len(p.data) {
+		p.fail(p.i, "unexpected end of file, want a value")
+		return value{}, false
+	}
+	start := p.i
+	switch c := p.data[p.i]; {
+	case c == '{':
+		return p.object()
+	case c == '[':
+		return p.array()
+	case c == '"':
+		s, ok := p.str()
+		return value{kind: vStr, pos: p.pos(start), s: s}, ok
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	case c == 't':
+		return p.literal("true", vBool)
+	case c == 'f':
+		return p.literal("false", vBool)
+	case c == 'n':
+		return p.literal("null", vNull)
+	}
+	p.fail(start, "unexpected %s, want a value", p.describeAt(start))
+	return value{}, false
+}
+
+func (p *jsonParser) literal(word string, k vkind) (value, bool) {
+	start := p.i
+	if len(p.data)-p.i < len(word) || string(p.data[p.i:p.i+len(word)]) != word {
+		p.fail(start, "unexpected %s, want a value", p.describeAt(start))
+		return value{}, false
+	}
+	p.i += len(word)
+	return value{kind: k, pos: p.pos(start), s: word}, true
+}
+
+func (p *jsonParser) enter(off int) bool {
+	p.depth++
+	if p.depth > MaxDepth {
+		p.fail(off, "nesting deeper than %d", MaxDepth)
+		return false
+	}
+	return true
+}
+
+func (p *jsonParser) object() (value, bool) {
+	start := p.i
+	v := value{kind: vMap, pos: p.pos(start)}
+	if !p.enter(start) {
+		return v, false
+	}
+	defer func() { p.depth-- }()
+	p.i++
+	p.ws()
+	if p.i < len(p.data) && p.data[p.i] == '}' {
+		p.i++
+		return v, true
+	}
+	for {
+		p.ws()
+		if p.i >= len(p.data) || p.data[p.i] != '"' {
+			p.fail(p.i, "unexpected %s, want a string key", p.describeAt(p.i))
+			return v, false
+		}
+		kpos := p.i
+		k, ok := p.str()
+		if !ok {
+			return v, false
+		}
+		key := value{kind: vStr, pos: p.pos(kpos), s: k}
+		p.ws()
+		if p.i >= len(p.data) || p.data[p.i] != ':' {
+			p.fail(p.i, "unexpected %s, want ':' after key %q", p.describeAt(p.i), k)
+			return v, false
+		}
+		p.i++
+		p.ws()
+		val, ok := p.value()
+		if !ok {
+			return v, false
+		}
+		v.items = append(v.items, key, val)
+		p.ws()
+		if p.i < len(p.data) && p.data[p.i] == ',' {
+			p.i++
+			continue
+		}
+		if p.i < len(p.data) && p.data[p.i] == '}' {
+			p.i++
+			return v, true
+		}
+		p.fail(p.i, "unexpected %s, want ',' or '}'", p.describeAt(p.i))
+		return v, false
+	}
+}
+
+func (p *jsonParser) array() (value, bool) {
+	start := p.i
+	v := value{kind: vSeq, pos: p.pos(start)}
+	if !p.enter(start) {
+		return v, false
+	}
+	defer func() { p.depth-- }()
+	p.i++
+	p.ws()
+	if p.i < len(p.data) && p.data[p.i] == ']' {
+		p.i++
+		return v, true
+	}
+	for {
+		p.ws()
+		el, ok := p.value()
+		if !ok {
+			return v, false
+		}
+		v.items = append(v.items, el)
+		p.ws()
+		if p.i < len(p.data) && p.data[p.i] == ',' {
+			p.i++
+			continue
+		}
+		if p.i < len(p.data) && p.data[p.i] == ']' {
+			p.i++
+			return v, true
+		}
+		p.fail(p.i, "unexpected %s, want ',' or ']'", p.describeAt(p.i))
+		return v, false
+	}
+}
+
+// str scans a string starting at the opening quote.
+func (p *jsonParser) str() (string, bool) {
+	start := p.i
+	p.i++
+	escaped := false
+	for p.i < len(p.data) {
+		c := p.data[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			if !escaped {
+				return string(p.data[start+1 : p.i-1]), true
+			}
+			var s string
+			if err := json.Unmarshal(p.data[start:p.i], &s); err != nil {
+				p.fail(start, "bad string: %v", err)
+				return "", false
+			}
+			return s, true
+		case c == '\\':
+			escaped = true
+			if p.i+1 >= len(p.data) {
+				p.i++
+				continue
+			}
+			switch p.data[p.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.i += 2
+			case 'u':
+				for k := 2; k < 6; k++ {
+					if p.i+k >= len(p.data) || !isHex(p.data[p.i+k]) {
+						p.fail(p.i, "bad \\u escape in string")
+						return "", false
+					}
+				}
+				p.i += 6
+			default:
+				p.fail(p.i, "bad escape %s in string", p.describeAt(p.i+1))
+				return "", false
+			}
+		case c < 0x20:
+			p.fail(p.i, "control character %q in string", rune(c))
+			return "", false
+		default:
+			p.i++
+		}
+	}
+	p.fail(start, "string not terminated")
+	return "", false
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func (p *jsonParser) number() (value, bool) {
+	start := p.i
+	d := p.data
+	k := vInt
+	if d[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i < len(d) && d[p.i] == '0':
+		p.i++
+	case p.i < len(d) && isDigit(d[p.i]):
+		for p.i < len(d) && isDigit(d[p.i]) {
+			p.i++
+		}
+	default:
+		p.fail(p.i, "unexpected %s in number", p.describeAt(p.i))
+		return value{}, false
+	}
+	if p.i < len(d) && d[p.i] == '.' {
+		k = vFloat
+		p.i++
+		if p.i >= len(d) || !isDigit(d[p.i]) {
+			p.fail(p.i, "unexpected %s in number, want a digit", p.describeAt(p.i))
+			return value{}, false
+		}
+		for p.i < len(d) && isDigit(d[p.i]) {
+			p.i++
+		}
+	}
+	if p.i < len(d) && (d[p.i] == 'e' || d[p.i] == 'E') {
+		k = vFloat
+		p.i++
+		if p.i < len(d) && (d[p.i] == '+' || d[p.i] == '-') {
+			p.i++
+		}
+		if p.i >= len(d) || !isDigit(d[p.i]) {
+			p.fail(p.i, "unexpected %s in number, want a digit", p.describeAt(p.i))
+			return value{}, false
+		}
+		for p.i < len(d) && isDigit(d[p.i]) {
+			p.i++
+		}
+	}
+	return value{kind: k, pos: p.pos(start), s: string(d[start:p.i])}, true
+}
