@@ -90,7 +90,7 @@ func (d *decoder) fields(v *value, node, where string, allowed []string, fn func
 		path := joinField(where, k.s)
 		if idx < 0 {
 			hint := ""
-			if s := closest(k.s, allowed); s != "" {
+			if s := closestField(k.s, allowed); s != "" {
 				hint = fmt.Sprintf("did you mean %q? ", s)
 			}
 			d.add(k.pos, node, path, k.s, ErrSchema, "unknown field %s (%swant one of %s)", quoteShort(k.s), hint, strings.Join(allowed, ", "))
@@ -316,4 +316,18 @@ func (d *decoder) decodeDefaults(v *value) {
 			d.g.Defaults.RetryDelay, _ = d.duration(fv, "", "defaults.retry_delay", false)
 		}
 	})
+}
+
+// closestField suggests a field name: the nearest by edit distance, else
+// one that starts with what was written ("depends" → "depends_on").
+func closestField(s string, allowed []string) string {
+	if c := closest(s, allowed); c != "" {
+		return c
+	}
+	for _, a := range allowed {
+		if len(s) >= 3 && strings.HasPrefix(a, s) {
+			return a
+		}
+	}
+	return ""
 }

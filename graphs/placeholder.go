@@ -48,7 +48,7 @@ func parseTemplate(s string) ([]tmplPart, error) {
 		case strings.HasPrefix(s[i:], "${"):
 			end := strings.IndexByte(s[i:], '}')
 			if end < 0 {
-				return nil, fmt.Errorf("placeholder %s is not closed with }", quoteShort(s[i:]))
+				return nil, fmt.Errorf("placeholder %s is not closed with } (%s)", quoteShort(s[i:]), placeholderHelp)
 			}
 			inner := s[i+2 : i+end]
 			ref, err := parseRef(inner)
@@ -74,6 +74,7 @@ func parseTemplate(s string) ([]tmplPart, error) {
 
 func parseRef(inner string) (Ref, error) {
 	bad := fmt.Errorf("bad placeholder %s", quoteShort("${"+inner+"}"))
+	generic := fmt.Errorf("%w (%s)", bad, placeholderHelp)
 	if name, ok := strings.CutPrefix(inner, "env:"); ok {
 		if !validEnvName(name) {
 			return Ref{}, fmt.Errorf("%w: environment variable name %s (want letters, digits and _, not starting with a digit)", bad, quoteShort(name))
@@ -83,7 +84,7 @@ func parseRef(inner string) (Ref, error) {
 	if rest, ok := strings.CutPrefix(inner, "nodes."); ok {
 		k := strings.LastIndex(rest, ".outputs.")
 		if k < 0 {
-			return Ref{}, bad
+			return Ref{}, generic
 		}
 		id, key := rest[:k], rest[k+len(".outputs."):]
 		if !validID(id) {
@@ -94,7 +95,7 @@ func parseRef(inner string) (Ref, error) {
 		}
 		return Ref{Node: id, Key: key}, nil
 	}
-	return Ref{}, bad
+	return Ref{}, generic
 }
 
 func validEnvName(s string) bool {

@@ -17,7 +17,7 @@ func (d *decoder) checkPlaceholders(deps [][]int, acyclic bool, sugg *suggester)
 		d.walkStrings(w, "with", func(v *value, path string) {
 			parts, err := parseTemplate(v.s)
 			if err != nil {
-				d.add(v.pos, n.ID, path, v.s, ErrPlaceholder, "%s: %v (%s)", path, err, placeholderHelp)
+				d.add(v.pos, n.ID, path, v.s, ErrPlaceholder, "%s: %v", path, err)
 				return
 			}
 			for _, p := range parts {

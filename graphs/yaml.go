@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -54,14 +55,35 @@ func parseYAML(data []byte) (value, *Problem) {
 	return v, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
+var (
+	yamlLineRE   = regexp.MustCompile(`^yaml: line (\d+): `)
+	yamlAnchorRE = regexp.MustCompile(`^yaml: unknown anchor '([^']*)' referenced`)
+)
+
+// yamlParserProblems are the messages of the YAML library's parser stage:
+// it reports their line 0-based (its scanner errors are 1-based).
+var yamlParserProblems = []string{
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"did not find expected '-' indicator", "did not find expected <document start>",
+	"did not find expected <stream-start>", "did not find expected key",
+	"did not find expected node content", "found duplicate %TAG directive",
+	"found duplicate %YAML directive", "found incompatible YAML document",
+	"found undefined tag handle",
+}
 
 // yamlSyntaxProblem turns a YAML library error into a problem. The library
 // names the line but not the column: the column given is that of the
-// line's first non-blank character. Errors without a line point at 1:1.
+// line's first non-blank character. An unknown anchor is found in the text.
 func yamlSyntaxProblem(data []byte, err error) *Problem {
 	msg := err.Error()
-	line := 1
+	if m := yamlAnchorRE.FindStringSubmatch(msg); m != nil {
+		line, col := 1, 1
+		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+			line, col = lineCol(data, i)
+		}
+		return &Problem{Line: line, Col: col, Value: m[1], Message: fmt.Sprintf("not valid YAML: alias *%s has no anchor &%s before it", m[1], m[1]), err: ErrSyntax}
+	}
+	line := 0
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		if n, perr := strconv.Atoi(m[1]); perr == nil && n > 0 {
 			line = n
@@ -70,8 +92,28 @@ func yamlSyntaxProblem(data []byte, err error) *Problem {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
+	for _, p := range yamlParserProblems {
+		if msg == p {
+			line++
+			break
+		}
+	}
+	if line < 1 {
+		line = 1
+	}
+	if last := bytes.Count(data, []byte("\n")) + 1; line > last {
+		line = last
+	}
 	msg = strings.ReplaceAll(msg, "\n", " ")
 	return &Problem{Line: line, Col: firstNonBlank(data, line), Message: "not valid YAML: " + msg, err: ErrSyntax}
+}
+
+// lineCol returns the 1-based line and column (in characters) of byte
+// offset off.
+func lineCol(data []byte, off int) (int, int) {
+	line := 1 + bytes.Count(data[:off], []byte("\n"))
+	start := bytes.LastIndexByte(data[:off], '\n') + 1
+	return line, 1 + utf8.RuneCount(data[start:off])
 }
 
 // firstNonBlank returns the 1-based column of the first non-blank character
