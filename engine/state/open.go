@@ -112,9 +112,13 @@ func Open(path string, opts Options) (*Store, error) {
 // openBolt opens the file with bbolt, turning a held lock into *LockedError
 // and a damaged file into *CorruptError (bbolt may panic or fault on one).
 func openBolt(path string, opts Options) (db *bolt.DB, err error) {
+	var file *os.File
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
+			if file != nil {
+				_ = file.Close() // releases the lock bbolt took
+			}
 			db, err = nil, &CorruptError{Path: path, Err: fmt.Errorf("bbolt: %v", r)}
 		}
 	}()
@@ -123,6 +127,11 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 		ReadOnly:     opts.ReadOnly,
 		NoSync:       opts.NoSync,
 		FreelistType: bolt.FreelistMapType,
+		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, mode)
+			file = f
+			return f, err
+		},
 	})
 	switch {
 	case err == nil:
@@ -249,6 +258,9 @@ func precheck(path string, exclusive bool) error {
 }
 
 func checkMetas(f io.ReaderAt, size int64) error {
+	if size < 2*1024 {
+		return fmt.Errorf("too short to be a state file (%d bytes)", size)
+	}
 	m0, err0 := readMeta(f, 0)
 	if err0 != nil && errors.Is(err0, errNotBolt) {
 		return fmt.Errorf("not a bbolt file (no meta page at offset 0: %v)", err0)
@@ -266,6 +278,9 @@ func checkMetas(f io.ReaderAt, size int64) error {
 			return fmt.Errorf("both meta pages are invalid (meta 0: %v)", err0)
 		}
 		return fmt.Errorf("meta page 0 is invalid (%v); meta page 1 is intact, but using it alone could lose the last commit", err0)
+	}
+	if size < int64(2*pageSize) {
+		return fmt.Errorf("truncated: %d bytes, less than the two meta pages of %d bytes", size, pageSize)
 	}
 	m1, err1 := readMeta(f, int64(pageSize))
 	if err1 != nil {

@@ -1,0 +1,203 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// mustStateFile writes a closed state file with a run of 200 nodes, some
+// of them finished, and returns its path and bytes.
+func mustStateFile(t *testing.T) (string, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "reprise.db")
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, s, "r1", 200)
+	for i := range 100 {
+		id := fmt.Sprintf("n%04d", i)
+		err := s.Apply(context.Background(), Change{RunID: "r1",
+			Node:  &NodeRecord{ID: id, State: NodeSucceeded, Attempts: 1},
+			Entry: &Entry{Type: "node-succeeded", NodeID: id, Message: fmt.Sprintf("needle-%04d", i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, b
+}
+
+func TestCorruptFile(t *testing.T) {
+	_, good := mustStateFile(t)
+	pageSize := int(binary.LittleEndian.Uint32(good[16+8:]))
+	// bbolt grows the file ahead of use: the pages in use end at the high
+	// water mark of the newest meta page.
+	used := pageSize * int(max(binary.LittleEndian.Uint64(good[16+40:]), binary.LittleEndian.Uint64(good[pageSize+16+40:])))
+	flip := func(offs ...int) func([]byte) []byte {
+		return func(b []byte) []byte {
+			for _, o := range offs {
+				b[o] ^= 0x40
+			}
+			return b
+		}
+	}
+	tests := []struct {
+		name   string
+		damage func([]byte) []byte
+	}{
+		{"truncated to half its pages", func(b []byte) []byte { return b[:used/2] }},
+		{"last page cut", func(b []byte) []byte { return b[:used-1] }},
+		{"truncated to one page", func(b []byte) []byte { return b[:pageSize] }},
+		{"truncated to 100 bytes", func(b []byte) []byte { return b[:100] }},
+		{"meta 0 txid flipped", flip(16 + 48)},
+		{"meta 0 magic flipped", flip(16)},
+		{"meta 1 root flipped", flip(pageSize + 16 + 16)},
+		{"meta 1 checksum flipped", flip(pageSize + 16 + 56)},
+		{"both metas flipped", flip(16+40, pageSize+16+40)},
+		{"zeroed", func(b []byte) []byte { return make([]byte, len(b)) }},
+		{"random garbage", func(b []byte) []byte {
+			r := rand.New(rand.NewPCG(1, 2))
+			for i := range b {
+				b[i] = byte(r.Uint32())
+			}
+			return b
+		}},
+		{"text file", func([]byte) []byte { return []byte("version: 1\nnodes: []\n") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "reprise.db")
+			damaged := tt.damage(bytes.Clone(good))
+			if err := os.WriteFile(path, damaged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			before := sha256.Sum256(damaged)
+			for _, ro := range []bool{false, true} {
+				s, err := Open(path, Options{ReadOnly: ro})
+				if err == nil {
+					s.Close()
+					t.Fatalf("Open(ReadOnly=%v) succeeded on a damaged file", ro)
+				}
+				var ce *CorruptError
+				if !errors.As(err, &ce) || ce.Path != path {
+					t.Fatalf("Open(ReadOnly=%v) = %T %v, want *CorruptError", ro, err, err)
+				}
+				t.Logf("%v", err)
+			}
+			after, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sha256.Sum256(after) != before {
+				t.Error("the damaged file was modified")
+			}
+		})
+	}
+}
+
+func TestNotAStateFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "other.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("x")); return err })
+	db.Close()
+	var ce *CorruptError
+	if _, err := Open(path, Options{}); !errors.As(err, &ce) {
+		t.Errorf("Open of another bbolt file = %v, want *CorruptError", err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(empty, Options{ReadOnly: true}); !errors.As(err, &ce) {
+		t.Errorf("read-only Open of an empty file = %v, want *CorruptError", err)
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "missing.db"), Options{ReadOnly: true}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("read-only Open of a missing file = %v, want ErrNotExist", err)
+	}
+}
+
+func TestSchemaNewer(t *testing.T) {
+	path, _ := mustStateFile(t)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("2")) })
+	db.Close()
+	_, err = Open(path, Options{})
+	if !errors.Is(err, ErrSchemaVersion) {
+		t.Errorf("Open of a schema 2 file = %v, want ErrSchemaVersion", err)
+	}
+}
+
+// TestDamagedPages flips bytes deep in the file: whatever Open and the
+// reads return, they must not crash the process.
+func TestDamagedPages(t *testing.T) {
+	path, good := mustStateFile(t)
+	pageSize := int(binary.LittleEndian.Uint32(good[16+8:]))
+	r := rand.New(rand.NewPCG(3, 4))
+	rounds := 300
+	if testing.Short() {
+		rounds = 30
+	}
+	outcomes := map[string]int{}
+	for range rounds {
+		b := bytes.Clone(good)
+		for range 1 + r.IntN(8) {
+			b[2*pageSize+r.IntN(len(b)-2*pageSize)] = byte(r.Uint32())
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		outcomes[damagedRound(path)]++
+	}
+	t.Logf("outcomes: %v", outcomes)
+}
+
+func damagedRound(path string) string {
+	s, err := Open(path, Options{})
+	if err != nil {
+		return fmt.Sprintf("open: %T", err)
+	}
+	defer s.Close()
+	var errs []error
+	_, err = s.Runs()
+	errs = append(errs, err)
+	_, err = s.Nodes("r1")
+	errs = append(errs, err)
+	rep, err := s.Verify("r1")
+	errs = append(errs, err)
+	errs = append(errs, s.Apply(context.Background(), Change{RunID: "r1",
+		Node: &NodeRecord{ID: "n0150", State: NodeFailed}, Entry: &Entry{Type: "node-failed"}}))
+	if err := errors.Join(errs...); err != nil {
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			return "read: corrupt"
+		}
+		return "read: other error"
+	}
+	if !rep.OK {
+		return "verify: bad chain"
+	}
+	return "no damage seen"
+}

@@ -1,0 +1,149 @@
+package state
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLockSameProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reprise.db")
+	s, err := Open(path, Options{Holder: "reprise run (test)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		opts Options
+	}{
+		{"second writer", Options{}},
+		{"reader", Options{ReadOnly: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			s2, err := Open(path, tt.opts)
+			if err == nil {
+				s2.Close()
+				t.Fatal("second Open succeeded, want *LockedError")
+			}
+			if d := time.Since(start); d > 500*time.Millisecond {
+				t.Errorf("refusal took %v, want at once", d)
+			}
+			var le *LockedError
+			if !errors.As(err, &le) {
+				t.Fatalf("err = %T %v, want *LockedError", err, err)
+			}
+			msg := err.Error()
+			for _, want := range []string{path, "reprise run (test)", "pid"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("message %q does not name %q", msg, want)
+				}
+			}
+		})
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Readers share the file, and exclude a writer.
+	r1, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("second reader: %v", err)
+	}
+	var le *LockedError
+	if _, err := Open(path, Options{}); !errors.As(err, &le) {
+		t.Errorf("writer while readers hold the file: %v, want *LockedError", err)
+	}
+	r1.Close()
+	r2.Close()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open after everyone closed: %v", err)
+	}
+	s.Close()
+}
+
+func TestLockOtherProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reprise.db")
+	_, stdin, out := helper(t, "hold", path)
+	if !out.Scan() || out.Text() != "ready" {
+		t.Fatalf("helper: %q, want ready", out.Text())
+	}
+	start := time.Now()
+	_, err := Open(path, Options{})
+	var le *LockedError
+	if !errors.As(err, &le) {
+		t.Fatalf("Open while another process holds the file: %v, want *LockedError", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("refusal took %v, want at once", d)
+	}
+	if le.Holder.PID == 0 || le.Holder.PID == os.Getpid() || le.Holder.Command != "state test helper" {
+		t.Errorf("holder = %+v, want the helper process", le.Holder)
+	}
+	if !strings.Contains(err.Error(), "state test helper") || !strings.Contains(err.Error(), path) {
+		t.Errorf("message %q does not name the file and the holder", err)
+	}
+	stdin.Close() // the helper closes its store and exits
+	var s *Store
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if s, err = Open(path, Options{}); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("Open after the helper closed: %v", err)
+	}
+	s.Close()
+}
+
+func TestLockRefusesOtherProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reprise.db")
+	s, err := Open(path, Options{Holder: "parent test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, _, out := helper(t, "open", path)
+	if !out.Scan() {
+		t.Fatal("helper printed nothing")
+	}
+	if got := out.Text(); !strings.HasPrefix(got, "error *state.LockedError") || !strings.Contains(got, "parent test") {
+		t.Errorf("helper: %q, want a *LockedError naming the parent", got)
+	}
+}
+
+func TestStaleHolderFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reprise.db")
+	// A holder file left by a process that is gone (SIGKILL) is ignored.
+	if err := writeHolder(path, Holder{PID: 1 << 22, Command: "ghost", Host: mustHostname(t), Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if h := readHolder(path); h.PID != 0 {
+		t.Errorf("readHolder of a dead process = %+v, want zero", h)
+	}
+	s, err := Open(path, Options{Holder: "new"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := readHolder(path); h.Command != "new" {
+		t.Errorf("holder after Open = %+v, want new", h)
+	}
+	s.Close()
+}
+
+func mustHostname(t *testing.T) string {
+	t.Helper()
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
