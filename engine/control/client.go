@@ -1,0 +1,134 @@
+package control
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+// Client calls the control socket of a running reprise process. It has the
+// read methods of state.Store, so that commands can read from either. Each
+// call opens its own connection; a Client is safe for concurrent use.
+type Client struct {
+	path    string
+	timeout time.Duration
+}
+
+// Dial returns a Client for the socket at path after checking that a server
+// answers there.
+func Dial(path string) (*Client, error) {
+	c := &Client{path: path, timeout: 30 * time.Second}
+	var pong string
+	if err := c.call(Request{Op: OpPing}, &pong, nil); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoServer, err)
+	}
+	return c, nil
+}
+
+func (c *Client) call(req Request, out any, onEntry func(state.Entry) error) error {
+	conn, err := net.DialTimeout("unix", c.path, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w", c.path, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(c.timeout))
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("control socket %s: %w", c.path, err)
+	}
+	dec := json.NewDecoder(bufio.NewReader(conn))
+	for {
+		_ = conn.SetDeadline(time.Now().Add(c.timeout))
+		var f Frame
+		if err := dec.Decode(&f); err != nil {
+			return fmt.Errorf("control socket %s: read answer to %s: %w", c.path, req.Op, err)
+		}
+		if f.Entry != nil && onEntry != nil {
+			if err := onEntry(*f.Entry); err != nil {
+				return err
+			}
+		}
+		if !f.End {
+			continue
+		}
+		if f.Error != "" {
+			return &RemoteError{Msg: f.Error, sentinel: codes[f.Code]}
+		}
+		if out != nil && len(f.Result) > 0 {
+			if err := json.Unmarshal(f.Result, out); err != nil {
+				return fmt.Errorf("control socket %s: decode answer to %s: %w", c.path, req.Op, err)
+			}
+		}
+		return nil
+	}
+}
+
+// Runs returns every run of the state file, newest first.
+func (c *Client) Runs() ([]state.Run, error) {
+	var runs []state.Run
+	err := c.call(Request{Op: OpRuns}, &runs, nil)
+	return runs, err
+}
+
+// Run returns one run.
+func (c *Client) Run(id string) (state.Run, error) {
+	var run state.Run
+	err := c.call(Request{Op: OpRun, Run: id}, &run, nil)
+	return run, err
+}
+
+// LatestUnfinished returns the newest run that may be resumed.
+func (c *Client) LatestUnfinished() (state.Run, error) {
+	var run state.Run
+	err := c.call(Request{Op: OpLatest}, &run, nil)
+	return run, err
+}
+
+// Nodes returns the node records of a run.
+func (c *Client) Nodes(runID string) ([]state.NodeRecord, error) {
+	var nodes []state.NodeRecord
+	err := c.call(Request{Op: OpNodes, Run: runID}, &nodes, nil)
+	return nodes, err
+}
+
+// Snapshot returns a run's graph snapshot.
+func (c *Client) Snapshot(runID string) ([]byte, error) {
+	var snap []byte
+	err := c.call(Request{Op: OpSnapshot, Run: runID}, &snap, nil)
+	return snap, err
+}
+
+// Journal calls fn for each journal entry of a run after afterSeq, in order.
+func (c *Client) Journal(runID string, afterSeq uint64, fn func(state.Entry) error) error {
+	return c.call(Request{Op: OpJournal, Run: runID, AfterSeq: afterSeq}, nil, fn)
+}
+
+// Verify checks a run's journal chain in the serving process.
+func (c *Client) Verify(runID string) (state.VerifyReport, error) {
+	var rep state.VerifyReport
+	err := c.call(Request{Op: OpVerify, Run: runID}, &rep, nil)
+	return rep, err
+}
+
+// Live returns the id of the run the serving process is running ("" if none).
+func (c *Client) Live() (string, error) {
+	var id string
+	err := c.call(Request{Op: OpLive}, &id, nil)
+	return id, err
+}
+
+// Approve approves a waiting gate through the serving process.
+func (c *Client) Approve(runID, nodeID, by, comment string) error {
+	return c.call(Request{Op: OpApprove, Run: runID, Node: nodeID, By: by, Comment: comment}, nil, nil)
+}
+
+// ErrNoServer is returned by Dial when nothing answers on the socket.
+var ErrNoServer = errors.New("no reprise process serves this state file")

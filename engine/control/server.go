@@ -1,0 +1,158 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+// Backend is what the server answers from: the process's open store, and
+// the engine for approvals and the live run.
+type Backend struct {
+	Store *state.Store
+	// Approve approves a waiting gate (engine.Engine.Approve).
+	Approve func(ctx context.Context, runID, nodeID, by, comment string) error
+	// Live returns the id of the run in progress ("" if none).
+	Live func() string
+}
+
+// Server serves a Backend on a unix socket until Close.
+type Server struct {
+	path string
+	ln   net.Listener
+	b    Backend
+	wg   sync.WaitGroup
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+// Listen creates the socket at path (mode 0600, removing a stale one) and
+// serves b on it in the background.
+func Listen(path string, b Backend) (*Server, error) {
+	if len(path) >= 104 {
+		return nil, fmt.Errorf("control socket %s: path too long for a unix socket (%d bytes, at most 103): use a shorter --state path", path, len(path))
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("control socket %s: remove stale socket: %w", path, err)
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{path: path, ln: ln, b: b, ctx: ctx, stop: stop}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+// Close stops serving, waits for the calls in progress and removes the socket.
+func (s *Server) Close() error {
+	s.stop()
+	err := s.ln.Close()
+	s.wg.Wait()
+	os.Remove(s.path)
+	return err
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer conn.Close()
+			s.serve(conn)
+		}()
+	}
+}
+
+func (s *Server) serve(conn net.Conn) {
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var req Request
+	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
+		writeFrame(conn, Frame{Error: "bad request: " + err.Error(), End: true})
+		return
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	w := bufio.NewWriter(conn)
+	defer w.Flush()
+	result, err := s.handle(req, w)
+	f := Frame{End: true}
+	if err != nil {
+		f.Error, f.Code = err.Error(), codeOf(err)
+	} else if result != nil {
+		raw, merr := json.Marshal(result)
+		if merr != nil {
+			f.Error = merr.Error()
+		} else {
+			f.Result = raw
+		}
+	}
+	writeFrame(w, f)
+}
+
+func writeFrame(w interface{ Write([]byte) (int, error) }, f Frame) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return
+	}
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (s *Server) handle(req Request, w *bufio.Writer) (any, error) {
+	st := s.b.Store
+	switch req.Op {
+	case OpPing:
+		return "pong", nil
+	case OpLive:
+		if s.b.Live == nil {
+			return "", nil
+		}
+		return s.b.Live(), nil
+	case OpRuns:
+		return st.Runs()
+	case OpRun:
+		return st.Run(req.Run)
+	case OpLatest:
+		return st.LatestUnfinished()
+	case OpNodes:
+		return st.Nodes(req.Run)
+	case OpSnapshot:
+		return st.Snapshot(req.Run)
+	case OpVerify:
+		return st.Verify(req.Run)
+	case OpJournal:
+		err := st.Journal(req.Run, req.AfterSeq, func(e state.Entry) error {
+			writeFrame(w, Frame{Entry: &e})
+			return nil
+		})
+		return nil, err
+	case OpApprove:
+		if s.b.Approve == nil {
+			return nil, errors.New("approvals are not served by this process")
+		}
+		return nil, s.b.Approve(s.ctx, req.Run, req.Node, req.By, req.Comment)
+	default:
+		return nil, fmt.Errorf("unknown operation %q", req.Op)
+	}
+}

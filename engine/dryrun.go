@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// PlanAction says what a run would do with a node.
+type PlanAction string
+
+// The plan actions of a dry run.
+const (
+	ActionRestore     PlanAction = "restore"      // would run its restore step
+	ActionRestored    PlanAction = "restored"     // Check says it is already restored: would be run anyway (Check is not consulted on a fresh run)
+	ActionNotTargeted PlanAction = "not-targeted" // outside --target: skipped
+	ActionInvalid     PlanAction = "invalid"      // its plugin refuses its config
+)
+
+// PlanItem is what a dry run found for one node.
+type PlanItem struct {
+	ID          string             `json:"id"`
+	Kind        graphs.Kind        `json:"kind"`
+	Plugin      string             `json:"plugin"`
+	Criticality graphs.Criticality `json:"criticality"` // effective
+	Action      PlanAction         `json:"action"`
+	Problems    []string           `json:"problems,omitempty"` // from Validate
+	Check       string             `json:"check,omitempty"`    // Check's message
+	Error       string             `json:"error,omitempty"`    // a call that failed
+}
+
+// DryRun validates every node of g that a run would include and asks its
+// plugin whether it is already restored (Validate and Check only: no side
+// effects, nothing written to the state store). Items come in dependency
+// order. Node outputs that are not known yet stay as their placeholders.
+func (e *Engine) DryRun(ctx context.Context, g *graphs.Graph) ([]PlanItem, error) {
+	a := graphs.Analyze(g)
+	include, err := targetSet(g, a, e.opts.Targets)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]PlanItem, len(g.Nodes))
+	sem := make(chan struct{}, e.opts.Parallelism)
+	var wg sync.WaitGroup
+	for i, n := range g.Nodes {
+		eff := n.Criticality
+		if i < len(a.Effective) {
+			eff = a.Effective[i]
+		}
+		items[i] = PlanItem{ID: n.ID, Kind: n.Kind, Plugin: n.Plugin, Criticality: eff, Action: ActionRestore}
+		if include != nil && !include[i] {
+			items[i].Action = ActionNotTargeted
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			e.dryRunNode(ctx, g, n, &items[i])
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]PlanItem, 0, len(items))
+	for _, i := range a.Order {
+		out = append(out, items[i])
+	}
+	return out, nil
+}
+
+func (e *Engine) dryRunNode(ctx context.Context, g *graphs.Graph, n *graphs.Node, it *PlanItem) {
+	req := StepRequest{NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin, Attempt: 1, Mode: ModeDryRun, WorkDir: g.Dir}
+	cfg, err := e.resolveConfig(n, nil, true)
+	if err != nil {
+		it.Action = ActionInvalid
+		it.Error = e.red.String(fmt.Sprintf("resolve config: %v", err))
+		return
+	}
+	req.Config = cfg
+	cctx, cancel := context.WithTimeout(ctx, g.NodeTimeout(n))
+	defer cancel()
+	problems, err := e.host.Validate(cctx, req)
+	if err != nil {
+		it.Action = ActionInvalid
+		it.Error = e.red.String("validate: " + err.Error())
+		return
+	}
+	if len(problems) > 0 {
+		it.Action = ActionInvalid
+		for _, p := range problems {
+			it.Problems = append(it.Problems, e.red.String(p))
+		}
+		return
+	}
+	cr, err := e.host.Check(cctx, req)
+	if err != nil {
+		it.Error = e.red.String("check: " + err.Error())
+		return
+	}
+	it.Check = e.red.String(cr.Message)
+	if cr.Restored {
+		it.Action = ActionRestored
+	}
+}

@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// DefaultParallelism is the number of steps run at once when
+// Options.Parallelism is zero.
+const DefaultParallelism = 8
+
+// Options tune an Engine. The zero value is usable.
+type Options struct {
+	// Parallelism caps the steps running at once (0: DefaultParallelism).
+	// Each plugin's max_parallel caps its own steps further.
+	Parallelism int
+	// FailFast stops starting new nodes once one node has failed for good.
+	FailFast bool
+	// Targets restricts a new run to these nodes and their ancestors; the
+	// other nodes are recorded as skipped.
+	Targets []string
+	// Wait keeps a run going when only manual gates are left, waiting for
+	// approvals (through Approve), instead of parking it.
+	Wait bool
+	// Logger receives the engine's log lines, each with the run id and the
+	// node id (nil: no logging).
+	Logger *zap.Logger
+	// OnEvent, when set, receives every Event of a run, one at a time, in
+	// order. It must not block for long: the scheduler waits for it.
+	OnEvent func(Event)
+	// Now returns the current time (nil: time.Now).
+	Now func() time.Time
+	// LookupEnv resolves `${env:NAME}` (nil: os.LookupEnv).
+	LookupEnv func(string) (string, bool)
+	// Redactor collects the resolved secret values (nil: a new one). Share
+	// it with the loggers given to the plugin host (Redactor.WrapLogger).
+	Redactor *Redactor
+}
+
+// Engine runs graphs through a PluginHost and keeps every transition in a
+// state.Store. An Engine runs one run at a time (Start, Resume and Retry
+// block until the run stops); Approve, Drain and the read methods are safe
+// to call from other goroutines while it runs.
+type Engine struct {
+	store *state.Store
+	host  PluginHost
+	opts  Options
+	log   *zap.Logger
+	red   *Redactor
+
+	mu    sync.Mutex
+	live  *runner
+	drain chan struct{}
+	once  sync.Once
+
+	evMu sync.Mutex
+}
+
+// New returns an Engine writing to store and running steps through host.
+// The caller keeps ownership of both and closes them after the engine is done.
+func New(store *state.Store, host PluginHost, opts Options) *Engine {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = DefaultParallelism
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	if opts.Redactor == nil {
+		opts.Redactor = NewRedactor()
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Engine{
+		store: store,
+		host:  host,
+		opts:  opts,
+		log:   opts.Redactor.WrapLogger(log),
+		red:   opts.Redactor,
+		drain: make(chan struct{}),
+	}
+}
+
+// Result is how a run stopped.
+type Result struct {
+	RunID  string
+	Status state.RunStatus
+	// Counts of nodes by state; Total is the number of nodes in the run.
+	Counts map[state.NodeState]int
+	Total  int
+	// Failed lists the nodes that failed, with their last error; Blocked the
+	// nodes blocked by them; Waiting the gates waiting for approval.
+	Failed  []NodeError
+	Blocked []string
+	Waiting []string
+}
+
+// NodeError is a node and its last error.
+type NodeError struct {
+	ID    string
+	Error string
+}
+
+// Drain asks the running run to start nothing new and stop once its running
+// steps have finished (the first SIGINT). Cancelling the context given to
+// Start or Resume cancels the running steps too (the second SIGINT). Drain is
+// safe from any goroutine and idempotent.
+func (e *Engine) Drain() { e.once.Do(func() { close(e.drain) }) }
+
+// LiveRun returns the id of the run this engine is running ("" if none).
+func (e *Engine) LiveRun() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.live == nil {
+		return ""
+	}
+	return e.live.run.ID
+}
+
+// Store returns the engine's state store (for read-only use).
+func (e *Engine) Store() *state.Store { return e.store }
+
+func (e *Engine) emit(ev Event) {
+	if e.opts.OnEvent == nil {
+		return
+	}
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	e.opts.OnEvent(ev)
+}
+
+// Start creates a run of g and runs it until every node is done, the run
+// parks on manual gates, it is drained or cancelled, or the state store
+// fails (the only case with a non-nil error besides invalid options).
+func (e *Engine) Start(ctx context.Context, g *graphs.Graph) (Result, error) {
+	a := graphs.Analyze(g)
+	include, err := targetSet(g, a, e.opts.Targets)
+	if err != nil {
+		return Result{}, err
+	}
+	now := e.opts.Now()
+	run := state.Run{
+		ID:        state.NewRunID(now),
+		GraphName: g.Name,
+		GraphFile: absPath(g.File),
+		GraphHash: g.Hash(),
+		Status:    state.RunRunning,
+		Options: state.RunOptions{
+			Parallelism: e.opts.Parallelism,
+			Targets:     e.opts.Targets,
+			FailFast:    e.opts.FailFast,
+		},
+		Created: now,
+		Updated: now,
+		Total:   len(g.Nodes),
+	}
+	recs := make([]state.NodeRecord, len(g.Nodes))
+	for i, n := range g.Nodes {
+		recs[i] = state.NodeRecord{ID: n.ID, State: state.NodePending}
+		if include != nil && !include[i] {
+			recs[i].State = state.NodeSkipped
+			recs[i].LastError = "not targeted"
+		}
+	}
+	if err := e.store.CreateRun(ctx, run, g.Source, recs); err != nil {
+		return Result{}, fmt.Errorf("create run of %q: %w", g.Name, err)
+	}
+	r, err := e.newRunner(ctx, g, a, run, recs)
+	if err != nil {
+		return Result{}, err
+	}
+	defer e.release(r)
+	entry := r.entry(EntryRunStarted, "", fmt.Sprintf("run of %s (%d nodes) started", g.Name, len(g.Nodes)))
+	entry.Data = map[string]string{"graph": run.GraphFile, "hash": run.GraphHash, "parallelism": fmt.Sprint(e.opts.Parallelism)}
+	if len(e.opts.Targets) > 0 {
+		entry.Data["targets"] = fmt.Sprint(e.opts.Targets)
+	}
+	r.addRunChange(entry)
+	return r.loop()
+}
+
+func (e *Engine) acquire(r *runner) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.live != nil {
+		return fmt.Errorf("run %q: %w (run %q)", r.run.ID, ErrBusy, e.live.run.ID)
+	}
+	e.live = r
+	return nil
+}
+
+func (e *Engine) release(r *runner) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.live == r {
+		e.live = nil
+	}
+}
+
+// targetSet returns the nodes included by targets (the targets and their
+// ancestors), or nil when there are no targets (every node).
+func targetSet(g *graphs.Graph, a *graphs.Analysis, targets []string) ([]bool, error) {
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	inc := make([]bool, len(g.Nodes))
+	var stack []int
+	for _, t := range targets {
+		i, ok := g.Index(t)
+		if !ok {
+			return nil, fmt.Errorf("target %q: %w (not a node of graph %q)", t, ErrUnknownTarget, g.Name)
+		}
+		if !inc[i] {
+			inc[i] = true
+			stack = append(stack, i)
+		}
+	}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, d := range a.Deps[i] {
+			if !inc[d] {
+				inc[d] = true
+				stack = append(stack, d)
+			}
+		}
+	}
+	return inc, nil
+}

@@ -1,0 +1,14 @@
+package engine
+
+import "errors"
+
+// ErrNotWaiting is returned by Approve when the node is not a gate waiting
+// for approval.
+var ErrNotWaiting = errors.New("node is not waiting for approval")
+
+// ErrUnknownTarget is returned when a --target names no node of the graph.
+var ErrUnknownTarget = errors.New("unknown target")
+
+// ErrBusy is returned when an operation needs a run that this process is
+// already running (one run at a time per engine).
+var ErrBusy = errors.New("engine is already running a run")

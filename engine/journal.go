@@ -1,0 +1,27 @@
+package engine
+
+// EntryType names a journal entry written by the engine. Entry types are
+// stored as they read; reports and `reprise log` show them.
+type EntryType string
+
+// The journal entry types the engine writes.
+const (
+	EntryRunStarted     EntryType = "run-started"
+	EntryRunResumed     EntryType = "run-resumed"
+	EntryRunFinished    EntryType = "run-finished" // Message holds the final status
+	EntryRunParked      EntryType = "run-parked"
+	EntryRunInterrupted EntryType = "run-interrupted"
+	EntryGraphChanged   EntryType = "graph-changed" // Data: added, removed, changed, rerun
+	EntryStarted        EntryType = "started"
+	EntrySucceeded      EntryType = "succeeded"
+	EntryFailed         EntryType = "failed"
+	EntryRetrying       EntryType = "retrying"
+	EntryBlocked        EntryType = "blocked"
+	EntryWaiting        EntryType = "waiting"
+	EntryApproved       EntryType = "approved"
+	EntryMarked         EntryType = "marked"
+	EntryReset          EntryType = "reset"      // back to pending (resume, retry, graph change)
+	EntryRestored       EntryType = "restored"   // found restored by Check on resume
+	EntryInterrupted    EntryType = "interrupted" // a step cancelled by a second interrupt
+	EntrySkipped        EntryType = "skipped"
+)

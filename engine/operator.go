@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// Approve approves the manual gate nodeID of run runID: the node succeeds
+// and the journal records who approved it, when, and the comment. If this
+// engine is running that run (a --wait run), the approval goes through its
+// scheduler, which then starts the gate's dependents; otherwise it is written
+// to the state store directly and the run goes on at its next resume.
+func (e *Engine) Approve(ctx context.Context, runID, nodeID, by, comment string) error {
+	if strings.TrimSpace(by) == "" {
+		return fmt.Errorf("approve node %q: the approver's name is required", nodeID)
+	}
+	e.mu.Lock()
+	live := e.live
+	e.mu.Unlock()
+	if live != nil && live.run.ID == runID {
+		reply := make(chan error, 1)
+		select {
+		case live.approvals <- approval{node: nodeID, by: by, comment: comment, reply: reply}:
+			select {
+			case err := <-reply:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case <-live.done:
+			// The run ended meanwhile: write to the store below.
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	rec, err := e.store.Node(runID, nodeID)
+	if err != nil {
+		return fmt.Errorf("approve: %w", err)
+	}
+	if rec.State != state.NodeWaiting {
+		return fmt.Errorf("approve node %q of run %q (state %s): %w", nodeID, runID, rec.State, ErrNotWaiting)
+	}
+	now := e.opts.Now()
+	rec.State = state.NodeSucceeded
+	rec.ApprovedBy, rec.ApprovalComment, rec.ApprovedAt = by, comment, now
+	rec.Ended = now
+	ch := e.nodeChange(runID, rec, EntryApproved, comment)
+	ch.Entry.By = by
+	if err := e.store.Apply(context.WithoutCancel(ctx), ch); err != nil {
+		return fmt.Errorf("approve node %q of run %q: %w", nodeID, runID, err)
+	}
+	e.log.Info("node approved", zapRun(runID), zapNode(nodeID), zapString("by", by), zapString("comment", comment))
+	e.emit(Event{Time: now, Type: EventNodeApproved, RunID: runID, NodeID: nodeID, State: state.NodeSucceeded,
+		Message: "approved by " + by})
+	return nil
+}
+
+// Mark records an operator's override: node nodeID of run runID is done
+// (succeeded) although its step did not succeed, for the reason given. Its
+// dependents run at the next resume. The run must not be running.
+func (e *Engine) Mark(ctx context.Context, runID, nodeID, by, reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("mark node %q: a reason is required", nodeID)
+	}
+	if live := e.LiveRun(); live == runID {
+		return fmt.Errorf("mark node %q of run %q: %w", nodeID, runID, ErrBusy)
+	}
+	rec, err := e.store.Node(runID, nodeID)
+	if err != nil {
+		return fmt.Errorf("mark: %w", err)
+	}
+	now := e.opts.Now()
+	was := rec.State
+	rec.State = state.NodeSucceeded
+	rec.MarkedBy, rec.MarkReason = by, reason
+	rec.LastError = ""
+	rec.Ended = now
+	ch := e.nodeChange(runID, rec, EntryMarked, reason)
+	ch.Entry.By = by
+	ch.Entry.Data = map[string]string{"was": string(was)}
+	if err := e.store.Apply(context.WithoutCancel(ctx), ch); err != nil {
+		return fmt.Errorf("mark node %q of run %q: %w", nodeID, runID, err)
+	}
+	e.log.Warn("node marked done by an operator", zapRun(runID), zapNode(nodeID), zapString("by", by),
+		zapString("reason", reason), zapString("was", string(was)))
+	e.emit(Event{Time: now, Type: EventNodeOverruled, RunID: runID, NodeID: nodeID, State: state.NodeSucceeded,
+		Message: fmt.Sprintf("marked done by %s: %s", by, reason)})
+	return nil
+}
+
+// ResetNodes puts node nodeID of run runID back to pending, and with
+// downstream every descendant too (a succeeded node runs again), journaling
+// each reset. It returns the ids reset. Retry calls it, then Resume.
+func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstream bool, by string) ([]string, error) {
+	if live := e.LiveRun(); live == runID {
+		return nil, fmt.Errorf("retry node %q of run %q: %w", nodeID, runID, ErrBusy)
+	}
+	run, err := e.store.Run(runID)
+	if err != nil {
+		return nil, fmt.Errorf("retry: %w", err)
+	}
+	g, err := e.snapshotGraph(run)
+	if err != nil {
+		return nil, err
+	}
+	start, ok := g.Index(nodeID)
+	if !ok {
+		return nil, fmt.Errorf("retry node %q of run %q: %w", nodeID, runID, state.ErrNodeNotFound)
+	}
+	todo := []int{start}
+	if downstream {
+		a := graphs.Analyze(g)
+		seen := map[int]bool{start: true}
+		for k := 0; k < len(todo); k++ {
+			for _, d := range a.Dependents[todo[k]] {
+				if !seen[d] {
+					seen[d] = true
+					todo = append(todo, d)
+				}
+			}
+		}
+	}
+	var changes []state.Change
+	var ids []string
+	for _, i := range todo {
+		id := g.Nodes[i].ID
+		rec, err := e.store.Node(runID, id)
+		if err != nil {
+			return nil, fmt.Errorf("retry: %w", err)
+		}
+		if rec.State == state.NodePending || (rec.State == state.NodeSkipped && i != start) {
+			continue
+		}
+		was := rec.State
+		rec.State = state.NodePending
+		why := "retry requested"
+		if i != start {
+			why = fmt.Sprintf("retry of %q with its downstream", nodeID)
+		}
+		ch := e.nodeChange(runID, rec, EntryReset, why)
+		ch.Entry.By = by
+		ch.Entry.Data = map[string]string{"was": string(was)}
+		changes = append(changes, ch)
+		ids = append(ids, id)
+	}
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	if err := e.store.Apply(context.WithoutCancel(ctx), changes...); err != nil {
+		return nil, fmt.Errorf("retry node %q of run %q: %w", nodeID, runID, err)
+	}
+	return ids, nil
+}
+
+// Retry resets node nodeID of run runID (and its descendants with
+// downstream) to pending and resumes the run.
+func (e *Engine) Retry(ctx context.Context, runID, nodeID string, downstream bool, by string) (Result, error) {
+	if _, err := e.ResetNodes(ctx, runID, nodeID, downstream, by); err != nil {
+		return Result{}, err
+	}
+	return e.Resume(ctx, runID, nil)
+}

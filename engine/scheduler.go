@@ -1,0 +1,618 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// runner is one run in progress. Only its loop goroutine touches its fields
+// (recs, queue, counts …); steps run in their own goroutines and report
+// back on results. Every transition is persisted with its journal entry
+// before anything that depends on it happens: a node is recorded running
+// before its step starts, and succeeded before its dependents start.
+type runner struct {
+	e     *Engine
+	ctx   context.Context // cancelled on the second interrupt or an abort
+	stop  context.CancelFunc
+	pctx  context.Context // for persisting: never cancelled
+	g     *graphs.Graph
+	a     *graphs.Analysis
+	run   state.Run
+	recs  []state.NodeRecord
+	log   *zap.Logger
+	queue *readyQueue
+
+	waitDeps  []int            // dependencies not yet done, by node
+	tries     []int            // attempts in this session, by node
+	inflight  int              // steps running
+	perPlugin map[string]int   // steps running by plugin
+	held      map[string][]int // ready nodes held back by their plugin's max_parallel
+	timers    map[int]*time.Timer
+	counts    map[state.NodeState]int
+
+	stopping    bool // start nothing new
+	interrupted bool // stopping because of Drain or cancellation
+	cancelled   bool // the context was cancelled: steps are being cancelled
+	failedFast  bool
+
+	changes  []state.Change
+	launches []launch
+
+	results   chan result
+	retryDue  chan int
+	approvals chan approval
+	done      chan struct{}
+
+	// ETA bookkeeping.
+	remEstimate time.Duration // sum of the estimates of nodes not done
+	remNoEst    int           // nodes not done without an estimate
+	measured    time.Duration // sum of measured step durations
+	measuredN   int
+}
+
+type launch struct {
+	idx     int
+	attempt int // the node's attempt number across the run's life
+	req     StepRequest
+	node    *graphs.Node
+	timeout time.Duration
+}
+
+type result struct {
+	idx      int
+	attempt  int
+	status   StepStatus
+	message  string
+	outputs  map[string]string
+	canceled bool // the step was cancelled by an interrupt
+	started  time.Time
+	ended    time.Time
+}
+
+type approval struct {
+	node, by, comment string
+	reply             chan error
+}
+
+func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analysis, run state.Run, recs []state.NodeRecord) (*runner, error) {
+	p := e.opts.Parallelism
+	sctx, stop := context.WithCancel(ctx)
+	r := &runner{
+		e:         e,
+		ctx:       sctx,
+		stop:      stop,
+		pctx:      context.WithoutCancel(ctx),
+		g:         g,
+		a:         a,
+		run:       run,
+		recs:      recs,
+		log:       e.log.With(zap.String("run", run.ID)),
+		queue:     newReadyQueue(g, a),
+		waitDeps:  make([]int, len(g.Nodes)),
+		tries:     make([]int, len(g.Nodes)),
+		perPlugin: map[string]int{},
+		held:      map[string][]int{},
+		timers:    map[int]*time.Timer{},
+		counts:    map[state.NodeState]int{},
+		results:   make(chan result, p+1),
+		retryDue:  make(chan int, 16),
+		approvals: make(chan approval),
+		done:      make(chan struct{}),
+	}
+	if err := e.acquire(r); err != nil {
+		stop()
+		return nil, err
+	}
+	for i := range recs {
+		st := recs[i].State
+		r.counts[st]++
+		if !st.Done() {
+			if est := g.Nodes[i].Estimate; est > 0 {
+				r.remEstimate += est
+			} else {
+				r.remNoEst++
+			}
+		}
+	}
+	for i := range recs {
+		for _, d := range a.Deps[i] {
+			if !recs[d].State.Done() {
+				r.waitDeps[i]++
+			}
+		}
+		if recs[i].State == state.NodePending && r.waitDeps[i] == 0 {
+			r.queue.push(i)
+		}
+	}
+	return r, nil
+}
+
+// loop runs the scheduler until nothing more can happen.
+func (r *runner) loop() (Result, error) {
+	defer close(r.done)
+	defer r.stop()
+	r.e.emit(r.event(EventRunStarted, -1, fmt.Sprintf("run %s: %d nodes, %d to do", r.run.ID, len(r.recs), len(r.recs)-r.doneCount())))
+	r.log.Info("run started", zap.String("graph", r.g.Name), zap.Int("nodes", len(r.recs)),
+		zap.Int("todo", len(r.recs)-r.doneCount()), zap.Int("parallelism", r.e.opts.Parallelism))
+	ctxDone := r.ctx.Done()
+	drainCh := r.e.drain
+	for {
+		r.startReady()
+		if err := r.flush(); err != nil {
+			return r.abort(err)
+		}
+		if r.idle() && !r.waitForGates() {
+			break
+		}
+		select {
+		case res := <-r.results:
+			r.finish(res)
+			r.drainResults()
+		case i := <-r.retryDue:
+			delete(r.timers, i)
+			if !r.stopping && r.recs[i].State == state.NodePending {
+				r.queue.push(i)
+			}
+		case a := <-r.approvals:
+			r.approve(a)
+		case <-drainCh:
+			drainCh = nil // handled: never fires again for this runner
+			r.beginStop("interrupt: starting nothing new, waiting for running steps", false)
+		case <-ctxDone:
+			ctxDone = nil
+			r.beginStop("second interrupt: cancelling running steps", true)
+		}
+	}
+	return r.finishRun()
+}
+
+// drainResults takes every result already waiting, so that they share one
+// commit with the transitions they allow.
+func (r *runner) drainResults() {
+	for {
+		select {
+		case res := <-r.results:
+			r.finish(res)
+		default:
+			return
+		}
+	}
+}
+
+func (r *runner) idle() bool {
+	if r.inflight > 0 || len(r.timers) > 0 {
+		return false
+	}
+	return r.queue.Len() == 0 || r.stopping || r.failedFast
+}
+
+// waitForGates reports whether an idle run should keep waiting: only with
+// Options.Wait, when gates wait and nothing asked it to stop.
+func (r *runner) waitForGates() bool {
+	return r.e.opts.Wait && !r.stopping && !r.failedFast && r.counts[state.NodeWaiting] > 0 &&
+		r.counts[state.NodeFailed]+r.counts[state.NodeBlocked] == 0
+}
+
+func (r *runner) beginStop(msg string, cancel bool) {
+	r.stopping = true
+	r.interrupted = true
+	if cancel {
+		r.cancelled = true
+	}
+	for i, t := range r.timers {
+		t.Stop()
+		delete(r.timers, i)
+	}
+	r.log.Warn(msg, zap.Int("running", r.inflight))
+	ev := r.event(EventRunPausing, -1, msg)
+	r.e.emit(ev)
+}
+
+// startReady takes nodes off the ready queue while there are free slots and
+// records them running (persisted by the next flush, before they start).
+func (r *runner) startReady() {
+	if r.stopping || r.failedFast {
+		return
+	}
+	for r.inflight < r.e.opts.Parallelism && r.queue.Len() > 0 {
+		i := r.queue.pop()
+		n := r.g.Nodes[i]
+		if max := r.g.Plugins[n.Plugin].MaxParallel; max > 0 && r.perPlugin[n.Plugin] >= max {
+			r.held[n.Plugin] = append(r.held[n.Plugin], i)
+			continue
+		}
+		r.start(i)
+	}
+}
+
+func (r *runner) start(i int) {
+	n := r.g.Nodes[i]
+	rec := &r.recs[i]
+	now := r.e.opts.Now()
+	r.tries[i]++
+	rec.Attempts++
+	r.setState(i, state.NodeRunning)
+	rec.Started = now
+	rec.Ended = time.Time{}
+	rec.History = append(rec.History, state.Attempt{N: rec.Attempts, Started: now})
+	ent := r.entry(EntryStarted, n.ID, fmt.Sprintf("attempt %d", rec.Attempts))
+	ent.Attempt = rec.Attempts
+	r.addNodeChange(i, ent)
+	r.inflight++
+	r.perPlugin[n.Plugin]++
+	r.launches = append(r.launches, launch{
+		idx:     i,
+		attempt: rec.Attempts,
+		node:    n,
+		req:     r.request(i, rec.Attempts, ModeNormal),
+		timeout: r.g.NodeTimeout(n),
+	})
+}
+
+// flush persists every pending change in one Apply, then starts the steps
+// that were waiting for their running record to be durable.
+func (r *runner) flush() error {
+	if len(r.changes) == 0 {
+		return nil
+	}
+	changes := r.changes
+	r.changes = nil
+	if err := r.e.store.Apply(r.pctx, changes...); err != nil {
+		return fmt.Errorf("persist run %q: %w", r.run.ID, err)
+	}
+	for _, l := range r.launches {
+		r.log.Info("node started", zap.String("node", l.node.ID), zap.String("plugin", l.node.Plugin), zap.Int("attempt", l.attempt))
+		ev := r.event(EventNodeStarted, l.idx, "")
+		ev.Attempt = l.attempt
+		r.e.emit(ev)
+		go r.execute(l)
+	}
+	r.launches = r.launches[:0]
+	return nil
+}
+
+// abort stops after a failure of the state store: running steps are
+// cancelled and waited for; what was persisted stays consistent (nodes left
+// running are checked on resume).
+func (r *runner) abort(err error) (Result, error) {
+	r.log.Error("run aborted", zap.Error(err))
+	for _, l := range r.launches {
+		r.inflight--
+		r.perPlugin[l.node.Plugin]--
+	}
+	r.launches = nil
+	for _, t := range r.timers {
+		t.Stop()
+	}
+	r.stop()
+	for r.inflight > 0 {
+		<-r.results
+		r.inflight--
+	}
+	return r.result(), err
+}
+
+// finish records the outcome of one step.
+func (r *runner) finish(res result) {
+	i := res.idx
+	n := r.g.Nodes[i]
+	rec := &r.recs[i]
+	r.inflight--
+	r.perPlugin[n.Plugin]--
+	if held := r.held[n.Plugin]; len(held) > 0 {
+		for _, h := range held {
+			r.queue.push(h)
+		}
+		delete(r.held, n.Plugin)
+	}
+	rec.Ended = res.ended
+	if h := len(rec.History); h > 0 {
+		rec.History[h-1].Ended = res.ended
+		rec.History[h-1].Result = attemptResult(res)
+		rec.History[h-1].Error = res.message
+	}
+	nlog := r.log.With(zap.String("node", n.ID), zap.Int("attempt", res.attempt))
+	switch {
+	case res.status == StepSucceeded:
+		r.measured += res.ended.Sub(res.started)
+		r.measuredN++
+		rec.Outputs = res.outputs
+		rec.LastError = ""
+		r.setState(i, state.NodeSucceeded)
+		ent := r.entry(EntrySucceeded, n.ID, res.message)
+		ent.Attempt = res.attempt
+		r.addNodeChange(i, ent)
+		nlog.Info("node succeeded", zap.Duration("took", res.ended.Sub(res.started)), zap.String("message", res.message))
+		r.finished(i, res.message)
+		r.release(i)
+	case res.status == StepWaiting:
+		r.setState(i, state.NodeWaiting)
+		ent := r.entry(EntryWaiting, n.ID, res.message)
+		ent.Attempt = res.attempt
+		r.addNodeChange(i, ent)
+		nlog.Info("node waiting for approval", zap.String("message", res.message))
+		r.finished(i, res.message)
+	case res.canceled:
+		rec.LastError = res.message
+		r.setState(i, state.NodePending)
+		ent := r.entry(EntryInterrupted, n.ID, res.message)
+		ent.Attempt = res.attempt
+		r.addNodeChange(i, ent)
+		nlog.Warn("node interrupted", zap.String("error", res.message))
+		r.finished(i, res.message)
+	default:
+		r.failed(i, res, nlog)
+	}
+}
+
+func (r *runner) failed(i int, res result, nlog *zap.Logger) {
+	n := r.g.Nodes[i]
+	rec := &r.recs[i]
+	rec.LastError = res.message
+	allowed := r.g.NodeRetries(n) + 1
+	if r.tries[i] < allowed && !r.stopping && !r.failedFast {
+		delay := backoff(r.g.RetryDelay(), r.tries[i])
+		r.setState(i, state.NodePending)
+		ent := r.entry(EntryRetrying, n.ID, fmt.Sprintf("attempt %d failed: %s; retrying in %s", res.attempt, res.message, delay.Round(time.Millisecond)))
+		ent.Attempt = res.attempt
+		r.addNodeChange(i, ent)
+		nlog.Warn("node attempt failed, retrying", zap.String("error", res.message), zap.Duration("delay", delay))
+		ev := r.event(EventNodeRetrying, i, res.message)
+		ev.Attempt = res.attempt
+		r.e.emit(ev)
+		r.timers[i] = time.AfterFunc(delay, func() {
+			select {
+			case r.retryDue <- i:
+			case <-r.done:
+			}
+		})
+		return
+	}
+	r.setState(i, state.NodeFailed)
+	ent := r.entry(EntryFailed, n.ID, res.message)
+	ent.Attempt = res.attempt
+	r.addNodeChange(i, ent)
+	nlog.Error("node failed", zap.String("error", res.message))
+	r.finished(i, res.message)
+	r.blockDescendants(i)
+	if r.e.opts.FailFast {
+		r.failedFast = true
+	}
+}
+
+// blockDescendants marks every pending descendant of i blocked.
+func (r *runner) blockDescendants(i int) {
+	id := r.g.Nodes[i].ID
+	stack := []int{i}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, d := range r.a.Dependents[c] {
+			if r.recs[d].State != state.NodePending {
+				continue
+			}
+			r.setState(d, state.NodeBlocked)
+			r.recs[d].LastError = fmt.Sprintf("upstream node %q failed", id)
+			r.addNodeChange(d, r.entry(EntryBlocked, r.g.Nodes[d].ID, r.recs[d].LastError))
+			r.log.Warn("node blocked", zap.String("node", r.g.Nodes[d].ID), zap.String("upstream", id))
+			r.finished(d, r.recs[d].LastError)
+			stack = append(stack, d)
+		}
+	}
+}
+
+// release lets the dependents of a node that is now done become ready.
+func (r *runner) release(i int) {
+	for _, d := range r.a.Dependents[i] {
+		r.waitDeps[d]--
+		if r.waitDeps[d] == 0 && r.recs[d].State == state.NodePending {
+			r.queue.push(d)
+		}
+	}
+}
+
+func (r *runner) finished(i int, msg string) {
+	ev := r.event(EventNodeFinished, i, msg)
+	ev.State = r.recs[i].State
+	ev.Attempt = r.recs[i].Attempts
+	r.e.emit(ev)
+}
+
+func (r *runner) setState(i int, s state.NodeState) {
+	old := r.recs[i].State
+	if old == s {
+		return
+	}
+	r.counts[old]--
+	r.counts[s]++
+	if old.Done() != s.Done() {
+		est := r.g.Nodes[i].Estimate
+		sign := 1
+		if s.Done() {
+			sign = -1
+		}
+		if est > 0 {
+			r.remEstimate += time.Duration(sign) * est
+		} else {
+			r.remNoEst += sign
+		}
+	}
+	r.recs[i].State = s
+}
+
+func (r *runner) doneCount() int {
+	return r.counts[state.NodeSucceeded] + r.counts[state.NodeSkipped]
+}
+
+// approve handles an approval for the live run: persisted before replying.
+func (r *runner) approve(a approval) {
+	i, ok := r.g.Index(a.node)
+	if !ok {
+		a.reply <- fmt.Errorf("approve node %q of run %q: %w", a.node, r.run.ID, state.ErrNodeNotFound)
+		return
+	}
+	if r.recs[i].State != state.NodeWaiting {
+		a.reply <- fmt.Errorf("approve node %q (state %s): %w", a.node, r.recs[i].State, ErrNotWaiting)
+		return
+	}
+	now := r.e.opts.Now()
+	rec := &r.recs[i]
+	rec.ApprovedBy, rec.ApprovalComment, rec.ApprovedAt = a.by, a.comment, now
+	rec.Ended = now
+	r.setState(i, state.NodeSucceeded)
+	ent := r.entry(EntryApproved, a.node, a.comment)
+	ent.By = a.by
+	r.addNodeChange(i, ent)
+	if err := r.flush(); err != nil {
+		a.reply <- err
+		return
+	}
+	r.log.Info("node approved", zap.String("node", a.node), zap.String("by", a.by), zap.String("comment", a.comment))
+	ev := r.event(EventNodeApproved, i, fmt.Sprintf("approved by %s", a.by))
+	ev.State = state.NodeSucceeded
+	r.e.emit(ev)
+	r.release(i)
+	a.reply <- nil
+}
+
+// finishRun persists the run's final status.
+func (r *runner) finishRun() (Result, error) {
+	res := r.result()
+	now := r.e.opts.Now()
+	r.run.Status = res.Status
+	r.run.Updated = now
+	typ := EntryRunFinished
+	switch res.Status {
+	case state.RunSucceeded, state.RunFailed:
+		r.run.Finished = now
+	case state.RunParked:
+		typ = EntryRunParked
+	case state.RunInterrupted:
+		typ = EntryRunInterrupted
+	}
+	msg := summary(res)
+	r.addRunChange(r.entry(typ, "", msg))
+	if err := r.flush(); err != nil {
+		return res, err
+	}
+	r.log.Info("run "+string(res.Status), zap.String("summary", msg))
+	r.e.emit(r.event(EventRunFinished, -1, msg))
+	return res, nil
+}
+
+func (r *runner) result() Result {
+	res := Result{RunID: r.run.ID, Total: len(r.recs), Counts: r.countsCopy()}
+	for i := range r.recs {
+		switch r.recs[i].State {
+		case state.NodeFailed:
+			res.Failed = append(res.Failed, NodeError{ID: r.recs[i].ID, Error: r.recs[i].LastError})
+		case state.NodeBlocked:
+			res.Blocked = append(res.Blocked, r.recs[i].ID)
+		case state.NodeWaiting:
+			res.Waiting = append(res.Waiting, r.recs[i].ID)
+		}
+	}
+	switch {
+	case r.doneCount() == len(r.recs):
+		res.Status = state.RunSucceeded
+	case r.interrupted:
+		res.Status = state.RunInterrupted
+	case len(res.Failed)+len(res.Blocked) > 0 || r.failedFast:
+		res.Status = state.RunFailed
+	case len(res.Waiting) > 0:
+		res.Status = state.RunParked
+	default:
+		res.Status = state.RunFailed
+	}
+	return res
+}
+
+func summary(res Result) string {
+	s := fmt.Sprintf("%s: %d/%d done", res.Status, res.Counts[state.NodeSucceeded]+res.Counts[state.NodeSkipped], res.Total)
+	if n := len(res.Failed); n > 0 {
+		s += fmt.Sprintf(", %d failed", n)
+	}
+	if n := len(res.Blocked); n > 0 {
+		s += fmt.Sprintf(", %d blocked", n)
+	}
+	if n := len(res.Waiting); n > 0 {
+		s += fmt.Sprintf(", %d waiting for approval", n)
+	}
+	if n := res.Counts[state.NodePending]; n > 0 {
+		s += fmt.Sprintf(", %d pending", n)
+	}
+	return s
+}
+
+func (r *runner) countsCopy() map[state.NodeState]int {
+	m := make(map[state.NodeState]int, len(r.counts))
+	for k, v := range r.counts {
+		if v != 0 {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// eta estimates the time left: the estimates of the nodes not done (the
+// mean measured step time for those without one), spread over the slots.
+func (r *runner) eta() time.Duration {
+	todo := len(r.recs) - r.doneCount()
+	if todo == 0 {
+		return 0
+	}
+	total := r.remEstimate
+	if r.remNoEst > 0 && r.measuredN > 0 {
+		total += time.Duration(r.remNoEst) * (r.measured / time.Duration(r.measuredN))
+	}
+	slots := min(r.e.opts.Parallelism, todo)
+	return total / time.Duration(slots)
+}
+
+func (r *runner) event(t EventType, i int, msg string) Event {
+	ev := Event{Time: r.e.opts.Now(), Type: t, RunID: r.run.ID, Message: msg, Total: len(r.recs)}
+	if i >= 0 {
+		ev.NodeID = r.g.Nodes[i].ID
+	}
+	if t != EventNodeLog && t != EventNodeProgress {
+		ev.Counts = r.countsCopy()
+		ev.ETA = r.eta()
+	}
+	return ev
+}
+
+func (r *runner) entry(t EntryType, node, msg string) *state.Entry {
+	return &state.Entry{Time: r.e.opts.Now(), Type: string(t), NodeID: node, Message: r.e.red.String(msg)}
+}
+
+func (r *runner) addNodeChange(i int, ent *state.Entry) {
+	rec := r.recs[i]
+	ent.State = rec.State
+	r.changes = append(r.changes, state.Change{RunID: r.run.ID, Node: &rec, Entry: ent})
+}
+
+func (r *runner) addRunChange(ent *state.Entry) {
+	run := r.run
+	run.Updated = r.e.opts.Now()
+	r.changes = append(r.changes, state.Change{RunID: r.run.ID, Run: &run, Entry: ent})
+}
+
+// attemptResult is the state an attempt ended in, as kept in a node's history.
+func attemptResult(res result) state.NodeState {
+	switch {
+	case res.status == StepSucceeded:
+		return state.NodeSucceeded
+	case res.status == StepWaiting:
+		return state.NodeWaiting
+	case res.canceled:
+		return state.NodePending
+	default:
+		return state.NodeFailed
+	}
+}

@@ -1,0 +1,171 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// request builds the request of node i, with the outputs of its
+// dependencies (and of any node its config refers to) as inputs. Config
+// placeholders are resolved later, by the step's goroutine, just before the
+// call: secrets from the environment never sit in the scheduler's memory.
+func (r *runner) request(i, attempt int, mode Mode) StepRequest {
+	n := r.g.Nodes[i]
+	inputs := make(map[string]map[string]string, len(r.a.Deps[i]))
+	for _, d := range r.a.Deps[i] {
+		if out := r.recs[d].Outputs; out != nil {
+			inputs[r.g.Nodes[d].ID] = out
+		}
+	}
+	for _, ref := range graphs.Refs(n.With) {
+		if ref.Node == "" {
+			continue
+		}
+		if _, ok := inputs[ref.Node]; ok {
+			continue
+		}
+		if j, ok := r.g.Index(ref.Node); ok && r.recs[j].Outputs != nil {
+			inputs[ref.Node] = r.recs[j].Outputs
+		}
+	}
+	return StepRequest{
+		RunID:   r.run.ID,
+		NodeID:  n.ID,
+		Kind:    n.Kind,
+		Plugin:  n.Plugin,
+		Attempt: attempt,
+		Inputs:  inputs,
+		Mode:    mode,
+		WorkDir: r.g.Dir,
+	}
+}
+
+// resolveConfig expands the placeholders of a node's `with`: node outputs
+// from inputs, `${env:NAME}` from the environment (each value is given to
+// the redactor before it can appear anywhere). With keepMissingOutputs, an
+// output not yet known stays as its placeholder text (dry runs).
+func (e *Engine) resolveConfig(n *graphs.Node, inputs map[string]map[string]string, keepMissingOutputs bool) (map[string]any, error) {
+	if len(n.With) == 0 {
+		return map[string]any{}, nil
+	}
+	return graphs.Expand(n.With, func(ref graphs.Ref) (string, error) {
+		if ref.Env != "" {
+			v, ok := e.opts.LookupEnv(ref.Env)
+			if !ok {
+				return "", fmt.Errorf("environment variable %s is not set (needed by ${env:%s})", ref.Env, ref.Env)
+			}
+			e.red.Add(v)
+			return v, nil
+		}
+		if out, ok := inputs[ref.Node]; ok {
+			if v, ok := out[ref.Key]; ok {
+				return v, nil
+			}
+		}
+		if keepMissingOutputs {
+			return fmt.Sprintf("${nodes.%s.outputs.%s}", ref.Node, ref.Key), nil
+		}
+		return "", fmt.Errorf("node %q has no output %q (needed by ${nodes.%s.outputs.%s})", ref.Node, ref.Key, ref.Node, ref.Key)
+	})
+}
+
+// execute runs one attempt of a step and reports its result to the loop.
+func (r *runner) execute(l launch) {
+	res := result{idx: l.idx, attempt: l.attempt, started: r.e.opts.Now()}
+	res.status, res.message, res.outputs = r.call(l)
+	if res.status != StepSucceeded && res.status != StepWaiting && r.ctx.Err() != nil {
+		res.canceled = true
+		if res.message == "" {
+			res.message = "cancelled by interrupt"
+		} else {
+			res.message = "cancelled by interrupt: " + res.message
+		}
+	}
+	res.message = r.e.red.String(res.message)
+	res.outputs = r.e.red.Map(res.outputs)
+	res.ended = r.e.opts.Now()
+	r.results <- res
+}
+
+func (r *runner) call(l launch) (StepStatus, string, map[string]string) {
+	cfg, err := r.e.resolveConfig(l.node, l.req.Inputs, false)
+	if err != nil {
+		return StepFailed, fmt.Sprintf("resolve config: %v", err), nil
+	}
+	req := l.req
+	req.Config = cfg
+	ctx, cancel := context.WithTimeout(r.ctx, l.timeout)
+	defer cancel()
+	nlog := r.log.With(zap.String("node", l.node.ID), zap.Int("attempt", l.attempt))
+	var outputs map[string]string
+	onEvent := func(ev StepEvent) {
+		switch ev.Kind {
+		case EventOutput:
+			if outputs == nil {
+				outputs = map[string]string{}
+			}
+			outputs[ev.Key] = ev.Value
+		case EventLog:
+			msg := r.e.red.String(ev.Message)
+			nlog.Check(stepLevel(ev.Level), msg).Write(zap.String("source", "plugin"))
+			out := r.event(EventNodeLog, l.idx, msg)
+			out.Attempt = l.attempt
+			r.e.emit(out)
+		case EventProgress:
+			out := r.event(EventNodeProgress, l.idx, r.e.red.String(ev.Message))
+			out.Percent = ev.Percent
+			out.Attempt = l.attempt
+			r.e.emit(out)
+		}
+	}
+	sr, err := r.e.host.Restore(ctx, req, onEvent)
+	if err != nil {
+		return StepFailed, stepError(ctx, l, err), outputs
+	}
+	for k, v := range sr.Outputs {
+		if outputs == nil {
+			outputs = map[string]string{}
+		}
+		outputs[k] = v
+	}
+	if sr.Status != StepSucceeded {
+		if sr.Status == "" {
+			sr.Status = StepFailed
+		}
+		return sr.Status, sr.Message, outputs
+	}
+	vr, err := r.e.host.Verify(ctx, req)
+	if err != nil {
+		return StepFailed, "verify: " + stepError(ctx, l, err), outputs
+	}
+	if vr.Status == StepFailed {
+		return StepFailed, "verify: " + vr.Message, outputs
+	}
+	return StepSucceeded, sr.Message, outputs
+}
+
+func stepError(ctx context.Context, l launch, err error) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("timed out after %s: %v", l.timeout, err)
+	}
+	return err.Error()
+}
+
+func stepLevel(level string) zapLevel {
+	switch strings.ToLower(level) {
+	case "debug":
+		return zapDebug
+	case "warn", "warning":
+		return zapWarn
+	case "error":
+		return zapError
+	default:
+		return zapInfo
+	}
+}
