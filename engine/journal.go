@@ -20,8 +20,8 @@ const (
 	EntryWaiting        EntryType = "waiting"
 	EntryApproved       EntryType = "approved"
 	EntryMarked         EntryType = "marked"
-	EntryReset          EntryType = "reset"      // back to pending (resume, retry, graph change)
-	EntryRestored       EntryType = "restored"   // found restored by Check on resume
+	EntryReset          EntryType = "reset"       // back to pending (resume, retry, graph change)
+	EntryRestored       EntryType = "restored"    // found restored by Check on resume
 	EntryInterrupted    EntryType = "interrupted" // a step cancelled by a second interrupt
 	EntrySkipped        EntryType = "skipped"
 )
