@@ -1,0 +1,163 @@
+package report
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"time"
+
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+//go:embed report.html.tmpl
+var htmlSource string
+
+var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"pct": formatPercent,
+	"inc": func(i int) int { return i + 1 },
+	"dict": func(kv ...any) map[string]any {
+		m := make(map[string]any, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[fmt.Sprint(kv[i])] = kv[i+1]
+		}
+		return m
+	},
+}).Parse(htmlSource))
+
+// htmlView is what the template reads: the report and its drawings.
+type htmlView struct {
+	*Report
+	Timeline timelineView
+	Graph    graphView
+	Cards    []card
+	Kinds    []breakdownRow
+	Crits    []breakdownRow
+	Legend   []legendItem
+	Nodes    []nodeRow
+	// AllVitalBack is true when every vital service (or, without any,
+	// every node) is back: the headline turns green.
+	AllVitalBack bool
+	StatusNote   string
+}
+
+// statusNotes explain a run status to a reader who does not know reprise.
+var statusNotes = map[string]string{
+	string(state.RunRunning):     "a process is working on it, or stopped without saying so",
+	string(state.RunInterrupted): "stopped by an operator; can be resumed",
+	string(state.RunParked):      "only manual approvals are left",
+	string(state.RunFailed):      "finished with failed or blocked nodes",
+	string(state.RunSucceeded):   "every node is restored",
+}
+
+// card is one counter of the summary.
+type card struct {
+	State, Label, Glyph string
+	Count               int
+}
+
+// breakdownRow is one line of a by-kind or by-criticality table with a
+// stacked bar of its states.
+type breakdownRow struct {
+	Breakdown
+	Segments []segment
+}
+
+type segment struct {
+	X, W  int
+	State string
+	Tip   string
+}
+
+type legendItem struct{ State, Glyph, Label string }
+
+type nodeRow struct {
+	Node
+	Glyph, Started, Ended, Took string
+}
+
+// cardStates orders the summary's counters: what a crisis cell asks first.
+var cardStates = []struct {
+	s     state.NodeState
+	label string
+}{
+	{state.NodeSucceeded, "restored"},
+	{state.NodeFailed, "failed"},
+	{state.NodeBlocked, "blocked"},
+	{state.NodeWaiting, "waiting for approval"},
+	{state.NodeRunning, "running"},
+	{state.NodePending, "pending"},
+	{state.NodeSkipped, "skipped"},
+}
+
+// segWidth is the width of a breakdown's stacked bar.
+const segWidth = 160
+
+func (r *Report) view() htmlView {
+	v := htmlView{Report: r, Timeline: r.layoutTimeline(), Graph: layoutGraph(r.Nodes), StatusNote: statusNotes[r.Run.Status]}
+	if s := r.Summary; s.Vital.Total > 0 {
+		v.AllVitalBack = s.Vital.Restored == s.Vital.Total
+	} else {
+		v.AllVitalBack = s.Restored == s.Total
+	}
+	for _, c := range cardStates {
+		v.Cards = append(v.Cards, card{State: string(c.s), Label: c.label, Glyph: glyph(string(c.s)),
+			Count: r.Summary.States[string(c.s)]})
+		v.Legend = append(v.Legend, legendItem{State: string(c.s), Glyph: glyph(string(c.s)), Label: c.label})
+	}
+	v.Kinds = breakdownRows(r.Summary.ByKind)
+	v.Crits = breakdownRows(r.Summary.ByCriticality)
+	for _, n := range r.Nodes {
+		row := nodeRow{Node: n, Glyph: glyph(n.State), Started: r.clock(n.Started), Ended: r.clock(n.Ended)}
+		if !n.Started.IsZero() && !n.Ended.IsZero() {
+			row.Took = humanDuration(n.Ended.Sub(n.Started))
+		}
+		v.Nodes = append(v.Nodes, row)
+	}
+	return v
+}
+
+func breakdownRows(list []Breakdown) []breakdownRow {
+	out := make([]breakdownRow, 0, len(list))
+	for _, b := range list {
+		row := breakdownRow{Breakdown: b}
+		x := 0
+		for i, c := range cardStates {
+			n := b.States[string(c.s)]
+			if n == 0 || b.Total == 0 {
+				continue
+			}
+			w := n * segWidth / b.Total
+			if i == len(cardStates)-1 || x+w > segWidth {
+				w = segWidth - x
+			}
+			row.Segments = append(row.Segments, segment{X: x + 1, W: w, State: string(c.s),
+				Tip: fmt.Sprintf("%d %s", n, c.label)})
+			x += w
+		}
+		if k := len(row.Segments); k > 0 && x < segWidth { // rounding: give the rest to the last one
+			row.Segments[k-1].W += segWidth - x
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// Clock formats a time in the report's zone for the template ("—" when
+// unknown).
+func (v htmlView) Clock(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return v.Report.clock(t)
+}
+
+// HTML writes the report as one self-contained HTML page: inline CSS and
+// SVG, no script, nothing fetched from anywhere. Every value is escaped by
+// html/template.
+func (r *Report) HTML(w io.Writer) error {
+	if err := htmlTemplate.Execute(w, r.view()); err != nil {
+		return fmt.Errorf("render html: %w", err)
+	}
+	return nil
+}

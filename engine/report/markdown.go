@@ -1,0 +1,118 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Markdown writes the report as Markdown tables, for an e-mail or a ticket:
+// headline, counts, breakdowns, failures, decisions, the journal's
+// verification and every node. Every value is escaped for table cells.
+func (r *Report) Markdown(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+	p("# Rebuild report: %s\n\n", md(r.Run.Graph))
+	p("**%s**\n\n", md(r.Summary.Headline))
+	p("Run `%s` · status **%s** · started %s", mdCode(r.Run.ID), md(r.Run.Status), r.mdClock(r.Run.Created))
+	if !r.Run.Finished.IsZero() {
+		p(" · finished %s", r.mdClock(r.Run.Finished))
+	}
+	p(" · report of %s (%s)\n\n", r.mdClock(r.Generated), md(r.loc.String()))
+
+	p("| Restored | Failed | Blocked | Waiting for approval | Running | Pending | Skipped | Total |\n")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	st := r.Summary.States
+	p("| %d | %d | %d | %d | %d | %d | %d | %d |\n\n", st["succeeded"], st["failed"], st["blocked"],
+		st["waiting"], st["running"], st["pending"], st["skipped"], r.Summary.Total)
+
+	for _, b := range []struct {
+		title, col string
+		rows       []Breakdown
+	}{{"By kind", "Kind", r.Summary.ByKind}, {"By effective criticality", "Criticality", r.Summary.ByCriticality}} {
+		p("## %s\n\n| %s | Restored | %% | Failed | Blocked | Waiting | Pending |\n|---|---:|---:|---:|---:|---:|---:|\n", b.title, b.col)
+		for _, row := range b.rows {
+			p("| %s | %d / %d | %s %% | %d | %d | %d | %d |\n", md(row.Name), row.Restored, row.Total,
+				formatPercent(row.Percent), row.States["failed"], row.States["blocked"], row.States["waiting"], row.States["pending"])
+		}
+		p("\n")
+	}
+
+	p("## Failures\n\n")
+	if len(r.Failures) == 0 {
+		p("No node failed.\n\n")
+	} else {
+		p("| Node | Kind | Criticality | Attempts | Last failed | Last error | Blocks |\n|---|---|---|---:|---|---|---|\n")
+		for _, f := range r.Failures {
+			p("| **%s** | %s | %s | %d | %s | %s | %s |\n", md(f.NodeID), md(f.Kind), md(f.Effective), f.Attempts,
+				r.mdClock(f.At), md(f.LastError), md(joinMax(f.Blocks, 10)))
+		}
+		p("\n")
+	}
+
+	p("## Approvals and overrides\n\n")
+	if len(r.Decisions) == 0 {
+		p("No approval or manual override in this run.\n\n")
+	} else {
+		p("| When | What | Node | By | Why |\n|---|---|---|---|---|\n")
+		for _, d := range r.Decisions {
+			p("| %s | %s | %s | **%s** | %s |\n", r.mdClock(d.At), md(d.Type), md(d.NodeID), md(d.By), md(d.Reason))
+		}
+		p("\n")
+	}
+
+	p("## Journal\n\n")
+	if r.Journal.OK {
+		p("The journal's hash chain is intact: %d entries verified", r.Journal.Entries)
+		if r.Journal.Head != "" {
+			p(", last hash `%s`", mdCode(r.Journal.Head))
+		}
+		p(".\n\n")
+	} else {
+		p("**The journal's hash chain does NOT verify**")
+		if r.Journal.FirstBad != 0 {
+			p(": first bad entry #%d", r.Journal.FirstBad)
+		}
+		if r.Journal.Problem != "" {
+			p(" (%s)", md(r.Journal.Problem))
+		}
+		p(". %d entries read. Treat this report's history as untrusted.\n\n", r.Journal.Entries)
+	}
+
+	p("## Every node\n\n| Node | State | Kind | Criticality | Wave | Attempts | Started | Ended | Note |\n|---|---|---|---|---:|---:|---|---|---|\n")
+	for _, n := range r.Nodes {
+		note := n.LastError
+		if len(n.BlockedBy) > 0 {
+			note = "blocked by " + joinMax(n.BlockedBy, 5)
+		}
+		p("| %s | %s %s | %s | %s | %d | %d | %s | %s | %s |\n", md(n.ID), glyph(n.State), md(n.State), md(n.Kind),
+			md(n.Effective), n.Wave+1, len(n.Attempts), r.mdClock(n.Started), r.mdClock(n.Ended), md(truncate(note, 200)))
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("render markdown: %w", err)
+	}
+	return nil
+}
+
+func (r *Report) mdClock(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return r.clock(t)
+}
+
+// mdEscaper escapes what Markdown (CommonMark, GitHub tables) would read as
+// markup or HTML, and keeps every value on one table line.
+var mdEscaper = strings.NewReplacer(
+	`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`,
+	"<", "&lt;", "\r\n", " ", "\n", " ", "\r", " ",
+)
+
+func md(s string) string { return mdEscaper.Replace(s) }
+
+// mdCode makes s safe inside a `code span`.
+func mdCode(s string) string {
+	return strings.NewReplacer("`", "'", "\n", " ", "|", `\|`).Replace(s)
+}

@@ -1,0 +1,143 @@
+// Package report turns one run of reprise into a report for a crisis cell:
+// a self-contained HTML page (summary, Gantt timeline, the graph coloured by
+// state, failures, operator decisions, the journal's verification), Markdown
+// for e-mail, and JSON for tools (schema in SCHEMA.md).
+//
+// A Report is built once from a run's records (Build) and is then read-only:
+// rendering it several times, or from several goroutines, is safe. Nothing in
+// this package touches the network, the state file or the clock beyond what
+// Build is given.
+package report
+
+import "time"
+
+// SchemaVersion names the JSON layout written by (*Report).JSON.
+const SchemaVersion = "reprise.report/v1"
+
+// Report is everything a report shows about one run. Its exported fields are
+// the JSON schema (SCHEMA.md): add fields, don't rename them.
+type Report struct {
+	Schema    string     `json:"schema"`
+	Generated time.Time  `json:"generated"`
+	Run       Run        `json:"run"`
+	Summary   Summary    `json:"summary"`
+	Nodes     []Node     `json:"nodes"`
+	Failures  []Failure  `json:"failures"`
+	Decisions []Decision `json:"decisions"`
+	Journal   Journal    `json:"journal"`
+
+	loc *time.Location // times are shown in this zone (HTML, Markdown)
+}
+
+// Run describes the run a report is about.
+type Run struct {
+	ID        string    `json:"id"`
+	Graph     string    `json:"graph"`
+	GraphFile string    `json:"graph_file,omitempty"`
+	GraphHash string    `json:"graph_hash,omitempty"`
+	Status    string    `json:"status"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated,omitzero"`
+	Finished  time.Time `json:"finished,omitzero"`
+	// Start and End bound every attempt of the run (the timeline's span);
+	// End is the generation time for attempts still going on.
+	Start time.Time `json:"start,omitzero"`
+	End   time.Time `json:"end,omitzero"`
+}
+
+// Summary counts nodes by state, by kind and by effective criticality.
+type Summary struct {
+	Total int `json:"total"`
+	// States holds a count for every node state, zero included.
+	States map[string]int `json:"states"`
+	// Restored counts nodes that are back: succeeded, or skipped because
+	// they were found already restored.
+	Restored      int         `json:"restored"`
+	ByKind        []Breakdown `json:"by_kind"`
+	ByCriticality []Breakdown `json:"by_criticality"`
+	// Vital is the share of vital services back: nodes whose own declared
+	// criticality is vital.
+	Vital    Share  `json:"vital"`
+	Headline string `json:"headline"`
+}
+
+// Breakdown counts the nodes of one kind or one criticality.
+type Breakdown struct {
+	Name     string         `json:"name"`
+	Total    int            `json:"total"`
+	Restored int            `json:"restored"`
+	Percent  float64        `json:"percent"` // Restored / Total * 100, 0 when Total is 0
+	States   map[string]int `json:"states"`
+}
+
+// Share is a part of a whole, with its percentage (0 when Total is 0).
+type Share struct {
+	Restored int     `json:"restored"`
+	Total    int     `json:"total"`
+	Percent  float64 `json:"percent"`
+}
+
+// Node is one node of the run as the report shows it.
+type Node struct {
+	ID          string    `json:"id"`
+	Title       string    `json:"title,omitempty"`
+	Kind        string    `json:"kind"`
+	Criticality string    `json:"criticality"` // as declared ("normal" when unset)
+	Effective   string    `json:"effective"`   // effective criticality
+	Wave        int       `json:"wave"`        // 0 for nodes without dependencies
+	Deps        []string  `json:"deps,omitempty"`
+	State       string    `json:"state"`
+	Attempts    []Attempt `json:"attempts,omitempty"`
+	Started     time.Time `json:"started,omitzero"`
+	Ended       time.Time `json:"ended,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	// BlockedBy lists the failed ancestors that block this node.
+	BlockedBy []string `json:"blocked_by,omitempty"`
+}
+
+// Attempt is one try of a node's restore step.
+type Attempt struct {
+	N       int       `json:"n"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended,omitzero"` // zero while it runs
+	Result  string    `json:"result"`         // succeeded, failed, waiting, running, …
+	Error   string    `json:"error,omitempty"`
+}
+
+// Failure is a failed node with what it blocks.
+type Failure struct {
+	NodeID    string    `json:"node"`
+	Title     string    `json:"title,omitempty"`
+	Kind      string    `json:"kind"`
+	Effective string    `json:"effective"`
+	Attempts  int       `json:"attempts"`
+	At        time.Time `json:"at,omitzero"`
+	LastError string    `json:"last_error"`
+	Blocks    []string  `json:"blocks,omitempty"` // descendants it blocks
+}
+
+// The decision types.
+const (
+	DecisionApproval = "approval" // a manual gate was approved
+	DecisionOverride = "override" // a node was marked done by hand
+	DecisionOther    = "action"   // any other journaled operator action (retry, resume …)
+)
+
+// Decision is an operator's act on the run: who, when, on what, and why.
+type Decision struct {
+	Type   string    `json:"type"`
+	NodeID string    `json:"node,omitempty"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at,omitzero"`
+	Reason string    `json:"reason,omitempty"`
+	Seq    uint64    `json:"seq,omitempty"` // journal entry, when known
+}
+
+// Journal is the verification result of the run's hash-chained journal.
+type Journal struct {
+	Entries  int    `json:"entries"`
+	OK       bool   `json:"ok"`
+	FirstBad uint64 `json:"first_bad,omitempty"`
+	Problem  string `json:"problem,omitempty"`
+	Head     string `json:"head,omitempty"` // hash of the last entry
+}
