@@ -1,0 +1,179 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/enginetest"
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+const fourSlow = `version: 1
+name: slow
+nodes:
+  - {id: s1, kind: infrastructure, plugin: noop}
+  - {id: s2, kind: infrastructure, plugin: noop}
+  - {id: after1, kind: application, plugin: noop, depends_on: [s1]}
+  - {id: after2, kind: application, plugin: noop, depends_on: [s2]}
+`
+
+func TestInterrupts(t *testing.T) {
+	tests := []struct {
+		name      string
+		second    bool
+		wantSlow  state.NodeState // state of s1, s2 afterwards
+		wantEntry string
+	}{
+		{"first: running steps finish", false, state.NodeSucceeded, "succeeded s1"},
+		{"second: running steps cancelled", true, state.NodePending, "interrupted s1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st := enginetest.MustStore(t, dir)
+			started := make(chan struct{}, 2)
+			var cancelledSteps atomic.Int32
+			h := &enginetest.FakeHost{OnRestore: func(ctx context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+				if strings.HasPrefix(req.NodeID, "s") {
+					started <- struct{}{}
+					select {
+					case <-time.After(300 * time.Millisecond):
+					case <-ctx.Done():
+						cancelledSteps.Add(1)
+						return engine.StepResult{}, ctx.Err()
+					}
+				}
+				return engine.StepResult{Status: engine.StepSucceeded}, nil
+			}}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			e := engine.New(st, h, engine.Options{})
+			go func() {
+				<-started
+				<-started
+				e.Drain()
+				if tc.second {
+					cancel()
+				}
+			}()
+			res, err := e.Start(ctx, enginetest.MustGraph(t, dir, fourSlow))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != state.RunInterrupted {
+				t.Errorf("status %s, want interrupted", res.Status)
+			}
+			states := enginetest.NodeStates(t, st, res.RunID)
+			for _, id := range []string{"s1", "s2"} {
+				if states[id] != tc.wantSlow {
+					t.Errorf("%s: %s, want %s", id, states[id], tc.wantSlow)
+				}
+			}
+			for _, id := range []string{"after1", "after2"} {
+				if states[id] != state.NodePending {
+					t.Errorf("%s: %s, want pending (nothing new starts)", id, states[id])
+				}
+			}
+			if tc.second && cancelledSteps.Load() != 2 {
+				t.Errorf("%d steps saw the cancellation, want 2", cancelledSteps.Load())
+			}
+			types := strings.Join(enginetest.JournalTypes(t, st, res.RunID), "\n")
+			if !strings.Contains(types, tc.wantEntry) || !strings.Contains(types, "run-interrupted") {
+				t.Errorf("journal lacks %q or run-interrupted:\n%s", tc.wantEntry, types)
+			}
+			run, _ := st.Run(res.RunID)
+			if run.Status != state.RunInterrupted {
+				t.Errorf("stored status %s", run.Status)
+			}
+			// Resume finishes the run.
+			res, err = engine.New(st, &enginetest.FakeHost{}, engine.Options{}).Resume(context.Background(), "", nil)
+			if err != nil || res.Status != state.RunSucceeded {
+				t.Errorf("resume: %+v %v", res, err)
+			}
+		})
+	}
+}
+
+// TestSecretsNeverPersisted resolves ${env:…} for a step that repeats the
+// secret in its log lines, outputs, message and error, then searches the
+// state file and the log file for it.
+func TestSecretsNeverPersisted(t *testing.T) {
+	const secret = "hunter2-Sup3rSecret-token"
+	dir := t.TempDir()
+	g := enginetest.MustGraph(t, dir, `version: 1
+name: secrets
+defaults: {retries: 1, retry_delay: 1ms}
+nodes:
+  - id: ad
+    kind: infrastructure
+    plugin: noop
+    with: {password: "${env:AD_ADMIN_PASSWORD}", user: admin}
+  - id: app
+    kind: application
+    plugin: noop
+    depends_on: [ad]
+    with: {token: "${nodes.ad.outputs.token}"}
+`)
+	st := enginetest.MustStore(t, dir)
+	var sawSecret atomic.Bool
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, emit func(engine.StepEvent)) (engine.StepResult, error) {
+		if req.NodeID != "ad" {
+			return engine.StepResult{Status: engine.StepSucceeded}, nil
+		}
+		pw, _ := req.Config["password"].(string)
+		sawSecret.Store(pw == secret)
+		emit(engine.StepEvent{Kind: engine.EventLog, Level: "info", Message: "logging in with " + pw})
+		emit(engine.StepEvent{Kind: engine.EventOutput, Key: "token", Value: "tok-" + pw})
+		if req.Attempt == 1 {
+			return engine.StepResult{Status: engine.StepFailed, Message: "bad password " + pw}, nil
+		}
+		return engine.StepResult{Status: engine.StepSucceeded, Message: "ok " + pw}, nil
+	}}
+	logPath := filepath.Join(dir, "reprise.db.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logFile, zap.DebugLevel))
+	var events bytes.Buffer
+	e := engine.New(st, h, engine.Options{
+		Logger:    logger,
+		LookupEnv: func(k string) (string, bool) { return map[string]string{"AD_ADMIN_PASSWORD": secret}[k], k == "AD_ADMIN_PASSWORD" },
+		OnEvent:   func(ev engine.Event) { events.WriteString(ev.Message + "\n") },
+	})
+	res, err := e.Start(context.Background(), g)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	if !sawSecret.Load() {
+		t.Fatal("the plugin did not receive the resolved secret")
+	}
+	logger.Sync()
+	st.Close()
+	for _, f := range []string{filepath.Join(dir, "reprise.db"), logPath} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("%s holds the secret", filepath.Base(f))
+		}
+		if !bytes.Contains(data, []byte(engine.Redacted)) {
+			t.Errorf("%s holds no %s marker: the test did not exercise redaction", filepath.Base(f), engine.Redacted)
+		}
+	}
+	if strings.Contains(events.String(), secret) {
+		t.Errorf("events carry the secret:\n%s", events.String())
+	}
+}

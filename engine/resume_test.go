@@ -1,0 +1,347 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/enginetest"
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+const gateGraph = `version: 1
+name: gates
+nodes:
+  - {id: lis, kind: application, plugin: noop}
+  - {id: lab-reentry, kind: data, plugin: manual, depends_on: [lis]}
+  - {id: lab-report, kind: data, plugin: noop, depends_on: [lab-reentry]}
+  - {id: other, kind: application, plugin: noop}
+`
+
+func gateHost() *enginetest.FakeHost {
+	return &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+		if req.Plugin == "manual" {
+			return engine.StepResult{Status: engine.StepWaiting, Message: "waiting for the lab manager"}, nil
+		}
+		return engine.StepResult{Status: engine.StepSucceeded}, nil
+	}}
+}
+
+func TestGateParksApproveResume(t *testing.T) {
+	dir := t.TempDir()
+	g := enginetest.MustGraph(t, dir, gateGraph)
+	st := enginetest.MustStore(t, dir)
+	h := gateHost()
+	e := engine.New(st, h, engine.Options{})
+	res, err := e.Start(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != state.RunParked || !slices.Equal(res.Waiting, []string{"lab-reentry"}) {
+		t.Fatalf("result %+v, want parked on lab-reentry", res)
+	}
+	if err := e.Approve(context.Background(), res.RunID, "lis", "alice", ""); !errors.Is(err, engine.ErrNotWaiting) {
+		t.Errorf("approve a succeeded node: err = %v, want ErrNotWaiting", err)
+	}
+	if err := e.Approve(context.Background(), res.RunID, "lab-reentry", "alice", "paper records typed in"); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := st.Node(res.RunID, "lab-reentry")
+	if rec.State != state.NodeSucceeded || rec.ApprovedBy != "alice" || rec.ApprovalComment != "paper records typed in" || rec.ApprovedAt.IsZero() {
+		t.Errorf("record after approval: %+v", rec)
+	}
+	var approved *state.Entry
+	st.Journal(res.RunID, 0, func(e state.Entry) error {
+		if e.Type == string(engine.EntryApproved) {
+			approved = &e
+		}
+		return nil
+	})
+	if approved == nil || approved.By != "alice" || approved.Message != "paper records typed in" {
+		t.Errorf("approved entry = %+v", approved)
+	}
+	res2, err := e.Resume(context.Background(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.RunID != res.RunID || res2.Status != state.RunSucceeded {
+		t.Fatalf("resume: %+v", res2)
+	}
+	if n := strings.Count(strings.Join(h.Restored(), " "), "lis"); n != 1 {
+		t.Errorf("lis restored %d times, want 1", n)
+	}
+}
+
+func TestWaitApprovesLive(t *testing.T) {
+	dir := t.TempDir()
+	g := enginetest.MustGraph(t, dir, gateGraph)
+	st := enginetest.MustStore(t, dir)
+	waiting := make(chan string, 1)
+	e := engine.New(st, gateHost(), engine.Options{Wait: true, OnEvent: func(ev engine.Event) {
+		if ev.Type == engine.EventNodeFinished && ev.State == state.NodeWaiting {
+			waiting <- ev.RunID
+		}
+	}})
+	done := make(chan engine.Result, 1)
+	go func() {
+		res, err := e.Start(context.Background(), g)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	var runID string
+	select {
+	case runID = <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("gate never reached")
+	}
+	if e.LiveRun() != runID {
+		t.Errorf("live run %q, want %q", e.LiveRun(), runID)
+	}
+	if err := e.Approve(context.Background(), runID, "lab-reentry", "bob", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case res := <-done:
+		if res.Status != state.RunSucceeded {
+			t.Errorf("status %s, want succeeded", res.Status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not finish after approval")
+	}
+}
+
+func TestResumeRunsFailedAgainNeverSucceeded(t *testing.T) {
+	dir := t.TempDir()
+	g := enginetest.MustGraph(t, dir, `version: 1
+name: resume
+defaults: {retries: 0}
+nodes:
+  - {id: a, kind: infrastructure, plugin: noop}
+  - {id: b, kind: application, plugin: noop, depends_on: [a]}
+  - {id: c, kind: application, plugin: noop}
+`)
+	st := enginetest.MustStore(t, dir)
+	var broken atomic.Bool
+	broken.Store(true)
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+		if req.NodeID == "a" && broken.Load() {
+			return engine.StepResult{Status: engine.StepFailed, Message: "broken"}, nil
+		}
+		return engine.StepResult{Status: engine.StepSucceeded}, nil
+	}}
+	e := engine.New(st, h, engine.Options{})
+	res, err := e.Start(context.Background(), g)
+	if err != nil || res.Status != state.RunFailed {
+		t.Fatalf("first run: %+v %v", res, err)
+	}
+	broken.Store(false)
+	res, err = e.Resume(context.Background(), res.RunID, nil)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	want := []string{"a", "c", "a", "b"}
+	got := h.Restored()
+	slices.Sort(got[:2])
+	if !slices.Equal(got, want) {
+		t.Errorf("restores %v, want %v", got, want)
+	}
+	rep, err := st.Verify(res.RunID)
+	if err != nil || !rep.OK {
+		t.Errorf("verify: %+v %v", rep, err)
+	}
+	// A resume of a finished run starts nothing.
+	before := len(h.Calls())
+	res, err = e.Resume(context.Background(), res.RunID, nil)
+	if err != nil || res.Status != state.RunSucceeded || len(h.Calls()) != before {
+		t.Errorf("resume of a finished run: %+v %v, %d new calls", res, err, len(h.Calls())-before)
+	}
+}
+
+// TestResumeChecksNodesLeftRunning simulates a crash: nodes recorded running
+// are asked Check; the restored one succeeds without running again, the
+// other runs again.
+func TestResumeChecksNodesLeftRunning(t *testing.T) {
+	dir := t.TempDir()
+	g := enginetest.MustGraph(t, dir, `version: 1
+name: crash
+nodes:
+  - {id: done-before, kind: infrastructure, plugin: noop}
+  - {id: restored, kind: infrastructure, plugin: noop}
+  - {id: half, kind: infrastructure, plugin: noop}
+  - {id: after, kind: application, plugin: noop, depends_on: [restored, half]}
+`)
+	st := enginetest.MustStore(t, dir)
+	runID := crashRun(t, st, g, map[string]state.NodeState{"done-before": state.NodeSucceeded, "restored": state.NodeRunning, "half": state.NodeRunning})
+	h := &enginetest.FakeHost{OnCheck: func(_ context.Context, req engine.StepRequest) (engine.CheckResult, error) {
+		return engine.CheckResult{Restored: req.NodeID == "restored", Message: "looked"}, nil
+	}}
+	res, err := engine.New(st, h, engine.Options{}).Resume(context.Background(), "", nil)
+	if err != nil || res.Status != state.RunSucceeded || res.RunID != runID {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	got := h.Restored()
+	slices.Sort(got)
+	if want := []string{"after", "half"}; !slices.Equal(got, want) {
+		t.Errorf("restored %v, want %v", got, want)
+	}
+	var checked []string
+	for _, c := range h.Calls() {
+		if c.Op == "check" {
+			checked = append(checked, c.Req.NodeID)
+		}
+	}
+	slices.Sort(checked)
+	if !slices.Equal(checked, []string{"half", "restored"}) {
+		t.Errorf("checked %v", checked)
+	}
+	types := strings.Join(enginetest.JournalTypes(t, st, runID), "\n")
+	for _, want := range []string{"restored restored", "reset half", "run-resumed", "run-finished"} {
+		if !strings.Contains(types, want) {
+			t.Errorf("journal lacks %q:\n%s", want, types)
+		}
+	}
+}
+
+// crashRun creates a run of g whose records look like a crash left them.
+func crashRun(t *testing.T, st *state.Store, g *graphs.Graph, states map[string]state.NodeState) string {
+	t.Helper()
+	now := time.Now()
+	run := state.Run{ID: state.NewRunID(now), GraphName: g.Name, GraphFile: g.File, Status: state.RunRunning, Created: now}
+	recs := make([]state.NodeRecord, len(g.Nodes))
+	for i, n := range g.Nodes {
+		recs[i] = state.NodeRecord{ID: n.ID, State: state.NodePending}
+		if s, ok := states[n.ID]; ok {
+			recs[i].State = s
+			recs[i].Attempts = 1
+			recs[i].Started = now
+			recs[i].History = []state.Attempt{{N: 1, Started: now}}
+		}
+	}
+	if err := st.CreateRun(context.Background(), run, g.Source, recs); err != nil {
+		t.Fatal(err)
+	}
+	return run.ID
+}
+
+func TestResumeEditedGraph(t *testing.T) {
+	dir := t.TempDir()
+	src := `version: 1
+name: edit
+nodes:
+  - {id: ad, kind: infrastructure, plugin: noop}
+  - {id: dns, kind: infrastructure, plugin: noop, depends_on: [ad]}
+  - {id: pacs, kind: application, plugin: noop, depends_on: [dns]}
+  - {id: old, kind: application, plugin: noop}
+  - {id: lab, kind: application, plugin: noop, depends_on: [ad]}
+`
+	g := enginetest.MustGraph(t, dir, src)
+	st := enginetest.MustStore(t, dir)
+	h := &enginetest.FakeHost{}
+	e := engine.New(st, h, engine.Options{})
+	res, err := e.Start(context.Background(), g)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	edited := strings.Replace(src, "  - {id: old, kind: application, plugin: noop}\n", "", 1)
+	edited = strings.Replace(edited, "{id: dns, kind: infrastructure, plugin: noop, depends_on: [ad]}",
+		"{id: dns, kind: infrastructure, plugin: noop, depends_on: [ad], title: DNS with new zone}", 1)
+	edited += "  - {id: ris, kind: application, plugin: noop, depends_on: [ad]}\n"
+	if err := os.WriteFile(dir+"/edited.yaml", []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eg, err := graphs.Load(dir + "/edited.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(h.Restored())
+	res, err = e.Resume(context.Background(), res.RunID, eg)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("resume edited: %+v %v", res, err)
+	}
+	got := h.Restored()[before:]
+	slices.Sort(got)
+	if want := []string{"dns", "pacs", "ris"}; !slices.Equal(got, want) {
+		t.Errorf("re-run %v, want %v", got, want)
+	}
+	states := enginetest.NodeStates(t, st, res.RunID)
+	if _, ok := states["old"]; ok || len(states) != 5 {
+		t.Errorf("records after edit: %v", states)
+	}
+	snap, _ := st.Snapshot(res.RunID)
+	if string(snap) != edited {
+		t.Errorf("snapshot not replaced")
+	}
+	var changed *state.Entry
+	st.Journal(res.RunID, 0, func(e state.Entry) error {
+		if e.Type == string(engine.EntryGraphChanged) {
+			changed = &e
+		}
+		return nil
+	})
+	if changed == nil || changed.Data["added"] != "ris" || changed.Data["removed"] != "old" ||
+		changed.Data["changed"] != "dns" || changed.Data["rerun"] != "dns,pacs" {
+		t.Errorf("graph-changed entry: %+v", changed)
+	}
+}
+
+func TestRetryAndMark(t *testing.T) {
+	dir := t.TempDir()
+	g := enginetest.MustGraph(t, dir, `version: 1
+name: ops
+defaults: {retries: 0}
+nodes:
+  - {id: a, kind: infrastructure, plugin: noop}
+  - {id: b, kind: application, plugin: noop, depends_on: [a]}
+  - {id: c, kind: application, plugin: noop, depends_on: [b]}
+`)
+	st := enginetest.MustStore(t, dir)
+	var fail sync.Map
+	fail.Store("a", true)
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+		if _, ok := fail.Load(req.NodeID); ok {
+			return engine.StepResult{Status: engine.StepFailed, Message: "nope"}, nil
+		}
+		return engine.StepResult{Status: engine.StepSucceeded}, nil
+	}}
+	e := engine.New(st, h, engine.Options{})
+	res, _ := e.Start(context.Background(), g)
+	if err := e.Mark(context.Background(), res.RunID, "a", "carol", ""); err == nil {
+		t.Error("mark without a reason: no error")
+	}
+	if err := e.Mark(context.Background(), res.RunID, "a", "carol", "restored by hand from tape"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Resume(context.Background(), res.RunID, nil)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("resume after mark: %+v %v", res, err)
+	}
+	rec, _ := st.Node(res.RunID, "a")
+	if rec.MarkedBy != "carol" || rec.MarkReason != "restored by hand from tape" {
+		t.Errorf("marked record %+v", rec)
+	}
+	before := len(h.Restored())
+	res, err = e.Retry(context.Background(), res.RunID, "b", true, "dave")
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("retry: %+v %v", res, err)
+	}
+	if got := h.Restored()[before:]; !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("retry --downstream ran %v, want [b c]", got)
+	}
+	before = len(h.Restored())
+	if _, err := e.Retry(context.Background(), res.RunID, "b", false, "dave"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Restored()[before:]; !slices.Equal(got, []string{"b"}) {
+		t.Errorf("retry ran %v, want [b]", got)
+	}
+}
