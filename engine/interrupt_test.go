@@ -148,9 +148,11 @@ nodes:
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logFile, zap.DebugLevel))
 	var events bytes.Buffer
 	e := engine.New(st, h, engine.Options{
-		Logger:    logger,
-		LookupEnv: func(k string) (string, bool) { return map[string]string{"AD_ADMIN_PASSWORD": secret}[k], k == "AD_ADMIN_PASSWORD" },
-		OnEvent:   func(ev engine.Event) { events.WriteString(ev.Message + "\n") },
+		Logger: logger,
+		LookupEnv: func(k string) (string, bool) {
+			return map[string]string{"AD_ADMIN_PASSWORD": secret}[k], k == "AD_ADMIN_PASSWORD"
+		},
+		OnEvent: func(ev engine.Event) { events.WriteString(ev.Message + "\n") },
 	})
 	res, err := e.Start(context.Background(), g)
 	if err != nil || res.Status != state.RunSucceeded {
