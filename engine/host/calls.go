@@ -1,0 +1,210 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/graphs"
+	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
+)
+
+// Describe asks plugin what it is.
+func (h *Host) Describe(ctx context.Context, plugin string) (engine.PluginInfo, error) {
+	p, err := h.get(ctx, plugin)
+	if err != nil {
+		return engine.PluginInfo{}, fmt.Errorf("describe plugin %q: %w", plugin, err)
+	}
+	resp, err := p.rpc.Describe(ctx, &pluginv1.DescribeRequest{})
+	if err != nil {
+		return engine.PluginInfo{}, h.callError(ctx, p, "describe plugin", plugin, err)
+	}
+	info := engine.PluginInfo{Name: resp.GetName(), Version: resp.GetVersion(), Description: resp.GetDescription()}
+	for _, k := range resp.GetKinds() {
+		info.Kinds = append(info.Kinds, graphs.Kind(k))
+	}
+	for _, f := range resp.GetFields() {
+		info.Fields = append(info.Fields, engine.ConfigField{Name: f.GetName(), Type: f.GetType(),
+			Required: f.GetRequired(), Description: f.GetDescription()})
+	}
+	return info, nil
+}
+
+// Validate asks req's plugin for the problems of req's config.
+func (h *Host) Validate(ctx context.Context, req engine.StepRequest) ([]string, error) {
+	p, pb, done, err := h.prepare(ctx, "validate", req)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	resp, err := p.rpc.Validate(ctx, pb)
+	if err != nil {
+		return nil, h.callError(ctx, p, "validate node", req.NodeID, err)
+	}
+	return resp.GetProblems(), nil
+}
+
+// Check asks req's plugin whether req's node is already restored.
+func (h *Host) Check(ctx context.Context, req engine.StepRequest) (engine.CheckResult, error) {
+	p, pb, done, err := h.prepare(ctx, "check", req)
+	if err != nil {
+		return engine.CheckResult{}, err
+	}
+	defer done()
+	resp, err := p.rpc.Check(ctx, pb)
+	if err != nil {
+		return engine.CheckResult{}, h.callError(ctx, p, "check node", req.NodeID, err)
+	}
+	return engine.CheckResult{Restored: resp.GetRestored(), Message: resp.GetMessage()}, nil
+}
+
+// Restore runs req's restore step, passing streamed events to onEvent (nil:
+// dropped) in order from the calling goroutine.
+func (h *Host) Restore(ctx context.Context, req engine.StepRequest, onEvent func(engine.StepEvent)) (engine.StepResult, error) {
+	p, pb, done, err := h.prepare(ctx, "restore", req)
+	if err != nil {
+		return engine.StepResult{}, err
+	}
+	defer done()
+	if onEvent == nil {
+		onEvent = func(engine.StepEvent) {}
+	}
+	stream, err := p.rpc.Restore(ctx, pb)
+	if err != nil {
+		return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
+	}
+	outputs := map[string]string{}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return engine.StepResult{}, fmt.Errorf("restore node %q: plugin %q ended the stream without a result", req.NodeID, req.Plugin)
+		}
+		if err != nil {
+			return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
+		}
+		switch e := ev.GetEvent().(type) {
+		case *pluginv1.RestoreEvent_Log:
+			level := e.Log.GetLevel()
+			if level == "" {
+				level = "info"
+			}
+			onEvent(engine.StepEvent{Kind: engine.EventLog, Level: level, Message: e.Log.GetMessage()})
+		case *pluginv1.RestoreEvent_Progress:
+			onEvent(engine.StepEvent{Kind: engine.EventProgress, Percent: e.Progress.GetPercent(), Message: e.Progress.GetMessage()})
+		case *pluginv1.RestoreEvent_Output:
+			outputs[e.Output.GetKey()] = e.Output.GetValue()
+			onEvent(engine.StepEvent{Kind: engine.EventOutput, Key: e.Output.GetKey(), Value: e.Output.GetValue()})
+		case *pluginv1.RestoreEvent_Result:
+			for k, v := range e.Result.GetOutputs() {
+				outputs[k] = v
+			}
+			return toResult(req, "restore", e.Result, outputs)
+		}
+	}
+}
+
+// Verify runs req's health check.
+func (h *Host) Verify(ctx context.Context, req engine.StepRequest) (engine.StepResult, error) {
+	p, pb, done, err := h.prepare(ctx, "verify", req)
+	if err != nil {
+		return engine.StepResult{}, err
+	}
+	defer done()
+	resp, err := p.rpc.Verify(ctx, pb)
+	if err != nil {
+		return engine.StepResult{}, h.callError(ctx, p, "verify node", req.NodeID, err)
+	}
+	return toResult(req, "verify", resp, resp.GetOutputs())
+}
+
+func toResult(req engine.StepRequest, op string, r *pluginv1.StepResult, outputs map[string]string) (engine.StepResult, error) {
+	res := engine.StepResult{Message: r.GetMessage(), Outputs: outputs}
+	if res.Outputs == nil {
+		res.Outputs = map[string]string{}
+	}
+	switch r.GetStatus() {
+	case pluginv1.Status_STATUS_SUCCEEDED:
+		res.Status = engine.StepSucceeded
+	case pluginv1.Status_STATUS_FAILED:
+		res.Status = engine.StepFailed
+	case pluginv1.Status_STATUS_WAITING:
+		res.Status = engine.StepWaiting
+	default:
+		return engine.StepResult{}, fmt.Errorf("%s node %q: plugin %q answered without a status", op, req.NodeID, req.Plugin)
+	}
+	return res, nil
+}
+
+// prepare gets req's plugin process, builds the request message and records
+// the call in flight (done ends it).
+func (h *Host) prepare(ctx context.Context, op string, req engine.StepRequest) (*proc, *pluginv1.StepRequest, func(), error) {
+	pb, err := toPB(req)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s node %q: %w", op, req.NodeID, err)
+	}
+	p, err := h.get(ctx, req.Plugin)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s node %q: %w", op, req.NodeID, err)
+	}
+	return p, pb, p.enter(req.NodeID), nil
+}
+
+func toPB(req engine.StepRequest) (*pluginv1.StepRequest, error) {
+	cfg := req.Config
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		// The error may quote a value; the config can hold secrets.
+		return nil, errors.New("encode config: a value of `with` cannot be encoded as JSON")
+	}
+	pb := &pluginv1.StepRequest{
+		RunId: req.RunID, NodeId: req.NodeID, Kind: string(req.Kind), Plugin: req.Plugin,
+		Attempt: int32(req.Attempt), ConfigJson: js, WorkDir: req.WorkDir, Mode: pluginv1.Mode_MODE_NORMAL,
+	}
+	if req.Mode == engine.ModeDryRun {
+		pb.Mode = pluginv1.Mode_MODE_DRY_RUN
+	}
+	if len(req.Inputs) > 0 {
+		pb.Inputs = make(map[string]*pluginv1.Outputs, len(req.Inputs))
+		for id, o := range req.Inputs {
+			pb.Inputs[id] = &pluginv1.Outputs{Values: o}
+		}
+	}
+	return pb, nil
+}
+
+// callError turns a failed gRPC call into the host's error: the caller's
+// own cancellation or deadline, a crash of the plugin process (which is
+// then retired, so that the next call starts a new one), or the plugin's
+// error.
+func (h *Host) callError(ctx context.Context, p *proc, op, subject string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%s %q: %w", op, subject, ctxErr)
+	}
+	st, _ := status.FromError(err)
+	if st.Code() == codes.Unavailable || st.Code() == codes.Canceled || p.client.Exited() {
+		h.retire(p)
+		waitExited(p, 2*time.Second)
+		return fmt.Errorf("%s %q: %w", op, subject,
+			&PluginError{Plugin: p.name, Path: p.path, Err: ErrCrashed, Detail: p.crashText()})
+	}
+	return fmt.Errorf("%s %q: plugin %q: %s", op, subject, p.name, st.Message())
+}
+
+// waitExited waits until go-plugin has seen p's process end (its exit
+// status and stderr are then complete), at most d.
+func waitExited(p *proc, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for !p.client.Exited() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}

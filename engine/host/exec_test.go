@@ -1,0 +1,136 @@
+package host_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reprise-si/reprise/engine"
+)
+
+func TestExecBuiltin(t *testing.T) {
+	h := newHost(t, hostOpts(t))
+	ctx := ctxT(t, 60*time.Second)
+	workDir := t.TempDir()
+	sh := func(script string) []any { return []any{"sh", "-c", script} }
+	tests := []struct {
+		name       string
+		with       map[string]any
+		wantStatus engine.StepStatus
+		wantOut    map[string]string
+		wantMsg    []string // substrings of the result message
+		wantLogs   []string
+	}{
+		{
+			name: "outputs and logs",
+			with: map[string]any{"restore": sh(`echo "restoring $REPRISE_NODE attempt $REPRISE_ATTEMPT in $(pwd)"; echo oops >&2; ` +
+				`echo "url=http://pacs:8080" >> "$REPRISE_OUTPUT"; echo "run=$REPRISE_RUN" >> "$REPRISE_OUTPUT"; echo "V=$MYVAR" >> "$REPRISE_OUTPUT"`),
+				"env": map[string]any{"MYVAR": "x y"}},
+			wantStatus: engine.StepSucceeded,
+			wantOut:    map[string]string{"url": "http://pacs:8080", "run": "run-1", "V": "x y"},
+			wantLogs:   []string{"info: restoring pacs attempt 1 in " + workDir, "warn: oops"},
+		},
+		{
+			name:       "non-zero exit quotes the last lines",
+			with:       map[string]any{"restore": sh(`for i in $(seq 1 30); do echo line $i; done; exit 4`)},
+			wantStatus: engine.StepFailed,
+			wantMsg:    []string{"exit status 4", "line 30", "line 21"},
+		},
+		{
+			name:       "dir relative to the work dir",
+			with:       map[string]any{"restore": sh(`pwd > "$REPRISE_OUTPUT.tmp"; echo "dir=$(pwd)" > "$REPRISE_OUTPUT"`), "dir": "."},
+			wantStatus: engine.StepSucceeded,
+			wantOut:    map[string]string{"dir": workDir},
+		},
+		{
+			name:       "missing restore is a config error",
+			with:       map[string]any{"check": []any{"true"}},
+			wantStatus: engine.StepFailed,
+			wantMsg:    []string{"with.restore: required field missing"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := req("exec", "pacs", tt.with)
+			r.WorkDir = workDir
+			var logs []string
+			res, err := h.Restore(ctx, r, func(e engine.StepEvent) {
+				if e.Kind == engine.EventLog {
+					logs = append(logs, e.Level+": "+e.Message)
+				}
+			})
+			if err != nil {
+				t.Fatalf("Restore: %v", err)
+			}
+			if res.Status != tt.wantStatus {
+				t.Fatalf("status = %s (%s), want %s", res.Status, res.Message, tt.wantStatus)
+			}
+			for k, v := range tt.wantOut {
+				if res.Outputs[k] != v {
+					t.Errorf("output %s = %q, want %q (all: %v)", k, res.Outputs[k], v, res.Outputs)
+				}
+			}
+			for _, m := range tt.wantMsg {
+				if !strings.Contains(res.Message, m) {
+					t.Errorf("message %q lacks %q", res.Message, m)
+				}
+			}
+			if strings.Contains(res.Message, "line 20\n") {
+				t.Errorf("message %q quotes more than the last lines", res.Message)
+			}
+			for _, l := range tt.wantLogs { // stdout and stderr interleave freely
+				if !slices.Contains(logs, l) {
+					t.Errorf("logs = %q, want %q among them", logs, l)
+				}
+			}
+		})
+	}
+}
+
+func TestExecCheckAndVerify(t *testing.T) {
+	h := newHost(t, hostOpts(t))
+	ctx := ctxT(t, 60*time.Second)
+	tests := []struct {
+		name         string
+		with         map[string]any
+		wantRestored bool
+		wantVerify   engine.StepStatus
+	}{
+		{"no commands", map[string]any{"restore": []any{"true"}}, false, engine.StepSucceeded},
+		{"passing", map[string]any{"restore": []any{"true"}, "check": []any{"true"}, "verify": []any{"true"}}, true, engine.StepSucceeded},
+		{"failing", map[string]any{"restore": []any{"true"}, "check": []any{"false"}, "verify": []any{"sh", "-c", "echo unhealthy; exit 1"}}, false, engine.StepFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := h.Check(ctx, req("exec", "n", tt.with))
+			if err != nil || c.Restored != tt.wantRestored {
+				t.Errorf("Check = %+v, %v; want restored=%v", c, err, tt.wantRestored)
+			}
+			v, err := h.Verify(ctx, req("exec", "n", tt.with))
+			if err != nil || v.Status != tt.wantVerify {
+				t.Errorf("Verify = %+v, %v; want %s", v, err, tt.wantVerify)
+			}
+		})
+	}
+}
+
+func TestExecSecretsNotEchoed(t *testing.T) {
+	h := newHost(t, hostOpts(t))
+	ctx := ctxT(t, 30*time.Second)
+	const secret = "s3cr3t-Passw0rd"
+	r := req("exec", "db", map[string]any{"restore": []any{"sh", "-c", "exit 2", secret}, "env": map[string]any{"PGPASSWORD": secret}})
+	var seen []string
+	res, err := h.Restore(ctx, r, func(e engine.StepEvent) { seen = append(seen, e.Message) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(res.Message, secret) || strings.Contains(strings.Join(seen, "\n"), secret) {
+		t.Errorf("secret leaked: message %q, events %q", res.Message, seen)
+	}
+	r.Mode = engine.ModeDryRun
+	res, err = h.Restore(ctx, r, nil)
+	if err != nil || res.Status != engine.StepSucceeded || strings.Contains(res.Message, secret) {
+		t.Errorf("dry run = %+v, %v", res, err)
+	}
+}

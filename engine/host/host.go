@@ -1,0 +1,161 @@
+package host
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// Options configure a Host. The zero value serves the built-in plugins
+// only, through the running executable.
+type Options struct {
+	// Plugins are the vendor plugins the graph declares, by name.
+	Plugins map[string]graphs.PluginRef
+	// GraphDir is the folder relative plugin paths resolve from ("": the
+	// current directory).
+	GraphDir string
+	// Logger receives the plugins' stderr and hclog lines with plugin= and
+	// node= fields; nil: zap.NewNop().
+	Logger *zap.Logger
+	// StartTimeout bounds a plugin's start and handshake; zero: 10s.
+	StartTimeout time.Duration
+	// BuiltinCommand makes the command that serves built-in plugin name;
+	// nil: the running executable with arguments "plugin-serve NAME". Tests
+	// use hosttest.BuiltinCommand.
+	BuiltinCommand func(name string) *exec.Cmd
+}
+
+// DefaultStartTimeout is the start timeout used when Options.StartTimeout is zero.
+const DefaultStartTimeout = 10 * time.Second
+
+// Host runs restore steps in plugin processes: one process per plugin name,
+// started on first use and reused, with concurrent calls. It implements
+// engine.PluginHost and is safe for concurrent use. Close ends every process.
+type Host struct {
+	opts Options
+	log  *zap.Logger
+
+	mu     sync.Mutex
+	procs  map[string]*proc
+	closed bool
+	reaper sync.WaitGroup // kills of crashed processes in progress
+}
+
+var _ engine.PluginHost = (*Host)(nil)
+
+// New returns a Host; no process starts until the first call.
+func New(opts Options) *Host {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = DefaultStartTimeout
+	}
+	return &Host{opts: opts, log: opts.Logger, procs: map[string]*proc{}}
+}
+
+// get returns the running process of plugin name, starting it when there is
+// none or when the last one died. Concurrent callers share one start.
+func (h *Host) get(ctx context.Context, name string) (*proc, error) {
+	for attempt := 0; ; attempt++ {
+		h.mu.Lock()
+		if h.closed {
+			h.mu.Unlock()
+			return nil, &PluginError{Plugin: name, Err: ErrClosed}
+		}
+		p := h.procs[name]
+		if p == nil {
+			p = newProc(name)
+			h.procs[name] = p
+			go h.start(p)
+		}
+		h.mu.Unlock()
+		select {
+		case <-p.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if p.err != nil {
+			h.forget(p) // the next call tries again
+			return nil, p.err
+		}
+		if !p.client.Exited() || attempt > 0 {
+			return p, nil
+		}
+		h.retire(p) // died between calls: start a new one
+	}
+}
+
+// forget removes p from the running set if it is still there.
+func (h *Host) forget(p *proc) {
+	h.mu.Lock()
+	if h.procs[p.name] == p {
+		delete(h.procs, p.name)
+	}
+	h.mu.Unlock()
+}
+
+// retire forgets a dead or broken process and ends its tree in the
+// background; Close waits for it.
+func (h *Host) retire(p *proc) {
+	h.forget(p)
+	h.reaper.Add(1)
+	go func() {
+		defer h.reaper.Done()
+		p.kill(false)
+	}()
+}
+
+// Close ends every plugin process and everything they started: a graceful
+// shutdown first, then SIGKILL to each process tree. Calls made after Close
+// fail with ErrClosed.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	procs := make([]*proc, 0, len(h.procs))
+	for _, p := range h.procs {
+		procs = append(procs, p)
+	}
+	h.procs = map[string]*proc{}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-p.ready // bounded by the start timeout
+			p.kill(true)
+		}()
+	}
+	wg.Wait()
+	h.reaper.Wait()
+	return nil
+}
+
+// resolvePath makes a plugin path absolute, relative to dir.
+func resolvePath(dir, path string) string {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
+// ResolvePath returns the absolute path of a declared plugin's binary,
+// relative paths resolving from graphDir.
+func ResolvePath(graphDir string, ref graphs.PluginRef) string {
+	return resolvePath(graphDir, ref.Path)
+}
+
+func isBuiltin(name string) bool { return graphs.IsBuiltin(name) }
+
+func builtinNames() []string { return graphs.BuiltinPlugins }

@@ -1,0 +1,75 @@
+package host_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/reprise-si/reprise/plugins/sdk"
+)
+
+// crashPlugin misbehaves on demand, by the node's `with.do`:
+// "panic" (in a goroutine: a real crash), "exit" (os.Exit(3)), "sigkill"
+// (kills itself), "hang" (waits for cancellation), "spawn" (starts a
+// long-lived child and writes its pid to with.pidfile), "ok".
+type crashPlugin struct{}
+
+func (crashPlugin) Describe(context.Context) (sdk.Info, error) {
+	return sdk.Info{Name: "crashy", Version: "0.0.1", Kinds: []string{"application"}}, nil
+}
+
+func (crashPlugin) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream) error {
+	do, _ := req.Config["do"].(string)
+	s.Logf("doing %s", do)
+	switch do {
+	case "panic":
+		fmt.Fprintln(os.Stderr, "about to panic")
+		done := make(chan struct{})
+		go func() { panic("database index corrupted") }()
+		<-done
+	case "exit":
+		fmt.Fprintln(os.Stderr, "fatal: licence server unreachable")
+		os.Exit(3)
+	case "sigkill":
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		<-ctx.Done()
+	case "hang":
+		<-ctx.Done()
+		return ctx.Err()
+	case "spawn":
+		cmd := exec.Command("sleep", "600")
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		pidfile, _ := req.Config["pidfile"].(string)
+		if err := os.WriteFile(pidfile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+			return err
+		}
+		s.Output("child", strconv.Itoa(cmd.Process.Pid))
+	case "slowstart":
+	}
+	s.Output("pid", strconv.Itoa(os.Getpid()))
+	return nil
+}
+
+// serveTestPlugin serves test plugin name: "crashy", "slowstart" (sleeps
+// before serving), "badcookie" (serves after breaking its handshake env),
+// "silent" (exits at once).
+func serveTestPlugin(name string) {
+	switch name {
+	case "crashy":
+		sdk.Serve(crashPlugin{})
+	case "slowstart":
+		time.Sleep(30 * time.Second)
+		sdk.Serve(crashPlugin{})
+	case "badcookie":
+		os.Setenv("REPRISE_PLUGIN_MAGIC_COOKIE", "wrong")
+		sdk.Serve(crashPlugin{})
+	case "silent":
+		fmt.Println("hello, I am not a plugin")
+	}
+}

@@ -1,0 +1,174 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime/debug"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
+)
+
+// server adapts a Plugin to the generated gRPC service.
+type server struct {
+	pluginv1.UnimplementedPluginServer
+	impl Plugin
+}
+
+func newServer(impl Plugin) *server { return &server{impl: impl} }
+
+func toRequest(pb *pluginv1.StepRequest) (*Request, error) {
+	req := &Request{
+		RunID: pb.GetRunId(), NodeID: pb.GetNodeId(), Kind: pb.GetKind(), Plugin: pb.GetPlugin(),
+		Attempt: int(pb.GetAttempt()), ConfigJSON: pb.GetConfigJson(),
+		DryRun: pb.GetMode() == pluginv1.Mode_MODE_DRY_RUN, WorkDir: pb.GetWorkDir(),
+		Config: map[string]any{}, Inputs: map[string]map[string]string{},
+	}
+	if len(req.ConfigJSON) == 0 {
+		req.ConfigJSON = []byte("{}")
+	}
+	if err := json.Unmarshal(req.ConfigJSON, &req.Config); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "node %q: config_json is not a JSON object: %v", req.NodeID, err)
+	}
+	if req.Config == nil {
+		req.Config = map[string]any{}
+	}
+	for id, o := range pb.GetInputs() {
+		req.Inputs[id] = o.GetValues()
+	}
+	return req, nil
+}
+
+func (s *server) Describe(ctx context.Context, _ *pluginv1.DescribeRequest) (*pluginv1.DescribeResponse, error) {
+	info, err := s.impl.Describe(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "describe: %v", err)
+	}
+	resp := &pluginv1.DescribeResponse{Name: info.Name, Version: info.Version, Kinds: info.Kinds, Description: info.Description}
+	for _, f := range info.Fields {
+		resp.Fields = append(resp.Fields, &pluginv1.ConfigField{Name: f.Name, Type: f.Type, Required: f.Required, Description: f.Description})
+	}
+	return resp, nil
+}
+
+func (s *server) Validate(ctx context.Context, pb *pluginv1.StepRequest) (resp *pluginv1.ValidateResponse, err error) {
+	defer recoverTo(&err)
+	req, err := toRequest(pb)
+	if err != nil {
+		return &pluginv1.ValidateResponse{Problems: []string{"with: not a JSON object"}}, nil
+	}
+	if v, ok := s.impl.(Validator); ok {
+		problems, err := v.Validate(ctx, req)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "validate node %q: %v", req.NodeID, err)
+		}
+		return &pluginv1.ValidateResponse{Problems: problems}, nil
+	}
+	info, err := s.impl.Describe(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "describe: %v", err)
+	}
+	return &pluginv1.ValidateResponse{Problems: validateFields(info.Fields, req.Config)}, nil
+}
+
+func (s *server) Check(ctx context.Context, pb *pluginv1.StepRequest) (resp *pluginv1.CheckResponse, err error) {
+	defer recoverTo(&err)
+	req, err := toRequest(pb)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := s.impl.(Checker)
+	if !ok {
+		c = Unsupported{}
+	}
+	res, err := c.Check(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		return nil, status.Errorf(codes.Unknown, "check node %q: %v", req.NodeID, err)
+	}
+	return &pluginv1.CheckResponse{Restored: res.Restored, Message: res.Message}, nil
+}
+
+func (s *server) Verify(ctx context.Context, pb *pluginv1.StepRequest) (resp *pluginv1.StepResult, err error) {
+	defer recoverTo(&err)
+	req, err := toRequest(pb)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := s.impl.(Verifier)
+	if !ok {
+		v = Unsupported{}
+	}
+	res, err := v.Verify(ctx, req)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case err != nil:
+		return &pluginv1.StepResult{Status: pluginv1.Status_STATUS_FAILED, Message: err.Error(), Outputs: res.Outputs}, nil
+	case res.Failed:
+		return &pluginv1.StepResult{Status: pluginv1.Status_STATUS_FAILED, Message: res.Message, Outputs: res.Outputs}, nil
+	}
+	return &pluginv1.StepResult{Status: pluginv1.Status_STATUS_SUCCEEDED, Message: res.Message, Outputs: res.Outputs}, nil
+}
+
+func (s *server) Restore(pb *pluginv1.StepRequest, gs pluginv1.Plugin_RestoreServer) error {
+	req, err := toRequest(pb)
+	if err != nil {
+		return err
+	}
+	ctx := gs.Context()
+	st := newStream(func(ev event) error { return gs.Send(toEvent(ev)) })
+	runErr := s.restore(ctx, req, st)
+	message, outputs := st.finish()
+	if st.err != nil {
+		return st.err // the host has gone away; nobody reads the result
+	}
+	if runErr != nil && ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	res := &pluginv1.StepResult{Status: pluginv1.Status_STATUS_SUCCEEDED, Message: message, Outputs: outputs}
+	if runErr != nil {
+		res.Status, res.Message = pluginv1.Status_STATUS_FAILED, runErr.Error()
+		if msg, ok := IsWaiting(runErr); ok {
+			res.Status, res.Message = pluginv1.Status_STATUS_WAITING, msg
+		}
+	}
+	return gs.Send(&pluginv1.RestoreEvent{Event: &pluginv1.RestoreEvent_Result{Result: res}})
+}
+
+// restore runs the plugin's Restore, turning a panic into a failed step.
+func (s *server) restore(ctx context.Context, req *Request, st *Stream) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "panic in Restore of node %q: %v\n%s", req.NodeID, r, debug.Stack())
+			err = fmt.Errorf("plugin panic: %v", r)
+		}
+	}()
+	return s.impl.Restore(ctx, req, st)
+}
+
+// recoverTo turns a panic in a unary handler into an Internal error, so
+// that one bad node does not take down every other node's calls.
+func recoverTo(err *error) {
+	if r := recover(); r != nil {
+		fmt.Fprintf(os.Stderr, "plugin panic: %v\n%s", r, debug.Stack())
+		*err = status.Errorf(codes.Internal, "plugin panic: %v", r)
+	}
+}
+
+func toEvent(ev event) *pluginv1.RestoreEvent {
+	switch ev.kind {
+	case "progress":
+		return &pluginv1.RestoreEvent{Event: &pluginv1.RestoreEvent_Progress{Progress: &pluginv1.Progress{Percent: ev.percent, Message: ev.message}}}
+	case "output":
+		return &pluginv1.RestoreEvent{Event: &pluginv1.RestoreEvent_Output{Output: &pluginv1.Output{Key: ev.key, Value: ev.value}}}
+	default:
+		return &pluginv1.RestoreEvent{Event: &pluginv1.RestoreEvent_Log{Log: &pluginv1.Log{Level: string(ev.level), Message: ev.message}}}
+	}
+}
