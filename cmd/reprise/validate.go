@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/reprise-si/reprise/graphs"
+)
+
+func init() { register("validate", newValidateCmd) }
+
+func newValidateCmd() *cobra.Command {
+	var offline, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "validate FILE",
+		Short: "Check a graph file and report every problem at once",
+		Long: `Check a graph file (YAML or JSON, version 1) and report every problem at
+once, one per line on stderr, as FILE:LINE:COL: node "ID": message.
+Exit 0 with a one-line summary when the graph is valid, 1 otherwise.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := args[0]
+			g, err := graphs.Load(path)
+			if asJSON {
+				return printValidateJSON(cmd.OutOrStdout(), path, g, err)
+			}
+			if err != nil {
+				return reportGraphError(cmd.ErrOrStderr(), err)
+			}
+			_ = offline // plugin-side checks are not run yet; see the flag's help
+			fmt.Fprintln(cmd.OutOrStdout(), validSummary(path, g))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&offline, "offline", false, "check the file only, without asking the plugins to check their nodes' settings")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object on stdout")
+	return cmd
+}
+
+// reportGraphError prints a graph's validation problems, one per line,
+// and returns the exit-1 error; other errors (an unreadable file) are
+// returned for run to print.
+func reportGraphError(stderr io.Writer, err error) error {
+	var ve *graphs.ValidationError
+	if !errors.As(err, &ve) {
+		return withCode(exitError, err)
+	}
+	for _, p := range ve.Problems {
+		fmt.Fprintln(stderr, p.Error())
+	}
+	return withCode(exitError, nil)
+}
+
+// loadGraphForCmd loads a graph, printing its problems if any, and cuts it
+// to targets when some are given.
+func loadGraphForCmd(cmd *cobra.Command, path string, targets []string) (*graphs.Graph, error) {
+	g, err := graphs.Load(path)
+	if err != nil {
+		return nil, reportGraphError(cmd.ErrOrStderr(), err)
+	}
+	if len(targets) > 0 {
+		sub, err := g.Subset(targets)
+		if err != nil {
+			return nil, withCode(exitError, err)
+		}
+		g = sub
+	}
+	return g, nil
+}
+
+// validSummary is the line validate prints for a valid graph.
+func validSummary(path string, g *graphs.Graph) string {
+	counts := g.KindCounts()
+	parts := make([]string, 0, len(graphs.Kinds))
+	for _, k := range graphs.Kinds {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+	}
+	return fmt.Sprintf("%s: valid — %d nodes (%s), %d edges", path, len(g.Nodes), strings.Join(parts, ", "), g.EdgeCount())
+}
+
+type validateJSON struct {
+	File     string         `json:"file"`
+	Valid    bool           `json:"valid"`
+	Nodes    int            `json:"nodes,omitempty"`
+	Kinds    map[string]int `json:"kinds,omitempty"`
+	Edges    int            `json:"edges,omitempty"`
+	Hash     string         `json:"hash,omitempty"`
+	Problems []problemJSON  `json:"problems,omitempty"`
+}
+
+type problemJSON struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Col     int    `json:"col,omitempty"`
+	Node    string `json:"node,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Value   string `json:"value,omitempty"`
+	Message string `json:"message"`
+	Text    string `json:"text"`
+}
+
+func printValidateJSON(w io.Writer, path string, g *graphs.Graph, err error) error {
+	out := validateJSON{File: path}
+	var ve *graphs.ValidationError
+	switch {
+	case err == nil:
+		out.Valid, out.Nodes, out.Edges, out.Hash = true, len(g.Nodes), g.EdgeCount(), g.Hash()
+		out.Kinds = map[string]int{}
+		for k, n := range g.KindCounts() {
+			out.Kinds[string(k)] = n
+		}
+	case errors.As(err, &ve):
+		for _, p := range ve.Problems {
+			out.Problems = append(out.Problems, problemJSON{File: p.File, Line: p.Line, Col: p.Col,
+				Node: p.Node, Field: p.Field, Value: p.Value, Message: p.Message, Text: p.Error()})
+		}
+	default:
+		return withCode(exitError, err)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if werr := enc.Encode(out); werr != nil {
+		return withCode(exitError, werr)
+	}
+	if !out.Valid {
+		return withCode(exitError, nil)
+	}
+	return nil
+}
