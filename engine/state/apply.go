@@ -238,26 +238,25 @@ func newTxWriter(tx *bolt.Tx) *txWriter { return &txWriter{tx: tx, heads: map[st
 // check refuses a request whose runs are not stored, before any write.
 func (w *txWriter) check(changes []encodedChange) error {
 	for i := range changes {
-		if w.runBucket(changes[i].runID) == nil {
+		if !runExists(w.tx, changes[i].runID) {
 			return fmt.Errorf("run %q: %w", changes[i].runID, ErrRunNotFound)
 		}
 	}
 	return nil
 }
 
-func (w *txWriter) runBucket(id string) *bolt.Bucket {
-	return w.tx.Bucket(bucketRuns).Bucket([]byte(id))
+func runExists(tx *bolt.Tx, id string) bool {
+	return tx.Bucket(bucketRuns).Get([]byte(id)) != nil
 }
 
 func (w *txWriter) apply(c *encodedChange) error {
-	rb := w.runBucket(c.runID)
 	if c.run != nil {
-		if err := rb.Put(keyRun, c.run); err != nil {
+		if err := w.tx.Bucket(bucketRuns).Put([]byte(c.runID), c.run); err != nil {
 			return fmt.Errorf("put run %q: %w", c.runID, err)
 		}
 	}
 	if c.snapshot != nil {
-		if err := rb.Put(keySnapshot, c.snapshot); err != nil {
+		if err := w.tx.Bucket(bucketSnapshots).Put([]byte(c.runID), c.snapshot); err != nil {
 			return fmt.Errorf("put snapshot of run %q: %w", c.runID, err)
 		}
 	}
@@ -266,6 +265,9 @@ func (w *txWriter) apply(c *encodedChange) error {
 		if err != nil {
 			return fmt.Errorf("nodes of run %q: %w", c.runID, err)
 		}
+		// Records grow as a run goes (pending → running → succeeded):
+		// split full leaves into fuller pages than bbolt's default half.
+		nb.FillPercent = 0.9
 		if c.removeNode != "" {
 			if err := nb.Delete([]byte(c.removeNode)); err != nil {
 				return fmt.Errorf("remove node %q of run %q: %w", c.removeNode, c.runID, err)
@@ -315,7 +317,7 @@ func (w *txWriter) head(runID string) (*head, error) {
 		return h, nil
 	}
 	h := &head{}
-	if raw := w.runBucket(runID).Get(keyHead); raw != nil {
+	if raw := w.tx.Bucket(bucketHeads).Get([]byte(runID)); raw != nil {
 		var err error
 		if h.seq, h.hash, err = decodeHead(raw); err != nil {
 			return nil, fmt.Errorf("journal head of run %q: %w", runID, err)
@@ -328,7 +330,7 @@ func (w *txWriter) head(runID string) (*head, error) {
 // flush stores the journal heads moved by this transaction.
 func (w *txWriter) flush() error {
 	for id, h := range w.heads {
-		if err := w.runBucket(id).Put(keyHead, encodeHead(h.seq, h.hash)); err != nil {
+		if err := w.tx.Bucket(bucketHeads).Put([]byte(id), encodeHead(h.seq, h.hash)); err != nil {
 			return fmt.Errorf("put journal head of run %q: %w", id, err)
 		}
 	}
@@ -387,18 +389,13 @@ func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes [
 		return ErrClosed
 	}
 	return s.update(func(tx *bolt.Tx) error {
-		runs := tx.Bucket(bucketRuns)
-		if runs.Bucket([]byte(run.ID)) != nil {
+		if runExists(tx, run.ID) {
 			return fmt.Errorf("create run %q: %w", run.ID, ErrRunExists)
 		}
-		b, err := runs.CreateBucket([]byte(run.ID))
-		if err != nil {
+		if err := tx.Bucket(bucketRuns).Put([]byte(run.ID), rb); err != nil {
 			return fmt.Errorf("create run %q: %w", run.ID, err)
 		}
-		if err := b.Put(keyRun, rb); err != nil {
-			return fmt.Errorf("create run %q: %w", run.ID, err)
-		}
-		if err := b.Put(keySnapshot, append([]byte{}, snapshot...)); err != nil {
+		if err := tx.Bucket(bucketSnapshots).Put([]byte(run.ID), append([]byte{}, snapshot...)); err != nil {
 			return fmt.Errorf("create run %q: snapshot: %w", run.ID, err)
 		}
 		nb, err := tx.Bucket(bucketNodes).CreateBucketIfNotExists([]byte(run.ID))

@@ -156,7 +156,7 @@ func TestDamagedPages(t *testing.T) {
 	path, good := mustStateFile(t)
 	pageSize := int(binary.LittleEndian.Uint32(good[16+8:]))
 	r := rand.New(rand.NewPCG(3, 4))
-	rounds := 300
+	rounds := 100
 	if testing.Short() {
 		rounds = 30
 	}

@@ -5,14 +5,17 @@
 // # Layout
 //
 //	meta/schema                       "1" (SchemaVersion)
-//	runs/<run>/run                    Run, JSON
-//	runs/<run>/snapshot               the graph file bytes
-//	runs/<run>/head                   journal head: last seq (8 bytes BE) + its hash (32 bytes)
+//	runs/<run>                        Run, JSON
+//	snapshots/<run>                   the graph file bytes
+//	heads/<run>                       journal head: last seq (8 bytes BE) + its hash (32 bytes)
 //	nodes/<run>/<node>                NodeRecord, JSON
 //	journal/<run>/<seq, 8 bytes BE>   Entry, JSON
 //
 // Values are JSON so that the file can be read with the bbolt tool. The
 // journal head lets Apply chain an entry without scanning the journal.
+// Snapshots and heads live apart from the run records: bbolt rewrites a
+// whole leaf page (with its overflow) when one of its keys changes, and a
+// head changes on every commit while a snapshot may weigh megabytes.
 //
 // # Journal hashes
 //

@@ -97,7 +97,7 @@ func (s *Store) Journal(runID string, afterSeq uint64, fn func(Entry) error) err
 	for {
 		var chunk []Entry
 		err := s.view(func(tx *bolt.Tx) error {
-			if tx.Bucket(bucketRuns).Bucket([]byte(runID)) == nil {
+			if !runExists(tx, runID) {
 				return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
 			}
 			b := tx.Bucket(bucketJournal).Bucket([]byte(runID))
@@ -143,8 +143,7 @@ func (s *Store) Verify(runID string) (VerifyReport, error) {
 		}
 	}
 	err := s.view(func(tx *bolt.Tx) error {
-		rb := tx.Bucket(bucketRuns).Bucket([]byte(runID))
-		if rb == nil {
+		if !runExists(tx, runID) {
 			return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
 		}
 		var prevSeq uint64
@@ -181,7 +180,7 @@ func (s *Store) Verify(runID string) (VerifyReport, error) {
 		}
 		var headSeq uint64
 		var headHash string
-		if raw := rb.Get(keyHead); raw != nil {
+		if raw := tx.Bucket(bucketHeads).Get([]byte(runID)); raw != nil {
 			var err error
 			if headSeq, headHash, err = decodeHead(raw); err != nil {
 				bad(prevSeq+1, "%v", err)

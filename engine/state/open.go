@@ -26,14 +26,14 @@ const SchemaVersion = 1
 
 // Bucket and key names (see doc.go for the layout).
 var (
-	bucketMeta    = []byte("meta")
-	bucketRuns    = []byte("runs")
-	bucketNodes   = []byte("nodes")
-	bucketJournal = []byte("journal")
-	keySchema     = []byte("schema")
-	keyRun        = []byte("run")
-	keySnapshot   = []byte("snapshot")
-	keyHead       = []byte("head")
+	bucketMeta      = []byte("meta")
+	bucketRuns      = []byte("runs")
+	bucketSnapshots = []byte("snapshots")
+	bucketHeads     = []byte("heads")
+	bucketNodes     = []byte("nodes")
+	bucketJournal   = []byte("journal")
+	keySchema       = []byte("schema")
+	dataBuckets     = [][]byte{bucketRuns, bucketSnapshots, bucketHeads, bucketNodes, bucketJournal}
 )
 
 // Store is one open state file. It is safe for concurrent use: reads run
@@ -135,6 +135,9 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 	})
 	switch {
 	case err == nil:
+		// bbolt grows a file of more than AllocSize by AllocSize beyond what
+		// it needs (16 MB by default): 1 MB keeps small runs small.
+		db.AllocSize = 1 << 20
 		return db, nil
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, &LockedError{Path: path, Holder: readHolder(path)}
@@ -151,7 +154,7 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 func (s *Store) checkSchema(fresh bool) error {
 	if fresh {
 		return s.update(func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bucketMeta, bucketRuns, bucketNodes, bucketJournal} {
+			for _, name := range append([][]byte{bucketMeta}, dataBuckets...) {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return err
 				}
@@ -173,7 +176,7 @@ func (s *Store) checkSchema(fresh bool) error {
 			return fmt.Errorf("open state file %s: schema version %d, this reprise reads up to %d (upgrade reprise): %w",
 				s.path, v, SchemaVersion, ErrSchemaVersion)
 		}
-		for _, name := range [][]byte{bucketRuns, bucketNodes, bucketJournal} {
+		for _, name := range dataBuckets {
 			if tx.Bucket(name) == nil {
 				return &CorruptError{Path: s.path, Err: fmt.Errorf("bucket %q is missing", name)}
 			}

@@ -42,12 +42,16 @@ func (s *Store) Run(id string) (Run, error) {
 }
 
 func (s *Store) getRun(tx *bolt.Tx, id string) (Run, error) {
-	var run Run
-	b := tx.Bucket(bucketRuns).Bucket([]byte(id))
-	if b == nil {
-		return run, fmt.Errorf("run %q: %w", id, ErrRunNotFound)
+	v := tx.Bucket(bucketRuns).Get([]byte(id))
+	if v == nil {
+		return Run{}, fmt.Errorf("run %q: %w", id, ErrRunNotFound)
 	}
-	if err := json.Unmarshal(b.Get(keyRun), &run); err != nil {
+	return s.decodeRun(id, v)
+}
+
+func (s *Store) decodeRun(id string, v []byte) (Run, error) {
+	var run Run
+	if err := json.Unmarshal(v, &run); err != nil {
 		return run, s.corrupt("record of run %q: %v", id, err)
 	}
 	return run, nil
@@ -57,8 +61,8 @@ func (s *Store) getRun(tx *bolt.Tx, id string) (Run, error) {
 func (s *Store) Runs() ([]Run, error) {
 	var runs []Run
 	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRuns).ForEachBucket(func(k []byte) error {
-			run, err := s.getRun(tx, string(k))
+		return tx.Bucket(bucketRuns).ForEach(func(k, v []byte) error {
+			run, err := s.decodeRun(string(k), v)
 			if err != nil {
 				return err
 			}
@@ -94,7 +98,7 @@ func (s *Store) LatestUnfinished() (Run, error) {
 func (s *Store) Nodes(runID string) ([]NodeRecord, error) {
 	var nodes []NodeRecord
 	err := s.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketRuns).Bucket([]byte(runID)) == nil {
+		if !runExists(tx, runID) {
 			return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
 		}
 		b := tx.Bucket(bucketNodes).Bucket([]byte(runID))
@@ -121,7 +125,7 @@ func (s *Store) Nodes(runID string) ([]NodeRecord, error) {
 func (s *Store) Node(runID, nodeID string) (NodeRecord, error) {
 	var n NodeRecord
 	err := s.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketRuns).Bucket([]byte(runID)) == nil {
+		if !runExists(tx, runID) {
 			return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
 		}
 		var v []byte
@@ -144,11 +148,10 @@ func (s *Store) Node(runID, nodeID string) (NodeRecord, error) {
 func (s *Store) Snapshot(runID string) ([]byte, error) {
 	var snap []byte
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketRuns).Bucket([]byte(runID))
-		if b == nil {
+		if !runExists(tx, runID) {
 			return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
 		}
-		snap = append([]byte{}, b.Get(keySnapshot)...)
+		snap = append([]byte{}, tx.Bucket(bucketSnapshots).Get([]byte(runID))...)
 		return nil
 	})
 	return snap, err
