@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/mattn/go-isatty"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/reprise-si/reprise/engine"
+)
+
+// logPath is the JSON log file beside a state file.
+func logPath(statePath string) string { return statePath + ".log" }
+
+// openLog opens the JSON log file beside the state file (0600, appended)
+// and returns a logger writing to it; close flushes and closes it.
+func openLog(statePath string) (*zap.Logger, func(), error) {
+	path := logPath(statePath)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open log file: %w", err)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	enc.TimeKey = "time"
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(f), zap.DebugLevel)
+	log := zap.New(core).With(zap.Int("pid", os.Getpid()))
+	return log, func() { _ = log.Sync(); _ = f.Close() }, nil
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
+	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+}
+
+// stderrProgress is the one place where a run's progress reaches stderr
+// (the live display of progress.go: bars on a terminal, one plain line per
+// event otherwise); quiet shows nothing. done flushes the display.
+func stderrProgress(quiet bool) (onEvent func(engine.Event), done func()) {
+	if quiet {
+		return nil, func() {}
+	}
+	p := newProgress(os.Stderr, isTerminal(os.Stderr))
+	return p.Event, p.Close
+}
+
+// withLiveRun adds a run field with the id of the run in progress to every
+// line of l that has none (lines from the plugin host, which does not know
+// the run).
+func withLiveRun(l *zap.Logger, live func() string) *zap.Logger {
+	return l.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return &liveRunCore{Core: c, live: live} }))
+}
+
+type liveRunCore struct {
+	zapcore.Core
+	live func() string
+	has  bool
+}
+
+func (c *liveRunCore) With(fields []zapcore.Field) zapcore.Core {
+	has := c.has
+	for _, f := range fields {
+		if f.Key == "run" {
+			has = true
+		}
+	}
+	return &liveRunCore{Core: c.Core.With(fields), live: c.live, has: has}
+}
+
+func (c *liveRunCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *liveRunCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	if !c.has {
+		if id := c.live(); id != "" {
+			fields = append(fields, zap.String("run", id))
+		}
+	}
+	return c.Core.Write(e, fields)
+}

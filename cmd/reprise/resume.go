@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/host"
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+func init() { register("resume", newResumeCmd) }
+
+func newResumeCmd() *cobra.Command {
+	var f runFlags
+	var graphFile string
+	c := &cobra.Command{
+		Use:   "resume [RUN]",
+		Short: "Continue a run (default: the latest unfinished one) from its stored graph",
+		Long: `Continue a run from the graph snapshot stored when it started. Succeeded nodes
+stay done; nodes left running by a crash are asked Check and run again only if
+not restored; failed and blocked nodes run again; waiting gates wait for
+approval. With --graph, an edited graph replaces the snapshot: changed nodes
+and their descendants run again, new nodes join, removed nodes leave.
+
+Without --parallelism or --fail-fast, the run keeps the values it started with.
+Exit codes as for run.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			runID := ""
+			if len(args) == 1 {
+				runID = args[0]
+			}
+			var edited *graphs.Graph
+			if graphFile != "" {
+				var err error
+				if edited, err = graphs.Load(graphFile); err != nil {
+					return err
+				}
+			}
+			return resumeRun(c, f, runID, "resume", func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
+				return e.Resume(ctx, id, edited)
+			}, edited)
+		},
+	}
+	f.add(c)
+	c.Flags().StringVar(&graphFile, "graph", "", "go on with this edited graph file instead of the stored one")
+	return c
+}
+
+// resumeRun opens a session on the run runID ("": the latest unfinished)
+// and calls fn with it (resume, retry).
+func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context.Context, *engine.Engine, string) (engine.Result, error), edited *graphs.Graph) error {
+	if f.parallelism < 1 {
+		return usageError("--parallelism %d: want at least 1", f.parallelism)
+	}
+	opts := engine.Options{Parallelism: f.parallelism, FailFast: f.failFast, Wait: f.wait}
+	s, err := openSession(*f.state, holder(verb, runID))
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	var run state.Run
+	if runID == "" {
+		run, err = s.st.LatestUnfinished()
+	} else {
+		run, err = s.st.Run(runID)
+	}
+	if err != nil {
+		return err
+	}
+	if !c.Flags().Changed("parallelism") && run.Options.Parallelism > 0 {
+		opts.Parallelism = run.Options.Parallelism
+	}
+	if !c.Flags().Changed("fail-fast") {
+		opts.FailFast = run.Options.FailFast
+	}
+	err = s.start(f, opts, func(_ *engine.Redactor, log *zap.Logger) engine.PluginHost {
+		return &lazyHost{mk: func() (engine.PluginHost, error) {
+			g := edited
+			if g == nil {
+				snap, err := s.st.Snapshot(run.ID)
+				if err != nil {
+					return nil, err
+				}
+				if g, err = graphs.Parse(run.GraphFile, snap); err != nil {
+					return nil, err
+				}
+			}
+			return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log}), nil
+		}}
+	})
+	if err != nil {
+		return err
+	}
+	res, err := s.do(func(ctx context.Context) (engine.Result, error) { return fn(ctx, s.eng, run.ID) })
+	return s.finish(c.OutOrStdout(), res, err)
+}
+
+// lazyHost builds the plugin host on first use: a resume with nothing left
+// to do never parses the graph snapshot nor starts a plugin.
+type lazyHost struct {
+	mk   func() (engine.PluginHost, error)
+	once sync.Once
+	h    engine.PluginHost
+	err  error
+}
+
+var _ engine.PluginHost = (*lazyHost)(nil)
+
+func (l *lazyHost) get() (engine.PluginHost, error) {
+	l.once.Do(func() { l.h, l.err = l.mk() })
+	return l.h, l.err
+}
+
+func (l *lazyHost) Describe(ctx context.Context, plugin string) (engine.PluginInfo, error) {
+	h, err := l.get()
+	if err != nil {
+		return engine.PluginInfo{}, err
+	}
+	return h.Describe(ctx, plugin)
+}
+
+func (l *lazyHost) Validate(ctx context.Context, req engine.StepRequest) ([]string, error) {
+	h, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return h.Validate(ctx, req)
+}
+
+func (l *lazyHost) Check(ctx context.Context, req engine.StepRequest) (engine.CheckResult, error) {
+	h, err := l.get()
+	if err != nil {
+		return engine.CheckResult{}, err
+	}
+	return h.Check(ctx, req)
+}
+
+func (l *lazyHost) Restore(ctx context.Context, req engine.StepRequest, onEvent func(engine.StepEvent)) (engine.StepResult, error) {
+	h, err := l.get()
+	if err != nil {
+		return engine.StepResult{}, err
+	}
+	return h.Restore(ctx, req, onEvent)
+}
+
+func (l *lazyHost) Verify(ctx context.Context, req engine.StepRequest) (engine.StepResult, error) {
+	h, err := l.get()
+	if err != nil {
+		return engine.StepResult{}, err
+	}
+	return h.Verify(ctx, req)
+}
+
+func (l *lazyHost) Close() error {
+	var built engine.PluginHost
+	l.once.Do(func() { l.err = errors.New("plugin host closed") })
+	built = l.h
+	if built == nil {
+		return nil
+	}
+	return built.Close()
+}

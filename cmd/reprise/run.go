@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/engine/host"
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+func init() { register("run", newRunCmd) }
+
+// runFlags are the flags shared by run, resume and retry.
+type runFlags struct {
+	state       *string
+	parallelism int
+	failFast    bool
+	wait        bool
+	quiet       bool
+}
+
+func (f *runFlags) add(c *cobra.Command) {
+	f.state = addStateFlag(c)
+	c.Flags().IntVarP(&f.parallelism, "parallelism", "p", engine.DefaultParallelism, "steps run at once")
+	c.Flags().BoolVar(&f.failFast, "fail-fast", false, "start no new node once one has failed")
+	c.Flags().BoolVar(&f.wait, "wait", false, "when only manual gates are left, wait for approvals instead of parking (exit 4)")
+	c.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "print only warnings and errors on stderr")
+}
+
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	var targets []string
+	var dryRun, asJSON bool
+	c := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run a graph: restore every node through its plugin, with durable state",
+		Long: `Run a graph: restore every node through its plugin, dependencies first, most
+critical first, keeping every transition in the state file so that the run
+can be resumed after any interruption.
+
+Exit codes: 0 all nodes succeeded, 1 error, 2 usage, 3 finished with failed or
+blocked nodes, 4 parked on manual gates, 130 interrupted (SIGINT/SIGTERM: the
+first lets running steps finish, the second cancels them).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if f.parallelism < 1 {
+				return usageError("--parallelism %d: want at least 1", f.parallelism)
+			}
+			g, err := graphs.Load(args[0])
+			if err != nil {
+				return err
+			}
+			opts := engine.Options{Parallelism: f.parallelism, FailFast: f.failFast, Targets: targets, Wait: f.wait}
+			if dryRun {
+				return dryRunGraph(c.Context(), c.OutOrStdout(), g, opts, asJSON)
+			}
+			s, err := openSession(*f.state, holder("run", args[0]))
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			err = s.start(f, opts, func(_ *engine.Redactor, log *zap.Logger) engine.PluginHost {
+				return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log})
+			})
+			if err != nil {
+				return err
+			}
+			res, err := s.do(func(ctx context.Context) (engine.Result, error) { return s.eng.Start(ctx, g) })
+			return s.finish(c.OutOrStdout(), res, err)
+		},
+	}
+	f.add(c)
+	c.Flags().StringSliceVarP(&targets, "target", "t", nil, "run only this node and its ancestors (repeatable)")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and check every node, print what would run, write nothing")
+	c.Flags().BoolVar(&asJSON, "json", false, "with --dry-run: print the plan as JSON")
+	return c
+}
+
+// session is a state file opened for a run: store, logs, plugin host,
+// engine and control socket.
+type session struct {
+	path     string
+	st       *state.Store
+	log      *zap.Logger
+	closeLog func()
+	host     engine.PluginHost
+	eng      *engine.Engine
+	srv      *control.Server
+	// progressDone flushes the progress display (before the result is printed).
+	progressDone func()
+}
+
+// openSession opens the state file for writing and its log file.
+func openSession(path, who string) (*session, error) {
+	st, err := openStore(path, who)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{path: path, st: st}
+	s.log, s.closeLog, err = openLog(path)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// start builds the plugin host, the engine and the control socket.
+func (s *session) start(f runFlags, opts engine.Options, mkHost func(*engine.Redactor, *zap.Logger) engine.PluginHost) error {
+	red := engine.NewRedactor()
+	var eng *engine.Engine
+	var mu sync.Mutex
+	live := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if eng == nil {
+			return ""
+		}
+		return eng.LiveRun()
+	}
+	s.host = mkHost(red, red.WrapLogger(withLiveRun(s.log, live)))
+	opts.Logger = s.log
+	opts.Redactor = red
+	opts.OnEvent, s.progressDone = stderrProgress(f.quiet)
+	mu.Lock()
+	eng = engine.New(s.st, s.host, opts)
+	mu.Unlock()
+	s.eng = eng
+	var err error
+	s.srv, err = control.Listen(control.SocketPath(s.path), control.Backend{Store: s.st, Approve: eng.Approve, Live: eng.LiveRun})
+	return err
+}
+
+func (s *session) close() {
+	if s.progressDone != nil {
+		s.progressDone()
+	}
+	if s.srv != nil {
+		s.srv.Close()
+	}
+	if s.host != nil {
+		s.host.Close()
+	}
+	if s.closeLog != nil {
+		s.closeLog()
+	}
+	s.st.Close()
+}
+
+// do runs fn with interrupt handling: the first SIGINT or SIGTERM drains
+// the run (nothing new starts), the second cancels the running steps.
+func (s *session) do(fn func(ctx context.Context) (engine.Result, error)) (engine.Result, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		n := 0
+		for {
+			select {
+			case sig := <-sigs:
+				n++
+				if n == 1 {
+					s.log.Warn("signal received: starting nothing new; send it again to cancel running steps", zap.String("signal", sig.String()))
+					s.eng.Drain()
+				} else {
+					s.log.Warn("second signal: cancelling running steps", zap.String("signal", sig.String()))
+					cancel()
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return fn(ctx)
+}
+
+// finish prints the run's outcome on stdout and picks the exit code.
+func (s *session) finish(w io.Writer, res engine.Result, err error) error {
+	if s.progressDone != nil {
+		s.progressDone()
+		s.progressDone = nil
+	}
+	if err != nil {
+		if res.RunID != "" {
+			return fmt.Errorf("run %s: %w", res.RunID, err)
+		}
+		return err
+	}
+	printResult(w, res)
+	return exitForStatus(res.Status)
+}
+
+func exitForStatus(s state.RunStatus) error {
+	switch s {
+	case state.RunSucceeded:
+		return nil
+	case state.RunParked:
+		return withCode(exitParked, nil)
+	case state.RunInterrupted:
+		return withCode(exitInterrupted, nil)
+	default:
+		return withCode(exitFailedNodes, nil)
+	}
+}
+
+func printResult(w io.Writer, res engine.Result) {
+	done := res.Counts[state.NodeSucceeded] + res.Counts[state.NodeSkipped]
+	fmt.Fprintf(w, "run %s %s: %d/%d nodes done\n", res.RunID, res.Status, done, res.Total)
+	for _, f := range res.Failed {
+		fmt.Fprintf(w, "  failed   %s: %s\n", f.ID, f.Error)
+	}
+	if n := len(res.Blocked); n > 0 {
+		fmt.Fprintf(w, "  blocked  %d node(s) behind the failures\n", n)
+	}
+	for _, id := range res.Waiting {
+		fmt.Fprintf(w, "  waiting  %s: approve with `reprise approve %s %s --by NAME`\n", id, res.RunID, id)
+	}
+	switch res.Status {
+	case state.RunFailed, state.RunInterrupted, state.RunParked:
+		fmt.Fprintf(w, "resume with `reprise resume %s`\n", res.RunID)
+	}
+}
+
+// dryRunGraph validates and checks every node, prints the plan and writes
+// nothing.
+func dryRunGraph(ctx context.Context, w io.Writer, g *graphs.Graph, opts engine.Options, asJSON bool) error {
+	h := host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir})
+	defer h.Close()
+	items, err := engine.New(nil, h, opts).DryRun(ctx, g)
+	if err != nil {
+		return err
+	}
+	invalid := 0
+	for _, it := range items {
+		if it.Action == engine.ActionInvalid {
+			invalid++
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"graph": g.Name, "nodes": items, "invalid": invalid}); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NODE\tPLUGIN\tCRITICALITY\tWOULD\tDETAIL")
+		for _, it := range items {
+			detail := it.Check
+			if it.Error != "" {
+				detail = it.Error
+			}
+			for _, p := range it.Problems {
+				detail += p + "; "
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.ID, it.Plugin, it.Criticality, it.Action, detail)
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "dry run of %s: %d nodes, %d invalid; nothing was written\n", g.Name, len(items), invalid)
+	}
+	if invalid > 0 {
+		return withCode(exitError, fmt.Errorf("dry run: %d node(s) have an invalid configuration", invalid))
+	}
+	return nil
+}

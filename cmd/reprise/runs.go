@@ -1,0 +1,60 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+func init() { register("runs", newRunsCmd) }
+
+func newRunsCmd() *cobra.Command {
+	var asJSON bool
+	var statePath *string
+	c := &cobra.Command{
+		Use:   "runs",
+		Short: "List the runs of the state file, newest first",
+		Long: `List the runs of the state file, newest first. --json prints an array of run
+records: {"id", "graph_name", "graph_file", "graph_hash", "status", "options",
+"created", "updated", "finished", "total"}.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			r, live, closeFn, err := openReader(*statePath)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			runs, err := r.Runs()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if runs == nil {
+					runs = []state.Run{}
+				}
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(runs)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tSTATUS\tGRAPH\tNODES\tCREATED\tUPDATED")
+			for _, run := range runs {
+				status := string(run.Status)
+				if run.ID == live {
+					status += " (in progress)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", run.ID, status, run.GraphName, run.Total,
+					run.Created.Local().Format(time.DateTime), run.Updated.Local().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	statePath = addStateFlag(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "print the runs as JSON")
+	return c
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+// defaultStatePath is the state file used without --state or REPRISE_STATE.
+const defaultStatePath = "reprise.db"
+
+// addStateFlag adds --state (default $REPRISE_STATE, else ./reprise.db).
+func addStateFlag(c *cobra.Command) *string {
+	def := os.Getenv("REPRISE_STATE")
+	if def == "" {
+		def = defaultStatePath
+	}
+	return c.Flags().String("state", def, "state file (env REPRISE_STATE)")
+}
+
+// holder describes this process to a second opener of the state file.
+func holder(args ...string) string {
+	return "reprise " + strings.Join(args, " ")
+}
+
+// openStore opens the state file for writing.
+func openStore(path, who string) (*state.Store, error) {
+	st, err := state.Open(path, state.Options{Holder: who, NoSync: os.Getenv("REPRISE_UNSAFE_NOSYNC") == "1"})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// reader is what status, runs and log read: the state file itself, or the
+// control socket of the process that holds it.
+type reader interface {
+	Run(id string) (state.Run, error)
+	Runs() ([]state.Run, error)
+	LatestUnfinished() (state.Run, error)
+	Nodes(runID string) ([]state.NodeRecord, error)
+	Snapshot(runID string) ([]byte, error)
+	Journal(runID string, afterSeq uint64, fn func(state.Entry) error) error
+	Verify(runID string) (state.VerifyReport, error)
+}
+
+var (
+	_ reader = (*state.Store)(nil)
+	_ reader = (*control.Client)(nil)
+)
+
+// openReader opens the state file read-only; when a running reprise holds
+// it, it reads through that process's control socket instead. live is the
+// run that process is running ("" if none or if reading the file).
+func openReader(path string) (r reader, live string, closeFn func(), err error) {
+	if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
+		return nil, "", nil, fmt.Errorf("no state file at %s: nothing has run here yet (use --state or REPRISE_STATE to name another)", path)
+	}
+	st, err := state.Open(path, state.Options{ReadOnly: true})
+	if err == nil {
+		return st, "", func() { st.Close() }, nil
+	}
+	var locked *state.LockedError
+	if !errors.As(err, &locked) {
+		return nil, "", nil, err
+	}
+	c, cerr := control.Dial(control.SocketPath(path))
+	if cerr != nil {
+		return nil, "", nil, fmt.Errorf("%w; and its control socket does not answer: %v", err, cerr)
+	}
+	live, _ = c.Live()
+	return c, live, func() {}, nil
+}
+
+// pickRun returns the run named id, or without id the latest unfinished
+// run, else the newest one.
+func pickRun(r reader, id string) (state.Run, error) {
+	if id != "" {
+		return r.Run(id)
+	}
+	run, err := r.LatestUnfinished()
+	if err == nil {
+		return run, nil
+	}
+	if !errors.Is(err, state.ErrNoRun) {
+		return run, err
+	}
+	runs, err := r.Runs()
+	if err != nil {
+		return state.Run{}, err
+	}
+	if len(runs) == 0 {
+		return state.Run{}, errors.New("no run in this state file yet")
+	}
+	return runs[0], nil
+}
