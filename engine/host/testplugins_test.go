@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"os"
 	"os/exec"
 	"strconv"
@@ -32,7 +33,7 @@ func (crashPlugin) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream)
 		go func() { panic("database index corrupted") }()
 		<-done
 	case "exit":
-		fmt.Fprintln(os.Stderr, "fatal: licence server unreachable")
+		log.Print("fatal: licence server unreachable") // log writes to the real stderr
 		os.Exit(3)
 	case "sigkill":
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -50,7 +51,10 @@ func (crashPlugin) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream)
 			return err
 		}
 		s.Output("child", strconv.Itoa(cmd.Process.Pid))
-	case "slowstart":
+	case "stderr":
+		log.Print("real stderr line")
+		fmt.Fprintln(os.Stderr, "forwarded stderr line")
+		time.Sleep(200 * time.Millisecond) // let go-plugin forward it while the call is in flight
 	}
 	s.Output("pid", strconv.Itoa(os.Getpid()))
 	return nil
