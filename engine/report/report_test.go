@@ -241,7 +241,9 @@ func TestTickStep(t *testing.T) {
 	tests := []struct {
 		span, want time.Duration
 	}{
-		{5 * time.Second, time.Second},
+		{2 * time.Second, 200 * time.Millisecond},
+		{5 * time.Second, 500 * time.Millisecond},
+		{9 * time.Second, time.Second},
 		{90 * time.Second, 10 * time.Second},
 		{131 * time.Minute, 15 * time.Minute},
 		{26 * time.Hour, 3 * time.Hour},

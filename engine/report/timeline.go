@@ -156,7 +156,7 @@ func barClass(result string) string {
 
 // tickSteps are the axis steps a reader can count with.
 var tickSteps = []time.Duration{
-	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+	100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
 	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
 	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour,
 	24 * time.Hour, 2 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 28 * 24 * time.Hour,
@@ -181,8 +181,10 @@ func (r *Report) tickLabel(t time.Time, step, total time.Duration) string {
 		return t.Format("02 Jan 15:04")
 	case step >= time.Minute:
 		return t.Format("15:04")
-	default:
+	case step >= time.Second:
 		return t.Format("15:04:05")
+	default:
+		return t.Format("15:04:05.0")
 	}
 }
 
