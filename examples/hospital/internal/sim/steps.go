@@ -81,7 +81,24 @@ func Restore(w io.Writer, env Env, name string) (Outputs, error) {
 		return nil, fmt.Errorf("check %s: %w", name, err)
 	}
 	fmt.Fprintf(w, "%s: %s\n", name, what)
-	return Outputs{"files": fmt.Sprint(sum.Files), "bytes": fmt.Sprint(sum.Bytes), "checked": what}, nil
+	out := Outputs{"files": fmt.Sprint(sum.Files), "bytes": fmt.Sprint(sum.Bytes), "checked": what}
+	if name == "pacs" {
+		// The PACS index knows where its image store lives and where the
+		// vendor's backup of it is: the image restore (the vendor plugin)
+		// takes these paths from here.
+		for k, p := range map[string]string{
+			"images_dir":      env.Data("pacs-images"),
+			"images_backup":   filepath.Join(env.Backups, "pacs-images"),
+			"images_manifest": filepath.Join(env.Backups, "pacs-images.sha256"),
+		} {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = abs
+		}
+	}
+	return out, nil
 }
 
 // Verify checks an already restored component: its files against its

@@ -1,0 +1,96 @@
+# Shared by demo.sh and demo-resume.sh (sourced, not run).
+# Folders and ports can be moved with HOSPITAL_WORK, HOSPITAL_BACKUPS and
+# HOSPITAL_PORT_BASE (see README.md); the defaults live beside this file.
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+REPRISE="$ROOT/bin/reprise"
+SIM="$ROOT/bin/hospital-sim"
+GRAPH="$HERE/graph.yaml"
+export HOSPITAL_WORK="${HOSPITAL_WORK:-$HERE/work}"
+export HOSPITAL_BACKUPS="${HOSPITAL_BACKUPS:-$HERE/backups}"
+export HOSPITAL_SEED="${HOSPITAL_SEED:-$HERE/seed}"
+# The state file: the default ./reprise.db, in the work folder (we cd there).
+unset REPRISE_STATE
+
+if [ -t 1 ]; then BOLD=$'\033[1m'; DIM=$'\033[2m'; RESET=$'\033[0m'; else BOLD=; DIM=; RESET=; fi
+
+# say TEXT: a section title.
+say() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$RESET"; }
+# show CMD…: print a command as a user would type it, then run it.
+show() {
+	local a line=
+	for a in "$@"; do
+		a=${a#"$ROOT/"}
+		case "$a" in *[!A-Za-z0-9_./:=@%+,-]* | '') a="\"$a\"" ;; esac
+		line+="$a "
+	done
+	printf '%s$ %s%s\n' "$DIM" "${line% }" "$RESET"
+	"$@"
+}
+
+# stop_services: end every service recorded in work/pids, with its process
+# group (each service leads its own session), then forget the pid files.
+stop_services() {
+	local f pid n=0
+	for f in "$HOSPITAL_WORK"/pids/*.pid; do
+		[ -e "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null || true)
+		case "$pid" in '' | *[!0-9]*) rm -f "$f"; continue ;; esac
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+		n=$((n + 1))
+	done
+	[ "$n" -gt 0 ] || return 0
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		local alive=0
+		for f in "$HOSPITAL_WORK"/pids/*.pid; do
+			[ -e "$f" ] || continue
+			pid=$(cat "$f" 2>/dev/null || true)
+			[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
+	for f in "$HOSPITAL_WORK"/pids/*.pid; do
+		[ -e "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null || true)
+		[ -n "$pid" ] && kill -KILL -- "-$pid" 2>/dev/null || true
+		rm -f "$f"
+	done
+	printf '%sstopped %d hospital services%s\n' "$DIM" "$n" "$RESET"
+}
+
+# prepare: check the binaries, build the simulator and the backups, and start
+# from an empty work folder.
+prepare() {
+	local b
+	for b in "$REPRISE" "$ROOT/bin/reprise-plugin-pacs"; do
+		if [ ! -x "$b" ]; then
+			echo "missing $b: run 'make build' first (make demo does)" >&2
+			exit 1
+		fi
+	done
+	say "Build the hospital simulator and the backups"
+	(cd "$ROOT" && show go build -o bin/hospital-sim ./examples/hospital/cmd/hospital-sim)
+	(cd "$ROOT" && show go run ./examples/hospital/cmd/mkbackups -seed "$HOSPITAL_SEED" -out "$HOSPITAL_BACKUPS")
+	stop_services
+	rm -rf "$HOSPITAL_WORK"
+	mkdir -p "$HOSPITAL_WORK"
+	"$SIM" ports | sed 's/^/  /'
+}
+
+# json_field KEY: the first string value of "KEY" in the JSON on stdin.
+json_field() { tr -d '\n' | sed -n "s/^[^{]*{[^}]*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" | head -n 1; }
+
+# check_all_succeeded RUN: exit status 0 when every node of RUN succeeded.
+check_all_succeeded() {
+	local json states
+	json=$("$REPRISE" status "$1" --json)
+	states=$(printf '%s' "$json" | grep -o '"state": *"[a-z]*"' | sed 's/.*"\([a-z]*\)"$/\1/' | sort | uniq -c)
+	printf 'node states:\n%s\n' "$states"
+	if printf '%s\n' "$states" | grep -qv ' succeeded$'; then
+		return 1
+	fi
+	[ -n "$states" ]
+}
