@@ -1,0 +1,183 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/reprise-si/reprise/engine/report"
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+func init() { register("report", newReportCmd) }
+
+// reportFormats are the formats of `reprise report`, by name and by the
+// output file's extension.
+var reportFormats = map[string]string{
+	"html": "html", "markdown": "markdown", "md": "markdown", "json": "json",
+	".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".json": "json",
+}
+
+func newReportCmd() *cobra.Command {
+	var format, output, tz string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "report [RUN]",
+		Short: "Write a run's report: HTML for people, Markdown for e-mail, JSON for tools",
+		Long: `Write the report of a run (default: the newest run of the state file): the
+share of vital services back, counts by state, kind and effective
+criticality, a timeline of every attempt, the graph coloured by state, the
+failures with their last error, approvals and overrides with who, when and
+why, and whether the journal's hash chain verifies.
+
+HTML is one self-contained file (inline CSS and SVG, no script, nothing
+fetched): it opens offline and prints. Without --format the format follows
+the extension of -o (.html, .md, .json); on stdout it is Markdown.
+The report can be written while the run goes on: it then reads through the
+running process's control socket.`,
+		Example: `  reprise report -o rebuild.html
+  reprise report 20261128-080000-ab12 --format markdown | mail -s "Rebuild, day 3" cellule@example.org
+  reprise report --json > run.json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			statePath, _ := cmd.Flags().GetString("state")
+			if asJSON {
+				if cmd.Flags().Changed("format") && format != "json" {
+					return usageError("--json and --format %s disagree", format)
+				}
+				format = "json"
+			}
+			f, err := reportFormat(format, output)
+			if err != nil {
+				return err
+			}
+			loc, err := reportZone(tz)
+			if err != nil {
+				return err
+			}
+			runID := ""
+			if len(args) == 1 {
+				runID = args[0]
+			}
+			r, err := loadReport(statePath, runID, report.Options{Now: time.Now(), Location: loc}, cmd.ErrOrStderr())
+			if err != nil {
+				return withCode(exitError, err)
+			}
+			if err := writeReport(cmd.OutOrStdout(), output, f, r); err != nil {
+				return withCode(exitError, err)
+			}
+			if output != "" && output != "-" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s report of run %s: %s)\n", output, f, r.Run.ID, r.Summary.Headline)
+			}
+			return nil
+		},
+	}
+	addStateFlag(cmd)
+	cmd.Flags().StringVar(&format, "format", "", "html, markdown or json (default: from -o's extension, else markdown)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "same as --format json")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
+	cmd.Flags().StringVar(&tz, "tz", "Local", `time zone of the times shown ("UTC", "Europe/Paris"; JSON always carries offsets)`)
+	return cmd
+}
+
+// reportFormat picks the format from --format, else from the output
+// file's extension, else Markdown.
+func reportFormat(format, output string) (string, error) {
+	if format != "" {
+		f, ok := reportFormats[strings.ToLower(format)]
+		if !ok || strings.HasPrefix(format, ".") {
+			return "", usageError("--format %q: want html, markdown or json", format)
+		}
+		return f, nil
+	}
+	if output != "" && output != "-" {
+		ext := strings.ToLower(filepath.Ext(output))
+		if f, ok := reportFormats[ext]; ok && strings.HasPrefix(ext, ".") {
+			return f, nil
+		}
+		return "", usageError("-o %q: cannot tell the format from the extension; add --format html, markdown or json", output)
+	}
+	return "markdown", nil
+}
+
+func reportZone(tz string) (*time.Location, error) {
+	switch tz {
+	case "", "Local", "local":
+		return time.Local, nil
+	case "UTC", "utc":
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, usageError("--tz %q: %v (want UTC, Local or an IANA zone such as Europe/Paris)", tz, err)
+	}
+	return loc, nil
+}
+
+// loadReport reads everything a report needs about one run (the newest
+// when runID is empty) and builds it. A graph snapshot that no longer
+// parses is warned about on warn: the report then lacks kinds and
+// dependencies but still shows states, times, failures and decisions.
+func loadReport(statePath, runID string, opts report.Options, warn io.Writer) (*report.Report, error) {
+	r, _, closeFn, err := openReader(statePath)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	run, err := newestRun(r, runID)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := r.Nodes(run.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read nodes of run %q: %w", run.ID, err)
+	}
+	var journal []state.Entry
+	if err := r.Journal(run.ID, 0, func(e state.Entry) error { journal = append(journal, e); return nil }); err != nil {
+		return nil, fmt.Errorf("read journal of run %q: %w", run.ID, err)
+	}
+	verify, err := r.Verify(run.ID)
+	if err != nil {
+		return nil, fmt.Errorf("verify journal of run %q: %w", run.ID, err)
+	}
+	g, err := runGraph(r, run)
+	if err != nil {
+		fmt.Fprintf(warn, "reprise: warning: %v; the report shows no kinds or dependencies\n", err)
+		g = nil
+	}
+	return report.Build(run, nodes, journal, verify, g, opts), nil
+}
+
+// writeReport renders r in format f to output (stdout when "" or "-"). A
+// file is written beside its final name and renamed into place, so that a
+// reader never sees half a report.
+func writeReport(stdout io.Writer, output, f string, r *report.Report) error {
+	render := map[string]func(io.Writer) error{"html": r.HTML, "markdown": r.Markdown, "json": r.JSON}[f]
+	if output == "" || output == "-" {
+		return render(stdout)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*")
+	if err != nil {
+		return fmt.Errorf("write report %q: %w", output, err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
+	err = render(tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), output)
+	}
+	if err != nil {
+		return fmt.Errorf("write report %q: %w", output, err)
+	}
+	return nil
+}
