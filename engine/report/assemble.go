@@ -34,6 +34,9 @@ func assemble(r *Report, opts Options) {
 	if r.loc == nil {
 		r.loc = time.UTC
 	}
+	if r.Nodes == nil {
+		r.Nodes = []Node{} // JSON: [], never null
+	}
 	idx := make(map[string]int, len(r.Nodes))
 	for i := range r.Nodes {
 		idx[r.Nodes[i].ID] = i

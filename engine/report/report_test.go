@@ -232,6 +232,15 @@ func TestEmptyRun(t *testing.T) {
 			t.Errorf("%s of an empty run: %v, %d bytes", name, err, buf.Len())
 		}
 	}
+	var buf bytes.Buffer
+	if err := r.JSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"nodes": []`, `"failures": []`, `"decisions": []`, `"by_kind": []`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("JSON of an empty run lacks %s:\n%s", want, buf.String())
+		}
+	}
 	if want := "0 % of the nodes back (0 of 0); no node is declared vital"; r.Summary.Headline != want {
 		t.Errorf("headline = %q; want %q", r.Summary.Headline, want)
 	}
