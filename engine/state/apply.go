@@ -147,11 +147,7 @@ func encodeNode(n *NodeRecord) ([]byte, error) {
 	if len(rec.History) > MaxHistory {
 		rec.History = rec.History[len(rec.History)-MaxHistory:]
 	}
-	b, err := json.Marshal(&rec)
-	if err != nil {
-		return nil, fmt.Errorf("encode node %q: %w", n.ID, err)
-	}
-	return b, nil
+	return marshalNode(&rec), nil
 }
 
 func checkKey(what, k string) error {

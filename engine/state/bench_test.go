@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // BenchmarkApply measures durable Apply throughput with W concurrent
@@ -143,4 +145,105 @@ func usedBytes(tb testing.TB, path string) int64 {
 		m = m1
 	}
 	return int64(ps) * int64(binary.LittleEndian.Uint64(m[40:]))
+}
+
+// BenchmarkBaseline measures what the group commit replaces, in the same
+// run: one bbolt Update per change (a node record and a journal entry),
+// and bbolt's own Batch with 8 writers. ns/op is per change.
+func BenchmarkBaseline(b *testing.B) {
+	b.Run("update-per-change", func(b *testing.B) {
+		s := mustOpen(b, Options{})
+		mustRun(b, s, "r1", 0)
+		for i := range b.N {
+			id := fmt.Sprintf("n%07d", i)
+			err := s.db.Update(func(tx *bolt.Tx) error {
+				w := newTxWriter(tx)
+				node, _ := encodeNode(&NodeRecord{ID: id, State: NodeSucceeded, Attempts: 1, Started: time.Now(), Ended: time.Now()})
+				if err := w.apply(&encodedChange{runID: "r1", nodeID: id, node: node,
+					entry: &Entry{Type: "node-succeeded", NodeID: id, State: NodeSucceeded, Attempt: 1}}); err != nil {
+					return err
+				}
+				return w.flush()
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/change")
+	})
+	b.Run("bolt-batch-8-writers", func(b *testing.B) {
+		s := mustOpen(b, Options{})
+		mustRun(b, s, "r1", 0)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for {
+					i := next.Add(1)
+					if i > int64(b.N) {
+						return
+					}
+					id := fmt.Sprintf("n%07d", i)
+					node, _ := encodeNode(&NodeRecord{ID: id, State: NodeSucceeded, Attempts: 1, Started: time.Now(), Ended: time.Now()})
+					err := s.db.Batch(func(tx *bolt.Tx) error {
+						w := newTxWriter(tx)
+						if err := w.apply(&encodedChange{runID: "r1", nodeID: id, node: node,
+							entry: &Entry{Type: "node-succeeded", NodeID: id, State: NodeSucceeded, Attempt: 1}}); err != nil {
+							return err
+						}
+						return w.flush()
+					})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/change")
+	})
+}
+
+// BenchmarkResumeRead measures what resume reads from a finished run of N
+// nodes: Open (read-only), the run, its snapshot and every node record.
+func BenchmarkResumeRead(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "reprise.db")
+			s, err := Open(path, Options{NoSync: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs := make([]NodeRecord, n)
+			t0 := time.Now()
+			for i := range recs {
+				recs[i] = NodeRecord{ID: fmt.Sprintf("app-%06d", i), State: NodeSucceeded, Attempts: 1,
+					History: []Attempt{{N: 1, Started: t0, Ended: t0, Result: NodeSucceeded}}, Started: t0, Ended: t0,
+					Outputs: map[string]string{"host": fmt.Sprintf("app-%06d.chsf.local", i)}}
+			}
+			if err := s.CreateRun(context.Background(), Run{ID: "r1"}, make([]byte, 150*n), recs); err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+			b.ResetTimer()
+			for range b.N {
+				s, err := Open(path, Options{ReadOnly: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Run("r1"); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Snapshot("r1"); err != nil {
+					b.Fatal(err)
+				}
+				nodes, err := s.Nodes("r1")
+				if err != nil || len(nodes) != n {
+					b.Fatal(len(nodes), err)
+				}
+				s.Close()
+			}
+		})
+	}
 }

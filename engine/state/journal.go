@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -38,22 +39,52 @@ func sealEntry(e *Entry) (stored []byte, hash string, err error) {
 	return stored, hash, nil
 }
 
+const hexLen = 2 * sha256.Size
+
+// checkEntry checks the hash of a stored entry against its bytes and reads
+// its Seq, Prev and Hash without decoding the rest: once the hash matches,
+// the bytes are those sealEntry wrote, with Seq first and Prev, Hash last.
+func checkEntry(stored []byte) (seq uint64, prev, hash string, err error) {
+	n := len(stored)
+	const hashKey, prevKey = `"hash":"`, `"prev":"`
+	if n < len(hashKey)+hexLen+2 || !bytes.HasSuffix(stored, []byte(`"}`)) ||
+		string(stored[n-2-hexLen-len(hashKey):n-2-hexLen]) != hashKey {
+		return 0, "", "", errors.New("no hash field at the end of the entry")
+	}
+	hash = string(stored[n-2-hexLen : n-2])
+	body := stored[:n-2-hexLen] // up to `"hash":"`
+	h := sha256.New()
+	h.Write(body)
+	h.Write([]byte(`"}`))
+	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
+		return 0, "", "", fmt.Errorf("content hash %s does not match the stored hash %s", got, hash)
+	}
+	rest, ok := bytes.CutPrefix(body, []byte(`{"seq":`))
+	i := bytes.IndexByte(rest, ',')
+	if !ok || i < 1 {
+		return 0, "", "", errors.New("no sequence number at the start of the entry")
+	}
+	if seq, err = strconv.ParseUint(string(rest[:i]), 10, 64); err != nil {
+		return 0, "", "", fmt.Errorf("sequence number %q: %v", rest[:i], err)
+	}
+	body = body[:len(body)-len(hashKey)-len(`",`)] // ends with the prev value
+	switch {
+	case bytes.HasSuffix(body, []byte(prevKey)):
+		prev = ""
+	case len(body) > hexLen+len(prevKey) && string(body[len(body)-hexLen-len(prevKey):len(body)-hexLen]) == prevKey:
+		prev = string(body[len(body)-hexLen:])
+	default:
+		return 0, "", "", errors.New("no previous hash before the hash")
+	}
+	return seq, prev, hash, nil
+}
+
 // openEntry checks the hash of a stored entry and decodes it.
 func openEntry(stored []byte) (Entry, error) {
 	var e Entry
-	const hexLen = 2 * sha256.Size
-	n := len(stored)
-	if n < len(hashTail)+hexLen || !bytes.HasSuffix(stored, []byte(`"}`)) ||
-		!bytes.Equal(stored[n-2-hexLen-len(`"hash":"`):n-2-hexLen], []byte(`"hash":"`)) {
-		return e, errors.New("no hash field at the end of the entry")
-	}
-	stated := string(stored[n-2-hexLen : n-2])
-	canon := make([]byte, 0, n-hexLen)
-	canon = append(canon, stored[:n-2-hexLen]...)
-	canon = append(canon, `"}`...)
-	sum := sha256.Sum256(canon)
-	if got := hex.EncodeToString(sum[:]); got != stated {
-		return e, fmt.Errorf("content hash %s does not match the stored hash %s", got, stated)
+	_, _, stated, err := checkEntry(stored)
+	if err != nil {
+		return e, err
 	}
 	if err := json.Unmarshal(stored, &e); err != nil {
 		return e, fmt.Errorf("decode: %v", err)
@@ -156,19 +187,19 @@ func (s *Store) Verify(runID string) (VerifyReport, error) {
 					bad(want, "entry key %x, want sequence %d", k, want)
 					return errStop
 				}
-				e, err := openEntry(v)
+				seq, prev, hash, err := checkEntry(v)
 				switch {
 				case err != nil:
 					bad(want, "entry %d: %v", want, err)
-				case e.Seq != want:
-					bad(want, "entry %d says it is entry %d", want, e.Seq)
-				case e.Prev != prevHash:
-					bad(want, "entry %d: previous hash %q, the entry before has %q", want, e.Prev, prevHash)
+				case seq != want:
+					bad(want, "entry %d says it is entry %d", want, seq)
+				case prev != prevHash:
+					bad(want, "entry %d: previous hash %q, the entry before has %q", want, prev, prevHash)
 				}
 				if !rep.OK {
 					return errStop
 				}
-				prevSeq, prevHash = e.Seq, e.Hash
+				prevSeq, prevHash = seq, hash
 				return nil
 			})
 			if err != nil && !errors.Is(err, errStop) {

@@ -105,10 +105,14 @@ func (s *Store) Nodes(runID string) ([]NodeRecord, error) {
 		if b == nil {
 			return nil
 		}
-		nodes = make([]NodeRecord, 0, b.Stats().KeyN)
+		hint := 64
+		if run, err := s.getRun(tx, runID); err == nil && run.Total > 0 {
+			hint = run.Total
+		}
+		nodes = make([]NodeRecord, 0, hint)
 		return b.ForEach(func(k, v []byte) error {
-			var n NodeRecord
-			if err := json.Unmarshal(v, &n); err != nil {
+			n, err := unmarshalNode(v)
+			if err != nil {
 				return s.corrupt("record of node %q in run %q: %v", k, runID, err)
 			}
 			nodes = append(nodes, n)
@@ -135,7 +139,8 @@ func (s *Store) Node(runID, nodeID string) (NodeRecord, error) {
 		if v == nil {
 			return fmt.Errorf("node %q of run %q: %w", nodeID, runID, ErrNodeNotFound)
 		}
-		if err := json.Unmarshal(v, &n); err != nil {
+		var err error
+		if n, err = unmarshalNode(v); err != nil {
 			return s.corrupt("record of node %q in run %q: %v", nodeID, runID, err)
 		}
 		return nil

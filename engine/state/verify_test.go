@@ -98,3 +98,40 @@ func TestVerifyMissingEntries(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyResealedEntry rewrites an entry with a valid hash of its own
+// (as someone who knows the format would): the next entry's Prev no longer
+// matches.
+func TestVerifyResealedEntry(t *testing.T) {
+	path, _ := mustStateFile(t)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		jb := tx.Bucket(bucketJournal).Bucket([]byte("r1"))
+		e, err := openEntry(jb.Get(seqKey(43)))
+		if err != nil {
+			return err
+		}
+		e.Message = "nothing happened here"
+		stored, _, err := sealEntry(&e)
+		if err != nil {
+			return err
+		}
+		return jb.Put(seqKey(43), stored)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rep, err := s.Verify("r1")
+	if err != nil || rep.OK || rep.FirstBad != 44 {
+		t.Errorf("Verify = %+v, %v; want entry 44 bad (its Prev)", rep, err)
+	}
+}
