@@ -94,3 +94,25 @@ check_all_succeeded() {
 	fi
 	[ -n "$states" ]
 }
+
+# node_states [RUN]: "ID STATE" lines from `reprise status --json`.
+node_states() {
+	"$REPRISE" status ${1:+"$1"} --json | awk '
+		/"nodes": *\[/ { in_nodes = 1 }
+		in_nodes && /"id":/ { gsub(/.*"id": *"|".*/, ""); id = $0 }
+		in_nodes && /"state":/ && id != "" { gsub(/.*"state": *"|".*/, ""); print id, $0; id = "" }'
+}
+
+# succeeded_count [RUN]: how many nodes have succeeded (counts.succeeded).
+succeeded_count() {
+	"$REPRISE" status ${1:+"$1"} --json 2>/dev/null | grep -m 1 '"succeeded": *[0-9]' | tr -dc 0-9
+}
+
+# descendants PID: every process below PID (from /proc/PID/task/*/children).
+descendants() {
+	local c
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		echo "$c"
+		descendants "$c"
+	done
+}
