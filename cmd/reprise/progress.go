@@ -64,9 +64,15 @@ func shortDuration(d time.Duration) string {
 type plainProgress struct {
 	w       io.Writer
 	started map[string]time.Time // node → start of its current attempt
+	last    engine.Event         // the last event that carried counts
 }
 
 func (p *plainProgress) Event(ev engine.Event) {
+	if ev.Counts != nil {
+		p.last = ev
+	} else { // a log line or progress without counts: show the last known
+		ev.Counts, ev.Total = p.last.Counts, max(ev.Total, p.last.Total)
+	}
 	line := plainLine(ev, p.started)
 	if line == "" {
 		return
@@ -88,7 +94,10 @@ func plainLine(ev engine.Event, started map[string]time.Time) string {
 	}
 	switch ev.Type {
 	case engine.EventRunStarted:
-		return withMsg(fmt.Sprintf("run %s started, %d nodes", ev.RunID, ev.Total))
+		if ev.Message != "" {
+			return "started " + oneLine(ev.Message)
+		}
+		return fmt.Sprintf("started run %s, %d nodes", ev.RunID, ev.Total)
 	case engine.EventNodeStarted:
 		started[ev.NodeID] = ev.Time
 		return fmt.Sprintf("started %s (attempt %d)", ev.NodeID, ev.Attempt)
@@ -238,7 +247,7 @@ func (b *barProgress) Event(ev engine.Event) {
 	if !b.seen { // the run's clock starts at its first event
 		b.seen, b.start = true, ev.Time
 	}
-	if ev.Counts != nil || ev.Total > 0 {
+	if ev.Counts != nil { // log lines carry no counts: keep the last ones
 		b.last.Counts, b.last.Total, b.last.ETA = ev.Counts, ev.Total, ev.ETA
 	}
 	total, done := int64(b.last.Total), int64(doneCount(b.last))

@@ -11,13 +11,13 @@ import (
 
 // Sizes of the graph drawing, in SVG user units (CSS pixels).
 const (
-	gBoxW   = 168
+	gBoxW   = 150
 	gBoxH   = 26
-	gGapX   = 64
+	gGapX   = 44
 	gGapY   = 8
 	gMargin = 12
 	gHead   = 22 // room for the wave headings
-	gChars  = 22 // label characters that fit in a box
+	gChars  = 19 // label characters that fit in a box
 )
 
 // graphView is the graph laid out by waves: one column per wave, edges from
