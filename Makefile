@@ -39,6 +39,23 @@ demo: build
 demo-resume: build
 	@if [ -x examples/hospital/demo-resume.sh ]; then examples/hospital/demo-resume.sh; else echo "demo-resume not built yet"; exit 1; fi
 
+# Regenerate the plugin contract's Go code from plugins/proto (the output is
+# committed: CI never runs protoc). Needs Debian's protobuf-compiler and the
+# pinned generators:
+#   apt-get install -y protobuf-compiler
+#   go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+#   go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+PROTO_GO_VERSION   := v1.36.12
+PROTO_GRPC_VERSION := v1.5.1
+proto:
+	@PATH="$$($(GO) env GOPATH)/bin:$$PATH"; \
+	  protoc-gen-go --version | grep -q '$(PROTO_GO_VERSION)' || { echo "want protoc-gen-go $(PROTO_GO_VERSION)"; exit 1; }; \
+	  protoc-gen-go-grpc --version | grep -q '$(subst v,,$(PROTO_GRPC_VERSION))' || { echo "want protoc-gen-go-grpc $(PROTO_GRPC_VERSION)"; exit 1; }; \
+	  protoc -I plugins/proto \
+	    --go_out=plugins/proto --go_opt=paths=source_relative \
+	    --go-grpc_out=plugins/proto --go-grpc_opt=paths=source_relative \
+	    plugins/proto/reprise/plugin/v1/plugin.proto
+
 vet:
 	$(GO) vet $(PKGS)
 
