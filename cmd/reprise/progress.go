@@ -186,13 +186,14 @@ type barProgress struct {
 	p   *mpb.Progress
 	now func() time.Time
 
-	mu      sync.Mutex // guards what the decorators read
-	last    engine.Event
-	start   time.Time
-	seen    bool // an event came: start is the run's first event
-	total   *mpb.Bar
-	running map[string]*nodeBar
-	hidden  int // running nodes without a bar of their own
+	mu       sync.Mutex // guards what the decorators read
+	last     engine.Event
+	start    time.Time
+	seen     bool // an event came: start is the run's first event
+	finished bool // the run finished: no ETA any more
+	total    *mpb.Bar
+	running  map[string]*nodeBar
+	hidden   int // running nodes without a bar of their own
 }
 
 type nodeBar struct {
@@ -231,9 +232,11 @@ func (b *barProgress) tail(decor.Statistics) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := " " + countsText(b.last.Counts, true)
-	if b.last.ETA > 0 {
+	switch {
+	case b.finished:
+	case b.last.ETA > 0:
 		s += " · ETA " + shortDuration(b.last.ETA)
-	} else {
+	default:
 		s += " · ETA —"
 	}
 	if b.hidden > 0 {
@@ -250,6 +253,7 @@ func (b *barProgress) Event(ev engine.Event) {
 	if ev.Counts != nil { // log lines carry no counts: keep the last ones
 		b.last.Counts, b.last.Total, b.last.ETA = ev.Counts, ev.Total, ev.ETA
 	}
+	b.finished = ev.Type == engine.EventRunFinished || (b.finished && ev.Type != engine.EventRunStarted)
 	total, done := int64(b.last.Total), int64(doneCount(b.last))
 	b.mu.Unlock()
 	if total > 0 {

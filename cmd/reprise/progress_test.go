@@ -136,8 +136,8 @@ func TestBarProgress(t *testing.T) {
 	}
 	// The last frame shows no running node any more.
 	last := final[strings.LastIndex(final, "[ 15/84]"):]
-	if strings.Contains(last, "▶ lis") {
-		t.Errorf("a finished node is still shown:\n%s", last)
+	if strings.Contains(last, "▶ lis") || strings.Contains(last, "ETA") {
+		t.Errorf("a finished node or an ETA is still shown after the run finished:\n%s", last)
 	}
 }
 
