@@ -172,14 +172,39 @@ func (r *runner) loop() (Result, error) {
 	return r.finishRun()
 }
 
-// drainResults takes every result already waiting, so that they share one
-// commit with the transitions they allow.
+// lingerFor is how long the scheduler waits for more step results before
+// committing: steps that start together (one commit) often end together,
+// and one commit for all of them instead of one each is what lets short
+// steps run at the speed of the disk's fsync divided by the parallelism.
+// Long steps lose nothing: the wait ends at the first quiet lingerFor.
+const lingerFor = 300 * time.Microsecond
+
+// drainResults takes every result already waiting, and those that follow
+// within lingerFor of each other, so that they share one commit with the
+// transitions they allow.
 func (r *runner) drainResults() {
-	for {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for r.inflight > 0 {
 		select {
 		case res := <-r.results:
 			r.finish(res)
+			continue
 		default:
+		}
+		if timer == nil {
+			timer = time.NewTimer(lingerFor)
+		} else {
+			timer.Reset(lingerFor)
+		}
+		select {
+		case res := <-r.results:
+			r.finish(res)
+		case <-timer.C:
 			return
 		}
 	}

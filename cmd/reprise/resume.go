@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -68,6 +69,9 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context
 	var run state.Run
 	if runID == "" {
 		run, err = s.st.LatestUnfinished()
+		if errors.Is(err, state.ErrNoRun) {
+			return fmt.Errorf("no unfinished run in %s: nothing to resume (`reprise runs` lists the runs)", *f.state)
+		}
 	} else {
 		run, err = s.st.Run(runID)
 	}

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+// killGraph is a generated graph of n exec nodes in layers, each appending
+// its id to appended.txt; check says restored when the id is there.
+func killGraph(n int, seed uint64) string {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var b strings.Builder
+	b.WriteString("version: 1\nname: kill\ndefaults: {retries: 0}\nnodes:\n")
+	for k := 0; k < n; k++ {
+		id := fmt.Sprintf("n%03d", k)
+		fmt.Fprintf(&b, "  - id: %s\n    kind: infrastructure\n    plugin: exec\n", id)
+		fmt.Fprintf(&b, "    with: {restore: [sh, -c, 'sleep 0.01; echo %s >> appended.txt'], check: [grep, -qx, %s, appended.txt]}\n", id, id)
+		if k >= 10 {
+			deps := map[int]bool{}
+			for j := 0; j < 2; j++ {
+				deps[r.IntN(k)] = true
+			}
+			b.WriteString("    depends_on: [")
+			sep := ""
+			for dep := range deps {
+				fmt.Fprintf(&b, "%sn%03d", sep, dep)
+				sep = ", "
+			}
+			b.WriteString("]\n")
+		}
+	}
+	return b.String()
+}
+
+// appendLines returns the lines of appended.txt.
+func appendLines(d *cliDir) []string {
+	data, _ := os.ReadFile(d.path("appended.txt"))
+	return strings.Fields(string(data))
+}
+
+// appendCounts counts how many times each id was appended.
+func appendCounts(t *testing.T, d *cliDir) map[string]int {
+	counts := map[string]int{}
+	for _, id := range appendLines(d) {
+		counts[id]++
+	}
+	return counts
+}
+
+func readFileIfAny(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// succeededNodes reads the state file (the engine is dead) and returns the
+// nodes recorded succeeded.
+func succeededNodes(t *testing.T, d *cliDir) (map[string]bool, string) {
+	t.Helper()
+	if _, err := os.Stat(d.path("reprise.db")); err != nil {
+		return map[string]bool{}, ""
+	}
+	st, err := state.Open(d.path("reprise.db"), state.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs()
+	if err != nil || len(runs) == 0 {
+		return map[string]bool{}, ""
+	}
+	recs, err := st.Nodes(runs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := map[string]bool{}
+	for _, r := range recs {
+		if r.State == state.NodeSucceeded {
+			ok[r.ID] = true
+		}
+	}
+	return ok, runs[0].ID
+}
+
+// TestCLISigkillResume kills the engine with SIGKILL at random moments of a
+// 300-node run, 20 times, resuming each time (plugin processes die with it,
+// as in a power cut). At the end every node has succeeded, no node whose
+// success was recorded before a kill ran again, and the journal verifies.
+func TestCLISigkillResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and resumes a 300-node run 20 times")
+	}
+	const nodes, kills = 300, 20
+	d := newCLIDir(t)
+	g := d.write("graph.yaml", killGraph(nodes, 7))
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	countAtSuccess := map[string]int{} // node → appends when its success was first seen recorded
+	midRun := 0
+	runID := ""
+	for k := 0; k < kills; k++ {
+		args := []string{"resume", "-q"}
+		if runID == "" { // killed before the run was recorded: start again
+			args = []string{"run", "-q", g}
+		}
+		cmd := d.command(args...)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		// Kill at a random moment: a quarter of the time blindly (often
+		// during start-up or resume's checks), otherwise once a random
+		// number of steps have run in this cycle, plus a random delay.
+		killAt := make(chan struct{})
+		stop := make(chan struct{})
+		go func() {
+			defer close(killAt)
+			if r.IntN(4) == 0 {
+				select {
+				case <-time.After(time.Duration(r.IntN(400)) * time.Millisecond):
+				case <-stop:
+				}
+				return
+			}
+			before := len(appendLines(d))
+			want := before + 1 + r.IntN(20)
+			for len(appendLines(d)) < want {
+				select {
+				case <-time.After(5 * time.Millisecond):
+				case <-stop:
+					return
+				}
+			}
+			time.Sleep(time.Duration(r.IntN(30)) * time.Millisecond)
+		}()
+		select {
+		case err := <-exited:
+			close(stop)
+			<-killAt
+			// Finished before the kill: only a finished run may do that.
+			if err != nil {
+				t.Fatalf("cycle %d: reprise %v ended by itself: %v\n%s", k, args, err, tail(errb.String(), 2000))
+			}
+			t.Logf("cycle %d: the run finished before the kill", k)
+			k = kills // nothing left to kill
+
+		case <-killAt:
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			if err := <-exited; err != nil {
+				midRun++
+			}
+		}
+		d.killPlugins()
+		time.Sleep(20 * time.Millisecond)
+		var ok map[string]bool
+		ok, runID = succeededNodes(t, d)
+		counts := appendCounts(t, d)
+		for id := range ok {
+			if _, seen := countAtSuccess[id]; !seen {
+				countAtSuccess[id] = counts[id]
+			}
+		}
+	}
+	d.mustRun(0, "resume", "-q")
+	ok, runID := succeededNodes(t, d)
+	if len(ok) != nodes {
+		t.Fatalf("%d/%d nodes succeeded", len(ok), nodes)
+	}
+	counts := appendCounts(t, d)
+	again := 0
+	for id, c := range countAtSuccess {
+		if counts[id] != c {
+			again++
+			t.Errorf("node %s ran again after its success was recorded: %d appends then, %d now", id, c, counts[id])
+		}
+	}
+	for k := 0; k < nodes; k++ {
+		if id := fmt.Sprintf("n%03d", k); counts[id] == 0 {
+			t.Errorf("node %s succeeded without running", id)
+		}
+	}
+	d.mustRun(0, "log", runID, "--verify")
+	if midRun < kills/2 || len(countAtSuccess) < nodes/3 {
+		t.Errorf("only %d of %d kills hit a running engine, %d successes seen before a kill: the test did not exercise crashes", midRun, kills, len(countAtSuccess))
+	}
+	restoredByCheck := strings.Count(d.mustRun(0, "log", runID), " restored ")
+	t.Logf("%d kills mid-run, %d nodes seen succeeded before a kill, %d found restored by Check on resume", midRun, len(countAtSuccess), restoredByCheck)
+}
+
+// TestCLIPluginCrash: a plugin process that dies mid-run fails only the
+// nodes it had in flight; the other plugin's nodes go on, and resume
+// finishes the failed ones.
+func TestCLIPluginCrash(t *testing.T) {
+	d := newCLIDir(t)
+	g := d.write("graph.yaml", `version: 1
+name: crash
+defaults: {retries: 0}
+nodes:
+  - {id: crasher, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, 'if mkdir crashed.d 2>/dev/null; then sleep 0.5; kill -9 $PPID; sleep 5; fi']}}
+  - {id: slow1, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, 'test -d crashed.d2 || { mkdir crashed.d2; sleep 3; }']}}
+  - {id: quiet1, kind: infrastructure, plugin: noop}
+  - {id: quiet2, kind: application, plugin: noop, depends_on: [quiet1]}
+  - {id: after, kind: application, plugin: exec, depends_on: [crasher], with: {restore: ["true"]}}
+`)
+	d.mustRun(exitFailedNodes, "run", g)
+	s := d.status()
+	states := map[string]string{}
+	for _, n := range s.Nodes {
+		states[n.ID] = n.State
+	}
+	want := map[string]string{"crasher": "failed", "slow1": "failed", "quiet1": "succeeded", "quiet2": "succeeded", "after": "blocked"}
+	for id, w := range want {
+		if states[id] != w {
+			t.Errorf("node %s: %s, want %s", id, states[id], w)
+		}
+	}
+	d.mustRun(0, "resume")
+	if s := d.status(); s.Status != "succeeded" {
+		t.Errorf("after resume: %s", s.Status)
+	}
+}
+
+// TestCLIInterrupt sends SIGINT once (running steps finish) and twice
+// (running steps are cancelled): exit 130 and a consistent state.
+func TestCLIInterrupt(t *testing.T) {
+	tests := []struct {
+		name    string
+		signals int
+		want    string // state of the slow nodes afterwards
+	}{
+		{"once", 1, "succeeded"},
+		{"twice", 2, "pending"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newCLIDir(t)
+			g := d.write("graph.yaml", `version: 1
+name: int
+nodes:
+  - {id: slow1, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, 'echo started >> started.txt; sleep 2']}}
+  - {id: slow2, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, 'echo started >> started.txt; sleep 2']}}
+  - {id: next, kind: application, plugin: noop, depends_on: [slow1, slow2]}
+`)
+			cmd := d.command("run", g)
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				data, _ := readFileIfAny(d.path("started.txt"))
+				if bytes.Count(data, []byte("started")) == 2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("steps never started\n%s", errb.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			began := time.Now()
+			for k := 0; k < tc.signals; k++ {
+				_ = cmd.Process.Signal(syscall.SIGINT)
+				time.Sleep(100 * time.Millisecond)
+			}
+			err := cmd.Wait()
+			took := time.Since(began)
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+				t.Fatalf("exit: %v, want %d\n%s", err, exitInterrupted, tail(errb.String(), 2000))
+			}
+			if tc.signals == 2 && took > 1500*time.Millisecond {
+				t.Errorf("second SIGINT took %s to stop the run: running steps were not cancelled", took)
+			}
+			s := d.status()
+			if s.Status != "interrupted" {
+				t.Errorf("status %s, want interrupted", s.Status)
+			}
+			for _, n := range s.Nodes {
+				want := tc.want
+				if n.ID == "next" {
+					want = "pending"
+				}
+				if n.State != want {
+					t.Errorf("node %s: %s, want %s", n.ID, n.State, want)
+				}
+			}
+			d.mustRun(0, "resume")
+		})
+	}
+}
+
+// TestCLIStatusAndApproveWhileRunning reads a run in progress from another
+// process (through the control socket) and approves its gate there.
+func TestCLIStatusAndApproveWhileRunning(t *testing.T) {
+	d := newCLIDir(t)
+	g := d.write("graph.yaml", gatesGraph)
+	cmd := d.command("run", "--wait", g)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var s statusJSON
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _, code := d.run("status", "--json")
+		if code == 0 && strings.Contains(out, `"waiting": [`) && !strings.Contains(out, `"waiting": []`) {
+			if err := jsonUnmarshal(out, &s); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gate never seen waiting; last status (exit %d):\n%s\nengine:\n%s", code, out, errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !s.Live || s.Status != "running" {
+		t.Errorf("status of a live run: live %v status %s", s.Live, s.Status)
+	}
+	if out := d.mustRun(0, "runs"); !strings.Contains(out, "in progress") {
+		t.Errorf("runs:\n%s", out)
+	}
+	if out := d.mustRun(0, "log", s.Run); !strings.Contains(out, "waiting") {
+		t.Errorf("log through the socket:\n%s", out)
+	}
+	d.mustRun(0, "log", s.Run, "--verify")
+	d.mustRun(0, "approve", s.Run, "lab-reentry", "--by", "bob", "--comment", "from the other terminal")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run --wait after approval: %v\n%s", err, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run --wait did not finish after the approval")
+	}
+	if s := d.status(s.Run); s.Status != "succeeded" {
+		t.Errorf("final status %s", s.Status)
+	}
+}
