@@ -34,7 +34,7 @@ func Create(dst, srcDir string) error {
 		return fmt.Errorf("create archive %q: %w", dst, err)
 	}
 	defer os.Remove(tmp.Name())
-	gz, _ := gzip.NewWriterLevel(tmp, gzip.BestCompression)
+	gz, _ := gzip.NewWriterLevel(tmp, gzip.DefaultCompression)
 	tw := tar.NewWriter(gz)
 	add := func(name string, body []byte) error {
 		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: epoch, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
