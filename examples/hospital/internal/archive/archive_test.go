@@ -93,7 +93,9 @@ func TestVerifyDirFindsEveryProblem(t *testing.T) {
 		want   []string
 	}{
 		{"intact", func(string) {}, nil},
-		{"altered file", func(d string) { os.WriteFile(filepath.Join(d, "patients.csv"), []byte("ins,family\n1,DUPONT\n"), 0o644) }, []string{"patients.csv: sha256"}},
+		{"altered file", func(d string) {
+			os.WriteFile(filepath.Join(d, "patients.csv"), []byte("ins,family\n1,DUPONT\n"), 0o644)
+		}, []string{"patients.csv: sha256"}},
 		{"missing file", func(d string) { os.Remove(filepath.Join(d, "studies", "1.2.3", "0001.dcm")) }, []string{"0001.dcm: missing"}},
 		{"extra file", func(d string) { os.WriteFile(filepath.Join(d, "ransom-note.txt"), []byte("pay"), 0o644) }, []string{"ransom-note.txt: not in the manifest"}},
 		{"two problems", func(d string) {

@@ -136,15 +136,25 @@ func TestChecksCatchBadData(t *testing.T) {
 	}{
 		{"dns name missing", "dns", func(t *testing.T, s string) { edit(t, s+"/dns/chsf.local.zone", "lis\tCNAME\tlis-srv\n", "") }, "lis.chsf.local: no such name"},
 		{"dns address outside subnets", "dns", func(t *testing.T, s string) { edit(t, s+"/dns/chsf.local.zone", "10.50.0.10", "192.168.1.1") }, "no known subnet"},
-		{"unexpected domain admin", "ad", func(t *testing.T, s string) { edit(t, s+"/ad/users.csv", "Backup service,Services,true,Backup Operators", "Backup service,Services,true,Domain Admins") }, "not in the tier 0 list"},
-		{"krbtgt not reset", "ad", func(t *testing.T, s string) { edit(t, s+"/ad/domain.conf", "krbtgt_reset_2=2022-09-03", "krbtgt_reset_2=2022-01-01") }, "reset twice"},
+		{"unexpected domain admin", "ad", func(t *testing.T, s string) {
+			edit(t, s+"/ad/users.csv", "Backup service,Services,true,Backup Operators", "Backup service,Services,true,Domain Admins")
+		}, "not in the tier 0 list"},
+		{"krbtgt not reset", "ad", func(t *testing.T, s string) {
+			edit(t, s+"/ad/domain.conf", "krbtgt_reset_2=2022-09-03", "krbtgt_reset_2=2022-01-01")
+		}, "reset twice"},
 		{"user lost", "ad", func(t *testing.T, s string) { edit(t, s+"/ad/domain.conf", "expected_users=68", "expected_users=69") }, "68 users restored"},
-		{"internet allowed", "firewall", func(t *testing.T, s string) { edit(t, s+"/firewall/rules.csv", "50,deny,any,internet", "50,allow,any,internet") }, "whole Internet"},
+		{"internet allowed", "firewall", func(t *testing.T, s string) {
+			edit(t, s+"/firewall/rules.csv", "50,deny,any,internet", "50,allow,any,internet")
+		}, "whole Internet"},
 		{"overlapping subnets", "network-core", func(t *testing.T, s string) { edit(t, s+"/network-core/vlans.csv", "10.30.0.0/22", "10.20.0.0/22") }, "overlap"},
 		{"external time source", "ntp", func(t *testing.T, s string) { edit(t, s+"/ntp/ntp.conf", "10.10.1.2", "162.159.200.1") }, "only internal time sources"},
 		{"san over capacity", "san", func(t *testing.T, s string) { edit(t, s+"/san/array.conf", "capacity_gb=120000", "capacity_gb=1000") }, "the array has 1000"},
-		{"old signatures", "edr", func(t *testing.T, s string) { edit(t, s+"/edr/policy.conf", "signatures_date=2022-09-05", "signatures_date=2022-08-01") }, "newer than the incident"},
-		{"vpn user unknown", "remote-access", func(t *testing.T, s string) { edit(t, s+"/remote-access/vpn-users.txt", "adm-t0-durand", "someone-else") }, "no enabled AD account"},
+		{"old signatures", "edr", func(t *testing.T, s string) {
+			edit(t, s+"/edr/policy.conf", "signatures_date=2022-09-05", "signatures_date=2022-08-01")
+		}, "newer than the incident"},
+		{"vpn user unknown", "remote-access", func(t *testing.T, s string) {
+			edit(t, s+"/remote-access/vpn-users.txt", "adm-t0-durand", "someone-else")
+		}, "no enabled AD account"},
 		{"vm on missing host", "hypervisors", func(t *testing.T, s string) { edit(t, s+"/hypervisors/vms.csv", "dc1,hv1", "dc1,hv9") }, "unknown host"},
 	}
 	for _, tt := range tests {
