@@ -91,11 +91,10 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{path: path, db: db, readOnly: opts.ReadOnly,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if !opts.ReadOnly {
+		// The holder file only helps a refused opener name us: a directory
+		// where it cannot be written is no reason to refuse the run.
 		s.holder = newHolder(opts.Holder)
-		if err := writeHolder(path, s.holder); err != nil {
-			_ = db.Close()
-			return nil, err
-		}
+		_ = writeHolder(path, s.holder)
 	}
 	if err := s.checkSchema(fresh); err != nil {
 		s.release()
@@ -152,37 +151,43 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 // checkSchema creates the buckets of a fresh file, or checks that an
 // existing one is a reprise state file of a version we know.
 func (s *Store) checkSchema(fresh bool) error {
-	if fresh {
-		return s.update(func(tx *bolt.Tx) error {
-			for _, name := range append([][]byte{bucketMeta}, dataBuckets...) {
-				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-					return err
-				}
-			}
-			return tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
-		})
+	if !fresh {
+		return s.view(s.validateSchema)
 	}
-	return s.view(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			return &CorruptError{Path: s.path, Err: errors.New("no reprise schema: this is a bbolt file but not a reprise state file")}
+	return s.update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) != nil {
+			// Another process created it between our Stat and our lock.
+			return s.validateSchema(tx)
 		}
-		raw := meta.Get(keySchema)
-		v, err := strconv.Atoi(string(raw))
-		if err != nil || v < 1 {
-			return &CorruptError{Path: s.path, Err: fmt.Errorf("bad schema version %q", raw)}
-		}
-		if v > SchemaVersion {
-			return fmt.Errorf("open state file %s: schema version %d, this reprise reads up to %d (upgrade reprise): %w",
-				s.path, v, SchemaVersion, ErrSchemaVersion)
-		}
-		for _, name := range dataBuckets {
-			if tx.Bucket(name) == nil {
-				return &CorruptError{Path: s.path, Err: fmt.Errorf("bucket %q is missing", name)}
+		for _, name := range append([][]byte{bucketMeta}, dataBuckets...) {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %q in %s: %w", name, s.path, err)
 			}
 		}
-		return nil
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
 	})
+}
+
+func (s *Store) validateSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return &CorruptError{Path: s.path, Err: errors.New("no reprise schema: this is a bbolt file but not a reprise state file")}
+	}
+	raw := meta.Get(keySchema)
+	v, err := strconv.Atoi(string(raw))
+	if err != nil || v < 1 {
+		return &CorruptError{Path: s.path, Err: fmt.Errorf("bad schema version %q", raw)}
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("open state file %s: schema version %d, this reprise reads up to %d (upgrade reprise): %w",
+			s.path, v, SchemaVersion, ErrSchemaVersion)
+	}
+	for _, name := range dataBuckets {
+		if tx.Bucket(name) == nil {
+			return &CorruptError{Path: s.path, Err: fmt.Errorf("bucket %q is missing", name)}
+		}
+	}
+	return nil
 }
 
 // Path returns the path the store was opened with.
