@@ -1,0 +1,140 @@
+package hospital_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// repoRoot is where `make build` puts bin/ (this file's folder is
+// examples/hospital).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// freeBase finds a port base whose HTTP and MLLP ports (base+1..19,
+// base+51..69) are free on loopback.
+func freeBase(t *testing.T, from int) int {
+	t.Helper()
+	for base := from; base < 60000; base += 100 {
+		var open []net.Listener
+		ok := true
+		for off := 1; off < 70 && ok; off++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+off))
+			if err != nil {
+				ok = false
+				break
+			}
+			open = append(open, ln)
+		}
+		for _, ln := range open {
+			ln.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
+}
+
+// runScript runs one of the demo scripts on its own folders and ports,
+// bounded in time; on timeout the whole process group is killed (the
+// script's trap stops the services it started).
+func runScript(t *testing.T, script string, base int) string {
+	t.Helper()
+	root := repoRoot(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "examples", "hospital", script))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(),
+		"HOSPITAL_WORK="+filepath.Join(dir, "work"),
+		"HOSPITAL_BACKUPS="+filepath.Join(dir, "backups"),
+		fmt.Sprintf("HOSPITAL_PORT_BASE=%d", base))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s did not finish within 3 minutes; output:\n%s", script, tailOf(out.String()))
+	}
+	if err != nil {
+		t.Fatalf("%s: %v; output:\n%s", script, err, tailOf(out.String()))
+	}
+	// Every service must be stopped once the script is over.
+	for _, off := range []int{1, 3, 9, 51} {
+		addr := fmt.Sprintf("127.0.0.1:%d", base+off)
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			t.Errorf("%s: something still listens on %s after the script ended", script, addr)
+		}
+	}
+	return out.String()
+}
+
+func tailOf(s string) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > 60 {
+		lines = lines[len(lines)-60:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func needBinaries(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("the demo end to end is not run with -short")
+	}
+	root := repoRoot(t)
+	for _, b := range []string{"bin/reprise", "bin/reprise-plugin-pacs"} {
+		if _, err := os.Stat(filepath.Join(root, b)); err != nil {
+			t.Skipf("%s not built: run `make build` first (`make test` does)", b)
+		}
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not found")
+	}
+}
+
+// TestDemo runs demo.sh end to end: run, park on the biologist's gate,
+// approve, resume, every node succeeded, services stopped.
+func TestDemo(t *testing.T) {
+	needBinaries(t)
+	out := runScript(t, "demo.sh", freeBase(t, 23100))
+	for _, want := range []string{
+		"reprise approve", "lab-validation", "hash chain intact", "108 succeeded", "demo: every node succeeded",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q; output:\n%s", want, tailOf(out))
+		}
+	}
+}
+
+// TestDemoResume runs demo-resume.sh: SIGKILL part-way, resume, and the
+// ledger proof that no completed step ran twice.
+func TestDemoResume(t *testing.T) {
+	needBinaries(t)
+	out := runScript(t, "demo-resume.sh", freeBase(t, 24100))
+	for _, want := range []string{"kill -KILL", "no completed step run twice", "108 succeeded"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo-resume output lacks %q; output:\n%s", want, tailOf(out))
+		}
+	}
+}
