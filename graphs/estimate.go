@@ -16,8 +16,12 @@ func EstimateDuration(g *Graph, a *Analysis, parallelism int) time.Duration {
 	}
 	n := len(g.Nodes)
 	rank := idRanks(g)
+	eff := make([]int8, n)
+	for v, c := range a.Effective {
+		eff[v] = int8(c.Rank())
+	}
 	ready := &prioHeap{less: func(x, y int) bool {
-		ex, ey := a.Effective[x].Rank(), a.Effective[y].Rank()
+		ex, ey := eff[x], eff[y]
 		if ex != ey {
 			return ex > ey
 		}

@@ -143,7 +143,7 @@ func (g *Graph) Subset(targets []string) (*Graph, error) {
 			sub.Nodes = append(sub.Nodes, n)
 		}
 	}
-	sub.index = nil
+	sub.index, sub.deps = nil, nil
 	sub.buildIndex()
 	return &sub, nil
 }

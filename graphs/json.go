@@ -45,6 +45,38 @@ type jsonParser struct {
 	col    int
 	depth  int
 	err    *Problem
+	// scratch collects the items of the lists and mappings being read;
+	// each is copied out at its exact size when it ends, so that items
+	// slices are not regrown and left as garbage.
+	scratch []value
+	// keys interns mapping keys: a graph file repeats a dozen of them.
+	keys map[string]string
+}
+
+func (p *jsonParser) items(mark int) []value {
+	n := len(p.scratch) - mark
+	if n == 0 {
+		return nil
+	}
+	out := make([]value, n)
+	copy(out, p.scratch[mark:])
+	clear(p.scratch[mark:]) // drop references for the GC
+	p.scratch = p.scratch[:mark]
+	return out
+}
+
+func (p *jsonParser) key(b []byte) string {
+	if s, ok := p.keys[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if p.keys == nil {
+		p.keys = map[string]string{}
+	}
+	if len(p.keys) < 1024 {
+		p.keys[s] = s
+	}
+	return s
 }
 
 // pos returns the position of byte offset off; offsets must be asked for in
@@ -134,9 +166,9 @@ func (p *jsonParser) enter(off int) bool {
 	return true
 }
 
-func (p *jsonParser) object() (value, bool) {
+func (p *jsonParser) object() (v value, ok bool) {
 	start := p.i
-	v := value{kind: vMap, pos: p.pos(start)}
+	v = value{kind: vMap, pos: p.pos(start)}
 	if !p.enter(start) {
 		return v, false
 	}
@@ -147,6 +179,8 @@ func (p *jsonParser) object() (value, bool) {
 		p.i++
 		return v, true
 	}
+	mark := len(p.scratch)
+	defer func() { v.items = p.items(mark) }()
 	for {
 		p.ws()
 		if p.i >= len(p.data) || p.data[p.i] != '"' {
@@ -154,7 +188,7 @@ func (p *jsonParser) object() (value, bool) {
 			return v, false
 		}
 		kpos := p.i
-		k, ok := p.str()
+		k, ok := p.keyStr()
 		if !ok {
 			return v, false
 		}
@@ -170,7 +204,7 @@ func (p *jsonParser) object() (value, bool) {
 		if !ok {
 			return v, false
 		}
-		v.items = append(v.items, key, val)
+		p.scratch = append(p.scratch, key, val)
 		p.ws()
 		if p.i < len(p.data) && p.data[p.i] == ',' {
 			p.i++
@@ -185,9 +219,9 @@ func (p *jsonParser) object() (value, bool) {
 	}
 }
 
-func (p *jsonParser) array() (value, bool) {
+func (p *jsonParser) array() (v value, ok bool) {
 	start := p.i
-	v := value{kind: vSeq, pos: p.pos(start)}
+	v = value{kind: vSeq, pos: p.pos(start)}
 	if !p.enter(start) {
 		return v, false
 	}
@@ -198,13 +232,15 @@ func (p *jsonParser) array() (value, bool) {
 		p.i++
 		return v, true
 	}
+	mark := len(p.scratch)
+	defer func() { v.items = p.items(mark) }()
 	for {
 		p.ws()
 		el, ok := p.value()
 		if !ok {
 			return v, false
 		}
-		v.items = append(v.items, el)
+		p.scratch = append(p.scratch, el)
 		p.ws()
 		if p.i < len(p.data) && p.data[p.i] == ',' {
 			p.i++
@@ -217,6 +253,22 @@ func (p *jsonParser) array() (value, bool) {
 		p.fail(p.i, "unexpected %s, want ',' or ']'", p.describeAt(p.i))
 		return v, false
 	}
+}
+
+// keyStr scans a mapping key: interned when it has no escapes.
+func (p *jsonParser) keyStr() (string, bool) {
+	start := p.i
+	for j := p.i + 1; j < len(p.data); j++ {
+		c := p.data[j]
+		if c == '"' {
+			p.i = j + 1
+			return p.key(p.data[start+1 : j]), true
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+	}
+	return p.str()
 }
 
 // str scans a string starting at the opening quote.

@@ -90,6 +90,7 @@ type Graph struct {
 	Source []byte
 
 	index map[string]int
+	deps  [][]int // effective dependencies by node index, cached by Parse
 }
 
 // PluginRef declares a plugin binary that is not built in.

@@ -30,6 +30,7 @@ func (d *decoder) validate() {
 		d.checkBetween(i, n, sugg)
 	}
 	deps := effectiveDeps(g)
+	g.deps = deps
 	acyclic := d.checkCycles(deps)
 	d.checkPlaceholders(deps, acyclic, sugg)
 }
@@ -146,6 +147,9 @@ func (d *decoder) checkBetween(i int, n *Node, sugg *suggester) {
 // unknown ids and later duplicates of an id. All slices share one backing
 // array.
 func effectiveDeps(g *Graph) [][]int {
+	if g.deps != nil && len(g.deps) == len(g.Nodes) {
+		return g.deps
+	}
 	total := 0
 	for _, n := range g.Nodes {
 		total += len(n.DependsOn) + len(n.Between)

@@ -1,0 +1,178 @@
+package graphs
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dominikbraun/graph"
+)
+
+func ids(g *Graph, idx []int) []string {
+	out := make([]string, len(idx))
+	for i, v := range idx {
+		out[i] = g.Nodes[v].ID
+	}
+	return out
+}
+
+func TestAnalyzeSmall(t *testing.T) {
+	g := mustLoad(t, "testdata/small.yaml")
+	a := Analyze(g)
+	var waves []string
+	for _, w := range a.Waves {
+		waves = append(waves, strings.Join(ids(g, w), ","))
+	}
+	if got, want := strings.Join(waves, " | "), "network | ad,san | pacs,ris | ris-to-pacs | pacs-reentry"; got != want {
+		t.Errorf("waves: got %s want %s", got, want)
+	}
+	if got := strings.Join(ids(g, a.Order), ","); got != "network,ad,san,pacs,ris,ris-to-pacs,pacs-reentry" {
+		t.Errorf("order: %s", got)
+	}
+	eff := map[string]Criticality{}
+	rem := map[string]time.Duration{}
+	for v, n := range g.Nodes {
+		eff[n.ID] = a.Effective[v]
+		rem[n.ID] = a.Remaining[v]
+	}
+	// network is vital itself; ad and san feed pacs (high); ris feeds only
+	// the interface (normal); pacs-reentry is low.
+	wantEff := map[string]Criticality{"network": "vital", "ad": "high", "san": "high", "ris": "normal", "pacs": "high", "ris-to-pacs": "normal", "pacs-reentry": "low"}
+	if !reflect.DeepEqual(eff, wantEff) {
+		t.Errorf("effective: got %v want %v", eff, wantEff)
+	}
+	h := time.Hour
+	wantRem := map[string]time.Duration{"pacs-reentry": 24 * h, "ris-to-pacs": 24*h + h/2, "pacs": 27*h + h/2, "ris": 25*h + h/2, "ad": 31*h + h/2, "san": 33*h + h/2, "network": 35*h + h/2}
+	if !reflect.DeepEqual(rem, wantRem) {
+		t.Errorf("remaining: got %v want %v", rem, wantRem)
+	}
+	if got := strings.Join(ids(g, a.CriticalPath), ","); got != "network,san,pacs,ris-to-pacs,pacs-reentry" || a.CriticalDuration != 35*h+h/2 {
+		t.Errorf("critical path: %s %v", got, a.CriticalDuration)
+	}
+	for _, tc := range []struct {
+		par  int
+		want time.Duration
+	}{
+		{1, 40*h + h/2}, // everything in a row
+		{2, 35*h + h/2}, // the critical path, with room for the rest beside it
+		{8, 35*h + h/2},
+		{0, 40*h + h/2}, // below 1 counts as 1
+	} {
+		if got := EstimateDuration(g, a, tc.par); got != tc.want {
+			t.Errorf("EstimateDuration(parallelism %d) = %v, want %v", tc.par, got, tc.want)
+		}
+	}
+}
+
+// TestEstimatePriority checks that ready nodes start by effective
+// criticality first: with one worker, the vital chain runs before a longer
+// low one.
+func TestEstimatePriority(t *testing.T) {
+	g := mustParse(t, "p.yaml", `version: 1
+nodes:
+  - {id: long-low, kind: data, plugin: noop, criticality: low, estimate: 10h}
+  - {id: short-vital, kind: data, plugin: noop, criticality: vital, estimate: 1h}
+  - {id: after-vital, kind: data, plugin: noop, depends_on: [short-vital], estimate: 1h}
+`)
+	a := Analyze(g)
+	if got := strings.Join(ids(g, a.CriticalPath), ","); got != "long-low" {
+		t.Errorf("critical path: %s", got)
+	}
+	if got := EstimateDuration(g, a, 2); got != 10*time.Hour {
+		t.Errorf("parallelism 2: %v", got)
+	}
+	if got := EstimateDuration(g, a, 1); got != 12*time.Hour {
+		t.Errorf("parallelism 1: %v", got)
+	}
+}
+
+// TestAnalyzeAgainstLibrary builds synthetic graphs and checks our order
+// against the graph library's model: every library edge goes forward in
+// our order, and the library agrees the graph has no cycle.
+func TestAnalyzeAgainstLibrary(t *testing.T) {
+	for _, n := range []int{1, 10, 300} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			dir := t.TempDir()
+			g := mustLoad(t, writeSynthetic(t, dir, n, 3*n, "yaml"))
+			a := Analyze(g)
+			m, err := g.Model()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pos := map[string]int{}
+			for k, v := range a.Order {
+				pos[g.Nodes[v].ID] = k
+			}
+			edges, _ := m.Edges()
+			if len(edges) != g.EdgeCount() {
+				t.Errorf("library has %d edges, we count %d", len(edges), g.EdgeCount())
+			}
+			for _, e := range edges {
+				if pos[e.Source] >= pos[e.Target] {
+					t.Errorf("edge %s -> %s goes backwards in our order", e.Source, e.Target)
+				}
+			}
+			if _, err := graph.TopologicalSort(m); err != nil {
+				t.Errorf("library finds a cycle: %v", err)
+			}
+			// Wave k nodes have a dependency in wave k-1 and none later.
+			for k, w := range a.Waves {
+				for _, v := range w {
+					best := -1
+					for _, d := range a.Deps[v] {
+						best = max(best, a.Level[d])
+					}
+					if best != k-1 {
+						t.Fatalf("node %s in wave %d, deepest dependency in wave %d", g.Nodes[v].ID, k, best)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestSubset(t *testing.T) {
+	g := mustLoad(t, "testdata/small.yaml")
+	sub, err := g.Subset([]string{"ris-to-pacs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range sub.Nodes {
+		got = append(got, n.ID)
+	}
+	if strings.Join(got, ",") != "network,ad,san,ris,pacs,ris-to-pacs" {
+		t.Errorf("subset: %v", got)
+	}
+	if _, ok := sub.Node("pacs-reentry"); ok {
+		t.Error("subset kept a descendant")
+	}
+	if a := Analyze(sub); len(a.Order) != len(sub.Nodes) {
+		t.Errorf("analysis of the subset: %d of %d", len(a.Order), len(sub.Nodes))
+	}
+	if _, err := g.Subset([]string{"ad", "pac", "zzzzzzzz"}); err == nil || err.Error() != `target "pac" (did you mean "pacs"?), "zzzzzzzz": unknown node` {
+		t.Errorf("unknown targets: %v", err)
+	}
+}
+
+func TestDiffGraphs(t *testing.T) {
+	base := `version: 1
+nodes:
+  - {id: a, kind: data, plugin: noop}
+  - {id: b, kind: data, plugin: noop, depends_on: [a], with: {x: 1}}
+  - {id: c, kind: data, plugin: noop}
+`
+	edited := `version: 1
+nodes:
+  - {id: a, kind: data, plugin: noop, criticality: normal}
+  - {id: b, kind: data, plugin: noop, depends_on: [a], with: {x: 2}}
+  - {id: d, kind: data, plugin: noop}
+`
+	d := DiffGraphs(mustParse(t, "old.yaml", base), mustParse(t, "new.yaml", edited))
+	want := Diff{Added: []string{"d"}, Removed: []string{"c"}, Changed: []string{"b"}}
+	if !reflect.DeepEqual(d, want) {
+		t.Errorf("diff: got %+v want %+v", d, want)
+	}
+}
