@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -17,9 +18,32 @@ import (
 type server struct {
 	pluginv1.UnimplementedPluginServer
 	impl Plugin
+
+	// gone is cancelled when the host process has died: every call's
+	// context ends with it, so that the plugin's work (and the commands it
+	// runs) stops before the process exits.
+	gone     context.Context
+	hostDied context.CancelFunc
+	calls    sync.WaitGroup
 }
 
-func newServer(impl Plugin) *server { return &server{impl: impl} }
+func newServer(impl Plugin) *server {
+	gone, cancel := context.WithCancel(context.Background())
+	return &server{impl: impl, gone: gone, hostDied: cancel}
+}
+
+// begin derives a call's context, also cancelled when the host dies, and
+// counts the call in flight; end must be deferred.
+func (s *server) begin(ctx context.Context) (context.Context, func()) {
+	s.calls.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.gone, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+		s.calls.Done()
+	}
+}
 
 func toRequest(pb *pluginv1.StepRequest) (*Request, error) {
 	req := &Request{
@@ -56,6 +80,8 @@ func (s *server) Describe(ctx context.Context, _ *pluginv1.DescribeRequest) (*pl
 }
 
 func (s *server) Validate(ctx context.Context, pb *pluginv1.StepRequest) (resp *pluginv1.ValidateResponse, err error) {
+	ctx, end := s.begin(ctx)
+	defer end()
 	defer recoverTo(&err)
 	req, err := toRequest(pb)
 	if err != nil {
@@ -76,6 +102,8 @@ func (s *server) Validate(ctx context.Context, pb *pluginv1.StepRequest) (resp *
 }
 
 func (s *server) Check(ctx context.Context, pb *pluginv1.StepRequest) (resp *pluginv1.CheckResponse, err error) {
+	ctx, end := s.begin(ctx)
+	defer end()
 	defer recoverTo(&err)
 	req, err := toRequest(pb)
 	if err != nil {
@@ -96,6 +124,8 @@ func (s *server) Check(ctx context.Context, pb *pluginv1.StepRequest) (resp *plu
 }
 
 func (s *server) Verify(ctx context.Context, pb *pluginv1.StepRequest) (resp *pluginv1.StepResult, err error) {
+	ctx, end := s.begin(ctx)
+	defer end()
 	defer recoverTo(&err)
 	req, err := toRequest(pb)
 	if err != nil {
@@ -122,7 +152,8 @@ func (s *server) Restore(pb *pluginv1.StepRequest, gs pluginv1.Plugin_RestoreSer
 	if err != nil {
 		return err
 	}
-	ctx := gs.Context()
+	ctx, end := s.begin(gs.Context())
+	defer end()
 	st := newStream(func(ev event) error { return gs.Send(toEvent(ev)) })
 	runErr := s.restore(ctx, req, st)
 	message, outputs := st.finish()
