@@ -170,7 +170,7 @@ func checkPACSImages(env Env, studies *Table) error {
 	}
 	for _, uid := range studies.Keys() {
 		want, _ := strconv.Atoi(studies.Rows[uid]["files"])
-		files, _ := filepath.Glob(filepath.Join(dir, "studies", uid, "*.dcm"))
+		files, _ := filepath.Glob(filepath.Join(dir, uid, "*.dcm"))
 		if len(files) != want || want == 0 {
 			return fmt.Errorf("pacs study %s: %d image files, index says %d", uid, len(files), want)
 		}
