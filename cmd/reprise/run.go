@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -163,6 +164,13 @@ func (s *session) close() {
 // do runs fn with interrupt handling: the first SIGINT or SIGTERM drains
 // the run (nothing new starts), the second cancels the running steps.
 func (s *session) do(fn func(ctx context.Context) (engine.Result, error)) (engine.Result, error) {
+	if path := os.Getenv("REPRISE_CPUPROFILE"); path != "" { // for benchmarks: a CPU profile of the run
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
