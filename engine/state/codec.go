@@ -136,9 +136,12 @@ func marshalNode(n *NodeRecord) []byte {
 // errBadRecord is wrapped by every decoding error of a node record.
 var errBadRecord = errors.New("bad node record")
 
-// reader decodes the binary form; the first error sticks.
+// reader decodes the binary form; the first error sticks. Strings are
+// cut from one copy of the whole value (str), so that a record costs one
+// allocation for all its strings.
 type reader struct {
-	b   []byte
+	b   []byte // what is left to read
+	str string // the whole value
 	err error
 }
 
@@ -178,18 +181,22 @@ func (r *reader) count() int {
 	return int(v)
 }
 
-func (r *reader) bytes() []byte {
+// span returns the offsets in str of the next string.
+func (r *reader) span() (int, int) {
 	n := r.uvarint()
 	if n > uint64(len(r.b)) {
 		r.fail("string past the end")
-		return nil
+		return 0, 0
 	}
-	s := r.b[:n]
+	start := len(r.str) - len(r.b)
 	r.b = r.b[n:]
-	return s
+	return start, start + int(n)
 }
 
-func (r *reader) string() string { return string(r.bytes()) }
+func (r *reader) string() string {
+	i, j := r.span()
+	return r.str[i:j]
+}
 
 func (r *reader) time() time.Time {
 	v, n := binary.Varint(r.b)
@@ -201,15 +208,15 @@ func (r *reader) time() time.Time {
 	return time.Unix(0, v).UTC()
 }
 
-// state returns a NodeState without allocating for the known ones.
+// state returns a NodeState, the constant itself for the known ones.
 func (r *reader) state() NodeState {
-	b := r.bytes()
-	for _, s := range NodeStates {
-		if string(b) == string(s) {
-			return s
+	s := r.string()
+	for _, st := range NodeStates {
+		if s == string(st) {
+			return st
 		}
 	}
-	return NodeState(b)
+	return NodeState(s)
 }
 
 // unmarshalNode decodes a node record stored by marshalNode (or as JSON).
@@ -219,7 +226,7 @@ func unmarshalNode(v []byte) (NodeRecord, error) {
 		err := json.Unmarshal(v, &n)
 		return n, err
 	}
-	r := reader{b: v}
+	r := reader{b: v, str: string(v)}
 	if f := r.byte(); f != nodeFormat && r.err == nil {
 		return n, fmt.Errorf("%w: format %d, this reprise reads format %d", errBadRecord, f, nodeFormat)
 	}
