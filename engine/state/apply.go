@@ -36,6 +36,7 @@ type encodedChange struct {
 
 type statCounters struct {
 	commits, changes, applies, failed atomic.Uint64
+	queued                            atomic.Uint64 // requests handed to the writer (for tests)
 }
 
 // Stats returns the store's counters since Open.
@@ -86,6 +87,7 @@ func (s *Store) Apply(ctx context.Context, changes ...Change) error {
 		return ErrClosed
 	}
 	s.pending = append(s.pending, req)
+	s.stats.queued.Add(1)
 	s.mu.Unlock()
 	s.signal()
 	select {
@@ -202,11 +204,15 @@ func (s *Store) commit(batch []*request) {
 		n += len(req.changes)
 	}
 	if err != nil {
+		// Nothing of the batch is stored: every caller that was not
+		// refused on its own gets the error.
 		err = fmt.Errorf("commit %d changes to %s: %w", n, s.path, err)
-		for _, req := range applied {
-			req.err = err
+		for _, req := range batch {
+			if req.err == nil {
+				req.err = err
+				s.stats.failed.Add(1)
+			}
 		}
-		s.stats.failed.Add(uint64(len(applied)))
 	} else if len(applied) > 0 {
 		s.stats.commits.Add(1)
 		s.stats.changes.Add(uint64(n))

@@ -2,11 +2,17 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 func TestApplyConcurrent(t *testing.T) {
@@ -131,4 +137,77 @@ func TestCloseCommitsQueued(t *testing.T) {
 	if err != nil || !rep.OK || rep.Entries != ok+1 {
 		t.Errorf("Verify = %+v, %v; want %d entries (every Apply that returned nil)", rep, err, ok+1)
 	}
+}
+
+// TestCommitFailure makes one batch fail (the file may not grow past
+// MaxSize): every caller of that batch gets the error, none of its changes
+// is stored, and the store goes on.
+func TestCommitFailure(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, Options{NoSync: true})
+	mustRun(t, s, "r1", 0)
+	info, err := os.Stat(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold bbolt's writer lock so that the writer is busy with A while B
+	// and C queue up into one batch.
+	held, release := make(chan struct{}), make(chan struct{})
+	go s.db.Update(func(*bolt.Tx) error {
+		close(held)
+		<-release
+		s.db.MaxSize = int(info.Size()) // under bbolt's writer lock
+		return nil
+	})
+	<-held
+	errA := make(chan error, 1)
+	go func() { errA <- s.Apply(ctx, Change{RunID: "r1", Entry: &Entry{Type: "a"}}) }()
+	waitQueue(t, s, 1, 0) // A queued, then taken by the writer
+	errB, errC := make(chan error, 1), make(chan error, 1)
+	go func() {
+		errB <- s.Apply(ctx, Change{RunID: "r1", Snapshot: make([]byte, 8<<20), Entry: &Entry{Type: "b"}})
+	}()
+	go func() {
+		errC <- s.Apply(ctx, Change{RunID: "r1", Node: &NodeRecord{ID: "c"}, Entry: &Entry{Type: "c"}})
+	}()
+	waitQueue(t, s, 3, 2)
+	close(release)
+	if err := <-errA; err != nil {
+		t.Errorf("A: %v", err)
+	}
+	b, c := <-errB, <-errC
+	if !errors.Is(b, bolterrors.ErrMaxSizeReached) || c == nil || b.Error() != c.Error() {
+		t.Errorf("B, C = %v, %v; want the same ErrMaxSizeReached", b, c)
+	}
+	if st := s.Stats(); st.Failed != 2 {
+		t.Errorf("stats = %+v, want 2 failed", st)
+	}
+	_ = s.db.Update(func(*bolt.Tx) error { s.db.MaxSize = 0; return nil })
+	if _, err := s.Node("r1", "c"); !errors.Is(err, ErrNodeNotFound) {
+		t.Errorf("node of the failed batch: %v, want ErrNodeNotFound", err)
+	}
+	if err := s.Apply(ctx, Change{RunID: "r1", Entry: &Entry{Type: "d"}}); err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	_ = s.Journal("r1", 0, func(e Entry) error { types = append(types, e.Type); return nil })
+	rep, err := s.Verify("r1")
+	if err != nil || !rep.OK || !reflect.DeepEqual(types, []string{"run-created", "a", "d"}) {
+		t.Errorf("journal %v, Verify = %+v, %v; want run-created a d, OK", types, rep, err)
+	}
+}
+
+// waitQueue waits until queued requests have been queued in all and
+// pending of them wait for the writer.
+func waitQueue(t *testing.T, s *Store, queued uint64, pending int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		n := len(s.pending)
+		s.mu.Unlock()
+		if s.stats.queued.Load() == queued && n == pending {
+			return
+		}
+	}
+	t.Fatalf("the queue never held %d of %d requests", pending, queued)
 }
