@@ -381,7 +381,17 @@ func (r *runner) failed(i int, res result, nlog *zap.Logger) {
 	rec := &r.recs[i]
 	rec.LastError = res.message
 	allowed := r.g.NodeRetries(n) + 1
-	if r.tries[i] < allowed && !r.stopping && !r.failedFast {
+	if r.tries[i] < allowed && r.stopping {
+		// Interrupted with retries left: the next resume tries again.
+		r.setState(i, state.NodePending)
+		ent := r.entry(EntryRetrying, n.ID, fmt.Sprintf("attempt %d failed: %s; retrying at the next resume (run interrupted)", res.attempt, res.message))
+		ent.Attempt = res.attempt
+		r.addNodeChange(i, ent)
+		nlog.Warn("node attempt failed, retrying at the next resume", zap.String("error", res.message))
+		r.finished(i, res.message)
+		return
+	}
+	if r.tries[i] < allowed && !r.failedFast {
 		delay := backoff(r.g.RetryDelay(), r.tries[i])
 		r.setState(i, state.NodePending)
 		ent := r.entry(EntryRetrying, n.ID, fmt.Sprintf("attempt %d failed: %s; retrying in %s", res.attempt, res.message, delay.Round(time.Millisecond)))

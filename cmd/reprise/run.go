@@ -132,7 +132,8 @@ func (s *session) start(f runFlags, opts engine.Options, mkHost func(*engine.Red
 		}
 		return eng.LiveRun()
 	}
-	s.host = mkHost(red, red.WrapLogger(withLiveRun(s.log, live)))
+	s.log = withLiveRun(s.log, live)
+	s.host = mkHost(red, red.WrapLogger(s.log))
 	opts.Logger = s.log
 	opts.Redactor = red
 	opts.OnEvent, s.progressDone = stderrProgress(f.quiet)
