@@ -184,8 +184,10 @@ func checkRemoteAccess(env Env) (string, error) {
 	return fmt.Sprintf("%d VPN users, all enabled in the AD", n), nil
 }
 
-// checkVault compares the restored backup catalog with the backup folder:
-// every archive listed must be there with the listed SHA-256.
+// checkVault compares the restored backup catalog with the backup folder.
+// A damaged or missing backup is reported here, early, but fails only the
+// restore of its own component (the rest of the hospital can be rebuilt);
+// the vault itself fails when its catalog is empty or no backup matches.
 func checkVault(env Env) (string, error) {
 	cat, err := archive.ReadManifest(filepath.Join(env.Data("backup-vault"), "catalog.sha256"))
 	if err != nil {
@@ -194,14 +196,22 @@ func checkVault(env Env) (string, error) {
 	if len(cat) == 0 {
 		return "", fmt.Errorf("backup catalog is empty")
 	}
+	var damaged []string
 	for _, e := range cat {
 		got, err := archive.HashFile(filepath.Join(env.Backups, filepath.FromSlash(e.Path)))
-		if err != nil {
-			return "", fmt.Errorf("backup %s: %w", e.Path, err)
+		switch {
+		case err != nil:
+			damaged = append(damaged, fmt.Sprintf("%s (%v)", e.Path, err))
+		case got != e.SHA256:
+			damaged = append(damaged, fmt.Sprintf("%s (sha256 %s, the catalog says %s)", e.Path, got, e.SHA256))
 		}
-		if got != e.SHA256 {
-			return "", fmt.Errorf("backup %s: sha256 %s, the catalog says %s", e.Path, got, e.SHA256)
-		}
+	}
+	if len(damaged) == len(cat) {
+		return "", fmt.Errorf("no backup matches the catalog: %s", strings.Join(damaged, "; "))
+	}
+	if len(damaged) > 0 {
+		return fmt.Sprintf("%d of %d backups match the catalog; DAMAGED, their restores will fail: %s",
+			len(cat)-len(damaged), len(cat), strings.Join(damaged, "; ")), nil
 	}
 	return fmt.Sprintf("%d backups match the catalog", len(cat)), nil
 }
