@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,7 +54,8 @@ func chromium(t *testing.T, bin string, args ...string) []byte {
 // plugin processes, state file) in headless
 // Chromium and checks what the browser built: the summary, the timeline's
 // bars and the graph's nodes are in the DOM, and a screenshot is a real
-// PNG. REPRISE_SCREENSHOT=FILE keeps the screenshot.
+// PNG. REPRISE_SCREENSHOT=FILE.png keeps the screenshot, and the page as
+// FILE.html.
 func TestBrowserRendersReport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
@@ -121,6 +123,9 @@ func TestBrowserRendersReport(t *testing.T) {
 		data, err := os.ReadFile(shot)
 		if err == nil {
 			err = os.WriteFile(keep, data, 0o644)
+		}
+		if err == nil {
+			err = os.WriteFile(strings.TrimSuffix(keep, ".png")+".html", buf.Bytes(), 0o644)
 		}
 		if err != nil {
 			t.Fatal(err)

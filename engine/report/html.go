@@ -39,6 +39,14 @@ type htmlView struct {
 	// every node) is back: the headline turns green.
 	AllVitalBack bool
 	StatusNote   string
+	Waiting      []waitingRow
+	Elapsed      string // from the first start to the last end
+}
+
+// waitingRow is a manual gate that waits for someone's approval.
+type waitingRow struct {
+	Node
+	Since, For string
 }
 
 // statusNotes explain a run status to a reader who does not know reprise.
@@ -107,6 +115,18 @@ func (r *Report) view() htmlView {
 	}
 	v.Kinds = breakdownRows(r.Summary.ByKind)
 	v.Crits = breakdownRows(r.Summary.ByCriticality)
+	if !r.Run.Start.IsZero() {
+		v.Elapsed = humanDuration(r.Run.End.Sub(r.Run.Start))
+	}
+	for _, n := range r.Nodes {
+		if n.State == string(state.NodeWaiting) {
+			w := waitingRow{Node: n, Since: r.clock(n.Started)}
+			if !n.Started.IsZero() {
+				w.For = humanDuration(r.Generated.Sub(n.Started))
+			}
+			v.Waiting = append(v.Waiting, w)
+		}
+	}
 	for _, n := range r.Nodes {
 		row := nodeRow{Node: n, Glyph: glyph(n.State), Started: r.clock(n.Started), Ended: r.clock(n.Ended)}
 		if !n.Started.IsZero() && !n.Ended.IsZero() {

@@ -52,6 +52,20 @@ func (r *Report) Markdown(w io.Writer) error {
 		p("\n")
 	}
 
+	var waiting []Node
+	for _, n := range r.Nodes {
+		if n.State == "waiting" {
+			waiting = append(waiting, n)
+		}
+	}
+	if len(waiting) > 0 {
+		p("## Waiting for approval\n\n| Node | Kind | Criticality | Waiting since |\n|---|---|---|---|\n")
+		for _, n := range waiting {
+			p("| **%s** | %s | %s | %s |\n", md(n.ID), md(n.Kind), md(n.Effective), r.mdClock(n.Started))
+		}
+		p("\n")
+	}
+
 	p("## Approvals and overrides\n\n")
 	if len(r.Decisions) == 0 {
 		p("No approval or manual override in this run.\n\n")

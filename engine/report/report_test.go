@@ -116,7 +116,7 @@ func TestHTMLSelfContained(t *testing.T) {
 		`id="graph-svg"`, `data-node="lis" data-state="failed"`, `data-node="lab-middleware" data-state="blocked"`,
 		`class="edge bad"`, "checksum mismatch on backup set 2026-08-19 &lt;older set&gt;",
 		"dr.lefevre", "emergency paper files typed in", "m.durand", "hash chain is intact: 30 entries verified",
-		"wave 5",
+		"wave 5", `<tr class="waiting" data-node="pmsi-signoff">`, "lasted <b>2h20m</b>",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("HTML lacks %q", want)
@@ -182,6 +182,7 @@ func TestMarkdown(t *testing.T) {
 		"| 2026-11-28 09:30:00 | override | sterilisation | **m.durand** | restored by hand from the vendor's image |\n",
 		"The journal's hash chain is intact: 30 entries verified",
 		"| lab-middleware | ⊘ blocked | application | high | 4 | 0 | — | — | blocked by lis |\n",
+		"## Waiting for approval\n\n| Node | Kind | Criticality | Waiting since |\n|---|---|---|---|\n| **pmsi-signoff** | data | low | 2026-11-28 09:52:06 |\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Markdown lacks %q; got:\n%s", want, out)
