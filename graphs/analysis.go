@@ -30,6 +30,8 @@ type Analysis struct {
 	CriticalDuration time.Duration
 	// Level is each node's wave number.
 	Level []int
+
+	rank []int // each node's position in id order
 }
 
 // Analyze computes order, waves, effective criticality and critical path in
@@ -43,6 +45,7 @@ func Analyze(g *Graph) *Analysis {
 	n := len(g.Nodes)
 
 	rank := idRanks(g)
+	a.rank = rank
 	maxLevel := -1
 	for _, l := range level {
 		if l > maxLevel {

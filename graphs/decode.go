@@ -42,6 +42,7 @@ type nodeSrc struct {
 	id, kind, plugin, between Position
 	deps                      []Position // one per DependsOn entry
 	ends                      []Position // one per Between entry
+	depIdx, endIdx            []int32    // node index of each entry, -1 when unknown
 	with                      *value
 	hasID, hasKind, hasPlugin bool
 }

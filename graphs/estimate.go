@@ -1,9 +1,6 @@
 package graphs
 
-import (
-	"container/heap"
-	"time"
-)
+import "time"
 
 // EstimateDuration simulates a run of g at the given parallelism (values
 // below 1 count as 1) with every node taking its estimate, and returns the
@@ -15,70 +12,126 @@ func EstimateDuration(g *Graph, a *Analysis, parallelism int) time.Duration {
 		parallelism = 1
 	}
 	n := len(g.Nodes)
-	rank := idRanks(g)
-	eff := make([]int8, n)
-	for v, c := range a.Effective {
-		eff[v] = int8(c.Rank())
+	rank := a.rank
+	if len(rank) != n {
+		rank = idRanks(g)
 	}
-	ready := &prioHeap{less: func(x, y int) bool {
-		ex, ey := eff[x], eff[y]
-		if ex != ey {
-			return ex > ey
-		}
-		if a.Remaining[x] != a.Remaining[y] {
-			return a.Remaining[x] > a.Remaining[y]
-		}
-		return rank[x] < rank[y]
-	}}
+	ready := &readyHeap{eff: make([]int8, n), rem: a.Remaining, rank: rank}
+	for v, c := range a.Effective {
+		ready.eff[v] = int8(c.Rank())
+	}
 	pending := make([]int, n)
 	for v := range g.Nodes {
 		pending[v] = len(a.Deps[v])
 		if pending[v] == 0 {
-			ready.items = append(ready.items, v)
+			ready.push(int32(v))
 		}
 	}
-	heap.Init(ready)
-	finish := make([]time.Duration, n)
-	running := &prioHeap{}
-	running.less = func(x, y int) bool {
-		if finish[x] != finish[y] {
-			return finish[x] < finish[y]
-		}
-		return x < y
+	est := make([]time.Duration, n) // read in node order, not at random
+	for v, nd := range g.Nodes {
+		est[v] = nd.Estimate
 	}
+	running := &finishHeap{at: make([]time.Duration, n)}
 	var now time.Duration
 	for {
-		for running.Len() < parallelism && ready.Len() > 0 {
-			v := heap.Pop(ready).(int)
-			finish[v] = now + g.Nodes[v].Estimate
-			heap.Push(running, v)
+		for len(running.items) < parallelism && len(ready.items) > 0 {
+			v := ready.pop()
+			running.at[v] = now + est[v]
+			running.push(v)
 		}
-		if running.Len() == 0 {
+		if len(running.items) == 0 {
 			return now
 		}
-		v := heap.Pop(running).(int)
-		now = finish[v]
+		v := running.pop()
+		now = running.at[v]
 		for _, w := range a.Dependents[v] {
 			pending[w]--
 			if pending[w] == 0 {
-				heap.Push(ready, w)
+				ready.push(int32(w))
 			}
 		}
 	}
 }
 
-// prioHeap is a heap of node indexes ordered by less.
-type prioHeap struct {
-	items []int
-	less  func(x, y int) bool
+// readyHeap orders ready nodes by the scheduler's priority. A typed binary
+// heap: container/heap would box every index into an interface.
+type readyHeap struct {
+	items []int32
+	eff   []int8
+	rem   []time.Duration
+	rank  []int
 }
 
-func (h *prioHeap) Len() int           { return len(h.items) }
-func (h *prioHeap) Less(i, j int) bool { return h.less(h.items[i], h.items[j]) }
-func (h *prioHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
-func (h *prioHeap) Push(x any)         { h.items = append(h.items, x.(int)) }
-func (h *prioHeap) Pop() any {
-	last := h.items[len(h.items)-1]
-	h.items = h.items[:len(h.items)-1]
-	return last
+func (h *readyHeap) less(x, y int32) bool {
+	if h.eff[x] != h.eff[y] {
+		return h.eff[x] > h.eff[y]
+	}
+	if h.rem[x] != h.rem[y] {
+		return h.rem[x] > h.rem[y]
+	}
+	return h.rank[x] < h.rank[y]
+}
+
+func (h *readyHeap) push(v int32) {
+	h.items = append(h.items, v)
+	siftUp(h.items, len(h.items)-1, h.less)
+}
+
+func (h *readyHeap) pop() int32 {
+	return popHeap(&h.items, h.less)
+}
+
+// finishHeap orders running nodes by the time they end, then index.
+type finishHeap struct {
+	items []int32
+	at    []time.Duration
+}
+
+func (h *finishHeap) less(x, y int32) bool {
+	if h.at[x] != h.at[y] {
+		return h.at[x] < h.at[y]
+	}
+	return x < y
+}
+
+func (h *finishHeap) push(v int32) {
+	h.items = append(h.items, v)
+	siftUp(h.items, len(h.items)-1, h.less)
+}
+
+func (h *finishHeap) pop() int32 { return popHeap(&h.items, h.less) }
+
+func siftUp(items []int32, i int, less func(x, y int32) bool) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !less(items[i], items[p]) {
+			return
+		}
+		items[i], items[p] = items[p], items[i]
+		i = p
+	}
+}
+
+func popHeap(items *[]int32, less func(x, y int32) bool) int32 {
+	h := *items
+	top := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(h) && less(h[l], h[m]) {
+			m = l
+		}
+		if r < len(h) && less(h[r], h[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	*items = h
+	return top
 }

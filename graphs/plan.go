@@ -39,6 +39,9 @@ type PlanNode struct {
 	RemainingSeconds     float64     `json:"remaining_seconds"`
 	OnCriticalPath       bool        `json:"on_critical_path"`
 	DependsOn            []string    `json:"depends_on"`
+
+	// Estimate is EstimateSeconds as a duration.
+	Estimate time.Duration `json:"-"`
 }
 
 // NewPlan analyses g (valid; already cut to its targets, if any: targets
@@ -83,6 +86,7 @@ func NewPlan(g *Graph, targets []string, parallelism int) *Plan {
 				ID: n.ID, Kind: n.Kind, Title: n.Title, Plugin: n.Plugin, Wave: k,
 				Criticality: crit, EffectiveCriticality: a.Effective[v],
 				EstimateSeconds:  n.Estimate.Seconds(),
+				Estimate:         n.Estimate,
 				RemainingSeconds: a.Remaining[v].Seconds(),
 				OnCriticalPath:   onPath[v],
 				DependsOn:        deps,

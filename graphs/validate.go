@@ -23,13 +23,14 @@ func (d *decoder) validate() {
 		}
 		g.index[n.ID] = i
 	}
+	d.resolve()
 	sugg := &suggester{g: g}
 	for i, n := range g.Nodes {
 		d.checkPlugin(n, &d.src[i])
 		d.checkDeps(i, n, sugg)
 		d.checkBetween(i, n, sugg)
 	}
-	deps := effectiveDeps(g)
+	deps := d.resolvedDeps()
 	g.deps = deps
 	acyclic := d.checkCycles(deps)
 	d.checkPlaceholders(deps, acyclic, sugg)
@@ -98,7 +99,7 @@ func (d *decoder) checkDeps(i int, n *Node, sugg *suggester) {
 			d.add(pos, n.ID, "depends_on", dep, ErrUnknownNode, "depends_on: unknown node %s (not a valid id: %s)", quoteShort(dep), idHelp)
 			continue
 		}
-		if _, ok := d.g.index[dep]; !ok {
+		if src.depIdx[j] < 0 {
 			d.add(pos, n.ID, "depends_on", dep, ErrUnknownNode, "depends_on: unknown node %q%s", dep, sugg.hint(dep))
 			continue
 		}
@@ -136,10 +137,53 @@ func (d *decoder) checkBetween(i int, n *Node, sugg *suggester) {
 			d.add(src.ends[j], n.ID, "between", end, ErrSelfDependency, "between: an interface cannot be its own end")
 			continue
 		}
-		if _, ok := d.g.index[end]; !ok {
+		if src.endIdx[j] < 0 {
 			d.add(src.ends[j], n.ID, "between", end, ErrUnknownNode, "between: unknown node %s%s", quoteShort(end), sugg.hint(end))
 		}
 	}
+}
+
+// resolve looks up every dependency and interface end once.
+func (d *decoder) resolve() {
+	lookup := func(ids []string) []int32 {
+		out := make([]int32, len(ids))
+		for j, id := range ids {
+			out[j] = -1
+			if k, ok := d.g.index[id]; ok {
+				out[j] = int32(k)
+			}
+		}
+		return out
+	}
+	for i, n := range d.g.Nodes {
+		d.src[i].depIdx = lookup(n.DependsOn)
+		d.src[i].endIdx = lookup(n.Between)
+	}
+}
+
+// resolvedDeps is effectiveDeps from the indexes resolve found.
+func (d *decoder) resolvedDeps() [][]int {
+	total := 0
+	for i := range d.src {
+		total += len(d.src[i].depIdx) + len(d.src[i].endIdx)
+	}
+	backing := make([]int, 0, total)
+	out := make([][]int, len(d.src))
+	mark := make([]int32, len(d.src))
+	for i := range d.src {
+		start := len(backing)
+		for _, list := range [2][]int32{d.src[i].depIdx, d.src[i].endIdx} {
+			for _, j := range list {
+				if j < 0 || int(j) == i || mark[j] == int32(i+1) {
+					continue
+				}
+				mark[j] = int32(i + 1)
+				backing = append(backing, int(j))
+			}
+		}
+		out[i] = backing[start:len(backing):len(backing)]
+	}
+	return out
 }
 
 // effectiveDeps returns, by node index, the indexes of each node's known
