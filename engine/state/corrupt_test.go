@@ -113,16 +113,24 @@ func TestCorruptFile(t *testing.T) {
 }
 
 func TestNotAStateFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "other.db")
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("x")); return err })
-	db.Close()
 	var ce *CorruptError
-	if _, err := Open(path, Options{}); !errors.As(err, &ce) {
-		t.Errorf("Open of another bbolt file = %v, want *CorruptError", err)
+	// Another program's bbolt files, one without a synced freelist (as etcd
+	// writes them: bbolt would write one when opening it for writing).
+	for _, noFreelistSync := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "other.db")
+		db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: noFreelistSync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("x")); return err })
+		db.Close()
+		before, _ := os.ReadFile(path)
+		if _, err := Open(path, Options{}); !errors.As(err, &ce) {
+			t.Errorf("Open of another bbolt file (NoFreelistSync %v) = %v, want *CorruptError", noFreelistSync, err)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+			t.Errorf("Open modified another bbolt file (NoFreelistSync %v)", noFreelistSync)
+		}
 	}
 	empty := filepath.Join(t.TempDir(), "empty.db")
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {

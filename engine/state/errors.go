@@ -43,6 +43,7 @@ type Holder struct {
 	Since   time.Time `json:"since"`
 }
 
+// Error names the file and, when known, the holder: command, pid, host, since when.
 func (e *LockedError) Error() string {
 	if e.Holder.PID == 0 {
 		return fmt.Sprintf("state file %s is in use by another process (holder unknown: maybe a read-only reader); try again when it has finished", e.Path)
@@ -58,8 +59,10 @@ type CorruptError struct {
 	Err  error
 }
 
+// Error names the file and the damage, and says the file was not touched.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("state file %s is damaged: %v; it was left untouched: keep a copy, restore it from a backup, or start again with another --state file", e.Path, e.Err)
 }
 
+// Unwrap returns the damage found.
 func (e *CorruptError) Unwrap() error { return e.Err }

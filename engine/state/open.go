@@ -62,7 +62,7 @@ type Store struct {
 // with ErrSchemaVersion when a newer reprise wrote it.
 func Open(path string, opts Options) (*Store, error) {
 	info, err := os.Stat(path)
-	fresh := false
+	fresh, noFreelistSync := false, false
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if opts.ReadOnly {
@@ -79,12 +79,17 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		fresh = true
 	default:
-		if err := precheck(path, !opts.ReadOnly); err != nil {
+		m, err := precheck(path, !opts.ReadOnly)
+		if err != nil {
 			return nil, err
 		}
+		// bbolt writes a freelist when it opens, for writing, a file that
+		// has none (written with NoFreelistSync, as etcd does): keep such a
+		// file's mode so that nothing is written before the schema is checked.
+		noFreelistSync = m.freelist == noFreelist
 	}
 
-	db, err := openBolt(path, opts)
+	db, err := openBolt(path, opts, noFreelistSync)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +115,7 @@ func Open(path string, opts Options) (*Store, error) {
 
 // openBolt opens the file with bbolt, turning a held lock into *LockedError
 // and a damaged file into *CorruptError (bbolt may panic or fault on one).
-func openBolt(path string, opts Options) (db *bolt.DB, err error) {
+func openBolt(path string, opts Options, noFreelistSync bool) (db *bolt.DB, err error) {
 	var file *os.File
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -122,10 +127,11 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      time.Millisecond, // refuse at once when the file is held
-		ReadOnly:     opts.ReadOnly,
-		NoSync:       opts.NoSync,
-		FreelistType: bolt.FreelistMapType,
+		Timeout:        time.Millisecond, // refuse at once when the file is held
+		ReadOnly:       opts.ReadOnly,
+		NoSync:         opts.NoSync,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: noFreelistSync,
 		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, mode)
 			file = f
@@ -238,10 +244,10 @@ type metaPage struct {
 // without bbolt ever writing to it or faulting on it. Unlike bbolt, it
 // refuses a file whose two meta pages are not both valid, since falling back
 // to the older one would silently drop the last committed transaction.
-func precheck(path string, exclusive bool) error {
+func precheck(path string, exclusive bool) (metaPage, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("open state file %s: %w", path, err)
+		return metaPage{}, fmt.Errorf("open state file %s: %w", path, err)
 	}
 	defer f.Close()
 	how := syscall.LOCK_SH
@@ -250,64 +256,65 @@ func precheck(path string, exclusive bool) error {
 	}
 	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return &LockedError{Path: path, Holder: readHolder(path)}
+			return metaPage{}, &LockedError{Path: path, Holder: readHolder(path)}
 		}
-		return fmt.Errorf("lock state file %s: %w", path, err)
+		return metaPage{}, fmt.Errorf("lock state file %s: %w", path, err)
 	}
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	info, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("stat state file %s: %w", path, err)
+		return metaPage{}, fmt.Errorf("stat state file %s: %w", path, err)
 	}
-	if err := checkMetas(f, info.Size()); err != nil {
-		return &CorruptError{Path: path, Err: err}
+	m, err := checkMetas(f, info.Size())
+	if err != nil {
+		return m, &CorruptError{Path: path, Err: err}
 	}
-	return nil
+	return m, nil
 }
 
-func checkMetas(f io.ReaderAt, size int64) error {
+// checkMetas checks both meta pages and returns the newer one.
+func checkMetas(f io.ReaderAt, size int64) (metaPage, error) {
+	fail := func(format string, args ...any) (metaPage, error) {
+		return metaPage{}, fmt.Errorf(format, args...)
+	}
 	if size < 2*1024 {
-		return fmt.Errorf("too short to be a state file (%d bytes)", size)
+		return fail("too short to be a state file (%d bytes)", size)
 	}
 	m0, err0 := readMeta(f, 0)
-	if err0 != nil && errors.Is(err0, errNotBolt) {
-		return fmt.Errorf("not a bbolt file (no meta page at offset 0: %v)", err0)
-	}
 	pageSize := m0.pageSize
 	if err0 != nil {
 		// Like bbolt: find the second meta page by trying the page sizes.
 		for ps := uint64(1024); ps <= 1<<24 && int64(ps) < size; ps <<= 1 {
 			if m, err := readMeta(f, int64(ps)); err == nil && m.pageSize == ps {
-				pageSize = ps
-				break
+				return fail("meta page 0 is invalid (%v); meta page 1 is intact, but using it alone could lose the last commit", err0)
 			}
 		}
-		if pageSize == 0 {
-			return fmt.Errorf("both meta pages are invalid (meta 0: %v)", err0)
+		if errors.Is(err0, errNotBolt) {
+			return fail("not a bbolt file (no valid meta page)")
 		}
-		return fmt.Errorf("meta page 0 is invalid (%v); meta page 1 is intact, but using it alone could lose the last commit", err0)
+		return fail("both meta pages are invalid (meta 0: %v)", err0)
 	}
 	if size < int64(2*pageSize) {
-		return fmt.Errorf("truncated: %d bytes, less than the two meta pages of %d bytes", size, pageSize)
+		return fail("truncated: %d bytes, less than the two meta pages of %d bytes", size, pageSize)
 	}
 	m1, err1 := readMeta(f, int64(pageSize))
 	if err1 != nil {
-		return fmt.Errorf("meta page 1 at offset %d is invalid (%v); meta page 0 is intact, but using it alone could lose the last commit", pageSize, err1)
+		return fail("meta page 1 at offset %d is invalid (%v); meta page 0 is intact, but using it alone could lose the last commit", pageSize, err1)
 	}
 	m := m0
 	if m1.txid > m0.txid {
 		m = m1
 	}
 	if need := int64(m.pgid * m.pageSize); size < need {
-		return fmt.Errorf("truncated: %d bytes, the last commit (txid %d) needs %d (%d pages of %d bytes)", size, m.txid, need, m.pgid, m.pageSize)
+		return fail("truncated: %d bytes, the last commit (txid %d) needs %d (%d pages of %d bytes)", size, m.txid, need, m.pgid, m.pageSize)
 	}
 	if m.root < 2 || m.root >= m.pgid {
-		return fmt.Errorf("root page %d is outside the file's %d pages", m.root, m.pgid)
+		return fail("root page %d is outside the file's %d pages", m.root, m.pgid)
 	}
 	if m.freelist != noFreelist && (m.freelist < 2 || m.freelist >= m.pgid) {
-		return fmt.Errorf("freelist page %d is outside the file's %d pages", m.freelist, m.pgid)
+		return fail("freelist page %d is outside the file's %d pages", m.freelist, m.pgid)
 	}
-	return nil
+	return m, nil
 }
 
 var errNotBolt = errors.New("bad magic number")
