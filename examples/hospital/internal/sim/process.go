@@ -17,6 +17,11 @@ import (
 	"time"
 )
 
+// ErrPortHeld is returned (wrapped) by Probe when an application's port is
+// held by something else: another service, or the same application of
+// another hospital (another work folder).
+var ErrPortHeld = errors.New("port held by another service")
+
 // Probe asks app's /health; nil when it answers 200 for that app.
 func Probe(ctx context.Context, env Env, app App) (Health, error) {
 	var h Health
@@ -28,10 +33,13 @@ func Probe(ctx context.Context, env Env, app App) (Health, error) {
 	}
 	defer resp.Body.Close()
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&h); err != nil {
-		return h, fmt.Errorf("%s: /health is not ours: %w", env.HTTPAddr(app), err)
+		return Health{}, fmt.Errorf("%w: %s: /health is not a hospital service's: %v", ErrPortHeld, env.HTTPAddr(app), err)
 	}
 	if h.App != app.ID {
-		return h, fmt.Errorf("%s answers as %q, not %q: port taken by another service", env.HTTPAddr(app), h.App, app.ID)
+		return Health{}, fmt.Errorf("%w: %s answers as %q, not %q", ErrPortHeld, env.HTTPAddr(app), h.App, app.ID)
+	}
+	if h.Work != absPath(env.Work) {
+		return Health{}, fmt.Errorf("%w: %s is the %s of another hospital (work folder %s, pid %d): stop it or set HOSPITAL_PORT_BASE", ErrPortHeld, env.HTTPAddr(app), app.ID, h.Work, h.Pid)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return h, fmt.Errorf("%s unhealthy (%s): %s", app.ID, resp.Status, h.Error)
@@ -49,7 +57,8 @@ func appOutputs(env Env, app App, pid int) Outputs {
 // its pid in work/pids and waits until /health answers 200. An app already
 // running and healthy is left as it is.
 func Start(ctx context.Context, w io.Writer, env Env, self string, app App) (Outputs, error) {
-	if h, err := Probe(ctx, env, app); err == nil {
+	h, probeErr := Probe(ctx, env, app)
+	if err := probeErr; err == nil {
 		fmt.Fprintf(w, "%s: already running and healthy (pid %d)\n", app.ID, h.Pid)
 		return appOutputs(env, app, h.Pid), nil
 	} else if h.App == app.ID && h.Pid > 0 {
@@ -61,6 +70,9 @@ func Start(ctx context.Context, w io.Writer, env Env, self string, app App) (Out
 	for _, addr := range []string{env.HTTPAddr(app), env.MLLPAddr(app)} {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
+			if errors.Is(probeErr, ErrPortHeld) {
+				return nil, fmt.Errorf("start %s: %w", app.ID, probeErr) // it says who holds the port
+			}
 			return nil, portError(env, app, addr, "", err)
 		}
 		ln.Close()

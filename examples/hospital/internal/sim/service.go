@@ -197,12 +197,13 @@ type Health struct {
 	Tables   map[string]int `json:"tables,omitempty"`
 	Error    string         `json:"error,omitempty"`
 	Pid      int            `json:"pid"`
+	Work     string         `json:"work"` // the work folder it serves, absolute
 }
 
 func (s *Service) health() (Health, int) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	h := Health{App: s.app.ID, Pid: os.Getpid()}
+	h := Health{App: s.app.ID, Pid: os.Getpid(), Work: absPath(s.env.Work)}
 	if s.loadErr != nil {
 		h.Error = s.loadErr.Error()
 		return h, http.StatusServiceUnavailable
@@ -302,7 +303,10 @@ func Listen(env Env, app App) (httpLn, mllpLn net.Listener, err error) {
 }
 
 func portError(env Env, app App, addr, what string, err error) error {
-	return fmt.Errorf("%s %s port %s is taken (%w): stop what uses it or set HOSPITAL_PORT_BASE (now %d) to another free range of 100 ports",
+	if what != "" {
+		what += " "
+	}
+	return fmt.Errorf("%s %sport %s is taken (%w): stop what uses it or set HOSPITAL_PORT_BASE (now %d) to another free range of 100 ports",
 		app.ID, what, addr, err, env.PortBase)
 }
 
@@ -339,6 +343,13 @@ func Run(ctx context.Context, env Env, appID string) error {
 		err = nil
 	}
 	return err
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // CheckINS checks the form of a (fictitious) INS: 15 digits whose last two
