@@ -2,8 +2,10 @@ package graphs
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -219,5 +221,45 @@ func TestDOTQuote(t *testing.T) {
 		if got := dotQuote(tc.in); got != tc.want {
 			t.Errorf("dotQuote(%q) = %s, want %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestMermaidAcceptedByMermaid parses every rendering with the real
+// mermaid package under node. It runs when MERMAID_NODE_MODULES names a
+// node_modules folder with mermaid@11 and jsdom (npm install mermaid@11
+// jsdom), and node is on PATH; the line-by-line check above always runs.
+func TestMermaidAcceptedByMermaid(t *testing.T) {
+	modules := os.Getenv("MERMAID_NODE_MODULES")
+	node, err := exec.LookPath("node")
+	if modules == "" || err != nil {
+		t.Skip("set MERMAID_NODE_MODULES (npm install mermaid@11 jsdom) and put node on PATH")
+	}
+	script, err := filepath.Abs("testdata/mermaid-check.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var files []string
+	for name, g := range renderCases(t) {
+		for i, opts := range []RenderOptions{{}, {States: map[string]string{g.Nodes[0].ID: "failed"}}} {
+			var buf bytes.Buffer
+			if err := RenderMermaid(&buf, g, opts); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, fmt.Sprintf("%s-%d.mmd", name, i))
+			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, path)
+		}
+	}
+	cmd := exec.Command(node, append([]string{script}, files...)...)
+	cmd.Env = append(os.Environ(), "MERMAID_NODE_MODULES="+modules)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mermaid refused a rendering: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "ok "); n != len(files) {
+		t.Fatalf("%d of %d files parsed:\n%s", n, len(files), out)
 	}
 }
