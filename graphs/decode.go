@@ -187,6 +187,13 @@ func (d *decoder) decodeGraph(root *value) {
 	var hasVersion, hasNodes bool
 	var nodesVal *value
 	d.fields(root, "", "", topFields, func(key string, v *value) {
+		if v.kind == vNull && key != "version" {
+			if key == "nodes" {
+				hasNodes = true
+				nodesVal = v
+			}
+			return // an optional field left empty is absent
+		}
 		switch key {
 		case "version":
 			hasVersion = true
@@ -215,6 +222,10 @@ func (d *decoder) decodeGraph(root *value) {
 	}
 	if !hasNodes {
 		d.add(root.pos, "", "nodes", "", ErrEmpty, "empty graph: no nodes field (want nodes: a list of nodes)")
+		return
+	}
+	if nodesVal.kind == vNull {
+		d.add(nodesVal.pos, "", "nodes", "", ErrEmpty, "empty graph: nodes has no entries (want at least one node)")
 		return
 	}
 	if nodesVal.kind != vSeq {

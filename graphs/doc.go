@@ -22,6 +22,10 @@ Outside tools write these files: the field names are a contract.
 	    retries: 1                  # optional, >= 0; else defaults.retries, else 0
 	    with: { … }                 # free-form settings for the plugin
 
+An optional field written without a value (YAML `depends_on:`, JSON null)
+is absent. Required fields (version, nodes, and each node's id, kind and
+plugin) must have one.
+
 Format detection: a file named *.json is JSON, *.yaml or *.yml YAML; any other
 name is JSON when its first non-blank byte is '{', YAML otherwise. A UTF-8
 byte order mark is skipped.

@@ -113,3 +113,13 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("got %v, want not exist", err)
 	}
 }
+
+// TestEmptyOptionalFields: an optional field written without a value is
+// absent, as a person writing YAML expects.
+func TestEmptyOptionalFields(t *testing.T) {
+	g := mustParse(t, "e.yaml", "version: 1\nname:\nplugins:\ndefaults:\nnodes:\n  - id: a\n    kind: data\n    plugin: noop\n    depends_on:\n    with:\n    title:\n    estimate:\n    retries:\n    criticality:\n")
+	a, _ := g.Node("a")
+	if a.DependsOn != nil || a.With != nil || a.Retries != nil || a.Criticality != CriticalityNormal || g.Name != "" {
+		t.Errorf("got %+v", a)
+	}
+}

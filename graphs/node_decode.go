@@ -25,6 +25,10 @@ func (d *decoder) decodeNode(i int, v *value) {
 		}
 	}
 	d.fields(v, label, "", nodeFields, func(key string, fv *value) {
+		// An optional field left empty (YAML `depends_on:`) is absent.
+		if fv.kind == vNull && key != "id" && key != "kind" && key != "plugin" {
+			return
+		}
 		switch key {
 		case "id":
 			src.hasID = true
@@ -77,9 +81,6 @@ func (d *decoder) decodeNode(i int, v *value) {
 				n.Retries = &r
 			}
 		case "with":
-			if fv.kind == vNull {
-				return
-			}
 			if fv.kind != vMap {
 				d.typeErr(fv, label, "with", "a mapping (the plugin's settings)")
 				return

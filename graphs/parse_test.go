@@ -94,6 +94,10 @@ func TestParseProblems(t *testing.T) {
 			[]string{`graph:2:27: nodes: want a list of nodes, got integer 3`}, ErrSchema},
 		{"bom then yaml", "g.yaml", "\xef\xbb\xbfversion: 2\nnodes:" + ok,
 			[]string{`g.yaml:1:10: version 2 is not supported (want 1)`}, ErrVersion},
+		{"empty nodes", "g.yaml", "version: 1\nnodes:\n",
+			[]string{`g.yaml:2:7: empty graph: nodes has no entries (want at least one node)`}, ErrEmpty},
+		{"null required field", "g.yaml", "version: 1\nnodes:\n  - {id: a, kind: ~, plugin: noop}\n",
+			[]string{`g.yaml:3:19: node "a": kind: want a string, got null`}, ErrSchema},
 		{"missing everything", "g.yaml", "name: x\n",
 			[]string{`g.yaml:1:1: missing version (want version: 1)`, `g.yaml:1:1: empty graph: no nodes field (want nodes: a list of nodes)`}, ErrVersion},
 	} {
