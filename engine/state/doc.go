@@ -46,8 +46,9 @@
 // The file is created with mode 0600. bbolt takes an flock on it: exclusive
 // for a writer, shared for a reader; Open is refused at once, with
 // *LockedError naming the holder found in PATH.holder (written by a writer
-// after it takes the lock, removed on Close), when the lock is taken — also
-// by another Store of the same process. Before bbolt maps an existing file,
+// after it takes the lock, removed on Close), when a writer holds the lock —
+// also another Store of the same process. A writer held off only by readers
+// (a status command reading the file) tries again for up to two seconds. Before bbolt maps an existing file,
 // Open reads its two meta pages under the same lock and checks their magic,
 // version, checksum and the file size they require: a damaged or truncated
 // file gives *CorruptError and is never written to. Unlike bbolt, a file

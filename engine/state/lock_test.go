@@ -57,15 +57,24 @@ func TestLockSameProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second reader: %v", err)
 	}
+	// A writer waits a little for readers (a status command) to let go,
+	// then gives up.
+	start := time.Now()
 	var le *LockedError
 	if _, err := Open(path, Options{}); !errors.As(err, &le) {
 		t.Errorf("writer while readers hold the file: %v, want *LockedError", err)
 	}
-	r1.Close()
+	if d := time.Since(start); d < readerWait || d > readerWait+time.Second {
+		t.Errorf("writer gave up after %v, want about %v", d, readerWait)
+	}
 	r2.Close()
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		r1.Close()
+	}()
 	s, err = Open(path, Options{})
 	if err != nil {
-		t.Fatalf("Open after everyone closed: %v", err)
+		t.Fatalf("Open while the last reader lets go: %v", err)
 	}
 	s.Close()
 }

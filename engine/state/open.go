@@ -55,12 +55,30 @@ type Store struct {
 	stats statCounters
 }
 
+// readerWait is how long a writer waits for readers to let go of the file:
+// a reader (status, log) holds it for a moment, a writer for a whole run.
+const readerWait = 2 * time.Second
+
 // Open opens the state file at path, creating it with mode 0600 when it
 // does not exist (unless opts.ReadOnly). It fails at once with *LockedError
-// when another process, or another Store in this process, holds the file;
-// with *CorruptError when the file is damaged, leaving it untouched; and
-// with ErrSchemaVersion when a newer reprise wrote it.
+// when another writer, in this process or another, holds the file; a writer
+// held off by read-only openers (no live writer in PATH.holder) tries again
+// for up to two seconds first. It fails with *CorruptError when the file is
+// damaged, leaving it untouched, and with ErrSchemaVersion when a newer
+// reprise wrote it.
 func Open(path string, opts Options) (*Store, error) {
+	deadline := time.Now().Add(readerWait)
+	for {
+		s, err := open(path, opts)
+		var le *LockedError
+		if opts.ReadOnly || !errors.As(err, &le) || le.Holder.PID != 0 || time.Now().After(deadline) {
+			return s, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func open(path string, opts Options) (*Store, error) {
 	info, err := os.Stat(path)
 	fresh, noFreelistSync := false, false
 	switch {
