@@ -143,23 +143,43 @@ func setSpan(n *Node) {
 	}
 }
 
-// blockers fills BlockedBy of every blocked node with its failed ancestors.
+// blockers fills BlockedBy of every blocked node with the failed nodes that
+// stop it: the failed ancestors reached through nodes that did not fail
+// themselves (a failure further up is the cause of that failure, not of
+// this block). Sets are shared while a node inherits from a single
+// dependency, which keeps long chains linear.
 func blockers(r *Report, idx map[string]int, order []int) {
 	failedAbove := make([]map[string]bool, len(r.Nodes))
 	for _, i := range order {
 		var set map[string]bool
+		shared := false // set is a dependency's own map: copy before adding
+		add := func(from map[string]bool, id string) {
+			switch {
+			case set == nil && from != nil:
+				set, shared = from, true
+				return
+			case set == nil:
+				set = map[string]bool{}
+			case shared:
+				cp := make(map[string]bool, len(set)+1)
+				for k := range set {
+					cp[k] = true
+				}
+				set, shared = cp, false
+			}
+			for k := range from {
+				set[k] = true
+			}
+			if id != "" {
+				set[id] = true
+			}
+		}
 		for _, d := range r.Nodes[i].Deps {
 			j := idx[d]
-			if r.Nodes[j].State == string(state.NodeFailed) || len(failedAbove[j]) > 0 {
-				if set == nil {
-					set = map[string]bool{}
-				}
-				if r.Nodes[j].State == string(state.NodeFailed) {
-					set[d] = true
-				}
-				for f := range failedAbove[j] {
-					set[f] = true
-				}
+			if r.Nodes[j].State == string(state.NodeFailed) {
+				add(nil, d)
+			} else if len(failedAbove[j]) > 0 {
+				add(failedAbove[j], "")
 			}
 		}
 		failedAbove[i] = set

@@ -281,3 +281,32 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestBlockedBy(t *testing.T) {
+	// a and d fail; b needs a; c needs b and d; e needs c; f needs e and
+	// the healthy g; h fails after a (marked, say) and i needs h.
+	nodes := []Node{
+		{ID: "a", State: "failed"}, {ID: "d", State: "failed"}, {ID: "g", State: "succeeded"},
+		{ID: "b", State: "blocked", Deps: []string{"a"}},
+		{ID: "c", State: "blocked", Deps: []string{"b", "d"}},
+		{ID: "e", State: "blocked", Deps: []string{"c"}},
+		{ID: "f", State: "blocked", Deps: []string{"e", "g"}},
+		{ID: "h", State: "failed", Deps: []string{"a"}},
+		{ID: "i", State: "blocked", Deps: []string{"h"}},
+	}
+	r := &Report{Nodes: nodes}
+	assemble(r, Options{Now: t0})
+	want := map[string][]string{"b": {"a"}, "c": {"a", "d"}, "e": {"a", "d"}, "f": {"a", "d"}, "i": {"h"}}
+	for _, n := range r.Nodes {
+		if !reflect.DeepEqual(n.BlockedBy, want[n.ID]) {
+			t.Errorf("%s blocked by %v; want %v", n.ID, n.BlockedBy, want[n.ID])
+		}
+	}
+	blocks := map[string][]string{}
+	for _, f := range r.Failures {
+		blocks[f.NodeID] = f.Blocks
+	}
+	if want := map[string][]string{"a": {"b", "c", "e", "f"}, "d": {"c", "e", "f"}, "h": {"i"}}; !reflect.DeepEqual(blocks, want) {
+		t.Errorf("failures block %v; want %v", blocks, want)
+	}
+}
