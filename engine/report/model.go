@@ -91,7 +91,8 @@ type Node struct {
 	Started     time.Time `json:"started,omitzero"`
 	Ended       time.Time `json:"ended,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
-	// BlockedBy lists the failed ancestors that block this node.
+	// BlockedBy lists the failed nodes that stop this blocked node: its
+	// failed ancestors reached through nodes that did not fail.
 	BlockedBy []string `json:"blocked_by,omitempty"`
 }
 
