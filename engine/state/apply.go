@@ -184,7 +184,7 @@ func (s *Store) commit(batch []*request) {
 	var applied []*request
 	err := s.update(func(tx *bolt.Tx) error {
 		applied = applied[:0]
-		w := newTxWriter(tx)
+		w := newTxWriter(tx, s.path)
 		for _, req := range batch {
 			if err := w.check(req.changes); err != nil {
 				req.err = err
@@ -227,6 +227,7 @@ func (s *Store) commit(batch []*request) {
 // run's journal head in memory until flush.
 type txWriter struct {
 	tx    *bolt.Tx
+	path  string // for errors
 	heads map[string]*head
 }
 
@@ -235,7 +236,9 @@ type head struct {
 	hash string
 }
 
-func newTxWriter(tx *bolt.Tx) *txWriter { return &txWriter{tx: tx, heads: map[string]*head{}} }
+func newTxWriter(tx *bolt.Tx, path string) *txWriter {
+	return &txWriter{tx: tx, path: path, heads: map[string]*head{}}
+}
 
 // check refuses a request whose runs are not stored, before any write.
 func (w *txWriter) check(changes []encodedChange) error {
@@ -307,6 +310,10 @@ func (w *txWriter) append(runID string, e *Entry) error {
 	if err != nil {
 		return fmt.Errorf("encode journal entry %d of run %q: %w", e.Seq, runID, err)
 	}
+	// Append only: never overwrite an entry, whatever the head says.
+	if jb.Get(seqKey(e.Seq)) != nil {
+		return &CorruptError{Path: w.path, Err: fmt.Errorf("run %q: journal entry %d already exists but the journal head says %d: the head is damaged; the journal was not changed", runID, e.Seq, h.seq)}
+	}
 	if err := jb.Put(seqKey(e.Seq), stored); err != nil {
 		return fmt.Errorf("put journal entry %d of run %q: %w", e.Seq, runID, err)
 	}
@@ -322,7 +329,7 @@ func (w *txWriter) head(runID string) (*head, error) {
 	if raw := w.tx.Bucket(bucketHeads).Get([]byte(runID)); raw != nil {
 		var err error
 		if h.seq, h.hash, err = decodeHead(raw); err != nil {
-			return nil, fmt.Errorf("journal head of run %q: %w", runID, err)
+			return nil, &CorruptError{Path: w.path, Err: fmt.Errorf("journal head of run %q: %w", runID, err)}
 		}
 	}
 	w.heads[runID] = h
@@ -410,7 +417,7 @@ func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes [
 				return fmt.Errorf("create run %q: node %q: %w", run.ID, nodes[i].ID, err)
 			}
 		}
-		w := newTxWriter(tx)
+		w := newTxWriter(tx, s.path)
 		e := &Entry{Time: run.Created, Type: "run-created",
 			Message: fmt.Sprintf("run of %s created with %d nodes", run.GraphName, len(nodes)),
 			Data:    map[string]string{"graph_hash": run.GraphHash, "graph_file": run.GraphFile}}

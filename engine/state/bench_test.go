@@ -157,7 +157,7 @@ func BenchmarkBaseline(b *testing.B) {
 		for i := range b.N {
 			id := fmt.Sprintf("n%07d", i)
 			err := s.db.Update(func(tx *bolt.Tx) error {
-				w := newTxWriter(tx)
+				w := newTxWriter(tx, s.path)
 				node, _ := encodeNode(&NodeRecord{ID: id, State: NodeSucceeded, Attempts: 1, Started: time.Now(), Ended: time.Now()})
 				if err := w.apply(&encodedChange{runID: "r1", nodeID: id, node: node,
 					entry: &Entry{Type: "node-succeeded", NodeID: id, State: NodeSucceeded, Attempt: 1}}); err != nil {
@@ -186,7 +186,7 @@ func BenchmarkBaseline(b *testing.B) {
 					id := fmt.Sprintf("n%07d", i)
 					node, _ := encodeNode(&NodeRecord{ID: id, State: NodeSucceeded, Attempts: 1, Started: time.Now(), Ended: time.Now()})
 					err := s.db.Batch(func(tx *bolt.Tx) error {
-						w := newTxWriter(tx)
+						w := newTxWriter(tx, s.path)
 						if err := w.apply(&encodedChange{runID: "r1", nodeID: id, node: node,
 							entry: &Entry{Type: "node-succeeded", NodeID: id, State: NodeSucceeded, Attempt: 1}}); err != nil {
 							return err

@@ -126,7 +126,7 @@ type Entry struct {
 	By      string            `json:"by,omitempty"`
 	Data    map[string]string `json:"data,omitempty"`
 	Prev    string            `json:"prev"`
-	Hash    string            `json:"hash"`
+	Hash    string            `json:"hash"` // must stay the last field: see doc.go
 }
 
 // Change is one state transition of a run. Every field that is set is

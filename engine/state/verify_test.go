@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"testing"
 
@@ -133,5 +134,43 @@ func TestVerifyResealedEntry(t *testing.T) {
 	rep, err := s.Verify("r1")
 	if err != nil || rep.OK || rep.FirstBad != 44 {
 		t.Errorf("Verify = %+v, %v; want entry 44 bad (its Prev)", rep, err)
+	}
+}
+
+// TestDamagedHead: a journal head that lags behind the journal must not
+// make Apply overwrite entries.
+func TestDamagedHead(t *testing.T) {
+	path, _ := mustStateFile(t)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketHeads).Delete([]byte("r1")) })
+	db.Close()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Apply(context.Background(), Change{RunID: "r1", Node: &NodeRecord{ID: "n0199", State: NodeFailed}, Entry: &Entry{Type: "x"}})
+	var ce *CorruptError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Apply with a lost head = %v, want *CorruptError", err)
+	}
+	var first Entry
+	_ = s.Journal("r1", 0, func(e Entry) error {
+		if e.Seq == 1 {
+			first = e
+		}
+		return nil
+	})
+	if first.Type != "run-created" {
+		t.Errorf("entry 1 = %+v, want the run-created entry untouched", first)
+	}
+	if n, _ := s.Node("r1", "n0199"); n.State != NodePending {
+		t.Errorf("node of the refused change = %+v, want it pending", n)
+	}
+	if rep, _ := s.Verify("r1"); rep.OK {
+		t.Errorf("Verify = %+v, want the missing head reported", rep)
 	}
 }
