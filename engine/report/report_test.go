@@ -310,3 +310,41 @@ func TestBlockedBy(t *testing.T) {
 		t.Errorf("failures block %v; want %v", blocks, want)
 	}
 }
+
+func TestRunningRunAndActions(t *testing.T) {
+	g := &graphs.Graph{Name: "live", Nodes: []*graphs.Node{
+		{ID: "ad", Kind: graphs.KindInfrastructure, Criticality: graphs.CriticalityVital},
+		{ID: "dpi", Kind: graphs.KindApplication, DependsOn: []string{"ad"}},
+	}}
+	recs := []state.NodeRecord{
+		{ID: "ad", State: state.NodeSucceeded, History: []state.Attempt{{N: 1, Started: t0, Ended: at(5), Result: state.NodeSucceeded}}},
+		{ID: "dpi", State: state.NodeRunning, History: []state.Attempt{{N: 1, Started: at(6)}}},
+	}
+	journal := []state.Entry{
+		{Seq: 7, Time: at(6), Type: "reset", NodeID: "dpi", By: "ops.night", Message: "retry after the SAN fix"},
+		{Seq: 8, Time: at(6), Type: "run-resumed", By: "ops.night"},
+	}
+	r := Build(state.Run{ID: "live", Status: state.RunRunning}, recs, journal, state.VerifyReport{OK: true, Entries: 8}, g, Options{Now: at(10)})
+	if got := r.Nodes[1].Attempts[0].Result; got != "running" {
+		t.Errorf("open attempt result %q; want running", got)
+	}
+	if !r.Run.End.Equal(at(10)) {
+		t.Errorf("timeline ends %v; want the generation time %v", r.Run.End, at(10))
+	}
+	want := []Decision{
+		{Type: DecisionOther, NodeID: "dpi", By: "ops.night", At: at(6), Reason: "reset: retry after the SAN fix", Seq: 7},
+		{Type: DecisionOther, By: "ops.night", At: at(6), Reason: "run-resumed", Seq: 8},
+	}
+	if !reflect.DeepEqual(r.Decisions, want) {
+		t.Errorf("decisions = %+v; want %+v", r.Decisions, want)
+	}
+	var buf bytes.Buffer
+	if err := r.HTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`<rect class="bar r-running"`, `data-node="dpi" data-state="running"`, "retry after the SAN fix"} {
+		if !strings.Contains(buf.String(), s) {
+			t.Errorf("HTML lacks %q", s)
+		}
+	}
+}
