@@ -349,3 +349,44 @@ func TestCLIStatusAndApproveWhileRunning(t *testing.T) {
 		t.Errorf("final status %s", s.Status)
 	}
 }
+
+// TestCLIMarkRetryEditedGraph: an operator marks a failed node done, retries
+// a node with its downstream, and resumes with an edited graph.
+func TestCLIMarkRetryEditedGraph(t *testing.T) {
+	d := newCLIDir(t)
+	src := `version: 1
+name: ops
+defaults: {retries: 0}
+nodes:
+  - {id: tape, kind: data, plugin: exec, with: {restore: [sh, -c, 'echo tape >> ran.txt; exit 1']}}
+  - {id: db, kind: application, plugin: exec, depends_on: [tape], with: {restore: [sh, -c, 'echo db >> ran.txt']}}
+  - {id: app, kind: application, plugin: exec, depends_on: [db], with: {restore: [sh, -c, 'echo app >> ran.txt']}}
+`
+	g := d.write("graph.yaml", src)
+	d.mustRun(exitFailedNodes, "run", g)
+	run := d.status().Run
+	d.mustRun(exitUsage, "mark", run, "tape", "--reason", "x")
+	d.mustRun(exitUsage, "mark", run, "tape", "--done")
+	d.mustRun(0, "mark", run, "tape", "--done", "--reason", "restored by hand from the offsite tape", "--by", "carol")
+	d.mustRun(0, "resume", run)
+	d.mustRun(0, "retry", run, "db", "--downstream", "--by", "dave")
+	if got := readFile(t, d.path("ran.txt")); got != "tape\ndb\napp\ndb\napp\n" {
+		t.Errorf("steps ran:\n%s", got)
+	}
+	logOut := d.mustRun(0, "log", run)
+	for _, want := range []string{"marked", "by carol", "restored by hand", "db by dave: retry requested", "app by dave"} {
+		if !strings.Contains(logOut, want) {
+			t.Errorf("journal lacks %q:\n%s", want, logOut)
+		}
+	}
+	edited := strings.Replace(src, "echo app >> ran.txt", "echo app2 >> ran.txt", 1)
+	edited += "  - {id: report, kind: data, plugin: exec, depends_on: [app], with: {restore: [sh, -c, 'echo report >> ran.txt']}}\n"
+	d.mustRun(0, "resume", run, "--graph", d.write("edited.yaml", edited))
+	if got := readFile(t, d.path("ran.txt")); !strings.HasSuffix(got, "app2\nreport\n") {
+		t.Errorf("after the edited graph:\n%s", got)
+	}
+	if out := d.mustRun(0, "log", run); !strings.Contains(out, "graph-changed") || !strings.Contains(out, "added=report") {
+		t.Errorf("journal lacks the graph change:\n%s", out)
+	}
+	d.mustRun(0, "log", run, "--verify")
+}
