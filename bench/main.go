@@ -74,43 +74,50 @@ func run(n, repeat, big int, bin string, par, jobs int, keep bool) error {
 	fmt.Printf("machine: %d CPUs, load %s\n\n", numCPU(), loadAvg())
 
 	var figs []figure
-	makeFresh := median(repeat, func() (time.Duration, error) {
-		os.RemoveAll(filepath.Join(work, "s"))
-		return timed(work, nil, "make", "-s", "-j", fmt.Sprint(jobs), "-f", "Makefile")
-	})
-	makeNoop := median(repeat, func() (time.Duration, error) {
-		return timed(work, nil, "make", "-s", "-j", fmt.Sprint(jobs), "-f", "Makefile")
-	})
-	var ninjaFresh, ninjaNoop result
+	var stateSize int64
+	steps := []step{
+		{"make fresh", func() (time.Duration, error) {
+			os.RemoveAll(filepath.Join(work, "s"))
+			return timed(work, nil, "make", "-s", "-j", fmt.Sprint(jobs), "-f", "Makefile")
+		}},
+		{"make no-op", func() (time.Duration, error) {
+			return timed(work, nil, "make", "-s", "-j", fmt.Sprint(jobs), "-f", "Makefile")
+		}},
+		{"reprise run noop", func() (time.Duration, error) {
+			db := filepath.Join(work, "noop.db")
+			removeState(db)
+			d, err := timed(work, nil, bin, "run", "-q", "--state", db, "--parallelism", fmt.Sprint(par), "graph-noop.json")
+			if fi, serr := os.Stat(db); serr == nil {
+				stateSize = fi.Size()
+			}
+			return d, err
+		}},
+		{"reprise resume (succeeded)", func() (time.Duration, error) {
+			db := filepath.Join(work, "noop.db")
+			return timed(work, nil, bin, "resume", "-q", "--state", db, lastRun(bin, db))
+		}},
+		{"reprise run exec true", func() (time.Duration, error) {
+			db := filepath.Join(work, "exec.db")
+			removeState(db)
+			return timed(work, nil, bin, "run", "-q", "--state", db, "--parallelism", fmt.Sprint(par), "graph-exec.json")
+		}},
+	}
 	if hasNinja {
-		ninjaFresh = median(repeat, func() (time.Duration, error) {
+		steps = append(steps, step{"ninja fresh", func() (time.Duration, error) {
 			os.RemoveAll(filepath.Join(work, "s"))
 			os.Remove(filepath.Join(work, ".ninja_log"))
 			os.Remove(filepath.Join(work, ".ninja_deps"))
 			return timed(work, nil, "ninja", "-j", fmt.Sprint(jobs))
-		})
-		ninjaNoop = median(repeat, func() (time.Duration, error) {
+		}}, step{"ninja no-op", func() (time.Duration, error) {
 			return timed(work, nil, "ninja", "-j", fmt.Sprint(jobs))
-		})
+		}})
 	}
-	var stateSize int64
-	noopRun := median(repeat, func() (time.Duration, error) {
-		db := filepath.Join(work, "noop.db")
-		removeState(db)
-		d, err := timed(work, nil, bin, "run", "-q", "--state", db, "--parallelism", fmt.Sprint(par), "graph-noop.json")
-		if fi, serr := os.Stat(db); serr == nil {
-			stateSize = fi.Size()
-		}
-		return d, err
-	})
-	execRun := median(repeat, func() (time.Duration, error) {
-		db := filepath.Join(work, "exec.db")
-		removeState(db)
-		return timed(work, nil, bin, "run", "-q", "--state", db, "--parallelism", fmt.Sprint(par), "graph-exec.json")
-	})
-	resume := median(repeat, func() (time.Duration, error) {
-		return timed(work, nil, bin, "resume", "-q", "--state", filepath.Join(work, "noop.db"), lastRun(bin, filepath.Join(work, "noop.db")))
-	})
+	res := interleave(repeat, steps)
+	makeFresh, makeNoop, noopRun, resume, execRun := res[0], res[1], res[2], res[3], res[4]
+	var ninjaFresh, ninjaNoop result
+	if hasNinja {
+		ninjaFresh, ninjaNoop = res[5], res[6]
+	}
 	figs = append(figs,
 		figure{name: fmt.Sprintf("%d noop nodes, durable state", n), reprise: noopRun.d, peer: makeFresh.d, peerName: fmt.Sprintf("make -j%d", jobs), target: "< 0.25×", targetRatio: 0.25, strictlyBelow: true},
 		figure{name: fmt.Sprintf("%d exec `true` nodes, durable state", n), reprise: execRun.d, peer: makeFresh.d, peerName: fmt.Sprintf("make -j%d", jobs), target: "≤ 1.2×", targetRatio: 1.2},
@@ -143,12 +150,12 @@ func run(n, repeat, big int, bin string, par, jobs int, keep bool) error {
 			bigSize = fi.Size()
 		}
 		id := lastRun(bin, db)
-		bigResume = median(repeat, func() (time.Duration, error) {
+		bigResume = interleave(repeat, []step{{"reprise resume (big, succeeded)", func() (time.Duration, error) {
 			return timed(bdir, nil, bin, "resume", "-q", "--state", db, id)
-		})
+		}}})[0]
 		figs = append(figs, figure{name: fmt.Sprintf("resume of a succeeded %d-node run", big), reprise: bigResume.d, target: "< 1 s", absoluteTarget: time.Second})
 	}
-	print(figs, noopRun, execRun, resume, makeFresh, makeNoop)
+	print(figs, res)
 	fmt.Printf("\nstate file: %d bytes for %d nodes = %.0f bytes/node (target < 2048)", stateSize, n, float64(stateSize)/float64(n))
 	if bigSize > 0 {
 		fmt.Printf("; %d bytes for %d nodes = %.0f bytes/node", bigSize, big, float64(bigSize)/float64(big))
@@ -160,7 +167,7 @@ func run(n, repeat, big int, bin string, par, jobs int, keep bool) error {
 	return errors.Join(noopRun.err, execRun.err, resume.err, makeFresh.err, makeNoop.err, ninjaFresh.err, ninjaNoop.err, bigResume.err)
 }
 
-func print(figs []figure, rs ...result) {
+func print(figs []figure, rs []result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "figure\treprise\tpeer\tpeer time\tratio\ttarget\tmet\t")
 	for _, f := range figs {
@@ -182,7 +189,7 @@ func print(figs []figure, rs ...result) {
 	fmt.Println("\nall runs (s):")
 	for _, r := range rs {
 		if len(r.all) > 0 {
-			fmt.Printf("  %s\n", r.describe())
+			fmt.Printf("  %-32s %s\n", r.name, r.describe())
 		}
 	}
 }
@@ -197,9 +204,10 @@ func yes(b bool) string {
 func secs(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
 
 type result struct {
-	d   time.Duration
-	all []time.Duration
-	err error
+	name string
+	d    time.Duration
+	all  []time.Duration
+	err  error
 }
 
 func (r result) describe() string {
@@ -210,20 +218,43 @@ func (r result) describe() string {
 	return strings.Join(parts, " ")
 }
 
-func median(n int, f func() (time.Duration, error)) result {
-	var r result
-	for i := 0; i < n; i++ {
-		d, err := f()
-		if err != nil {
-			r.err = err
-			return r
-		}
-		r.all = append(r.all, d)
+// step is one measurement.
+type step struct {
+	name string
+	f    func() (time.Duration, error)
+}
+
+// interleave runs every step once per round, rounds times, so that each
+// figure and its peer see the same machine load, and returns the results
+// (medians) in the order of steps. Progress goes to stderr.
+func interleave(rounds int, steps []step) []result {
+	res := make([]result, len(steps))
+	for i, s := range steps {
+		res[i].name = s.name
 	}
-	s := append([]time.Duration(nil), r.all...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	r.d = s[len(s)/2]
-	return r
+	for k := 0; k < rounds; k++ {
+		for i, s := range steps {
+			if res[i].err != nil {
+				continue
+			}
+			d, err := s.f()
+			if err != nil {
+				res[i].err = err
+				fmt.Fprintf(os.Stderr, "round %d: %s: %v\n", k+1, s.name, err)
+				continue
+			}
+			res[i].all = append(res[i].all, d)
+			fmt.Fprintf(os.Stderr, "round %d: %-32s %.3f s\n", k+1, s.name, d.Seconds())
+		}
+	}
+	for i := range res {
+		if len(res[i].all) > 0 {
+			sorted := append([]time.Duration(nil), res[i].all...)
+			sort.Slice(sorted, func(a, b int) bool { return sorted[a] < sorted[b] })
+			res[i].d = sorted[len(sorted)/2]
+		}
+	}
+	return res
 }
 
 func timed(dir string, env []string, name string, args ...string) (time.Duration, error) {

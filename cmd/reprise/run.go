@@ -73,6 +73,10 @@ first lets running steps finish, the second cancels them).`,
 				return err
 			}
 			defer s.close()
+			if prev, err := s.st.LatestUnfinished(); err == nil && prev.GraphName == g.Name {
+				fmt.Fprintf(c.ErrOrStderr(), "note: run %s of %s is %s; this starts a new run (`reprise resume %s` would continue it)\n",
+					prev.ID, prev.GraphName, prev.Status, prev.ID)
+			}
 			err = s.start(f, opts, func(_ *engine.Redactor, log *zap.Logger) engine.PluginHost {
 				return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log})
 			})
