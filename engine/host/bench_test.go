@@ -1,0 +1,86 @@
+package host_test
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reprise-si/reprise/engine/host"
+	"github.com/reprise-si/reprise/engine/host/hosttest"
+)
+
+// BenchmarkRestoreNoop measures full Restore round trips to a running noop
+// plugin process at concurrency 1 and 8, and reports the median and 99th
+// percentile latency of one call (ns/op is the throughput: wall time over
+// calls).
+func BenchmarkRestoreNoop(b *testing.B) {
+	for _, workers := range []int{1, 8} {
+		b.Run("concurrency="+strconv.Itoa(workers), func(b *testing.B) { benchRestore(b, workers) })
+	}
+}
+
+func benchRestore(b *testing.B, workers int) {
+	h := host.New(host.Options{BuiltinCommand: hosttest.BuiltinCommand})
+	defer h.Close()
+	ctx := context.Background()
+	r := req("noop", "milestone", map[string]any{"outputs": map[string]any{"phase": "2"}})
+	if _, err := h.Restore(ctx, r, nil); err != nil { // start the process outside the timing
+		b.Fatal(err)
+	}
+	lat := make([][]time.Duration, workers)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < b.N; i += workers {
+				start := time.Now()
+				res, err := h.Restore(ctx, r, nil)
+				lat[w] = append(lat[w], time.Since(start))
+				if err != nil || res.Outputs["phase"] != "2" {
+					b.Errorf("Restore = %+v, %v", res, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+// BenchmarkPluginStart measures a plugin's start: process, handshake,
+// AutoMTLS, and the first answer (Describe).
+func BenchmarkPluginStart(b *testing.B) {
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		h := host.New(host.Options{BuiltinCommand: hosttest.BuiltinCommand})
+		start := time.Now()
+		if _, err := h.Describe(ctx, "noop"); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		b.StopTimer()
+		h.Close()
+		b.StartTimer()
+	}
+	reportLatency(b, [][]time.Duration{lat})
+}
+
+func reportLatency(b *testing.B, parts [][]time.Duration) {
+	var all []time.Duration
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	if len(all) == 0 {
+		return
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	b.ReportMetric(float64(all[len(all)/2].Microseconds()), "µs-median")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "µs-p99")
+}

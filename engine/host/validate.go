@@ -1,0 +1,64 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// NodeProblem is a problem a plugin found in one node's `with` config.
+type NodeProblem struct {
+	NodeID  string
+	Plugin  string
+	Pos     graphs.Position // the node's position in the graph file
+	Message string
+}
+
+func (p NodeProblem) String() string {
+	return fmt.Sprintf("%d:%d: node %q: %s", p.Pos.Line, p.Pos.Column, p.NodeID, p.Message)
+}
+
+// ValidateNodes asks each node's plugin to validate its config (no side
+// effects), a few nodes at a time, and returns the problems in graph order.
+// A plugin that cannot be started or answer is one problem for each of its
+// nodes. Configs are sent as written (placeholders unresolved): plugins see
+// "${env:…}" strings there. ctx bounds the whole validation.
+func ValidateNodes(ctx context.Context, h engine.PluginHost, g *graphs.Graph) []NodeProblem {
+	type result struct {
+		index    int
+		problems []NodeProblem
+	}
+	results := make([]result, len(g.Nodes))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, n := range g.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			req := engine.StepRequest{NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin, Attempt: 1,
+				Config: n.With, Mode: engine.ModeDryRun, WorkDir: g.Dir}
+			msgs, err := h.Validate(ctx, req)
+			if err != nil {
+				msgs = []string{fmt.Sprintf("plugin %q could not validate: %v", n.Plugin, err)}
+			}
+			r := result{index: i}
+			for _, m := range msgs {
+				r.problems = append(r.problems, NodeProblem{NodeID: n.ID, Plugin: n.Plugin, Pos: n.Pos, Message: m})
+			}
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+	sort.Slice(results, func(a, b int) bool { return results[a].index < results[b].index })
+	var out []NodeProblem
+	for _, r := range results {
+		out = append(out, r.problems...)
+	}
+	return out
+}
