@@ -281,3 +281,43 @@ nodes:
 		t.Errorf("unknown target: err = %v", err)
 	}
 }
+
+func TestVerifyCalls(t *testing.T) {
+	dir := t.TempDir()
+	g := enginetest.MustGraph(t, dir, `version: 1
+name: verify
+plugins:
+  vendor: {path: ./vendor-plugin}
+nodes:
+  - {id: milestone, kind: infrastructure, plugin: noop}
+  - {id: script, kind: infrastructure, plugin: exec, with: {restore: [./r.sh]}}
+  - {id: checked, kind: infrastructure, plugin: exec, with: {restore: [./r.sh], verify: [./v.sh]}}
+  - {id: pacs, kind: application, plugin: vendor}
+  - {id: unhealthy, kind: application, plugin: vendor}
+`)
+	h := &enginetest.FakeHost{OnVerify: func(_ context.Context, req engine.StepRequest) (engine.StepResult, error) {
+		if req.NodeID == "unhealthy" {
+			return engine.StepResult{Status: engine.StepFailed, Message: "index unreadable"}, nil
+		}
+		return engine.StepResult{Status: engine.StepSucceeded}, nil
+	}}
+	st := enginetest.MustStore(t, dir)
+	res, err := newEngine(t, st, h, engine.Options{}).Start(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verified []string
+	for _, c := range h.Calls() {
+		if c.Op == "verify" {
+			verified = append(verified, c.Req.NodeID)
+		}
+	}
+	slices.Sort(verified)
+	if want := []string{"checked", "pacs", "unhealthy"}; !slices.Equal(verified, want) {
+		t.Errorf("verified %v, want %v", verified, want)
+	}
+	rec, _ := st.Node(res.RunID, "unhealthy")
+	if rec.State != state.NodeFailed || rec.LastError != "verify: index unreadable" {
+		t.Errorf("unhealthy: %s %q", rec.State, rec.LastError)
+	}
+}

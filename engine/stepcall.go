@@ -140,7 +140,7 @@ func (r *runner) call(l launch) (StepStatus, string, map[string]string) {
 		}
 		return sr.Status, sr.Message, outputs
 	}
-	if !hasVerify(l.node.Plugin) {
+	if !hasVerify(l.node) {
 		return StepSucceeded, sr.Message, outputs
 	}
 	vr, err := r.e.host.Verify(ctx, req)
@@ -173,8 +173,18 @@ func stepLevel(level string) zapLevel {
 	}
 }
 
-// hasVerify reports whether a plugin may have a health check worth a call
-// after its restore. The built-in noop has none (its Verify always
-// succeeds, by definition): skipping the call halves the cost of milestone
-// nodes, which large graphs hold by the thousand.
-func hasVerify(plugin string) bool { return plugin != "noop" }
+// hasVerify reports whether a node's plugin may have a health check worth a
+// call after its restore. Two built-ins are known not to: noop (its Verify
+// always succeeds) and exec without a `verify` command (same). Skipping the
+// call saves a plugin round trip per node, which matters for graphs of
+// thousands of milestones and small commands. Every other plugin is asked.
+func hasVerify(n *graphs.Node) bool {
+	switch n.Plugin {
+	case "noop":
+		return false
+	case "exec":
+		_, ok := n.With["verify"]
+		return ok
+	}
+	return true
+}
