@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MaxDepth is how deeply lists and mappings may nest in a graph file.
@@ -17,8 +18,8 @@ const MaxDepth = 256
 // duplicate keys refused. The grammar is RFC 8259's; escaped strings are
 // decoded by encoding/json itself. The fuzz target checks that this scanner
 // accepts exactly what json.Valid accepts. data must be valid UTF-8.
-func parseJSON(data []byte) (value, *Problem) {
-	p := &jsonParser{data: data, line: 1, col: 1}
+func parseJSON(data []byte, alias bool) (value, *Problem) {
+	p := &jsonParser{data: data, line: 1, col: 1, alias: alias}
 	p.ws()
 	v, ok := p.value()
 	if ok {
@@ -51,6 +52,16 @@ type jsonParser struct {
 	scratch []value
 	// keys interns mapping keys: a graph file repeats a dozen of them.
 	keys map[string]string
+	// alias makes strings without escapes point into data (see parse).
+	alias bool
+}
+
+// text returns data[a:b] as a string, copied unless p.alias.
+func (p *jsonParser) text(a, b int) string {
+	if p.alias && b > a {
+		return unsafe.String(&p.data[a], b-a)
+	}
+	return string(p.data[a:b])
 }
 
 func (p *jsonParser) items(mark int) []value {
@@ -166,43 +177,50 @@ func (p *jsonParser) enter(off int) bool {
 	return true
 }
 
-func (p *jsonParser) object() (v value, ok bool) {
+func (p *jsonParser) object() (value, bool) {
 	start := p.i
-	v = value{kind: vMap, pos: p.pos(start)}
+	v := value{kind: vMap, pos: p.pos(start)}
 	if !p.enter(start) {
 		return v, false
 	}
-	defer func() { p.depth-- }()
+	mark := len(p.scratch)
+	ok := p.members()
+	v.items = p.items(mark)
+	p.depth--
+	return v, ok
+}
+
+// members reads a mapping's keys and values up to its closing brace onto
+// p.scratch.
+func (p *jsonParser) members() bool {
 	p.i++
 	p.ws()
 	if p.i < len(p.data) && p.data[p.i] == '}' {
 		p.i++
-		return v, true
+		return true
 	}
-	mark := len(p.scratch)
-	defer func() { v.items = p.items(mark) }()
 	for {
 		p.ws()
 		if p.i >= len(p.data) || p.data[p.i] != '"' {
 			p.fail(p.i, "unexpected %s, want a string key", p.describeAt(p.i))
-			return v, false
+			return false
 		}
 		kpos := p.i
 		k, ok := p.keyStr()
 		if !ok {
-			return v, false
+			return false
 		}
 		key := value{kind: vStr, pos: p.pos(kpos), s: k}
 		p.ws()
 		if p.i >= len(p.data) || p.data[p.i] != ':' {
 			p.fail(p.i, "unexpected %s, want ':' after key %q", p.describeAt(p.i), k)
-			return v, false
+			return false
 		}
 		p.i++
 		p.ws()
 		val, ok := p.value()
 		if !ok {
-			return v, false
+			return false
 		}
 		p.scratch = append(p.scratch, key, val)
 		p.ws()
@@ -212,33 +230,39 @@ func (p *jsonParser) object() (v value, ok bool) {
 		}
 		if p.i < len(p.data) && p.data[p.i] == '}' {
 			p.i++
-			return v, true
+			return true
 		}
 		p.fail(p.i, "unexpected %s, want ',' or '}'", p.describeAt(p.i))
-		return v, false
+		return false
 	}
 }
 
-func (p *jsonParser) array() (v value, ok bool) {
+func (p *jsonParser) array() (value, bool) {
 	start := p.i
-	v = value{kind: vSeq, pos: p.pos(start)}
+	v := value{kind: vSeq, pos: p.pos(start)}
 	if !p.enter(start) {
 		return v, false
 	}
-	defer func() { p.depth-- }()
+	mark := len(p.scratch)
+	ok := p.elements()
+	v.items = p.items(mark)
+	p.depth--
+	return v, ok
+}
+
+// elements reads a list's values up to its closing bracket onto p.scratch.
+func (p *jsonParser) elements() bool {
 	p.i++
 	p.ws()
 	if p.i < len(p.data) && p.data[p.i] == ']' {
 		p.i++
-		return v, true
+		return true
 	}
-	mark := len(p.scratch)
-	defer func() { v.items = p.items(mark) }()
 	for {
 		p.ws()
 		el, ok := p.value()
 		if !ok {
-			return v, false
+			return false
 		}
 		p.scratch = append(p.scratch, el)
 		p.ws()
@@ -248,10 +272,10 @@ func (p *jsonParser) array() (v value, ok bool) {
 		}
 		if p.i < len(p.data) && p.data[p.i] == ']' {
 			p.i++
-			return v, true
+			return true
 		}
 		p.fail(p.i, "unexpected %s, want ',' or ']'", p.describeAt(p.i))
-		return v, false
+		return false
 	}
 }
 
@@ -282,7 +306,7 @@ func (p *jsonParser) str() (string, bool) {
 		case c == '"':
 			p.i++
 			if !escaped {
-				return string(p.data[start+1 : p.i-1]), true
+				return p.text(start+1, p.i-1), true
 			}
 			var s string
 			if err := json.Unmarshal(p.data[start:p.i], &s); err != nil {
@@ -371,5 +395,5 @@ func (p *jsonParser) number() (value, bool) {
 			p.i++
 		}
 	}
-	return value{kind: k, pos: p.pos(start), s: string(d[start:p.i])}, true
+	return value{kind: k, pos: p.pos(start), s: p.text(start, p.i)}, true
 }
