@@ -41,6 +41,7 @@ type PluginError struct {
 	Detail string // the crash text, the handshake output, the hashes …
 }
 
+// Error returns `plugin "NAME" (PATH): what: detail`.
 func (e *PluginError) Error() string {
 	s := fmt.Sprintf("plugin %q", e.Plugin)
 	if e.Path != "" {
@@ -53,4 +54,5 @@ func (e *PluginError) Error() string {
 	return s
 }
 
+// Unwrap returns the sentinel error.
 func (e *PluginError) Unwrap() error { return e.Err }

@@ -44,6 +44,12 @@ func TestExecBuiltin(t *testing.T) {
 			wantOut:    map[string]string{"dir": workDir},
 		},
 		{
+			name:       "missing working directory",
+			with:       map[string]any{"restore": []any{"true"}, "dir": "no/such/dir"},
+			wantStatus: engine.StepFailed,
+			wantMsg:    []string{"working directory", "no/such/dir", "not a folder"},
+		},
+		{
 			name:       "missing restore is a config error",
 			with:       map[string]any{"check": []any{"true"}},
 			wantStatus: engine.StepFailed,

@@ -18,6 +18,7 @@ type NodeProblem struct {
 	Message string
 }
 
+// String returns "LINE:COL: node \"ID\": message".
 func (p NodeProblem) String() string {
 	return fmt.Sprintf("%d:%d: node %q: %s", p.Pos.Line, p.Pos.Column, p.NodeID, p.Message)
 }

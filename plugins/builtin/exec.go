@@ -28,6 +28,10 @@ import (
 //
 // The argv and env may hold resolved secrets: Exec never echoes them; only
 // the command's own output and the program's base name appear in messages.
+//
+// Processes a command leaves running in the background stay in the plugin's
+// session and are ended when reprise closes the plugin: a restore step that
+// starts a long-lived service must detach it into its own session (setsid).
 type Exec struct{}
 
 var (
@@ -205,6 +209,11 @@ func runCommand(ctx context.Context, req *sdk.Request, cfg *execConfig, argv []s
 		dir = cfg.Dir
 		if !filepath.IsAbs(dir) && req.WorkDir != "" {
 			dir = filepath.Join(req.WorkDir, dir)
+		}
+	}
+	if dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("working directory %s: not a folder", dir)
 		}
 	}
 	outFile, err := os.CreateTemp("", "reprise-output-*")

@@ -114,6 +114,7 @@ func (Unsupported) Verify(context.Context, *Request) (Result, error) {
 // Restore through Waiting.
 type WaitingError struct{ Message string }
 
+// Error returns the message shown to the operator.
 func (e *WaitingError) Error() string { return e.Message }
 
 // Waiting returns an error that makes Restore answer "waiting" with message

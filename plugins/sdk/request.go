@@ -37,6 +37,7 @@ type ConfigError struct {
 	Problem string
 }
 
+// Error returns "with.FIELD: problem".
 func (e *ConfigError) Error() string { return e.Field + ": " + e.Problem }
 
 // Decode decodes the node's config into v, a pointer to a struct whose
