@@ -1,0 +1,171 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+// This file holds the runner's bookkeeping: node states and counts, journal
+// entries and changes, events, the ETA and the run's final status.
+
+func (r *runner) setState(i int, s state.NodeState) {
+	old := r.recs[i].State
+	if old == s {
+		return
+	}
+	r.counts[old]--
+	r.counts[s]++
+	if old.Done() != s.Done() {
+		est := r.g.Nodes[i].Estimate
+		sign := 1
+		if s.Done() {
+			sign = -1
+		}
+		if est > 0 {
+			r.remEstimate += time.Duration(sign) * est
+		} else {
+			r.remNoEst += sign
+		}
+	}
+	r.recs[i].State = s
+}
+
+func (r *runner) doneCount() int {
+	return r.counts[state.NodeSucceeded] + r.counts[state.NodeSkipped]
+}
+
+func (r *runner) finishRun() (Result, error) {
+	res := r.result()
+	now := r.e.opts.Now()
+	r.run.Status = res.Status
+	r.run.Updated = now
+	typ := EntryRunFinished
+	switch res.Status {
+	case state.RunSucceeded, state.RunFailed:
+		r.run.Finished = now
+	case state.RunParked:
+		typ = EntryRunParked
+	case state.RunInterrupted:
+		typ = EntryRunInterrupted
+	}
+	msg := summary(res)
+	r.addRunChange(r.entry(typ, "", msg))
+	if err := r.flush(); err != nil {
+		return res, err
+	}
+	r.log.Info("run "+string(res.Status), zap.String("summary", msg))
+	r.e.emit(r.event(EventRunFinished, -1, msg))
+	return res, nil
+}
+
+func (r *runner) result() Result {
+	res := Result{RunID: r.run.ID, Total: len(r.recs), Counts: r.countsCopy()}
+	for i := range r.recs {
+		switch r.recs[i].State {
+		case state.NodeFailed:
+			res.Failed = append(res.Failed, NodeError{ID: r.recs[i].ID, Error: r.recs[i].LastError})
+		case state.NodeBlocked:
+			res.Blocked = append(res.Blocked, r.recs[i].ID)
+		case state.NodeWaiting:
+			res.Waiting = append(res.Waiting, r.recs[i].ID)
+		}
+	}
+	switch {
+	case r.doneCount() == len(r.recs):
+		res.Status = state.RunSucceeded
+	case r.interrupted:
+		res.Status = state.RunInterrupted
+	case len(res.Failed)+len(res.Blocked) > 0 || r.failedFast:
+		res.Status = state.RunFailed
+	case len(res.Waiting) > 0:
+		res.Status = state.RunParked
+	default:
+		res.Status = state.RunFailed
+	}
+	return res
+}
+
+func summary(res Result) string {
+	s := fmt.Sprintf("%s: %d/%d done", res.Status, res.Counts[state.NodeSucceeded]+res.Counts[state.NodeSkipped], res.Total)
+	if n := len(res.Failed); n > 0 {
+		s += fmt.Sprintf(", %d failed", n)
+	}
+	if n := len(res.Blocked); n > 0 {
+		s += fmt.Sprintf(", %d blocked", n)
+	}
+	if n := len(res.Waiting); n > 0 {
+		s += fmt.Sprintf(", %d waiting for approval", n)
+	}
+	if n := res.Counts[state.NodePending]; n > 0 {
+		s += fmt.Sprintf(", %d pending", n)
+	}
+	return s
+}
+
+func (r *runner) countsCopy() map[state.NodeState]int {
+	m := make(map[state.NodeState]int, len(r.counts))
+	for k, v := range r.counts {
+		if v != 0 {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func (r *runner) eta() time.Duration {
+	todo := len(r.recs) - r.doneCount()
+	if todo == 0 {
+		return 0
+	}
+	total := r.remEstimate
+	if r.remNoEst > 0 && r.measuredN > 0 {
+		total += time.Duration(r.remNoEst) * (r.measured / time.Duration(r.measuredN))
+	}
+	slots := min(r.e.opts.Parallelism, todo)
+	return total / time.Duration(slots)
+}
+
+func (r *runner) event(t EventType, i int, msg string) Event {
+	ev := Event{Time: r.e.opts.Now(), Type: t, RunID: r.run.ID, Message: msg, Total: len(r.recs)}
+	if i >= 0 {
+		ev.NodeID = r.g.Nodes[i].ID
+	}
+	if t != EventNodeLog && t != EventNodeProgress {
+		ev.Counts = r.countsCopy()
+		ev.ETA = r.eta()
+	}
+	return ev
+}
+
+func (r *runner) entry(t EntryType, node, msg string) *state.Entry {
+	return &state.Entry{Time: r.e.opts.Now(), Type: string(t), NodeID: node, Message: r.e.red.String(msg)}
+}
+
+func (r *runner) addNodeChange(i int, ent *state.Entry) {
+	rec := r.recs[i]
+	ent.State = rec.State
+	r.changes = append(r.changes, state.Change{RunID: r.run.ID, Node: &rec, Entry: ent})
+}
+
+func (r *runner) addRunChange(ent *state.Entry) {
+	run := r.run
+	run.Updated = r.e.opts.Now()
+	r.changes = append(r.changes, state.Change{RunID: r.run.ID, Run: &run, Entry: ent})
+}
+
+func attemptResult(res result) state.NodeState {
+	switch {
+	case res.status == StepSucceeded:
+		return state.NodeSucceeded
+	case res.status == StepWaiting:
+		return state.NodeWaiting
+	case res.canceled:
+		return state.NodePending
+	default:
+		return state.NodeFailed
+	}
+}
