@@ -12,6 +12,7 @@ import (
 // This file holds the runner's bookkeeping: node states and counts, journal
 // entries and changes, events, the ETA and the run's final status.
 
+// setState moves node i to state s, keeping the counts and the ETA sums.
 func (r *runner) setState(i int, s state.NodeState) {
 	old := r.recs[i].State
 	if old == s {
@@ -34,10 +35,12 @@ func (r *runner) setState(i int, s state.NodeState) {
 	r.recs[i].State = s
 }
 
+// doneCount is the number of nodes succeeded or skipped.
 func (r *runner) doneCount() int {
 	return r.counts[state.NodeSucceeded] + r.counts[state.NodeSkipped]
 }
 
+// finishRun persists the run's final status.
 func (r *runner) finishRun() (Result, error) {
 	res := r.result()
 	now := r.e.opts.Now()
@@ -62,6 +65,7 @@ func (r *runner) finishRun() (Result, error) {
 	return res, nil
 }
 
+// result is the run's outcome from its node states.
 func (r *runner) result() Result {
 	res := Result{RunID: r.run.ID, Total: len(r.recs), Counts: r.countsCopy()}
 	for i := range r.recs {
@@ -89,6 +93,7 @@ func (r *runner) result() Result {
 	return res
 }
 
+// summary says a Result in one line.
 func summary(res Result) string {
 	s := fmt.Sprintf("%s: %d/%d done", res.Status, res.Counts[state.NodeSucceeded]+res.Counts[state.NodeSkipped], res.Total)
 	if n := len(res.Failed); n > 0 {
@@ -106,6 +111,7 @@ func summary(res Result) string {
 	return s
 }
 
+// countsCopy returns the non-zero counts of nodes by state.
 func (r *runner) countsCopy() map[state.NodeState]int {
 	m := make(map[state.NodeState]int, len(r.counts))
 	for k, v := range r.counts {
@@ -116,6 +122,8 @@ func (r *runner) countsCopy() map[state.NodeState]int {
 	return m
 }
 
+// eta estimates the time left: the estimates of the nodes not done (the
+// mean measured step time for those without one), spread over the slots.
 func (r *runner) eta() time.Duration {
 	todo := len(r.recs) - r.doneCount()
 	if todo == 0 {
@@ -129,6 +137,7 @@ func (r *runner) eta() time.Duration {
 	return total / time.Duration(slots)
 }
 
+// event builds an Event about node i (-1: the run).
 func (r *runner) event(t EventType, i int, msg string) Event {
 	ev := Event{Time: r.e.opts.Now(), Type: t, RunID: r.run.ID, Message: msg, Total: len(r.recs)}
 	if i >= 0 {
@@ -141,22 +150,26 @@ func (r *runner) event(t EventType, i int, msg string) Event {
 	return ev
 }
 
+// entry builds a journal entry; its message is redacted.
 func (r *runner) entry(t EntryType, node, msg string) *state.Entry {
 	return &state.Entry{Time: r.e.opts.Now(), Type: string(t), NodeID: node, Message: r.e.red.String(msg)}
 }
 
+// addNodeChange queues node i's record with its entry for the next flush.
 func (r *runner) addNodeChange(i int, ent *state.Entry) {
 	rec := r.recs[i]
 	ent.State = rec.State
 	r.changes = append(r.changes, state.Change{RunID: r.run.ID, Node: &rec, Entry: ent})
 }
 
+// addRunChange queues the run record with its entry for the next flush.
 func (r *runner) addRunChange(ent *state.Entry) {
 	run := r.run
 	run.Updated = r.e.opts.Now()
 	r.changes = append(r.changes, state.Change{RunID: r.run.ID, Run: &run, Entry: ent})
 }
 
+// attemptResult is the state an attempt ended in, as kept in a node's history.
 func attemptResult(res result) state.NodeState {
 	switch {
 	case res.status == StepSucceeded:

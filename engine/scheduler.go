@@ -489,8 +489,3 @@ func (r *runner) approve(a approval) {
 	r.release(i)
 	a.reply <- nil
 }
-
-// finishRun persists the run's final status.
-// eta estimates the time left: the estimates of the nodes not done (the
-// mean measured step time for those without one), spread over the slots.
-// attemptResult is the state an attempt ended in, as kept in a node's history.
