@@ -1,17 +1,3 @@
-// Package sdk is what a vendor plugin imports to serve reprise restore steps.
-//
-// Implement Plugin (Describe and Restore), optionally Checker, Verifier and
-// Validator, and call Serve from main:
-//
-//	func main() { sdk.Serve(&pacs.Plugin{}) }
-//
-// The plugin runs as a separate process started by reprise; one process
-// serves every node that uses it, with concurrent calls, so implementations
-// must be safe for concurrent use. Every call gets a context that is
-// cancelled when the engine gives up (node timeout, operator interrupt):
-// stop the work and return.
-//
-// A plugin author never imports go-plugin, gRPC or the proto package.
 package sdk
 
 import (
