@@ -19,13 +19,11 @@ var hashTail = []byte(`"hash":""}`)
 
 // sealEntry encodes e (whose Hash is ignored) and returns the bytes to
 // store and the entry's hash: the hex SHA-256 of the canonical encoding,
-// which is the JSON of e with Hash "", spliced into the hash field.
+// which is the JSON of e with Hash "" (as encoding/json writes it),
+// spliced into the hash field.
 func sealEntry(e *Entry) (stored []byte, hash string, err error) {
 	e.Hash = ""
-	canon, err := json.Marshal(e)
-	if err != nil {
-		return nil, "", err
-	}
+	canon := appendEntryJSON(make([]byte, 0, 256), e)
 	if !bytes.HasSuffix(canon, hashTail) {
 		return nil, "", errors.New("hash field is not last in the encoding")
 	}
