@@ -53,6 +53,23 @@ type decoder struct {
 	probs []*Problem
 	g     *Graph
 	src   []nodeSrc
+	// streamed is set when the JSON scanner handed the nodes over one by
+	// one as it read them (see jsonParser.streamNodes): the list at
+	// streamedPos holds no items, its nodes are decoded already.
+	streamed      bool
+	streamedPos   Position
+	streamedCount int
+}
+
+func newDecoder() *decoder {
+	return &decoder{g: &Graph{Plugins: map[string]PluginRef{}}}
+}
+
+// streamNode decodes the i-th node as soon as the JSON scanner has read
+// it, so that the whole file's value tree never exists at once.
+func (d *decoder) streamNode(i int, v *value) {
+	d.streamedCount++
+	d.decodeNode(i, v)
 }
 
 func (d *decoder) add(pos Position, node, field, val string, sentinel error, format string, args ...any) {
@@ -179,7 +196,6 @@ var topFields = []string{"version", "name", "plugins", "defaults", "nodes"}
 
 // decodeGraph walks the root value. It fills d.g and d.src.
 func (d *decoder) decodeGraph(root *value) {
-	d.g = &Graph{Plugins: map[string]PluginRef{}}
 	if root.kind != vMap {
 		d.add(root.pos, "", "", "", ErrSyntax, "not a graph file: want a mapping with version and nodes at the top, got %s", root.describe())
 		return
@@ -232,12 +248,21 @@ func (d *decoder) decodeGraph(root *value) {
 		d.typeErr(nodesVal, "", "nodes", "a list of nodes")
 		return
 	}
+	if d.streamed && nodesVal.pos == d.streamedPos {
+		if d.streamedCount == 0 {
+			d.add(nodesVal.pos, "", "nodes", "", ErrEmpty, "empty graph: nodes is an empty list (want at least one node)")
+		}
+		return
+	}
 	if len(nodesVal.items) == 0 {
 		d.add(nodesVal.pos, "", "nodes", "", ErrEmpty, "empty graph: nodes is an empty list (want at least one node)")
 		return
 	}
 	d.g.Nodes = make([]*Node, 0, len(nodesVal.items))
 	d.src = make([]nodeSrc, 0, len(nodesVal.items))
+	if d.streamed { // a second nodes key, refused as a duplicate
+		return
+	}
 	for i := range nodesVal.items {
 		d.decodeNode(i, &nodesVal.items[i])
 	}

@@ -80,7 +80,7 @@ func FuzzParse(f *testing.F) {
 // accepts (nesting within MaxDepth).
 func checkJSONAgrees(t *testing.T, data []byte) {
 	body := bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	_, perr := parseJSON(body, false)
+	_, perr := parseJSON(body, false, nil)
 	valid := json.Valid(body)
 	if perr != nil && strings.Contains(perr.Message, "nesting deeper") {
 		return

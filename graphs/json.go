@@ -18,8 +18,12 @@ const MaxDepth = 256
 // duplicate keys refused. The grammar is RFC 8259's; escaped strings are
 // decoded by encoding/json itself. The fuzz target checks that this scanner
 // accepts exactly what json.Valid accepts. data must be valid UTF-8.
-func parseJSON(data []byte, alias bool) (value, *Problem) {
-	p := &jsonParser{data: data, line: 1, col: 1, alias: alias}
+//
+// With d set, the entries of the top-level "nodes" list are handed to
+// d.streamNode as they are read instead of being kept in the tree: a
+// 100,000-node file then never holds its whole value tree at once.
+func parseJSON(data []byte, alias bool, d *decoder) (value, *Problem) {
+	p := &jsonParser{data: data, line: 1, col: 1, alias: alias, dec: d}
 	p.ws()
 	v, ok := p.value()
 	if ok {
@@ -54,6 +58,7 @@ type jsonParser struct {
 	keys map[string]string
 	// alias makes strings without escapes point into data (see parse).
 	alias bool
+	dec   *decoder
 }
 
 // text returns data[a:b] as a string, copied unless p.alias.
@@ -218,7 +223,12 @@ func (p *jsonParser) members() bool {
 		}
 		p.i++
 		p.ws()
-		val, ok := p.value()
+		var val value
+		if p.depth == 1 && k == "nodes" && p.dec != nil && !p.dec.streamed && p.i < len(p.data) && p.data[p.i] == '[' {
+			val, ok = p.streamNodes()
+		} else {
+			val, ok = p.value()
+		}
 		if !ok {
 			return false
 		}
@@ -248,6 +258,43 @@ func (p *jsonParser) array() (value, bool) {
 	v.items = p.items(mark)
 	p.depth--
 	return v, ok
+}
+
+// streamNodes reads the top-level nodes list, handing each entry to the
+// decoder as soon as it is read. It returns the list without items.
+func (p *jsonParser) streamNodes() (value, bool) {
+	start := p.i
+	v := value{kind: vSeq, pos: p.pos(start)}
+	p.dec.streamed, p.dec.streamedPos = true, v.pos
+	if !p.enter(start) {
+		return v, false
+	}
+	defer func() { p.depth-- }()
+	p.i++
+	p.ws()
+	if p.i < len(p.data) && p.data[p.i] == ']' {
+		p.i++
+		return v, true
+	}
+	for i := 0; ; i++ {
+		p.ws()
+		el, ok := p.value()
+		if !ok {
+			return v, false
+		}
+		p.dec.streamNode(i, &el)
+		p.ws()
+		if p.i < len(p.data) && p.data[p.i] == ',' {
+			p.i++
+			continue
+		}
+		if p.i < len(p.data) && p.data[p.i] == ']' {
+			p.i++
+			return v, true
+		}
+		p.fail(p.i, "unexpected %s, want ',' or ']'", p.describeAt(p.i))
+		return v, false
+	}
 }
 
 // elements reads a list's values up to its closing bracket onto p.scratch.

@@ -70,17 +70,17 @@ func parse(file string, data []byte, alias bool) (*Graph, error) {
 		return nil, finish(file, []*Problem{p})
 	}
 	body := bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	d := newDecoder()
 	var root value
 	var perr *Problem
 	if isJSON(file, body) {
-		root, perr = parseJSON(body, alias)
+		root, perr = parseJSON(body, alias, d)
 	} else {
 		root, perr = parseYAML(body)
 	}
 	if perr != nil {
 		return nil, finish(file, []*Problem{perr})
 	}
-	d := &decoder{}
 	d.decodeGraph(&root)
 	if len(d.g.Nodes) > 0 {
 		d.validate()
