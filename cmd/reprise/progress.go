@@ -134,10 +134,18 @@ func plainLine(ev engine.Event, started map[string]time.Time) string {
 	return ""
 }
 
+// oneLine keeps a message on one line: its non-blank lines joined with
+// " | ", cut at 300 characters.
 func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = s[:i] + " …"
+	var parts []string
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	s = strings.Join(parts, " | ")
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:299]) + "…"
 	}
 	return s
 }
@@ -298,18 +306,23 @@ func (b *barProgress) above(ev engine.Event, started map[string]time.Time) {
 
 func (b *barProgress) startNode(ev engine.Event) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if old := b.running[ev.NodeID]; old != nil { // a retry reuses the line
 		old.started, old.attempt = ev.Time, ev.Attempt
+		b.mu.Unlock()
 		return
 	}
 	if len(b.running) >= maxNodeBars {
 		b.hidden++
+		b.mu.Unlock()
 		return
 	}
 	nb := &nodeBar{started: ev.Time, attempt: ev.Attempt}
 	id := ev.NodeID
-	nb.bar = b.p.New(100, mpb.SpinnerStyle().PositionLeft(), mpb.BarWidth(3), mpb.BarRemoveOnComplete(),
+	b.running[id] = nb
+	b.mu.Unlock()
+	// Not under b.mu: p.New waits for the render goroutine, whose
+	// decorators (head, tail, the node's own) take b.mu.
+	bar := b.p.New(100, mpb.SpinnerStyle().PositionLeft(), mpb.BarWidth(3), mpb.BarRemoveOnComplete(),
 		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return "  ▶ " + id }, decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
 			b.mu.Lock()
@@ -323,7 +336,9 @@ func (b *barProgress) startNode(ev engine.Event) {
 			}
 			return s
 		})))
-	b.running[id] = nb
+	b.mu.Lock()
+	nb.bar = bar
+	b.mu.Unlock()
 }
 
 func (b *barProgress) stopNode(id string) {
@@ -333,9 +348,13 @@ func (b *barProgress) stopNode(id string) {
 	if nb == nil && b.hidden > 0 {
 		b.hidden--
 	}
-	b.mu.Unlock()
+	var bar *mpb.Bar
 	if nb != nil {
-		nb.bar.Abort(true)
+		bar = nb.bar
+	}
+	b.mu.Unlock()
+	if bar != nil {
+		bar.Abort(true)
 	}
 }
 

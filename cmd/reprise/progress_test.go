@@ -30,7 +30,7 @@ func progressEvents() []engine.Event {
 		ev(1, engine.EventNodeStarted, "pacs", "", 1, "", counts(11, 0, 0, 0, 1, 72)),
 		ev(1, engine.EventNodeStarted, "lis", "", 1, "", counts(11, 0, 0, 0, 2, 71)),
 		ev(2, engine.EventNodeProgress, "pacs", "", 1, "", counts(11, 0, 0, 0, 2, 71)),
-		ev(2.5, engine.EventNodeLog, "lis", "", 1, "restoring backup set\nsecond line", nil), // logs carry no counts
+		ev(2.5, engine.EventNodeLog, "lis", "", 1, "restoring backup set\r\n\n  second line\n", nil), // logs carry no counts
 		ev(3.1, engine.EventNodeFinished, "pacs", state.NodeSucceeded, 1, "", counts(12, 0, 0, 0, 1, 71)),
 		ev(4, engine.EventNodeRetrying, "lis", "", 2, "checksum mismatch", counts(12, 0, 0, 0, 1, 71)),
 		ev(4, engine.EventNodeStarted, "lis", "", 2, "", counts(12, 0, 0, 0, 1, 71)),
@@ -53,7 +53,7 @@ func TestPlainProgress(t *testing.T) {
 	want := `12:03:00 [ 11/84] started run r1, 84 nodes
 12:03:01 [ 11/84] started pacs (attempt 1)
 12:03:01 [ 11/84] started lis (attempt 1)
-12:03:02 [ 11/84] log lis: restoring backup set …
+12:03:02 [ 11/84] log lis: restoring backup set | second line
 12:03:03 [ 12/84] succeeded pacs (attempt 1, 2.1s)
 12:03:04 [ 12/84] retrying lis (attempt 2): checksum mismatch
 12:03:04 [ 12/84] started lis (attempt 2)
