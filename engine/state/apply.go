@@ -2,9 +2,6 @@ package state
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -346,88 +343,6 @@ func (w *txWriter) flush() error {
 	return nil
 }
 
-// CreateRun stores a new run, its graph snapshot and its node records, and
-// journals a "run-created" entry, in one durable transaction. Run.Total is
-// set to len(nodes), Run.GraphHash to the snapshot's SHA-256 when empty,
-// and Created/Updated to now when zero. It fails with ErrRunExists if the
-// id is taken.
-func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes []NodeRecord) error {
-	if s.readOnly {
-		return ErrReadOnly
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := checkKey("run id", run.ID); err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	if run.Created.IsZero() {
-		run.Created = now
-	}
-	if run.Updated.IsZero() {
-		run.Updated = run.Created
-	}
-	if run.Status == "" {
-		run.Status = RunRunning
-	}
-	if run.GraphHash == "" {
-		sum := sha256.Sum256(snapshot)
-		run.GraphHash = hex.EncodeToString(sum[:])
-	}
-	run.Total = len(nodes)
-	rb, err := json.Marshal(&run)
-	if err != nil {
-		return fmt.Errorf("encode run %q: %w", run.ID, err)
-	}
-	encoded := make([][]byte, len(nodes))
-	seen := make(map[string]struct{}, len(nodes))
-	for i := range nodes {
-		if _, dup := seen[nodes[i].ID]; dup {
-			return fmt.Errorf("create run %q: node %q given twice: %w", run.ID, nodes[i].ID, ErrInvalidChange)
-		}
-		seen[nodes[i].ID] = struct{}{}
-		if encoded[i], err = encodeNode(&nodes[i]); err != nil {
-			return fmt.Errorf("create run %q: %w", run.ID, err)
-		}
-	}
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
-	return s.update(func(tx *bolt.Tx) error {
-		if runExists(tx, run.ID) {
-			return fmt.Errorf("create run %q: %w", run.ID, ErrRunExists)
-		}
-		if err := tx.Bucket(bucketRuns).Put([]byte(run.ID), rb); err != nil {
-			return fmt.Errorf("create run %q: %w", run.ID, err)
-		}
-		if err := tx.Bucket(bucketSnapshots).Put([]byte(run.ID), append([]byte{}, snapshot...)); err != nil {
-			return fmt.Errorf("create run %q: snapshot: %w", run.ID, err)
-		}
-		nb, err := tx.Bucket(bucketNodes).CreateBucketIfNotExists([]byte(run.ID))
-		if err != nil {
-			return fmt.Errorf("create run %q: %w", run.ID, err)
-		}
-		nb.FillPercent = 0.9
-		for i := range nodes {
-			if err := nb.Put([]byte(nodes[i].ID), encoded[i]); err != nil {
-				return fmt.Errorf("create run %q: node %q: %w", run.ID, nodes[i].ID, err)
-			}
-		}
-		w := newTxWriter(tx, s.path)
-		e := &Entry{Time: run.Created, Type: "run-created",
-			Message: fmt.Sprintf("run of %s created with %d nodes", run.GraphName, len(nodes)),
-			Data:    map[string]string{"graph_hash": run.GraphHash, "graph_file": run.GraphFile}}
-		if err := w.append(run.ID, e); err != nil {
-			return err
-		}
-		return w.flush()
-	})
-}
-
 // update runs fn in a write transaction, turning a bbolt panic or fault
 // on a damaged file into *CorruptError.
 func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
@@ -450,12 +365,4 @@ func (s *Store) mapErr(err error) error {
 		return ErrClosed
 	}
 	return err
-}
-
-// NewRunID returns a new run id, sortable by time: the UTC date and time
-// of now and 4 random hex digits, e.g. "20261128-203512-3fa9".
-func NewRunID(now time.Time) string {
-	var r [2]byte
-	_, _ = rand.Read(r[:])
-	return now.UTC().Format("20060102-150405-") + hex.EncodeToString(r[:])
 }
