@@ -57,6 +57,10 @@ func (crashPlugin) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream)
 		time.Sleep(200 * time.Millisecond) // let go-plugin forward it while the call is in flight
 	}
 	s.Output("pid", strconv.Itoa(os.Getpid()))
+	if v, ok := req.Inputs["storage"]["mount"]; ok {
+		s.Output("input", v)
+	}
+	s.Output("mode", fmt.Sprintf("dry=%v attempt=%d kind=%s run=%s workdir=%s", req.DryRun, req.Attempt, req.Kind, req.RunID, req.WorkDir))
 	return nil
 }
 
