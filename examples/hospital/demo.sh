@@ -44,9 +44,12 @@ show "$REPRISE" resume "$run" || rc=$?
 
 say "Summary"
 show "$REPRISE" status "$run"
+printf '%s$ bin/reprise log %s | grep -E " approved | succeeded +outside-reconnection "%s\n' "$DIM" "$run" "$RESET"
+"$REPRISE" log "$run" | grep -E " approved | succeeded +outside-reconnection " || true
 show "$REPRISE" log "$run" --verify
 if [ "$rc" != 0 ] || ! check_all_succeeded "$run"; then
 	echo "demo: the rebuild did not end with every node succeeded (resume exit $rc)" >&2
 	exit 1
 fi
+show "$REPRISE" report "$run" -o "$HOSPITAL_WORK/report.html" || echo "demo: no report written" >&2
 echo "demo: every node succeeded in $(( $(date +%s) - start ))s; run $run in $HOSPITAL_WORK/reprise.db"
