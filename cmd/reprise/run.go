@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"syscall"
@@ -125,6 +126,11 @@ func openSession(path, who string) (*session, error) {
 
 // start builds the plugin host, the engine and the control socket.
 func (s *session) start(f runFlags, opts engine.Options, mkHost func(*engine.Redactor, *zap.Logger) engine.PluginHost) error {
+	if os.Getenv("GOGC") == "" {
+		// A run keeps little memory alive and allocates per node: collect
+		// less often (GOGC in the environment still decides).
+		debug.SetGCPercent(400)
+	}
 	red := engine.NewRedactor()
 	var eng *engine.Engine
 	var mu sync.Mutex
