@@ -27,7 +27,7 @@ line between its two ends, arrows from a dependency to what depends on it.
 --format svg runs graphviz's dot, which must be on PATH.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tuneGCForGraphs()
+			tuneGCForGraphs(args[0])
 			switch format {
 			case "dot", "mermaid", "svg":
 			default:

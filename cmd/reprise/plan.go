@@ -24,7 +24,7 @@ duration at --parallelism. --target keeps the targets and what they depend on.
 --json prints one object (schema: graphs/PLAN_JSON.md).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tuneGCForGraphs()
+			tuneGCForGraphs(args[0])
 			if parallelism < 1 {
 				return usageError("--parallelism %d: want 1 or more", parallelism)
 			}

@@ -26,8 +26,8 @@ once, one per line on stderr, as FILE:LINE:COL: node "ID": message.
 Exit 0 with a one-line summary when the graph is valid, 1 otherwise.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tuneGCForGraphs()
 			path := args[0]
+			tuneGCForGraphs(path)
 			g, err := graphs.Load(path)
 			if asJSON {
 				return printValidateJSON(cmd.OutOrStdout(), path, g, err)
@@ -48,15 +48,22 @@ Exit 0 with a one-line summary when the graph is valid, 1 otherwise.`,
 // tuneGCForGraphs lets the garbage collector run less often in the
 // one-shot commands that read a whole graph (validate, plan, graph): a
 // 100,000-node file leaves a large, short-lived parse tree behind, and the
-// default GOGC=100 spends a third of the run collecting it. A soft memory
-// limit of 450 MiB keeps the peak under the 600 MB budget of BENCH.md. The
-// GOGC and GOMEMLIMIT environment variables, when set, win.
-func tuneGCForGraphs() {
+// default GOGC=100 spends a quarter of the run collecting it. GOGC=400
+// alone could let a huge YAML file (whose parse tree is 30 times its size)
+// grow the heap without bound, so a soft memory limit of 64 times the
+// file's size (at least 512 MiB) caps it; the limit sits far above what the
+// graph needs, so the collector never has to fight for it. The GOGC and
+// GOMEMLIMIT environment variables, when set, win.
+func tuneGCForGraphs(path string) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(450 << 20)
+		limit := int64(512 << 20)
+		if fi, err := os.Stat(path); err == nil && 64*fi.Size() > limit {
+			limit = 64 * fi.Size()
+		}
+		debug.SetMemoryLimit(limit)
 	}
 }
 
