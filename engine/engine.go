@@ -95,22 +95,22 @@ func New(store *state.Store, host PluginHost, opts Options) *Engine {
 
 // Result is how a run stopped.
 type Result struct {
-	RunID  string
-	Status state.RunStatus
+	RunID  string          `json:"run"`
+	Status state.RunStatus `json:"status"`
 	// Counts of nodes by state; Total is the number of nodes in the run.
-	Counts map[state.NodeState]int
-	Total  int
+	Counts map[state.NodeState]int `json:"counts"`
+	Total  int                     `json:"total"`
 	// Failed lists the nodes that failed, with their last error; Blocked the
 	// nodes blocked by them; Waiting the gates waiting for approval.
-	Failed  []NodeError
-	Blocked []string
-	Waiting []string
+	Failed  []NodeError `json:"failed,omitempty"`
+	Blocked []string    `json:"blocked,omitempty"`
+	Waiting []string    `json:"waiting,omitempty"`
 }
 
 // NodeError is a node and its last error.
 type NodeError struct {
-	ID    string
-	Error string
+	ID    string `json:"id"`
+	Error string `json:"error"`
 }
 
 // Drain asks the running run to start nothing new and stop once its running

@@ -103,7 +103,7 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context
 		return err
 	}
 	res, err := s.do(func(ctx context.Context) (engine.Result, error) { return fn(ctx, s.eng, run.ID) })
-	return s.finish(c.OutOrStdout(), res, err)
+	return s.finish(c.OutOrStdout(), res, err, f.json)
 }
 
 // lazyHost builds the plugin host on first use: a resume with nothing left

@@ -368,7 +368,18 @@ nodes:
 	d.mustRun(exitUsage, "mark", run, "tape", "--reason", "x")
 	d.mustRun(exitUsage, "mark", run, "tape", "--done")
 	d.mustRun(0, "mark", run, "tape", "--done", "--reason", "restored by hand from the offsite tape", "--by", "carol")
-	d.mustRun(0, "resume", run)
+	var res struct {
+		Run    string         `json:"run"`
+		Status string         `json:"status"`
+		Counts map[string]int `json:"counts"`
+		Total  int            `json:"total"`
+	}
+	if err := jsonUnmarshal(d.mustRun(0, "resume", run, "--json"), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Run != run || res.Status != "succeeded" || res.Total != 3 || res.Counts["succeeded"] != 3 {
+		t.Errorf("resume --json: %+v", res)
+	}
 	d.mustRun(0, "retry", run, "db", "--downstream", "--by", "dave")
 	if got := readFile(t, d.path("ran.txt")); got != "tape\ndb\napp\ndb\napp\n" {
 		t.Errorf("steps ran:\n%s", got)

@@ -32,6 +32,7 @@ type runFlags struct {
 	failFast    bool
 	wait        bool
 	quiet       bool
+	json        bool
 }
 
 func (f *runFlags) add(c *cobra.Command) {
@@ -39,13 +40,14 @@ func (f *runFlags) add(c *cobra.Command) {
 	c.Flags().IntVarP(&f.parallelism, "parallelism", "p", engine.DefaultParallelism, "steps run at once")
 	c.Flags().BoolVar(&f.failFast, "fail-fast", false, "start no new node once one has failed")
 	c.Flags().BoolVar(&f.wait, "wait", false, "when only manual gates are left, wait for approvals instead of parking (exit 4)")
-	c.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "print only warnings and errors on stderr")
+	c.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
+	c.Flags().BoolVar(&f.json, "json", false, `print the outcome as JSON: {"run", "status", "counts", "total", "failed": [{"id", "error"}], "blocked", "waiting"} (with --dry-run: the plan)`)
 }
 
 func newRunCmd() *cobra.Command {
 	var f runFlags
 	var targets []string
-	var dryRun, asJSON bool
+	var dryRun bool
 	c := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a graph: restore every node through its plugin, with durable state",
@@ -67,7 +69,7 @@ first lets running steps finish, the second cancels them).`,
 			}
 			opts := engine.Options{Parallelism: f.parallelism, FailFast: f.failFast, Targets: targets, Wait: f.wait}
 			if dryRun {
-				return dryRunGraph(c.Context(), c.OutOrStdout(), g, opts, asJSON)
+				return dryRunGraph(c.Context(), c.OutOrStdout(), g, opts, f.json)
 			}
 			s, err := openSession(*f.state, holder("run", args[0]))
 			if err != nil {
@@ -85,13 +87,12 @@ first lets running steps finish, the second cancels them).`,
 				return err
 			}
 			res, err := s.do(func(ctx context.Context) (engine.Result, error) { return s.eng.Start(ctx, g) })
-			return s.finish(c.OutOrStdout(), res, err)
+			return s.finish(c.OutOrStdout(), res, err, f.json)
 		},
 	}
 	f.add(c)
 	c.Flags().StringSliceVarP(&targets, "target", "t", nil, "run only this node and its ancestors (repeatable)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and check every node, print what would run, write nothing")
-	c.Flags().BoolVar(&asJSON, "json", false, "with --dry-run: print the plan as JSON")
 	return c
 }
 
@@ -212,7 +213,7 @@ func (s *session) do(fn func(ctx context.Context) (engine.Result, error)) (engin
 }
 
 // finish prints the run's outcome on stdout and picks the exit code.
-func (s *session) finish(w io.Writer, res engine.Result, err error) error {
+func (s *session) finish(w io.Writer, res engine.Result, err error, asJSON bool) error {
 	if s.progressDone != nil {
 		s.progressDone()
 		s.progressDone = nil
@@ -223,7 +224,15 @@ func (s *session) finish(w io.Writer, res engine.Result, err error) error {
 		}
 		return err
 	}
-	printResult(w, res)
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printResult(w, res)
+	}
 	return exitForStatus(res.Status)
 }
 
