@@ -14,14 +14,15 @@ import (
 func init() { register("runs", newRunsCmd) }
 
 func newRunsCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, latest bool
 	var statePath *string
 	c := &cobra.Command{
 		Use:   "runs",
 		Short: "List the runs of the state file, newest first",
 		Long: `List the runs of the state file, newest first. --json prints an array of run
 records: {"id", "graph_name", "graph_file", "graph_hash", "status", "options",
-"created", "updated", "finished", "total"}.`,
+"created", "updated", "finished", "total"}. --latest prints only the id of
+the newest run, for scripts: RUN=$(reprise runs --latest).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			r, live, closeFn, err := openReader(*statePath)
@@ -32,6 +33,13 @@ records: {"id", "graph_name", "graph_file", "graph_hash", "status", "options",
 			runs, err := r.Runs()
 			if err != nil {
 				return err
+			}
+			if latest {
+				if len(runs) == 0 {
+					return fmt.Errorf("state file %s: %w", *statePath, state.ErrNoRun)
+				}
+				fmt.Fprintln(c.OutOrStdout(), runs[0].ID)
+				return nil
 			}
 			if asJSON {
 				if runs == nil {
@@ -56,5 +64,6 @@ records: {"id", "graph_name", "graph_file", "graph_hash", "status", "options",
 	}
 	statePath = addStateFlag(c)
 	c.Flags().BoolVar(&asJSON, "json", false, "print the runs as JSON")
+	c.Flags().BoolVar(&latest, "latest", false, "print only the id of the newest run")
 	return c
 }
