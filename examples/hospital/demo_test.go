@@ -138,3 +138,65 @@ func TestDemoResume(t *testing.T) {
 		}
 	}
 }
+
+// byHandBlock returns the shell block under "### By hand" in README.md.
+func byHandBlock(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "### By hand")
+	if !ok {
+		t.Fatal("README.md has no \"### By hand\" section")
+	}
+	_, rest, ok = strings.Cut(rest, "```sh\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md: no sh block under \"### By hand\"")
+	}
+	return block
+}
+
+// TestReadmeByHand runs the README's "By hand" commands as written, on
+// their own work folder, state file and ports (through the environment).
+func TestReadmeByHand(t *testing.T) {
+	needBinaries(t)
+	root := repoRoot(t)
+	dir := t.TempDir()
+	env := append(os.Environ(),
+		"HOSPITAL_WORK="+filepath.Join(dir, "work"),
+		"REPRISE_STATE="+filepath.Join(dir, "reprise.db"),
+		fmt.Sprintf("HOSPITAL_PORT_BASE=%d", freeBase(t, 25100)))
+	t.Cleanup(func() {
+		stop := exec.Command(filepath.Join(root, "bin", "hospital-sim"), "stop")
+		stop.Env, stop.Dir = env, filepath.Join(root, "examples", "hospital")
+		stop.Run()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// The block's `reprise run` exits 4 (parked) by design: run it line by
+	// line and allow that one code there.
+	script := "set -uo pipefail\n"
+	for _, line := range strings.Split(byHandBlock(t), "\n") {
+		cmd, _, _ := strings.Cut(line, "  #")
+		if cmd = strings.TrimSpace(cmd); cmd == "" {
+			continue
+		}
+		want := "0"
+		if strings.Contains(cmd, "reprise run ") {
+			want = "4"
+		}
+		script += fmt.Sprintf("%s\nrc=$?; if [ $rc != %s ]; then echo \"FAILED (exit $rc, want %s): %s\" >&2; exit 1; fi\n",
+			cmd, want, want, strings.ReplaceAll(cmd, `"`, `\"`))
+	}
+	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	cmd.Dir, cmd.Env = root, env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("README commands: %v\n%s", err, tailOf(string(out)))
+	}
+	if !strings.Contains(string(out), "108/108") {
+		t.Errorf("README commands did not end with 108/108 nodes:\n%s", tailOf(string(out)))
+	}
+}
