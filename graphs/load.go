@@ -76,7 +76,7 @@ func parse(file string, data []byte, alias bool) (*Graph, error) {
 	if isJSON(file, body) {
 		root, perr = parseJSON(body, alias, d)
 	} else {
-		root, perr = parseYAML(body)
+		root, perr = parseYAML(body, d)
 	}
 	if perr != nil {
 		return nil, finish(file, []*Problem{perr})

@@ -24,7 +24,11 @@ const AliasBudget = 10000
 // builds a yaml.Node tree (it neither expands aliases nor checks keys there);
 // we walk it ourselves, expanding aliases within a budget and keeping every
 // line:col.
-func parseYAML(data []byte) (value, *Problem) {
+//
+// With d set, the entries of the top-level nodes list are converted and
+// handed to d.streamNode one at a time, and dropped from the YAML tree
+// once converted, so that the two trees never both hold every node.
+func parseYAML(data []byte, d *decoder) (value, *Problem) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -46,7 +50,7 @@ func parseYAML(data []byte) (value, *Problem) {
 		}
 		root = root.Content[0]
 	}
-	c := &yamlConv{}
+	c := &yamlConv{dec: d}
 	c.limit = 10*countYAML(root) + AliasBudget
 	v, ok := c.conv(root)
 	if !ok {
@@ -152,6 +156,7 @@ type yamlConv struct {
 	used, limit int
 	depth       int
 	err         *Problem
+	dec         *decoder
 }
 
 func (c *yamlConv) fail(n *yaml.Node, sentinel error, format string, args ...any) bool {
@@ -225,7 +230,12 @@ func (c *yamlConv) mapping(n *yaml.Node, pos Position) (value, bool) {
 		if !ok {
 			return v, false
 		}
-		vv, ok := c.conv(val)
+		var vv value
+		if c.depth == 1 && c.dec != nil && !c.dec.streamed && kv.kind == vStr && kv.s == "nodes" && val.Kind == yaml.SequenceNode {
+			vv, ok = c.streamNodes(val)
+		} else {
+			vv, ok = c.conv(val)
+		}
 		if !ok {
 			return v, false
 		}
@@ -246,6 +256,26 @@ func (c *yamlConv) mapping(n *yaml.Node, pos Position) (value, bool) {
 		}
 	}
 	return v, true
+}
+
+// streamNodes converts the top-level nodes list entry by entry, handing
+// each to the decoder and dropping it from the YAML tree (aliases keep
+// their own pointers to what they name). It returns the list without items.
+func (c *yamlConv) streamNodes(n *yaml.Node) (value, bool) {
+	pos := Position{Line: n.Line, Column: n.Column}
+	c.dec.streamed, c.dec.streamedPos = true, pos
+	c.used++
+	c.depth++
+	defer func() { c.depth-- }()
+	for i, el := range n.Content {
+		ev, ok := c.conv(el)
+		if !ok {
+			return value{}, false
+		}
+		c.dec.streamNode(i, &ev)
+		n.Content[i] = nil
+	}
+	return value{kind: vSeq, pos: pos}, true
 }
 
 // merge returns the key/value pairs of a `<<` merge value: a mapping (or

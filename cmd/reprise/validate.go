@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -46,16 +47,16 @@ Exit 0 with a one-line summary when the graph is valid, 1 otherwise.`,
 }
 
 // tuneGCForGraphs lets the garbage collector run less often in the
-// one-shot commands that read a whole graph (validate, plan, graph): a
-// 100,000-node file leaves a large, short-lived parse tree behind, and the
-// default GOGC=100 spends a quarter of the run collecting it. GOGC=400
-// alone could let a huge YAML file (whose parse tree is 30 times its size)
-// grow the heap without bound, so a soft memory limit of 64 times the
-// file's size (at least 512 MiB) caps it; the limit sits far above what the
-// graph needs, so the collector never has to fight for it. The GOGC and
-// GOMEMLIMIT environment variables, when set, win.
+// one-shot commands that read a whole graph (validate, plan, graph) from a
+// JSON file: a 100,000-node file leaves a large, short-lived parse tree
+// behind, and the default GOGC=100 spends a quarter of the run collecting
+// it. YAML keeps the default: the YAML library's own tree is about 30 times
+// the file's size, and a larger GOGC would multiply that peak. A soft
+// memory limit of 64 times the file's size (at least 512 MiB) caps the
+// heap growth GOGC=400 allows, far above what the graph needs, so the
+// collector never has to fight for it. GOGC and GOMEMLIMIT, when set, win.
 func tuneGCForGraphs(path string) {
-	if os.Getenv("GOGC") == "" {
+	if os.Getenv("GOGC") == "" && strings.EqualFold(filepath.Ext(path), ".json") {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
