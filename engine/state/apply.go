@@ -46,15 +46,18 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// Apply applies changes atomically, each with its journal entry, and
-// returns once they are durable (committed and fdatasync'ed).
+// Apply applies changes in one transaction, each with its journal entry,
+// and returns once they are durable (committed and fdatasync'ed, unless
+// Options.NoSync).
 //
 // Apply may be called from many goroutines at once: a single writer
 // goroutine takes every change queued since its last commit and commits
 // them all in one bbolt transaction (group commit, no timer), then wakes
 // every caller of that batch. If the commit fails, every caller of the
-// batch gets the error and none of their changes is stored; a change that
-// names an unknown run fails alone with ErrRunNotFound.
+// batch gets the error and none of their changes is stored. A call whose
+// changes name an unknown run fails alone with ErrRunNotFound, and none of
+// its changes is stored; a malformed change fails with ErrInvalidChange
+// before anything is queued.
 //
 // If ctx is done before the changes are queued, Apply returns ctx.Err()
 // and nothing is applied. If it is done while they wait for the writer,
@@ -130,6 +133,9 @@ func encodeChange(c *Change) (encodedChange, error) {
 	if c.Entry != nil {
 		e := *c.Entry
 		e.Data = maps.Clone(e.Data)
+		if e.Time.IsZero() {
+			e.Time = time.Now() // when it was asked for, not when it landed
+		}
 		if e.Type == "" {
 			return ec, fmt.Errorf("journal entry of run %q: empty type: %w", c.RunID, ErrInvalidChange)
 		}

@@ -144,7 +144,8 @@ type Change struct {
 	// --graph); journal it with an Entry in the same Change.
 	Snapshot []byte
 	// Entry, if non-nil, is appended to the run's journal. The store sets
-	// Seq, Prev and Hash, and Time when it is zero.
+	// Seq, Prev and Hash, and Time (to the time of the Apply call) when it
+	// is zero; times are stored in UTC.
 	Entry *Entry
 }
 
