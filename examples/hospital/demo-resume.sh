@@ -53,6 +53,7 @@ grep ' running$' before-resume.txt | sed 's/^/left running by the kill: /' || tr
 say "Resume: what had succeeded stays done"
 rc=0
 show "$REPRISE" resume --parallelism 8 || rc=$?
+interrupted "$rc"
 run=$("$REPRISE" runs --json | json_field id)
 if [ "$rc" = 4 ]; then
 	say "Parked on the biologist's validation: approve, then resume again"
@@ -60,6 +61,7 @@ if [ "$rc" = 4 ]; then
 		--comment "analysers online, reference ranges checked"
 	rc=0
 	show "$REPRISE" resume "$run" || rc=$?
+	interrupted "$rc"
 fi
 
 say "Proof: no step that had completed before the kill ran again"

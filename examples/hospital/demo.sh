@@ -24,6 +24,7 @@ cd "$HOSPITAL_WORK"
 say "Rebuild the hospital (state file: $HOSPITAL_WORK/reprise.db)"
 rc=0
 show "$REPRISE" run "$GRAPH" || rc=$?
+interrupted "$rc"
 if [ "$rc" != 4 ]; then
 	echo "expected the run to park on the biologist's gate (exit 4), got exit $rc" >&2
 	show "$REPRISE" status || true
@@ -41,6 +42,7 @@ show "$REPRISE" approve "$run" lab-validation --by "Dr Claire Martin (biologist)
 say "Resume: results to the patient record, paper re-entry, reconnection last"
 rc=0
 show "$REPRISE" resume "$run" || rc=$?
+interrupted "$rc"
 
 say "Summary"
 show "$REPRISE" status "$run"

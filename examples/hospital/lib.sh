@@ -80,6 +80,16 @@ prepare() {
 	"$SIM" ports | sed 's/^/  /'
 }
 
+# interrupted RC: after Ctrl-C reprise stops cleanly with exit 130; the
+# script then ends too, and its EXIT trap stops the hospital's services (so
+# run the demo again rather than resuming this run: its services are gone).
+interrupted() {
+	if [ "$1" = 130 ]; then
+		echo "interrupted: the hospital's services are stopped; run the demo again to start over" >&2
+		exit 130
+	fi
+}
+
 # json_field KEY: the first string value of "KEY" in the JSON on stdin.
 json_field() { tr -d '\n' | sed -n "s/^[^{]*{[^}]*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" | head -n 1; }
 
