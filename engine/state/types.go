@@ -93,7 +93,8 @@ type Attempt struct {
 	Error   string    `json:"error,omitempty"`
 }
 
-// NodeRecord is the stored state of one node in one run.
+// NodeRecord is the stored state of one node in one run. Times come back
+// in UTC, to the nanosecond; negative counts are stored as 0.
 type NodeRecord struct {
 	ID        string            `json:"id"`
 	State     NodeState         `json:"state"`
