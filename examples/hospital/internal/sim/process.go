@@ -58,14 +58,18 @@ func appOutputs(env Env, app App, pid int) Outputs {
 // running and healthy is left as it is.
 func Start(ctx context.Context, w io.Writer, env Env, self string, app App) (Outputs, error) {
 	h, probeErr := Probe(ctx, env, app)
-	if err := probeErr; err == nil {
+	switch {
+	case probeErr == nil && h.Data == dataFingerprint(env, app):
 		fmt.Fprintf(w, "%s: already running and healthy (pid %d)\n", app.ID, h.Pid)
 		return appOutputs(env, app, h.Pid), nil
-	} else if h.App == app.ID && h.Pid > 0 {
-		fmt.Fprintf(w, "%s: running but unhealthy (%v): restarting it\n", app.ID, err)
+	case probeErr == nil:
+		fmt.Fprintf(w, "%s: running (pid %d) on data restored before the current copy: restarting it\n", app.ID, h.Pid)
 		stopPid(h.Pid)
-	} else if h.App != "" {
-		return nil, err
+	case h.App == app.ID && h.Pid > 0:
+		fmt.Fprintf(w, "%s: running but unhealthy (%v): restarting it\n", app.ID, probeErr)
+		stopPid(h.Pid)
+	case h.App != "":
+		return nil, probeErr
 	}
 	for _, addr := range []string{env.HTTPAddr(app), env.MLLPAddr(app)} {
 		ln, err := net.Listen("tcp", addr)

@@ -30,6 +30,7 @@ type Service struct {
 	tables  map[string]*Table
 	loadErr error
 	summary archive.Summary
+	data    string // SHA-256 of the loaded data's manifest
 	journal *os.File
 }
 
@@ -55,6 +56,7 @@ func (s *Service) load() error {
 		return err
 	}
 	s.summary = sum
+	s.data = dataFingerprint(s.env, s.app)
 	files, err := filepath.Glob(filepath.Join(dir, "*.csv"))
 	if err != nil {
 		return err
@@ -198,6 +200,9 @@ type Health struct {
 	Error    string         `json:"error,omitempty"`
 	Pid      int            `json:"pid"`
 	Work     string         `json:"work"` // the work folder it serves, absolute
+	// Data is the SHA-256 of the manifest of the data it loaded: a service
+	// whose data was restored again since it started is restarted.
+	Data string `json:"data,omitempty"`
 }
 
 func (s *Service) health() (Health, int) {
@@ -208,7 +213,7 @@ func (s *Service) health() (Health, int) {
 		h.Error = s.loadErr.Error()
 		return h, http.StatusServiceUnavailable
 	}
-	h.Verified, h.Files, h.Bytes = true, s.summary.Files, s.summary.Bytes
+	h.Verified, h.Files, h.Bytes, h.Data = true, s.summary.Files, s.summary.Bytes, s.data
 	h.Tables = map[string]int{}
 	for n, t := range s.tables {
 		h.Tables[n] = len(t.Rows)
@@ -343,6 +348,15 @@ func Run(ctx context.Context, env Env, appID string) error {
 		err = nil
 	}
 	return err
+}
+
+// dataFingerprint is the SHA-256 of app's restored manifest ("" if none).
+func dataFingerprint(env Env, app App) string {
+	h, err := archive.HashFile(filepath.Join(env.Data(app.ID), archive.ManifestName))
+	if err != nil {
+		return ""
+	}
+	return h
 }
 
 func absPath(p string) string {
