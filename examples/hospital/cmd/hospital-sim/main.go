@@ -104,7 +104,7 @@ func run() error {
 		case "serve":
 			return sim.Run(ctx, env, name)
 		case "probe":
-			h, err := sim.Probe(ctx, env, app)
+			h, err := sim.ProbeCurrent(ctx, env, app)
 			if err != nil {
 				return err
 			}

@@ -47,6 +47,19 @@ func Probe(ctx context.Context, env Env, app App) (Health, error) {
 	return h, nil
 }
 
+// ProbeCurrent is Probe, and checks that the service runs on the data as
+// restored now (not on an earlier copy).
+func ProbeCurrent(ctx context.Context, env Env, app App) (Health, error) {
+	h, err := Probe(ctx, env, app)
+	if err != nil {
+		return h, err
+	}
+	if h.Data != dataFingerprint(env, app) {
+		return h, fmt.Errorf("%s (pid %d) runs on data restored before the current copy", app.ID, h.Pid)
+	}
+	return h, nil
+}
+
 // appOutputs are what a started service hands to the nodes after it.
 func appOutputs(env Env, app App, pid int) Outputs {
 	return Outputs{"url": env.URL(app), "mllp": env.MLLPAddr(app), "pid": strconv.Itoa(pid)}

@@ -26,7 +26,7 @@ func openRulesFile(env Env) string { return filepath.Join(env.Work, "state", "fi
 func Reconnect(ctx context.Context, w io.Writer, env Env, checkOnly bool) (Outputs, error) {
 	var problems []error
 	for _, a := range Apps {
-		if _, err := Probe(ctx, env, a); err != nil {
+		if _, err := ProbeCurrent(ctx, env, a); err != nil {
 			problems = append(problems, fmt.Errorf("application %s: %w", a.ID, err))
 		}
 	}
