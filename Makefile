@@ -8,7 +8,7 @@ PKGS    := ./...
 # benchmarks have their own targets.
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build test test-short fuzz bench demo demo-resume proto clean tidy vet
+.PHONY: all build test test-short fuzz bench demo demo-resume report-screenshot proto clean tidy vet
 
 all: build
 
@@ -27,8 +27,13 @@ test-short:
 # Fuzz each parser target for FUZZTIME (a short smoke runs inside `make test`
 # through the seed corpus).
 FUZZTIME ?= 60s
+FUZZ_TARGETS := ./graphs:FuzzParse ./engine/state:FuzzOpen ./engine/state:FuzzNodeCodec \
+	./engine/state:FuzzEntryJSON ./plugins/sdk:FuzzDecode ./examples/vendor-plugin:FuzzReadManifest
 fuzz:
-	$(GO) test ./graphs -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
+	done
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(PKGS)
@@ -55,6 +60,16 @@ proto:
 	    --go_out=plugins/proto --go_opt=paths=source_relative \
 	    --go-grpc_out=plugins/proto --go-grpc_opt=paths=source_relative \
 	    plugins/proto/reprise/plugin/v1/plugin.proto
+
+# A PNG of the demo's HTML report as headless Chromium draws it (and the HTML beside it).
+REPORT_STATE ?= examples/hospital/work/reprise.db
+report-screenshot: demo
+	$(BIN)/reprise report --state $(REPORT_STATE) -o $(BIN)/demo-report.html
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync --hide-scrollbars \
+		--user-data-dir="$$(mktemp -d)" --window-size=1400,2000 \
+		--screenshot=$(CURDIR)/$(BIN)/demo-report.png file://$(CURDIR)/$(BIN)/demo-report.html
+	@echo "wrote $(BIN)/demo-report.html and $(BIN)/demo-report.png"
 
 vet:
 	$(GO) vet $(PKGS)
