@@ -3,6 +3,7 @@ package graphs
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // RenderOptions tune RenderDOT and RenderMermaid. The zero value draws the
@@ -120,7 +121,7 @@ func (p *renderPlan) label(v int) []string {
 	n := p.g.Nodes[v]
 	lines := []string{n.ID}
 	if n.Title != "" {
-		lines = append(lines, n.Title)
+		lines = append(lines, wrapWords(n.Title, 32)...)
 	}
 	info := string(p.a.Effective[v])
 	if n.Criticality != p.a.Effective[v] {
@@ -133,4 +134,25 @@ func (p *renderPlan) label(v int) []string {
 		info += " · " + p.states[v]
 	}
 	return append(lines, info)
+}
+
+// wrapWords cuts s into lines of about width characters at spaces.
+func wrapWords(s string, width int) []string {
+	var lines []string
+	var cur []rune
+	for _, word := range strings.Fields(s) {
+		w := []rune(word)
+		if len(cur) > 0 && len(cur)+1+len(w) > width {
+			lines = append(lines, string(cur))
+			cur = cur[:0]
+		}
+		if len(cur) > 0 {
+			cur = append(cur, ' ')
+		}
+		cur = append(cur, w...)
+	}
+	if len(cur) > 0 {
+		lines = append(lines, string(cur))
+	}
+	return lines
 }

@@ -263,3 +263,21 @@ func TestMermaidAcceptedByMermaid(t *testing.T) {
 		t.Fatalf("%d of %d files parsed:\n%s", n, len(files), out)
 	}
 }
+
+func TestWrapWords(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"short", []string{"short"}},
+		{"Active Directory trusted core - users, tier 0 admins, krbtgt reset", []string{"Active Directory trusted core -", "users, tier 0 admins, krbtgt", "reset"}},
+		{"averyveryveryverylongwordthatdoesnotfitanywhere x", []string{"averyveryveryverylongwordthatdoesnotfitanywhere", "x"}},
+		{"été été été été été été été été", []string{"été été été été été été été été"}},
+	} {
+		got := wrapWords(tc.in, 32)
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("wrapWords(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
