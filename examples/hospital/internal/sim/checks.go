@@ -34,6 +34,8 @@ var checks = map[string]Check{
 	"printers":      checkPrinters,
 	"messaging":     checkMessaging,
 	"remote-access": checkRemoteAccess,
+	"workstations":  checkWorkstations,
+	"identity":      checkIdentity,
 }
 
 func table(env Env, comp, file string) (*Table, error) {

@@ -215,3 +215,51 @@ func checkVault(env Env) (string, error) {
 	}
 	return fmt.Sprintf("%d backups match the catalog", len(cat)), nil
 }
+
+// checkWorkstations checks the golden image against the EDR policy: the
+// agent in the image must be the version deployed on the servers.
+func checkWorkstations(env Env) (string, error) {
+	img, err := conf(env, "workstations", "image.conf")
+	if err != nil {
+		return "", err
+	}
+	pkgs, err := table(env, "workstations", "packages.csv")
+	if err != nil {
+		return "", err
+	}
+	agents, err := table(env, "edr", "agents.csv")
+	if err != nil {
+		return "", fmt.Errorf("edr (restore it first): %w", err)
+	}
+	if p, ok := pkgs.Rows["edr-agent"]; !ok || p["version"] != img["edr_agent"] {
+		return "", fmt.Errorf("workstation image %s: EDR agent package %q, image.conf says %q", img["image"], p["version"], img["edr_agent"])
+	}
+	for host, a := range agents.Rows {
+		if a["version"] != img["edr_agent"] {
+			return "", fmt.Errorf("workstation image %s carries EDR agent %s, %s runs %s", img["image"], img["edr_agent"], host, a["version"])
+		}
+	}
+	return fmt.Sprintf("image %s: %d packages, EDR agent %s as on the servers", img["image"], len(pkgs.Rows), img["edr_agent"]), nil
+}
+
+// checkIdentity checks the identity server's INS: valid keys, known status.
+func checkIdentity(env Env) (string, error) {
+	t, err := table(env, "identity", "ins.csv")
+	if err != nil {
+		return "", err
+	}
+	qualified := 0
+	for ins, r := range t.Rows {
+		if err := CheckINS(ins); err != nil {
+			return "", fmt.Errorf("identity: %w", err)
+		}
+		switch r["status"] {
+		case "qualified":
+			qualified++
+		case "provisional":
+		default:
+			return "", fmt.Errorf("identity: INS %s has status %q (want qualified or provisional)", ins, r["status"])
+		}
+	}
+	return fmt.Sprintf("%d INS with valid keys, %d qualified", len(t.Rows), qualified), nil
+}

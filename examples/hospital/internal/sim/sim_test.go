@@ -155,6 +155,9 @@ func TestChecksCatchBadData(t *testing.T) {
 		{"vpn user unknown", "remote-access", func(t *testing.T, s string) {
 			edit(t, s+"/remote-access/vpn-users.txt", "adm-t0-durand", "someone-else")
 		}, "no enabled AD account"},
+		{"old EDR agent in the image", "workstations", func(t *testing.T, s string) {
+			edit(t, s+"/workstations/packages.csv", "edr-agent,7.4.2", "edr-agent,6.0.0")
+		}, "EDR agent package"},
 		{"vm on missing host", "hypervisors", func(t *testing.T, s string) { edit(t, s+"/hypervisors/vms.csv", "dc1,hv1", "dc1,hv9") }, "unknown host"},
 	}
 	for _, tt := range tests {
