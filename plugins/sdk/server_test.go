@@ -17,7 +17,7 @@ import (
 
 // pair serves impl over a real in-process gRPC connection (go-plugin's test
 // pair) and returns the client side.
-func pair(t *testing.T, impl Plugin) pluginv1.PluginClient {
+func pair(t testing.TB, impl Plugin) pluginv1.PluginClient {
 	t.Helper()
 	client, _ := plugin.TestPluginGRPCConn(t, false, wire.PluginSet(newServer(impl)))
 	t.Cleanup(func() { client.Close() }) // its Shutdown call stops the server
