@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/graphs"
@@ -149,6 +150,14 @@ func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstrea
 	}
 	if len(changes) == 0 {
 		return nil, nil
+	}
+	if run.Status == state.RunSucceeded || run.Status == state.RunFailed {
+		// The run has work again: never leave it "succeeded" with pending
+		// nodes (Resume trusts that status), even if it is not resumed now.
+		run.Status = state.RunInterrupted
+		run.Finished = time.Time{}
+		run.Updated = e.opts.Now()
+		changes[0].Run = &run
 	}
 	if err := e.store.Apply(context.WithoutCancel(ctx), changes...); err != nil {
 		return nil, fmt.Errorf("retry node %q of run %q: %w", nodeID, runID, err)

@@ -27,6 +27,12 @@ func (e *Engine) Resume(ctx context.Context, runID string, edited *graphs.Graph)
 	if err != nil {
 		return Result{}, err
 	}
+	if edited == nil && run.Status == state.RunSucceeded {
+		// Every node is done: a succeeded run is only ever put back to work
+		// by ResetNodes, which changes its status in the same transaction.
+		e.emit(Event{Time: e.opts.Now(), Type: EventRunFinished, RunID: run.ID, Total: run.Total, Message: "already succeeded: nothing to do"})
+		return Result{RunID: run.ID, Status: state.RunSucceeded, Total: run.Total}, nil
+	}
 	stored, err := e.store.Nodes(run.ID)
 	if err != nil {
 		return Result{}, fmt.Errorf("resume run %q: %w", run.ID, err)

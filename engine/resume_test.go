@@ -345,3 +345,32 @@ nodes:
 		t.Errorf("retry ran %v, want [b]", got)
 	}
 }
+
+// TestResetKeepsStatusHonest: a succeeded run whose node is reset must not
+// stay "succeeded" (Resume trusts that status and would do nothing).
+func TestResetKeepsStatusHonest(t *testing.T) {
+	dir := t.TempDir()
+	st := enginetest.MustStore(t, dir)
+	h := &enginetest.FakeHost{}
+	e := engine.New(st, h, engine.Options{})
+	res, err := e.Start(context.Background(), enginetest.MustGraph(t, dir, enginetest.ChainGraph(3, true)))
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	ids, err := e.ResetNodes(context.Background(), res.RunID, "n0001", false, "erin")
+	if err != nil || !slices.Equal(ids, []string{"n0001"}) {
+		t.Fatalf("reset: %v %v", ids, err)
+	}
+	run, _ := st.Run(res.RunID)
+	if run.Status != state.RunInterrupted {
+		t.Errorf("status after reset: %s, want interrupted", run.Status)
+	}
+	before := len(h.Restored())
+	res, err = e.Resume(context.Background(), "", nil)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	if got := h.Restored()[before:]; !slices.Equal(got, []string{"n0001"}) {
+		t.Errorf("resume ran %v, want [n0001]", got)
+	}
+}

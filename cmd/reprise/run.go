@@ -251,6 +251,9 @@ func exitForStatus(s state.RunStatus) error {
 
 func printResult(w io.Writer, res engine.Result) {
 	done := res.Counts[state.NodeSucceeded] + res.Counts[state.NodeSkipped]
+	if res.Counts == nil && res.Status == state.RunSucceeded {
+		done = res.Total // a resume of a run already done counts nothing
+	}
 	fmt.Fprintf(w, "run %s %s: %d/%d nodes done\n", res.RunID, res.Status, done, res.Total)
 	for _, f := range res.Failed {
 		fmt.Fprintf(w, "  failed   %s: %s\n", f.ID, f.Error)
