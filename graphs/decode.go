@@ -1,6 +1,7 @@
 package graphs
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -63,6 +64,17 @@ type decoder struct {
 
 func newDecoder() *decoder {
 	return &decoder{g: &Graph{Plugins: map[string]PluginRef{}}}
+}
+
+// expectNodes sizes the node slices from a cheap count of `id` keys, so
+// that streaming does not regrow them.
+func (d *decoder) expectNodes(data []byte) {
+	guess := bytes.Count(data, []byte(`"id"`)) + bytes.Count(data, []byte("id:"))
+	if max := len(data)/16 + 1; guess > max {
+		guess = max
+	}
+	d.g.Nodes = make([]*Node, 0, guess)
+	d.src = make([]nodeSrc, 0, guess)
 }
 
 // streamNode decodes the i-th node as soon as the JSON scanner has read
@@ -258,11 +270,11 @@ func (d *decoder) decodeGraph(root *value) {
 		d.add(nodesVal.pos, "", "nodes", "", ErrEmpty, "empty graph: nodes is an empty list (want at least one node)")
 		return
 	}
-	d.g.Nodes = make([]*Node, 0, len(nodesVal.items))
-	d.src = make([]nodeSrc, 0, len(nodesVal.items))
-	if d.streamed { // a second nodes key, refused as a duplicate
+	if d.streamed { // another nodes key was streamed: a duplicate, reported
 		return
 	}
+	d.g.Nodes = make([]*Node, 0, len(nodesVal.items))
+	d.src = make([]nodeSrc, 0, len(nodesVal.items))
 	for i := range nodesVal.items {
 		d.decodeNode(i, &nodesVal.items[i])
 	}

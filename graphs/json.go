@@ -82,6 +82,32 @@ func (p *jsonParser) items(mark int) []value {
 }
 
 func (p *jsonParser) key(b []byte) string {
+	// The schema's own names first, without hashing (a switch on
+	// string(b) does not allocate).
+	switch string(b) {
+	case "id":
+		return "id"
+	case "kind":
+		return "kind"
+	case "plugin":
+		return "plugin"
+	case "depends_on":
+		return "depends_on"
+	case "between":
+		return "between"
+	case "criticality":
+		return "criticality"
+	case "estimate":
+		return "estimate"
+	case "title":
+		return "title"
+	case "timeout":
+		return "timeout"
+	case "retries":
+		return "retries"
+	case "with":
+		return "with"
+	}
 	if s, ok := p.keys[string(b)]; ok {
 		return s
 	}

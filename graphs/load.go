@@ -71,6 +71,7 @@ func parse(file string, data []byte, alias bool) (*Graph, error) {
 	}
 	body := bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	d := newDecoder()
+	d.expectNodes(body)
 	var root value
 	var perr *Problem
 	if isJSON(file, body) {

@@ -84,7 +84,10 @@ func (p *Plan) criticalNodes() []*PlanNode {
 	}
 	out := make([]*PlanNode, len(p.CriticalPath))
 	for i := range p.Details {
-		if k, ok := at[p.Details[i].ID]; ok && p.Details[i].OnCriticalPath {
+		if !p.Details[i].OnCriticalPath {
+			continue
+		}
+		if k, ok := at[p.Details[i].ID]; ok {
 			out[k] = &p.Details[i]
 		}
 	}
