@@ -122,7 +122,9 @@ func criticalPath(a *Analysis, rank []int) ([]int, time.Duration) {
 	}
 	total := a.Remaining[cur]
 	path := []int{cur}
-	for len(a.Dependents[cur]) > 0 {
+	// A valid graph is acyclic; the bound only keeps a hand-built cyclic
+	// one from looping forever.
+	for len(a.Dependents[cur]) > 0 && len(path) <= len(a.Order) {
 		next := -1
 		for _, w := range a.Dependents[cur] {
 			if next < 0 || better(w, next) {

@@ -176,3 +176,15 @@ nodes:
 		t.Errorf("diff: got %+v want %+v", d, want)
 	}
 }
+
+// TestAnalyzeHandBuilt: a Graph built in code (no Parse) analyses the same.
+func TestAnalyzeHandBuilt(t *testing.T) {
+	g := &Graph{Nodes: []*Node{
+		{ID: "b", Kind: KindData, Plugin: "noop", DependsOn: []string{"a"}, Estimate: time.Hour},
+		{ID: "a", Kind: KindData, Plugin: "noop", Criticality: CriticalityVital, Estimate: time.Hour},
+	}}
+	a := Analyze(g)
+	if got := strings.Join(ids(g, a.Order), ","); got != "a,b" || a.CriticalDuration != 2*time.Hour || a.Effective[0] != CriticalityNormal {
+		t.Errorf("order %s, critical %v, effective %v", got, a.CriticalDuration, a.Effective)
+	}
+}

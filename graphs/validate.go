@@ -194,6 +194,9 @@ func effectiveDeps(g *Graph) [][]int {
 	if g.deps != nil && len(g.deps) == len(g.Nodes) {
 		return g.deps
 	}
+	if g.index == nil { // a Graph built by hand
+		g.buildIndex()
+	}
 	total := 0
 	for _, n := range g.Nodes {
 		total += len(n.DependsOn) + len(n.Between)
