@@ -98,6 +98,8 @@ type Result struct {
 	RunID  string          `json:"run"`
 	Status state.RunStatus `json:"status"`
 	// Counts of nodes by state; Total is the number of nodes in the run.
+	// Counts is nil when Resume found the run already succeeded (it reads
+	// no node record then).
 	Counts map[state.NodeState]int `json:"counts"`
 	Total  int                     `json:"total"`
 	// Failed lists the nodes that failed, with their last error; Blocked the
