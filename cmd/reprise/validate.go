@@ -47,24 +47,25 @@ Exit 0 with a one-line summary when the graph is valid, 1 otherwise.`,
 }
 
 // tuneGCForGraphs lets the garbage collector run less often in the
-// one-shot commands that read a whole graph (validate, plan, graph) from a
-// JSON file: a 100,000-node file leaves a large, short-lived parse tree
-// behind, and the default GOGC=100 spends a quarter of the run collecting
-// it. YAML keeps the default: the YAML library's own tree is about 30 times
-// the file's size, and a larger GOGC would multiply that peak. A soft
-// memory limit of 64 times the file's size (at least 512 MiB) caps the
-// heap growth GOGC=400 allows, far above what the graph needs, so the
-// collector never has to fight for it. GOGC and GOMEMLIMIT, when set, win.
+// one-shot commands that read a whole graph (validate, plan, graph): the
+// parse leaves a large, short-lived tree behind, and the default GOGC=100
+// spends a quarter of the run collecting it. GOGC=400 applies to JSON
+// files and to YAML files under 8 MiB: the YAML library's own tree is about
+// 30 times the file's size, and a larger GOGC would multiply that peak for
+// a huge YAML file. A soft memory limit of 64 times the file's size (at
+// least 512 MiB) caps the growth GOGC=400 allows, far above what the graph
+// needs, so the collector never has to fight for it. GOGC and GOMEMLIMIT,
+// when set, win.
 func tuneGCForGraphs(path string) {
-	if os.Getenv("GOGC") == "" && strings.EqualFold(filepath.Ext(path), ".json") {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return // Load reports it
+	}
+	if os.Getenv("GOGC") == "" && (strings.EqualFold(filepath.Ext(path), ".json") || fi.Size() < 8<<20) {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		limit := int64(512 << 20)
-		if fi, err := os.Stat(path); err == nil && 64*fi.Size() > limit {
-			limit = 64 * fi.Size()
-		}
-		debug.SetMemoryLimit(limit)
+		debug.SetMemoryLimit(max(512<<20, 64*fi.Size()))
 	}
 }
 
