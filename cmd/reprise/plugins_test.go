@@ -76,3 +76,25 @@ nodes:
 		}
 	}
 }
+
+func TestCLIPluginServe(t *testing.T) {
+	d := newCLIDir(t)
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"unknown built-in", []string{"plugin-serve", "ssh"}, exitUsage, `unknown built-in plugin "ssh" (want exec, http, manual, noop)`},
+		{"run by hand", []string{"plugin-serve", "noop"}, exitError, "This binary is a plugin"},
+		{"no name", []string{"plugin-serve"}, exitUsage, "accepts 1 arg"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errs, code := d.run(tt.args...)
+			if code != tt.wantCode || !strings.Contains(errs, tt.wantErr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errs, tt.wantCode, tt.wantErr)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,13 +61,22 @@ func TestCrashFailsEveryCallInFlight(t *testing.T) {
 	h := newHost(t, hostOpts(t))
 	ctx := ctxT(t, 60*time.Second)
 	errs := make(chan error, 3)
+	reached := make(chan struct{}, 3)
 	for i := range 3 {
 		go func() {
-			_, err := h.Restore(ctx, req("crashy", "hang"+strconv.Itoa(i), map[string]any{"do": "hang"}), nil)
+			var once sync.Once
+			_, err := h.Restore(ctx, req("crashy", "hang"+strconv.Itoa(i), map[string]any{"do": "hang"}),
+				func(engine.StepEvent) { once.Do(func() { reached <- struct{}{} }) })
 			errs <- err
 		}()
 	}
-	time.Sleep(500 * time.Millisecond) // let the hanging calls reach the plugin
+	for range 3 { // every hanging call is running in the plugin
+		select {
+		case <-reached:
+		case <-ctx.Done():
+			t.Fatal("hanging calls did not start")
+		}
+	}
 	if _, err := h.Restore(ctx, req("crashy", "killer", map[string]any{"do": "exit"}), nil); !errors.Is(err, host.ErrCrashed) {
 		t.Fatalf("killer: err = %v, want ErrCrashed", err)
 	}

@@ -54,7 +54,7 @@ func (crashPlugin) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream)
 	case "stderr":
 		log.Print("real stderr line")
 		fmt.Fprintln(os.Stderr, "forwarded stderr line")
-		time.Sleep(200 * time.Millisecond) // let go-plugin forward it while the call is in flight
+		time.Sleep(time.Second) // let go-plugin forward it while the call is in flight
 	}
 	s.Output("pid", strconv.Itoa(os.Getpid()))
 	if v, ok := req.Inputs["storage"]["mount"]; ok {
