@@ -52,7 +52,7 @@ func TestStartErrors(t *testing.T) {
 					t.Errorf("err = %v, lacks %q", err, w)
 				}
 			}
-			if d := time.Since(start); d > 5*time.Second {
+			if d := time.Since(start); d > 15*time.Second { // bounded, even on a loaded machine
 				t.Errorf("took %s", d)
 			}
 		})

@@ -22,8 +22,8 @@ import (
 // graph file's folder (a relative dir resolves from it). Each command gets
 // REPRISE_RUN, REPRISE_NODE, REPRISE_ATTEMPT and REPRISE_OUTPUT (a file
 // where `KEY=VALUE` lines become the node's outputs) in its environment.
-// Restore streams stdout and stderr as log lines; a non-zero exit fails the
-// step with the last lines of output. `check` exiting 0 means "already
+// Restore streams stdout and stderr as log lines (info and warn); a
+// non-zero exit fails the step with the last lines of output. `check` exiting 0 means "already
 // restored". A cancelled call ends the command's whole process group.
 //
 // The argv and env may hold resolved secrets: Exec never echoes them; only
