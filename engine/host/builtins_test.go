@@ -94,9 +94,14 @@ func TestHTTPBuiltin(t *testing.T) {
 	if err != nil || !c.Restored {
 		t.Errorf("Check = %+v, %v", c, err)
 	}
-	problems, err := h.Validate(ctx, req("http", "web", map[string]any{"url": "ftp://x", "status": 999, "body": "("}))
-	if err != nil || len(problems) != 3 {
-		t.Errorf("Validate = %q, %v; want 3 problems", problems, err)
+	problems, err := h.Validate(ctx, req("http", "web", map[string]any{"url": "ftp://user:s3cret@x", "status": 999, "body": "("}))
+	if err != nil || len(problems) != 3 || strings.Contains(strings.Join(problems, " "), "s3cret") {
+		t.Errorf("Validate = %q, %v; want 3 problems, no password", problems, err)
+	}
+	srvURL := strings.Replace(srv.URL, "http://", "http://probe:s3cret@", 1)
+	res, err := h.Restore(ctx, req("http", "web", map[string]any{"url": srvURL + "/"}), nil)
+	if err != nil || res.Status != engine.StepSucceeded || strings.Contains(res.Message, "s3cret") || !strings.Contains(res.Message, "probe:xxxxx@") {
+		t.Errorf("Restore with credentials = %+v, %v; want the password redacted", res, err)
 	}
 }
 

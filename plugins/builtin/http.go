@@ -37,8 +37,9 @@ type httpConfig struct {
 
 // httpProbe is a decoded, checked config.
 type httpProbe struct {
-	cfg  httpConfig
-	body *regexp.Regexp
+	cfg     httpConfig
+	body    *regexp.Regexp
+	display string // the URL without its password, for messages
 }
 
 // Describe says what http is.
@@ -53,15 +54,19 @@ func decodeHTTP(req *sdk.Request) (*httpProbe, []string) {
 		return nil, splitJoined(err)
 	}
 	var problems []string
+	p := &httpProbe{cfg: cfg, display: cfg.URL}
 	if u, err := url.Parse(cfg.URL); cfg.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
-		problems = append(problems, fmt.Sprintf("with.url: %q is not an http or https URL", cfg.URL))
+		// Not quoted: a URL may carry credentials.
+		problems = append(problems, "with.url: not an http or https URL (want http://host[:port]/path or https://…)")
+	} else if err == nil {
+		p.display = u.Redacted()
 	}
 	if cfg.Status == 0 {
 		cfg.Status = http.StatusOK
 	} else if cfg.Status < 100 || cfg.Status > 599 {
 		problems = append(problems, fmt.Sprintf("with.status: %d is not an HTTP status (want 100 to 599)", cfg.Status))
 	}
-	p := &httpProbe{cfg: cfg}
+	p.cfg.Status = cfg.Status
 	if cfg.Body != "" {
 		re, err := regexp.Compile(cfg.Body)
 		if err != nil {
@@ -98,7 +103,7 @@ func (p *httpProbe) probe(ctx context.Context) error {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DisableKeepAlives = true
 	if p.cfg.Insecure {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the graph
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // asked for by the graph
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
@@ -125,26 +130,26 @@ func (*HTTP) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream) error
 		return configError(problems)
 	}
 	if req.DryRun {
-		s.SetMessage("dry run: would wait for " + p.cfg.URL)
+		s.SetMessage("dry run: would wait for " + p.display)
 		return nil
 	}
 	start := time.Now()
 	for n := 1; ; n++ {
 		err := p.probe(ctx)
 		if err == nil {
-			s.SetMessage(fmt.Sprintf("%s healthy after %d probe(s), %s", p.cfg.URL, n, time.Since(start).Round(time.Millisecond)))
+			s.SetMessage(fmt.Sprintf("%s healthy after %d probe(s), %s", p.display, n, time.Since(start).Round(time.Millisecond)))
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s not healthy: %w (last probe: %v)", p.cfg.URL, ctx.Err(), err)
+			return fmt.Errorf("%s not healthy: %w (last probe: %v)", p.display, ctx.Err(), err)
 		}
-		s.Logf("probe %d of %s: %v", n, p.cfg.URL, err)
+		s.Logf("probe %d of %s: %v", n, p.display, err)
 		t := time.NewTimer(p.cfg.Interval)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%s not healthy: %w (last probe: %v)", p.cfg.URL, ctx.Err(), err)
+			return fmt.Errorf("%s not healthy: %w (last probe: %v)", p.display, ctx.Err(), err)
 		}
 	}
 }
@@ -156,9 +161,9 @@ func (*HTTP) Check(ctx context.Context, req *sdk.Request) (sdk.CheckResult, erro
 		return sdk.CheckResult{}, configError(problems)
 	}
 	if err := p.probe(ctx); err != nil {
-		return sdk.CheckResult{Message: fmt.Sprintf("%s: %v", p.cfg.URL, err)}, nil
+		return sdk.CheckResult{Message: fmt.Sprintf("%s: %v", p.display, err)}, nil
 	}
-	return sdk.CheckResult{Restored: true, Message: p.cfg.URL + " healthy"}, nil
+	return sdk.CheckResult{Restored: true, Message: p.display + " healthy"}, nil
 }
 
 // Verify probes once.
@@ -168,7 +173,7 @@ func (*HTTP) Verify(ctx context.Context, req *sdk.Request) (sdk.Result, error) {
 		return sdk.Result{}, configError(problems)
 	}
 	if err := p.probe(ctx); err != nil {
-		return sdk.Result{Failed: true, Message: fmt.Sprintf("%s: %v", p.cfg.URL, err)}, nil
+		return sdk.Result{Failed: true, Message: fmt.Sprintf("%s: %v", p.display, err)}, nil
 	}
-	return sdk.Result{Message: p.cfg.URL + " healthy"}, nil
+	return sdk.Result{Message: p.display + " healthy"}, nil
 }

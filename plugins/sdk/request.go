@@ -99,7 +99,7 @@ func decodeValue(msg json.RawMessage, dst reflect.Value) error {
 	if dst.Type() == durationType {
 		var s string
 		if err := json.Unmarshal(msg, &s); err != nil {
-			return fmt.Errorf("want a duration such as \"90s\" or \"5m\", got %s", msg)
+			return fmt.Errorf("want a duration such as \"90s\" or \"5m\", got %s", jsonType(msg))
 		}
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 {
@@ -110,14 +110,36 @@ func decodeValue(msg json.RawMessage, dst reflect.Value) error {
 	}
 	p := reflect.New(dst.Type())
 	if err := json.Unmarshal(msg, p.Interface()); err != nil {
+		// The value is not quoted: a misplaced secret must not reach a message.
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return fmt.Errorf("want %s, got %s %s", typeName(dst.Type()), te.Value, msg)
+			return fmt.Errorf("want %s, got %s", typeName(dst.Type()), te.Value)
 		}
-		return err
+		return fmt.Errorf("want %s, got %s", typeName(dst.Type()), jsonType(msg))
 	}
 	dst.Set(p.Elem())
 	return nil
+}
+
+// jsonType names the JSON type of a raw value ("string", "number" …).
+func jsonType(msg json.RawMessage) string {
+	b := bytes.TrimSpace(msg)
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
 }
 
 type structField struct {
