@@ -1,6 +1,8 @@
 package graphs
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -186,5 +188,38 @@ func TestAnalyzeHandBuilt(t *testing.T) {
 	a := Analyze(g)
 	if got := strings.Join(ids(g, a.Order), ","); got != "a,b" || a.CriticalDuration != 2*time.Hour || a.Effective[0] != CriticalityNormal {
 		t.Errorf("order %s, critical %v, effective %v", got, a.CriticalDuration, a.Effective)
+	}
+}
+
+// TestPlanJSONMatchesMarshal: the streamed JSON holds exactly what
+// json.Marshal of the Plan holds.
+func TestPlanJSONMatchesMarshal(t *testing.T) {
+	for _, targets := range [][]string{nil, {"ris"}} {
+		g := mustLoad(t, "testdata/small.yaml")
+		if targets != nil {
+			var err error
+			if g, err = g.Subset(targets); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := NewPlan(g, targets, 3)
+		var streamed bytes.Buffer
+		if err := p.WriteJSON(&streamed); err != nil {
+			t.Fatal(err)
+		}
+		marshalled, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		if err := json.Unmarshal(streamed.Bytes(), &a); err != nil {
+			t.Fatalf("streamed JSON invalid: %v\n%s", err, streamed.String())
+		}
+		if err := json.Unmarshal(marshalled, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("streamed:\n%s\nmarshalled:\n%s", streamed.String(), marshalled)
+		}
 	}
 }

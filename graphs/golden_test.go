@@ -2,7 +2,6 @@ package graphs
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -29,15 +28,10 @@ func TestGoldenHospital(t *testing.T) {
 	}
 	p := NewPlan(g, nil, 8)
 	renders := map[string]func(*bytes.Buffer) error{
-		"hospital.plan.txt": func(b *bytes.Buffer) error { return p.WriteText(b) },
-		"hospital.plan.json": func(b *bytes.Buffer) error {
-			enc := json.NewEncoder(b)
-			enc.SetIndent("", "  ")
-			enc.SetEscapeHTML(false)
-			return enc.Encode(p)
-		},
-		"hospital.dot": func(b *bytes.Buffer) error { return RenderDOT(b, g, RenderOptions{}) },
-		"hospital.mmd": func(b *bytes.Buffer) error { return RenderMermaid(b, g, RenderOptions{}) },
+		"hospital.plan.txt":  func(b *bytes.Buffer) error { return p.WriteText(b) },
+		"hospital.plan.json": func(b *bytes.Buffer) error { return p.WriteJSON(b) },
+		"hospital.dot":       func(b *bytes.Buffer) error { return RenderDOT(b, g, RenderOptions{}) },
+		"hospital.mmd":       func(b *bytes.Buffer) error { return RenderMermaid(b, g, RenderOptions{}) },
 	}
 	for name, render := range renders {
 		t.Run(name, func(t *testing.T) {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/graphs"
@@ -35,10 +33,7 @@ duration at --parallelism. --target keeps the targets and what they depend on.
 			g.File = args[0]
 			p := graphs.NewPlan(g, targets, parallelism)
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				if err := enc.Encode(p); err != nil {
+				if err := p.WriteJSON(cmd.OutOrStdout()); err != nil {
 					return withCode(exitError, err)
 				}
 				return nil
