@@ -31,7 +31,10 @@ type pluginReport struct {
 	Checksum string       `json:"checksum"`
 	Actual   string       `json:"actual_sha256,omitempty"`
 	Describe *describeOut `json:"describe,omitempty"`
-	Error    string       `json:"error,omitempty"`
+	// Problems are what the plugin's Validate says of its nodes' configs
+	// ("node \"ID\": problem"; placeholders are not resolved).
+	Problems []string `json:"problems"`
+	Error    string   `json:"error,omitempty"`
 }
 
 type describeOut struct {
@@ -50,24 +53,25 @@ type fieldOut struct {
 }
 
 func newPluginsCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, noValidate bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "plugins FILE",
 		Short: "List the plugins a graph uses: where each resolves, its pinned hash, what it says of itself",
 		Long: `List the plugins a graph uses: the built-in ones its nodes name and the
 vendor plugins it declares. For each: the binary it resolves to, the pinned
-sha256 and whether the file still matches it, the nodes it serves, and what
-the plugin's Describe says (version, node kinds, config fields). Each plugin
-is started once to answer Describe. Exit 1 when a plugin is missing,
-refused (changed binary) or does not answer.`,
+sha256 and whether the file still matches it, the nodes it serves, what
+the plugin's Describe says (version, node kinds, config fields) and what its
+Validate says of each node's config (--no-validate skips it). Each plugin is
+started once. Exit 1 when a plugin is missing, refused (changed binary) or
+does not answer, or when a node's config has problems.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g, err := loadGraphForCmd(cmd, args[0], nil)
 			if err != nil {
 				return err
 			}
-			reports := inspectPlugins(cmd.Context(), g, timeout)
+			reports := inspectPlugins(cmd.Context(), g, timeout, !noValidate)
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -78,7 +82,7 @@ refused (changed binary) or does not answer.`,
 				printPlugins(cmd.OutOrStdout(), reports)
 			}
 			for _, r := range reports {
-				if r.Error != "" {
+				if r.Error != "" || len(r.Problems) > 0 {
 					return withCode(exitError, nil)
 				}
 			}
@@ -86,23 +90,24 @@ refused (changed binary) or does not answer.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as JSON on stdout")
+	cmd.Flags().BoolVar(&noValidate, "no-validate", false, "do not ask the plugins to validate their nodes' configs")
 	cmd.Flags().DurationVar(&timeout, "timeout", 20*time.Second, "time allowed to each plugin to start and answer Describe")
 	return cmd
 }
 
 // inspectPlugins reports on every plugin g uses, in name order.
-func inspectPlugins(ctx context.Context, g *graphs.Graph, timeout time.Duration) []pluginReport {
+func inspectPlugins(ctx context.Context, g *graphs.Graph, timeout time.Duration, validate bool) []pluginReport {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	byName := map[string]*pluginReport{}
 	for name, ref := range g.Plugins {
-		byName[name] = &pluginReport{Name: name, Path: ref.Path, SHA256: ref.SHA256, Nodes: []string{}}
+		byName[name] = &pluginReport{Name: name, Path: ref.Path, SHA256: ref.SHA256, Nodes: []string{}, Problems: []string{}}
 	}
 	for _, n := range g.Nodes {
 		r := byName[n.Plugin]
 		if r == nil {
-			r = &pluginReport{Name: n.Plugin, Builtin: true, Nodes: []string{}}
+			r = &pluginReport{Name: n.Plugin, Builtin: true, Nodes: []string{}, Problems: []string{}}
 			byName[n.Plugin] = r
 		}
 		r.Nodes = append(r.Nodes, n.ID)
@@ -139,9 +144,30 @@ func inspectPlugins(ctx context.Context, g *graphs.Graph, timeout time.Duration)
 			}
 			r.Describe = d
 		}
-		out = append(out, *r)
+	}
+	if validate {
+		for _, p := range host.ValidateNodes(ctx, h, usable(g, byName)) {
+			r := byName[p.Plugin]
+			r.Problems = append(r.Problems, fmt.Sprintf("node %q: %s", p.NodeID, p.Message))
+		}
+	}
+	for _, name := range names {
+		out = append(out, *byName[name])
 	}
 	return out
+}
+
+// usable returns g with only the nodes whose plugin answered Describe (the
+// others already carry their plugin's error).
+func usable(g *graphs.Graph, byName map[string]*pluginReport) *graphs.Graph {
+	sub := *g
+	sub.Nodes = nil
+	for _, n := range g.Nodes {
+		if byName[n.Plugin].Error == "" {
+			sub.Nodes = append(sub.Nodes, n)
+		}
+	}
+	return &sub
 }
 
 // inspectBinary fills where r's binary is and whether it matches its pin.
@@ -218,6 +244,13 @@ func printPlugins(w io.Writer, reports []pluginReport) {
 				}
 				fmt.Fprintln(w)
 			}
+		}
+		for j, p := range r.Problems {
+			label := "  config:  "
+			if j > 0 {
+				label = "           "
+			}
+			fmt.Fprintf(w, "%s%s\n", label, p)
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "  error:   %s\n", r.Error)

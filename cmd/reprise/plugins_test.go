@@ -22,6 +22,7 @@ nodes:
   - {id: milestone, kind: application, plugin: noop, depends_on: [ad]}
   - {id: lis, kind: application, plugin: lab-vendor, depends_on: [ad]}
   - {id: pharma, kind: application, plugin: pharmacy, depends_on: [ad]}
+  - {id: web, kind: application, plugin: http, depends_on: [ad], with: {url: "ftp://x"}}
 `)
 	out, errs, code := d.run("plugins", "--json", g)
 	if code != exitError {
@@ -35,8 +36,14 @@ nodes:
 	for _, r := range reports {
 		byName[r.Name] = r
 	}
-	if len(reports) != 4 || reports[0].Name != "exec" {
-		t.Fatalf("plugins = %v, want exec, lab-vendor, noop, pharmacy in order", reports)
+	if len(reports) != 5 || reports[0].Name != "exec" || reports[1].Name != "http" {
+		t.Fatalf("plugins = %v, want exec, http, lab-vendor, noop, pharmacy in order", reports)
+	}
+	if p := byName["http"].Problems; len(p) != 1 || !strings.HasPrefix(p[0], `node "web": with.url: not an http or https URL`) {
+		t.Errorf("http problems = %q", p)
+	}
+	if p := byName["exec"].Problems; len(p) != 0 {
+		t.Errorf("exec problems = %q, want none", p)
 	}
 	tests := []struct {
 		name, checksum, errText, describe string

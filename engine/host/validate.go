@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/graphs"
@@ -23,11 +24,14 @@ func (p NodeProblem) String() string {
 	return fmt.Sprintf("%d:%d: node %q: %s", p.Pos.Line, p.Pos.Column, p.NodeID, p.Message)
 }
 
+// ValidateTimeout bounds each node's Validate call in ValidateNodes.
+const ValidateTimeout = 30 * time.Second
+
 // ValidateNodes asks each node's plugin to validate its config (no side
-// effects), a few nodes at a time, and returns the problems in graph order.
-// A plugin that cannot be started or answer is one problem for each of its
+// effects), 8 nodes at a time, and returns the problems in graph order. A
+// plugin that cannot be started or answer is one problem for each of its
 // nodes. Configs are sent as written (placeholders unresolved): plugins see
-// "${env:…}" strings there. ctx bounds the whole validation.
+// "${env:…}" strings there. Each call gets ValidateTimeout.
 func ValidateNodes(ctx context.Context, h engine.PluginHost, g *graphs.Graph) []NodeProblem {
 	type result struct {
 		index    int
@@ -44,7 +48,9 @@ func ValidateNodes(ctx context.Context, h engine.PluginHost, g *graphs.Graph) []
 			defer func() { <-sem }()
 			req := engine.StepRequest{NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin, Attempt: 1,
 				Config: n.With, Mode: engine.ModeDryRun, WorkDir: g.Dir}
-			msgs, err := h.Validate(ctx, req)
+			cctx, cancel := context.WithTimeout(ctx, ValidateTimeout)
+			msgs, err := h.Validate(cctx, req)
+			cancel()
 			if err != nil {
 				msgs = []string{fmt.Sprintf("plugin %q could not validate: %v", n.Plugin, err)}
 			}
