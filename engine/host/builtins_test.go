@@ -98,6 +98,10 @@ func TestHTTPBuiltin(t *testing.T) {
 	if err != nil || len(problems) != 3 || strings.Contains(strings.Join(problems, " "), "s3cret") {
 		t.Errorf("Validate = %q, %v; want 3 problems, no password", problems, err)
 	}
+	problems, err = h.Validate(ctx, req("http", "web", map[string]any{"url": "${nodes.eai-start.outputs.url}/health"}))
+	if err != nil || len(problems) != 0 {
+		t.Errorf("Validate with a placeholder = %q, %v; want no problem (resolved at run time)", problems, err)
+	}
 	srvURL := strings.Replace(srv.URL, "http://", "http://probe:s3cret@", 1)
 	res, err := h.Restore(ctx, req("http", "web", map[string]any{"url": srvURL + "/"}), nil)
 	if err != nil || res.Status != engine.StepSucceeded || strings.Contains(res.Message, "s3cret") || !strings.Contains(res.Message, "probe:xxxxx@") {

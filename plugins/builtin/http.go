@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/reprise-si/reprise/plugins/sdk"
@@ -55,7 +56,11 @@ func decodeHTTP(req *sdk.Request) (*httpProbe, []string) {
 	}
 	var problems []string
 	p := &httpProbe{cfg: cfg, display: cfg.URL}
-	if u, err := url.Parse(cfg.URL); cfg.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+	if strings.Contains(cfg.URL, "${") {
+		// A placeholder (another node's output) is resolved just before the
+		// step runs; a dry run or validation sees it unresolved.
+		p.display = "the URL of with.url"
+	} else if u, err := url.Parse(cfg.URL); cfg.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		// Not quoted: a URL may carry credentials.
 		problems = append(problems, "with.url: not an http or https URL (want http://host[:port]/path or https://…)")
 	} else if err == nil {
