@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -220,6 +221,88 @@ func TestPlanJSONMatchesMarshal(t *testing.T) {
 		}
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("streamed:\n%s\nmarshalled:\n%s", streamed.String(), marshalled)
+		}
+	}
+}
+
+// TestAnalyzeRandomDAGs checks Remaining, Effective, the critical path and
+// the estimate against brute force on random small DAGs.
+func TestAnalyzeRandomDAGs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	crits := []Criticality{CriticalityLow, CriticalityNormal, CriticalityHigh, CriticalityVital}
+	for iter := 0; iter < 500; iter++ {
+		n := 1 + rng.IntN(9)
+		g := &Graph{}
+		for i := 0; i < n; i++ {
+			nd := &Node{ID: fmt.Sprintf("n%d", i), Kind: KindData, Plugin: "noop",
+				Criticality: crits[rng.IntN(4)], Estimate: time.Duration(rng.IntN(5)) * time.Hour}
+			for j := 0; j < i; j++ { // only earlier nodes: acyclic
+				if rng.IntN(3) == 0 {
+					nd.DependsOn = append(nd.DependsOn, fmt.Sprintf("n%d", j))
+				}
+			}
+			g.Nodes = append(g.Nodes, nd)
+		}
+		a := Analyze(g)
+		// dependents[v] by brute force, and longest path to a sink.
+		var longest func(v int) time.Duration
+		longest = func(v int) time.Duration {
+			best := time.Duration(0)
+			for w, nd := range g.Nodes {
+				for _, d := range nd.DependsOn {
+					if d == g.Nodes[v].ID {
+						best = max(best, longest(w))
+					}
+				}
+			}
+			return g.Nodes[v].Estimate + best
+		}
+		var highest func(v int) int
+		highest = func(v int) int {
+			best := g.Nodes[v].Criticality.Rank()
+			for w, nd := range g.Nodes {
+				for _, d := range nd.DependsOn {
+					if d == g.Nodes[v].ID {
+						best = max(best, highest(w))
+					}
+				}
+			}
+			return best
+		}
+		var total, crit time.Duration
+		for v := range g.Nodes {
+			if got, want := a.Remaining[v], longest(v); got != want {
+				t.Fatalf("iter %d node %d: remaining %v want %v", iter, v, got, want)
+			}
+			if got, want := a.Effective[v].Rank(), highest(v); got != want {
+				t.Fatalf("iter %d node %d: effective rank %d want %d", iter, v, got, want)
+			}
+			total += g.Nodes[v].Estimate
+			crit = max(crit, a.Remaining[v])
+		}
+		if a.CriticalDuration != crit {
+			t.Fatalf("iter %d: critical duration %v want %v", iter, a.CriticalDuration, crit)
+		}
+		var sum time.Duration
+		for k, v := range a.CriticalPath {
+			sum += g.Nodes[v].Estimate
+			if k > 0 && !contains(a.Deps[v], a.CriticalPath[k-1]) {
+				t.Fatalf("iter %d: critical path %v is not a chain", iter, a.CriticalPath)
+			}
+		}
+		if sum != crit {
+			t.Fatalf("iter %d: critical path sums to %v, want %v", iter, sum, crit)
+		}
+		if got := EstimateDuration(g, a, n); got != crit {
+			t.Fatalf("iter %d: unbounded parallelism gives %v, want the critical path %v", iter, got, crit)
+		}
+		if got := EstimateDuration(g, a, 1); got != total {
+			t.Fatalf("iter %d: one worker gives %v, want the sum %v", iter, got, total)
+		}
+		for p := 2; p < n; p++ {
+			if got := EstimateDuration(g, a, p); got < crit || got < total/time.Duration(p) || got > total {
+				t.Fatalf("iter %d parallelism %d: %v outside [max(%v, %v/%d), %v]", iter, p, got, crit, total, p, total)
+			}
 		}
 	}
 }
