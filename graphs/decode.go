@@ -46,6 +46,7 @@ type nodeSrc struct {
 	depIdx, endIdx            []int32    // node index of each entry, -1 when unknown
 	with                      *value
 	hasID, hasKind, hasPlugin bool
+	badEnds                   bool // between had a wrong type, reported
 }
 
 // decoder walks the value tree of a graph file into a Graph, collecting

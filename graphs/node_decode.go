@@ -61,7 +61,9 @@ func (d *decoder) decodeNode(i int, v *value) {
 			n.DependsOn, src.deps = d.strList(fv, label, "depends_on")
 		case "between":
 			src.between = fv.pos
+			before := len(d.probs)
 			n.Between, src.ends = d.strList(fv, label, "between")
+			src.badEnds = len(d.probs) > before // reported already
 			if n.Between == nil {
 				n.Between = []string{}
 			}

@@ -106,6 +106,8 @@ func TestParseProblems(t *testing.T) {
 			[]string{`g.json:1:64: not valid JSON: unexpected '}', want a string key`}, ErrSyntax},
 		{"json nested nodes key is not the list", "g.json", `{"version":1,"nodes":[{"id":"a","kind":"data","plugin":"noop","with":{"nodes":[1]}}],"name":5}`,
 			[]string{`g.json:1:93: name: want a string, got integer 5`}, ErrSchema},
+		{"between not a list", "g.yaml", "version: 1\nnodes:\n  - {id: a, kind: data, plugin: noop}\n  - {id: i, kind: interface, plugin: noop, between: a}\n",
+			[]string{`g.yaml:4:53: node "i": between: want a list of node ids, got string "a"`}, ErrSchema},
 		{"missing everything", "g.yaml", "name: x\n",
 			[]string{`g.yaml:1:1: missing version (want version: 1)`, `g.yaml:1:1: empty graph: no nodes field (want nodes: a list of nodes)`}, ErrVersion},
 	} {

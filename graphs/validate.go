@@ -120,6 +120,9 @@ func (d *decoder) checkBetween(i int, n *Node, sugg *suggester) {
 		}
 		return
 	}
+	if src.badEnds {
+		return
+	}
 	pos := src.between
 	if n.Between == nil {
 		pos = n.Pos
