@@ -1,5 +1,6 @@
 /*
-Graph file format, version 1
+Graph file format, version 1 (FORMAT.md has the same for users; PLAN_JSON.md
+the schema of `reprise plan --json`; BENCH.md the speed and memory figures).
 
 A graph file is YAML or JSON with the same schema (DESIGN.md, "Graph file").
 Outside tools write these files: the field names are a contract.
@@ -80,7 +81,11 @@ never enumerated (there can be exponentially many).
 
 # Cost
 
-Parsing, validation and Analyze are linear in the size of the file and the
+JSON is read by a scanner of our own (positions for every value, duplicate
+keys refused, accepting exactly what encoding/json accepts: the fuzz target
+checks it); YAML by go.yaml.in/yaml/v3 into its node tree, which we walk. In
+both, the entries of the top-level nodes list are decoded one at a time as
+they are read. Parsing, validation and Analyze are linear in the size of the file and the
 graph (plus sorting ids). The graph library github.com/dominikbraun/graph is
 offered as a view of the model (Graph.Model) but none of the hot paths go
 through it: its TopologicalSort and PreventCycles are O(V²) in v0.23.0.
