@@ -2,6 +2,8 @@ package host
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -159,3 +161,23 @@ func ResolvePath(graphDir string, ref graphs.PluginRef) string {
 func isBuiltin(name string) bool { return graphs.IsBuiltin(name) }
 
 func builtinNames() []string { return graphs.BuiltinPlugins }
+
+// Start starts the named plugins now, concurrently, instead of on their
+// first call (a run can start every plugin its graph uses while it
+// prepares). Plugins already running are left as they are. It returns the
+// start errors joined; a plugin that failed is tried again on its next call.
+func (h *Host) Start(ctx context.Context, names ...string) error {
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := h.get(ctx, name); err != nil {
+				errs[i] = fmt.Errorf("start plugin %q: %w", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

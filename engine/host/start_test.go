@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +119,48 @@ func TestConcurrentFirstUseStartsOnce(t *testing.T) {
 			t.Errorf("pids %s and %s: want one process", first, p)
 		}
 	}
+}
+
+func TestStartAhead(t *testing.T) {
+	h := newHost(t, hostOpts(t))
+	ctx := ctxT(t, 30*time.Second)
+	if err := h.Start(ctx, "noop", "exec", "crashy"); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	// Before any call, the plugin process runs: a child of this test with
+	// the crashy plugin's environment.
+	if !hasChildWithEnv(envTestPlugin + "=crashy") {
+		t.Error("no crashy plugin process after Start")
+	}
+	err := h.Start(ctx, "noop", "missing-vendor")
+	if !errors.Is(err, host.ErrUndeclared) || !strings.Contains(err.Error(), `start plugin "missing-vendor"`) {
+		t.Errorf("Start with an undeclared plugin: err = %v", err)
+	}
+}
+
+// hasChildWithEnv reports whether a child process of this one has kv in
+// its environment (Linux /proc).
+func hasChildWithEnv(kv string) bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		env, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		for _, v := range strings.Split(string(env), "\x00") {
+			if v == kv {
+				return true
+			}
+		}
+	}
+	return false
 }
