@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make demo-resume: the rebuild of the reference hospital is killed with
-# SIGKILL part-way (as by a power cut), `reprise status` shows where it
+# SIGKILL part-way (reprise crashes), `reprise status` shows where it
 # stopped, `reprise resume` finishes it, and the ledger proves that no step
 # that had completed ran again.
 #
@@ -36,13 +36,21 @@ if ! kill -0 "$pid" 2>/dev/null; then
 	echo "the run ended before $KILL_AFTER nodes succeeded: nothing to interrupt" >&2
 	exit 1
 fi
-# A power cut takes reprise and everything it started with it: its plugin
-# processes and the steps they were running (the services already started
-# live in their own sessions, as separate servers would).
-procs=$(descendants "$pid" | tr '\n' ' ')
-say "Power cut: SIGKILL reprise and its plugin processes after $n succeeded nodes"
-show kill -KILL "$pid" $procs
+# reprise crashes: SIGKILL to it and to its plugin processes (its children).
+# The steps they had launched run in their own process groups: like restore
+# jobs on other servers, they finish by themselves, and the services already
+# started live on in their own sessions.
+plugins=$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr '\n' ' ' || true)
+steps=$(for p in $plugins; do cat /proc/"$p"/task/*/children 2>/dev/null; done | tr '\n' ' ' || true)
+say "Crash: SIGKILL reprise and its plugin processes after $n succeeded nodes"
+show kill -KILL "$pid" $plugins
 wait "$pid" 2>/dev/null || true
+for _ in $(seq 1 100); do # let the steps in flight end on their own (10 s at most)
+	alive=0
+	for p in $steps; do kill -0 "$p" 2>/dev/null && alive=1; done
+	[ "$alive" = 0 ] && break
+	sleep 0.1
+done
 
 say "Where it stopped (the state file survived the kill)"
 show "$REPRISE" status || true

@@ -117,12 +117,3 @@ node_states() {
 succeeded_count() {
 	"$REPRISE" status ${1:+"$1"} --json 2>/dev/null | grep -m 1 '"succeeded": *[0-9]' | tr -dc 0-9
 }
-
-# descendants PID: every process below PID (from /proc/PID/task/*/children).
-descendants() {
-	local c
-	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-		echo "$c"
-		descendants "$c"
-	done
-}
