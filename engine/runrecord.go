@@ -57,7 +57,7 @@ func (r *runner) finishRun() (Result, error) {
 	}
 	msg := summary(res)
 	r.addRunChange(r.entry(typ, "", msg))
-	if err := r.flush(); err != nil {
+	if err := r.flushSync(); err != nil {
 		return res, err
 	}
 	r.log.Info("run "+string(res.Status), zap.String("summary", msg))
@@ -158,6 +158,10 @@ func (r *runner) entry(t EntryType, node, msg string) *state.Entry {
 // addNodeChange queues node i's record with its entry for the next flush.
 func (r *runner) addNodeChange(i int, ent *state.Entry) {
 	rec := r.recs[i]
+	// The commit encodes the record in another goroutine while the loop
+	// goes on: it gets its own copy of the history (Outputs maps are
+	// replaced, never changed in place).
+	rec.History = append([]state.Attempt(nil), rec.History...)
 	ent.State = rec.State
 	r.changes = append(r.changes, state.Change{RunID: r.run.ID, Node: &rec, Entry: ent})
 }

@@ -41,8 +41,18 @@ type runner struct {
 	cancelled   bool // the context was cancelled: steps are being cancelled
 	failedFast  bool
 
-	changes  []state.Change
-	launches []launch
+	changes []state.Change
+	// A node is armed when its running record is written: arming holds
+	// those in r.changes (not yet durable), armed those durable and waiting
+	// for a free slot. reserved counts them by plugin (for max_parallel).
+	arming   []int
+	armed    []int
+	reserved map[string]int
+	// One commit at a time runs in the background while the loop goes on:
+	// committing holds the nodes it arms, commitDone its outcome.
+	committing []int
+	inCommit   bool
+	commitDone chan error
 
 	results   chan result
 	retryDue  chan int
@@ -84,26 +94,28 @@ func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analy
 	p := e.opts.Parallelism
 	sctx, stop := context.WithCancel(ctx)
 	r := &runner{
-		e:         e,
-		ctx:       sctx,
-		stop:      stop,
-		pctx:      context.WithoutCancel(ctx),
-		g:         g,
-		a:         a,
-		run:       run,
-		recs:      recs,
-		log:       e.log.With(zap.String("run", run.ID)),
-		queue:     newReadyQueue(g, a),
-		waitDeps:  make([]int, len(g.Nodes)),
-		tries:     make([]int, len(g.Nodes)),
-		perPlugin: map[string]int{},
-		held:      map[string][]int{},
-		timers:    map[int]*time.Timer{},
-		counts:    map[state.NodeState]int{},
-		results:   make(chan result, p+1),
-		retryDue:  make(chan int, 16),
-		approvals: make(chan approval),
-		done:      make(chan struct{}),
+		e:          e,
+		ctx:        sctx,
+		stop:       stop,
+		pctx:       context.WithoutCancel(ctx),
+		g:          g,
+		a:          a,
+		run:        run,
+		recs:       recs,
+		log:        e.log.With(zap.String("run", run.ID)),
+		queue:      newReadyQueue(g, a),
+		waitDeps:   make([]int, len(g.Nodes)),
+		tries:      make([]int, len(g.Nodes)),
+		perPlugin:  map[string]int{},
+		held:       map[string][]int{},
+		reserved:   map[string]int{},
+		commitDone: make(chan error, 1),
+		timers:     map[int]*time.Timer{},
+		counts:     map[state.NodeState]int{},
+		results:    make(chan result, p+1),
+		retryDue:   make(chan int, 16),
+		approvals:  make(chan approval),
+		done:       make(chan struct{}),
 	}
 	if err := e.acquire(r); err != nil {
 		stop()
@@ -143,6 +155,10 @@ func (r *runner) loop() (Result, error) {
 	ctxDone := r.ctx.Done()
 	drainCh := r.e.drain
 	for {
+		if r.stopping || r.failedFast {
+			r.unarm()
+		}
+		r.launchArmed()
 		r.startReady()
 		if err := r.flush(); err != nil {
 			return r.abort(err)
@@ -158,6 +174,10 @@ func (r *runner) loop() (Result, error) {
 			delete(r.timers, i)
 			if !r.stopping && r.recs[i].State == state.NodePending {
 				r.queue.push(i)
+			}
+		case err := <-r.commitDone:
+			if err := r.committed(err); err != nil {
+				return r.abort(err)
 			}
 		case a := <-r.approvals:
 			r.approve(a)
@@ -189,7 +209,7 @@ func (r *runner) drainResults() {
 			timer.Stop()
 		}
 	}()
-	for r.inflight > 0 {
+	for r.inflight > 0 && !r.inCommit {
 		select {
 		case res := <-r.results:
 			r.finish(res)
@@ -211,7 +231,7 @@ func (r *runner) drainResults() {
 }
 
 func (r *runner) idle() bool {
-	if r.inflight > 0 || len(r.timers) > 0 {
+	if r.inflight > 0 || len(r.timers) > 0 || len(r.armed) > 0 || len(r.arming) > 0 || r.inCommit || len(r.changes) > 0 {
 		return false
 	}
 	return r.queue.Len() == 0 || r.stopping || r.failedFast
@@ -239,24 +259,50 @@ func (r *runner) beginStop(msg string, cancel bool) {
 	r.e.emit(ev)
 }
 
-// startReady takes nodes off the ready queue while there are free slots and
-// records them running (persisted by the next flush, before they start).
+// shortStep is the mean step time under which the scheduler arms nodes
+// ahead of free slots; armAhead is how many, per slot.
+const (
+	shortStep = 20 * time.Millisecond
+	armAhead  = 4
+)
+
+// ahead is how many nodes may be armed beyond the free slots. A node's
+// running record must be durable before its step starts, so with one slot
+// per node a slot would wait a whole commit for every step; when steps are
+// short (milestones, small commands: measured, not guessed) the scheduler
+// records the next nodes running while the current ones run, and a freed
+// slot starts one of them at once. Long steps never arm ahead, so a node
+// is never shown running long before it starts. A node armed but not
+// started when the run stops goes back to pending; after a crash it is
+// checked like any node left running.
+func (r *runner) ahead() int {
+	if r.measuredN < r.e.opts.Parallelism || r.measured/time.Duration(r.measuredN) >= shortStep {
+		return 0
+	}
+	return armAhead * r.e.opts.Parallelism
+}
+
+// startReady takes nodes off the ready queue while there is room and arms
+// them: records them running (persisted by the next flush, before they start).
 func (r *runner) startReady() {
 	if r.stopping || r.failedFast {
 		return
 	}
-	for r.inflight < r.e.opts.Parallelism && r.queue.Len() > 0 {
+	room := r.e.opts.Parallelism + r.ahead() - r.inflight - len(r.armed) - len(r.arming)
+	for ; room > 0 && r.queue.Len() > 0; room-- {
 		i := r.queue.pop()
 		n := r.g.Nodes[i]
-		if max := r.g.Plugins[n.Plugin].MaxParallel; max > 0 && r.perPlugin[n.Plugin] >= max {
+		if max := r.g.Plugins[n.Plugin].MaxParallel; max > 0 && r.perPlugin[n.Plugin]+r.reserved[n.Plugin] >= max {
 			r.held[n.Plugin] = append(r.held[n.Plugin], i)
+			room++
 			continue
 		}
-		r.start(i)
+		r.arm(i)
 	}
 }
 
-func (r *runner) start(i int) {
+// arm records node i running, for the next flush.
+func (r *runner) arm(i int) {
 	n := r.g.Nodes[i]
 	rec := &r.recs[i]
 	now := r.e.opts.Now()
@@ -269,37 +315,107 @@ func (r *runner) start(i int) {
 	ent := r.entry(EntryStarted, n.ID, fmt.Sprintf("attempt %d", rec.Attempts))
 	ent.Attempt = rec.Attempts
 	r.addNodeChange(i, ent)
-	r.inflight++
-	r.perPlugin[n.Plugin]++
-	r.launches = append(r.launches, launch{
-		idx:     i,
-		attempt: rec.Attempts,
-		node:    n,
-		req:     r.request(i, rec.Attempts, ModeNormal),
-		timeout: r.g.NodeTimeout(n),
-	})
+	r.reserved[n.Plugin]++
+	r.arming = append(r.arming, i)
 }
 
-// flush persists every pending change in one Apply, then starts the steps
-// that were waiting for their running record to be durable.
+// unarm puts the armed nodes that have not started back to pending (the
+// run stops starting nodes).
+func (r *runner) unarm() {
+	for _, list := range [][]int{r.armed, r.arming} {
+		for _, i := range list {
+			n := r.g.Nodes[i]
+			rec := &r.recs[i]
+			r.reserved[n.Plugin]--
+			r.tries[i]--
+			rec.Attempts--
+			if h := len(rec.History); h > 0 {
+				rec.History = rec.History[:h-1]
+			}
+			rec.Started = time.Time{}
+			r.setState(i, state.NodePending)
+			r.addNodeChange(i, r.entry(EntryReset, n.ID, "not started: the run is stopping"))
+		}
+	}
+	r.armed, r.arming = r.armed[:0], r.arming[:0]
+}
+
+// launchArmed starts armed nodes (their running record is durable) in the
+// free slots, in the order they were armed.
+func (r *runner) launchArmed() {
+	if r.stopping || r.failedFast {
+		return
+	}
+	k := 0
+	for ; k < len(r.armed) && r.inflight < r.e.opts.Parallelism; k++ {
+		r.launch(r.armed[k])
+	}
+	r.armed = r.armed[:copy(r.armed, r.armed[k:])]
+}
+
+// launch starts the step of armed node i.
+func (r *runner) launch(i int) {
+	n := r.g.Nodes[i]
+	rec := &r.recs[i]
+	now := r.e.opts.Now()
+	rec.Started = now // the step's real start (the record says when it was armed)
+	if h := len(rec.History); h > 0 {
+		rec.History[h-1].Started = now
+	}
+	r.reserved[n.Plugin]--
+	r.inflight++
+	r.perPlugin[n.Plugin]++
+	l := launch{idx: i, attempt: rec.Attempts, node: n, req: r.request(i, rec.Attempts, ModeNormal), timeout: r.g.NodeTimeout(n)}
+	r.log.Info("node started", zap.String("node", n.ID), zap.String("plugin", n.Plugin), zap.Int("attempt", l.attempt))
+	ev := r.event(EventNodeStarted, i, "")
+	ev.Attempt = l.attempt
+	r.e.emit(ev)
+	go r.execute(l)
+}
+
+// flush hands every pending change to the store in one Apply, in the
+// background: the loop goes on taking results and starting armed nodes
+// while it commits. One commit at a time, in order, so a node's running
+// record is never durable after a later change, and a dependent (armed in
+// a later batch) never starts before the success it depends on is durable.
 func (r *runner) flush() error {
-	if len(r.changes) == 0 {
+	if r.inCommit || len(r.changes) == 0 {
 		return nil
 	}
 	changes := r.changes
 	r.changes = nil
-	if err := r.e.store.Apply(r.pctx, changes...); err != nil {
+	r.committing = append(r.committing[:0], r.arming...)
+	r.arming = r.arming[:0]
+	r.inCommit = true
+	go func() { r.commitDone <- r.e.store.Apply(r.pctx, changes...) }()
+	return nil
+}
+
+// committed takes the outcome of the background commit: its armed nodes
+// may start.
+func (r *runner) committed(err error) error {
+	r.inCommit = false
+	if err != nil {
 		return fmt.Errorf("persist run %q: %w", r.run.ID, err)
 	}
-	for _, l := range r.launches {
-		r.log.Info("node started", zap.String("node", l.node.ID), zap.String("plugin", l.node.Plugin), zap.Int("attempt", l.attempt))
-		ev := r.event(EventNodeStarted, l.idx, "")
-		ev.Attempt = l.attempt
-		r.e.emit(ev)
-		go r.execute(l)
-	}
-	r.launches = r.launches[:0]
+	r.armed = append(r.armed, r.committing...)
+	r.committing = r.committing[:0]
+	r.launchArmed()
 	return nil
+}
+
+// flushSync makes every pending change durable before it returns (an
+// approval's answer, the run's end).
+func (r *runner) flushSync() error {
+	if r.inCommit {
+		if err := r.committed(<-r.commitDone); err != nil {
+			return err
+		}
+	}
+	if err := r.flush(); err != nil || !r.inCommit {
+		return err
+	}
+	return r.committed(<-r.commitDone)
 }
 
 // abort stops after a failure of the state store: running steps are
@@ -307,11 +423,10 @@ func (r *runner) flush() error {
 // running are checked on resume).
 func (r *runner) abort(err error) (Result, error) {
 	r.log.Error("run aborted", zap.Error(err))
-	for _, l := range r.launches {
-		r.inflight--
-		r.perPlugin[l.node.Plugin]--
+	if r.inCommit {
+		<-r.commitDone
+		r.inCommit = false
 	}
-	r.launches = nil
 	for _, t := range r.timers {
 		t.Stop()
 	}
@@ -478,7 +593,7 @@ func (r *runner) approve(a approval) {
 	ent := r.entry(EntryApproved, a.node, a.comment)
 	ent.By = a.by
 	r.addNodeChange(i, ent)
-	if err := r.flush(); err != nil {
+	if err := r.flushSync(); err != nil {
 		a.reply <- err
 		return
 	}
