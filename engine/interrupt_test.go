@@ -179,3 +179,64 @@ nodes:
 		t.Errorf("events carry the secret:\n%s", events.String())
 	}
 }
+
+// TestDrainWithArmedNodes stops a run of short steps, where nodes are armed
+// ahead of free slots: those not started go back to pending, none is left
+// running, and a resume runs each remaining node exactly once.
+func TestDrainWithArmedNodes(t *testing.T) {
+	dir := t.TempDir()
+	st := enginetest.MustStore(t, dir)
+	g := enginetest.MustGraph(t, dir, enginetest.ChainGraph(600, false))
+	h := &enginetest.FakeHost{}
+	var e *engine.Engine
+	var finished atomic.Int32
+	e = engine.New(st, h, engine.Options{OnEvent: func(ev engine.Event) {
+		if ev.Type == engine.EventNodeFinished && finished.Add(1) == 200 {
+			go e.Drain()
+		}
+	}})
+	res, err := e.Start(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != state.RunInterrupted {
+		t.Fatalf("status %s, want interrupted", res.Status)
+	}
+	counts := map[state.NodeState]int{}
+	for _, s := range enginetest.NodeStates(t, st, res.RunID) {
+		counts[s]++
+	}
+	if counts[state.NodeRunning] != 0 || counts[state.NodeSucceeded]+counts[state.NodePending] != 600 || counts[state.NodePending] == 0 {
+		t.Fatalf("states after drain: %v", counts)
+	}
+	unarmed := 0
+	for _, e := range enginetest.JournalTypes(t, st, res.RunID) {
+		if strings.HasPrefix(e, "reset ") {
+			unarmed++
+		}
+	}
+	if unarmed == 0 {
+		t.Error("no armed node was put back to pending: the test did not exercise arming ahead")
+	}
+	if n := len(h.Restored()); n != counts[state.NodeSucceeded] {
+		t.Errorf("%d restores for %d succeeded nodes", n, counts[state.NodeSucceeded])
+	}
+	h2 := &enginetest.FakeHost{}
+	res, err = engine.New(st, h2, engine.Options{}).Resume(context.Background(), res.RunID, nil)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	seen := map[string]bool{}
+	for _, id := range append(h.Restored(), h2.Restored()...) {
+		if seen[id] {
+			t.Errorf("node %s restored twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != 600 {
+		t.Errorf("%d nodes restored, want 600", len(seen))
+	}
+	if rep, err := st.Verify(res.RunID); err != nil || !rep.OK {
+		t.Errorf("verify: %+v %v", rep, err)
+	}
+}
