@@ -127,6 +127,13 @@ type Summary struct {
 // listed hash and no other regular file may be present (the manifest file
 // itself, at the top, is ignored). Every problem is reported at once.
 func VerifyDir(dir string, entries []Entry) (Summary, error) {
+	return VerifyDirSkipping(dir, entries, nil)
+}
+
+// VerifyDirSkipping is VerifyDir, except that files not in the manifest for
+// which skip returns true are not problems (skip gets the slash-separated
+// relative path).
+func VerifyDirSkipping(dir string, entries []Entry, skip func(rel string) bool) (Summary, error) {
 	var sum Summary
 	var problems []error
 	want := make(map[string]bool, len(entries))
@@ -160,7 +167,7 @@ func VerifyDir(dir string, entries []Entry) (Summary, error) {
 		}
 		rel, _ := filepath.Rel(dir, p)
 		rel = filepath.ToSlash(rel)
-		if rel != ManifestName && !want[rel] {
+		if rel != ManifestName && !want[rel] && (skip == nil || !skip(rel)) {
 			problems = append(problems, fmt.Errorf("%s: not in the manifest", rel))
 		}
 		return nil

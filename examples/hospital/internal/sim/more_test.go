@@ -63,6 +63,13 @@ func TestPACSRefusesTamperedImages(t *testing.T) {
 	if err := s.Load(); err != nil {
 		t.Fatalf("intact images: %v", err)
 	}
+	// The vendor plugin's temporary file of an interrupted copy is not an error.
+	if err := os.WriteFile(filepath.Join(env.Data("pacs-images"), "1.2.250.1.999.3", ".restore-123"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.NewService(env, pacs).Load(); err != nil {
+		t.Fatalf("with a vendor temporary file: %v", err)
+	}
 	img := filepath.Join(env.Data("pacs-images"), "1.2.250.1.999.3", "0001.dcm")
 	if err := os.WriteFile(img, []byte("encrypted by ransomware"), 0o644); err != nil {
 		t.Fatal(err)

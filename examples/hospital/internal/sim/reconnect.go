@@ -36,7 +36,7 @@ func Reconnect(ctx context.Context, w io.Writer, env Env, checkOnly bool) (Outpu
 		if filepath.Base(d) == "pacs-images" {
 			entries, err := archive.ReadManifest(filepath.Join(env.Backups, "pacs-images.sha256"))
 			if err == nil {
-				_, err = archive.VerifyDir(d, entries)
+				_, err = archive.VerifyDirSkipping(d, entries, vendorTemp)
 			}
 			if err != nil {
 				problems = append(problems, err)
