@@ -187,17 +187,47 @@ func toPB(req engine.StepRequest) (*pluginv1.StepRequest, error) {
 // then retired, so that the next call starts a new one), or the plugin's
 // error.
 func (h *Host) callError(ctx context.Context, p *proc, op, subject string, err error) error {
+	st, _ := status.FromError(err)
+	if st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded {
+		// The plugin gets the deadline too (grpc-timeout) and may end the
+		// call a moment before this process's own timer fires.
+		waitDeadline(ctx, time.Second)
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s %q: %w", op, subject, ctxErr)
 	}
-	st, _ := status.FromError(err)
-	if st.Code() == codes.Unavailable || st.Code() == codes.Canceled || p.client.Exited() {
+	crashed := st.Code() == codes.Unavailable || p.client.Exited()
+	if !crashed && st.Code() == codes.Canceled {
+		// A stream reset without our cancellation: did the process die?
+		waitExited(p, 500*time.Millisecond)
+		crashed = p.client.Exited()
+	}
+	if crashed {
 		h.retire(p)
 		waitExited(p, 2*time.Second)
 		return fmt.Errorf("%s %q: %w", op, subject,
 			&PluginError{Plugin: p.name, Path: p.path, Err: ErrCrashed, Detail: p.crashText()})
 	}
 	return fmt.Errorf("%s %q: plugin %q: %s", op, subject, p.name, st.Message())
+}
+
+// waitDeadline waits for ctx to end when its deadline is less than within
+// away (plus a small margin for timer skew).
+func waitDeadline(ctx context.Context, within time.Duration) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return
+	}
+	left := time.Until(deadline)
+	if left > within {
+		return
+	}
+	t := time.NewTimer(max(left, 0) + 50*time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // waitExited waits until go-plugin has seen p's process end (its exit

@@ -90,13 +90,14 @@ func TestCrashFailsEveryCallInFlight(t *testing.T) {
 func TestDeadlineAndCancel(t *testing.T) {
 	h := newHost(t, hostOpts(t))
 	ctx := ctxT(t, 60*time.Second)
-	if _, err := h.Describe(ctx, "crashy"); err != nil { // started: the deadline measures the call only
+	before, err := h.Restore(ctx, req("crashy", "warmup", map[string]any{"do": "ok"}), nil) // started: the deadline measures the call only
+	if err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := h.Restore(short, req("crashy", "slow", map[string]any{"do": "hang"}), nil)
+	_, err = h.Restore(short, req("crashy", "slow", map[string]any{"do": "hang"}), nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want DeadlineExceeded", err)
 	}
@@ -109,9 +110,10 @@ func TestDeadlineAndCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("exec: err = %v, want Canceled", err)
 	}
-	// The plugin survives a cancelled call.
-	if _, err := h.Restore(ctx, req("crashy", "after", map[string]any{"do": "ok"}), nil); err != nil {
-		t.Errorf("call after cancel: %v", err)
+	// The plugin survives a call past its deadline: the same process answers.
+	after, err := h.Restore(ctx, req("crashy", "after", map[string]any{"do": "ok"}), nil)
+	if err != nil || after.Outputs["pid"] != before.Outputs["pid"] {
+		t.Errorf("call after the deadline: pid %s (before: %s), %v; want the same process", after.Outputs["pid"], before.Outputs["pid"], err)
 	}
 }
 
