@@ -4,11 +4,16 @@
 # 100,000-node (~200,000-edge) JSON graph, plus 150,000 nodes for the size
 # limit. Each command runs RUNS times (default 5); the medians of wall
 # time, user and system CPU and peak RSS are printed, with the load average,
-# since other work on the machine inflates wall times.
+# since other work on the machine inflates wall times. RT=1 runs each
+# command under real-time scheduling (chrt -f 50, needs root) so that other
+# processes on a busy machine do not take the CPU from it: the wall times
+# are then those of an idle machine.
 # Usage: graphs/bench.sh   (from the repository root; needs /usr/bin/time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
+prefix=()
+if [ "${RT:-0}" = 1 ]; then prefix=(chrt -f 50); fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 go build -o "$dir/reprise" ./cmd/reprise
@@ -25,7 +30,7 @@ for spec in "validate g10k.yaml" "plan g10k.yaml" "validate g100k.json" "plan g1
   out="$dir/times"
   : > "$out"
   for _ in $(seq "$RUNS"); do
-    /usr/bin/time -f '%e %U %S %M' -a -o "$out" "$dir/reprise" "${args[@]}" "$dir/$file" >/dev/null
+    "${prefix[@]}" /usr/bin/time -f '%e %U %S %M' -a -o "$out" "$dir/reprise" "${args[@]}" "$dir/$file" >/dev/null
   done
   med() { sort -n -k"$1" "$out" | awk -v c="$1" -v n="$RUNS" 'NR==int((n+1)/2) {print $c}'; }
   printf '%-32s %8s %8s %8s %9.0f   %s\n' "$spec" "$(med 1)" "$(med 2)" "$(med 3)" "$(( $(med 4) / 1024 ))" "$(cut -d' ' -f1 /proc/loadavg)"
