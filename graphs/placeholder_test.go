@@ -2,6 +2,7 @@ package graphs
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -128,5 +129,30 @@ nodes:
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestPlaceholderAncestorGroups: a node referred to by many others is
+// checked through its descendants; the answers match the per-reference
+// search.
+func TestPlaceholderAncestorGroups(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: 1\nnodes:\n  - {id: ad, kind: infrastructure, plugin: noop}\n  - {id: lone, kind: infrastructure, plugin: noop}\n")
+	b.WriteString("  - {id: c0, kind: application, plugin: noop, depends_on: [ad]}\n")
+	for i := 1; i < 8; i++ {
+		fmt.Fprintf(&b, "  - {id: c%d, kind: application, plugin: exec, depends_on: [c%d], with: {d: \"${nodes.ad.outputs.domain}\"}}\n", i, i-1)
+	}
+	b.WriteString("  - {id: stray, kind: application, plugin: exec, depends_on: [lone], with: {d: \"${nodes.ad.outputs.domain}\", e: \"${nodes.c3.outputs.x}\"}}\n")
+	_, err := Parse("groups.yaml", []byte(b.String()))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("got %v", err)
+	}
+	var got []string
+	for _, p := range ve.Problems {
+		got = append(got, p.Node+" "+p.Field)
+	}
+	if want := []string{"stray with.d", "stray with.e"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v want %v\n%v", got, want, err)
 	}
 }
