@@ -66,6 +66,13 @@ func runScript(t *testing.T, script string, base int) string {
 		"HOSPITAL_WORK="+filepath.Join(dir, "work"),
 		"HOSPITAL_BACKUPS="+filepath.Join(dir, "backups"),
 		fmt.Sprintf("HOSPITAL_PORT_BASE=%d", base))
+	// Should the script be killed before its trap runs (timeout), stop the
+	// services it started anyway.
+	t.Cleanup(func() {
+		stop := exec.Command(filepath.Join(root, "bin", "hospital-sim"), "stop")
+		stop.Env, stop.Dir = cmd.Env, filepath.Join(root, "examples", "hospital")
+		stop.Run()
+	})
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
