@@ -89,6 +89,7 @@ func (d *decoder) checkPlugin(n *Node, src *nodeSrc) {
 
 func (d *decoder) checkDeps(i int, n *Node, sugg *suggester) {
 	src := &d.src[i]
+	var seen map[string]bool // for long lists; short ones are scanned
 	for j, dep := range n.DependsOn {
 		pos := src.deps[j]
 		switch {
@@ -103,11 +104,23 @@ func (d *decoder) checkDeps(i int, n *Node, sugg *suggester) {
 			d.add(pos, n.ID, "depends_on", dep, ErrUnknownNode, "depends_on: unknown node %q%s", dep, sugg.hint(dep))
 			continue
 		}
-		for k := 0; k < j; k++ {
-			if n.DependsOn[k] == dep {
-				d.add(pos, n.ID, "depends_on", dep, ErrSchema, "depends_on: %q is listed twice", dep)
-				break
+		if seen == nil && len(n.DependsOn) > 16 {
+			seen = make(map[string]bool, len(n.DependsOn))
+		}
+		dup := false
+		if seen != nil {
+			dup = seen[dep]
+			seen[dep] = true
+		} else {
+			for k := 0; k < j; k++ {
+				if n.DependsOn[k] == dep {
+					dup = true
+					break
+				}
 			}
+		}
+		if dup {
+			d.add(pos, n.ID, "depends_on", dep, ErrSchema, "depends_on: %q is listed twice", dep)
 		}
 	}
 }

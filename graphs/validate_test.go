@@ -152,3 +152,23 @@ func TestTooLarge(t *testing.T) {
 		t.Errorf("Parse: got %v, want ErrTooLarge", err)
 	}
 }
+
+// TestLongDependsOn: a node that depends on very many others (a final
+// "reconnect to the outside world" step) is checked in linear time, and a
+// repeated entry is still found.
+func TestLongDependsOn(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: 1\nnodes:\n")
+	var deps []string
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&b, "  - {id: n%d, kind: data, plugin: noop}\n", i)
+		deps = append(deps, fmt.Sprintf("n%d", i))
+	}
+	deps = append(deps, "n42")
+	fmt.Fprintf(&b, "  - {id: last, kind: infrastructure, plugin: noop, depends_on: [%s]}\n", strings.Join(deps, ", "))
+	_, err := Parse("long.yaml", []byte(b.String()))
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || !strings.Contains(ve.Problems[0].Message, `"n42" is listed twice`) {
+		t.Fatalf("got %v", err)
+	}
+}
