@@ -26,7 +26,11 @@ const envCLI = "REPRISE_TEST_CLI"
 const envTag = "REPRISE_TEST_TAG"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envCLI) == "1" {
+	// The plugin host of an in-process command (a test calling run) starts
+	// the built-ins as `os.Executable() plugin-serve NAME`: this test
+	// binary. It must serve the plugin then, never run the tests again
+	// (which would start more plugins, and so on).
+	if os.Getenv(envCLI) == "1" || (len(os.Args) > 1 && os.Args[1] == "plugin-serve") {
 		os.Exit(run(os.Args[1:]))
 	}
 	os.Exit(m.Run())
