@@ -186,12 +186,12 @@ nodes:
 func TestDrainWithArmedNodes(t *testing.T) {
 	dir := t.TempDir()
 	st := enginetest.MustStore(t, dir)
-	g := enginetest.MustGraph(t, dir, enginetest.ChainGraph(600, false))
+	g := enginetest.MustGraph(t, dir, enginetest.ChainGraph(300, false))
 	h := &enginetest.FakeHost{}
 	var e *engine.Engine
 	var finished atomic.Int32
 	e = engine.New(st, h, engine.Options{OnEvent: func(ev engine.Event) {
-		if ev.Type == engine.EventNodeFinished && finished.Add(1) == 200 {
+		if ev.Type == engine.EventNodeFinished && finished.Add(1) == 100 {
 			go e.Drain()
 		}
 	}})
@@ -206,7 +206,7 @@ func TestDrainWithArmedNodes(t *testing.T) {
 	for _, s := range enginetest.NodeStates(t, st, res.RunID) {
 		counts[s]++
 	}
-	if counts[state.NodeRunning] != 0 || counts[state.NodeSucceeded]+counts[state.NodePending] != 600 || counts[state.NodePending] == 0 {
+	if counts[state.NodeRunning] != 0 || counts[state.NodeSucceeded]+counts[state.NodePending] != 300 || counts[state.NodePending] == 0 {
 		t.Fatalf("states after drain: %v", counts)
 	}
 	unarmed := 0
@@ -233,8 +233,8 @@ func TestDrainWithArmedNodes(t *testing.T) {
 		}
 		seen[id] = true
 	}
-	if len(seen) != 600 {
-		t.Errorf("%d nodes restored, want 600", len(seen))
+	if len(seen) != 300 {
+		t.Errorf("%d nodes restored, want 300", len(seen))
 	}
 	if rep, err := st.Verify(res.RunID); err != nil || !rep.OK {
 		t.Errorf("verify: %+v %v", rep, err)
