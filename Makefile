@@ -35,7 +35,10 @@ fuzz:
 	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); \
 	done
 
+# Figures beside their peers (GNU make, ninja: apt-get install ninja-build),
+# then every package's Go benchmarks.
 bench: build
+	$(GO) run ./bench -n 10000 -repeat 3 -big 100000 -reprise $(BIN)/reprise
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(PKGS)
 
 demo: build

@@ -46,8 +46,11 @@ const (
 
 func TestValidateCmd(t *testing.T) {
 	summary := regexp.MustCompile(`^\S+: valid — \d+ nodes \(\d+ infrastructure, \d+ application, \d+ interface, \d+ data\), \d+ edges\n$`)
-	for _, path := range []string{smallGraph, hospitalGraph} {
-		stdout, stderr, code := runGraphsCmd(t, "validate", path)
+	// small.yaml is a format fixture (its plugins are not real): offline.
+	// The hospital is checked by its plugins too (make test builds them).
+	for _, args := range [][]string{{smallGraph, "--offline"}, {hospitalGraph}} {
+		path := args[0]
+		stdout, stderr, code := runGraphsCmd(t, append([]string{"validate"}, args...)...)
 		if code != 0 || stderr != "" || !summary.MatchString(stdout) {
 			t.Errorf("validate %s: code %d stdout %q stderr %q", path, code, stdout, stderr)
 		}
@@ -192,5 +195,23 @@ func TestGraphCmd(t *testing.T) {
 	stdout, stderr, code = runGraphsCmd(t, "graph", hospitalGraph, "--format", "svg")
 	if code != 0 || !strings.Contains(stdout, "<svg") {
 		t.Errorf("svg: code %d stderr %q", code, stderr)
+	}
+}
+
+// TestValidateAsksPlugins: without --offline, validate asks each node's
+// plugin about its `with`, and a problem there fails the graph with its
+// position, node and field.
+func TestValidateAsksPlugins(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "g.yaml")
+	src := "version: 1\nname: t\nnodes:\n  - id: a\n    kind: infrastructure\n    plugin: exec\n    with: {restorx: [true]}\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runGraphsCmd(t, "validate", path)
+	if code != 1 || !strings.Contains(stderr, path+":4:5: node \"a\": with.restorx: unknown field") {
+		t.Errorf("validate: code %d, stderr %q", code, stderr)
+	}
+	if _, _, code := runGraphsCmd(t, "validate", "--offline", path); code != 0 {
+		t.Errorf("validate --offline: code %d, want 0", code)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reprise-si/reprise/engine/host"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -30,13 +32,22 @@ Exit 0 with a one-line summary when the graph is valid, 1 otherwise.`,
 			path := args[0]
 			tuneGCForGraphs(path)
 			g, err := graphs.Load(path)
+			var pluginProblems []host.NodeProblem
+			if err == nil && !offline {
+				pluginProblems = validateWithPlugins(cmd.Context(), g)
+			}
 			if asJSON {
-				return printValidateJSON(cmd.OutOrStdout(), path, g, err)
+				return printValidateJSON(cmd.OutOrStdout(), path, g, err, pluginProblems)
 			}
 			if err != nil {
 				return reportGraphError(cmd.ErrOrStderr(), err)
 			}
-			_ = offline // plugin-side checks are not run yet; see the flag's help
+			if len(pluginProblems) > 0 {
+				for _, p := range pluginProblems {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s:%s (plugin %s)\n", path, p.String(), p.Plugin)
+				}
+				return withCode(exitError, nil)
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), validSummary(path, g))
 			return nil
 		},
@@ -44,6 +55,15 @@ Exit 0 with a one-line summary when the graph is valid, 1 otherwise.`,
 	cmd.Flags().BoolVar(&offline, "offline", false, "check the file only, without asking the plugins to check their nodes' settings")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object on stdout")
 	return cmd
+}
+
+// validateWithPlugins asks each node's plugin to check the node's `with`
+// (Validate has no side effects); a plugin that cannot start or answer is a
+// problem for each of its nodes.
+func validateWithPlugins(ctx context.Context, g *graphs.Graph) []host.NodeProblem {
+	h := host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir})
+	defer h.Close()
+	return host.ValidateNodes(ctx, h, g)
 }
 
 // tuneGCForGraphs lets the garbage collector run less often in the
@@ -131,10 +151,16 @@ type problemJSON struct {
 	Text    string `json:"text"`
 }
 
-func printValidateJSON(w io.Writer, path string, g *graphs.Graph, err error) error {
+func printValidateJSON(w io.Writer, path string, g *graphs.Graph, err error, pluginProblems []host.NodeProblem) error {
 	out := validateJSON{File: path}
 	var ve *graphs.ValidationError
 	switch {
+	case err == nil && len(pluginProblems) > 0:
+		for _, p := range pluginProblems {
+			out.Problems = append(out.Problems, problemJSON{File: path, Line: p.Pos.Line, Col: p.Pos.Column,
+				Node: p.NodeID, Field: "with", Message: "plugin " + p.Plugin + ": " + p.Message,
+				Text: fmt.Sprintf("%s:%s (plugin %s)", path, p.String(), p.Plugin)})
+		}
 	case err == nil:
 		out.Valid, out.Nodes, out.Edges, out.Hash = true, len(g.Nodes), g.EdgeCount(), g.Hash()
 		out.Kinds = map[string]int{}
