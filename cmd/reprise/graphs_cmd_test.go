@@ -87,7 +87,7 @@ func TestValidateBadExamples(t *testing.T) {
 }
 
 func TestValidateJSON(t *testing.T) {
-	stdout, _, code := runGraphsCmd(t, "validate", "--json", smallGraph)
+	stdout, _, code := runGraphsCmd(t, "validate", "--json", "--offline", smallGraph)
 	var ok struct {
 		Valid bool
 		Nodes int
