@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +11,7 @@ import (
 	"testing"
 )
 
-// runGraphsCmd runs the reprise command line in-process and returns its
+// runGraphsCmd runs the reprise command line in-process (any command) and returns its
 // stdout, stderr and exit code, mapped the way run maps them.
 func runGraphsCmd(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
@@ -21,20 +20,9 @@ func runGraphsCmd(t *testing.T, args ...string) (string, string, int) {
 	root.SetOut(&stdout)
 	root.SetErr(&stderr)
 	root.SetArgs(args)
-	err := root.Execute()
-	code := exitOK
+	code, err := exitCodeOf(root.Execute())
 	if err != nil {
-		code = exitError
-		var ce *exitCodeError
-		if errors.As(err, &ce) {
-			code = ce.code
-			err = ce.err
-		} else if isCobraUsage(err) {
-			code = exitUsage
-		}
-		if err != nil {
-			stderr.WriteString("reprise: " + err.Error() + "\n")
-		}
+		stderr.WriteString("reprise: " + err.Error() + "\n")
 	}
 	return stdout.String(), stderr.String(), code
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,32 +12,6 @@ import (
 	"github.com/reprise-si/reprise/engine/control"
 	"github.com/reprise-si/reprise/engine/state"
 )
-
-// runReportCmd runs the reprise command line in-process and returns its
-// stdout, stderr and exit code, mapped as run maps them.
-func runReportCmd(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	root := newRootCmd()
-	var stdout, stderr bytes.Buffer
-	root.SetOut(&stdout)
-	root.SetErr(&stderr)
-	root.SetArgs(args)
-	err := root.Execute()
-	code := exitOK
-	if err != nil {
-		code = exitError
-		var ce *exitCodeError
-		if errors.As(err, &ce) {
-			code, err = ce.code, ce.err
-		} else if isCobraUsage(err) {
-			code = exitUsage
-		}
-		if err != nil {
-			stderr.WriteString("reprise: " + err.Error() + "\n")
-		}
-	}
-	return stdout.String(), stderr.String(), code
-}
 
 const reportGraphYAML = `version: 1
 name: report-cmd
@@ -143,7 +115,7 @@ func TestReportCmd(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := runReportCmd(t, tt.args...)
+			stdout, stderr, code := runGraphsCmd(t, tt.args...)
 			if code != tt.code || !strings.Contains(stderr, tt.stderr) {
 				t.Fatalf("exit %d, stderr %q; want exit %d, stderr with %q", code, stderr, tt.code, tt.stderr)
 			}
@@ -178,7 +150,7 @@ func TestReportCmdThroughSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	stdout, stderr, code := runReportCmd(t, "report", "--state", path, "--json")
+	stdout, stderr, code := runGraphsCmd(t, "report", "--state", path, "--json")
 	if code != exitError || !strings.Contains(stderr, "control socket") {
 		t.Errorf("without a socket: exit %d, stderr %q; want exit 1 naming the control socket", code, stderr)
 	}
@@ -187,7 +159,7 @@ func TestReportCmdThroughSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	stdout, stderr, code = runReportCmd(t, "report", "--state", path, "--json")
+	stdout, stderr, code = runGraphsCmd(t, "report", "--state", path, "--json")
 	if code != exitOK {
 		t.Fatalf("through the socket: exit %d, stderr %q", code, stderr)
 	}

@@ -85,18 +85,7 @@ restore step through a plugin, with durable, resumable run state.`,
 func run(args []string) int {
 	root := newRootCmd()
 	root.SetArgs(args)
-	err := root.Execute()
-	if err == nil {
-		return exitOK
-	}
-	code := exitError
-	var ce *exitCodeError
-	if errors.As(err, &ce) {
-		code = ce.code
-		err = ce.err
-	} else if isCobraUsage(err) {
-		code = exitUsage
-	}
+	code, err := exitCodeOf(root.Execute())
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "reprise: %v\n", err)
 		if code == exitUsage {
@@ -104,6 +93,22 @@ func run(args []string) int {
 		}
 	}
 	return code
+}
+
+// exitCodeOf maps a command's error to its exit code and to the error left
+// to print (nil when the command already printed what it had to say).
+func exitCodeOf(err error) (int, error) {
+	if err == nil {
+		return exitOK, nil
+	}
+	var ce *exitCodeError
+	if errors.As(err, &ce) {
+		return ce.code, ce.err
+	}
+	if isCobraUsage(err) {
+		return exitUsage, err
+	}
+	return exitError, err
 }
 
 // isCobraUsage recognises the argument errors cobra itself returns (unknown
