@@ -84,3 +84,24 @@ func reportLatency(b *testing.B, parts [][]time.Duration) {
 	b.ReportMetric(float64(all[len(all)/2].Microseconds()), "µs-median")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "µs-p99")
 }
+
+// BenchmarkDescribeRoundTrip measures the cheapest call there is, a unary
+// Describe, one at a time: the floor of any call through go-plugin's gRPC
+// connection (AutoMTLS over a Unix socket) on this machine.
+func BenchmarkDescribeRoundTrip(b *testing.B) {
+	h := host.New(host.Options{BuiltinCommand: hosttest.BuiltinCommand})
+	defer h.Close()
+	ctx := context.Background()
+	if _, err := h.Describe(ctx, "noop"); err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		if _, err := h.Describe(ctx, "noop"); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportLatency(b, [][]time.Duration{lat})
+}

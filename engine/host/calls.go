@@ -44,7 +44,17 @@ func (h *Host) Validate(ctx context.Context, req engine.StepRequest) ([]string, 
 		return nil, err
 	}
 	defer done()
-	resp, err := p.rpc.Validate(ctx, pb)
+	var resp *pluginv1.ValidateResponse
+	if p.sess != nil {
+		var end *pluginv1.ReplyFrame
+		if end, err = p.sess.do(ctx, pluginv1.Op_OP_VALIDATE, pb, nil); err == nil {
+			if resp = end.GetValidate(); resp == nil {
+				err = unexpectedReply("validate", end)
+			}
+		}
+	} else {
+		resp, err = p.rpc.Validate(ctx, pb)
+	}
 	if err != nil {
 		return nil, h.callError(ctx, p, "validate node", req.NodeID, err)
 	}
@@ -58,7 +68,17 @@ func (h *Host) Check(ctx context.Context, req engine.StepRequest) (engine.CheckR
 		return engine.CheckResult{}, err
 	}
 	defer done()
-	resp, err := p.rpc.Check(ctx, pb)
+	var resp *pluginv1.CheckResponse
+	if p.sess != nil {
+		var end *pluginv1.ReplyFrame
+		if end, err = p.sess.do(ctx, pluginv1.Op_OP_CHECK, pb, nil); err == nil {
+			if resp = end.GetCheck(); resp == nil {
+				err = unexpectedReply("check", end)
+			}
+		}
+	} else {
+		resp, err = p.rpc.Check(ctx, pb)
+	}
 	if err != nil {
 		return engine.CheckResult{}, h.callError(ctx, p, "check node", req.NodeID, err)
 	}
@@ -76,19 +96,9 @@ func (h *Host) Restore(ctx context.Context, req engine.StepRequest, onEvent func
 	if onEvent == nil {
 		onEvent = func(engine.StepEvent) {}
 	}
-	stream, err := p.rpc.Restore(ctx, pb)
-	if err != nil {
-		return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
-	}
 	outputs := map[string]string{}
-	for {
-		ev, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return engine.StepResult{}, fmt.Errorf("restore node %q: plugin %q ended the stream without a result", req.NodeID, req.Plugin)
-		}
-		if err != nil {
-			return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
-		}
+	// event passes one Restore event on and returns the result, if it is one.
+	event := func(ev *pluginv1.RestoreEvent) *pluginv1.StepResult {
 		switch e := ev.GetEvent().(type) {
 		case *pluginv1.RestoreEvent_Log:
 			level := e.Log.GetLevel()
@@ -105,7 +115,34 @@ func (h *Host) Restore(ctx context.Context, req engine.StepRequest, onEvent func
 			for k, v := range e.Result.GetOutputs() {
 				outputs[k] = v
 			}
-			return toResult(req, "restore", e.Result, outputs)
+			return e.Result
+		}
+		return nil
+	}
+	if p.sess != nil {
+		end, err := p.sess.do(ctx, pluginv1.Op_OP_RESTORE, pb, func(ev *pluginv1.RestoreEvent) { event(ev) })
+		if err == nil && end.GetEvent().GetResult() == nil {
+			err = unexpectedReply("restore", end)
+		}
+		if err != nil {
+			return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
+		}
+		return toResult(req, "restore", event(end.GetEvent()), outputs)
+	}
+	stream, err := p.rpc.Restore(ctx, pb)
+	if err != nil {
+		return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return engine.StepResult{}, fmt.Errorf("restore node %q: plugin %q ended the stream without a result", req.NodeID, req.Plugin)
+		}
+		if err != nil {
+			return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
+		}
+		if res := event(ev); res != nil {
+			return toResult(req, "restore", res, outputs)
 		}
 	}
 }
@@ -117,7 +154,17 @@ func (h *Host) Verify(ctx context.Context, req engine.StepRequest) (engine.StepR
 		return engine.StepResult{}, err
 	}
 	defer done()
-	resp, err := p.rpc.Verify(ctx, pb)
+	var resp *pluginv1.StepResult
+	if p.sess != nil {
+		var end *pluginv1.ReplyFrame
+		if end, err = p.sess.do(ctx, pluginv1.Op_OP_VERIFY, pb, nil); err == nil {
+			if resp = end.GetResult(); resp == nil {
+				err = unexpectedReply("verify", end)
+			}
+		}
+	} else {
+		resp, err = p.rpc.Verify(ctx, pb)
+	}
 	if err != nil {
 		return engine.StepResult{}, h.callError(ctx, p, "verify node", req.NodeID, err)
 	}
@@ -196,7 +243,10 @@ func (h *Host) callError(ctx context.Context, p *proc, op, subject string, err e
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s %q: %w", op, subject, ctxErr)
 	}
-	crashed := st.Code() == codes.Unavailable || p.client.Exited()
+	// The end of a session is the loss of the connection, whatever its
+	// status: the process is retired even if it still runs.
+	var lost *sessionError
+	crashed := st.Code() == codes.Unavailable || p.client.Exited() || errors.As(err, &lost)
 	if !crashed && st.Code() == codes.Canceled {
 		// A stream reset without our cancellation: did the process die?
 		waitExited(p, 500*time.Millisecond)

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -15,13 +16,17 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
 	"github.com/reprise-si/reprise/plugins/wire"
 )
 
 // proc is one plugin process. ready is closed once the start attempt is
-// over; then err, or client, rpc and pid, are set and never change.
+// over; then err, or client, rpc, sess and pid, are set and never change.
+// sess is nil for a plugin without sessions: each call is then its own RPC.
 type proc struct {
 	name  string
 	path  string
@@ -30,6 +35,7 @@ type proc struct {
 
 	client *plugin.Client
 	rpc    pluginv1.PluginClient
+	sess   *session
 	pid    int
 	tail   *tailBuffer
 
@@ -123,6 +129,7 @@ func (h *Host) start(p *proc) {
 		SyncStdout:       &lineWriter{p: p, z: h.log, stream: "stdout"},
 		SyncStderr:       &lineWriter{p: p, z: h.log, stream: "stderr"},
 		SkipHostEnv:      true, // set below, before cmd.Env, so that cmd.Env wins
+		GRPCDialOptions:  []grpc.DialOption{grpc.WithInitialWindowSize(1 << 20), grpc.WithInitialConnWindowSize(1 << 20)},
 	}
 	cmd.Env = append(os.Environ(), cmd.Env...)
 	isolate(cmd)
@@ -161,7 +168,16 @@ func (h *Host) start(p *proc) {
 		p.err = &PluginError{Plugin: p.name, Path: cmd.Path, Err: ErrHandshake, Detail: fmt.Sprintf("unexpected client type %T", raw)}
 		return
 	}
-	p.client, p.rpc = client, rpc
+	sctx, cancel := context.WithTimeout(context.Background(), h.opts.StartTimeout)
+	sess, err := openSession(sctx, rpc)
+	cancel()
+	if err != nil && status.Code(err) != codes.Unimplemented {
+		client.Kill()
+		killTree(p.pid)
+		p.err = &PluginError{Plugin: p.name, Path: cmd.Path, Err: ErrHandshake, Detail: "open session: " + err.Error() + tailSuffix(p)}
+		return
+	}
+	p.client, p.rpc, p.sess = client, rpc, sess
 }
 
 // startError classifies an error of go-plugin's Start.

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -60,13 +62,9 @@ func (r *Request) Decode(v any) error {
 	}
 	fields := structFields(rv.Elem().Type())
 	var errs []error
-	known := make(map[string]bool, len(fields))
-	for _, f := range fields {
-		known[f.name] = true
-	}
 	var unknown []string
 	for k := range keys {
-		if !known[k] {
+		if !slices.ContainsFunc(fields, func(f structField) bool { return f.name == k }) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -150,7 +148,13 @@ type structField struct {
 	typ         reflect.Type
 }
 
+// fieldCache holds structFields' answer by type: Decode runs on every call.
+var fieldCache sync.Map // reflect.Type → []structField
+
 func structFields(t reflect.Type) []structField {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.([]structField)
+	}
 	var out []structField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -170,6 +174,7 @@ func structFields(t reflect.Type) []structField {
 			description: f.Tag.Get("desc"),
 		})
 	}
+	fieldCache.Store(t, out)
 	return out
 }
 

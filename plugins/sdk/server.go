@@ -148,13 +148,19 @@ func (s *server) Verify(ctx context.Context, pb *pluginv1.StepRequest) (resp *pl
 }
 
 func (s *server) Restore(pb *pluginv1.StepRequest, gs pluginv1.Plugin_RestoreServer) error {
+	return s.restoreCall(gs.Context(), pb, gs.Send)
+}
+
+// restoreCall serves one Restore, over its own stream or in a session:
+// events, then the result, through send. An error is a failed call.
+func (s *server) restoreCall(ctx context.Context, pb *pluginv1.StepRequest, send func(*pluginv1.RestoreEvent) error) error {
 	req, err := toRequest(pb)
 	if err != nil {
 		return err
 	}
-	ctx, end := s.begin(gs.Context())
+	ctx, end := s.begin(ctx)
 	defer end()
-	st := newStream(func(ev event) error { return gs.Send(toEvent(ev)) })
+	st := newStream(func(ev event) error { return send(toEvent(ev)) })
 	runErr := s.restore(ctx, req, st)
 	message, outputs := st.finish()
 	if st.err != nil {
@@ -170,7 +176,7 @@ func (s *server) Restore(pb *pluginv1.StepRequest, gs pluginv1.Plugin_RestoreSer
 			res.Status, res.Message = pluginv1.Status_STATUS_WAITING, msg
 		}
 	}
-	return gs.Send(&pluginv1.RestoreEvent{Event: &pluginv1.RestoreEvent_Result{Result: res}})
+	return send(&pluginv1.RestoreEvent{Event: &pluginv1.RestoreEvent_Result{Result: res}})
 }
 
 // restore runs the plugin's Restore, turning a panic into a failed step.

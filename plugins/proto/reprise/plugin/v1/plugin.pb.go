@@ -127,6 +127,65 @@ func (Status) EnumDescriptor() ([]byte, []int) {
 	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{1}
 }
 
+// Op is what a CallFrame asks.
+type Op int32
+
+const (
+	Op_OP_UNSPECIFIED Op = 0 // invalid
+	Op_OP_VALIDATE    Op = 1
+	Op_OP_CHECK       Op = 2
+	Op_OP_RESTORE     Op = 3
+	Op_OP_VERIFY      Op = 4
+	Op_OP_CANCEL      Op = 5 // cancel the call `id` (no request): stop its work
+)
+
+// Enum value maps for Op.
+var (
+	Op_name = map[int32]string{
+		0: "OP_UNSPECIFIED",
+		1: "OP_VALIDATE",
+		2: "OP_CHECK",
+		3: "OP_RESTORE",
+		4: "OP_VERIFY",
+		5: "OP_CANCEL",
+	}
+	Op_value = map[string]int32{
+		"OP_UNSPECIFIED": 0,
+		"OP_VALIDATE":    1,
+		"OP_CHECK":       2,
+		"OP_RESTORE":     3,
+		"OP_VERIFY":      4,
+		"OP_CANCEL":      5,
+	}
+)
+
+func (x Op) Enum() *Op {
+	p := new(Op)
+	*p = x
+	return p
+}
+
+func (x Op) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Op) Descriptor() protoreflect.EnumDescriptor {
+	return file_reprise_plugin_v1_plugin_proto_enumTypes[2].Descriptor()
+}
+
+func (Op) Type() protoreflect.EnumType {
+	return &file_reprise_plugin_v1_plugin_proto_enumTypes[2]
+}
+
+func (x Op) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Op.Descriptor instead.
+func (Op) EnumDescriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+}
+
 // StepRequest is one node as the engine sees it.
 type StepRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -899,6 +958,362 @@ func (x *Output) GetValue() string {
 	return ""
 }
 
+// SessionUp is one message of the host's side of a Session: frames of
+// one or more calls.
+type SessionUp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Frames        []*CallFrame           `protobuf:"bytes,1,rep,name=frames,proto3" json:"frames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionUp) Reset() {
+	*x = SessionUp{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionUp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionUp) ProtoMessage() {}
+
+func (x *SessionUp) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionUp.ProtoReflect.Descriptor instead.
+func (*SessionUp) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SessionUp) GetFrames() []*CallFrame {
+	if x != nil {
+		return x.Frames
+	}
+	return nil
+}
+
+// CallFrame starts a call, or cancels one.
+type CallFrame struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"` // chosen by the host, never reused within the session
+	Op            Op                     `protobuf:"varint,2,opt,name=op,proto3,enum=reprise.plugin.v1.Op" json:"op,omitempty"`
+	Request       *StepRequest           `protobuf:"bytes,3,opt,name=request,proto3" json:"request,omitempty"`                                   // the call's request (not for OP_CANCEL)
+	TimeoutMicros int64                  `protobuf:"varint,4,opt,name=timeout_micros,json=timeoutMicros,proto3" json:"timeout_micros,omitempty"` // the call's deadline, from when the frame is read; 0: none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallFrame) Reset() {
+	*x = CallFrame{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallFrame) ProtoMessage() {}
+
+func (x *CallFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallFrame.ProtoReflect.Descriptor instead.
+func (*CallFrame) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CallFrame) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *CallFrame) GetOp() Op {
+	if x != nil {
+		return x.Op
+	}
+	return Op_OP_UNSPECIFIED
+}
+
+func (x *CallFrame) GetRequest() *StepRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *CallFrame) GetTimeoutMicros() int64 {
+	if x != nil {
+		return x.TimeoutMicros
+	}
+	return 0
+}
+
+// SessionDown is one message of the plugin's side of a Session: frames of
+// one or more calls (none in the first message).
+type SessionDown struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Frames        []*ReplyFrame          `protobuf:"bytes,1,rep,name=frames,proto3" json:"frames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionDown) Reset() {
+	*x = SessionDown{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionDown) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionDown) ProtoMessage() {}
+
+func (x *SessionDown) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionDown.ProtoReflect.Descriptor instead.
+func (*SessionDown) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SessionDown) GetFrames() []*ReplyFrame {
+	if x != nil {
+		return x.Frames
+	}
+	return nil
+}
+
+// ReplyFrame is part of the answer to call `id`. Frames of one call come in
+// order; exactly one frame ends each call: a Restore `event` holding a
+// result, `result` (Verify), `check`, `validate` or `error`. A frame for an
+// unknown or cancelled call is ignored.
+type ReplyFrame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Reply:
+	//
+	//	*ReplyFrame_Event
+	//	*ReplyFrame_Result
+	//	*ReplyFrame_Check
+	//	*ReplyFrame_Validate
+	//	*ReplyFrame_Error
+	Reply         isReplyFrame_Reply `protobuf_oneof:"reply"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplyFrame) Reset() {
+	*x = ReplyFrame{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplyFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplyFrame) ProtoMessage() {}
+
+func (x *ReplyFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplyFrame.ProtoReflect.Descriptor instead.
+func (*ReplyFrame) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ReplyFrame) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ReplyFrame) GetReply() isReplyFrame_Reply {
+	if x != nil {
+		return x.Reply
+	}
+	return nil
+}
+
+func (x *ReplyFrame) GetEvent() *RestoreEvent {
+	if x != nil {
+		if x, ok := x.Reply.(*ReplyFrame_Event); ok {
+			return x.Event
+		}
+	}
+	return nil
+}
+
+func (x *ReplyFrame) GetResult() *StepResult {
+	if x != nil {
+		if x, ok := x.Reply.(*ReplyFrame_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+func (x *ReplyFrame) GetCheck() *CheckResponse {
+	if x != nil {
+		if x, ok := x.Reply.(*ReplyFrame_Check); ok {
+			return x.Check
+		}
+	}
+	return nil
+}
+
+func (x *ReplyFrame) GetValidate() *ValidateResponse {
+	if x != nil {
+		if x, ok := x.Reply.(*ReplyFrame_Validate); ok {
+			return x.Validate
+		}
+	}
+	return nil
+}
+
+func (x *ReplyFrame) GetError() *CallError {
+	if x != nil {
+		if x, ok := x.Reply.(*ReplyFrame_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isReplyFrame_Reply interface {
+	isReplyFrame_Reply()
+}
+
+type ReplyFrame_Event struct {
+	Event *RestoreEvent `protobuf:"bytes,2,opt,name=event,proto3,oneof"` // a Restore event; its result ends the call
+}
+
+type ReplyFrame_Result struct {
+	Result *StepResult `protobuf:"bytes,3,opt,name=result,proto3,oneof"` // ends a Verify
+}
+
+type ReplyFrame_Check struct {
+	Check *CheckResponse `protobuf:"bytes,4,opt,name=check,proto3,oneof"` // ends a Check
+}
+
+type ReplyFrame_Validate struct {
+	Validate *ValidateResponse `protobuf:"bytes,5,opt,name=validate,proto3,oneof"` // ends a Validate
+}
+
+type ReplyFrame_Error struct {
+	Error *CallError `protobuf:"bytes,6,opt,name=error,proto3,oneof"` // ends any call: it could not run at all
+}
+
+func (*ReplyFrame_Event) isReplyFrame_Reply() {}
+
+func (*ReplyFrame_Result) isReplyFrame_Reply() {}
+
+func (*ReplyFrame_Check) isReplyFrame_Reply() {}
+
+func (*ReplyFrame_Validate) isReplyFrame_Reply() {}
+
+func (*ReplyFrame_Error) isReplyFrame_Reply() {}
+
+// CallError is what a gRPC error would have said.
+type CallError struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"` // a gRPC status code (1 CANCELLED, 3 INVALID_ARGUMENT, 4 DEADLINE_EXCEEDED, 12 UNIMPLEMENTED, 13 INTERNAL …)
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallError) Reset() {
+	*x = CallError{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallError) ProtoMessage() {}
+
+func (x *CallError) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallError.ProtoReflect.Descriptor instead.
+func (*CallError) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CallError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *CallError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_reprise_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_reprise_plugin_v1_plugin_proto_rawDesc = "" +
@@ -962,7 +1377,28 @@ const file_reprise_plugin_v1_plugin_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"0\n" +
 	"\x06Output\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value*?\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"A\n" +
+	"\tSessionUp\x124\n" +
+	"\x06frames\x18\x01 \x03(\v2\x1c.reprise.plugin.v1.CallFrameR\x06frames\"\xa3\x01\n" +
+	"\tCallFrame\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
+	"\x02op\x18\x02 \x01(\x0e2\x15.reprise.plugin.v1.OpR\x02op\x128\n" +
+	"\arequest\x18\x03 \x01(\v2\x1e.reprise.plugin.v1.StepRequestR\arequest\x12%\n" +
+	"\x0etimeout_micros\x18\x04 \x01(\x03R\rtimeoutMicros\"D\n" +
+	"\vSessionDown\x125\n" +
+	"\x06frames\x18\x01 \x03(\v2\x1d.reprise.plugin.v1.ReplyFrameR\x06frames\"\xca\x02\n" +
+	"\n" +
+	"ReplyFrame\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x127\n" +
+	"\x05event\x18\x02 \x01(\v2\x1f.reprise.plugin.v1.RestoreEventH\x00R\x05event\x127\n" +
+	"\x06result\x18\x03 \x01(\v2\x1d.reprise.plugin.v1.StepResultH\x00R\x06result\x128\n" +
+	"\x05check\x18\x04 \x01(\v2 .reprise.plugin.v1.CheckResponseH\x00R\x05check\x12A\n" +
+	"\bvalidate\x18\x05 \x01(\v2#.reprise.plugin.v1.ValidateResponseH\x00R\bvalidate\x124\n" +
+	"\x05error\x18\x06 \x01(\v2\x1c.reprise.plugin.v1.CallErrorH\x00R\x05errorB\a\n" +
+	"\x05reply\"9\n" +
+	"\tCallError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage*?\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vMODE_NORMAL\x10\x01\x12\x10\n" +
@@ -971,13 +1407,22 @@ const file_reprise_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10STATUS_SUCCEEDED\x10\x01\x12\x11\n" +
 	"\rSTATUS_FAILED\x10\x02\x12\x12\n" +
-	"\x0eSTATUS_WAITING\x10\x032\x90\x03\n" +
+	"\x0eSTATUS_WAITING\x10\x03*e\n" +
+	"\x02Op\x12\x12\n" +
+	"\x0eOP_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vOP_VALIDATE\x10\x01\x12\f\n" +
+	"\bOP_CHECK\x10\x02\x12\x0e\n" +
+	"\n" +
+	"OP_RESTORE\x10\x03\x12\r\n" +
+	"\tOP_VERIFY\x10\x04\x12\r\n" +
+	"\tOP_CANCEL\x10\x052\xdd\x03\n" +
 	"\x06Plugin\x12S\n" +
 	"\bDescribe\x12\".reprise.plugin.v1.DescribeRequest\x1a#.reprise.plugin.v1.DescribeResponse\x12O\n" +
 	"\bValidate\x12\x1e.reprise.plugin.v1.StepRequest\x1a#.reprise.plugin.v1.ValidateResponse\x12I\n" +
 	"\x05Check\x12\x1e.reprise.plugin.v1.StepRequest\x1a .reprise.plugin.v1.CheckResponse\x12L\n" +
 	"\aRestore\x12\x1e.reprise.plugin.v1.StepRequest\x1a\x1f.reprise.plugin.v1.RestoreEvent0\x01\x12G\n" +
-	"\x06Verify\x12\x1e.reprise.plugin.v1.StepRequest\x1a\x1d.reprise.plugin.v1.StepResultBHZFgithub.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1;pluginv1b\x06proto3"
+	"\x06Verify\x12\x1e.reprise.plugin.v1.StepRequest\x1a\x1d.reprise.plugin.v1.StepResult\x12K\n" +
+	"\aSession\x12\x1c.reprise.plugin.v1.SessionUp\x1a\x1e.reprise.plugin.v1.SessionDown(\x010\x01BHZFgithub.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_reprise_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -991,54 +1436,71 @@ func file_reprise_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_reprise_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_reprise_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_reprise_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_reprise_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_reprise_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_reprise_plugin_v1_plugin_proto_goTypes = []any{
 	(Mode)(0),                // 0: reprise.plugin.v1.Mode
 	(Status)(0),              // 1: reprise.plugin.v1.Status
-	(*StepRequest)(nil),      // 2: reprise.plugin.v1.StepRequest
-	(*Outputs)(nil),          // 3: reprise.plugin.v1.Outputs
-	(*DescribeRequest)(nil),  // 4: reprise.plugin.v1.DescribeRequest
-	(*DescribeResponse)(nil), // 5: reprise.plugin.v1.DescribeResponse
-	(*ConfigField)(nil),      // 6: reprise.plugin.v1.ConfigField
-	(*ValidateResponse)(nil), // 7: reprise.plugin.v1.ValidateResponse
-	(*CheckResponse)(nil),    // 8: reprise.plugin.v1.CheckResponse
-	(*StepResult)(nil),       // 9: reprise.plugin.v1.StepResult
-	(*RestoreEvent)(nil),     // 10: reprise.plugin.v1.RestoreEvent
-	(*Log)(nil),              // 11: reprise.plugin.v1.Log
-	(*Progress)(nil),         // 12: reprise.plugin.v1.Progress
-	(*Output)(nil),           // 13: reprise.plugin.v1.Output
-	nil,                      // 14: reprise.plugin.v1.StepRequest.InputsEntry
-	nil,                      // 15: reprise.plugin.v1.Outputs.ValuesEntry
-	nil,                      // 16: reprise.plugin.v1.StepResult.OutputsEntry
+	(Op)(0),                  // 2: reprise.plugin.v1.Op
+	(*StepRequest)(nil),      // 3: reprise.plugin.v1.StepRequest
+	(*Outputs)(nil),          // 4: reprise.plugin.v1.Outputs
+	(*DescribeRequest)(nil),  // 5: reprise.plugin.v1.DescribeRequest
+	(*DescribeResponse)(nil), // 6: reprise.plugin.v1.DescribeResponse
+	(*ConfigField)(nil),      // 7: reprise.plugin.v1.ConfigField
+	(*ValidateResponse)(nil), // 8: reprise.plugin.v1.ValidateResponse
+	(*CheckResponse)(nil),    // 9: reprise.plugin.v1.CheckResponse
+	(*StepResult)(nil),       // 10: reprise.plugin.v1.StepResult
+	(*RestoreEvent)(nil),     // 11: reprise.plugin.v1.RestoreEvent
+	(*Log)(nil),              // 12: reprise.plugin.v1.Log
+	(*Progress)(nil),         // 13: reprise.plugin.v1.Progress
+	(*Output)(nil),           // 14: reprise.plugin.v1.Output
+	(*SessionUp)(nil),        // 15: reprise.plugin.v1.SessionUp
+	(*CallFrame)(nil),        // 16: reprise.plugin.v1.CallFrame
+	(*SessionDown)(nil),      // 17: reprise.plugin.v1.SessionDown
+	(*ReplyFrame)(nil),       // 18: reprise.plugin.v1.ReplyFrame
+	(*CallError)(nil),        // 19: reprise.plugin.v1.CallError
+	nil,                      // 20: reprise.plugin.v1.StepRequest.InputsEntry
+	nil,                      // 21: reprise.plugin.v1.Outputs.ValuesEntry
+	nil,                      // 22: reprise.plugin.v1.StepResult.OutputsEntry
 }
 var file_reprise_plugin_v1_plugin_proto_depIdxs = []int32{
-	14, // 0: reprise.plugin.v1.StepRequest.inputs:type_name -> reprise.plugin.v1.StepRequest.InputsEntry
+	20, // 0: reprise.plugin.v1.StepRequest.inputs:type_name -> reprise.plugin.v1.StepRequest.InputsEntry
 	0,  // 1: reprise.plugin.v1.StepRequest.mode:type_name -> reprise.plugin.v1.Mode
-	15, // 2: reprise.plugin.v1.Outputs.values:type_name -> reprise.plugin.v1.Outputs.ValuesEntry
-	6,  // 3: reprise.plugin.v1.DescribeResponse.fields:type_name -> reprise.plugin.v1.ConfigField
+	21, // 2: reprise.plugin.v1.Outputs.values:type_name -> reprise.plugin.v1.Outputs.ValuesEntry
+	7,  // 3: reprise.plugin.v1.DescribeResponse.fields:type_name -> reprise.plugin.v1.ConfigField
 	1,  // 4: reprise.plugin.v1.StepResult.status:type_name -> reprise.plugin.v1.Status
-	16, // 5: reprise.plugin.v1.StepResult.outputs:type_name -> reprise.plugin.v1.StepResult.OutputsEntry
-	11, // 6: reprise.plugin.v1.RestoreEvent.log:type_name -> reprise.plugin.v1.Log
-	12, // 7: reprise.plugin.v1.RestoreEvent.progress:type_name -> reprise.plugin.v1.Progress
-	13, // 8: reprise.plugin.v1.RestoreEvent.output:type_name -> reprise.plugin.v1.Output
-	9,  // 9: reprise.plugin.v1.RestoreEvent.result:type_name -> reprise.plugin.v1.StepResult
-	3,  // 10: reprise.plugin.v1.StepRequest.InputsEntry.value:type_name -> reprise.plugin.v1.Outputs
-	4,  // 11: reprise.plugin.v1.Plugin.Describe:input_type -> reprise.plugin.v1.DescribeRequest
-	2,  // 12: reprise.plugin.v1.Plugin.Validate:input_type -> reprise.plugin.v1.StepRequest
-	2,  // 13: reprise.plugin.v1.Plugin.Check:input_type -> reprise.plugin.v1.StepRequest
-	2,  // 14: reprise.plugin.v1.Plugin.Restore:input_type -> reprise.plugin.v1.StepRequest
-	2,  // 15: reprise.plugin.v1.Plugin.Verify:input_type -> reprise.plugin.v1.StepRequest
-	5,  // 16: reprise.plugin.v1.Plugin.Describe:output_type -> reprise.plugin.v1.DescribeResponse
-	7,  // 17: reprise.plugin.v1.Plugin.Validate:output_type -> reprise.plugin.v1.ValidateResponse
-	8,  // 18: reprise.plugin.v1.Plugin.Check:output_type -> reprise.plugin.v1.CheckResponse
-	10, // 19: reprise.plugin.v1.Plugin.Restore:output_type -> reprise.plugin.v1.RestoreEvent
-	9,  // 20: reprise.plugin.v1.Plugin.Verify:output_type -> reprise.plugin.v1.StepResult
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	22, // 5: reprise.plugin.v1.StepResult.outputs:type_name -> reprise.plugin.v1.StepResult.OutputsEntry
+	12, // 6: reprise.plugin.v1.RestoreEvent.log:type_name -> reprise.plugin.v1.Log
+	13, // 7: reprise.plugin.v1.RestoreEvent.progress:type_name -> reprise.plugin.v1.Progress
+	14, // 8: reprise.plugin.v1.RestoreEvent.output:type_name -> reprise.plugin.v1.Output
+	10, // 9: reprise.plugin.v1.RestoreEvent.result:type_name -> reprise.plugin.v1.StepResult
+	16, // 10: reprise.plugin.v1.SessionUp.frames:type_name -> reprise.plugin.v1.CallFrame
+	2,  // 11: reprise.plugin.v1.CallFrame.op:type_name -> reprise.plugin.v1.Op
+	3,  // 12: reprise.plugin.v1.CallFrame.request:type_name -> reprise.plugin.v1.StepRequest
+	18, // 13: reprise.plugin.v1.SessionDown.frames:type_name -> reprise.plugin.v1.ReplyFrame
+	11, // 14: reprise.plugin.v1.ReplyFrame.event:type_name -> reprise.plugin.v1.RestoreEvent
+	10, // 15: reprise.plugin.v1.ReplyFrame.result:type_name -> reprise.plugin.v1.StepResult
+	9,  // 16: reprise.plugin.v1.ReplyFrame.check:type_name -> reprise.plugin.v1.CheckResponse
+	8,  // 17: reprise.plugin.v1.ReplyFrame.validate:type_name -> reprise.plugin.v1.ValidateResponse
+	19, // 18: reprise.plugin.v1.ReplyFrame.error:type_name -> reprise.plugin.v1.CallError
+	4,  // 19: reprise.plugin.v1.StepRequest.InputsEntry.value:type_name -> reprise.plugin.v1.Outputs
+	5,  // 20: reprise.plugin.v1.Plugin.Describe:input_type -> reprise.plugin.v1.DescribeRequest
+	3,  // 21: reprise.plugin.v1.Plugin.Validate:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 22: reprise.plugin.v1.Plugin.Check:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 23: reprise.plugin.v1.Plugin.Restore:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 24: reprise.plugin.v1.Plugin.Verify:input_type -> reprise.plugin.v1.StepRequest
+	15, // 25: reprise.plugin.v1.Plugin.Session:input_type -> reprise.plugin.v1.SessionUp
+	6,  // 26: reprise.plugin.v1.Plugin.Describe:output_type -> reprise.plugin.v1.DescribeResponse
+	8,  // 27: reprise.plugin.v1.Plugin.Validate:output_type -> reprise.plugin.v1.ValidateResponse
+	9,  // 28: reprise.plugin.v1.Plugin.Check:output_type -> reprise.plugin.v1.CheckResponse
+	11, // 29: reprise.plugin.v1.Plugin.Restore:output_type -> reprise.plugin.v1.RestoreEvent
+	10, // 30: reprise.plugin.v1.Plugin.Verify:output_type -> reprise.plugin.v1.StepResult
+	17, // 31: reprise.plugin.v1.Plugin.Session:output_type -> reprise.plugin.v1.SessionDown
+	26, // [26:32] is the sub-list for method output_type
+	20, // [20:26] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_reprise_plugin_v1_plugin_proto_init() }
@@ -1052,13 +1514,20 @@ func file_reprise_plugin_v1_plugin_proto_init() {
 		(*RestoreEvent_Output)(nil),
 		(*RestoreEvent_Result)(nil),
 	}
+	file_reprise_plugin_v1_plugin_proto_msgTypes[15].OneofWrappers = []any{
+		(*ReplyFrame_Event)(nil),
+		(*ReplyFrame_Result)(nil),
+		(*ReplyFrame_Check)(nil),
+		(*ReplyFrame_Validate)(nil),
+		(*ReplyFrame_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_reprise_plugin_v1_plugin_proto_rawDesc), len(file_reprise_plugin_v1_plugin_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   15,
+			NumEnums:      3,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	Plugin_Check_FullMethodName    = "/reprise.plugin.v1.Plugin/Check"
 	Plugin_Restore_FullMethodName  = "/reprise.plugin.v1.Plugin/Restore"
 	Plugin_Verify_FullMethodName   = "/reprise.plugin.v1.Plugin/Verify"
+	Plugin_Session_FullMethodName  = "/reprise.plugin.v1.Plugin/Session"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -48,6 +49,13 @@ type PluginClient interface {
 	Restore(ctx context.Context, in *StepRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RestoreEvent], error)
 	// Verify runs the node's health check after a restore.
 	Verify(ctx context.Context, in *StepRequest, opts ...grpc.CallOption) (*StepResult, error)
+	// Session is optional. It carries many Validate, Check, Restore and
+	// Verify calls over one long-lived stream, several calls' frames in one
+	// message, which costs far less than a gRPC call each. The plugin first
+	// sends one SessionDown with no frames (the host waits for it to know the
+	// plugin supports sessions); a plugin that answers UNIMPLEMENTED instead
+	// is called with the RPCs above. See README.md, "Sessions".
+	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionUp, SessionDown], error)
 }
 
 type pluginClient struct {
@@ -117,6 +125,19 @@ func (c *pluginClient) Verify(ctx context.Context, in *StepRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *pluginClient) Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionUp, SessionDown], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Plugin_ServiceDesc.Streams[1], Plugin_Session_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SessionUp, SessionDown]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_SessionClient = grpc.BidiStreamingClient[SessionUp, SessionDown]
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -136,6 +157,13 @@ type PluginServer interface {
 	Restore(*StepRequest, grpc.ServerStreamingServer[RestoreEvent]) error
 	// Verify runs the node's health check after a restore.
 	Verify(context.Context, *StepRequest) (*StepResult, error)
+	// Session is optional. It carries many Validate, Check, Restore and
+	// Verify calls over one long-lived stream, several calls' frames in one
+	// message, which costs far less than a gRPC call each. The plugin first
+	// sends one SessionDown with no frames (the host waits for it to know the
+	// plugin supports sessions); a plugin that answers UNIMPLEMENTED instead
+	// is called with the RPCs above. See README.md, "Sessions".
+	Session(grpc.BidiStreamingServer[SessionUp, SessionDown]) error
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -160,6 +188,9 @@ func (UnimplementedPluginServer) Restore(*StepRequest, grpc.ServerStreamingServe
 }
 func (UnimplementedPluginServer) Verify(context.Context, *StepRequest) (*StepResult, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Verify not implemented")
+}
+func (UnimplementedPluginServer) Session(grpc.BidiStreamingServer[SessionUp, SessionDown]) error {
+	return status.Errorf(codes.Unimplemented, "method Session not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -265,6 +296,13 @@ func _Plugin_Verify_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(PluginServer).Session(&grpc.GenericServerStream[SessionUp, SessionDown]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_SessionServer = grpc.BidiStreamingServer[SessionUp, SessionDown]
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -294,6 +332,12 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Restore",
 			Handler:       _Plugin_Restore_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Session",
+			Handler:       _Plugin_Session_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "reprise/plugin/v1/plugin.proto",

@@ -1,0 +1,255 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
+)
+
+// maxBatchBytes bounds one message of a session (gRPC servers refuse
+// messages over 4 MiB by default).
+const maxBatchBytes = 1 << 20
+
+// session is the host's side of a plugin's Session stream: every step call
+// to the process goes through it, the frames of all the calls that are
+// ready leaving in one message. A gRPC stream per call costs more CPU on
+// each side than the plugin's work for a milestone, and several wake-ups of
+// idle threads; a frame in a shared message costs a few µs (engine/host/BENCH.md).
+type session struct {
+	stream pluginv1.Plugin_SessionClient
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	calls  map[uint64]*call
+	nextID uint64
+	queue  []*pluginv1.CallFrame
+	wake   chan struct{}
+	err    error         // why the session ended, once done is closed
+	done   chan struct{} // closed when the session has ended
+}
+
+// call is one call in flight: the frames received for it, in order.
+type call struct {
+	mu     sync.Mutex
+	frames []*pluginv1.ReplyFrame
+	ready  chan struct{} // signalled when frames is not empty
+}
+
+// sessionError is the end of a whole session, not the answer to one call:
+// the connection to the plugin is gone.
+type sessionError struct{ err error }
+
+func (e *sessionError) Error() string { return "plugin session ended: " + e.err.Error() }
+func (e *sessionError) Unwrap() error { return e.err }
+
+// openSession opens a Session with the plugin and waits for its first,
+// empty message. A plugin without sessions answers codes.Unimplemented.
+func openSession(ctx context.Context, rpc pluginv1.PluginClient) (*session, error) {
+	sctx, cancel := context.WithCancel(context.Background())
+	stream, err := rpc.Session(sctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := stream.Recv()
+		first <- err
+	}()
+	select {
+	case err = <-first:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s := &session{stream: stream, cancel: cancel, calls: map[uint64]*call{},
+		done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	go s.read()
+	go s.write()
+	return s, nil
+}
+
+func (s *session) end(err error) {
+	s.mu.Lock()
+	s.endLocked(err)
+	s.mu.Unlock()
+}
+
+func (s *session) endLocked(err error) {
+	if s.err == nil {
+		s.err = err
+		close(s.done)
+	}
+	s.cancel()
+}
+
+// read hands each received frame to its call.
+func (s *session) read() {
+	for {
+		m, err := s.stream.Recv()
+		if err != nil {
+			s.end(err)
+			return
+		}
+		s.mu.Lock()
+		for _, f := range m.GetFrames() {
+			if c := s.calls[f.GetId()]; c != nil {
+				c.mu.Lock()
+				c.frames = append(c.frames, f)
+				c.mu.Unlock()
+				select {
+				case c.ready <- struct{}{}:
+				default:
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// write sends the queued frames: every frame queued by then in one
+// message. Before taking the queue it lets the other runnable goroutines
+// (callers about to queue a call) run first.
+func (s *session) write() {
+	for {
+		select {
+		case <-s.wake:
+		case <-s.done:
+			return
+		}
+		runtime.Gosched()
+		s.mu.Lock()
+		batch := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		for len(batch) > 0 {
+			n := splitBatch(batch)
+			if err := s.stream.Send(&pluginv1.SessionUp{Frames: batch[:n]}); err != nil {
+				if !errors.Is(err, io.EOF) { // io.EOF: read gets the stream's real status
+					s.end(err)
+				}
+				return
+			}
+			batch = batch[n:]
+		}
+	}
+}
+
+// enqueue queues f for write; s.mu is held.
+func (s *session) enqueue(f *pluginv1.CallFrame) {
+	s.queue = append(s.queue, f)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// do makes one call and returns the frame that ends it, passing the
+// Restore events before it to onEvent (from the calling goroutine). A
+// CallError frame comes back as a gRPC status error, the end of the whole
+// session as a *sessionError, the caller's cancellation as a status error
+// with codes.Canceled or codes.DeadlineExceeded (the plugin is told to stop).
+func (s *session) do(ctx context.Context, op pluginv1.Op, req *pluginv1.StepRequest, onEvent func(*pluginv1.RestoreEvent)) (*pluginv1.ReplyFrame, error) {
+	f := &pluginv1.CallFrame{Op: op, Request: req}
+	if deadline, ok := ctx.Deadline(); ok {
+		f.TimeoutMicros = max(time.Until(deadline).Microseconds(), 1)
+	}
+	c := &call{ready: make(chan struct{}, 1)}
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return nil, &sessionError{err}
+	}
+	s.nextID++
+	id := s.nextID
+	f.Id = id
+	s.calls[id] = c
+	s.enqueue(f)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.calls, id)
+		s.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-c.ready:
+		case <-ctx.Done():
+			s.mu.Lock()
+			if s.err == nil {
+				s.enqueue(&pluginv1.CallFrame{Id: id, Op: pluginv1.Op_OP_CANCEL})
+			}
+			s.mu.Unlock()
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-s.done:
+			// Frames read before the end are still answers.
+			if end, ok := c.drain(onEvent); ok {
+				return end, replyError(end)
+			}
+			return nil, &sessionError{s.err}
+		}
+		if end, ok := c.drain(onEvent); ok {
+			return end, replyError(end)
+		}
+	}
+}
+
+// drain passes c's received events to onEvent and returns the frame that
+// ends the call, if it has come.
+func (c *call) drain(onEvent func(*pluginv1.RestoreEvent)) (*pluginv1.ReplyFrame, bool) {
+	c.mu.Lock()
+	frames := c.frames
+	c.frames = nil
+	c.mu.Unlock()
+	for i, f := range frames {
+		if ev := f.GetEvent(); ev != nil && ev.GetResult() == nil {
+			if onEvent != nil {
+				onEvent(ev)
+			}
+			continue
+		}
+		_ = i // frames after the end break the contract: dropped
+		return f, true
+	}
+	return nil, false
+}
+
+// replyError is the error an ending frame carries, if any.
+func replyError(f *pluginv1.ReplyFrame) error {
+	if e := f.GetError(); e != nil {
+		return status.Error(codes.Code(e.GetCode()), e.GetMessage())
+	}
+	return nil
+}
+
+// unexpectedReply returns the error for an ending frame of the wrong kind.
+func unexpectedReply(op string, f *pluginv1.ReplyFrame) error {
+	return status.Error(codes.Internal, fmt.Sprintf("plugin answered a %s call with %T", op, f.GetReply()))
+}
+
+// splitBatch returns how many leading frames of batch fit in one message:
+// at least one, at most maxBatchBytes in all.
+func splitBatch[F proto.Message](batch []F) int {
+	size := 0
+	for i, f := range batch {
+		size += proto.Size(f)
+		if i > 0 && size > maxBatchBytes {
+			return i
+		}
+	}
+	return len(batch)
+}

@@ -1,0 +1,281 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
+)
+
+// maxBatchBytes bounds one message of a session (gRPC servers refuse
+// messages over 4 MiB by default).
+const maxBatchBytes = 1 << 20
+
+// maxQueuedFrames bounds the frames waiting to be sent; a call that emits
+// more waits for the writer (the host is slower than the plugin).
+const maxQueuedFrames = 4096
+
+// Session serves many calls over one stream (plugins/proto/README.md,
+// "Sessions"): the host's frames start or cancel calls, each call runs in
+// its own goroutine through the same code as the per-call RPCs, and one
+// writer sends the frames of every call's answer, as many as are ready in
+// one message.
+func (s *server) Session(gs pluginv1.Plugin_SessionServer) error {
+	ctx, cancel := context.WithCancel(gs.Context())
+	defer cancel()
+	if err := gs.Send(&pluginv1.SessionDown{}); err != nil { // "sessions supported"
+		return err
+	}
+	out := newOutbox()
+	written := make(chan error, 1)
+	go func() { written <- out.run(gs.Send) }()
+
+	var (
+		mu    sync.Mutex
+		calls = map[uint64]context.CancelFunc{}
+		wg    sync.WaitGroup
+		pool  = workers{idle: make(chan func())}
+	)
+	defer pool.stop()
+	var recvErr error
+	for {
+		up, err := gs.Recv()
+		if err != nil {
+			recvErr = err
+			break
+		}
+		for _, f := range up.GetFrames() {
+			id := f.GetId()
+			if f.GetOp() == pluginv1.Op_OP_CANCEL {
+				mu.Lock()
+				stop := calls[id]
+				mu.Unlock()
+				if stop != nil {
+					stop()
+				}
+				continue
+			}
+			callCtx, stop := context.WithCancel(ctx)
+			if t := f.GetTimeoutMicros(); t > 0 {
+				callCtx, stop = context.WithTimeout(ctx, time.Duration(t)*time.Microsecond)
+			}
+			mu.Lock()
+			calls[id] = stop
+			mu.Unlock()
+			wg.Add(1)
+			pool.run(func() {
+				defer wg.Done()
+				s.serveFrame(callCtx, f, out)
+				stop()
+				mu.Lock()
+				delete(calls, id)
+				mu.Unlock()
+			})
+		}
+	}
+	// The host ended the session, or the connection broke: stop every call,
+	// send what they answer, and only then return (no Send after return).
+	cancel()
+	wg.Wait()
+	out.close()
+	sendErr := <-written
+	if errors.Is(recvErr, io.EOF) {
+		return sendErr
+	}
+	return recvErr
+}
+
+// workers run a session's calls, each in a goroutine of its own, reusing
+// the goroutines that have finished a call (and grown their stacks) for a
+// while instead of starting one per call.
+type workers struct {
+	idle chan func()
+}
+
+// workerIdle is how long a goroutine waits for another call.
+const workerIdle = 10 * time.Second
+
+func (w *workers) run(job func()) {
+	select {
+	case w.idle <- job: // an idle worker takes it
+		return
+	default:
+	}
+	go func() {
+		t := time.NewTimer(workerIdle)
+		defer t.Stop()
+		for {
+			job()
+			t.Reset(workerIdle)
+			select {
+			case j, ok := <-w.idle:
+				if !ok {
+					return
+				}
+				job = j
+			case <-t.C:
+				return
+			}
+		}
+	}()
+}
+
+// stop ends the idle workers; run must not be called after.
+func (w *workers) stop() { close(w.idle) }
+
+// serveFrame runs one call of a session and queues its answer.
+func (s *server) serveFrame(ctx context.Context, f *pluginv1.CallFrame, out *outbox) {
+	id := f.GetId()
+	reply := func(r *pluginv1.ReplyFrame) error {
+		r.Id = id
+		return out.push(r)
+	}
+	pb := f.GetRequest()
+	if pb == nil {
+		_ = reply(errorFrame(status.Errorf(codes.InvalidArgument, "call %d: %s without a request", id, f.GetOp())))
+		return
+	}
+	var (
+		r   *pluginv1.ReplyFrame
+		err error
+	)
+	switch f.GetOp() {
+	case pluginv1.Op_OP_RESTORE:
+		err = s.restoreCall(ctx, pb, func(ev *pluginv1.RestoreEvent) error {
+			return reply(&pluginv1.ReplyFrame{Reply: &pluginv1.ReplyFrame_Event{Event: ev}})
+		})
+	case pluginv1.Op_OP_VERIFY:
+		var res *pluginv1.StepResult
+		if res, err = s.Verify(ctx, pb); err == nil {
+			r = &pluginv1.ReplyFrame{Reply: &pluginv1.ReplyFrame_Result{Result: res}}
+		}
+	case pluginv1.Op_OP_CHECK:
+		var res *pluginv1.CheckResponse
+		if res, err = s.Check(ctx, pb); err == nil {
+			r = &pluginv1.ReplyFrame{Reply: &pluginv1.ReplyFrame_Check{Check: res}}
+		}
+	case pluginv1.Op_OP_VALIDATE:
+		var res *pluginv1.ValidateResponse
+		if res, err = s.Validate(ctx, pb); err == nil {
+			r = &pluginv1.ReplyFrame{Reply: &pluginv1.ReplyFrame_Validate{Validate: res}}
+		}
+	default:
+		err = status.Errorf(codes.Unimplemented, "call %d: unknown op %d", id, f.GetOp())
+	}
+	if err != nil {
+		r = errorFrame(err)
+	}
+	if r != nil {
+		_ = reply(r) // an error here means the session is over: nobody reads it
+	}
+}
+
+func errorFrame(err error) *pluginv1.ReplyFrame {
+	st := status.Convert(err)
+	return &pluginv1.ReplyFrame{Reply: &pluginv1.ReplyFrame_Error{Error: &pluginv1.CallError{
+		Code: int32(st.Code()), Message: st.Message()}}}
+}
+
+// outbox queues the frames of a session's answers for its one writer.
+type outbox struct {
+	mu     sync.Mutex
+	space  *sync.Cond // signalled when the queue is taken or the outbox ends
+	frames []*pluginv1.ReplyFrame
+	closed bool
+	err    error // the first send error: the session is over
+	wake   chan struct{}
+}
+
+func newOutbox() *outbox {
+	o := &outbox{wake: make(chan struct{}, 1)}
+	o.space = sync.NewCond(&o.mu)
+	return o
+}
+
+// push queues f; it waits while the queue is full, and fails once the
+// session can no longer send.
+func (o *outbox) push(f *pluginv1.ReplyFrame) error {
+	o.mu.Lock()
+	for len(o.frames) >= maxQueuedFrames && o.err == nil && !o.closed {
+		o.space.Wait()
+	}
+	switch {
+	case o.err != nil:
+		err := o.err
+		o.mu.Unlock()
+		return err
+	case o.closed:
+		o.mu.Unlock()
+		return errors.New("session closed")
+	}
+	o.frames = append(o.frames, f)
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// close makes run send what is queued and return.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.space.Broadcast()
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run sends the queued frames until close: every frame queued by then in
+// one message (at most maxBatchBytes). Before taking the queue it lets the
+// other runnable goroutines (calls about to answer) run first, so that one
+// message carries the answers of several calls.
+func (o *outbox) run(send func(*pluginv1.SessionDown) error) error {
+	for range o.wake {
+		runtime.Gosched()
+		o.mu.Lock()
+		batch, closed := o.frames, o.closed
+		o.frames = nil
+		o.space.Broadcast()
+		o.mu.Unlock()
+		for len(batch) > 0 {
+			n := splitBatch(batch)
+			if err := send(&pluginv1.SessionDown{Frames: batch[:n]}); err != nil {
+				o.mu.Lock()
+				o.err = err
+				o.space.Broadcast()
+				o.mu.Unlock()
+				return err
+			}
+			batch = batch[n:]
+		}
+		if closed {
+			return nil
+		}
+	}
+	return nil
+}
+
+// splitBatch returns how many leading frames of batch fit in one message:
+// at least one, at most maxBatchBytes in all.
+func splitBatch[F proto.Message](batch []F) int {
+	size := 0
+	for i, f := range batch {
+		size += proto.Size(f)
+		if i > 0 && size > maxBatchBytes {
+			return i
+		}
+	}
+	return len(batch)
+}
