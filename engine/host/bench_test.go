@@ -13,17 +13,20 @@ import (
 )
 
 // BenchmarkRestoreNoop measures full Restore round trips to a running noop
-// plugin process at concurrency 1 and 8, and reports the median and 99th
-// percentile latency of one call (ns/op is the throughput: wall time over
-// calls).
+// plugin process at concurrency 1 and 8, through the plugin's Session
+// stream (the default) and with one RPC per call, and reports the median
+// and 99th percentile latency of one call (ns/op is the throughput: wall
+// time over calls).
 func BenchmarkRestoreNoop(b *testing.B) {
 	for _, workers := range []int{1, 8} {
-		b.Run("concurrency="+strconv.Itoa(workers), func(b *testing.B) { benchRestore(b, workers) })
+		for _, mode := range []string{"session", "rpc"} {
+			b.Run("concurrency="+strconv.Itoa(workers)+"/"+mode, func(b *testing.B) { benchRestore(b, workers, mode == "rpc") })
+		}
 	}
 }
 
-func benchRestore(b *testing.B, workers int) {
-	h := host.New(host.Options{BuiltinCommand: hosttest.BuiltinCommand})
+func benchRestore(b *testing.B, workers int, perCall bool) {
+	h := host.New(host.Options{BuiltinCommand: hosttest.BuiltinCommand, NoSessions: perCall})
 	defer h.Close()
 	ctx := context.Background()
 	r := req("noop", "milestone", map[string]any{"outputs": map[string]any{"phase": "2"}})

@@ -32,6 +32,9 @@ type Options struct {
 	// nil: the running executable with arguments "plugin-serve NAME". Tests
 	// use hosttest.BuiltinCommand.
 	BuiltinCommand func(name string) *exec.Cmd
+	// NoSessions calls every step with an RPC of its own even when the
+	// plugin offers a Session stream (benchmarks compare both ways).
+	NoSessions bool
 }
 
 // DefaultStartTimeout is the start timeout used when Options.StartTimeout is zero.

@@ -168,14 +168,17 @@ func (h *Host) start(p *proc) {
 		p.err = &PluginError{Plugin: p.name, Path: cmd.Path, Err: ErrHandshake, Detail: fmt.Sprintf("unexpected client type %T", raw)}
 		return
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), h.opts.StartTimeout)
-	sess, err := openSession(sctx, rpc)
-	cancel()
-	if err != nil && status.Code(err) != codes.Unimplemented {
-		client.Kill()
-		killTree(p.pid)
-		p.err = &PluginError{Plugin: p.name, Path: cmd.Path, Err: ErrHandshake, Detail: "open session: " + err.Error() + tailSuffix(p)}
-		return
+	var sess *session
+	if !h.opts.NoSessions {
+		sctx, cancel := context.WithTimeout(context.Background(), h.opts.StartTimeout)
+		sess, err = openSession(sctx, rpc)
+		cancel()
+		if err != nil && status.Code(err) != codes.Unimplemented {
+			client.Kill()
+			killTree(p.pid)
+			p.err = &PluginError{Plugin: p.name, Path: cmd.Path, Err: ErrHandshake, Detail: "open session: " + err.Error() + tailSuffix(p)}
+			return
+		}
 	}
 	p.client, p.rpc, p.sess = client, rpc, sess
 }

@@ -66,7 +66,7 @@ func (crashPlugin) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream)
 
 // serveTestPlugin serves test plugin name: "crashy", "slowstart" (sleeps
 // before serving), "badcookie" (serves after breaking its handshake env),
-// "silent" (exits at once).
+// "silent" (exits at once), "legacy" (no Session: see legacy_test.go).
 func serveTestPlugin(name string) {
 	switch name {
 	case "crashy":
@@ -79,5 +79,7 @@ func serveTestPlugin(name string) {
 		sdk.Serve(crashPlugin{})
 	case "silent":
 		fmt.Println("hello, I am not a plugin")
+	case "legacy":
+		serveLegacy()
 	}
 }

@@ -1,0 +1,130 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/host"
+	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
+	"github.com/reprise-si/reprise/plugins/wire"
+)
+
+// legacyPlugin implements the contract without the optional Session, the
+// way a plugin written in another language from plugins/proto/README.md
+// alone may: straight on the generated service, without the SDK.
+type legacyPlugin struct {
+	pluginv1.UnimplementedPluginServer
+}
+
+func (legacyPlugin) Describe(context.Context, *pluginv1.DescribeRequest) (*pluginv1.DescribeResponse, error) {
+	return &pluginv1.DescribeResponse{Name: "legacy", Version: "0.1.0"}, nil
+}
+
+func (legacyPlugin) Validate(_ context.Context, r *pluginv1.StepRequest) (*pluginv1.ValidateResponse, error) {
+	return &pluginv1.ValidateResponse{Problems: []string{"checked " + r.GetNodeId()}}, nil
+}
+
+func (legacyPlugin) Check(_ context.Context, r *pluginv1.StepRequest) (*pluginv1.CheckResponse, error) {
+	return &pluginv1.CheckResponse{Restored: true, Message: "already there: " + r.GetNodeId()}, nil
+}
+
+func (legacyPlugin) Verify(context.Context, *pluginv1.StepRequest) (*pluginv1.StepResult, error) {
+	return &pluginv1.StepResult{Status: pluginv1.Status_STATUS_SUCCEEDED, Message: "healthy"}, nil
+}
+
+func (legacyPlugin) Restore(r *pluginv1.StepRequest, s pluginv1.Plugin_RestoreServer) error {
+	var with struct {
+		Do string `json:"do"`
+	}
+	if err := json.Unmarshal(r.GetConfigJson(), &with); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if with.Do == "hang" {
+		<-s.Context().Done()
+		return status.FromContextError(s.Context().Err()).Err()
+	}
+	if err := s.Send(&pluginv1.RestoreEvent{Event: &pluginv1.RestoreEvent_Log{Log: &pluginv1.Log{Message: "restoring " + r.GetNodeId()}}}); err != nil {
+		return err
+	}
+	if err := s.Send(&pluginv1.RestoreEvent{Event: &pluginv1.RestoreEvent_Output{Output: &pluginv1.Output{Key: "pid", Value: fmt.Sprint(os.Getpid())}}}); err != nil {
+		return err
+	}
+	return s.Send(&pluginv1.RestoreEvent{Event: &pluginv1.RestoreEvent_Result{Result: &pluginv1.StepResult{Status: pluginv1.Status_STATUS_SUCCEEDED, Message: "done"}}})
+}
+
+func serveLegacy() {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: wire.Handshake,
+		Plugins:         wire.PluginSet(legacyPlugin{}),
+		GRPCServer:      plugin.DefaultGRPCServer,
+	})
+}
+
+// TestPluginWithoutSession: a plugin that answers UNIMPLEMENTED to Session
+// is called with one RPC per call, concurrently, and every operation
+// works: the contract's Session is optional.
+func TestPluginWithoutSession(t *testing.T) {
+	h := newHost(t, hostOpts(t))
+	ctx := ctxT(t, 60*time.Second)
+	if uses, err := host.UsesSession(ctx, h, "legacy"); err != nil || uses {
+		t.Fatalf("UsesSession(legacy) = %v, %v; want false, nil", uses, err)
+	}
+	if uses, err := host.UsesSession(ctx, h, "crashy"); err != nil || !uses {
+		t.Fatalf("UsesSession(crashy) = %v, %v; want true, nil (an SDK plugin)", uses, err)
+	}
+
+	var wg sync.WaitGroup
+	results := make([]engine.StepResult, 12)
+	errs := make([]error, len(results))
+	logs := make([][]string, len(results))
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = h.Restore(ctx, req("legacy", fmt.Sprintf("n%d", i), map[string]any{"do": "ok"}),
+				func(e engine.StepEvent) {
+					if e.Kind == engine.EventLog {
+						logs[i] = append(logs[i], e.Message)
+					}
+				})
+		}()
+	}
+	wg.Wait()
+	for i, res := range results {
+		if errs[i] != nil || res.Status != engine.StepSucceeded || res.Outputs["pid"] == "" || res.Outputs["pid"] != results[0].Outputs["pid"] {
+			t.Fatalf("Restore n%d = %+v, %v; want succeeded with the pid of one process", i, res, errs[i])
+		}
+		if want := fmt.Sprintf("restoring n%d", i); len(logs[i]) != 1 || logs[i][0] != want {
+			t.Errorf("n%d logs = %q, want [%q]", i, logs[i], want)
+		}
+	}
+
+	r := req("legacy", "dpi", map[string]any{})
+	if res, err := h.Verify(ctx, r); err != nil || res.Status != engine.StepSucceeded || res.Message != "healthy" {
+		t.Errorf("Verify = %+v, %v", res, err)
+	}
+	if res, err := h.Check(ctx, r); err != nil || !res.Restored || res.Message != "already there: dpi" {
+		t.Errorf("Check = %+v, %v", res, err)
+	}
+	if problems, err := h.Validate(ctx, r); err != nil || len(problems) != 1 || problems[0] != "checked dpi" {
+		t.Errorf("Validate = %q, %v", problems, err)
+	}
+
+	// The per-call path honours deadlines too.
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err := h.Restore(short, req("legacy", "stuck", map[string]any{"do": "hang"}), nil)
+	if err == nil || short.Err() == nil {
+		t.Fatalf("Restore past its deadline = %v, want the deadline's error", err)
+	}
+}
