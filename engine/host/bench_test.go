@@ -2,6 +2,11 @@ package host_test
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -102,6 +107,63 @@ func BenchmarkDescribeRoundTrip(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		if _, err := h.Describe(ctx, "noop"); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportLatency(b, [][]time.Duration{lat})
+}
+
+// envEcho makes the test binary an echo peer on the Unix socket it names.
+const envEcho = "REPRISE_TEST_ECHO"
+
+// serveEcho echoes every byte read on the Unix socket at path until EOF.
+func serveEcho(path string) {
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	buf := make([]byte, 1)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+		if _, err := c.Write(buf); err != nil {
+			return
+		}
+	}
+}
+
+// BenchmarkSocketPingPong measures one byte there and back between this
+// process and another Go process over a Unix socket, without gRPC or TLS:
+// what a trip costs on this machine before any protocol.
+func BenchmarkSocketPingPong(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "echo.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envEcho+"="+path)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Wait()
+	c, err := l.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 1)
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))

@@ -28,6 +28,10 @@ func TestMain(m *testing.M) {
 		serveTestPlugin(name)
 		os.Exit(0)
 	}
+	if sock := os.Getenv(envEcho); sock != "" {
+		serveEcho(sock)
+		os.Exit(0)
+	}
 	if pidfile := os.Getenv(envMiniHost); pidfile != "" {
 		runMiniHost(pidfile)
 		os.Exit(0)
