@@ -249,6 +249,7 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 	type outcome struct {
 		restored bool
 		msg      string
+		outputs  map[string]string
 	}
 	out := make([]outcome, len(crashed))
 	sem := make(chan struct{}, e.opts.Parallelism)
@@ -260,13 +261,28 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			restored, msg := e.check(ctx, g, g.Nodes[i], req)
-			out[k] = outcome{restored, e.red.String(msg)}
+			cr := e.check(ctx, g, g.Nodes[i], req)
+			out[k] = outcome{cr.Restored, e.red.String(cr.Message), cr.Outputs}
 		}()
 	}
 	wg.Wait()
 	var changes []state.Change
 	now := e.opts.Now()
+	var used map[string]map[string][]string
+	for k, i := range crashed {
+		if !out[k].restored {
+			continue
+		}
+		// Restored, but without an output a dependent uses: its step runs
+		// again, so that the dependent gets the value.
+		if used == nil {
+			used = usedOutputs(g)
+		}
+		if missing := missingOutputs(used[g.Nodes[i].ID], out[k].outputs); missing != "" {
+			out[k].restored = false
+			out[k].msg = fmt.Sprintf("restored (%s), but check gave no %s: restoring it again", out[k].msg, missing)
+		}
+	}
 	for k, i := range crashed {
 		rec := &recs[i]
 		rec.Ended = now
@@ -277,6 +293,7 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 		if out[k].restored {
 			rec.State = state.NodeSucceeded
 			rec.LastError = ""
+			rec.Outputs = out[k].outputs
 			if h := len(rec.History); h > 0 {
 				rec.History[h-1].Result = state.NodeSucceeded
 			}
@@ -315,11 +332,43 @@ func (e *Engine) checkRequest(runID string, g *graphs.Graph, a *graphs.Analysis,
 		Attempt: recs[i].Attempts, Inputs: inputs, Mode: ModeNormal, WorkDir: g.Dir}
 }
 
-// check calls Check with the node's resolved config and its timeout.
-func (e *Engine) check(ctx context.Context, g *graphs.Graph, n *graphs.Node, req StepRequest) (bool, string) {
+// usedOutputs returns, for every node whose outputs other nodes use
+// (${nodes.ID.outputs.KEY} in their `with`), the keys used and by whom.
+func usedOutputs(g *graphs.Graph) map[string]map[string][]string {
+	used := map[string]map[string][]string{}
+	for _, n := range g.Nodes {
+		for _, ref := range graphs.Refs(n.With) {
+			if ref.Node == "" {
+				continue
+			}
+			if used[ref.Node] == nil {
+				used[ref.Node] = map[string][]string{}
+			}
+			used[ref.Node][ref.Key] = append(used[ref.Node][ref.Key], n.ID)
+		}
+	}
+	return used
+}
+
+// missingOutputs describes the used keys that have is missing ("" when
+// none is): `output "host" (used by dpi)`.
+func missingOutputs(used map[string][]string, have map[string]string) string {
+	var missing []string
+	for key, users := range used {
+		if _, ok := have[key]; !ok {
+			missing = append(missing, fmt.Sprintf("output %q (used by %s)", key, strings.Join(users, ", ")))
+		}
+	}
+	sort.Strings(missing)
+	return strings.Join(missing, ", ")
+}
+
+// check calls Check with the node's resolved config and its timeout; a
+// failed call is "not restored", its error in the message.
+func (e *Engine) check(ctx context.Context, g *graphs.Graph, n *graphs.Node, req StepRequest) CheckResult {
 	cfg, err := e.resolveConfig(n, req.Inputs, true)
 	if err != nil {
-		return false, fmt.Sprintf("resolve config: %v", err)
+		return CheckResult{Message: fmt.Sprintf("resolve config: %v", err)}
 	}
 	req.Config = cfg
 	cctx, cancel := context.WithTimeout(ctx, g.NodeTimeout(n))
@@ -327,9 +376,9 @@ func (e *Engine) check(ctx context.Context, g *graphs.Graph, n *graphs.Node, req
 	cr, err := e.host.Check(cctx, req)
 	if err != nil {
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) {
-			return false, fmt.Sprintf("check timed out after %s", g.NodeTimeout(n))
+			return CheckResult{Message: fmt.Sprintf("check timed out after %s", g.NodeTimeout(n))}
 		}
-		return false, "check: " + err.Error()
+		return CheckResult{Message: "check: " + err.Error()}
 	}
 	if cr.Message == "" {
 		if cr.Restored {
@@ -338,5 +387,8 @@ func (e *Engine) check(ctx context.Context, g *graphs.Graph, n *graphs.Node, req
 			cr.Message = "not restored"
 		}
 	}
-	return cr.Restored, cr.Message
+	if !cr.Restored {
+		cr.Outputs = nil
+	}
+	return cr
 }

@@ -212,6 +212,69 @@ nodes:
 	}
 }
 
+// TestResumeCheckOutputs: a node left running and found restored gets the
+// outputs Check gives (its dependents' placeholders resolve from them); one
+// found restored without an output a dependent uses is restored again.
+func TestResumeCheckOutputs(t *testing.T) {
+	dir := t.TempDir()
+	g := enginetest.MustGraph(t, dir, `version: 1
+name: crash-outputs
+nodes:
+  - {id: db, kind: infrastructure, plugin: noop}
+  - {id: share, kind: infrastructure, plugin: noop}
+  - {id: dpi, kind: application, plugin: noop, depends_on: [db, share],
+     with: {dsn: "${nodes.db.outputs.dsn}", path: "${nodes.share.outputs.path}"}}
+`)
+	st := enginetest.MustStore(t, dir)
+	runID := crashRun(t, st, g, map[string]state.NodeState{"db": state.NodeRunning, "share": state.NodeRunning})
+	var mu sync.Mutex
+	var dpiWith map[string]any
+	h := &enginetest.FakeHost{
+		OnCheck: func(_ context.Context, req engine.StepRequest) (engine.CheckResult, error) {
+			switch req.NodeID {
+			case "db":
+				return engine.CheckResult{Restored: true, Message: "instance up", Outputs: map[string]string{"dsn": "pg://db:5432/dpi"}}, nil
+			case "share":
+				return engine.CheckResult{Restored: true, Message: "mounted"}, nil // no outputs
+			}
+			return engine.CheckResult{}, nil
+		},
+		OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+			switch req.NodeID {
+			case "share":
+				return engine.StepResult{Status: engine.StepSucceeded, Outputs: map[string]string{"path": "/mnt/share"}}, nil
+			case "dpi":
+				mu.Lock()
+				dpiWith = req.Config
+				mu.Unlock()
+			}
+			return engine.StepResult{Status: engine.StepSucceeded}, nil
+		},
+	}
+	res, err := engine.New(st, h, engine.Options{}).Resume(context.Background(), "", nil)
+	if err != nil || res.Status != state.RunSucceeded || res.RunID != runID {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	got := h.Restored()
+	slices.Sort(got)
+	if want := []string{"dpi", "share"}; !slices.Equal(got, want) {
+		t.Errorf("restored %v, want %v (db was restored with its outputs)", got, want)
+	}
+	if dpiWith["dsn"] != "pg://db:5432/dpi" || dpiWith["path"] != "/mnt/share" {
+		t.Errorf("dpi's with = %v, want the dsn from db's check and the path from share's restore", dpiWith)
+	}
+	db, err := st.Node(runID, "db")
+	if err != nil || db.Outputs["dsn"] != "pg://db:5432/dpi" {
+		t.Errorf("db's stored outputs = %v (%v), want its check's", db.Outputs, err)
+	}
+	journal := strings.Join(enginetest.JournalTypes(t, st, runID), "\n")
+	for _, want := range []string{"restored db", "reset share"} {
+		if !strings.Contains(journal, want) {
+			t.Errorf("journal lacks %q:\n%s", want, journal)
+		}
+	}
+}
+
 // crashRun creates a run of g whose records look like a crash left them.
 func crashRun(t *testing.T, st *state.Store, g *graphs.Graph, states map[string]state.NodeState) string {
 	t.Helper()

@@ -73,6 +73,8 @@ type StepResult struct {
 type CheckResult struct {
 	Restored bool
 	Message  string
+	// Outputs are the node's outputs as it stands, when Restored.
+	Outputs map[string]string
 }
 
 // ConfigField documents one field of a plugin's `with` configuration.

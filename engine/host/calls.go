@@ -82,7 +82,11 @@ func (h *Host) Check(ctx context.Context, req engine.StepRequest) (engine.CheckR
 	if err != nil {
 		return engine.CheckResult{}, h.callError(ctx, p, "check node", req.NodeID, err)
 	}
-	return engine.CheckResult{Restored: resp.GetRestored(), Message: resp.GetMessage()}, nil
+	res := engine.CheckResult{Restored: resp.GetRestored(), Message: resp.GetMessage()}
+	if res.Restored && len(resp.GetOutputs()) > 0 {
+		res.Outputs = resp.GetOutputs()
+	}
+	return res, nil
 }
 
 // Restore runs req's restore step, passing streamed events to onEvent (nil:

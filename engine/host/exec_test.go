@@ -121,6 +121,23 @@ func TestExecCheckAndVerify(t *testing.T) {
 	}
 }
 
+// TestExecCheckOutputs: a check command that finds the node restored
+// reports its outputs the way a restore command does (KEY=VALUE lines in
+// $REPRISE_OUTPUT); a failing check reports none.
+func TestExecCheckOutputs(t *testing.T) {
+	h := newHost(t, hostOpts(t))
+	ctx := ctxT(t, 60*time.Second)
+	script := `echo "dsn=pg://db:5432/dpi" >> "$REPRISE_OUTPUT"; exit $0`
+	c, err := h.Check(ctx, req("exec", "db", map[string]any{"restore": []any{"true"}, "check": []any{"sh", "-c", script, "0"}}))
+	if err != nil || !c.Restored || c.Outputs["dsn"] != "pg://db:5432/dpi" {
+		t.Errorf("Check = %+v, %v; want restored with dsn", c, err)
+	}
+	c, err = h.Check(ctx, req("exec", "db", map[string]any{"restore": []any{"true"}, "check": []any{"sh", "-c", script, "1"}}))
+	if err != nil || c.Restored || len(c.Outputs) != 0 {
+		t.Errorf("failing Check = %+v, %v; want not restored, no outputs", c, err)
+	}
+}
+
 func TestExecSecretsNotEchoed(t *testing.T) {
 	h := newHost(t, hostOpts(t))
 	ctx := ctxT(t, 30*time.Second)

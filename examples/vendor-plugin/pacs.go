@@ -170,18 +170,28 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// mismatches lists the manifest files missing or different in the target.
-func mismatches(ctx context.Context, c Config) ([]string, int, error) {
+// tally counts what the manifest lists.
+type tally struct {
+	files, studies int
+	bytes          int64
+}
+
+// mismatches lists the manifest files missing or different in the target,
+// and counts the manifest's files, studies and bytes in place.
+func mismatches(ctx context.Context, c Config) ([]string, tally, error) {
 	entries, err := readManifest(c.Manifest)
 	if err != nil {
-		return nil, 0, err
+		return nil, tally{}, err
 	}
 	var bad []string
+	t := tally{files: len(entries)}
+	studies := map[string]bool{}
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
-			return nil, 0, err
+			return nil, tally{}, err
 		}
-		sum, _, err := hashFile(filepath.Join(c.Target, filepath.FromSlash(e.Path)))
+		studies[e.Study()] = true
+		sum, n, err := hashFile(filepath.Join(c.Target, filepath.FromSlash(e.Path)))
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			bad = append(bad, e.Path+" missing")
@@ -189,9 +199,12 @@ func mismatches(ctx context.Context, c Config) ([]string, int, error) {
 			bad = append(bad, e.Path+": "+err.Error())
 		case sum != e.SHA256:
 			bad = append(bad, e.Path+" differs")
+		default:
+			t.bytes += n
 		}
 	}
-	return bad, len(entries), nil
+	t.studies = len(studies)
+	return bad, t, nil
 }
 
 func summary(bad []string, total int) string {
@@ -209,14 +222,18 @@ func (*Plugin) Check(ctx context.Context, req *sdk.Request) (sdk.CheckResult, er
 	if err != nil {
 		return sdk.CheckResult{}, err
 	}
-	bad, total, err := mismatches(ctx, c)
+	bad, t, err := mismatches(ctx, c)
 	if err != nil {
 		return sdk.CheckResult{}, err
 	}
 	if len(bad) > 0 {
-		return sdk.CheckResult{Message: summary(bad, total)}, nil
+		return sdk.CheckResult{Message: summary(bad, t.files)}, nil
 	}
-	return sdk.CheckResult{Restored: true, Message: fmt.Sprintf("all %d files match the manifest", total)}, nil
+	// The outputs Restore sets, so that the steps using them can go on
+	// when a resume finds the archive already in place.
+	return sdk.CheckResult{Restored: true, Message: fmt.Sprintf("all %d files match the manifest", t.files),
+		Outputs: map[string]string{"studies": strconv.Itoa(t.studies), "files": strconv.Itoa(t.files),
+			"bytes": strconv.FormatInt(t.bytes, 10), "copied": "0"}}, nil
 }
 
 // Verify re-hashes every restored file against the manifest.
@@ -225,13 +242,13 @@ func (*Plugin) Verify(ctx context.Context, req *sdk.Request) (sdk.Result, error)
 	if err != nil {
 		return sdk.Result{}, err
 	}
-	bad, total, err := mismatches(ctx, c)
+	bad, t, err := mismatches(ctx, c)
 	if err != nil {
 		return sdk.Result{}, err
 	}
 	if len(bad) > 0 {
-		return sdk.Result{}, errors.New(summary(bad, total))
+		return sdk.Result{}, errors.New(summary(bad, t.files))
 	}
-	return sdk.Result{Message: fmt.Sprintf("%d files verified", total),
-		Outputs: map[string]string{"verified": strconv.Itoa(total)}}, nil
+	return sdk.Result{Message: fmt.Sprintf("%d files verified", t.files),
+		Outputs: map[string]string{"verified": strconv.Itoa(t.files)}}, nil
 }

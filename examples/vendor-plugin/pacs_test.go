@@ -85,8 +85,9 @@ func TestRestoreCheckVerify(t *testing.T) {
 			t.Errorf("target %s = %q, %v", p, b, err)
 		}
 	}
-	if c, err := p.Check(ctx, a.request("pacs")); err != nil || !c.Restored {
-		t.Errorf("Check after = %+v, %v", c, err)
+	wantCheck := map[string]string{"studies": "2", "files": "3", "bytes": "48", "copied": "0"}
+	if c, err := p.Check(ctx, a.request("pacs")); err != nil || !c.Restored || fmt.Sprint(c.Outputs) != fmt.Sprint(wantCheck) {
+		t.Errorf("Check after = %+v, %v; want restored with outputs %v", c, err, wantCheck)
 	}
 	if v, err := p.Verify(ctx, a.request("pacs")); err != nil || v.Outputs["verified"] != "3" {
 		t.Errorf("Verify = %+v, %v", v, err)

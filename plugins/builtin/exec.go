@@ -160,7 +160,8 @@ func (*Exec) Check(ctx context.Context, req *sdk.Request) (sdk.CheckResult, erro
 	if res.exitErr != nil {
 		return sdk.CheckResult{Restored: false, Message: fmt.Sprintf("check command %s: %s%s", filepath.Base(cfg.Check[0]), res.exitErr, res.tailText())}, nil
 	}
-	return sdk.CheckResult{Restored: true, Message: fmt.Sprintf("check command %s exited 0", filepath.Base(cfg.Check[0]))}, nil
+	return sdk.CheckResult{Restored: true, Outputs: res.outputs,
+		Message: fmt.Sprintf("check command %s exited 0", filepath.Base(cfg.Check[0]))}, nil
 }
 
 // Verify runs the verify command: exit 0 means healthy. Without one,

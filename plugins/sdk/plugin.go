@@ -66,6 +66,10 @@ type Validator interface {
 type CheckResult struct {
 	Restored bool
 	Message  string
+	// Outputs are the node's outputs as it stands, when Restored: what
+	// Restore would have set (dependents use them). If a dependent uses an
+	// output missing here, the engine runs Restore again after a crash.
+	Outputs map[string]string
 }
 
 // Result is the outcome of a Verify call.

@@ -120,7 +120,11 @@ func (s *server) Check(ctx context.Context, pb *pluginv1.StepRequest) (resp *plu
 		}
 		return nil, status.Errorf(codes.Unknown, "check node %q: %v", req.NodeID, err)
 	}
-	return &pluginv1.CheckResponse{Restored: res.Restored, Message: res.Message}, nil
+	resp = &pluginv1.CheckResponse{Restored: res.Restored, Message: res.Message}
+	if res.Restored {
+		resp.Outputs = res.Outputs
+	}
+	return resp, nil
 }
 
 func (s *server) Verify(ctx context.Context, pb *pluginv1.StepRequest) (resp *pluginv1.StepResult, err error) {

@@ -571,9 +571,14 @@ func (x *ValidateResponse) GetProblems() []string {
 }
 
 type CheckResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Restored      bool                   `protobuf:"varint,1,opt,name=restored,proto3" json:"restored,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Restored bool                   `protobuf:"varint,1,opt,name=restored,proto3" json:"restored,omitempty"`
+	Message  string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// outputs of the node as it stands, when restored: what its Restore would
+	// have set, for the nodes that use them. A node left running by a stopped
+	// engine and found restored without the outputs its dependents use is
+	// restored again.
+	Outputs       map[string]string `protobuf:"bytes,3,rep,name=outputs,proto3" json:"outputs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -620,6 +625,13 @@ func (x *CheckResponse) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *CheckResponse) GetOutputs() map[string]string {
+	if x != nil {
+		return x.Outputs
+	}
+	return nil
 }
 
 // StepResult is the final answer of Restore (its last stream message) and Verify.
@@ -1351,10 +1363,14 @@ const file_reprise_plugin_v1_plugin_proto_rawDesc = "" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12 \n" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\".\n" +
 	"\x10ValidateResponse\x12\x1a\n" +
-	"\bproblems\x18\x01 \x03(\tR\bproblems\"E\n" +
+	"\bproblems\x18\x01 \x03(\tR\bproblems\"\xca\x01\n" +
 	"\rCheckResponse\x12\x1a\n" +
 	"\brestored\x18\x01 \x01(\bR\brestored\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xdb\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12G\n" +
+	"\aoutputs\x18\x03 \x03(\v2-.reprise.plugin.v1.CheckResponse.OutputsEntryR\aoutputs\x1a:\n" +
+	"\fOutputsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdb\x01\n" +
 	"\n" +
 	"StepResult\x121\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x19.reprise.plugin.v1.StatusR\x06status\x12\x18\n" +
@@ -1437,7 +1453,7 @@ func file_reprise_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_reprise_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_reprise_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_reprise_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_reprise_plugin_v1_plugin_proto_goTypes = []any{
 	(Mode)(0),                // 0: reprise.plugin.v1.Mode
 	(Status)(0),              // 1: reprise.plugin.v1.Status
@@ -1461,46 +1477,48 @@ var file_reprise_plugin_v1_plugin_proto_goTypes = []any{
 	(*CallError)(nil),        // 19: reprise.plugin.v1.CallError
 	nil,                      // 20: reprise.plugin.v1.StepRequest.InputsEntry
 	nil,                      // 21: reprise.plugin.v1.Outputs.ValuesEntry
-	nil,                      // 22: reprise.plugin.v1.StepResult.OutputsEntry
+	nil,                      // 22: reprise.plugin.v1.CheckResponse.OutputsEntry
+	nil,                      // 23: reprise.plugin.v1.StepResult.OutputsEntry
 }
 var file_reprise_plugin_v1_plugin_proto_depIdxs = []int32{
 	20, // 0: reprise.plugin.v1.StepRequest.inputs:type_name -> reprise.plugin.v1.StepRequest.InputsEntry
 	0,  // 1: reprise.plugin.v1.StepRequest.mode:type_name -> reprise.plugin.v1.Mode
 	21, // 2: reprise.plugin.v1.Outputs.values:type_name -> reprise.plugin.v1.Outputs.ValuesEntry
 	7,  // 3: reprise.plugin.v1.DescribeResponse.fields:type_name -> reprise.plugin.v1.ConfigField
-	1,  // 4: reprise.plugin.v1.StepResult.status:type_name -> reprise.plugin.v1.Status
-	22, // 5: reprise.plugin.v1.StepResult.outputs:type_name -> reprise.plugin.v1.StepResult.OutputsEntry
-	12, // 6: reprise.plugin.v1.RestoreEvent.log:type_name -> reprise.plugin.v1.Log
-	13, // 7: reprise.plugin.v1.RestoreEvent.progress:type_name -> reprise.plugin.v1.Progress
-	14, // 8: reprise.plugin.v1.RestoreEvent.output:type_name -> reprise.plugin.v1.Output
-	10, // 9: reprise.plugin.v1.RestoreEvent.result:type_name -> reprise.plugin.v1.StepResult
-	16, // 10: reprise.plugin.v1.SessionUp.frames:type_name -> reprise.plugin.v1.CallFrame
-	2,  // 11: reprise.plugin.v1.CallFrame.op:type_name -> reprise.plugin.v1.Op
-	3,  // 12: reprise.plugin.v1.CallFrame.request:type_name -> reprise.plugin.v1.StepRequest
-	18, // 13: reprise.plugin.v1.SessionDown.frames:type_name -> reprise.plugin.v1.ReplyFrame
-	11, // 14: reprise.plugin.v1.ReplyFrame.event:type_name -> reprise.plugin.v1.RestoreEvent
-	10, // 15: reprise.plugin.v1.ReplyFrame.result:type_name -> reprise.plugin.v1.StepResult
-	9,  // 16: reprise.plugin.v1.ReplyFrame.check:type_name -> reprise.plugin.v1.CheckResponse
-	8,  // 17: reprise.plugin.v1.ReplyFrame.validate:type_name -> reprise.plugin.v1.ValidateResponse
-	19, // 18: reprise.plugin.v1.ReplyFrame.error:type_name -> reprise.plugin.v1.CallError
-	4,  // 19: reprise.plugin.v1.StepRequest.InputsEntry.value:type_name -> reprise.plugin.v1.Outputs
-	5,  // 20: reprise.plugin.v1.Plugin.Describe:input_type -> reprise.plugin.v1.DescribeRequest
-	3,  // 21: reprise.plugin.v1.Plugin.Validate:input_type -> reprise.plugin.v1.StepRequest
-	3,  // 22: reprise.plugin.v1.Plugin.Check:input_type -> reprise.plugin.v1.StepRequest
-	3,  // 23: reprise.plugin.v1.Plugin.Restore:input_type -> reprise.plugin.v1.StepRequest
-	3,  // 24: reprise.plugin.v1.Plugin.Verify:input_type -> reprise.plugin.v1.StepRequest
-	15, // 25: reprise.plugin.v1.Plugin.Session:input_type -> reprise.plugin.v1.SessionUp
-	6,  // 26: reprise.plugin.v1.Plugin.Describe:output_type -> reprise.plugin.v1.DescribeResponse
-	8,  // 27: reprise.plugin.v1.Plugin.Validate:output_type -> reprise.plugin.v1.ValidateResponse
-	9,  // 28: reprise.plugin.v1.Plugin.Check:output_type -> reprise.plugin.v1.CheckResponse
-	11, // 29: reprise.plugin.v1.Plugin.Restore:output_type -> reprise.plugin.v1.RestoreEvent
-	10, // 30: reprise.plugin.v1.Plugin.Verify:output_type -> reprise.plugin.v1.StepResult
-	17, // 31: reprise.plugin.v1.Plugin.Session:output_type -> reprise.plugin.v1.SessionDown
-	26, // [26:32] is the sub-list for method output_type
-	20, // [20:26] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	22, // 4: reprise.plugin.v1.CheckResponse.outputs:type_name -> reprise.plugin.v1.CheckResponse.OutputsEntry
+	1,  // 5: reprise.plugin.v1.StepResult.status:type_name -> reprise.plugin.v1.Status
+	23, // 6: reprise.plugin.v1.StepResult.outputs:type_name -> reprise.plugin.v1.StepResult.OutputsEntry
+	12, // 7: reprise.plugin.v1.RestoreEvent.log:type_name -> reprise.plugin.v1.Log
+	13, // 8: reprise.plugin.v1.RestoreEvent.progress:type_name -> reprise.plugin.v1.Progress
+	14, // 9: reprise.plugin.v1.RestoreEvent.output:type_name -> reprise.plugin.v1.Output
+	10, // 10: reprise.plugin.v1.RestoreEvent.result:type_name -> reprise.plugin.v1.StepResult
+	16, // 11: reprise.plugin.v1.SessionUp.frames:type_name -> reprise.plugin.v1.CallFrame
+	2,  // 12: reprise.plugin.v1.CallFrame.op:type_name -> reprise.plugin.v1.Op
+	3,  // 13: reprise.plugin.v1.CallFrame.request:type_name -> reprise.plugin.v1.StepRequest
+	18, // 14: reprise.plugin.v1.SessionDown.frames:type_name -> reprise.plugin.v1.ReplyFrame
+	11, // 15: reprise.plugin.v1.ReplyFrame.event:type_name -> reprise.plugin.v1.RestoreEvent
+	10, // 16: reprise.plugin.v1.ReplyFrame.result:type_name -> reprise.plugin.v1.StepResult
+	9,  // 17: reprise.plugin.v1.ReplyFrame.check:type_name -> reprise.plugin.v1.CheckResponse
+	8,  // 18: reprise.plugin.v1.ReplyFrame.validate:type_name -> reprise.plugin.v1.ValidateResponse
+	19, // 19: reprise.plugin.v1.ReplyFrame.error:type_name -> reprise.plugin.v1.CallError
+	4,  // 20: reprise.plugin.v1.StepRequest.InputsEntry.value:type_name -> reprise.plugin.v1.Outputs
+	5,  // 21: reprise.plugin.v1.Plugin.Describe:input_type -> reprise.plugin.v1.DescribeRequest
+	3,  // 22: reprise.plugin.v1.Plugin.Validate:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 23: reprise.plugin.v1.Plugin.Check:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 24: reprise.plugin.v1.Plugin.Restore:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 25: reprise.plugin.v1.Plugin.Verify:input_type -> reprise.plugin.v1.StepRequest
+	15, // 26: reprise.plugin.v1.Plugin.Session:input_type -> reprise.plugin.v1.SessionUp
+	6,  // 27: reprise.plugin.v1.Plugin.Describe:output_type -> reprise.plugin.v1.DescribeResponse
+	8,  // 28: reprise.plugin.v1.Plugin.Validate:output_type -> reprise.plugin.v1.ValidateResponse
+	9,  // 29: reprise.plugin.v1.Plugin.Check:output_type -> reprise.plugin.v1.CheckResponse
+	11, // 30: reprise.plugin.v1.Plugin.Restore:output_type -> reprise.plugin.v1.RestoreEvent
+	10, // 31: reprise.plugin.v1.Plugin.Verify:output_type -> reprise.plugin.v1.StepResult
+	17, // 32: reprise.plugin.v1.Plugin.Session:output_type -> reprise.plugin.v1.SessionDown
+	27, // [27:33] is the sub-list for method output_type
+	21, // [21:27] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_reprise_plugin_v1_plugin_proto_init() }
@@ -1527,7 +1545,7 @@ func file_reprise_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_reprise_plugin_v1_plugin_proto_rawDesc), len(file_reprise_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
