@@ -19,9 +19,13 @@ import (
 // messages over 4 MiB by default).
 const maxBatchBytes = 1 << 20
 
-// maxQueuedFrames bounds the frames waiting to be sent; a call that emits
-// more waits for the writer (the host is slower than the plugin).
-const maxQueuedFrames = 4096
+// maxQueuedFrames and maxQueuedBytes bound the frames waiting to be sent;
+// a call that emits more waits for the writer (the host is slower than the
+// plugin).
+const (
+	maxQueuedFrames = 4096
+	maxQueuedBytes  = 8 << 20
+)
 
 // Session serves many calls over one stream (plugins/proto/README.md,
 // "Sessions"): the host's frames start or cancel calls, each call runs in
@@ -63,9 +67,14 @@ func (s *server) Session(gs pluginv1.Plugin_SessionServer) error {
 				}
 				continue
 			}
-			callCtx, stop := context.WithCancel(ctx)
+			var (
+				callCtx context.Context
+				stop    context.CancelFunc
+			)
 			if t := f.GetTimeoutMicros(); t > 0 {
 				callCtx, stop = context.WithTimeout(ctx, time.Duration(t)*time.Microsecond)
+			} else {
+				callCtx, stop = context.WithCancel(ctx)
 			}
 			mu.Lock()
 			calls[id] = stop
@@ -189,6 +198,7 @@ type outbox struct {
 	mu     sync.Mutex
 	space  *sync.Cond // signalled when the queue is taken or the outbox ends
 	frames []*pluginv1.ReplyFrame
+	bytes  int // proto size of frames
 	closed bool
 	err    error // the first send error: the session is over
 	wake   chan struct{}
@@ -203,8 +213,9 @@ func newOutbox() *outbox {
 // push queues f; it waits while the queue is full, and fails once the
 // session can no longer send.
 func (o *outbox) push(f *pluginv1.ReplyFrame) error {
+	size := proto.Size(f)
 	o.mu.Lock()
-	for len(o.frames) >= maxQueuedFrames && o.err == nil && !o.closed {
+	for len(o.frames) > 0 && (len(o.frames) >= maxQueuedFrames || o.bytes+size > maxQueuedBytes) && o.err == nil && !o.closed {
 		o.space.Wait()
 	}
 	switch {
@@ -217,6 +228,7 @@ func (o *outbox) push(f *pluginv1.ReplyFrame) error {
 		return errors.New("session closed")
 	}
 	o.frames = append(o.frames, f)
+	o.bytes += size
 	o.mu.Unlock()
 	select {
 	case o.wake <- struct{}{}:
@@ -246,7 +258,7 @@ func (o *outbox) run(send func(*pluginv1.SessionDown) error) error {
 		runtime.Gosched()
 		o.mu.Lock()
 		batch, closed := o.frames, o.closed
-		o.frames = nil
+		o.frames, o.bytes = nil, 0
 		o.space.Broadcast()
 		o.mu.Unlock()
 		for len(batch) > 0 {
