@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -44,17 +45,7 @@ func (h *Host) Validate(ctx context.Context, req engine.StepRequest) ([]string, 
 		return nil, err
 	}
 	defer done()
-	var resp *pluginv1.ValidateResponse
-	if p.sess != nil {
-		var end *pluginv1.ReplyFrame
-		if end, err = p.sess.do(ctx, pluginv1.Op_OP_VALIDATE, pb, nil); err == nil {
-			if resp = end.GetValidate(); resp == nil {
-				err = unexpectedReply("validate", end)
-			}
-		}
-	} else {
-		resp, err = p.rpc.Validate(ctx, pb)
-	}
+	resp, err := unary(ctx, p, pluginv1.Op_OP_VALIDATE, pb, p.rpc.Validate, (*pluginv1.ReplyFrame).GetValidate)
 	if err != nil {
 		return nil, h.callError(ctx, p, "validate node", req.NodeID, err)
 	}
@@ -68,17 +59,7 @@ func (h *Host) Check(ctx context.Context, req engine.StepRequest) (engine.CheckR
 		return engine.CheckResult{}, err
 	}
 	defer done()
-	var resp *pluginv1.CheckResponse
-	if p.sess != nil {
-		var end *pluginv1.ReplyFrame
-		if end, err = p.sess.do(ctx, pluginv1.Op_OP_CHECK, pb, nil); err == nil {
-			if resp = end.GetCheck(); resp == nil {
-				err = unexpectedReply("check", end)
-			}
-		}
-	} else {
-		resp, err = p.rpc.Check(ctx, pb)
-	}
+	resp, err := unary(ctx, p, pluginv1.Op_OP_CHECK, pb, p.rpc.Check, (*pluginv1.ReplyFrame).GetCheck)
 	if err != nil {
 		return engine.CheckResult{}, h.callError(ctx, p, "check node", req.NodeID, err)
 	}
@@ -87,6 +68,25 @@ func (h *Host) Check(ctx context.Context, req engine.StepRequest) (engine.CheckR
 		res.Outputs = resp.GetOutputs()
 	}
 	return res, nil
+}
+
+// unary makes a call with one answer: through p's session, whose ending
+// frame pick reads (nil: the wrong kind of frame), or with rpc when p has
+// no session.
+func unary[T any](ctx context.Context, p *proc, op pluginv1.Op, pb *pluginv1.StepRequest,
+	rpc func(context.Context, *pluginv1.StepRequest, ...grpc.CallOption) (*T, error),
+	pick func(*pluginv1.ReplyFrame) *T) (*T, error) {
+	if p.sess == nil {
+		return rpc(ctx, pb)
+	}
+	end, err := p.sess.do(ctx, op, pb, nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp := pick(end); resp != nil {
+		return resp, nil
+	}
+	return nil, unexpectedReply(op, end)
 }
 
 // Restore runs req's restore step, passing streamed events to onEvent (nil:
@@ -126,7 +126,7 @@ func (h *Host) Restore(ctx context.Context, req engine.StepRequest, onEvent func
 	if p.sess != nil {
 		end, err := p.sess.do(ctx, pluginv1.Op_OP_RESTORE, pb, func(ev *pluginv1.RestoreEvent) { event(ev) })
 		if err == nil && end.GetEvent().GetResult() == nil {
-			err = unexpectedReply("restore", end)
+			err = unexpectedReply(pluginv1.Op_OP_RESTORE, end)
 		}
 		if err != nil {
 			return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
@@ -158,17 +158,7 @@ func (h *Host) Verify(ctx context.Context, req engine.StepRequest) (engine.StepR
 		return engine.StepResult{}, err
 	}
 	defer done()
-	var resp *pluginv1.StepResult
-	if p.sess != nil {
-		var end *pluginv1.ReplyFrame
-		if end, err = p.sess.do(ctx, pluginv1.Op_OP_VERIFY, pb, nil); err == nil {
-			if resp = end.GetResult(); resp == nil {
-				err = unexpectedReply("verify", end)
-			}
-		}
-	} else {
-		resp, err = p.rpc.Verify(ctx, pb)
-	}
+	resp, err := unary(ctx, p, pluginv1.Op_OP_VERIFY, pb, p.rpc.Verify, (*pluginv1.ReplyFrame).GetResult)
 	if err != nil {
 		return engine.StepResult{}, h.callError(ctx, p, "verify node", req.NodeID, err)
 	}

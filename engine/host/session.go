@@ -11,14 +11,10 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
+	"github.com/reprise-si/reprise/plugins/wire"
 )
-
-// maxBatchBytes bounds one message of a session (gRPC servers refuse
-// messages over 4 MiB by default).
-const maxBatchBytes = 1 << 20
 
 // session is the host's side of a plugin's Session stream: every step call
 // to the process goes through it, the frames of all the calls that are
@@ -136,7 +132,7 @@ func (s *session) write() {
 		s.queue = nil
 		s.mu.Unlock()
 		for len(batch) > 0 {
-			n := splitBatch(batch)
+			n := wire.SplitBatch(batch)
 			if err := s.stream.Send(&pluginv1.SessionUp{Frames: batch[:n]}); err != nil {
 				if !errors.Is(err, io.EOF) { // io.EOF: read gets the stream's real status
 					s.end(err)
@@ -237,19 +233,6 @@ func replyError(f *pluginv1.ReplyFrame) error {
 }
 
 // unexpectedReply returns the error for an ending frame of the wrong kind.
-func unexpectedReply(op string, f *pluginv1.ReplyFrame) error {
+func unexpectedReply(op pluginv1.Op, f *pluginv1.ReplyFrame) error {
 	return status.Error(codes.Internal, fmt.Sprintf("plugin answered a %s call with %T", op, f.GetReply()))
-}
-
-// splitBatch returns how many leading frames of batch fit in one message:
-// at least one, at most maxBatchBytes in all.
-func splitBatch[F proto.Message](batch []F) int {
-	size := 0
-	for i, f := range batch {
-		size += proto.Size(f)
-		if i > 0 && size > maxBatchBytes {
-			return i
-		}
-	}
-	return len(batch)
 }

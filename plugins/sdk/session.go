@@ -13,11 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
+	"github.com/reprise-si/reprise/plugins/wire"
 )
-
-// maxBatchBytes bounds one message of a session (gRPC servers refuse
-// messages over 4 MiB by default).
-const maxBatchBytes = 1 << 20
 
 // maxQueuedFrames and maxQueuedBytes bound the frames waiting to be sent;
 // a call that emits more waits for the writer (the host is slower than the
@@ -250,7 +247,7 @@ func (o *outbox) close() {
 }
 
 // run sends the queued frames until close: every frame queued by then in
-// one message (at most maxBatchBytes). Before taking the queue it lets the
+// one message (at most wire.MaxBatchBytes). Before taking the queue it lets the
 // other runnable goroutines (calls about to answer) run first, so that one
 // message carries the answers of several calls.
 func (o *outbox) run(send func(*pluginv1.SessionDown) error) error {
@@ -262,7 +259,7 @@ func (o *outbox) run(send func(*pluginv1.SessionDown) error) error {
 		o.space.Broadcast()
 		o.mu.Unlock()
 		for len(batch) > 0 {
-			n := splitBatch(batch)
+			n := wire.SplitBatch(batch)
 			if err := send(&pluginv1.SessionDown{Frames: batch[:n]}); err != nil {
 				o.mu.Lock()
 				o.err = err
@@ -277,17 +274,4 @@ func (o *outbox) run(send func(*pluginv1.SessionDown) error) error {
 		}
 	}
 	return nil
-}
-
-// splitBatch returns how many leading frames of batch fit in one message:
-// at least one, at most maxBatchBytes in all.
-func splitBatch[F proto.Message](batch []F) int {
-	size := 0
-	for i, f := range batch {
-		size += proto.Size(f)
-		if i > 0 && size > maxBatchBytes {
-			return i
-		}
-	}
-	return len(batch)
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
+	"github.com/reprise-si/reprise/plugins/wire"
 )
 
 // patience bounds every wait of these tests for the plugin: a test that
@@ -553,7 +554,7 @@ func TestSessionCloseSend(t *testing.T) {
 	wantError(t, "call 2", s.frames[2], codes.Canceled)
 }
 
-// TestSessionSplitsMessages: frames that together pass maxBatchBytes go in
+// TestSessionSplitsMessages: frames that together pass wire.MaxBatchBytes go in
 // several messages, each under gRPC's 4 MiB limit, the call's frames still
 // in order.
 func TestSessionSplitsMessages(t *testing.T) {
@@ -585,8 +586,8 @@ func TestSessionSplitsMessages(t *testing.T) {
 				big++
 			}
 		}
-		if len(m.GetFrames()) > 1 && sum > maxBatchBytes {
-			t.Errorf("message %d holds %d frames of %d bytes, over maxBatchBytes (%d)", i, len(m.GetFrames()), sum, maxBatchBytes)
+		if len(m.GetFrames()) > 1 && sum > wire.MaxBatchBytes {
+			t.Errorf("message %d holds %d frames of %d bytes, over wire.MaxBatchBytes (%d)", i, len(m.GetFrames()), sum, wire.MaxBatchBytes)
 		}
 		if big > 0 {
 			carrying++

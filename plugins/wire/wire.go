@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
 )
@@ -54,4 +55,21 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *g
 // PluginSet returns the go-plugin plugin set for server (nil on the host side).
 func PluginSet(server pluginv1.PluginServer) plugin.PluginSet {
 	return plugin.PluginSet{PluginName: &GRPCPlugin{Impl: server}}
+}
+
+// MaxBatchBytes bounds one message of a Session, host's side or plugin's
+// side (gRPC servers refuse messages over 4 MiB by default).
+const MaxBatchBytes = 1 << 20
+
+// SplitBatch returns how many leading frames of batch fit in one Session
+// message: at least one, at most MaxBatchBytes in all.
+func SplitBatch[F proto.Message](batch []F) int {
+	size := 0
+	for i, f := range batch {
+		size += proto.Size(f)
+		if i > 0 && size > MaxBatchBytes {
+			return i
+		}
+	}
+	return len(batch)
 }
