@@ -219,6 +219,10 @@ func (e *Engine) applyEdit(run *state.Run, old, edited *graphs.Graph, byID map[s
 	now := e.opts.Now()
 	msg := fmt.Sprintf("graph changed: %d added, %d removed, %d changed, %d to run again",
 		len(diff.Added), len(diff.Removed), len(diff.Changed), len(rerunList))
+	if len(diff.Plugins) > 0 {
+		// Nodes already done with the old declaration stay done.
+		msg += "; plugin declarations changed: " + strings.Join(diff.Plugins, ", ")
+	}
 	changes = append(changes, state.Change{RunID: run.ID, Snapshot: nonNil(edited.Source), Entry: &state.Entry{
 		Time: now, Type: string(EntryGraphChanged), Message: msg,
 		Data: map[string]string{
@@ -228,6 +232,7 @@ func (e *Engine) applyEdit(run *state.Run, old, edited *graphs.Graph, byID map[s
 			"removed": strings.Join(diff.Removed, ","),
 			"changed": strings.Join(diff.Changed, ","),
 			"rerun":   strings.Join(rerunList, ","),
+			"plugins": strings.Join(diff.Plugins, ","),
 		}}})
 	return changes, rerun, nil
 }

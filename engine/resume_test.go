@@ -357,6 +357,60 @@ nodes:
 	}
 }
 
+// TestResumeEditedPluginPin: a vendor plugin re-pinned (a fixed binary)
+// is journaled by name on resume --graph; the nodes already done with the
+// old binary stay done, the others run with the new declaration.
+func TestResumeEditedPluginPin(t *testing.T) {
+	dir := t.TempDir()
+	src := `version: 1
+name: repin
+plugins:
+  lab-vendor: {path: ./lab-plugin, sha256: ` + strings.Repeat("a", 64) + `}
+nodes:
+  - {id: lis, kind: application, plugin: lab-vendor}
+  - {id: lab-reentry, kind: data, plugin: lab-vendor, depends_on: [lis]}
+`
+	g := enginetest.MustGraph(t, dir, src)
+	st := enginetest.MustStore(t, dir)
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+		if req.NodeID == "lab-reentry" {
+			return engine.StepResult{Status: engine.StepFailed, Message: "vendor bug: HPRIM parse error"}, nil
+		}
+		return engine.StepResult{Status: engine.StepSucceeded}, nil
+	}}
+	res, err := engine.New(st, h, engine.Options{}).Start(context.Background(), g)
+	if err != nil || res.Status != state.RunFailed {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	edited := strings.Replace(src, strings.Repeat("a", 64), strings.Repeat("b", 64), 1)
+	if err := os.WriteFile(dir+"/edited.yaml", []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eg, err := graphs.Load(dir + "/edited.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := &enginetest.FakeHost{}
+	res, err = engine.New(st, h2, engine.Options{}).Resume(context.Background(), res.RunID, eg)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	if got := h2.Restored(); !slices.Equal(got, []string{"lab-reentry"}) {
+		t.Errorf("restored on resume %v, want [lab-reentry] (lis was done)", got)
+	}
+	var changed *state.Entry
+	st.Journal(res.RunID, 0, func(e state.Entry) error {
+		if e.Type == string(engine.EntryGraphChanged) {
+			changed = &e
+		}
+		return nil
+	})
+	if changed == nil || changed.Data["plugins"] != "lab-vendor" || changed.Data["changed"] != "" ||
+		!strings.Contains(changed.Message, "plugin declarations changed: lab-vendor") {
+		t.Errorf("graph-changed entry: %+v", changed)
+	}
+}
+
 func TestRetryAndMark(t *testing.T) {
 	dir := t.TempDir()
 	g := enginetest.MustGraph(t, dir, `version: 1

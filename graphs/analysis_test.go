@@ -178,6 +178,19 @@ nodes:
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("diff: got %+v want %+v", d, want)
 	}
+
+	// A plugin declaration re-pinned, one added, one removed: named in
+	// Plugins; the nodes they serve are not Changed for that.
+	plugins := func(decl string) string {
+		return "version: 1\nplugins:\n" + decl + "nodes:\n  - {id: pacs, kind: application, plugin: pacs-vendor}\n"
+	}
+	oldG := mustParse(t, "old.yaml", plugins("  pacs-vendor: {path: ./pacs, sha256: "+strings.Repeat("a", 64)+"}\n  lab: {path: ./lab}\n  same: {path: ./same}\n"))
+	newG := mustParse(t, "new.yaml", plugins("  pacs-vendor: {path: ./pacs, sha256: "+strings.Repeat("b", 64)+"}\n  pharma: {path: ./pharma}\n  same: {path: ./same}\n"))
+	d = DiffGraphs(oldG, newG)
+	want = Diff{Plugins: []string{"lab", "pacs-vendor", "pharma"}}
+	if !reflect.DeepEqual(d, want) {
+		t.Errorf("plugins diff: got %+v want %+v", d, want)
+	}
 }
 
 // TestAnalyzeHandBuilt: a Graph built in code (no Parse) analyses the same.

@@ -7,9 +7,11 @@ import (
 )
 
 // Diff says how two versions of a graph differ, by node id (each list
-// sorted).
+// sorted), and which plugin declarations (`plugins:` entries: path,
+// sha256 or max_parallel) were added, removed or changed, by name.
 type Diff struct {
 	Added, Removed, Changed []string
+	Plugins                 []string
 }
 
 // DiffGraphs compares old and new node by node. A node is Changed when any
@@ -31,9 +33,20 @@ func DiffGraphs(old, new *Graph) Diff {
 			d.Removed = append(d.Removed, o.ID)
 		}
 	}
+	for name, p := range new.Plugins {
+		if o, ok := old.Plugins[name]; !ok || o.Path != p.Path || o.SHA256 != p.SHA256 || o.MaxParallel != p.MaxParallel {
+			d.Plugins = append(d.Plugins, name)
+		}
+	}
+	for name := range old.Plugins {
+		if _, ok := new.Plugins[name]; !ok {
+			d.Plugins = append(d.Plugins, name)
+		}
+	}
 	sort.Strings(d.Added)
 	sort.Strings(d.Removed)
 	sort.Strings(d.Changed)
+	sort.Strings(d.Plugins)
 	return d
 }
 
