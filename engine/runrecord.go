@@ -21,18 +21,46 @@ func (r *runner) setState(i int, s state.NodeState) {
 	r.counts[old]--
 	r.counts[s]++
 	if old.Done() != s.Done() {
-		est := r.g.Nodes[i].Estimate
 		sign := 1
 		if s.Done() {
 			sign = -1
 		}
-		if est > 0 {
-			r.remEstimate += time.Duration(sign) * est
-		} else {
-			r.remNoEst += sign
-		}
+		r.addRemaining(i, sign)
 	}
 	r.recs[i].State = s
+}
+
+// remaining sums the estimates of nodes not done.
+type remaining struct {
+	est   time.Duration // sum of the estimates
+	noEst int           // nodes without an estimate
+}
+
+// work is the sum, the nodes without an estimate counting mean each.
+func (m remaining) work(mean time.Duration) time.Duration {
+	return m.est + time.Duration(m.noEst)*mean
+}
+
+// addRemaining counts node i in (sign 1) or out of (sign -1) the ETA sums.
+func (r *runner) addRemaining(i, sign int) {
+	n := r.g.Nodes[i]
+	sums := []*remaining{&r.rem}
+	if r.g.Plugins[n.Plugin].MaxParallel > 0 {
+		if r.remCapped == nil {
+			r.remCapped = map[string]*remaining{}
+		}
+		if r.remCapped[n.Plugin] == nil {
+			r.remCapped[n.Plugin] = &remaining{}
+		}
+		sums = append(sums, r.remCapped[n.Plugin])
+	}
+	for _, m := range sums {
+		if n.Estimate > 0 {
+			m.est += time.Duration(sign) * n.Estimate
+		} else {
+			m.noEst += sign
+		}
+	}
 }
 
 // doneCount is the number of nodes succeeded or skipped.
@@ -123,18 +151,24 @@ func (r *runner) countsCopy() map[state.NodeState]int {
 }
 
 // eta estimates the time left: the estimates of the nodes not done (the
-// mean measured step time for those without one), spread over the slots.
+// mean measured step time for those without one), spread over the slots, or
+// for a plugin with a max_parallel, its nodes' over its cap when that is
+// longer.
 func (r *runner) eta() time.Duration {
 	todo := len(r.recs) - r.doneCount()
 	if todo == 0 {
 		return 0
 	}
-	total := r.remEstimate
-	if r.remNoEst > 0 && r.measuredN > 0 {
-		total += time.Duration(r.remNoEst) * (r.measured / time.Duration(r.measuredN))
+	var mean time.Duration
+	if r.measuredN > 0 {
+		mean = r.measured / time.Duration(r.measuredN)
 	}
 	slots := min(r.e.opts.Parallelism, todo)
-	return total / time.Duration(slots)
+	eta := r.rem.work(mean) / time.Duration(slots)
+	for p, m := range r.remCapped {
+		eta = max(eta, m.work(mean)/time.Duration(r.g.Plugins[p].MaxParallel))
+	}
+	return eta
 }
 
 // event builds an Event about node i (-1: the run).

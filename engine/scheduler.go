@@ -60,10 +60,10 @@ type runner struct {
 	done      chan struct{}
 
 	// ETA bookkeeping.
-	remEstimate time.Duration // sum of the estimates of nodes not done
-	remNoEst    int           // nodes not done without an estimate
-	measured    time.Duration // sum of measured step durations
-	measuredN   int
+	rem       remaining             // the nodes not done
+	remCapped map[string]*remaining // the nodes not done, by plugin with a max_parallel
+	measured  time.Duration         // sum of measured step durations
+	measuredN int
 }
 
 type launch struct {
@@ -125,11 +125,7 @@ func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analy
 		st := recs[i].State
 		r.counts[st]++
 		if !st.Done() {
-			if est := g.Nodes[i].Estimate; est > 0 {
-				r.remEstimate += est
-			} else {
-				r.remNoEst++
-			}
+			r.addRemaining(i, 1)
 		}
 	}
 	for i := range recs {

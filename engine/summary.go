@@ -167,8 +167,9 @@ func percent(done, total int) float64 {
 	return math.Round(float64(done)*1000/float64(total)) / 10
 }
 
-// estimateLeft is the time left for the nodes not done: the longer of the
-// critical path through them and their total work over the parallelism.
+// estimateLeft is the time left for the nodes not done: the longest of the
+// critical path through them, their total work over the parallelism, and
+// for each plugin with a max_parallel, its nodes' work over its cap.
 // A node's weight is its estimate, or the mean measured time of the steps
 // that succeeded; a running node counts what is left of it.
 func estimateLeft(g *graphs.Graph, a *graphs.Analysis, recs []state.NodeRecord, parallelism int, now time.Time) time.Duration {
@@ -194,6 +195,7 @@ func estimateLeft(g *graphs.Graph, a *graphs.Analysis, recs []state.NodeRecord, 
 	}
 	w := make([]time.Duration, len(g.Nodes))
 	var total time.Duration
+	capped := map[string]time.Duration{} // work left by plugin with a max_parallel
 	todo := 0
 	for i, n := range g.Nodes {
 		rec := byIdx[i]
@@ -209,6 +211,9 @@ func estimateLeft(g *graphs.Graph, a *graphs.Analysis, recs []state.NodeRecord, 
 		}
 		w[i] = d
 		total += d
+		if g.Plugins[n.Plugin].MaxParallel > 0 {
+			capped[n.Plugin] += d
+		}
 		todo++
 	}
 	if todo == 0 {
@@ -225,5 +230,9 @@ func estimateLeft(g *graphs.Graph, a *graphs.Analysis, recs []state.NodeRecord, 
 		path[i] = w[i] + best
 		longest = max(longest, path[i])
 	}
-	return max(longest, total/time.Duration(min(parallelism, todo)))
+	left := max(longest, total/time.Duration(min(parallelism, todo)))
+	for p, d := range capped {
+		left = max(left, d/time.Duration(g.Plugins[p].MaxParallel))
+	}
+	return left
 }

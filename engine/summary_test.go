@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -66,6 +67,47 @@ nodes:
 	// then reentry (no estimate: the measured mean, 1h) = 1h30.
 	if want := (90 * time.Minute).Seconds(); s.ETASeconds != want {
 		t.Errorf("ETA %vs, want %vs", s.ETASeconds, want)
+	}
+}
+
+// TestSummarizeETAPluginCap: six 1h lab re-entries through a plugin capped
+// at 2 take 3h however many slots the run has.
+func TestSummarizeETAPluginCap(t *testing.T) {
+	src := "version: 1\nname: cap\nplugins:\n  lab-vendor: {path: ./lab, max_parallel: 2}\nnodes:\n"
+	var recs []state.NodeRecord
+	for _, id := range []string{"r1", "r2", "r3", "r4", "r5", "r6"} {
+		src += "  - {id: " + id + ", kind: data, plugin: lab-vendor, estimate: 1h}\n"
+		recs = append(recs, state.NodeRecord{ID: id, State: state.NodePending})
+	}
+	g := enginetest.MustGraph(t, t.TempDir(), src)
+	run := state.Run{ID: "r1", GraphName: "cap", Status: state.RunRunning, Options: state.RunOptions{Parallelism: 8}}
+	s := engine.Summarize(run, g, recs, true, time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	if want := (3 * time.Hour).Seconds(); s.ETASeconds != want {
+		t.Errorf("ETA %vs, want %vs (6h of work, 2 at a time)", s.ETASeconds, want)
+	}
+}
+
+// TestLiveETAPluginCap: the ETA a run's events carry counts a plugin's
+// max_parallel the same way.
+func TestLiveETAPluginCap(t *testing.T) {
+	dir := t.TempDir()
+	src := "version: 1\nname: cap\nplugins:\n  lab-vendor: {path: ./lab, max_parallel: 2}\nnodes:\n"
+	for _, id := range []string{"r1", "r2", "r3", "r4", "r5", "r6"} {
+		src += "  - {id: " + id + ", kind: data, plugin: lab-vendor, estimate: 1h}\n"
+	}
+	g := enginetest.MustGraph(t, dir, src)
+	st := enginetest.MustStore(t, dir)
+	var first time.Duration = -1
+	e := engine.New(st, &enginetest.FakeHost{}, engine.Options{Parallelism: 8, OnEvent: func(ev engine.Event) {
+		if first < 0 && ev.Type != engine.EventNodeLog && ev.Type != engine.EventNodeProgress {
+			first = ev.ETA
+		}
+	}})
+	if res, err := e.Start(context.Background(), g); err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	if first != 3*time.Hour {
+		t.Errorf("first event's ETA = %v, want 3h (6h of work, 2 at a time)", first)
 	}
 }
 

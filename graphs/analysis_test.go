@@ -91,6 +91,44 @@ nodes:
 	}
 }
 
+// TestEstimatePluginCap: a plugin's max_parallel limits the estimate as it
+// limits the scheduler; the other plugins' nodes go ahead meanwhile.
+func TestEstimatePluginCap(t *testing.T) {
+	g := mustParse(t, "cap.yaml", `version: 1
+plugins:
+  lab-vendor: {path: ./lab, max_parallel: 2}
+nodes:
+  - {id: l1, kind: data, plugin: lab-vendor, estimate: 1h}
+  - {id: l2, kind: data, plugin: lab-vendor, estimate: 1h}
+  - {id: l3, kind: data, plugin: lab-vendor, estimate: 1h}
+  - {id: l4, kind: data, plugin: lab-vendor, estimate: 1h}
+  - {id: l5, kind: data, plugin: lab-vendor, estimate: 1h}
+  - {id: n1, kind: data, plugin: noop, estimate: 3h}
+  - {id: n2, kind: data, plugin: noop, estimate: 3h}
+`)
+	a := Analyze(g)
+	// Five 1h lab steps two at a time take 3h beside the 3h noop steps; with
+	// 3 slots, the noop steps go first (longer paths) and the lab steps run
+	// one at a time beside them for 3h, then the last two: 4h.
+	for _, tt := range []struct {
+		parallelism int
+		want        time.Duration
+	}{{8, 3 * time.Hour}, {4, 3 * time.Hour}, {3, 4 * time.Hour}, {1, 11 * time.Hour}} {
+		if got := EstimateDuration(g, a, tt.parallelism); got != tt.want {
+			t.Errorf("parallelism %d: %v, want %v", tt.parallelism, got, tt.want)
+		}
+	}
+	// The cap alone: ten capped 1h steps at max_parallel 2 take 5h, however many slots.
+	src := "version: 1\nplugins:\n  lab-vendor: {path: ./lab, max_parallel: 2}\nnodes:\n"
+	for i := range 10 {
+		src += fmt.Sprintf("  - {id: l%d, kind: data, plugin: lab-vendor, estimate: 1h}\n", i)
+	}
+	g = mustParse(t, "cap10.yaml", src)
+	if got := EstimateDuration(g, Analyze(g), 8); got != 5*time.Hour {
+		t.Errorf("ten capped steps: %v, want 5h", got)
+	}
+}
+
 // TestAnalyzeAgainstLibrary builds synthetic graphs and checks our order
 // against the graph library's model: every library edge goes forward in
 // our order, and the library agrees the graph has no cycle.

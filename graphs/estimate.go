@@ -6,7 +6,9 @@ import "time"
 // below 1 count as 1) with every node taking its estimate, and returns the
 // time the last node ends. Ready nodes start in the scheduler's priority
 // order: highest effective criticality, then longest remaining path, then
-// id. Per-plugin caps are not simulated. O((V+E) log V).
+// id; as in the scheduler, a node whose plugin is at its max_parallel waits
+// for one of that plugin's steps to end while others go ahead.
+// O((V+E) log V).
 func EstimateDuration(g *Graph, a *Analysis, parallelism int) time.Duration {
 	if parallelism < 1 {
 		parallelism = 1
@@ -31,11 +33,29 @@ func EstimateDuration(g *Graph, a *Analysis, parallelism int) time.Duration {
 	for v, nd := range g.Nodes {
 		est[v] = nd.Estimate
 	}
+	// Per-plugin caps: capOf[v] is node v's plugin's max_parallel (0: none).
+	capOf := make([]int, n)
+	for v, nd := range g.Nodes {
+		capOf[v] = g.Plugins[nd.Plugin].MaxParallel
+	}
+	busy := map[string]int{}        // capped plugin → steps running
+	held := map[string]*readyHeap{} // capped plugin → ready nodes waiting for it
 	running := &finishHeap{at: make([]time.Duration, n)}
 	var now time.Duration
 	for {
 		for len(running.items) < parallelism && len(ready.items) > 0 {
 			v := ready.pop()
+			if c := capOf[v]; c > 0 {
+				p := g.Nodes[v].Plugin
+				if busy[p] >= c {
+					if held[p] == nil {
+						held[p] = &readyHeap{eff: ready.eff, rem: ready.rem, rank: ready.rank}
+					}
+					held[p].push(v)
+					continue
+				}
+				busy[p]++
+			}
 			running.at[v] = now + est[v]
 			running.push(v)
 		}
@@ -44,6 +64,13 @@ func EstimateDuration(g *Graph, a *Analysis, parallelism int) time.Duration {
 		}
 		v := running.pop()
 		now = running.at[v]
+		if capOf[v] > 0 {
+			p := g.Nodes[v].Plugin
+			busy[p]--
+			if h := held[p]; h != nil && len(h.items) > 0 { // one slot: the first in line
+				ready.push(h.pop())
+			}
+		}
 		for _, w := range a.Dependents[v] {
 			pending[w]--
 			if pending[w] == 0 {
