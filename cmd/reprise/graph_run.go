@@ -57,14 +57,7 @@ func newestRun(r reader, id string) (state.Run, error) {
 		}
 		return run, nil
 	}
-	runs, err := r.Runs()
-	if err != nil {
-		return state.Run{}, err
-	}
-	if len(runs) == 0 {
-		return state.Run{}, errors.New("no run in this state file yet")
-	}
-	return runs[0], nil
+	return newestOf(r)
 }
 
 // runGraph parses the graph snapshot a run was started with (or last

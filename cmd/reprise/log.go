@@ -27,19 +27,11 @@ order. --json prints one entry per line as stored ({"seq", "time", "type",
 checks the hash chain instead: exit 0 when whole, 1 naming the first bad entry.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			r, _, closeFn, err := openReader(*statePath)
+			r, run, _, closeFn, err := openRun(*statePath, args)
 			if err != nil {
 				return err
 			}
 			defer closeFn()
-			id := ""
-			if len(args) == 1 {
-				id = args[0]
-			}
-			run, err := pickRun(r, id)
-			if err != nil {
-				return err
-			}
 			out := c.OutOrStdout()
 			if verify {
 				rep, err := r.Verify(run.ID)

@@ -78,6 +78,27 @@ func openReader(path string) (r reader, live string, closeFn func(), err error) 
 	return c, live, func() {}, nil
 }
 
+// openRun opens the state file at path as openReader does and picks the
+// run of a `[RUN]` argument with pickRun: args[0] when given, else the
+// latest unfinished run, else the newest one. On success the caller must
+// call closeFn; on error nothing is left open.
+func openRun(path string, args []string) (r reader, run state.Run, live string, closeFn func(), err error) {
+	r, live, closeFn, err = openReader(path)
+	if err != nil {
+		return nil, state.Run{}, "", nil, err
+	}
+	id := ""
+	if len(args) == 1 {
+		id = args[0]
+	}
+	run, err = pickRun(r, id)
+	if err != nil {
+		closeFn()
+		return nil, state.Run{}, "", nil, err
+	}
+	return r, run, live, closeFn, nil
+}
+
 // pickRun returns the run named id, or without id the latest unfinished
 // run, else the newest one.
 func pickRun(r reader, id string) (state.Run, error) {
@@ -91,6 +112,12 @@ func pickRun(r reader, id string) (state.Run, error) {
 	if !errors.Is(err, state.ErrNoRun) {
 		return run, err
 	}
+	return newestOf(r)
+}
+
+// newestOf returns the newest run of the state file, or an error saying
+// the file has no run yet.
+func newestOf(r reader) (state.Run, error) {
 	runs, err := r.Runs()
 	if err != nil {
 		return state.Run{}, err

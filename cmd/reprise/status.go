@@ -37,19 +37,11 @@ process's control socket, STATE.sock).
 "approved_by", "marked_by"}]}.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			r, live, closeFn, err := openReader(*statePath)
+			r, run, live, closeFn, err := openRun(*statePath, args)
 			if err != nil {
 				return err
 			}
 			defer closeFn()
-			id := ""
-			if len(args) == 1 {
-				id = args[0]
-			}
-			run, err := pickRun(r, id)
-			if err != nil {
-				return err
-			}
 			recs, err := r.Nodes(run.ID)
 			if err != nil {
 				return err
