@@ -101,33 +101,50 @@ func (s *server) Validate(ctx context.Context, pb *pluginv1.StepRequest) (resp *
 	return &pluginv1.ValidateResponse{Problems: validateFields(info.Fields, req.Config)}, nil
 }
 
-func (s *server) Check(ctx context.Context, pb *pluginv1.StepRequest) (resp *pluginv1.CheckResponse, err error) {
-	ctx, end := s.begin(ctx)
-	defer end()
-	defer recoverTo(&err)
-	req, err := toRequest(pb)
-	if err != nil {
-		return nil, err
-	}
-	c, ok := s.impl.(Checker)
-	if !ok {
-		c = Unsupported{}
-	}
-	res, err := c.Check(ctx, req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, status.FromContextError(ctx.Err()).Err()
+func (s *server) Check(ctx context.Context, pb *pluginv1.StepRequest) (*pluginv1.CheckResponse, error) {
+	return serveStep(s, ctx, pb, func(ctx context.Context, req *Request) (*pluginv1.CheckResponse, error) {
+		c, ok := s.impl.(Checker)
+		if !ok {
+			c = Unsupported{}
 		}
-		return nil, status.Errorf(codes.Unknown, "check node %q: %v", req.NodeID, err)
-	}
-	resp = &pluginv1.CheckResponse{Restored: res.Restored, Message: res.Message}
-	if res.Restored {
-		resp.Outputs = res.Outputs
-	}
-	return resp, nil
+		res, err := c.Check(ctx, req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, status.FromContextError(ctx.Err()).Err()
+			}
+			return nil, status.Errorf(codes.Unknown, "check node %q: %v", req.NodeID, err)
+		}
+		resp := &pluginv1.CheckResponse{Restored: res.Restored, Message: res.Message}
+		if res.Restored {
+			resp.Outputs = res.Outputs
+		}
+		return resp, nil
+	})
 }
 
-func (s *server) Verify(ctx context.Context, pb *pluginv1.StepRequest) (resp *pluginv1.StepResult, err error) {
+func (s *server) Verify(ctx context.Context, pb *pluginv1.StepRequest) (*pluginv1.StepResult, error) {
+	return serveStep(s, ctx, pb, func(ctx context.Context, req *Request) (*pluginv1.StepResult, error) {
+		v, ok := s.impl.(Verifier)
+		if !ok {
+			v = Unsupported{}
+		}
+		res, err := v.Verify(ctx, req)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case err != nil:
+			return &pluginv1.StepResult{Status: pluginv1.Status_STATUS_FAILED, Message: err.Error(), Outputs: res.Outputs}, nil
+		case res.Failed:
+			return &pluginv1.StepResult{Status: pluginv1.Status_STATUS_FAILED, Message: res.Message, Outputs: res.Outputs}, nil
+		}
+		return &pluginv1.StepResult{Status: pluginv1.Status_STATUS_SUCCEEDED, Message: res.Message, Outputs: res.Outputs}, nil
+	})
+}
+
+// serveStep serves one unary step call with fn: counted in flight and
+// cancelled if the host dies (begin), a panic turned into an Internal error,
+// the request decoded first.
+func serveStep[R any](s *server, ctx context.Context, pb *pluginv1.StepRequest, fn func(context.Context, *Request) (*R, error)) (resp *R, err error) {
 	ctx, end := s.begin(ctx)
 	defer end()
 	defer recoverTo(&err)
@@ -135,20 +152,7 @@ func (s *server) Verify(ctx context.Context, pb *pluginv1.StepRequest) (resp *pl
 	if err != nil {
 		return nil, err
 	}
-	v, ok := s.impl.(Verifier)
-	if !ok {
-		v = Unsupported{}
-	}
-	res, err := v.Verify(ctx, req)
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return nil, status.FromContextError(ctx.Err()).Err()
-	case err != nil:
-		return &pluginv1.StepResult{Status: pluginv1.Status_STATUS_FAILED, Message: err.Error(), Outputs: res.Outputs}, nil
-	case res.Failed:
-		return &pluginv1.StepResult{Status: pluginv1.Status_STATUS_FAILED, Message: res.Message, Outputs: res.Outputs}, nil
-	}
-	return &pluginv1.StepResult{Status: pluginv1.Status_STATUS_SUCCEEDED, Message: res.Message, Outputs: res.Outputs}, nil
+	return fn(ctx, req)
 }
 
 func (s *server) Restore(pb *pluginv1.StepRequest, gs pluginv1.Plugin_RestoreServer) error {
