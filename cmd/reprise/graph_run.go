@@ -51,11 +51,7 @@ func runStates(statePath, runID string) (*graphs.Graph, map[string]string, error
 // state file.
 func newestRun(r reader, id string) (state.Run, error) {
 	if id != "" {
-		run, err := r.Run(id)
-		if err != nil {
-			return run, fmt.Errorf("run %q: %w (list them with `reprise runs`)", id, err)
-		}
-		return run, nil
+		return runByID(r, id)
 	}
 	return newestOf(r)
 }

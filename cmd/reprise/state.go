@@ -103,7 +103,7 @@ func openRun(path string, args []string) (r reader, run state.Run, live string, 
 // run, else the newest one.
 func pickRun(r reader, id string) (state.Run, error) {
 	if id != "" {
-		return r.Run(id)
+		return runByID(r, id)
 	}
 	run, err := r.LatestUnfinished()
 	if err == nil {
@@ -113,6 +113,16 @@ func pickRun(r reader, id string) (state.Run, error) {
 		return run, err
 	}
 	return newestOf(r)
+}
+
+// runByID returns run id; its error (which names the run) says where to
+// find the ids.
+func runByID(r reader, id string) (state.Run, error) {
+	run, err := r.Run(id)
+	if err != nil {
+		return run, fmt.Errorf("%w (list them with `reprise runs`)", err)
+	}
+	return run, nil
 }
 
 // newestOf returns the newest run of the state file, or an error saying
