@@ -247,10 +247,18 @@ func (h *Host) callError(ctx context.Context, p *proc, op, subject string, err e
 		crashed = p.client.Exited()
 	}
 	if crashed {
+		// A session the plugin ended while its process still ran is a
+		// plugin bug, not a crash: say so (the process is stopped all the same).
+		ended := lost != nil && st.Code() != codes.Unavailable && !p.client.Exited()
 		h.retire(p)
 		waitExited(p, 2*time.Second)
+		detail := p.crashText()
+		if ended {
+			detail = fmt.Sprintf("the plugin ended its session stream (%s: %s) while its process ran; the process was stopped, the next call starts a new one",
+				st.Code(), st.Message())
+		}
 		return fmt.Errorf("%s %q: %w", op, subject,
-			&PluginError{Plugin: p.name, Path: p.path, Err: ErrCrashed, Detail: p.crashText()})
+			&PluginError{Plugin: p.name, Path: p.path, Err: ErrCrashed, Detail: detail})
 	}
 	return fmt.Errorf("%s %q: plugin %q: %s", op, subject, p.name, st.Message())
 }

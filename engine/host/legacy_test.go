@@ -3,8 +3,10 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,12 +64,48 @@ func (legacyPlugin) Restore(r *pluginv1.StepRequest, s pluginv1.Plugin_RestoreSe
 	return s.Send(&pluginv1.RestoreEvent{Event: &pluginv1.RestoreEvent_Result{Result: &pluginv1.StepResult{Status: pluginv1.Status_STATUS_SUCCEEDED, Message: "done"}}})
 }
 
-func serveLegacy() {
+// brokenSession accepts a Session, then ends it with an error on the first
+// message from the host, its process still running: a plugin bug.
+type brokenSession struct {
+	legacyPlugin
+}
+
+func (brokenSession) Session(s pluginv1.Plugin_SessionServer) error {
+	if err := s.Send(&pluginv1.SessionDown{}); err != nil {
+		return err
+	}
+	if _, err := s.Recv(); err != nil {
+		return err
+	}
+	return status.Error(codes.Internal, "session handler bug")
+}
+
+func serveLegacy(broken bool) {
+	var impl pluginv1.PluginServer = legacyPlugin{}
+	if broken {
+		impl = brokenSession{}
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake,
-		Plugins:         wire.PluginSet(legacyPlugin{}),
+		Plugins:         wire.PluginSet(impl),
 		GRPCServer:      plugin.DefaultGRPCServer,
 	})
+}
+
+// TestPluginEndsItsSession: a plugin that ends its Session stream while its
+// process runs fails the call with an error that says so; its process is
+// stopped and the next call gets a new one.
+func TestPluginEndsItsSession(t *testing.T) {
+	h := newHost(t, hostOpts(t))
+	ctx := ctxT(t, 60*time.Second)
+	_, err := h.Restore(ctx, req("brokensession", "n1", map[string]any{"do": "ok"}), nil)
+	if !errors.Is(err, host.ErrCrashed) || !strings.Contains(err.Error(), "ended its session stream") ||
+		!strings.Contains(err.Error(), "session handler bug") {
+		t.Fatalf("Restore = %v; want ErrCrashed saying the plugin ended its session (session handler bug)", err)
+	}
+	if uses, err := host.UsesSession(ctx, h, "brokensession"); err != nil || !uses {
+		t.Fatalf("next start: UsesSession = %v, %v; want a new process with a session", uses, err)
+	}
 }
 
 // TestPluginWithoutSession: a plugin that answers UNIMPLEMENTED to Session

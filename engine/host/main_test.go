@@ -46,14 +46,14 @@ func testPluginCommand(name string) *exec.Cmd {
 	return cmd
 }
 
-// hostOpts declares the test plugins (crashy, slowstart, badcookie, silent, legacy)
+// hostOpts declares the test plugins (crashy, slowstart, badcookie, silent, legacy, brokensession)
 // as vendor plugins: each is a shell script in a temporary folder that
 // re-runs the test binary as that plugin. GraphDir is that folder.
 func hostOpts(t *testing.T) host.Options {
 	t.Helper()
 	dir := t.TempDir()
 	plugins := map[string]graphs.PluginRef{}
-	for _, name := range []string{"crashy", "slowstart", "badcookie", "silent", "legacy"} {
+	for _, name := range []string{"crashy", "slowstart", "badcookie", "silent", "legacy", "brokensession"} {
 		writeScript(t, filepath.Join(dir, name), fmt.Sprintf("#!/bin/sh\n%s=%s exec %q -test.run='^$'\n", envTestPlugin, name, os.Args[0]))
 		plugins[name] = graphs.PluginRef{Path: name}
 	}

@@ -66,7 +66,8 @@ func (crashPlugin) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream)
 
 // serveTestPlugin serves test plugin name: "crashy", "slowstart" (sleeps
 // before serving), "badcookie" (serves after breaking its handshake env),
-// "silent" (exits at once), "legacy" (no Session: see legacy_test.go).
+// "silent" (exits at once), "legacy" (no Session) and "brokensession" (ends
+// its Session): see legacy_test.go.
 func serveTestPlugin(name string) {
 	switch name {
 	case "crashy":
@@ -80,6 +81,8 @@ func serveTestPlugin(name string) {
 	case "silent":
 		fmt.Println("hello, I am not a plugin")
 	case "legacy":
-		serveLegacy()
+		serveLegacy(false)
+	case "brokensession":
+		serveLegacy(true)
 	}
 }
