@@ -100,38 +100,16 @@ func (h *Host) Restore(ctx context.Context, req engine.StepRequest, onEvent func
 	if onEvent == nil {
 		onEvent = func(engine.StepEvent) {}
 	}
-	outputs := map[string]string{}
-	// event passes one Restore event on and returns the result, if it is one.
-	event := func(ev *pluginv1.RestoreEvent) *pluginv1.StepResult {
-		switch e := ev.GetEvent().(type) {
-		case *pluginv1.RestoreEvent_Log:
-			level := e.Log.GetLevel()
-			if level == "" {
-				level = "info"
-			}
-			onEvent(engine.StepEvent{Kind: engine.EventLog, Level: level, Message: e.Log.GetMessage()})
-		case *pluginv1.RestoreEvent_Progress:
-			onEvent(engine.StepEvent{Kind: engine.EventProgress, Percent: e.Progress.GetPercent(), Message: e.Progress.GetMessage()})
-		case *pluginv1.RestoreEvent_Output:
-			outputs[e.Output.GetKey()] = e.Output.GetValue()
-			onEvent(engine.StepEvent{Kind: engine.EventOutput, Key: e.Output.GetKey(), Value: e.Output.GetValue()})
-		case *pluginv1.RestoreEvent_Result:
-			for k, v := range e.Result.GetOutputs() {
-				outputs[k] = v
-			}
-			return e.Result
-		}
-		return nil
-	}
+	rs := &restoreEvents{outputs: map[string]string{}, onEvent: onEvent}
 	if p.sess != nil {
-		end, err := p.sess.do(ctx, pluginv1.Op_OP_RESTORE, pb, func(ev *pluginv1.RestoreEvent) { event(ev) })
+		end, err := p.sess.do(ctx, pluginv1.Op_OP_RESTORE, pb, func(ev *pluginv1.RestoreEvent) { rs.event(ev) })
 		if err == nil && end.GetEvent().GetResult() == nil {
 			err = unexpectedReply(pluginv1.Op_OP_RESTORE, end)
 		}
 		if err != nil {
 			return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
 		}
-		return toResult(req, "restore", event(end.GetEvent()), outputs)
+		return toResult(req, "restore", rs.event(end.GetEvent()), rs.outputs)
 	}
 	stream, err := p.rpc.Restore(ctx, pb)
 	if err != nil {
@@ -145,10 +123,39 @@ func (h *Host) Restore(ctx context.Context, req engine.StepRequest, onEvent func
 		if err != nil {
 			return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
 		}
-		if res := event(ev); res != nil {
-			return toResult(req, "restore", res, outputs)
+		if res := rs.event(ev); res != nil {
+			return toResult(req, "restore", res, rs.outputs)
 		}
 	}
+}
+
+// restoreEvents turns one Restore call's events into the engine's.
+type restoreEvents struct {
+	outputs map[string]string // streamed, then the result's
+	onEvent func(engine.StepEvent)
+}
+
+// event passes one Restore event on and returns the result, if it is one.
+func (r *restoreEvents) event(ev *pluginv1.RestoreEvent) *pluginv1.StepResult {
+	switch e := ev.GetEvent().(type) {
+	case *pluginv1.RestoreEvent_Log:
+		level := e.Log.GetLevel()
+		if level == "" {
+			level = "info"
+		}
+		r.onEvent(engine.StepEvent{Kind: engine.EventLog, Level: level, Message: e.Log.GetMessage()})
+	case *pluginv1.RestoreEvent_Progress:
+		r.onEvent(engine.StepEvent{Kind: engine.EventProgress, Percent: e.Progress.GetPercent(), Message: e.Progress.GetMessage()})
+	case *pluginv1.RestoreEvent_Output:
+		r.outputs[e.Output.GetKey()] = e.Output.GetValue()
+		r.onEvent(engine.StepEvent{Kind: engine.EventOutput, Key: e.Output.GetKey(), Value: e.Output.GetValue()})
+	case *pluginv1.RestoreEvent_Result:
+		for k, v := range e.Result.GetOutputs() {
+			r.outputs[k] = v
+		}
+		return e.Result
+	}
+	return nil
 }
 
 // Verify runs req's health check.

@@ -36,6 +36,7 @@ type session struct {
 
 // call is one call in flight: the frames received for it, in order.
 type call struct {
+	id     uint64
 	mu     sync.Mutex
 	frames []*pluginv1.ReplyFrame
 	ready  chan struct{} // signalled when frames is not empty
@@ -159,26 +160,39 @@ func (s *session) enqueue(f *pluginv1.CallFrame) {
 // session as a *sessionError, the caller's cancellation as a status error
 // with codes.Canceled or codes.DeadlineExceeded (the plugin is told to stop).
 func (s *session) do(ctx context.Context, op pluginv1.Op, req *pluginv1.StepRequest, onEvent func(*pluginv1.RestoreEvent)) (*pluginv1.ReplyFrame, error) {
+	c, err := s.start(ctx, op, req)
+	if err != nil {
+		return nil, err
+	}
+	return s.wait(ctx, c, onEvent)
+}
+
+// start registers a call and queues its frame (ids follow the order of
+// start's calls: 1, 2, 3 …).
+func (s *session) start(ctx context.Context, op pluginv1.Op, req *pluginv1.StepRequest) (*call, error) {
 	f := &pluginv1.CallFrame{Op: op, Request: req}
 	if deadline, ok := ctx.Deadline(); ok {
 		f.TimeoutMicros = max(time.Until(deadline).Microseconds(), 1)
 	}
 	c := &call{ready: make(chan struct{}, 1)}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.err != nil {
-		err := s.err
-		s.mu.Unlock()
-		return nil, &sessionError{err}
+		return nil, &sessionError{s.err}
 	}
 	s.nextID++
-	id := s.nextID
-	f.Id = id
-	s.calls[id] = c
+	c.id = s.nextID
+	f.Id = c.id
+	s.calls[c.id] = c
 	s.enqueue(f)
-	s.mu.Unlock()
+	return c, nil
+}
+
+// wait waits for the end of call c (see do) and unregisters it.
+func (s *session) wait(ctx context.Context, c *call, onEvent func(*pluginv1.RestoreEvent)) (*pluginv1.ReplyFrame, error) {
 	defer func() {
 		s.mu.Lock()
-		delete(s.calls, id)
+		delete(s.calls, c.id)
 		s.mu.Unlock()
 	}()
 	for {
@@ -187,7 +201,7 @@ func (s *session) do(ctx context.Context, op pluginv1.Op, req *pluginv1.StepRequ
 		case <-ctx.Done():
 			s.mu.Lock()
 			if s.err == nil {
-				s.enqueue(&pluginv1.CallFrame{Id: id, Op: pluginv1.Op_OP_CANCEL})
+				s.enqueue(&pluginv1.CallFrame{Id: c.id, Op: pluginv1.Op_OP_CANCEL})
 			}
 			s.mu.Unlock()
 			return nil, status.FromContextError(ctx.Err()).Err()
