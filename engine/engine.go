@@ -30,6 +30,11 @@ type Options struct {
 	// Wait keeps a run going when only manual gates are left, waiting for
 	// approvals (through Approve), instead of parking it.
 	Wait bool
+	// Drill makes a new run a drill: an exercise on the same plan. Every
+	// step request says so (plugins restore into the exercise environment;
+	// exec commands get REPRISE_DRILL=1), and the run's clean-up is recorded
+	// with RecordCleanup. A resumed run keeps what it was.
+	Drill bool
 	// Logger receives the engine's log lines, each with the run id and the
 	// node id (nil: no logging).
 	Logger *zap.Logger
@@ -163,6 +168,7 @@ func (e *Engine) Start(ctx context.Context, g *graphs.Graph) (Result, error) {
 			Parallelism: e.opts.Parallelism,
 			Targets:     e.opts.Targets,
 			FailFast:    e.opts.FailFast,
+			Drill:       e.opts.Drill,
 		},
 		Created: now,
 		Updated: now,
@@ -184,8 +190,15 @@ func (e *Engine) Start(ctx context.Context, g *graphs.Graph) (Result, error) {
 		return Result{}, err
 	}
 	defer e.release(r)
-	entry := r.entry(EntryRunStarted, "", fmt.Sprintf("run of %s (%d nodes) started", g.Name, len(g.Nodes)))
+	what := "run"
+	if e.opts.Drill {
+		what = "drill"
+	}
+	entry := r.entry(EntryRunStarted, "", fmt.Sprintf("%s of %s (%d nodes) started", what, g.Name, len(g.Nodes)))
 	entry.Data = map[string]string{"graph": run.GraphFile, "hash": run.GraphHash, "parallelism": fmt.Sprint(e.opts.Parallelism)}
+	if e.opts.Drill {
+		entry.Data["drill"] = "true"
+	}
 	if len(e.opts.Targets) > 0 {
 		entry.Data["targets"] = fmt.Sprint(e.opts.Targets)
 	}

@@ -12,3 +12,10 @@ var ErrUnknownTarget = errors.New("unknown target")
 // ErrBusy is returned when an operation needs a run that this process is
 // already running (one run at a time per engine).
 var ErrBusy = errors.New("engine is already running a run")
+
+// ErrNotDrill is returned by RecordCleanup for a run that is not a drill.
+var ErrNotDrill = errors.New("run is not a drill")
+
+// ErrCleanedUp is returned when a drill whose clean-up is recorded would be
+// put back to work (resume, retry): what it set up is gone.
+var ErrCleanedUp = errors.New("drill already cleaned up")

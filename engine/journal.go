@@ -24,4 +24,5 @@ const (
 	EntryRestored       EntryType = "restored"    // found restored by Check on resume
 	EntryInterrupted    EntryType = "interrupted" // a step cancelled by a second interrupt
 	EntrySkipped        EntryType = "skipped"
+	EntryCleanedUp      EntryType = "cleaned-up" // a drill's clean-up: By, Message (what was done)
 )

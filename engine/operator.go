@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,6 +94,49 @@ func (e *Engine) Mark(ctx context.Context, runID, nodeID, by, reason string) err
 	return nil
 }
 
+// RecordCleanup records that what drill runID set up was cleaned up: by
+// whom and what was done (note), journaled and kept on the run. The run must
+// be a drill and not running in this engine; once cleaned up it can no
+// longer be resumed or retried. Recording again adds to the journal and
+// replaces the run's record.
+func (e *Engine) RecordCleanup(ctx context.Context, runID, by, note string) error {
+	if strings.TrimSpace(by) == "" {
+		return fmt.Errorf("record clean-up of run %q: the name of who cleaned up is required", runID)
+	}
+	if strings.TrimSpace(note) == "" {
+		return fmt.Errorf("record clean-up of run %q: a note saying what was cleaned up is required", runID)
+	}
+	if live := e.LiveRun(); live == runID {
+		return fmt.Errorf("record clean-up of run %q: %w", runID, ErrBusy)
+	}
+	run, err := e.store.Run(runID)
+	if err != nil {
+		return fmt.Errorf("record clean-up: %w", err)
+	}
+	if !run.Options.Drill {
+		return fmt.Errorf("record clean-up of run %q: %w (only drills are cleaned up)", runID, ErrNotDrill)
+	}
+	now := e.opts.Now()
+	run.Cleanup = &state.Cleanup{By: by, At: now, Note: note}
+	run.Updated = now
+	ch := state.Change{RunID: runID, Run: &run, Entry: &state.Entry{Time: now, Type: string(EntryCleanedUp),
+		By: by, Message: e.red.String(note), Data: map[string]string{"status": string(run.Status)}}}
+	if err := e.store.Apply(context.WithoutCancel(ctx), ch); err != nil {
+		return fmt.Errorf("record clean-up of run %q: %w", runID, err)
+	}
+	e.log.Info("drill cleaned up", zapRun(runID), zapString("by", by), zapString("note", e.red.String(note)))
+	return nil
+}
+
+// refuseCleanedUp fails for a drill whose clean-up is recorded.
+func refuseCleanedUp(op string, run state.Run) error {
+	if c := run.Cleanup; c != nil {
+		return fmt.Errorf("%s run %q: %w by %s on %s (%s): start a new drill", op, run.ID, ErrCleanedUp,
+			c.By, c.At.UTC().Format(time.RFC3339), c.Note)
+	}
+	return nil
+}
+
 // ResetNodes puts node nodeID of run runID back to pending, and with
 // downstream every descendant too (a succeeded node runs again), journaling
 // each reset. It returns the ids reset. Retry calls it, then Resume.
@@ -103,6 +147,9 @@ func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstrea
 	run, err := e.store.Run(runID)
 	if err != nil {
 		return nil, fmt.Errorf("retry: %w", err)
+	}
+	if err := refuseCleanedUp("retry node "+strconv.Quote(nodeID)+" of", run); err != nil {
+		return nil, err
 	}
 	g, err := e.snapshotGraph(run)
 	if err != nil {

@@ -27,6 +27,9 @@ func (e *Engine) Resume(ctx context.Context, runID string, edited *graphs.Graph)
 	if err != nil {
 		return Result{}, err
 	}
+	if err := refuseCleanedUp("resume", run); err != nil {
+		return Result{}, err
+	}
 	if edited == nil && run.Status == state.RunSucceeded {
 		// Every node is done: a succeeded run is only ever put back to work
 		// by ResetNodes, which changes its status in the same transaction.
@@ -260,7 +263,7 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 	sem := make(chan struct{}, e.opts.Parallelism)
 	var wg sync.WaitGroup
 	for k, i := range crashed {
-		req := e.checkRequest(run.ID, g, a, recs, i)
+		req := e.checkRequest(run, g, a, recs, i)
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -317,7 +320,7 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 
 // checkRequest builds a Check request for node i from the stored outputs of
 // its dependencies.
-func (e *Engine) checkRequest(runID string, g *graphs.Graph, a *graphs.Analysis, recs []state.NodeRecord, i int) StepRequest {
+func (e *Engine) checkRequest(run state.Run, g *graphs.Graph, a *graphs.Analysis, recs []state.NodeRecord, i int) StepRequest {
 	n := g.Nodes[i]
 	inputs := map[string]map[string]string{}
 	for _, d := range a.Deps[i] {
@@ -333,8 +336,8 @@ func (e *Engine) checkRequest(runID string, g *graphs.Graph, a *graphs.Analysis,
 			inputs[ref.Node] = recs[j].Outputs
 		}
 	}
-	return StepRequest{RunID: runID, NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin,
-		Attempt: recs[i].Attempts, Inputs: inputs, Mode: ModeNormal, WorkDir: g.Dir}
+	return StepRequest{RunID: run.ID, NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin,
+		Attempt: recs[i].Attempts, Inputs: inputs, Mode: ModeNormal, WorkDir: g.Dir, Drill: run.Options.Drill}
 }
 
 // usedOutputs returns, for every node whose outputs other nodes use

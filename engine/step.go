@@ -30,6 +30,9 @@ type StepRequest struct {
 	Mode   Mode
 	// WorkDir is the graph file's folder, the default working directory.
 	WorkDir string
+	// Drill is true in a drill run: an exercise, to be restored into the
+	// exercise environment.
+	Drill bool
 }
 
 // EventKind is the kind of a StepEvent streamed during Restore.

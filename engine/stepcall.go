@@ -43,6 +43,7 @@ func (r *runner) request(i, attempt int, mode Mode) StepRequest {
 		Inputs:  inputs,
 		Mode:    mode,
 		WorkDir: r.g.Dir,
+		Drill:   r.run.Options.Drill,
 	}
 }
 

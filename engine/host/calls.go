@@ -217,6 +217,7 @@ func toPB(req engine.StepRequest) (*pluginv1.StepRequest, error) {
 	pb := &pluginv1.StepRequest{
 		RunId: req.RunID, NodeId: req.NodeID, Kind: string(req.Kind), Plugin: req.Plugin,
 		Attempt: int32(req.Attempt), ConfigJson: js, WorkDir: req.WorkDir, Mode: pluginv1.Mode_MODE_NORMAL,
+		Drill: req.Drill,
 	}
 	if req.Mode == engine.ModeDryRun {
 		pb.Mode = pluginv1.Mode_MODE_DRY_RUN

@@ -124,6 +124,25 @@ func TestExecCheckAndVerify(t *testing.T) {
 // TestExecCheckOutputs: a check command that finds the node restored
 // reports its outputs the way a restore command does (KEY=VALUE lines in
 // $REPRISE_OUTPUT); a failing check reports none.
+// TestExecDrillEnv: exec commands learn from REPRISE_DRILL whether the run
+// is a drill (1) or not (0), to restore into the exercise environment.
+func TestExecDrillEnv(t *testing.T) {
+	h := newHost(t, hostOpts(t))
+	ctx := ctxT(t, 60*time.Second)
+	for _, drill := range []bool{false, true} {
+		r := req("exec", "dpi-db", map[string]any{"restore": []any{"sh", "-c", `echo "drill=$REPRISE_DRILL" >> "$REPRISE_OUTPUT"`}})
+		r.Drill = drill
+		res, err := h.Restore(ctx, r, nil)
+		want := "0"
+		if drill {
+			want = "1"
+		}
+		if err != nil || res.Outputs["drill"] != want {
+			t.Errorf("drill %v: outputs %v, %v; want REPRISE_DRILL=%s", drill, res.Outputs, err, want)
+		}
+	}
+}
+
 func TestExecCheckOutputs(t *testing.T) {
 	h := newHost(t, hostOpts(t))
 	ctx := ctxT(t, 60*time.Second)

@@ -70,12 +70,12 @@ func TestRequestFieldsReachPlugin(t *testing.T) {
 	h := newHost(t, hostOpts(t))
 	r := req("crashy", "pacs", map[string]any{"do": "ok"})
 	r.Inputs = map[string]map[string]string{"storage": {"mount": "/mnt/san"}}
-	r.Mode, r.Attempt, r.WorkDir = engine.ModeDryRun, 3, "/srv/graphs"
+	r.Mode, r.Attempt, r.WorkDir, r.Drill = engine.ModeDryRun, 3, "/srv/graphs", true
 	res, err := h.Restore(ctxT(t, 30*time.Second), r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"input": "/mnt/san", "mode": "dry=true attempt=3 kind=application run=run-1 workdir=/srv/graphs"}
+	want := map[string]string{"input": "/mnt/san", "mode": "dry=true attempt=3 kind=application run=run-1 workdir=/srv/graphs drill=true"}
 	for k, v := range want {
 		if res.Outputs[k] != v {
 			t.Errorf("output %s = %q, want %q", k, res.Outputs[k], v)

@@ -60,7 +60,7 @@ func (crashPlugin) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream)
 	if v, ok := req.Inputs["storage"]["mount"]; ok {
 		s.Output("input", v)
 	}
-	s.Output("mode", fmt.Sprintf("dry=%v attempt=%d kind=%s run=%s workdir=%s", req.DryRun, req.Attempt, req.Kind, req.RunID, req.WorkDir))
+	s.Output("mode", fmt.Sprintf("dry=%v attempt=%d kind=%s run=%s workdir=%s drill=%v", req.DryRun, req.Attempt, req.Kind, req.RunID, req.WorkDir, req.Drill))
 	return nil
 }
 

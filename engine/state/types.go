@@ -54,6 +54,18 @@ type RunOptions struct {
 	Targets     []string `json:"targets,omitempty"`
 	FailFast    bool     `json:"fail_fast,omitempty"`
 	DryRun      bool     `json:"dry_run,omitempty"`
+	// Drill marks an exercise on the real plan: plugins are told (they
+	// restore into the exercise environment), reports say so, and the
+	// clean-up after it is recorded (Run.Cleanup).
+	Drill bool `json:"drill,omitempty"`
+}
+
+// Cleanup records that what a drill set up was cleaned up: by whom, when,
+// and what was done.
+type Cleanup struct {
+	By   string    `json:"by"`
+	At   time.Time `json:"at"`
+	Note string    `json:"note"`
 }
 
 // Run is the record of one run of a graph.
@@ -68,11 +80,18 @@ type Run struct {
 	Updated   time.Time  `json:"updated,omitzero"`
 	Finished  time.Time  `json:"finished,omitzero"`
 	Total     int        `json:"total"` // number of nodes
+	// Cleanup is the record of a drill's clean-up (nil: not cleaned up yet,
+	// or not a drill).
+	Cleanup *Cleanup `json:"cleanup,omitempty"`
 }
 
 // Unfinished reports whether the run may still be resumed: it is running
-// (or crashed while it was), interrupted, parked on gates, or failed.
+// (or crashed while it was), interrupted, parked on gates, or failed, and
+// it is not a drill whose clean-up is recorded.
 func (r Run) Unfinished() bool {
+	if r.Cleanup != nil {
+		return false
+	}
 	switch r.Status {
 	case RunRunning, RunInterrupted, RunParked, RunFailed:
 		return true

@@ -20,8 +20,10 @@ import (
 // Exec runs commands: `with: {restore: [argv…], check: [argv…], verify:
 // [argv…], env: {K: V}, dir: …}`. The working directory defaults to the
 // graph file's folder (a relative dir resolves from it). Each command gets
-// REPRISE_RUN, REPRISE_NODE, REPRISE_ATTEMPT and REPRISE_OUTPUT (a file
-// where `KEY=VALUE` lines become the node's outputs) in its environment.
+// REPRISE_RUN, REPRISE_NODE, REPRISE_ATTEMPT, REPRISE_OUTPUT (a file
+// where `KEY=VALUE` lines become the node's outputs) and REPRISE_DRILL (1 in
+// a drill run: restore into the exercise environment; else 0) in its
+// environment.
 // Restore streams stdout and stderr as log lines (info and warn); a
 // non-zero exit fails the step with the last lines of output. `check` exiting 0 means "already
 // restored". A cancelled call ends the command's whole process group.
@@ -237,7 +239,8 @@ func runCommand(ctx context.Context, req *sdk.Request, cfg *execConfig, argv []s
 	cmd.Env = append(os.Environ(), envList(cfg.Env)...)
 	cmd.Env = append(cmd.Env,
 		"REPRISE_RUN="+req.RunID, "REPRISE_NODE="+req.NodeID,
-		"REPRISE_ATTEMPT="+strconv.Itoa(req.Attempt), "REPRISE_OUTPUT="+outPath)
+		"REPRISE_ATTEMPT="+strconv.Itoa(req.Attempt), "REPRISE_OUTPUT="+outPath,
+		"REPRISE_DRILL="+drillFlag(req.Drill))
 	newGroup(cmd)
 	res := &cmdResult{}
 	var mu sync.Mutex
@@ -357,4 +360,12 @@ func (w *lineSink) flush() {
 		w.line(w.stream, string(w.buf))
 		w.buf = w.buf[:0]
 	}
+}
+
+// drillFlag is REPRISE_DRILL's value.
+func drillFlag(drill bool) string {
+	if drill {
+		return "1"
+	}
+	return "0"
 }

@@ -31,6 +31,9 @@ type Request struct {
 	DryRun bool
 	// WorkDir is the graph file's folder, the default working directory.
 	WorkDir string
+	// Drill says the run is a drill, an exercise on the real plan: restore
+	// into the exercise environment, never into production.
+	Drill bool
 }
 
 // ConfigError is a problem with one field of a node's `with` mapping.

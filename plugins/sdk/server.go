@@ -49,7 +49,7 @@ func toRequest(pb *pluginv1.StepRequest) (*Request, error) {
 	req := &Request{
 		RunID: pb.GetRunId(), NodeID: pb.GetNodeId(), Kind: pb.GetKind(), Plugin: pb.GetPlugin(),
 		Attempt: int(pb.GetAttempt()), ConfigJSON: pb.GetConfigJson(),
-		DryRun: pb.GetMode() == pluginv1.Mode_MODE_DRY_RUN, WorkDir: pb.GetWorkDir(),
+		DryRun: pb.GetMode() == pluginv1.Mode_MODE_DRY_RUN, WorkDir: pb.GetWorkDir(), Drill: pb.GetDrill(),
 		Config: map[string]any{}, Inputs: map[string]map[string]string{},
 	}
 	if len(req.ConfigJSON) == 0 {

@@ -201,7 +201,11 @@ type StepRequest struct {
 	Inputs map[string]*Outputs `protobuf:"bytes,7,rep,name=inputs,proto3" json:"inputs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Mode   Mode                `protobuf:"varint,8,opt,name=mode,proto3,enum=reprise.plugin.v1.Mode" json:"mode,omitempty"`
 	// work_dir is the graph file's folder, the default working directory.
-	WorkDir       string `protobuf:"bytes,9,opt,name=work_dir,json=workDir,proto3" json:"work_dir,omitempty"`
+	WorkDir string `protobuf:"bytes,9,opt,name=work_dir,json=workDir,proto3" json:"work_dir,omitempty"`
+	// drill is true in a drill run: an exercise on the real plan. Restore
+	// into the exercise environment (test hosts, a scratch folder, a sandbox
+	// instance of the application), never into production.
+	Drill         bool `protobuf:"varint,10,opt,name=drill,proto3" json:"drill,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -297,6 +301,13 @@ func (x *StepRequest) GetWorkDir() string {
 		return x.WorkDir
 	}
 	return ""
+}
+
+func (x *StepRequest) GetDrill() bool {
+	if x != nil {
+		return x.Drill
+	}
+	return false
 }
 
 // Outputs are the key/value outputs of one node.
@@ -1330,7 +1341,7 @@ var File_reprise_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_reprise_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\x1ereprise/plugin/v1/plugin.proto\x12\x11reprise.plugin.v1\"\x87\x03\n" +
+	"\x1ereprise/plugin/v1/plugin.proto\x12\x11reprise.plugin.v1\"\x9d\x03\n" +
 	"\vStepRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
@@ -1341,7 +1352,9 @@ const file_reprise_plugin_v1_plugin_proto_rawDesc = "" +
 	"configJson\x12B\n" +
 	"\x06inputs\x18\a \x03(\v2*.reprise.plugin.v1.StepRequest.InputsEntryR\x06inputs\x12+\n" +
 	"\x04mode\x18\b \x01(\x0e2\x17.reprise.plugin.v1.ModeR\x04mode\x12\x19\n" +
-	"\bwork_dir\x18\t \x01(\tR\aworkDir\x1aU\n" +
+	"\bwork_dir\x18\t \x01(\tR\aworkDir\x12\x14\n" +
+	"\x05drill\x18\n" +
+	" \x01(\bR\x05drill\x1aU\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
 	"\x05value\x18\x02 \x01(\v2\x1a.reprise.plugin.v1.OutputsR\x05value:\x028\x01\"\x84\x01\n" +
