@@ -11,17 +11,21 @@ import (
 // Summary is where a run stands: what `reprise status` shows and prints as
 // JSON. The JSON field names are a contract for outside tools.
 type Summary struct {
-	Run      string          `json:"run"`
-	Status   state.RunStatus `json:"status"`
-	Graph    string          `json:"graph"`
-	File     string          `json:"graph_file,omitempty"`
-	Live     bool            `json:"live"` // a process is running it now
-	Created  time.Time       `json:"created,omitzero"`
-	Updated  time.Time       `json:"updated,omitzero"`
-	Finished time.Time       `json:"finished,omitzero"`
-	Total    int             `json:"total"`
-	Done     int             `json:"done"`    // succeeded or skipped
-	Percent  float64         `json:"percent"` // Done / Total × 100
+	Run    string          `json:"run"`
+	Status state.RunStatus `json:"status"`
+	Graph  string          `json:"graph"`
+	File   string          `json:"graph_file,omitempty"`
+	Live   bool            `json:"live"` // a process is running it now
+	// Drill is true for an exercise run on the real plan; Cleanup is the
+	// record of its clean-up (nil: not recorded yet).
+	Drill    bool           `json:"drill,omitempty"`
+	Cleanup  *state.Cleanup `json:"cleanup,omitempty"`
+	Created  time.Time      `json:"created,omitzero"`
+	Updated  time.Time      `json:"updated,omitzero"`
+	Finished time.Time      `json:"finished,omitzero"`
+	Total    int            `json:"total"`
+	Done     int            `json:"done"`    // succeeded or skipped
+	Percent  float64        `json:"percent"` // Done / Total × 100
 	// Counts of nodes by state (every state, zero included).
 	Counts        map[state.NodeState]int `json:"counts"`
 	ByKind        []Breakdown             `json:"by_kind"`
@@ -81,6 +85,7 @@ type NodeStatus struct {
 func Summarize(run state.Run, g *graphs.Graph, recs []state.NodeRecord, live bool, now time.Time) Summary {
 	s := Summary{
 		Run: run.ID, Status: run.Status, Graph: run.GraphName, File: run.GraphFile, Live: live,
+		Drill: run.Options.Drill, Cleanup: run.Cleanup,
 		Created: run.Created, Updated: run.Updated, Finished: run.Finished, Total: len(recs),
 		Counts: map[state.NodeState]int{}, Running: []RunningNode{}, Failures: []NodeFailure{}, Waiting: []string{},
 		Nodes: make([]NodeStatus, 0, len(recs)),
