@@ -47,13 +47,21 @@ func (f *runFlags) add(c *cobra.Command) {
 func newRunCmd() *cobra.Command {
 	var f runFlags
 	var targets []string
-	var dryRun bool
+	var dryRun, drill bool
 	c := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a graph: restore every node through its plugin, with durable state",
 		Long: `Run a graph: restore every node through its plugin, dependencies first, most
 critical first, keeping every transition in the state file so that the run
 can be resumed after any interruption.
+
+--drill runs the graph as a drill: an exercise on the real plan, which
+hospitals must rehearse. The run is recorded as a drill, every step request
+says so (plugins restore into the exercise environment; exec commands get
+REPRISE_DRILL=1), and once the exercise environment has been cleaned up,
+` + "`reprise cleanup RUN --by NAME --note TEXT`" + ` records who did what; a
+cleaned-up drill cannot be resumed. With --dry-run, the plugins are told it
+is a drill too.
 
 Exit codes: 0 all nodes succeeded, 1 error, 2 usage, 3 finished with failed or
 blocked nodes, 4 parked on manual gates, 130 interrupted (SIGINT/SIGTERM: the
@@ -67,7 +75,10 @@ first lets running steps finish, the second cancels them).`,
 			if err != nil {
 				return err
 			}
-			opts := engine.Options{Parallelism: f.parallelism, FailFast: f.failFast, Targets: targets, Wait: f.wait}
+			opts := engine.Options{Parallelism: f.parallelism, FailFast: f.failFast, Targets: targets, Wait: f.wait, Drill: drill}
+			if drill {
+				fmt.Fprintf(c.ErrOrStderr(), "DRILL: an exercise on the real plan of %s; plugins are told to restore into the exercise environment (REPRISE_DRILL=1)\n", g.Name)
+			}
 			if dryRun {
 				return dryRunGraph(c.Context(), c.OutOrStdout(), g, opts, f.json)
 			}
@@ -87,12 +98,17 @@ first lets running steps finish, the second cancels them).`,
 				return err
 			}
 			res, err := s.do(func(ctx context.Context) (engine.Result, error) { return s.eng.Start(ctx, g) })
-			return s.finish(c.OutOrStdout(), res, err, f.json)
+			err = s.finish(c.OutOrStdout(), res, err, f.json)
+			if drill && res.RunID != "" {
+				fmt.Fprintf(c.ErrOrStderr(), "drill %s: when the exercise is over and its environment cleaned up, record it: `reprise cleanup %s --by NAME --note TEXT`\n", res.RunID, res.RunID)
+			}
+			return err
 		},
 	}
 	f.add(c)
 	c.Flags().StringSliceVarP(&targets, "target", "t", nil, "run only this node and its ancestors (repeatable)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and check every node, print what would run, write nothing")
+	c.Flags().BoolVar(&drill, "drill", false, "run as a drill: an exercise on the real plan, plugins restore into the exercise environment (REPRISE_DRILL=1); then record its clean-up with reprise cleanup")
 	return c
 }
 
@@ -288,7 +304,7 @@ func dryRunGraph(ctx context.Context, w io.Writer, g *graphs.Graph, opts engine.
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"graph": g.Name, "nodes": items, "invalid": invalid}); err != nil {
+		if err := enc.Encode(map[string]any{"graph": g.Name, "drill": opts.Drill, "nodes": items, "invalid": invalid}); err != nil {
 			return err
 		}
 	} else {
@@ -305,7 +321,11 @@ func dryRunGraph(ctx context.Context, w io.Writer, g *graphs.Graph, opts engine.
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.ID, it.Plugin, it.Criticality, it.Action, detail)
 		}
 		tw.Flush()
-		fmt.Fprintf(w, "dry run of %s: %d nodes, %d invalid; nothing was written\n", g.Name, len(items), invalid)
+		drill := ""
+		if opts.Drill {
+			drill = " (drill)"
+		}
+		fmt.Fprintf(w, "dry run of %s%s: %d nodes, %d invalid; nothing was written\n", g.Name, drill, len(items), invalid)
 	}
 	if invalid > 0 {
 		return withCode(exitError, fmt.Errorf("dry run: %d node(s) have an invalid configuration", invalid))
