@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -20,9 +21,14 @@ func newRunsCmd() *cobra.Command {
 		Use:   "runs",
 		Short: "List the runs of the state file, newest first",
 		Long: `List the runs of the state file, newest first. --json prints an array of run
-records: {"id", "graph_name", "graph_file", "graph_hash", "status", "options",
-"created", "updated", "finished", "total"}. --latest prints only the id of
-the newest run, for scripts: RUN=$(reprise runs --latest).`,
+records: {"id", "graph_name", "graph_file", "graph_hash", "status", "options"
+({"parallelism", "targets", "fail_fast", "drill"}), "created", "updated",
+"finished", "total", "cleanup" ({"by", "at", "note"}: a drill's clean-up, once
+recorded)}. --latest prints only the id of the newest run, for scripts:
+RUN=$(reprise runs --latest).
+
+When the file holds drills (run --drill), a DRILL column marks them, with
+"cleaned up" once their clean-up is recorded (reprise cleanup).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			r, live, closeFn, err := openReader(*statePath)
@@ -49,15 +55,24 @@ the newest run, for scripts: RUN=$(reprise runs --latest).`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(runs)
 			}
+			drills := slices.ContainsFunc(runs, func(r state.Run) bool { return r.Options.Drill })
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tSTATUS\tGRAPH\tNODES\tCREATED\tUPDATED")
+			header := "RUN\tSTATUS\tGRAPH\tNODES\tCREATED\tUPDATED"
+			if drills {
+				header += "\tDRILL"
+			}
+			fmt.Fprintln(tw, header)
 			for _, run := range runs {
 				status := string(run.Status)
 				if run.ID == live {
 					status += " (in progress)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", run.ID, status, run.GraphName, run.Total,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s", run.ID, status, run.GraphName, run.Total,
 					run.Created.Local().Format(time.DateTime), run.Updated.Local().Format(time.DateTime))
+				if drills {
+					fmt.Fprintf(tw, "\t%s", drillMark(run))
+				}
+				fmt.Fprintln(tw)
 			}
 			return tw.Flush()
 		},
@@ -66,4 +81,17 @@ the newest run, for scripts: RUN=$(reprise runs --latest).`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print the runs as JSON")
 	c.Flags().BoolVar(&latest, "latest", false, "print only the id of the newest run")
 	return c
+}
+
+// drillMark is a run's DRILL cell: "-" for a real run, "drill", or "drill,
+// cleaned up" once its clean-up is recorded.
+func drillMark(run state.Run) string {
+	switch {
+	case !run.Options.Drill:
+		return "-"
+	case run.Cleanup != nil:
+		return "drill, cleaned up"
+	default:
+		return "drill"
+	}
 }

@@ -28,7 +28,11 @@ waiting for approval, and an ETA from the estimates and the measured times.
 Works from another terminal while the run goes on (through the running
 process's control socket, STATE.sock).
 
---json prints the Summary object: {"run", "status", "graph", "live", "total",
+A drill (run --drill) is said so first, with its clean-up record or the
+command that records it.
+
+--json prints the Summary object: {"run", "status", "graph", "live", "drill"
+(true for a drill), "cleanup" ({"by", "at", "note"} once recorded), "total",
 "done", "percent", "counts": {state: n}, "by_kind" and "by_criticality":
 [{"key", "total", "done", "percent", "counts"}], "running": [{"id", "attempt",
 "started", "elapsed_seconds"}], "failures": [{"id", "state", "attempts",
@@ -66,6 +70,7 @@ process's control socket, STATE.sock).
 }
 
 func printSummary(w io.Writer, s engine.Summary) {
+	printDrill(w, s)
 	live := ""
 	if s.Live {
 		live = " (in progress)"
@@ -107,6 +112,24 @@ func printSummary(w io.Writer, s engine.Summary) {
 			fmt.Fprintf(w, "  %-28s reprise approve %s %s --by NAME\n", id, s.Run, id)
 		}
 	}
+}
+
+// printDrill says first that a drill is a drill, and where its clean-up
+// stands.
+func printDrill(w io.Writer, s engine.Summary) {
+	if !s.Drill {
+		return
+	}
+	fmt.Fprintln(w, "DRILL — an exercise on the real plan")
+	if c := s.Cleanup; c != nil {
+		fmt.Fprintf(w, "clean-up: recorded by %s at %s: %s\n", c.By, c.At.Local().Format(time.DateTime), c.Note)
+		return
+	}
+	when := ""
+	if s.Live {
+		when = "once it is over: "
+	}
+	fmt.Fprintf(w, "clean-up: not recorded yet (%sreprise cleanup %s --by NAME --note TEXT)\n", when, s.Run)
 }
 
 func printBreakdown(w io.Writer, title string, bs []engine.Breakdown) {
