@@ -13,7 +13,8 @@ import (
 // Options tune Build. The zero value is usable.
 type Options struct {
 	// Now is the generation time (zero: time.Now()). Attempts that have not
-	// ended are drawn up to Now.
+	// ended are drawn up to Now (in a drill, up to its recorded clean-up if
+	// that is earlier).
 	Now time.Time
 	// Location is the time zone times are shown in by HTML and Markdown
 	// (nil: UTC). JSON always carries RFC 3339 times with their offset.
@@ -81,6 +82,9 @@ func assemble(r *Report, opts Options) {
 	r.Failures = failures(r)
 	r.Run.Start, r.Run.End = span(r)
 	r.Summary = summarize(r.Nodes)
+	if r.Run.Drill {
+		r.Summary.Headline = "Drill: " + r.Summary.Headline
+	}
 	sort.SliceStable(r.Decisions, func(a, b int) bool { return r.Decisions[a].At.Before(r.Decisions[b].At) })
 }
 
@@ -219,8 +223,18 @@ func failures(r *Report) []Failure {
 	return out
 }
 
+// openUntil is when attempts that have not ended are drawn to: the
+// generation time or, for a drill whose clean-up was recorded before, the
+// clean-up (nothing of the exercise goes on after it).
+func (r *Report) openUntil() time.Time {
+	if c := r.Run.Cleanup; r.Run.Drill && c != nil && !c.At.IsZero() && c.At.Before(r.Generated) {
+		return c.At
+	}
+	return r.Generated
+}
+
 // span returns the first start and last end of every attempt; attempts
-// still going on end at the generation time.
+// still going on end at openUntil.
 func span(r *Report) (start, end time.Time) {
 	for _, n := range r.Nodes {
 		for _, a := range n.Attempts {
@@ -232,7 +246,7 @@ func span(r *Report) (start, end time.Time) {
 			}
 			e := a.Ended
 			if e.IsZero() {
-				e = r.Generated
+				e = r.openUntil()
 			}
 			if e.After(end) {
 				end = e
@@ -240,7 +254,9 @@ func span(r *Report) (start, end time.Time) {
 		}
 	}
 	for _, d := range r.Decisions {
-		if !d.At.IsZero() && !start.IsZero() && d.At.After(end) {
+		// A drill's clean-up comes after the run, maybe days later: it
+		// does not stretch the run's span.
+		if !d.cleanup && !d.At.IsZero() && !start.IsZero() && d.At.After(end) {
 			end = d.At
 		}
 	}

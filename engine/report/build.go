@@ -11,8 +11,9 @@ import (
 // engine/journal.go; kept as strings so that this package reads any state
 // file without linking the engine).
 const (
-	entryApproved = "approved"
-	entryMarked   = "marked"
+	entryApproved  = "approved"
+	entryMarked    = "marked"
+	entryCleanedUp = "cleaned-up" // a drill's clean-up: By, Message (what was done)
 )
 
 // Build makes the report of one run from its records: the run, its node
@@ -25,8 +26,12 @@ func Build(run state.Run, nodes []state.NodeRecord, journal []state.Entry, verif
 	g *graphs.Graph, opts Options) *Report {
 	r := &Report{
 		Run: Run{ID: run.ID, Graph: run.GraphName, GraphFile: run.GraphFile, GraphHash: run.GraphHash,
-			Status: string(run.Status), Created: run.Created, Updated: run.Updated, Finished: run.Finished},
+			Status: string(run.Status), Created: run.Created, Updated: run.Updated, Finished: run.Finished,
+			Drill: run.Options.Drill},
 		Journal: Journal{Entries: verify.Entries, OK: verify.OK, FirstBad: verify.FirstBad, Problem: verify.Problem},
+	}
+	if c := run.Cleanup; c != nil {
+		r.Run.Cleanup = &Cleanup{By: c.By, At: c.At, Note: c.Note}
 	}
 	if r.Run.Graph == "" && g != nil {
 		r.Run.Graph = g.Name
@@ -92,7 +97,8 @@ func decisions(journal []state.Entry, nodes []state.NodeRecord) []Decision {
 		if e.By == "" {
 			continue
 		}
-		d := Decision{Type: DecisionOther, NodeID: e.NodeID, By: e.By, At: e.Time, Reason: e.Message, Seq: e.Seq}
+		d := Decision{Type: DecisionOther, NodeID: e.NodeID, By: e.By, At: e.Time, Reason: e.Message, Seq: e.Seq,
+			cleanup: e.Type == entryCleanedUp}
 		switch e.Type {
 		case entryApproved:
 			d.Type = DecisionApproval

@@ -126,7 +126,15 @@ func mustEngineRun(t testing.TB) *Report {
 	if _, err := eng.Resume(ctx, res.RunID, nil); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
-	run, err := st.Run(res.RunID)
+	return mustStoredReport(t, st, res.RunID, time.Now())
+}
+
+// mustStoredReport builds the report of run runID from the state file as
+// `reprise report` does: run, nodes, journal, verification and the graph
+// parsed from the run's snapshot.
+func mustStoredReport(t testing.TB, st *state.Store, runID string, now time.Time) *Report {
+	t.Helper()
+	run, err := st.Run(runID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +158,7 @@ func mustEngineRun(t testing.TB) *Report {
 	if err != nil {
 		t.Fatalf("parse the run's snapshot: %v", err)
 	}
-	return Build(run, nodes, journal, v, sg, Options{Now: time.Now()})
+	return Build(run, nodes, journal, v, sg, Options{Now: now})
 }
 
 func TestEngineRunReport(t *testing.T) {

@@ -84,9 +84,17 @@ var fixtureSteps = []step{
 	{at: 131, node: "paper-reentry", st: state.NodeSucceeded, msg: "emergency paper files typed in, checked by 2 nurses", by: "dr.lefevre", typ: "approved"},
 }
 
+// fixtureKind says how the fixture run is started and closed.
+type fixtureKind struct {
+	drill bool // started as a drill (state.RunOptions.Drill)
+	// cleanup, when set, is recorded after the run as engine.RecordCleanup
+	// does: on the run, with a "cleaned-up" journal entry.
+	cleanup *state.Cleanup
+}
+
 // mustFixtureStore writes the fixture run into a real state file through
 // the store's API and returns the file's path and the run id.
-func mustFixtureStore(t testing.TB) (string, string) {
+func mustFixtureStore(t testing.TB, kind fixtureKind) (string, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "reprise.db")
 	s, err := state.Open(path, state.Options{NoSync: true})
@@ -103,7 +111,8 @@ func mustFixtureStore(t testing.TB) (string, string) {
 		initial = append(initial, state.NodeRecord{ID: n.ID, State: state.NodePending})
 		recs[n.ID] = &state.NodeRecord{ID: n.ID, State: state.NodePending}
 	}
-	run := state.Run{ID: runID, GraphName: g.Name, GraphFile: g.File, Status: state.RunRunning, Created: t0}
+	run := state.Run{ID: runID, GraphName: g.Name, GraphFile: g.File, Status: state.RunRunning, Created: t0,
+		Options: state.RunOptions{Drill: kind.drill}}
 	if err := s.CreateRun(ctx, run, []byte("version: 1\nname: chsf-mini\n"), initial); err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +164,13 @@ func mustFixtureStore(t testing.TB) (string, string) {
 		Entry: &state.Entry{Time: at(131), Type: "run-parked", Message: "1 gate waits"}}); err != nil {
 		t.Fatal(err)
 	}
+	if c := kind.cleanup; c != nil {
+		run.Cleanup, run.Updated = c, c.At
+		if err := s.Apply(ctx, state.Change{RunID: runID, Run: &run, Entry: &state.Entry{Time: c.At,
+			Type: "cleaned-up", By: c.By, Message: c.Note, Data: map[string]string{"status": string(run.Status)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return path, runID
 }
 
@@ -162,7 +178,14 @@ func mustFixtureStore(t testing.TB) (string, string) {
 // state file.
 func mustFixture(t testing.TB) *Report {
 	t.Helper()
-	path, runID := mustFixtureStore(t)
+	return mustFixtureOf(t, fixtureKind{})
+}
+
+// mustFixtureOf builds the report of the fixture run started and closed as
+// kind says.
+func mustFixtureOf(t testing.TB, kind fixtureKind) *Report {
+	t.Helper()
+	path, runID := mustFixtureStore(t, kind)
 	s, err := state.Open(path, state.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)

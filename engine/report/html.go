@@ -41,6 +41,9 @@ type htmlView struct {
 	StatusNote   string
 	Waiting      []waitingRow
 	Elapsed      string // from the first start to the last end
+	ReportName   string // "Rebuild report", or "Drill report" for a drill
+	// CleanupCommand records a drill's clean-up (shown while it is not).
+	CleanupCommand string
 }
 
 // waitingRow is a manual gate that waits for someone's approval.
@@ -102,7 +105,11 @@ var cardStates = []struct {
 const segWidth = 160
 
 func (r *Report) view() htmlView {
-	v := htmlView{Report: r, Timeline: r.layoutTimeline(), Graph: layoutGraph(r.Nodes), StatusNote: statusNotes[r.Run.Status]}
+	v := htmlView{Report: r, ReportName: r.name(), Timeline: r.layoutTimeline(), Graph: layoutGraph(r.Nodes),
+		StatusNote: statusNotes[r.Run.Status]}
+	if r.Run.Drill {
+		v.CleanupCommand = cleanupCommand(r.Run.ID)
+	}
 	if s := r.Summary; s.Vital.Total > 0 {
 		v.AllVitalBack = s.Vital.Restored == s.Vital.Total
 	} else {
@@ -122,7 +129,7 @@ func (r *Report) view() htmlView {
 		if n.State == string(state.NodeWaiting) {
 			w := waitingRow{Node: n, Since: r.clock(n.Started)}
 			if !n.Started.IsZero() {
-				w.For = humanDuration(r.Generated.Sub(n.Started))
+				w.For = humanDuration(r.openUntil().Sub(n.Started))
 			}
 			v.Waiting = append(v.Waiting, w)
 		}
@@ -173,7 +180,9 @@ func (v htmlView) Clock(t time.Time) string {
 }
 
 // HTML writes the report as one self-contained HTML page: inline CSS and
-// SVG, no script, nothing fetched from anywhere. Every value is escaped by
+// SVG, no script, nothing fetched from anywhere. A drill's page opens with a
+// banner that says so, with its clean-up record or a warning that it is
+// missing; a real run's page has none of it. Every value is escaped by
 // html/template.
 func (r *Report) HTML(w io.Writer) error {
 	if err := htmlTemplate.Execute(w, r.view()); err != nil {

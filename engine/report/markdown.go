@@ -10,11 +10,22 @@ import (
 
 // Markdown writes the report as Markdown tables, for an e-mail or a ticket:
 // headline, counts, breakdowns, failures, decisions, the journal's
-// verification and every node. Every value is escaped for table cells.
+// verification and every node. A drill's report starts with a DRILL line
+// and its clean-up record, or a warning that it is missing. Every value is
+// escaped for table cells.
 func (r *Report) Markdown(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
-	p("# Rebuild report: %s\n\n", md(r.Run.Graph))
+	p("# %s: %s\n\n", r.name(), md(r.Run.Graph))
+	if r.Run.Drill {
+		p("**DRILL** — %s.\n\n", drillWhat)
+		if c := r.Run.Cleanup; c != nil {
+			p("Clean-up recorded by **%s** on %s: %s\n\n", md(c.By), r.mdClock(c.At), md(c.Note))
+		} else {
+			p("**Clean-up not recorded yet.** Once what the drill set up is cleaned up, record it: `%s`\n\n",
+				mdCode(cleanupCommand(r.Run.ID)))
+		}
+	}
 	p("**%s**\n\n", md(r.Summary.Headline))
 	p("Run `%s` · status **%s** · started %s", mdCode(r.Run.ID), md(r.Run.Status), r.mdClock(r.Run.Created))
 	if !r.Run.Finished.IsZero() {
@@ -108,6 +119,31 @@ func (r *Report) Markdown(w io.Writer) error {
 		return fmt.Errorf("render markdown: %w", err)
 	}
 	return nil
+}
+
+// drillWhat says what a drill is, for the top of a drill's report.
+const drillWhat = "an exercise on the real plan, not a restore of production; " +
+	"the states below are those of the exercise"
+
+// name is the report's title: a drill's report says so first.
+func (r *Report) name() string {
+	if r.Run.Drill {
+		return "Drill report"
+	}
+	return "Rebuild report"
+}
+
+// cleanupCommand is the command that records the clean-up of drill id.
+func cleanupCommand(id string) string {
+	return fmt.Sprintf("reprise cleanup %s --by NAME --note \"what was cleaned up\"", shellWord(id))
+}
+
+// shellWord quotes s for a POSIX shell unless it is plainly one word.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func (r *Report) mdClock(t time.Time) string {

@@ -43,6 +43,20 @@ type Run struct {
 	// End is the generation time for attempts still going on.
 	Start time.Time `json:"start,omitzero"`
 	End   time.Time `json:"end,omitzero"`
+	// Drill is true for an exercise on the real plan, not a restore of
+	// production.
+	Drill bool `json:"drill"`
+	// Cleanup is the record of a drill's clean-up; nil (JSON null) while it
+	// is not recorded, and for a run that is not a drill.
+	Cleanup *Cleanup `json:"cleanup"`
+}
+
+// Cleanup records who cleaned up what a drill set up, when, and what was
+// done.
+type Cleanup struct {
+	By   string    `json:"by"`
+	At   time.Time `json:"at,omitzero"`
+	Note string    `json:"note"`
 }
 
 // Summary counts nodes by state, by kind and by effective criticality.
@@ -132,6 +146,8 @@ type Decision struct {
 	At     time.Time `json:"at,omitzero"`
 	Reason string    `json:"reason,omitempty"`
 	Seq    uint64    `json:"seq,omitempty"` // journal entry, when known
+
+	cleanup bool // the record of a drill's clean-up, made after the run
 }
 
 // Journal is the verification result of the run's hash-chained journal.

@@ -98,7 +98,7 @@ func (r *Report) layoutTimeline() timelineView {
 		for _, a := range n.Attempts {
 			e := a.Ended
 			if e.IsZero() {
-				e = r.Generated
+				e = r.openUntil()
 			}
 			took += e.Sub(a.Started)
 			w := max(x(e)-x(a.Started), 2)
