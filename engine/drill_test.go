@@ -108,6 +108,12 @@ nodes:
 	if _, err := e.ResetNodes(ctx, res.RunID, "pmsi", false, "ops"); !errors.Is(err, engine.ErrCleanedUp) {
 		t.Errorf("retry in a cleaned-up drill: %v, want ErrCleanedUp", err)
 	}
+	if err := e.Mark(ctx, res.RunID, "pmsi", "ops", "coded by hand"); !errors.Is(err, engine.ErrCleanedUp) {
+		t.Errorf("mark in a cleaned-up drill: %v, want ErrCleanedUp", err)
+	}
+	if err := e.Approve(ctx, res.RunID, "pmsi", "ops", "ok"); !errors.Is(err, engine.ErrCleanedUp) {
+		t.Errorf("approve in a cleaned-up drill: %v, want ErrCleanedUp", err)
+	}
 	if latest, err := st.LatestUnfinished(); err != nil || latest.ID != real.RunID {
 		t.Errorf("latest unfinished = %v, %v; want the real run %s", latest.ID, err, real.RunID)
 	}

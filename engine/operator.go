@@ -39,6 +39,11 @@ func (e *Engine) Approve(ctx context.Context, runID, nodeID, by, comment string)
 			return ctx.Err()
 		}
 	}
+	if run, err := e.store.Run(runID); err != nil {
+		return fmt.Errorf("approve: %w", err)
+	} else if err := refuseCleanedUp("approve node "+strconv.Quote(nodeID)+" of", run); err != nil {
+		return err
+	}
 	rec, err := e.store.Node(runID, nodeID)
 	if err != nil {
 		return fmt.Errorf("approve: %w", err)
@@ -70,6 +75,11 @@ func (e *Engine) Mark(ctx context.Context, runID, nodeID, by, reason string) err
 	}
 	if live := e.LiveRun(); live == runID {
 		return fmt.Errorf("mark node %q of run %q: %w", nodeID, runID, ErrBusy)
+	}
+	if run, err := e.store.Run(runID); err != nil {
+		return fmt.Errorf("mark: %w", err)
+	} else if err := refuseCleanedUp("mark node "+strconv.Quote(nodeID)+" of", run); err != nil {
+		return err
 	}
 	rec, err := e.store.Node(runID, nodeID)
 	if err != nil {
@@ -117,14 +127,15 @@ func (e *Engine) RecordCleanup(ctx context.Context, runID, by, note string) erro
 		return fmt.Errorf("record clean-up of run %q: %w (only drills are cleaned up)", runID, ErrNotDrill)
 	}
 	now := e.opts.Now()
+	note = e.red.String(note) // the same text on the run and in the journal
 	run.Cleanup = &state.Cleanup{By: by, At: now, Note: note}
 	run.Updated = now
 	ch := state.Change{RunID: runID, Run: &run, Entry: &state.Entry{Time: now, Type: string(EntryCleanedUp),
-		By: by, Message: e.red.String(note), Data: map[string]string{"status": string(run.Status)}}}
+		By: by, Message: note, Data: map[string]string{"status": string(run.Status)}}}
 	if err := e.store.Apply(context.WithoutCancel(ctx), ch); err != nil {
 		return fmt.Errorf("record clean-up of run %q: %w", runID, err)
 	}
-	e.log.Info("drill cleaned up", zapRun(runID), zapString("by", by), zapString("note", e.red.String(note)))
+	e.log.Info("drill cleaned up", zapRun(runID), zapString("by", by), zapString("note", note))
 	return nil
 }
 

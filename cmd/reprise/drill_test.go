@@ -17,7 +17,7 @@ defaults: {retries: 0}
 nodes:
   - {id: ad, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, 'echo "DRILL=$REPRISE_DRILL" > "$REPRISE_OUTPUT"']}}
   - {id: dpi, kind: application, plugin: noop, depends_on: [ad]}
-  - {id: tape, kind: data, plugin: exec, depends_on: [ad], with: {restore: [sh, -c, 'echo tape >> tape.txt; exit 1']}}
+  - {id: tape, kind: data, plugin: exec, depends_on: [ad], with: {restore: [sh, -c, 'echo "tape$REPRISE_DRILL" >> tape.txt; exit 1']}}
 `
 
 // drillStatus is the part of `status --json` about drills.
@@ -141,6 +141,16 @@ func TestCLIDrill(t *testing.T) {
 	}
 	if row := runsRow(t, out, real); !strings.HasSuffix(row, " -") {
 		t.Errorf("runs row of the real run: %q, want it to end with -", row)
+	}
+
+	// Resumed before its clean-up, a drill stays a drill and says so: the
+	// failed tape step runs again and is told it is a drill.
+	_, errs, code = d.run("resume", "-q", drill)
+	if code != exitFailedNodes || !strings.Contains(errs, "DRILL: run "+drill+" of ") {
+		t.Errorf("resume of the drill: exit %d, want %d with a DRILL line:\n%s", code, exitFailedNodes, errs)
+	}
+	if taped := strings.Fields(fileText(d, "tape.txt")); len(taped) == 0 || taped[len(taped)-1] != "tape1" {
+		t.Errorf("resumed drill: the tape step's runs %v, want the last one told REPRISE_DRILL=1", taped)
 	}
 
 	// Usage errors (exit 2) and refusals (exit 1) record nothing.

@@ -78,6 +78,10 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context
 	if err != nil {
 		return err
 	}
+	if run.Options.Drill && run.Cleanup == nil {
+		fmt.Fprintf(c.ErrOrStderr(), "DRILL: run %s of %s is a drill, an exercise on the real plan; plugins are told to restore into the exercise environment (REPRISE_DRILL=1)\n",
+			run.ID, run.GraphName)
+	}
 	if !c.Flags().Changed("parallelism") && run.Options.Parallelism > 0 {
 		opts.Parallelism = run.Options.Parallelism
 	}
