@@ -41,26 +41,31 @@ func (m remaining) work(mean time.Duration) time.Duration {
 	return m.est + time.Duration(m.noEst)*mean
 }
 
+// add counts a node of estimate est in (sign 1) or out of (sign -1) m.
+func (m *remaining) add(est time.Duration, sign int) {
+	if est > 0 {
+		m.est += time.Duration(sign) * est
+	} else {
+		m.noEst += sign
+	}
+}
+
 // addRemaining counts node i in (sign 1) or out of (sign -1) the ETA sums.
 func (r *runner) addRemaining(i, sign int) {
 	n := r.g.Nodes[i]
-	sums := []*remaining{&r.rem}
-	if r.g.Plugins[n.Plugin].MaxParallel > 0 {
-		if r.remCapped == nil {
-			r.remCapped = map[string]*remaining{}
-		}
-		if r.remCapped[n.Plugin] == nil {
-			r.remCapped[n.Plugin] = &remaining{}
-		}
-		sums = append(sums, r.remCapped[n.Plugin])
+	r.rem.add(n.Estimate, sign)
+	if r.g.Plugins[n.Plugin].MaxParallel == 0 {
+		return
 	}
-	for _, m := range sums {
-		if n.Estimate > 0 {
-			m.est += time.Duration(sign) * n.Estimate
-		} else {
-			m.noEst += sign
-		}
+	if r.remCapped == nil {
+		r.remCapped = map[string]*remaining{}
 	}
+	m := r.remCapped[n.Plugin]
+	if m == nil {
+		m = &remaining{}
+		r.remCapped[n.Plugin] = m
+	}
+	m.add(n.Estimate, sign)
 }
 
 // doneCount is the number of nodes succeeded or skipped.
