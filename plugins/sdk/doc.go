@@ -11,7 +11,17 @@
 //
 // The plugin runs as a separate process started by reprise; one process
 // serves every node that uses it, with concurrent calls, so implementations
-// must be safe for concurrent use.
+// must be safe for concurrent use. Serve answers the contract's optional
+// Session stream too: reprise then sends every call through one stream,
+// several calls' frames per message, which costs far less per call than a
+// gRPC call each; nothing changes for the implementation.
+//
+// Request.DryRun asks to change nothing; Request.Drill says the run is a
+// drill, an exercise on the real plan: restore into the exercise
+// environment, never into production. A Checker that finds a node restored
+// returns its Outputs too (what Restore would have set): after a crash, a
+// node found restored without an output its dependents use is restored
+// again.
 //
 // What happens on failure:
 //   - Restore returns an error: the node's step failed with the error's
