@@ -225,15 +225,14 @@ func (c *call) drain(onEvent func(*pluginv1.RestoreEvent)) (*pluginv1.ReplyFrame
 	frames := c.frames
 	c.frames = nil
 	c.mu.Unlock()
-	for i, f := range frames {
+	for _, f := range frames {
 		if ev := f.GetEvent(); ev != nil && ev.GetResult() == nil {
 			if onEvent != nil {
 				onEvent(ev)
 			}
 			continue
 		}
-		_ = i // frames after the end break the contract: dropped
-		return f, true
+		return f, true // frames after the end break the contract: dropped
 	}
 	return nil, false
 }
