@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/enginetest"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/internal/enginetest"
 )
 
 // BenchmarkSchedulerDurable runs 2,000 independent nodes through an

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/enginetest"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/internal/enginetest"
 )
 
 // TestDrill: a drill runs the real plan with every request saying so; its

@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/enginetest"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/internal/enginetest"
 )
 
 const fourSlow = `version: 1

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/enginetest"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/enginetest"
 )
 
 const gateGraph = `version: 1

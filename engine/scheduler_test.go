@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/enginetest"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/internal/enginetest"
 )
 
 func newEngine(t *testing.T, st *state.Store, h engine.PluginHost, opts engine.Options) *engine.Engine {

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/enginetest"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/internal/enginetest"
 )
 
 func TestSummarize(t *testing.T) {

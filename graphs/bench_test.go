@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/reprise-si/reprise/graphs/graphgen"
+	"github.com/reprise-si/reprise/internal/graphgen"
 )
 
 // writeSynthetic writes a graphgen graph into dir and returns its path.

@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/reprise-si/reprise/graphs/graphgen"
+	"github.com/reprise-si/reprise/internal/graphgen"
 )
 
 func main() {

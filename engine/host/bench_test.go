@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/reprise-si/reprise/engine/host"
-	"github.com/reprise-si/reprise/engine/host/hosttest"
+	"github.com/reprise-si/reprise/internal/hosttest"
 )
 
 // BenchmarkRestoreNoop measures full Restore round trips to a running noop

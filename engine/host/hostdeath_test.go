@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/reprise-si/reprise/engine/host"
-	"github.com/reprise-si/reprise/engine/host/hosttest"
+	"github.com/reprise-si/reprise/internal/hosttest"
 )
 
 // envMiniHost makes the test binary act as a reprise engine: it starts the

@@ -17,8 +17,8 @@ import (
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/host"
+	"github.com/reprise-si/reprise/internal/wire"
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
-	"github.com/reprise-si/reprise/plugins/wire"
 )
 
 // legacyPlugin implements the contract without the optional Session, the

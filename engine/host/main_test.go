@@ -14,8 +14,8 @@ import (
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/host"
-	"github.com/reprise-si/reprise/engine/host/hosttest"
 	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/hosttest"
 	"github.com/reprise-si/reprise/plugins/sdk"
 )
 

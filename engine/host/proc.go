@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/reprise-si/reprise/internal/wire"
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
-	"github.com/reprise-si/reprise/plugins/wire"
 )
 
 // proc is one plugin process. ready is closed once the start attempt is

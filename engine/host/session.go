@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/reprise-si/reprise/internal/wire"
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
-	"github.com/reprise-si/reprise/plugins/wire"
 )
 
 // session is the host's side of a plugin's Session stream: every step call

@@ -9,9 +9,9 @@ import (
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/host"
-	"github.com/reprise-si/reprise/engine/host/hosttest"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/hosttest"
 )
 
 // TestMain lets the test binary serve the built-in plugins, so that the

@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/reprise-si/reprise/plugins/wire"
+	"github.com/reprise-si/reprise/internal/wire"
 )
 
 // hostCheckInterval is how often a plugin checks that the reprise process

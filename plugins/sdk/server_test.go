@@ -11,8 +11,8 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/reprise-si/reprise/internal/wire"
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
-	"github.com/reprise-si/reprise/plugins/wire"
 )
 
 // pair serves impl over a real in-process gRPC connection (go-plugin's test

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/reprise-si/reprise/internal/wire"
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
-	"github.com/reprise-si/reprise/plugins/wire"
 )
 
 // patience bounds every wait of these tests for the plugin: a test that

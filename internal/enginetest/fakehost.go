@@ -1,6 +1,6 @@
 // Package enginetest holds test helpers for the engine and its users: an
 // in-memory PluginHost for scheduler tests, and fixtures (graphs, stores).
-// End-to-end tests use real plugin processes (engine/host/hosttest).
+// End-to-end tests use real plugin processes (internal/hosttest).
 package enginetest
 
 import (
