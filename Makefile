@@ -37,9 +37,11 @@ fuzz:
 	done
 
 # Figures beside their peers (GNU make, ninja: apt-get install ninja-build),
-# then every package's Go benchmarks.
+# the restore-point scan of a 2 GiB tree beside sha256sum, then every
+# package's Go benchmarks.
 bench: build
 	$(GO) run ./bench -n 10000 -repeat 3 -big 100000 -reprise $(BIN)/reprise
+	$(GO) run ./bench/scanbench -size 2147483648 -repeat 3
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(PKGS)
 
 demo: build
