@@ -10,6 +10,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/internal/enginetest"
 )
 
@@ -30,14 +31,14 @@ nodes:
 	st := enginetest.MustStore(t, dir)
 	var mu sync.Mutex
 	drillFlags := map[string]bool{}
-	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req step.Request, _ func(step.Event)) (step.Result, error) {
 		mu.Lock()
 		drillFlags[req.NodeID] = req.Drill
 		mu.Unlock()
 		if req.NodeID == "pmsi" {
-			return engine.StepResult{Status: engine.StepFailed, Message: "coding software licence server unreachable"}, nil
+			return step.Result{Status: step.Failed, Message: "coding software licence server unreachable"}, nil
 		}
-		return engine.StepResult{Status: engine.StepSucceeded}, nil
+		return step.Result{Status: step.Succeeded}, nil
 	}}
 	now := time.Date(2026, 11, 28, 14, 0, 0, 0, time.UTC)
 	ctx := context.Background()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -74,7 +75,7 @@ func (e *Engine) DryRun(ctx context.Context, g *graphs.Graph) ([]PlanItem, error
 }
 
 func (e *Engine) dryRunNode(ctx context.Context, g *graphs.Graph, n *graphs.Node, it *PlanItem) {
-	req := StepRequest{NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin, Attempt: 1, Mode: ModeDryRun, WorkDir: g.Dir, Drill: e.opts.Drill}
+	req := step.Request{NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin, Attempt: 1, Mode: step.ModeDryRun, WorkDir: g.Dir, Drill: e.opts.Drill}
 	cfg, err := e.resolveConfig(n, nil, true)
 	if err != nil {
 		it.Action = ActionInvalid

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -50,13 +51,13 @@ type Options struct {
 	Redactor *Redactor
 }
 
-// Engine runs graphs through a PluginHost and keeps every transition in a
+// Engine runs graphs through a step.Host and keeps every transition in a
 // state.Store. An Engine runs one run at a time (Start, Resume and Retry
 // block until the run stops); Approve, Drain and the read methods are safe
 // to call from other goroutines while it runs.
 type Engine struct {
 	store *state.Store
-	host  PluginHost
+	host  step.Host
 	opts  Options
 	log   *zap.Logger
 	red   *Redactor
@@ -71,7 +72,7 @@ type Engine struct {
 
 // New returns an Engine writing to store and running steps through host.
 // The caller keeps ownership of both and closes them after the engine is done.
-func New(store *state.Store, host PluginHost, opts Options) *Engine {
+func New(store *state.Store, host step.Host, opts Options) *Engine {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = DefaultParallelism
 	}

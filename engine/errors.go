@@ -1,10 +1,15 @@
 package engine
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/reprise-si/reprise/engine/state"
+)
 
 // ErrNotWaiting is returned by Approve when the node is not a gate waiting
-// for approval.
-var ErrNotWaiting = errors.New("node is not waiting for approval")
+// for approval. It is state.ErrNotWaiting, so that the control socket
+// (engine/control) carries it without importing the engine.
+var ErrNotWaiting = state.ErrNotWaiting
 
 // ErrUnknownTarget is returned when a --target names no node of the graph.
 var ErrUnknownTarget = errors.New("unknown target")

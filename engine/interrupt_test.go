@@ -15,6 +15,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/internal/enginetest"
 )
 
@@ -43,17 +44,17 @@ func TestInterrupts(t *testing.T) {
 			st := enginetest.MustStore(t, dir)
 			started := make(chan struct{}, 2)
 			var cancelledSteps atomic.Int32
-			h := &enginetest.FakeHost{OnRestore: func(ctx context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+			h := &enginetest.FakeHost{OnRestore: func(ctx context.Context, req step.Request, _ func(step.Event)) (step.Result, error) {
 				if strings.HasPrefix(req.NodeID, "s") {
 					started <- struct{}{}
 					select {
 					case <-time.After(300 * time.Millisecond):
 					case <-ctx.Done():
 						cancelledSteps.Add(1)
-						return engine.StepResult{}, ctx.Err()
+						return step.Result{}, ctx.Err()
 					}
 				}
-				return engine.StepResult{Status: engine.StepSucceeded}, nil
+				return step.Result{Status: step.Succeeded}, nil
 			}}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -126,18 +127,18 @@ nodes:
 `)
 	st := enginetest.MustStore(t, dir)
 	var sawSecret atomic.Bool
-	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, emit func(engine.StepEvent)) (engine.StepResult, error) {
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req step.Request, emit func(step.Event)) (step.Result, error) {
 		if req.NodeID != "ad" {
-			return engine.StepResult{Status: engine.StepSucceeded}, nil
+			return step.Result{Status: step.Succeeded}, nil
 		}
 		pw, _ := req.Config["password"].(string)
 		sawSecret.Store(pw == secret)
-		emit(engine.StepEvent{Kind: engine.EventLog, Level: "info", Message: "logging in with " + pw})
-		emit(engine.StepEvent{Kind: engine.EventOutput, Key: "token", Value: "tok-" + pw})
+		emit(step.Event{Kind: step.EventLog, Level: "info", Message: "logging in with " + pw})
+		emit(step.Event{Kind: step.EventOutput, Key: "token", Value: "tok-" + pw})
 		if req.Attempt == 1 {
-			return engine.StepResult{Status: engine.StepFailed, Message: "bad password " + pw}, nil
+			return step.Result{Status: step.Failed, Message: "bad password " + pw}, nil
 		}
-		return engine.StepResult{Status: engine.StepSucceeded, Message: "ok " + pw}, nil
+		return step.Result{Status: step.Succeeded, Message: "ok " + pw}, nil
 	}}
 	logPath := filepath.Join(dir, "reprise.db.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

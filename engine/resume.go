@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -320,7 +321,7 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 
 // checkRequest builds a Check request for node i from the stored outputs of
 // its dependencies.
-func (e *Engine) checkRequest(run state.Run, g *graphs.Graph, a *graphs.Analysis, recs []state.NodeRecord, i int) StepRequest {
+func (e *Engine) checkRequest(run state.Run, g *graphs.Graph, a *graphs.Analysis, recs []state.NodeRecord, i int) step.Request {
 	n := g.Nodes[i]
 	inputs := map[string]map[string]string{}
 	for _, d := range a.Deps[i] {
@@ -336,8 +337,8 @@ func (e *Engine) checkRequest(run state.Run, g *graphs.Graph, a *graphs.Analysis
 			inputs[ref.Node] = recs[j].Outputs
 		}
 	}
-	return StepRequest{RunID: run.ID, NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin,
-		Attempt: recs[i].Attempts, Inputs: inputs, Mode: ModeNormal, WorkDir: g.Dir, Drill: run.Options.Drill}
+	return step.Request{RunID: run.ID, NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin,
+		Attempt: recs[i].Attempts, Inputs: inputs, Mode: step.ModeNormal, WorkDir: g.Dir, Drill: run.Options.Drill}
 }
 
 // usedOutputs returns, for every node whose outputs other nodes use
@@ -373,10 +374,10 @@ func missingOutputs(used map[string][]string, have map[string]string) string {
 
 // check calls Check with the node's resolved config and its timeout; a
 // failed call is "not restored", its error in the message.
-func (e *Engine) check(ctx context.Context, g *graphs.Graph, n *graphs.Node, req StepRequest) CheckResult {
+func (e *Engine) check(ctx context.Context, g *graphs.Graph, n *graphs.Node, req step.Request) step.CheckResult {
 	cfg, err := e.resolveConfig(n, req.Inputs, true)
 	if err != nil {
-		return CheckResult{Message: fmt.Sprintf("resolve config: %v", err)}
+		return step.CheckResult{Message: fmt.Sprintf("resolve config: %v", err)}
 	}
 	req.Config = cfg
 	cctx, cancel := context.WithTimeout(ctx, g.NodeTimeout(n))
@@ -384,9 +385,9 @@ func (e *Engine) check(ctx context.Context, g *graphs.Graph, n *graphs.Node, req
 	cr, err := e.host.Check(cctx, req)
 	if err != nil {
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) {
-			return CheckResult{Message: fmt.Sprintf("check timed out after %s", g.NodeTimeout(n))}
+			return step.CheckResult{Message: fmt.Sprintf("check timed out after %s", g.NodeTimeout(n))}
 		}
-		return CheckResult{Message: "check: " + err.Error()}
+		return step.CheckResult{Message: "check: " + err.Error()}
 	}
 	if cr.Message == "" {
 		if cr.Restored {

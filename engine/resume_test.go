@@ -13,6 +13,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 	"github.com/reprise-si/reprise/internal/enginetest"
 )
@@ -27,11 +28,11 @@ nodes:
 `
 
 func gateHost() *enginetest.FakeHost {
-	return &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+	return &enginetest.FakeHost{OnRestore: func(_ context.Context, req step.Request, _ func(step.Event)) (step.Result, error) {
 		if req.Plugin == "manual" {
-			return engine.StepResult{Status: engine.StepWaiting, Message: "waiting for the lab manager"}, nil
+			return step.Result{Status: step.Waiting, Message: "waiting for the lab manager"}, nil
 		}
-		return engine.StepResult{Status: engine.StepSucceeded}, nil
+		return step.Result{Status: step.Succeeded}, nil
 	}}
 }
 
@@ -133,11 +134,11 @@ nodes:
 	st := enginetest.MustStore(t, dir)
 	var broken atomic.Bool
 	broken.Store(true)
-	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req step.Request, _ func(step.Event)) (step.Result, error) {
 		if req.NodeID == "a" && broken.Load() {
-			return engine.StepResult{Status: engine.StepFailed, Message: "broken"}, nil
+			return step.Result{Status: step.Failed, Message: "broken"}, nil
 		}
-		return engine.StepResult{Status: engine.StepSucceeded}, nil
+		return step.Result{Status: step.Succeeded}, nil
 	}}
 	e := engine.New(st, h, engine.Options{})
 	res, err := e.Start(context.Background(), g)
@@ -182,8 +183,8 @@ nodes:
 `)
 	st := enginetest.MustStore(t, dir)
 	runID := crashRun(t, st, g, map[string]state.NodeState{"done-before": state.NodeSucceeded, "restored": state.NodeRunning, "half": state.NodeRunning})
-	h := &enginetest.FakeHost{OnCheck: func(_ context.Context, req engine.StepRequest) (engine.CheckResult, error) {
-		return engine.CheckResult{Restored: req.NodeID == "restored", Message: "looked"}, nil
+	h := &enginetest.FakeHost{OnCheck: func(_ context.Context, req step.Request) (step.CheckResult, error) {
+		return step.CheckResult{Restored: req.NodeID == "restored", Message: "looked"}, nil
 	}}
 	res, err := engine.New(st, h, engine.Options{}).Resume(context.Background(), "", nil)
 	if err != nil || res.Status != state.RunSucceeded || res.RunID != runID {
@@ -230,25 +231,25 @@ nodes:
 	var mu sync.Mutex
 	var dpiWith map[string]any
 	h := &enginetest.FakeHost{
-		OnCheck: func(_ context.Context, req engine.StepRequest) (engine.CheckResult, error) {
+		OnCheck: func(_ context.Context, req step.Request) (step.CheckResult, error) {
 			switch req.NodeID {
 			case "db":
-				return engine.CheckResult{Restored: true, Message: "instance up", Outputs: map[string]string{"dsn": "pg://db:5432/dpi"}}, nil
+				return step.CheckResult{Restored: true, Message: "instance up", Outputs: map[string]string{"dsn": "pg://db:5432/dpi"}}, nil
 			case "share":
-				return engine.CheckResult{Restored: true, Message: "mounted"}, nil // no outputs
+				return step.CheckResult{Restored: true, Message: "mounted"}, nil // no outputs
 			}
-			return engine.CheckResult{}, nil
+			return step.CheckResult{}, nil
 		},
-		OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+		OnRestore: func(_ context.Context, req step.Request, _ func(step.Event)) (step.Result, error) {
 			switch req.NodeID {
 			case "share":
-				return engine.StepResult{Status: engine.StepSucceeded, Outputs: map[string]string{"path": "/mnt/share"}}, nil
+				return step.Result{Status: step.Succeeded, Outputs: map[string]string{"path": "/mnt/share"}}, nil
 			case "dpi":
 				mu.Lock()
 				dpiWith = req.Config
 				mu.Unlock()
 			}
-			return engine.StepResult{Status: engine.StepSucceeded}, nil
+			return step.Result{Status: step.Succeeded}, nil
 		},
 	}
 	res, err := engine.New(st, h, engine.Options{}).Resume(context.Background(), "", nil)
@@ -372,11 +373,11 @@ nodes:
 `
 	g := enginetest.MustGraph(t, dir, src)
 	st := enginetest.MustStore(t, dir)
-	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req step.Request, _ func(step.Event)) (step.Result, error) {
 		if req.NodeID == "lab-reentry" {
-			return engine.StepResult{Status: engine.StepFailed, Message: "vendor bug: HPRIM parse error"}, nil
+			return step.Result{Status: step.Failed, Message: "vendor bug: HPRIM parse error"}, nil
 		}
-		return engine.StepResult{Status: engine.StepSucceeded}, nil
+		return step.Result{Status: step.Succeeded}, nil
 	}}
 	res, err := engine.New(st, h, engine.Options{}).Start(context.Background(), g)
 	if err != nil || res.Status != state.RunFailed {
@@ -424,11 +425,11 @@ nodes:
 	st := enginetest.MustStore(t, dir)
 	var fail sync.Map
 	fail.Store("a", true)
-	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req step.Request, _ func(step.Event)) (step.Result, error) {
 		if _, ok := fail.Load(req.NodeID); ok {
-			return engine.StepResult{Status: engine.StepFailed, Message: "nope"}, nil
+			return step.Result{Status: step.Failed, Message: "nope"}, nil
 		}
-		return engine.StepResult{Status: engine.StepSucceeded}, nil
+		return step.Result{Status: step.Succeeded}, nil
 	}}
 	e := engine.New(st, h, engine.Options{})
 	res, _ := e.Start(context.Background(), g)

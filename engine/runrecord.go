@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
 )
 
 // This file holds the runner's bookkeeping: node states and counts, journal
@@ -215,9 +216,9 @@ func (r *runner) addRunChange(ent *state.Entry) {
 // attemptResult is the state an attempt ended in, as kept in a node's history.
 func attemptResult(res result) state.NodeState {
 	switch {
-	case res.status == StepSucceeded:
+	case res.status == step.Succeeded:
 		return state.NodeSucceeded
-	case res.status == StepWaiting:
+	case res.status == step.Waiting:
 		return state.NodeWaiting
 	case res.canceled:
 		return state.NodePending

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -69,7 +70,7 @@ type runner struct {
 type launch struct {
 	idx     int
 	attempt int // the node's attempt number across the run's life
-	req     StepRequest
+	req     step.Request
 	node    *graphs.Node
 	timeout time.Duration
 }
@@ -77,7 +78,7 @@ type launch struct {
 type result struct {
 	idx      int
 	attempt  int
-	status   StepStatus
+	status   step.Status
 	message  string
 	outputs  map[string]string
 	canceled bool // the step was cancelled by an interrupt
@@ -361,7 +362,7 @@ func (r *runner) launch(i int) {
 	r.reserved[n.Plugin]--
 	r.inflight++
 	r.perPlugin[n.Plugin]++
-	l := launch{idx: i, attempt: rec.Attempts, node: n, req: r.request(i, rec.Attempts, ModeNormal), timeout: r.g.NodeTimeout(n)}
+	l := launch{idx: i, attempt: rec.Attempts, node: n, req: r.request(i, rec.Attempts, step.ModeNormal), timeout: r.g.NodeTimeout(n)}
 	r.log.Info("node started", zap.String("node", n.ID), zap.String("plugin", n.Plugin), zap.Int("attempt", l.attempt))
 	ev := r.event(EventNodeStarted, i, "")
 	ev.Attempt = l.attempt
@@ -455,7 +456,7 @@ func (r *runner) finish(res result) {
 	}
 	nlog := r.log.With(zap.String("node", n.ID), zap.Int("attempt", res.attempt))
 	switch {
-	case res.status == StepSucceeded:
+	case res.status == step.Succeeded:
 		r.measured += res.ended.Sub(res.started)
 		r.measuredN++
 		rec.Outputs = res.outputs
@@ -467,7 +468,7 @@ func (r *runner) finish(res result) {
 		nlog.Info("node succeeded", zap.Duration("took", res.ended.Sub(res.started)), zap.String("message", res.message))
 		r.finished(i, res.message)
 		r.release(i)
-	case res.status == StepWaiting:
+	case res.status == step.Waiting:
 		r.setState(i, state.NodeWaiting)
 		ent := r.entry(EntryWaiting, n.ID, res.message)
 		ent.Attempt = res.attempt

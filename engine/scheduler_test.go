@@ -12,10 +12,11 @@ import (
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/internal/enginetest"
 )
 
-func newEngine(t *testing.T, st *state.Store, h engine.PluginHost, opts engine.Options) *engine.Engine {
+func newEngine(t *testing.T, st *state.Store, h step.Host, opts engine.Options) *engine.Engine {
 	t.Helper()
 	return engine.New(st, h, opts)
 }
@@ -62,11 +63,11 @@ nodes:
   - {id: x, kind: infrastructure, plugin: noop}
   - {id: y, kind: application, plugin: noop, depends_on: [x]}
 `)
-	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req step.Request, _ func(step.Event)) (step.Result, error) {
 		if req.NodeID == "a" {
-			return engine.StepResult{Status: engine.StepFailed, Message: "disk on fire"}, nil
+			return step.Result{Status: step.Failed, Message: "disk on fire"}, nil
 		}
-		return engine.StepResult{Status: engine.StepSucceeded}, nil
+		return step.Result{Status: step.Succeeded}, nil
 	}}
 	st := enginetest.MustStore(t, dir)
 	res, err := newEngine(t, st, h, engine.Options{}).Start(context.Background(), g)
@@ -103,14 +104,14 @@ nodes:
   - {id: hopeless, kind: infrastructure, plugin: noop, retries: 1}
 `)
 	var flaky atomic.Int32
-	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req step.Request, _ func(step.Event)) (step.Result, error) {
 		if req.NodeID == "flaky" && flaky.Add(1) < 3 {
-			return engine.StepResult{}, errors.New("connection refused")
+			return step.Result{}, errors.New("connection refused")
 		}
 		if req.NodeID == "hopeless" {
-			return engine.StepResult{Status: engine.StepFailed, Message: fmt.Sprintf("attempt %d no good", req.Attempt)}, nil
+			return step.Result{Status: step.Failed, Message: fmt.Sprintf("attempt %d no good", req.Attempt)}, nil
 		}
-		return engine.StepResult{Status: engine.StepSucceeded}, nil
+		return step.Result{Status: step.Succeeded}, nil
 	}}
 	st := enginetest.MustStore(t, dir)
 	res, err := newEngine(t, st, h, engine.Options{}).Start(context.Background(), g)
@@ -153,9 +154,9 @@ defaults: {retries: 0}
 nodes:
   - {id: slow, kind: infrastructure, plugin: noop, timeout: 50ms}
 `)
-	h := &enginetest.FakeHost{OnRestore: func(ctx context.Context, _ engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+	h := &enginetest.FakeHost{OnRestore: func(ctx context.Context, _ step.Request, _ func(step.Event)) (step.Result, error) {
 		<-ctx.Done()
-		return engine.StepResult{}, ctx.Err()
+		return step.Result{}, ctx.Err()
 	}}
 	st := enginetest.MustStore(t, dir)
 	res, err := newEngine(t, st, h, engine.Options{}).Start(context.Background(), g)
@@ -176,9 +177,9 @@ func TestParallelismLimits(t *testing.T) {
 		fmt.Fprintf(&b, "  - {id: n%02d, kind: application, plugin: noop}\n  - {id: v%02d, kind: application, plugin: vendor}\n", k, k)
 	}
 	g := enginetest.MustGraph(t, dir, b.String())
-	h := &enginetest.FakeHost{OnRestore: func(ctx context.Context, _ engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+	h := &enginetest.FakeHost{OnRestore: func(ctx context.Context, _ step.Request, _ func(step.Event)) (step.Result, error) {
 		time.Sleep(5 * time.Millisecond)
-		return engine.StepResult{Status: engine.StepSucceeded}, nil
+		return step.Result{Status: step.Succeeded}, nil
 	}}
 	res, err := newEngine(t, enginetest.MustStore(t, dir), h, engine.Options{Parallelism: 4}).Start(context.Background(), g)
 	if err != nil || res.Status != state.RunSucceeded {
@@ -205,11 +206,11 @@ nodes:
     depends_on: [db]
     with: {url: "postgres://${nodes.db.outputs.host}:5432/x"}
 `)
-	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req engine.StepRequest, emit func(engine.StepEvent)) (engine.StepResult, error) {
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req step.Request, emit func(step.Event)) (step.Result, error) {
 		if req.NodeID == "db" {
-			emit(engine.StepEvent{Kind: engine.EventOutput, Key: "host", Value: "db1.local"})
+			emit(step.Event{Kind: step.EventOutput, Key: "host", Value: "db1.local"})
 		}
-		return engine.StepResult{Status: engine.StepSucceeded}, nil
+		return step.Result{Status: step.Succeeded}, nil
 	}}
 	st := enginetest.MustStore(t, dir)
 	res, err := newEngine(t, st, h, engine.Options{}).Start(context.Background(), g)
@@ -242,11 +243,11 @@ nodes:
   - {id: c, kind: application, plugin: noop, depends_on: [b]}
   - {id: d, kind: application, plugin: noop}
 `
-	failA := func(_ context.Context, req engine.StepRequest, _ func(engine.StepEvent)) (engine.StepResult, error) {
+	failA := func(_ context.Context, req step.Request, _ func(step.Event)) (step.Result, error) {
 		if req.NodeID == "a" {
-			return engine.StepResult{Status: engine.StepFailed, Message: "no"}, nil
+			return step.Result{Status: step.Failed, Message: "no"}, nil
 		}
-		return engine.StepResult{Status: engine.StepSucceeded}, nil
+		return step.Result{Status: step.Succeeded}, nil
 	}
 	tests := []struct {
 		name string
@@ -295,11 +296,11 @@ nodes:
   - {id: pacs, kind: application, plugin: vendor}
   - {id: unhealthy, kind: application, plugin: vendor}
 `)
-	h := &enginetest.FakeHost{OnVerify: func(_ context.Context, req engine.StepRequest) (engine.StepResult, error) {
+	h := &enginetest.FakeHost{OnVerify: func(_ context.Context, req step.Request) (step.Result, error) {
 		if req.NodeID == "unhealthy" {
-			return engine.StepResult{Status: engine.StepFailed, Message: "index unreadable"}, nil
+			return step.Result{Status: step.Failed, Message: "index unreadable"}, nil
 		}
-		return engine.StepResult{Status: engine.StepSucceeded}, nil
+		return step.Result{Status: step.Succeeded}, nil
 	}}
 	st := enginetest.MustStore(t, dir)
 	res, err := newEngine(t, st, h, engine.Options{}).Start(context.Background(), g)

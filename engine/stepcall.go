@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -15,7 +16,7 @@ import (
 // dependencies (and of any node its config refers to) as inputs. Config
 // placeholders are resolved later, by the step's goroutine, just before the
 // call: secrets from the environment never sit in the scheduler's memory.
-func (r *runner) request(i, attempt int, mode Mode) StepRequest {
+func (r *runner) request(i, attempt int, mode step.Mode) step.Request {
 	n := r.g.Nodes[i]
 	inputs := make(map[string]map[string]string, len(r.a.Deps[i]))
 	for _, d := range r.a.Deps[i] {
@@ -34,7 +35,7 @@ func (r *runner) request(i, attempt int, mode Mode) StepRequest {
 			inputs[ref.Node] = r.recs[j].Outputs
 		}
 	}
-	return StepRequest{
+	return step.Request{
 		RunID:   r.run.ID,
 		NodeID:  n.ID,
 		Kind:    n.Kind,
@@ -80,7 +81,7 @@ func (e *Engine) resolveConfig(n *graphs.Node, inputs map[string]map[string]stri
 func (r *runner) execute(l launch) {
 	res := result{idx: l.idx, attempt: l.attempt, started: r.e.opts.Now()}
 	res.status, res.message, res.outputs = r.call(l)
-	if res.status != StepSucceeded && res.status != StepWaiting && r.ctx.Err() != nil {
+	if res.status != step.Succeeded && res.status != step.Waiting && r.ctx.Err() != nil {
 		res.canceled = true
 		if res.message == "" {
 			res.message = "cancelled by interrupt"
@@ -94,10 +95,10 @@ func (r *runner) execute(l launch) {
 	r.results <- res
 }
 
-func (r *runner) call(l launch) (StepStatus, string, map[string]string) {
+func (r *runner) call(l launch) (step.Status, string, map[string]string) {
 	cfg, err := r.e.resolveConfig(l.node, l.req.Inputs, false)
 	if err != nil {
-		return StepFailed, fmt.Sprintf("resolve config: %v", err), nil
+		return step.Failed, fmt.Sprintf("resolve config: %v", err), nil
 	}
 	req := l.req
 	req.Config = cfg
@@ -105,20 +106,20 @@ func (r *runner) call(l launch) (StepStatus, string, map[string]string) {
 	defer cancel()
 	nlog := r.log.With(zap.String("node", l.node.ID), zap.Int("attempt", l.attempt))
 	var outputs map[string]string
-	onEvent := func(ev StepEvent) {
+	onEvent := func(ev step.Event) {
 		switch ev.Kind {
-		case EventOutput:
+		case step.EventOutput:
 			if outputs == nil {
 				outputs = map[string]string{}
 			}
 			outputs[ev.Key] = ev.Value
-		case EventLog:
+		case step.EventLog:
 			msg := r.e.red.String(ev.Message)
 			nlog.Check(stepLevel(ev.Level), msg).Write(zap.String("source", "plugin"))
 			out := r.event(EventNodeLog, l.idx, msg)
 			out.Attempt = l.attempt
 			r.e.emit(out)
-		case EventProgress:
+		case step.EventProgress:
 			out := r.event(EventNodeProgress, l.idx, r.e.red.String(ev.Message))
 			out.Percent = ev.Percent
 			out.Attempt = l.attempt
@@ -127,7 +128,7 @@ func (r *runner) call(l launch) (StepStatus, string, map[string]string) {
 	}
 	sr, err := r.e.host.Restore(ctx, req, onEvent)
 	if err != nil {
-		return StepFailed, stepError(ctx, l, err), outputs
+		return step.Failed, stepError(ctx, l, err), outputs
 	}
 	for k, v := range sr.Outputs {
 		if outputs == nil {
@@ -135,23 +136,23 @@ func (r *runner) call(l launch) (StepStatus, string, map[string]string) {
 		}
 		outputs[k] = v
 	}
-	if sr.Status != StepSucceeded {
+	if sr.Status != step.Succeeded {
 		if sr.Status == "" {
-			sr.Status = StepFailed
+			sr.Status = step.Failed
 		}
 		return sr.Status, sr.Message, outputs
 	}
 	if !hasVerify(l.node) {
-		return StepSucceeded, sr.Message, outputs
+		return step.Succeeded, sr.Message, outputs
 	}
 	vr, err := r.e.host.Verify(ctx, req)
 	if err != nil {
-		return StepFailed, "verify: " + stepError(ctx, l, err), outputs
+		return step.Failed, "verify: " + stepError(ctx, l, err), outputs
 	}
-	if vr.Status == StepFailed {
-		return StepFailed, "verify: " + vr.Message, outputs
+	if vr.Status == step.Failed {
+		return step.Failed, "verify: " + vr.Message, outputs
 	}
-	return StepSucceeded, sr.Message, outputs
+	return step.Succeeded, sr.Message, outputs
 }
 
 func stepError(ctx context.Context, l launch, err error) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/host"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -88,8 +89,8 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context
 	if !c.Flags().Changed("fail-fast") {
 		opts.FailFast = run.Options.FailFast
 	}
-	err = s.start(f, opts, func(_ *engine.Redactor, log *zap.Logger) engine.PluginHost {
-		return &lazyHost{mk: func() (engine.PluginHost, error) {
+	err = s.start(f, opts, func(_ *engine.Redactor, log *zap.Logger) step.Host {
+		return &lazyHost{mk: func() (step.Host, error) {
 			g := edited
 			if g == nil {
 				snap, err := s.st.Snapshot(run.ID)
@@ -113,28 +114,28 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context
 // lazyHost builds the plugin host on first use: a resume with nothing left
 // to do never parses the graph snapshot nor starts a plugin.
 type lazyHost struct {
-	mk   func() (engine.PluginHost, error)
+	mk   func() (step.Host, error)
 	once sync.Once
-	h    engine.PluginHost
+	h    step.Host
 	err  error
 }
 
-var _ engine.PluginHost = (*lazyHost)(nil)
+var _ step.Host = (*lazyHost)(nil)
 
-func (l *lazyHost) get() (engine.PluginHost, error) {
+func (l *lazyHost) get() (step.Host, error) {
 	l.once.Do(func() { l.h, l.err = l.mk() })
 	return l.h, l.err
 }
 
-func (l *lazyHost) Describe(ctx context.Context, plugin string) (engine.PluginInfo, error) {
+func (l *lazyHost) Describe(ctx context.Context, plugin string) (step.PluginInfo, error) {
 	h, err := l.get()
 	if err != nil {
-		return engine.PluginInfo{}, err
+		return step.PluginInfo{}, err
 	}
 	return h.Describe(ctx, plugin)
 }
 
-func (l *lazyHost) Validate(ctx context.Context, req engine.StepRequest) ([]string, error) {
+func (l *lazyHost) Validate(ctx context.Context, req step.Request) ([]string, error) {
 	h, err := l.get()
 	if err != nil {
 		return nil, err
@@ -142,32 +143,32 @@ func (l *lazyHost) Validate(ctx context.Context, req engine.StepRequest) ([]stri
 	return h.Validate(ctx, req)
 }
 
-func (l *lazyHost) Check(ctx context.Context, req engine.StepRequest) (engine.CheckResult, error) {
+func (l *lazyHost) Check(ctx context.Context, req step.Request) (step.CheckResult, error) {
 	h, err := l.get()
 	if err != nil {
-		return engine.CheckResult{}, err
+		return step.CheckResult{}, err
 	}
 	return h.Check(ctx, req)
 }
 
-func (l *lazyHost) Restore(ctx context.Context, req engine.StepRequest, onEvent func(engine.StepEvent)) (engine.StepResult, error) {
+func (l *lazyHost) Restore(ctx context.Context, req step.Request, onEvent func(step.Event)) (step.Result, error) {
 	h, err := l.get()
 	if err != nil {
-		return engine.StepResult{}, err
+		return step.Result{}, err
 	}
 	return h.Restore(ctx, req, onEvent)
 }
 
-func (l *lazyHost) Verify(ctx context.Context, req engine.StepRequest) (engine.StepResult, error) {
+func (l *lazyHost) Verify(ctx context.Context, req step.Request) (step.Result, error) {
 	h, err := l.get()
 	if err != nil {
-		return engine.StepResult{}, err
+		return step.Result{}, err
 	}
 	return h.Verify(ctx, req)
 }
 
 func (l *lazyHost) Close() error {
-	var built engine.PluginHost
+	var built step.Host
 	l.once.Do(func() { l.err = errors.New("plugin host closed") })
 	built = l.h
 	if built == nil {

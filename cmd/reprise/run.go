@@ -20,6 +20,7 @@ import (
 	"github.com/reprise-si/reprise/engine/control"
 	"github.com/reprise-si/reprise/engine/host"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -91,7 +92,7 @@ first lets running steps finish, the second cancels them).`,
 				fmt.Fprintf(c.ErrOrStderr(), "note: run %s of %s is %s; this starts a new run (`reprise resume %s` would continue it)\n",
 					prev.ID, prev.GraphName, prev.Status, prev.ID)
 			}
-			err = s.start(f, opts, func(_ *engine.Redactor, log *zap.Logger) engine.PluginHost {
+			err = s.start(f, opts, func(_ *engine.Redactor, log *zap.Logger) step.Host {
 				return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log})
 			})
 			if err != nil {
@@ -119,7 +120,7 @@ type session struct {
 	st       *state.Store
 	log      *zap.Logger
 	closeLog func()
-	host     engine.PluginHost
+	host     step.Host
 	eng      *engine.Engine
 	srv      *control.Server
 	// progressDone flushes the progress display (before the result is printed).
@@ -142,7 +143,7 @@ func openSession(path, who string) (*session, error) {
 }
 
 // start builds the plugin host, the engine and the control socket.
-func (s *session) start(f runFlags, opts engine.Options, mkHost func(*engine.Redactor, *zap.Logger) engine.PluginHost) error {
+func (s *session) start(f runFlags, opts engine.Options, mkHost func(*engine.Redactor, *zap.Logger) step.Host) error {
 	if os.Getenv("GOGC") == "" {
 		// A run keeps little memory alive and allocates per node: collect
 		// less often (GOGC in the environment still decides).

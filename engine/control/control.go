@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 
-	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
 )
 
@@ -63,7 +62,7 @@ var codes = map[string]error{
 	"run-not-found":  state.ErrRunNotFound,
 	"node-not-found": state.ErrNodeNotFound,
 	"no-run":         state.ErrNoRun,
-	"not-waiting":    engine.ErrNotWaiting,
+	"not-waiting":    state.ErrNotWaiting,
 }
 
 func codeOf(err error) string {

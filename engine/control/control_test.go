@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/control"
 	"github.com/reprise-si/reprise/engine/state"
 )
@@ -32,7 +31,7 @@ func TestServeAndDial(t *testing.T) {
 		Live:  func() string { return run.ID },
 		Approve: func(_ context.Context, runID, nodeID, by, comment string) error {
 			if nodeID != "gate" {
-				return engine.ErrNotWaiting
+				return state.ErrNotWaiting
 			}
 			approved = append(approved, runID+"/"+nodeID+"/"+by+"/"+comment)
 			return nil
@@ -68,7 +67,7 @@ func TestServeAndDial(t *testing.T) {
 	if _, err := c.Run("nope"); !errors.Is(err, state.ErrRunNotFound) {
 		t.Errorf("Run(nope): %v, want ErrRunNotFound", err)
 	}
-	if err := c.Approve(run.ID, "a", "bob", ""); !errors.Is(err, engine.ErrNotWaiting) {
+	if err := c.Approve(run.ID, "a", "bob", ""); !errors.Is(err, state.ErrNotWaiting) {
 		t.Errorf("Approve(a): %v, want ErrNotWaiting", err)
 	}
 	if err := c.Approve(run.ID, "gate", "bob", "ok"); err != nil || strings.Join(approved, ",") != run.ID+"/gate/bob/ok" {

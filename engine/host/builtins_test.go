@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/step"
 )
 
 func TestManualBuiltin(t *testing.T) {
@@ -20,7 +20,7 @@ func TestManualBuiltin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != engine.StepWaiting || res.Message != "waiting for approval: biomedical team confirms the scanners" {
+	if res.Status != step.Waiting || res.Message != "waiting for approval: biomedical team confirms the scanners" {
 		t.Errorf("Restore = %+v, want waiting with the message", res)
 	}
 	c, err := h.Check(ctx, req("manual", "gate", nil))
@@ -63,19 +63,19 @@ func TestHTTPBuiltin(t *testing.T) {
 		name       string
 		with       map[string]any
 		deadline   time.Duration
-		wantStatus engine.StepStatus
+		wantStatus step.Status
 		wantMsg    string
 	}{
-		{"healthy after retries", with("/slow-start", "body", `"status":"UP"`), 10 * time.Second, engine.StepSucceeded, "healthy after 3 probe(s)"},
-		{"body mismatch until deadline", with("/", "body", `DOWN`), 500 * time.Millisecond, engine.StepFailed, "context deadline exceeded"},
-		{"expected status", with("/down", "status", 502), 5 * time.Second, engine.StepSucceeded, "healthy"},
+		{"healthy after retries", with("/slow-start", "body", `"status":"UP"`), 10 * time.Second, step.Succeeded, "healthy after 3 probe(s)"},
+		{"body mismatch until deadline", with("/", "body", `DOWN`), 500 * time.Millisecond, step.Failed, "context deadline exceeded"},
+		{"expected status", with("/down", "status", 502), 5 * time.Second, step.Succeeded, "healthy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cctx, cancel := context.WithTimeout(ctx, tt.deadline)
 			defer cancel()
 			res, err := h.Restore(cctx, req("http", "web", tt.with), nil)
-			if tt.wantStatus == engine.StepFailed && err != nil { // the deadline passed: a call error
+			if tt.wantStatus == step.Failed && err != nil { // the deadline passed: a call error
 				if !strings.Contains(err.Error(), tt.wantMsg) {
 					t.Errorf("err = %v, want %q", err, tt.wantMsg)
 				}
@@ -87,7 +87,7 @@ func TestHTTPBuiltin(t *testing.T) {
 		})
 	}
 	v, err := h.Verify(ctx, req("http", "web", with("/down")))
-	if err != nil || v.Status != engine.StepFailed || !strings.Contains(v.Message, "status 502, want 200") {
+	if err != nil || v.Status != step.Failed || !strings.Contains(v.Message, "status 502, want 200") {
 		t.Errorf("Verify = %+v, %v", v, err)
 	}
 	c, err := h.Check(ctx, req("http", "web", with("/")))
@@ -104,7 +104,7 @@ func TestHTTPBuiltin(t *testing.T) {
 	}
 	srvURL := strings.Replace(srv.URL, "http://", "http://probe:s3cret@", 1)
 	res, err := h.Restore(ctx, req("http", "web", map[string]any{"url": srvURL + "/"}), nil)
-	if err != nil || res.Status != engine.StepSucceeded || strings.Contains(res.Message, "s3cret") || !strings.Contains(res.Message, "probe:xxxxx@") {
+	if err != nil || res.Status != step.Succeeded || strings.Contains(res.Message, "s3cret") || !strings.Contains(res.Message, "probe:xxxxx@") {
 		t.Errorf("Restore with credentials = %+v, %v; want the password redacted", res, err)
 	}
 }

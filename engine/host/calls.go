@@ -12,34 +12,34 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
 )
 
 // Describe asks plugin what it is.
-func (h *Host) Describe(ctx context.Context, plugin string) (engine.PluginInfo, error) {
+func (h *Host) Describe(ctx context.Context, plugin string) (step.PluginInfo, error) {
 	p, err := h.get(ctx, plugin)
 	if err != nil {
-		return engine.PluginInfo{}, fmt.Errorf("describe plugin %q: %w", plugin, err)
+		return step.PluginInfo{}, fmt.Errorf("describe plugin %q: %w", plugin, err)
 	}
 	resp, err := p.rpc.Describe(ctx, &pluginv1.DescribeRequest{})
 	if err != nil {
-		return engine.PluginInfo{}, h.callError(ctx, p, "describe plugin", plugin, err)
+		return step.PluginInfo{}, h.callError(ctx, p, "describe plugin", plugin, err)
 	}
-	info := engine.PluginInfo{Name: resp.GetName(), Version: resp.GetVersion(), Description: resp.GetDescription()}
+	info := step.PluginInfo{Name: resp.GetName(), Version: resp.GetVersion(), Description: resp.GetDescription()}
 	for _, k := range resp.GetKinds() {
 		info.Kinds = append(info.Kinds, graphs.Kind(k))
 	}
 	for _, f := range resp.GetFields() {
-		info.Fields = append(info.Fields, engine.ConfigField{Name: f.GetName(), Type: f.GetType(),
+		info.Fields = append(info.Fields, step.ConfigField{Name: f.GetName(), Type: f.GetType(),
 			Required: f.GetRequired(), Description: f.GetDescription()})
 	}
 	return info, nil
 }
 
 // Validate asks req's plugin for the problems of req's config.
-func (h *Host) Validate(ctx context.Context, req engine.StepRequest) ([]string, error) {
+func (h *Host) Validate(ctx context.Context, req step.Request) ([]string, error) {
 	p, pb, done, err := h.prepare(ctx, "validate", req)
 	if err != nil {
 		return nil, err
@@ -53,17 +53,17 @@ func (h *Host) Validate(ctx context.Context, req engine.StepRequest) ([]string, 
 }
 
 // Check asks req's plugin whether req's node is already restored.
-func (h *Host) Check(ctx context.Context, req engine.StepRequest) (engine.CheckResult, error) {
+func (h *Host) Check(ctx context.Context, req step.Request) (step.CheckResult, error) {
 	p, pb, done, err := h.prepare(ctx, "check", req)
 	if err != nil {
-		return engine.CheckResult{}, err
+		return step.CheckResult{}, err
 	}
 	defer done()
 	resp, err := unary(ctx, p, pluginv1.Op_OP_CHECK, pb, p.rpc.Check, (*pluginv1.ReplyFrame).GetCheck)
 	if err != nil {
-		return engine.CheckResult{}, h.callError(ctx, p, "check node", req.NodeID, err)
+		return step.CheckResult{}, h.callError(ctx, p, "check node", req.NodeID, err)
 	}
-	res := engine.CheckResult{Restored: resp.GetRestored(), Message: resp.GetMessage()}
+	res := step.CheckResult{Restored: resp.GetRestored(), Message: resp.GetMessage()}
 	if res.Restored && len(resp.GetOutputs()) > 0 {
 		res.Outputs = resp.GetOutputs()
 	}
@@ -91,14 +91,14 @@ func unary[T any](ctx context.Context, p *proc, op pluginv1.Op, pb *pluginv1.Ste
 
 // Restore runs req's restore step, passing streamed events to onEvent (nil:
 // dropped) in order from the calling goroutine.
-func (h *Host) Restore(ctx context.Context, req engine.StepRequest, onEvent func(engine.StepEvent)) (engine.StepResult, error) {
+func (h *Host) Restore(ctx context.Context, req step.Request, onEvent func(step.Event)) (step.Result, error) {
 	p, pb, done, err := h.prepare(ctx, "restore", req)
 	if err != nil {
-		return engine.StepResult{}, err
+		return step.Result{}, err
 	}
 	defer done()
 	if onEvent == nil {
-		onEvent = func(engine.StepEvent) {}
+		onEvent = func(step.Event) {}
 	}
 	rs := &restoreEvents{outputs: map[string]string{}, onEvent: onEvent}
 	if p.sess != nil {
@@ -107,21 +107,21 @@ func (h *Host) Restore(ctx context.Context, req engine.StepRequest, onEvent func
 			err = unexpectedReply(pluginv1.Op_OP_RESTORE, end)
 		}
 		if err != nil {
-			return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
+			return step.Result{}, h.callError(ctx, p, "restore node", req.NodeID, err)
 		}
 		return toResult(req, "restore", rs.event(end.GetEvent()), rs.outputs)
 	}
 	stream, err := p.rpc.Restore(ctx, pb)
 	if err != nil {
-		return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
+		return step.Result{}, h.callError(ctx, p, "restore node", req.NodeID, err)
 	}
 	for {
 		ev, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return engine.StepResult{}, fmt.Errorf("restore node %q: plugin %q ended the stream without a result", req.NodeID, req.Plugin)
+			return step.Result{}, fmt.Errorf("restore node %q: plugin %q ended the stream without a result", req.NodeID, req.Plugin)
 		}
 		if err != nil {
-			return engine.StepResult{}, h.callError(ctx, p, "restore node", req.NodeID, err)
+			return step.Result{}, h.callError(ctx, p, "restore node", req.NodeID, err)
 		}
 		if res := rs.event(ev); res != nil {
 			return toResult(req, "restore", res, rs.outputs)
@@ -132,7 +132,7 @@ func (h *Host) Restore(ctx context.Context, req engine.StepRequest, onEvent func
 // restoreEvents turns one Restore call's events into the engine's.
 type restoreEvents struct {
 	outputs map[string]string // streamed, then the result's
-	onEvent func(engine.StepEvent)
+	onEvent func(step.Event)
 }
 
 // event passes one Restore event on and returns the result, if it is one.
@@ -143,12 +143,12 @@ func (r *restoreEvents) event(ev *pluginv1.RestoreEvent) *pluginv1.StepResult {
 		if level == "" {
 			level = "info"
 		}
-		r.onEvent(engine.StepEvent{Kind: engine.EventLog, Level: level, Message: e.Log.GetMessage()})
+		r.onEvent(step.Event{Kind: step.EventLog, Level: level, Message: e.Log.GetMessage()})
 	case *pluginv1.RestoreEvent_Progress:
-		r.onEvent(engine.StepEvent{Kind: engine.EventProgress, Percent: e.Progress.GetPercent(), Message: e.Progress.GetMessage()})
+		r.onEvent(step.Event{Kind: step.EventProgress, Percent: e.Progress.GetPercent(), Message: e.Progress.GetMessage()})
 	case *pluginv1.RestoreEvent_Output:
 		r.outputs[e.Output.GetKey()] = e.Output.GetValue()
-		r.onEvent(engine.StepEvent{Kind: engine.EventOutput, Key: e.Output.GetKey(), Value: e.Output.GetValue()})
+		r.onEvent(step.Event{Kind: step.EventOutput, Key: e.Output.GetKey(), Value: e.Output.GetValue()})
 	case *pluginv1.RestoreEvent_Result:
 		for k, v := range e.Result.GetOutputs() {
 			r.outputs[k] = v
@@ -159,40 +159,40 @@ func (r *restoreEvents) event(ev *pluginv1.RestoreEvent) *pluginv1.StepResult {
 }
 
 // Verify runs req's health check.
-func (h *Host) Verify(ctx context.Context, req engine.StepRequest) (engine.StepResult, error) {
+func (h *Host) Verify(ctx context.Context, req step.Request) (step.Result, error) {
 	p, pb, done, err := h.prepare(ctx, "verify", req)
 	if err != nil {
-		return engine.StepResult{}, err
+		return step.Result{}, err
 	}
 	defer done()
 	resp, err := unary(ctx, p, pluginv1.Op_OP_VERIFY, pb, p.rpc.Verify, (*pluginv1.ReplyFrame).GetResult)
 	if err != nil {
-		return engine.StepResult{}, h.callError(ctx, p, "verify node", req.NodeID, err)
+		return step.Result{}, h.callError(ctx, p, "verify node", req.NodeID, err)
 	}
 	return toResult(req, "verify", resp, resp.GetOutputs())
 }
 
-func toResult(req engine.StepRequest, op string, r *pluginv1.StepResult, outputs map[string]string) (engine.StepResult, error) {
-	res := engine.StepResult{Message: r.GetMessage(), Outputs: outputs}
+func toResult(req step.Request, op string, r *pluginv1.StepResult, outputs map[string]string) (step.Result, error) {
+	res := step.Result{Message: r.GetMessage(), Outputs: outputs}
 	if res.Outputs == nil {
 		res.Outputs = map[string]string{}
 	}
 	switch r.GetStatus() {
 	case pluginv1.Status_STATUS_SUCCEEDED:
-		res.Status = engine.StepSucceeded
+		res.Status = step.Succeeded
 	case pluginv1.Status_STATUS_FAILED:
-		res.Status = engine.StepFailed
+		res.Status = step.Failed
 	case pluginv1.Status_STATUS_WAITING:
-		res.Status = engine.StepWaiting
+		res.Status = step.Waiting
 	default:
-		return engine.StepResult{}, fmt.Errorf("%s node %q: plugin %q answered without a status", op, req.NodeID, req.Plugin)
+		return step.Result{}, fmt.Errorf("%s node %q: plugin %q answered without a status", op, req.NodeID, req.Plugin)
 	}
 	return res, nil
 }
 
 // prepare gets req's plugin process, builds the request message and records
 // the call in flight (done ends it).
-func (h *Host) prepare(ctx context.Context, op string, req engine.StepRequest) (*proc, *pluginv1.StepRequest, func(), error) {
+func (h *Host) prepare(ctx context.Context, op string, req step.Request) (*proc, *pluginv1.StepRequest, func(), error) {
 	pb, err := toPB(req)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s node %q: %w", op, req.NodeID, err)
@@ -204,7 +204,7 @@ func (h *Host) prepare(ctx context.Context, op string, req engine.StepRequest) (
 	return p, pb, p.enter(req.NodeID), nil
 }
 
-func toPB(req engine.StepRequest) (*pluginv1.StepRequest, error) {
+func toPB(req step.Request) (*pluginv1.StepRequest, error) {
 	cfg := req.Config
 	if cfg == nil {
 		cfg = map[string]any{}
@@ -219,7 +219,7 @@ func toPB(req engine.StepRequest) (*pluginv1.StepRequest, error) {
 		Attempt: int32(req.Attempt), ConfigJson: js, WorkDir: req.WorkDir, Mode: pluginv1.Mode_MODE_NORMAL,
 		Drill: req.Drill,
 	}
-	if req.Mode == engine.ModeDryRun {
+	if req.Mode == step.ModeDryRun {
 		pb.Mode = pluginv1.Mode_MODE_DRY_RUN
 	}
 	if len(req.Inputs) > 0 {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/host"
+	"github.com/reprise-si/reprise/engine/step"
 )
 
 func TestCrashFailsCallAndRestarts(t *testing.T) {
@@ -66,7 +66,7 @@ func TestCrashFailsEveryCallInFlight(t *testing.T) {
 		go func() {
 			var once sync.Once
 			_, err := h.Restore(ctx, req("crashy", "hang"+strconv.Itoa(i), map[string]any{"do": "hang"}),
-				func(engine.StepEvent) { once.Do(func() { reached <- struct{}{} }) })
+				func(step.Event) { once.Do(func() { reached <- struct{}{} }) })
 			errs <- err
 		}()
 	}
@@ -141,7 +141,7 @@ func TestCloseLeavesNoOrphan(t *testing.T) {
 	ctx := ctxT(t, 60*time.Second)
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	res, err := h.Restore(ctx, req("crashy", "spawner", map[string]any{"do": "spawn", "pidfile": pidfile}), nil)
-	if err != nil || res.Status != engine.StepSucceeded {
+	if err != nil || res.Status != step.Succeeded {
 		t.Fatalf("Restore = %+v, %v", res, err)
 	}
 	child := readPid(t, pidfile)

@@ -1,6 +1,6 @@
 // Package host runs reprise's restore steps in plugin processes through
 // hashicorp/go-plugin over gRPC (AutoMTLS, gRPC only). It implements
-// engine.PluginHost.
+// step.Host.
 //
 // One process per plugin name, started on the first call (once, however
 // many callers race for it) and reused by every node, with concurrent calls.

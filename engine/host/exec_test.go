@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/step"
 )
 
 func TestExecBuiltin(t *testing.T) {
@@ -17,7 +17,7 @@ func TestExecBuiltin(t *testing.T) {
 	tests := []struct {
 		name       string
 		with       map[string]any
-		wantStatus engine.StepStatus
+		wantStatus step.Status
 		wantOut    map[string]string
 		wantMsg    []string // substrings of the result message
 		wantLogs   []string
@@ -27,32 +27,32 @@ func TestExecBuiltin(t *testing.T) {
 			with: map[string]any{"restore": sh(`echo "restoring $REPRISE_NODE attempt $REPRISE_ATTEMPT in $(pwd)"; echo oops >&2; ` +
 				`echo "url=http://pacs:8080" >> "$REPRISE_OUTPUT"; echo "run=$REPRISE_RUN" >> "$REPRISE_OUTPUT"; echo "V=$MYVAR" >> "$REPRISE_OUTPUT"`),
 				"env": map[string]any{"MYVAR": "x y"}},
-			wantStatus: engine.StepSucceeded,
+			wantStatus: step.Succeeded,
 			wantOut:    map[string]string{"url": "http://pacs:8080", "run": "run-1", "V": "x y"},
 			wantLogs:   []string{"info: restoring pacs attempt 1 in " + workDir, "warn: oops"},
 		},
 		{
 			name:       "non-zero exit quotes the last lines",
 			with:       map[string]any{"restore": sh(`for i in $(seq 1 30); do echo line $i; done; exit 4`)},
-			wantStatus: engine.StepFailed,
+			wantStatus: step.Failed,
 			wantMsg:    []string{"exit status 4", "line 30", "line 21"},
 		},
 		{
 			name:       "dir relative to the work dir",
 			with:       map[string]any{"restore": sh(`pwd > "$REPRISE_OUTPUT.tmp"; echo "dir=$(pwd)" > "$REPRISE_OUTPUT"`), "dir": "."},
-			wantStatus: engine.StepSucceeded,
+			wantStatus: step.Succeeded,
 			wantOut:    map[string]string{"dir": workDir},
 		},
 		{
 			name:       "missing working directory",
 			with:       map[string]any{"restore": []any{"true"}, "dir": "no/such/dir"},
-			wantStatus: engine.StepFailed,
+			wantStatus: step.Failed,
 			wantMsg:    []string{"working directory", "no/such/dir", "not a folder"},
 		},
 		{
 			name:       "missing restore is a config error",
 			with:       map[string]any{"check": []any{"true"}},
-			wantStatus: engine.StepFailed,
+			wantStatus: step.Failed,
 			wantMsg:    []string{"with.restore: required field missing"},
 		},
 	}
@@ -61,8 +61,8 @@ func TestExecBuiltin(t *testing.T) {
 			r := req("exec", "pacs", tt.with)
 			r.WorkDir = workDir
 			var logs []string
-			res, err := h.Restore(ctx, r, func(e engine.StepEvent) {
-				if e.Kind == engine.EventLog {
+			res, err := h.Restore(ctx, r, func(e step.Event) {
+				if e.Kind == step.EventLog {
 					logs = append(logs, e.Level+": "+e.Message)
 				}
 			})
@@ -101,11 +101,11 @@ func TestExecCheckAndVerify(t *testing.T) {
 		name         string
 		with         map[string]any
 		wantRestored bool
-		wantVerify   engine.StepStatus
+		wantVerify   step.Status
 	}{
-		{"no commands", map[string]any{"restore": []any{"true"}}, false, engine.StepSucceeded},
-		{"passing", map[string]any{"restore": []any{"true"}, "check": []any{"true"}, "verify": []any{"true"}}, true, engine.StepSucceeded},
-		{"failing", map[string]any{"restore": []any{"true"}, "check": []any{"false"}, "verify": []any{"sh", "-c", "echo unhealthy; exit 1"}}, false, engine.StepFailed},
+		{"no commands", map[string]any{"restore": []any{"true"}}, false, step.Succeeded},
+		{"passing", map[string]any{"restore": []any{"true"}, "check": []any{"true"}, "verify": []any{"true"}}, true, step.Succeeded},
+		{"failing", map[string]any{"restore": []any{"true"}, "check": []any{"false"}, "verify": []any{"sh", "-c", "echo unhealthy; exit 1"}}, false, step.Failed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,16 +163,16 @@ func TestExecSecretsNotEchoed(t *testing.T) {
 	const secret = "s3cr3t-Passw0rd"
 	r := req("exec", "db", map[string]any{"restore": []any{"sh", "-c", "exit 2", secret}, "env": map[string]any{"PGPASSWORD": secret}})
 	var seen []string
-	res, err := h.Restore(ctx, r, func(e engine.StepEvent) { seen = append(seen, e.Message) })
+	res, err := h.Restore(ctx, r, func(e step.Event) { seen = append(seen, e.Message) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(res.Message, secret) || strings.Contains(strings.Join(seen, "\n"), secret) {
 		t.Errorf("secret leaked: message %q, events %q", res.Message, seen)
 	}
-	r.Mode = engine.ModeDryRun
+	r.Mode = step.ModeDryRun
 	res, err = h.Restore(ctx, r, nil)
-	if err != nil || res.Status != engine.StepSucceeded || strings.Contains(res.Message, secret) {
+	if err != nil || res.Status != step.Succeeded || strings.Contains(res.Message, secret) {
 		t.Errorf("dry run = %+v, %v", res, err)
 	}
 }

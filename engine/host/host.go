@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -42,7 +42,7 @@ const DefaultStartTimeout = 10 * time.Second
 
 // Host runs restore steps in plugin processes: one process per plugin name,
 // started on first use and reused, with concurrent calls. It implements
-// engine.PluginHost and is safe for concurrent use. Close ends every process.
+// step.Host and is safe for concurrent use. Close ends every process.
 type Host struct {
 	opts Options
 	log  *zap.Logger
@@ -53,7 +53,7 @@ type Host struct {
 	reaper sync.WaitGroup // kills of crashed processes in progress
 }
 
-var _ engine.PluginHost = (*Host)(nil)
+var _ step.Host = (*Host)(nil)
 
 // New returns a Host; no process starts until the first call.
 func New(opts Options) *Host {

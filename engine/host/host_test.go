@@ -8,22 +8,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/step"
 )
 
 func TestNoopRestore(t *testing.T) {
 	h := newHost(t, hostOpts(t))
 	ctx := ctxT(t, 30*time.Second)
-	var events []engine.StepEvent
+	var events []step.Event
 	res, err := h.Restore(ctx, req("noop", "milestone", map[string]any{"outputs": map[string]any{"phase": "2"}}),
-		func(e engine.StepEvent) { events = append(events, e) })
+		func(e step.Event) { events = append(events, e) })
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
-	if res.Status != engine.StepSucceeded || res.Outputs["phase"] != "2" {
+	if res.Status != step.Succeeded || res.Outputs["phase"] != "2" {
 		t.Errorf("result = %+v, want succeeded with phase=2", res)
 	}
-	want := []engine.StepEvent{{Kind: engine.EventOutput, Key: "phase", Value: "2"}}
+	want := []step.Event{{Kind: step.EventOutput, Key: "phase", Value: "2"}}
 	if !reflect.DeepEqual(events, want) {
 		t.Errorf("events = %+v, want %+v", events, want)
 	}
@@ -70,7 +70,7 @@ func TestRequestFieldsReachPlugin(t *testing.T) {
 	h := newHost(t, hostOpts(t))
 	r := req("crashy", "pacs", map[string]any{"do": "ok"})
 	r.Inputs = map[string]map[string]string{"storage": {"mount": "/mnt/san"}}
-	r.Mode, r.Attempt, r.WorkDir, r.Drill = engine.ModeDryRun, 3, "/srv/graphs", true
+	r.Mode, r.Attempt, r.WorkDir, r.Drill = step.ModeDryRun, 3, "/srv/graphs", true
 	res, err := h.Restore(ctxT(t, 30*time.Second), r, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/host"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/internal/wire"
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
 )
@@ -122,7 +122,7 @@ func TestPluginWithoutSession(t *testing.T) {
 	}
 
 	var wg sync.WaitGroup
-	results := make([]engine.StepResult, 12)
+	results := make([]step.Result, 12)
 	errs := make([]error, len(results))
 	logs := make([][]string, len(results))
 	for i := range results {
@@ -130,8 +130,8 @@ func TestPluginWithoutSession(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			results[i], errs[i] = h.Restore(ctx, req("legacy", fmt.Sprintf("n%d", i), map[string]any{"do": "ok"}),
-				func(e engine.StepEvent) {
-					if e.Kind == engine.EventLog {
+				func(e step.Event) {
+					if e.Kind == step.EventLog {
 						logs[i] = append(logs[i], e.Message)
 					}
 				})
@@ -139,7 +139,7 @@ func TestPluginWithoutSession(t *testing.T) {
 	}
 	wg.Wait()
 	for i, res := range results {
-		if errs[i] != nil || res.Status != engine.StepSucceeded || res.Outputs["pid"] == "" || res.Outputs["pid"] != results[0].Outputs["pid"] {
+		if errs[i] != nil || res.Status != step.Succeeded || res.Outputs["pid"] == "" || res.Outputs["pid"] != results[0].Outputs["pid"] {
 			t.Fatalf("Restore n%d = %+v, %v; want succeeded with the pid of one process", i, res, errs[i])
 		}
 		if want := fmt.Sprintf("restoring n%d", i); len(logs[i]) != 1 || logs[i][0] != want {
@@ -148,7 +148,7 @@ func TestPluginWithoutSession(t *testing.T) {
 	}
 
 	r := req("legacy", "dpi", map[string]any{})
-	if res, err := h.Verify(ctx, r); err != nil || res.Status != engine.StepSucceeded || res.Message != "healthy" {
+	if res, err := h.Verify(ctx, r); err != nil || res.Status != step.Succeeded || res.Message != "healthy" {
 		t.Errorf("Verify = %+v, %v", res, err)
 	}
 	if res, err := h.Check(ctx, r); err != nil || !res.Restored || res.Message != "already there: dpi" {

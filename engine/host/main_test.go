@@ -12,8 +12,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/host"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 	"github.com/reprise-si/reprise/internal/hosttest"
 	"github.com/reprise-si/reprise/plugins/sdk"
@@ -95,9 +95,9 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-func req(plugin, node string, with map[string]any) engine.StepRequest {
-	return engine.StepRequest{RunID: "run-1", NodeID: node, Kind: graphs.KindApplication, Plugin: plugin,
-		Attempt: 1, Config: with, Mode: engine.ModeNormal}
+func req(plugin, node string, with map[string]any) step.Request {
+	return step.Request{RunID: "run-1", NodeID: node, Kind: graphs.KindApplication, Plugin: plugin,
+		Attempt: 1, Config: with, Mode: step.ModeNormal}
 }
 
 var _ sdk.Plugin = crashPlugin{}

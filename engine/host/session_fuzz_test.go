@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/step"
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
 )
 
@@ -84,7 +84,7 @@ func FuzzSessionReplies(f *testing.F) {
 		}
 		ops := []pluginv1.Op{pluginv1.Op_OP_RESTORE, pluginv1.Op_OP_CHECK, pluginv1.Op_OP_VERIFY}
 		answers := make([]chan answer, len(ops))
-		rs := &restoreEvents{outputs: map[string]string{}, onEvent: func(engine.StepEvent) {}}
+		rs := &restoreEvents{outputs: map[string]string{}, onEvent: func(step.Event) {}}
 		for i, op := range ops {
 			c, err := s.start(ctx, op, &pluginv1.StepRequest{NodeId: "n"})
 			if err != nil {
@@ -122,7 +122,7 @@ func FuzzSessionReplies(f *testing.F) {
 			}
 			if op == pluginv1.Op_OP_RESTORE {
 				if res := rs.event(a.end.GetEvent()); res != nil {
-					_, _ = toResult(engine.StepRequest{NodeID: "n", Plugin: "p"}, "restore", res, rs.outputs)
+					_, _ = toResult(step.Request{NodeID: "n", Plugin: "p"}, "restore", res, rs.outputs)
 				}
 			}
 		}

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -32,7 +32,7 @@ const ValidateTimeout = 30 * time.Second
 // plugin that cannot be started or answer is one problem for each of its
 // nodes. Configs are sent as written (placeholders unresolved): plugins see
 // "${env:…}" strings there. Each call gets ValidateTimeout.
-func ValidateNodes(ctx context.Context, h engine.PluginHost, g *graphs.Graph) []NodeProblem {
+func ValidateNodes(ctx context.Context, h step.Host, g *graphs.Graph) []NodeProblem {
 	type result struct {
 		index    int
 		problems []NodeProblem
@@ -46,8 +46,8 @@ func ValidateNodes(ctx context.Context, h engine.PluginHost, g *graphs.Graph) []
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			req := engine.StepRequest{NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin, Attempt: 1,
-				Config: n.With, Mode: engine.ModeDryRun, WorkDir: g.Dir}
+			req := step.Request{NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin, Attempt: 1,
+				Config: n.With, Mode: step.ModeDryRun, WorkDir: g.Dir}
 			cctx, cancel := context.WithTimeout(ctx, ValidateTimeout)
 			msgs, err := h.Validate(cctx, req)
 			cancel()

@@ -25,6 +25,9 @@ var (
 	// ErrInvalidChange is returned by Apply and CreateRun for a change that
 	// cannot be applied (empty ids, a run id that does not match, …).
 	ErrInvalidChange = errors.New("invalid change")
+	// ErrNotWaiting is returned when a node is approved that is not a gate
+	// waiting for approval (its state is not NodeWaiting).
+	ErrNotWaiting = errors.New("node is not waiting for approval")
 )
 
 // LockedError is returned by Open when another opener holds the file: a

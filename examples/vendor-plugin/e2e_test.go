@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/host"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -50,19 +50,19 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || info.Name != "pacs" || info.Version != Version || len(info.Fields) != 3 {
 		t.Fatalf("Describe = %+v, %v", info, err)
 	}
-	req := engine.StepRequest{RunID: "r1", NodeID: "pacs-archive", Kind: graphs.KindData, Plugin: "pacs-vendor",
-		Attempt: 1, WorkDir: a.dir, Mode: engine.ModeNormal,
+	req := step.Request{RunID: "r1", NodeID: "pacs-archive", Kind: graphs.KindData, Plugin: "pacs-vendor",
+		Attempt: 1, WorkDir: a.dir, Mode: step.ModeNormal,
 		Config: map[string]any{"backup": "backup", "target": "pacs", "manifest": "backup.sha256"}}
 	if problems, err := h.Validate(ctx, req); err != nil || len(problems) != 0 {
 		t.Fatalf("Validate = %q, %v", problems, err)
 	}
 	var progress []float64
-	res, err := h.Restore(ctx, req, func(e engine.StepEvent) {
-		if e.Kind == engine.EventProgress {
+	res, err := h.Restore(ctx, req, func(e step.Event) {
+		if e.Kind == step.EventProgress {
 			progress = append(progress, e.Percent)
 		}
 	})
-	if err != nil || res.Status != engine.StepSucceeded {
+	if err != nil || res.Status != step.Succeeded {
 		t.Fatalf("Restore = %+v, %v", res, err)
 	}
 	if res.Outputs["studies"] != "2" || res.Outputs["files"] != "3" || res.Outputs["bytes"] != "48" {
@@ -74,7 +74,7 @@ func TestEndToEnd(t *testing.T) {
 	if c, err := h.Check(ctx, req); err != nil || !c.Restored {
 		t.Errorf("Check = %+v, %v", c, err)
 	}
-	if v, err := h.Verify(ctx, req); err != nil || v.Status != engine.StepSucceeded {
+	if v, err := h.Verify(ctx, req); err != nil || v.Status != step.Succeeded {
 		t.Errorf("Verify = %+v, %v", v, err)
 	}
 	h.Close()

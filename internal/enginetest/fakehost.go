@@ -7,22 +7,22 @@ import (
 	"context"
 	"sync"
 
-	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/step"
 )
 
-// FakeHost is an in-memory engine.PluginHost. By default every step
+// FakeHost is an in-memory step.Host. By default every step
 // succeeds at once; set the funcs to script failures, delays, gates or
 // outputs. It records the calls and the peak concurrency. Safe for
 // concurrent use (the funcs must be too).
 type FakeHost struct {
 	// OnRestore, when set, answers Restore calls (nil: succeed).
-	OnRestore func(ctx context.Context, req engine.StepRequest, emit func(engine.StepEvent)) (engine.StepResult, error)
+	OnRestore func(ctx context.Context, req step.Request, emit func(step.Event)) (step.Result, error)
 	// OnCheck, when set, answers Check calls (nil: not restored).
-	OnCheck func(ctx context.Context, req engine.StepRequest) (engine.CheckResult, error)
+	OnCheck func(ctx context.Context, req step.Request) (step.CheckResult, error)
 	// OnValidate, when set, answers Validate calls (nil: no problems).
-	OnValidate func(ctx context.Context, req engine.StepRequest) ([]string, error)
+	OnValidate func(ctx context.Context, req step.Request) ([]string, error)
 	// OnVerify, when set, answers Verify calls (nil: succeed).
-	OnVerify func(ctx context.Context, req engine.StepRequest) (engine.StepResult, error)
+	OnVerify func(ctx context.Context, req step.Request) (step.Result, error)
 
 	mu        sync.Mutex
 	calls     []Call
@@ -35,10 +35,10 @@ type FakeHost struct {
 // Call is one recorded call.
 type Call struct {
 	Op  string // "restore", "check", "validate", "verify"
-	Req engine.StepRequest
+	Req step.Request
 }
 
-var _ engine.PluginHost = (*FakeHost)(nil)
+var _ step.Host = (*FakeHost)(nil)
 
 // Calls returns the calls so far, in the order they started.
 func (h *FakeHost) Calls() []Call {
@@ -66,19 +66,19 @@ func (h *FakeHost) Peak(plugin string) (overall, forPlugin int) {
 	return h.peak, h.peakByPlg[plugin]
 }
 
-func (h *FakeHost) record(op string, req engine.StepRequest) {
+func (h *FakeHost) record(op string, req step.Request) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.calls = append(h.calls, Call{Op: op, Req: req})
 }
 
-// Describe implements engine.PluginHost.
-func (h *FakeHost) Describe(_ context.Context, plugin string) (engine.PluginInfo, error) {
-	return engine.PluginInfo{Name: plugin, Version: "fake"}, nil
+// Describe implements step.Host.
+func (h *FakeHost) Describe(_ context.Context, plugin string) (step.PluginInfo, error) {
+	return step.PluginInfo{Name: plugin, Version: "fake"}, nil
 }
 
-// Validate implements engine.PluginHost.
-func (h *FakeHost) Validate(ctx context.Context, req engine.StepRequest) ([]string, error) {
+// Validate implements step.Host.
+func (h *FakeHost) Validate(ctx context.Context, req step.Request) ([]string, error) {
 	h.record("validate", req)
 	if h.OnValidate != nil {
 		return h.OnValidate(ctx, req)
@@ -86,17 +86,17 @@ func (h *FakeHost) Validate(ctx context.Context, req engine.StepRequest) ([]stri
 	return nil, nil
 }
 
-// Check implements engine.PluginHost.
-func (h *FakeHost) Check(ctx context.Context, req engine.StepRequest) (engine.CheckResult, error) {
+// Check implements step.Host.
+func (h *FakeHost) Check(ctx context.Context, req step.Request) (step.CheckResult, error) {
 	h.record("check", req)
 	if h.OnCheck != nil {
 		return h.OnCheck(ctx, req)
 	}
-	return engine.CheckResult{Message: "fake: not restored"}, nil
+	return step.CheckResult{Message: "fake: not restored"}, nil
 }
 
-// Restore implements engine.PluginHost.
-func (h *FakeHost) Restore(ctx context.Context, req engine.StepRequest, onEvent func(engine.StepEvent)) (engine.StepResult, error) {
+// Restore implements step.Host.
+func (h *FakeHost) Restore(ctx context.Context, req step.Request, onEvent func(step.Event)) (step.Result, error) {
 	h.mu.Lock()
 	h.calls = append(h.calls, Call{Op: "restore", Req: req})
 	if h.byPlugin == nil {
@@ -116,17 +116,17 @@ func (h *FakeHost) Restore(ctx context.Context, req engine.StepRequest, onEvent 
 	if h.OnRestore != nil {
 		return h.OnRestore(ctx, req, onEvent)
 	}
-	return engine.StepResult{Status: engine.StepSucceeded}, nil
+	return step.Result{Status: step.Succeeded}, nil
 }
 
-// Verify implements engine.PluginHost.
-func (h *FakeHost) Verify(ctx context.Context, req engine.StepRequest) (engine.StepResult, error) {
+// Verify implements step.Host.
+func (h *FakeHost) Verify(ctx context.Context, req step.Request) (step.Result, error) {
 	h.record("verify", req)
 	if h.OnVerify != nil {
 		return h.OnVerify(ctx, req)
 	}
-	return engine.StepResult{Status: engine.StepSucceeded}, nil
+	return step.Result{Status: step.Succeeded}, nil
 }
 
-// Close implements engine.PluginHost.
+// Close implements step.Host.
 func (h *FakeHost) Close() error { return nil }

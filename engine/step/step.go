@@ -1,4 +1,10 @@
-package engine
+// Package step is the contract between the engine and whatever runs a node's
+// restore step: the request, the streamed events, the results, and the Host
+// interface that runs them. The scheduler (package engine) calls a Host;
+// engine/host implements it with plugin processes. Both import this package
+// and neither imports the other, so a second executor (remote agents) only
+// needs this package.
+package step
 
 import (
 	"context"
@@ -15,9 +21,9 @@ const (
 	ModeDryRun Mode = "dry-run"
 )
 
-// StepRequest is what the engine sends a plugin for one node. Config may hold
+// Request is what the engine sends a plugin for one node. Config may hold
 // secrets resolved from the environment: it is never persisted or logged.
-type StepRequest struct {
+type Request struct {
 	RunID   string
 	NodeID  string
 	Kind    graphs.Kind
@@ -35,7 +41,7 @@ type StepRequest struct {
 	Drill bool
 }
 
-// EventKind is the kind of a StepEvent streamed during Restore.
+// EventKind is the kind of a Event streamed during Restore.
 type EventKind string
 
 // The event kinds.
@@ -45,8 +51,8 @@ const (
 	EventOutput   EventKind = "output"
 )
 
-// StepEvent is one event a plugin streams while restoring a node.
-type StepEvent struct {
+// Event is one event a plugin streams while restoring a node.
+type Event struct {
 	Kind    EventKind
 	Level   string  // log: "debug", "info", "warn" or "error"
 	Message string  // log line, or progress text
@@ -55,19 +61,19 @@ type StepEvent struct {
 	Value   string  // output value
 }
 
-// StepStatus is the outcome of a Restore or Verify call.
-type StepStatus string
+// Status is the outcome of a Restore or Verify call.
+type Status string
 
 // The step outcomes.
 const (
-	StepSucceeded StepStatus = "succeeded"
-	StepFailed    StepStatus = "failed"
-	StepWaiting   StepStatus = "waiting" // a manual gate waits for approval
+	Succeeded Status = "succeeded"
+	Failed    Status = "failed"
+	Waiting   Status = "waiting" // a manual gate waits for approval
 )
 
-// StepResult is the final answer of Restore or Verify.
-type StepResult struct {
-	Status  StepStatus
+// Result is the final answer of Restore or Verify.
+type Result struct {
+	Status  Status
 	Message string
 	Outputs map[string]string
 }
@@ -97,23 +103,23 @@ type PluginInfo struct {
 	Description string
 }
 
-// PluginHost runs steps in plugin processes (see package engine/host). It is
+// Host runs steps in plugin processes (see package engine/host). It is
 // safe for concurrent calls. A plugin that crashes fails its calls in flight
 // with an error holding the crash text and is started again on the next call.
 // Every call honours ctx's deadline and cancellation. Errors are about the
 // call itself (plugin missing, refused, crashed, timed out); a step that ran
-// and failed is a StepResult with Status StepFailed.
-type PluginHost interface {
+// and failed is a Result with Status Failed.
+type Host interface {
 	Describe(ctx context.Context, plugin string) (PluginInfo, error)
 	// Validate returns the problems of req's config; no side effects.
-	Validate(ctx context.Context, req StepRequest) ([]string, error)
+	Validate(ctx context.Context, req Request) ([]string, error)
 	// Check tells whether the node is already restored; no side effects.
-	Check(ctx context.Context, req StepRequest) (CheckResult, error)
+	Check(ctx context.Context, req Request) (CheckResult, error)
 	// Restore runs the restore step; onEvent receives streamed events in
 	// order, from the calling goroutine or another, never concurrently.
-	Restore(ctx context.Context, req StepRequest, onEvent func(StepEvent)) (StepResult, error)
+	Restore(ctx context.Context, req Request, onEvent func(Event)) (Result, error)
 	// Verify runs the health check after a restore.
-	Verify(ctx context.Context, req StepRequest) (StepResult, error)
+	Verify(ctx context.Context, req Request) (Result, error)
 	// Close ends every plugin process and its process group.
 	Close() error
 }
