@@ -130,5 +130,22 @@ func (c *Client) Approve(runID, nodeID, by, comment string) error {
 	return c.call(Request{Op: OpApprove, Run: runID, Node: nodeID, By: by, Comment: comment}, nil, nil)
 }
 
+// Operators returns the dashboard's operators.
+func (c *Client) Operators() ([]state.Operator, error) {
+	var ops []state.Operator
+	err := c.call(Request{Op: OpOperators}, &ops, nil)
+	return ops, err
+}
+
+// PutOperator stores an operator's record through the serving process.
+func (c *Client) PutOperator(op state.Operator) error {
+	return c.call(Request{Op: OpPutOperator, Operator: &op}, nil, nil)
+}
+
+// DeleteOperator removes an operator through the serving process.
+func (c *Client) DeleteOperator(name string) error {
+	return c.call(Request{Op: OpDeleteOperator, By: name}, nil, nil)
+}
+
 // ErrNoServer is returned by Dial when nothing answers on the socket.
 var ErrNoServer = errors.New("no reprise process serves this state file")

@@ -36,6 +36,10 @@ const (
 	OpVerify   Op = "verify"
 	OpApprove  Op = "approve"
 	OpLive     Op = "live"
+	// Operators of the dashboard (records hold hashes, never tokens).
+	OpOperators      Op = "operators"
+	OpPutOperator    Op = "put-operator"
+	OpDeleteOperator Op = "delete-operator"
 )
 
 // Request is one call.
@@ -46,6 +50,8 @@ type Request struct {
 	AfterSeq uint64 `json:"after_seq,omitempty"`
 	By       string `json:"by,omitempty"`
 	Comment  string `json:"comment,omitempty"`
+	// Operator is the record of OpPutOperator; OpDeleteOperator names it in By.
+	Operator *state.Operator `json:"operator,omitempty"`
 }
 
 // Frame is one line of an answer.
@@ -63,6 +69,7 @@ var codes = map[string]error{
 	"node-not-found": state.ErrNodeNotFound,
 	"no-run":         state.ErrNoRun,
 	"not-waiting":    state.ErrNotWaiting,
+	"no-operator":    state.ErrOperatorNotFound,
 }
 
 func codeOf(err error) string {

@@ -73,6 +73,21 @@ func TestServeAndDial(t *testing.T) {
 	if err := c.Approve(run.ID, "gate", "bob", "ok"); err != nil || strings.Join(approved, ",") != run.ID+"/gate/bob/ok" {
 		t.Errorf("Approve(gate): %v, %v", err, approved)
 	}
+	if err := c.PutOperator(state.Operator{Name: "ann", Role: "approver", TokenID: "t1", Hash: "h1"}); err != nil {
+		t.Fatal(err)
+	}
+	if ops, err := c.Operators(); err != nil || len(ops) != 1 || ops[0].Name != "ann" || ops[0].Hash != "h1" {
+		t.Errorf("Operators = %+v, %v", ops, err)
+	}
+	if err := c.DeleteOperator("nobody"); !errors.Is(err, state.ErrOperatorNotFound) {
+		t.Errorf("DeleteOperator(nobody): %v, want ErrOperatorNotFound", err)
+	}
+	if err := c.DeleteOperator("ann"); err != nil {
+		t.Fatal(err)
+	}
+	if ops, err := st.Operators(); err != nil || len(ops) != 0 {
+		t.Errorf("after delete: %+v, %v", ops, err)
+	}
 	srv.Close()
 	if _, err := control.Dial(control.SocketPath(st.Path())); !errors.Is(err, control.ErrNoServer) {
 		t.Errorf("Dial after Close: %v, want ErrNoServer", err)

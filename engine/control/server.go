@@ -147,6 +147,15 @@ func (s *Server) handle(req Request, w *bufio.Writer) (any, error) {
 			return nil
 		})
 		return nil, err
+	case OpOperators:
+		return st.Operators()
+	case OpPutOperator:
+		if req.Operator == nil {
+			return nil, errors.New("put-operator: no operator record")
+		}
+		return nil, st.PutOperator(*req.Operator)
+	case OpDeleteOperator:
+		return nil, st.DeleteOperator(req.By)
 	case OpApprove:
 		if s.b.Approve == nil {
 			return nil, errors.New("approvals are not served by this process")
