@@ -89,10 +89,10 @@ nodes:
 	}
 	var entry *state.Entry
 	st.Journal(res.RunID, 0, func(en state.Entry) error {
-		if en.Type == string(engine.EntryCleanedUp) {
+		if en.Type == state.EntryCleanedUp {
 			entry = &en
 		}
-		if en.Type == string(engine.EntryRunStarted) && !strings.HasPrefix(en.Message, "drill of drill") {
+		if en.Type == state.EntryRunStarted && !strings.HasPrefix(en.Message, "drill of drill") {
 			t.Errorf("run-started entry %q does not say drill", en.Message)
 		}
 		return nil

@@ -195,7 +195,7 @@ func (e *Engine) Start(ctx context.Context, g *graphs.Graph) (Result, error) {
 	if e.opts.Drill {
 		what = "drill"
 	}
-	entry := r.entry(EntryRunStarted, "", fmt.Sprintf("%s of %s (%d nodes) started", what, g.Name, len(g.Nodes)))
+	entry := r.entry(state.EntryRunStarted, "", fmt.Sprintf("%s of %s (%d nodes) started", what, g.Name, len(g.Nodes)))
 	entry.Data = map[string]string{"graph": run.GraphFile, "hash": run.GraphHash, "parallelism": fmt.Sprint(e.opts.Parallelism)}
 	if e.opts.Drill {
 		entry.Data["drill"] = "true"

@@ -55,7 +55,7 @@ func (e *Engine) Approve(ctx context.Context, runID, nodeID, by, comment string)
 	rec.State = state.NodeSucceeded
 	rec.ApprovedBy, rec.ApprovalComment, rec.ApprovedAt = by, comment, now
 	rec.Ended = now
-	ch := e.nodeChange(runID, rec, EntryApproved, comment)
+	ch := e.nodeChange(runID, rec, state.EntryApproved, comment)
 	ch.Entry.By = by
 	if err := e.store.Apply(context.WithoutCancel(ctx), ch); err != nil {
 		return fmt.Errorf("approve node %q of run %q: %w", nodeID, runID, err)
@@ -91,7 +91,7 @@ func (e *Engine) Mark(ctx context.Context, runID, nodeID, by, reason string) err
 	rec.MarkedBy, rec.MarkReason = by, reason
 	rec.LastError = ""
 	rec.Ended = now
-	ch := e.nodeChange(runID, rec, EntryMarked, reason)
+	ch := e.nodeChange(runID, rec, state.EntryMarked, reason)
 	ch.Entry.By = by
 	ch.Entry.Data = map[string]string{"was": string(was)}
 	if err := e.store.Apply(context.WithoutCancel(ctx), ch); err != nil {
@@ -130,7 +130,7 @@ func (e *Engine) RecordCleanup(ctx context.Context, runID, by, note string) erro
 	note = e.red.String(note) // the same text on the run and in the journal
 	run.Cleanup = &state.Cleanup{By: by, At: now, Note: note}
 	run.Updated = now
-	ch := state.Change{RunID: runID, Run: &run, Entry: &state.Entry{Time: now, Type: string(EntryCleanedUp),
+	ch := state.Change{RunID: runID, Run: &run, Entry: &state.Entry{Time: now, Type: state.EntryCleanedUp,
 		By: by, Message: note, Data: map[string]string{"status": string(run.Status)}}}
 	if err := e.store.Apply(context.WithoutCancel(ctx), ch); err != nil {
 		return fmt.Errorf("record clean-up of run %q: %w", runID, err)
@@ -200,7 +200,7 @@ func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstrea
 		if i != start {
 			why = fmt.Sprintf("retry of %q with its downstream", nodeID)
 		}
-		ch := e.nodeChange(runID, rec, EntryReset, why)
+		ch := e.nodeChange(runID, rec, state.EntryReset, why)
 		ch.Entry.By = by
 		ch.Entry.Data = map[string]string{"was": string(was)}
 		changes = append(changes, ch)

@@ -82,7 +82,7 @@ func (e *Engine) Resume(ctx context.Context, runID string, edited *graphs.Graph)
 			if rec.State != state.NodeSkipped {
 				recs[i].State = state.NodeSkipped
 				recs[i].LastError = "not targeted"
-				changes = append(changes, e.nodeChange(run.ID, recs[i], EntrySkipped, "not targeted"))
+				changes = append(changes, e.nodeChange(run.ID, recs[i], state.EntrySkipped, "not targeted"))
 			}
 			continue
 		case !ok:
@@ -98,7 +98,7 @@ func (e *Engine) Resume(ctx context.Context, runID string, edited *graphs.Graph)
 			continue
 		}
 		recs[i].State = state.NodePending
-		changes = append(changes, e.nodeChange(run.ID, recs[i], EntryReset, why))
+		changes = append(changes, e.nodeChange(run.ID, recs[i], state.EntryReset, why))
 	}
 	changes = append(changes, e.checkCrashed(ctx, run, g, a, recs, crashed)...)
 	run.Status = state.RunRunning
@@ -110,7 +110,7 @@ func (e *Engine) Resume(ctx context.Context, runID string, edited *graphs.Graph)
 	}
 	defer e.release(r)
 	r.changes = changes
-	ent := r.entry(EntryRunResumed, "", fmt.Sprintf("resumed: %d of %d nodes done, %d left running were checked", r.doneCount(), len(recs), len(crashed)))
+	ent := r.entry(state.EntryRunResumed, "", fmt.Sprintf("resumed: %d of %d nodes done, %d left running were checked", r.doneCount(), len(recs), len(crashed)))
 	r.addRunChange(ent)
 	return r.loop()
 }
@@ -169,7 +169,7 @@ func (e *Engine) closeDone(ctx context.Context, run state.Run, recs []state.Node
 	run.Updated, run.Finished = now, now
 	msg := summary(res)
 	err := e.store.Apply(context.WithoutCancel(ctx), state.Change{RunID: run.ID, Run: &run,
-		Entry: &state.Entry{Time: now, Type: string(EntryRunFinished), Message: msg}})
+		Entry: &state.Entry{Time: now, Type: state.EntryRunFinished, Message: msg}})
 	if err != nil {
 		return res, fmt.Errorf("finish run %q: %w", run.ID, err)
 	}
@@ -177,9 +177,9 @@ func (e *Engine) closeDone(ctx context.Context, run state.Run, recs []state.Node
 	return res, nil
 }
 
-func (e *Engine) nodeChange(runID string, rec state.NodeRecord, t EntryType, msg string) state.Change {
+func (e *Engine) nodeChange(runID string, rec state.NodeRecord, t state.EntryType, msg string) state.Change {
 	return state.Change{RunID: runID, Node: &rec, Entry: &state.Entry{
-		Time: e.opts.Now(), Type: string(t), NodeID: rec.ID, State: rec.State, Message: e.red.String(msg)}}
+		Time: e.opts.Now(), Type: t, NodeID: rec.ID, State: rec.State, Message: e.red.String(msg)}}
 }
 
 // applyEdit computes the difference between the stored graph and an edited
@@ -228,7 +228,7 @@ func (e *Engine) applyEdit(run *state.Run, old, edited *graphs.Graph, byID map[s
 		msg += "; plugin declarations changed: " + strings.Join(diff.Plugins, ", ")
 	}
 	changes = append(changes, state.Change{RunID: run.ID, Snapshot: nonNil(edited.Source), Entry: &state.Entry{
-		Time: now, Type: string(EntryGraphChanged), Message: msg,
+		Time: now, Type: state.EntryGraphChanged, Message: msg,
 		Data: map[string]string{
 			"file":    run.GraphFile,
 			"hash":    run.GraphHash,
@@ -306,7 +306,7 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 			if h := len(rec.History); h > 0 {
 				rec.History[h-1].Result = state.NodeSucceeded
 			}
-			changes = append(changes, e.nodeChange(run.ID, *rec, EntryRestored, "left running by a stopped engine; check: restored: "+out[k].msg))
+			changes = append(changes, e.nodeChange(run.ID, *rec, state.EntryRestored, "left running by a stopped engine; check: restored: "+out[k].msg))
 			continue
 		}
 		rec.State = state.NodePending
@@ -314,7 +314,7 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 		if h := len(rec.History); h > 0 {
 			rec.History[h-1].Result = state.NodeFailed
 		}
-		changes = append(changes, e.nodeChange(run.ID, *rec, EntryReset, "left running by a stopped engine; check: not restored: "+out[k].msg))
+		changes = append(changes, e.nodeChange(run.ID, *rec, state.EntryReset, "left running by a stopped engine; check: not restored: "+out[k].msg))
 	}
 	return changes
 }

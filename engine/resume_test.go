@@ -61,7 +61,7 @@ func TestGateParksApproveResume(t *testing.T) {
 	}
 	var approved *state.Entry
 	st.Journal(res.RunID, 0, func(e state.Entry) error {
-		if e.Type == string(engine.EntryApproved) {
+		if e.Type == state.EntryApproved {
 			approved = &e
 		}
 		return nil
@@ -347,7 +347,7 @@ nodes:
 	}
 	var changed *state.Entry
 	st.Journal(res.RunID, 0, func(e state.Entry) error {
-		if e.Type == string(engine.EntryGraphChanged) {
+		if e.Type == state.EntryGraphChanged {
 			changed = &e
 		}
 		return nil
@@ -401,7 +401,7 @@ nodes:
 	}
 	var changed *state.Entry
 	st.Journal(res.RunID, 0, func(e state.Entry) error {
-		if e.Type == string(engine.EntryGraphChanged) {
+		if e.Type == state.EntryGraphChanged {
 			changed = &e
 		}
 		return nil

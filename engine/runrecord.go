@@ -80,14 +80,14 @@ func (r *runner) finishRun() (Result, error) {
 	now := r.e.opts.Now()
 	r.run.Status = res.Status
 	r.run.Updated = now
-	typ := EntryRunFinished
+	typ := state.EntryRunFinished
 	switch res.Status {
 	case state.RunSucceeded, state.RunFailed:
 		r.run.Finished = now
 	case state.RunParked:
-		typ = EntryRunParked
+		typ = state.EntryRunParked
 	case state.RunInterrupted:
-		typ = EntryRunInterrupted
+		typ = state.EntryRunInterrupted
 	}
 	msg := summary(res)
 	r.addRunChange(r.entry(typ, "", msg))
@@ -191,8 +191,8 @@ func (r *runner) event(t EventType, i int, msg string) Event {
 }
 
 // entry builds a journal entry; its message is redacted.
-func (r *runner) entry(t EntryType, node, msg string) *state.Entry {
-	return &state.Entry{Time: r.e.opts.Now(), Type: string(t), NodeID: node, Message: r.e.red.String(msg)}
+func (r *runner) entry(t state.EntryType, node, msg string) *state.Entry {
+	return &state.Entry{Time: r.e.opts.Now(), Type: t, NodeID: node, Message: r.e.red.String(msg)}
 }
 
 // addNodeChange queues node i's record with its entry for the next flush.

@@ -309,7 +309,7 @@ func (r *runner) arm(i int) {
 	rec.Started = now
 	rec.Ended = time.Time{}
 	rec.History = append(rec.History, state.Attempt{N: rec.Attempts, Started: now})
-	ent := r.entry(EntryStarted, n.ID, fmt.Sprintf("attempt %d", rec.Attempts))
+	ent := r.entry(state.EntryStarted, n.ID, fmt.Sprintf("attempt %d", rec.Attempts))
 	ent.Attempt = rec.Attempts
 	r.addNodeChange(i, ent)
 	r.reserved[n.Plugin]++
@@ -331,7 +331,7 @@ func (r *runner) unarm() {
 			}
 			rec.Started = time.Time{}
 			r.setState(i, state.NodePending)
-			r.addNodeChange(i, r.entry(EntryReset, n.ID, "not started: the run is stopping"))
+			r.addNodeChange(i, r.entry(state.EntryReset, n.ID, "not started: the run is stopping"))
 		}
 	}
 	r.armed, r.arming = r.armed[:0], r.arming[:0]
@@ -462,7 +462,7 @@ func (r *runner) finish(res result) {
 		rec.Outputs = res.outputs
 		rec.LastError = ""
 		r.setState(i, state.NodeSucceeded)
-		ent := r.entry(EntrySucceeded, n.ID, res.message)
+		ent := r.entry(state.EntrySucceeded, n.ID, res.message)
 		ent.Attempt = res.attempt
 		r.addNodeChange(i, ent)
 		nlog.Info("node succeeded", zap.Duration("took", res.ended.Sub(res.started)), zap.String("message", res.message))
@@ -470,7 +470,7 @@ func (r *runner) finish(res result) {
 		r.release(i)
 	case res.status == step.Waiting:
 		r.setState(i, state.NodeWaiting)
-		ent := r.entry(EntryWaiting, n.ID, res.message)
+		ent := r.entry(state.EntryWaiting, n.ID, res.message)
 		ent.Attempt = res.attempt
 		r.addNodeChange(i, ent)
 		nlog.Info("node waiting for approval", zap.String("message", res.message))
@@ -478,7 +478,7 @@ func (r *runner) finish(res result) {
 	case res.canceled:
 		rec.LastError = res.message
 		r.setState(i, state.NodePending)
-		ent := r.entry(EntryInterrupted, n.ID, res.message)
+		ent := r.entry(state.EntryInterrupted, n.ID, res.message)
 		ent.Attempt = res.attempt
 		r.addNodeChange(i, ent)
 		nlog.Warn("node interrupted", zap.String("error", res.message))
@@ -496,7 +496,7 @@ func (r *runner) failed(i int, res result, nlog *zap.Logger) {
 	if r.tries[i] < allowed && r.stopping {
 		// Interrupted with retries left: the next resume tries again.
 		r.setState(i, state.NodePending)
-		ent := r.entry(EntryRetrying, n.ID, fmt.Sprintf("attempt %d failed: %s; retrying at the next resume (run interrupted)", res.attempt, res.message))
+		ent := r.entry(state.EntryRetrying, n.ID, fmt.Sprintf("attempt %d failed: %s; retrying at the next resume (run interrupted)", res.attempt, res.message))
 		ent.Attempt = res.attempt
 		r.addNodeChange(i, ent)
 		nlog.Warn("node attempt failed, retrying at the next resume", zap.String("error", res.message))
@@ -506,7 +506,7 @@ func (r *runner) failed(i int, res result, nlog *zap.Logger) {
 	if r.tries[i] < allowed && !r.failedFast {
 		delay := backoff(r.g.RetryDelay(), r.tries[i])
 		r.setState(i, state.NodePending)
-		ent := r.entry(EntryRetrying, n.ID, fmt.Sprintf("attempt %d failed: %s; retrying in %s", res.attempt, res.message, delay.Round(time.Millisecond)))
+		ent := r.entry(state.EntryRetrying, n.ID, fmt.Sprintf("attempt %d failed: %s; retrying in %s", res.attempt, res.message, delay.Round(time.Millisecond)))
 		ent.Attempt = res.attempt
 		r.addNodeChange(i, ent)
 		nlog.Warn("node attempt failed, retrying", zap.String("error", res.message), zap.Duration("delay", delay))
@@ -522,7 +522,7 @@ func (r *runner) failed(i int, res result, nlog *zap.Logger) {
 		return
 	}
 	r.setState(i, state.NodeFailed)
-	ent := r.entry(EntryFailed, n.ID, res.message)
+	ent := r.entry(state.EntryFailed, n.ID, res.message)
 	ent.Attempt = res.attempt
 	r.addNodeChange(i, ent)
 	nlog.Error("node failed", zap.String("error", res.message))
@@ -546,7 +546,7 @@ func (r *runner) blockDescendants(i int) {
 			}
 			r.setState(d, state.NodeBlocked)
 			r.recs[d].LastError = fmt.Sprintf("upstream node %q failed", id)
-			r.addNodeChange(d, r.entry(EntryBlocked, r.g.Nodes[d].ID, r.recs[d].LastError))
+			r.addNodeChange(d, r.entry(state.EntryBlocked, r.g.Nodes[d].ID, r.recs[d].LastError))
 			r.log.Warn("node blocked", zap.String("node", r.g.Nodes[d].ID), zap.String("upstream", id))
 			r.finished(d, r.recs[d].LastError)
 			stack = append(stack, d)
@@ -587,7 +587,7 @@ func (r *runner) approve(a approval) {
 	rec.ApprovedBy, rec.ApprovalComment, rec.ApprovedAt = a.by, a.comment, now
 	rec.Ended = now
 	r.setState(i, state.NodeSucceeded)
-	ent := r.entry(EntryApproved, a.node, a.comment)
+	ent := r.entry(state.EntryApproved, a.node, a.comment)
 	ent.By = a.by
 	r.addNodeChange(i, ent)
 	if err := r.flushSync(); err != nil {

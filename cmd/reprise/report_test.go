@@ -64,7 +64,7 @@ func mustReportState(t *testing.T) (string, string) {
 	done := func(id string, s state.NodeState, from, to int, msg string) state.Change {
 		rec := state.NodeRecord{ID: id, State: s, Attempts: 1, Started: at(from), Ended: at(to), LastError: msg,
 			History: []state.Attempt{{N: 1, Started: at(from), Ended: at(to), Result: s, Error: msg}}}
-		return state.Change{RunID: runID, Node: &rec, Entry: &state.Entry{Time: at(to), Type: string(s), NodeID: id, State: s, Message: msg}}
+		return state.Change{RunID: runID, Node: &rec, Entry: &state.Entry{Time: at(to), Type: state.EntryType(s), NodeID: id, State: s, Message: msg}}
 	}
 	changes := []state.Change{
 		done("ad", state.NodeSucceeded, 0, 10, ""),

@@ -58,7 +58,7 @@ func TestServeAndDial(t *testing.T) {
 		t.Errorf("Snapshot = %q, %v", snap, err)
 	}
 	var types []string
-	if err := c.Journal(run.ID, 0, func(e state.Entry) error { types = append(types, e.Type); return nil }); err != nil || len(types) == 0 {
+	if err := c.Journal(run.ID, 0, func(e state.Entry) error { types = append(types, string(e.Type)); return nil }); err != nil || len(types) == 0 {
 		t.Errorf("Journal = %v, %v", types, err)
 	}
 	if rep, err := c.Verify(run.ID); err != nil || !rep.OK {

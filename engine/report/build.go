@@ -7,15 +7,6 @@ import (
 	"github.com/reprise-si/reprise/graphs"
 )
 
-// Journal entry types the report reads (written by the engine, see
-// engine/journal.go; kept as strings so that this package reads any state
-// file without linking the engine).
-const (
-	entryApproved  = "approved"
-	entryMarked    = "marked"
-	entryCleanedUp = "cleaned-up" // a drill's clean-up: By, Message (what was done)
-)
-
 // Build makes the report of one run from its records: the run, its node
 // records, its journal (in sequence order; nil when not read), the journal's
 // verification, and the graph parsed from the run's snapshot (nil when it
@@ -98,17 +89,17 @@ func decisions(journal []state.Entry, nodes []state.NodeRecord) []Decision {
 			continue
 		}
 		d := Decision{Type: DecisionOther, NodeID: e.NodeID, By: e.By, At: e.Time, Reason: e.Message, Seq: e.Seq,
-			cleanup: e.Type == entryCleanedUp}
+			cleanup: e.Type == state.EntryCleanedUp}
 		switch e.Type {
-		case entryApproved:
+		case state.EntryApproved:
 			d.Type = DecisionApproval
-		case entryMarked:
+		case state.EntryMarked:
 			d.Type = DecisionOverride
 		default:
 			if d.Reason == "" {
-				d.Reason = e.Type
+				d.Reason = string(e.Type)
 			} else {
-				d.Reason = e.Type + ": " + d.Reason
+				d.Reason = string(e.Type) + ": " + d.Reason
 			}
 		}
 		seen[[2]string{d.Type, d.NodeID}] = true

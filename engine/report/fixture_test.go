@@ -153,7 +153,7 @@ func mustFixtureStore(t testing.TB, kind fixtureKind) (string, string) {
 		}
 		cp := *rec
 		cp.History = append([]state.Attempt(nil), rec.History...)
-		err := s.Apply(ctx, state.Change{RunID: runID, Node: &cp, Entry: &state.Entry{Time: now, Type: typ,
+		err := s.Apply(ctx, state.Change{RunID: runID, Node: &cp, Entry: &state.Entry{Time: now, Type: state.EntryType(typ),
 			NodeID: st.node, State: st.st, Attempt: st.attempt, Message: st.msg, By: st.by}})
 		if err != nil {
 			t.Fatal(err)

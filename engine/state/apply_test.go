@@ -190,7 +190,7 @@ func TestCommitFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	var types []string
-	_ = s.Journal("r1", 0, func(e Entry) error { types = append(types, e.Type); return nil })
+	_ = s.Journal("r1", 0, func(e Entry) error { types = append(types, string(e.Type)); return nil })
 	rep, err := s.Verify("r1")
 	if err != nil || !rep.OK || !reflect.DeepEqual(types, []string{"run-created", "a", "d"}) {
 		t.Errorf("journal %v, Verify = %+v, %v; want run-created a d, OK", types, rep, err)

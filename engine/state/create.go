@@ -84,7 +84,7 @@ func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes [
 			}
 		}
 		w := newTxWriter(tx, s.path)
-		e := &Entry{Time: run.Created, Type: "run-created",
+		e := &Entry{Time: run.Created, Type: EntryRunCreated,
 			Message: fmt.Sprintf("run of %s created with %d nodes", run.GraphName, len(nodes)),
 			Data:    map[string]string{"graph_hash": run.GraphHash, "graph_file": run.GraphFile}}
 		if err := w.append(run.ID, e); err != nil {

@@ -20,7 +20,7 @@ func appendEntryJSON(b []byte, e *Entry) []byte {
 		b = append(b, '"')
 	}
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, e.Type)
+	b = appendJSONString(b, string(e.Type))
 	if e.NodeID != "" {
 		b = appendJSONString(append(b, `,"node":`...), e.NodeID)
 	}

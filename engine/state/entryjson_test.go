@@ -39,7 +39,7 @@ func FuzzEntryJSON(f *testing.F) {
 	f.Add(uint64(1), int64(0), "node-started", "ad", "running", 1, "msg", "me", "k", "v", "p")
 	f.Add(uint64(9), int64(1e18), "<&>", "\u2028", "", -1, "\xff", "\"\\", "\x00", "é", "")
 	f.Fuzz(func(t *testing.T, seq uint64, nanos int64, typ, node, st string, attempt int, msg, by, k, v, prev string) {
-		e := Entry{Seq: seq, Type: typ, NodeID: node, State: NodeState(st), Attempt: attempt,
+		e := Entry{Seq: seq, Type: EntryType(typ), NodeID: node, State: NodeState(st), Attempt: attempt,
 			Message: msg, By: by, Data: map[string]string{k: v}, Prev: prev}
 		if nanos != 0 {
 			e.Time = time.Unix(0, nanos).UTC()

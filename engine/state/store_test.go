@@ -111,7 +111,7 @@ func TestRoundTrip(t *testing.T) {
 	var types []string
 	var prev string
 	err = s.Journal("r1", 0, func(e Entry) error {
-		types = append(types, e.Type)
+		types = append(types, string(e.Type))
 		if e.Seq != uint64(len(types)) || e.Prev != prev || len(e.Hash) != 64 || e.Time.IsZero() {
 			t.Errorf("entry %+v: bad seq, chain or time", e)
 		}

@@ -138,7 +138,7 @@ type NodeRecord struct {
 type Entry struct {
 	Seq     uint64            `json:"seq"` // 1, 2, … per run
 	Time    time.Time         `json:"time,omitzero"`
-	Type    string            `json:"type"` // "run-created", "node-started", … chosen by the engine
+	Type    EntryType         `json:"type"` // see entrytype.go
 	NodeID  string            `json:"node,omitempty"`
 	State   NodeState         `json:"state,omitempty"`
 	Attempt int               `json:"attempt,omitempty"`

@@ -56,7 +56,7 @@ func JournalTypes(t testing.TB, st *state.Store, runID string) []string {
 	t.Helper()
 	var out []string
 	err := st.Journal(runID, 0, func(e state.Entry) error {
-		out = append(out, strings.TrimSpace(e.Type+" "+e.NodeID))
+		out = append(out, strings.TrimSpace(string(e.Type)+" "+e.NodeID))
 		return nil
 	})
 	if err != nil {

@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/reprise-si/reprise/graphs"
 	"github.com/reprise-si/reprise/plugins/sdk"
 )
 
 // Version is the version the built-in plugins report in Describe.
 const Version = "1.0.0"
+
+// Names are the built-in plugins, sorted. graphs.BuiltinPlugins lists the
+// same names for graph validation (a test keeps them equal).
+var Names = []string{"exec", "http", "manual", "noop"}
 
 // Plugin returns the built-in plugin called name.
 func Plugin(name string) (sdk.Plugin, error) {
@@ -27,7 +30,7 @@ func Plugin(name string) (sdk.Plugin, error) {
 	case "noop":
 		return &Noop{}, nil
 	}
-	return nil, fmt.Errorf("unknown built-in plugin %q (want %s)", name, strings.Join(graphs.BuiltinPlugins, ", "))
+	return nil, fmt.Errorf("unknown built-in plugin %q (want %s)", name, strings.Join(Names, ", "))
 }
 
 // Serve serves built-in plugin name through go-plugin in the current

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,7 +13,10 @@ import (
 )
 
 func TestPluginNames(t *testing.T) {
-	for _, name := range graphs.BuiltinPlugins {
+	if !slices.Equal(Names, graphs.BuiltinPlugins) {
+		t.Errorf("builtin.Names = %q, graphs.BuiltinPlugins = %q: keep them equal", Names, graphs.BuiltinPlugins)
+	}
+	for _, name := range Names {
 		p, err := Plugin(name)
 		if err != nil {
 			t.Fatalf("Plugin(%q): %v", name, err)

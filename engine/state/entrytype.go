@@ -1,11 +1,13 @@
-package engine
+package state
 
-// EntryType names a journal entry written by the engine. Entry types are
-// stored as they read; reports and `reprise log` show them.
+// EntryType names the kind of a journal entry (Entry.Type). Entry types are
+// stored as they read; reports and `reprise log` show them. The engine
+// writes the ones below; a reader meets any string a newer reprise wrote.
 type EntryType string
 
-// The journal entry types the engine writes.
+// The journal entry types.
 const (
+	EntryRunCreated     EntryType = "run-created" // written by CreateRun with the run
 	EntryRunStarted     EntryType = "run-started"
 	EntryRunResumed     EntryType = "run-resumed"
 	EntryRunFinished    EntryType = "run-finished" // Message holds the final status
