@@ -169,5 +169,10 @@ func (d *decoder) edgePos(i int, dep string) (Position, string) {
 			return src.ends[j], "between"
 		}
 	}
+	for _, x := range n.After {
+		if x == dep && len(src.clean.wipes) > 0 {
+			return src.clean.wipes[0], "wipes"
+		}
+	}
 	return n.Pos, ""
 }

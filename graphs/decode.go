@@ -43,10 +43,11 @@ type nodeSrc struct {
 	id, kind, plugin, between Position
 	deps                      []Position // one per DependsOn entry
 	ends                      []Position // one per Between entry
-	depIdx, endIdx            []int32    // node index of each entry, -1 when unknown
+	depIdx, endIdx, afterIdx  []int32    // node index of each entry, -1 when unknown
 	with                      *value
 	hasID, hasKind, hasPlugin bool
 	badEnds                   bool // between had a wrong type, reported
+	clean                     cleanSrc
 }
 
 // decoder walks the value tree of a graph file into a Graph, collecting
@@ -205,7 +206,7 @@ func (d *decoder) strList(v *value, node, field string) ([]string, []Position) {
 	return out, pos
 }
 
-var topFields = []string{"version", "name", "plugins", "defaults", "nodes"}
+var topFields = []string{"version", "name", "plugins", "defaults", "nodes", "zones", "scanners", "incident"}
 
 // decodeGraph walks the root value. It fills d.g and d.src.
 func (d *decoder) decodeGraph(root *value) {
@@ -241,6 +242,12 @@ func (d *decoder) decodeGraph(root *value) {
 			d.decodePlugins(v)
 		case "defaults":
 			d.decodeDefaults(v)
+		case "zones":
+			d.decodeZones(v)
+		case "scanners":
+			d.decodeScanners(v)
+		case "incident":
+			d.decodeIncident(v)
 		case "nodes":
 			hasNodes = true
 			nodesVal = v

@@ -46,6 +46,16 @@ var (
 	// ErrUnknownPlugin is returned when a node has no plugin, or names one
 	// that is neither built in nor declared under `plugins`.
 	ErrUnknownPlugin = errors.New("unknown plugin")
+	// ErrZone is returned for a missing or unknown zone, a node that
+	// depends on a less trusted zone, or a cross-zone interface that is not
+	// in the less trusted zone.
+	ErrZone = errors.New("bad zone")
+	// ErrUnknownScanner is returned when a node's scan names a scanner not
+	// declared under scanners.
+	ErrUnknownScanner = errors.New("unknown scanner")
+	// ErrEvidence is returned when incident.require_evidence is set and a
+	// node wipes a machine that no evidence node preserves.
+	ErrEvidence = errors.New("evidence required before wipe")
 	// ErrPlaceholder is returned when a `${...}` placeholder in `with` is
 	// malformed or refers to a node that is not an ancestor.
 	ErrPlaceholder = errors.New("bad placeholder")

@@ -81,6 +81,12 @@ type Graph struct {
 	Plugins  map[string]PluginRef
 	Defaults Defaults
 	Nodes    []*Node
+	// Zones are the trust zones, most trusted first (nil: none declared).
+	Zones []Zone
+	// Scanners are the restore-point scanners, in file order.
+	Scanners []Scanner
+	// Incident is when the attack was detected (nil: not declared).
+	Incident *Incident
 
 	// File is the path the graph was read from ("" for in-memory input);
 	// Dir is its folder, the default working directory of exec steps.
@@ -129,15 +135,34 @@ type Node struct {
 	Retries     *int          // nil: the graph default
 	With        map[string]any
 
+	// Zone is the node's trust zone ("" when the graph declares none).
+	Zone string
+	// RestorePoints are the points the node's data may be restored from
+	// (nil: none; the step restores what it knows).
+	RestorePoints *RestorePoints
+	// Scan names the scanners run on each restore point, in order.
+	Scan []string
+	// Wipes names the machines the node reinstalls or reimages.
+	Wipes []string
+	// Evidence marks a node that preserves evidence (a disk image, a memory
+	// capture, a log export) of the machines in Preserves.
+	Evidence  bool
+	Preserves []string
+	// After lists the evidence nodes that must finish before this node
+	// because it wipes what they preserve. Parse fills it; it is part of
+	// the node's effective dependencies (Deps).
+	After []string
+
 	Pos Position // where the node's mapping starts
 }
 
-// Deps returns the node's effective dependencies: DependsOn then the Between
-// ends, without duplicates, in that order.
+// Deps returns the node's effective dependencies: DependsOn, then the
+// Between ends, then After (evidence to take before a wipe), without
+// duplicates, in that order.
 func (n *Node) Deps() []string {
-	out := make([]string, 0, len(n.DependsOn)+len(n.Between))
-	seen := make(map[string]bool, len(n.DependsOn)+len(n.Between))
-	for _, list := range [][]string{n.DependsOn, n.Between} {
+	out := make([]string, 0, len(n.DependsOn)+len(n.Between)+len(n.After))
+	seen := make(map[string]bool, len(n.DependsOn)+len(n.Between)+len(n.After))
+	for _, list := range [][]string{n.DependsOn, n.Between, n.After} {
 		for _, d := range list {
 			if !seen[d] {
 				seen[d] = true

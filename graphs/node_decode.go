@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-var nodeFields = []string{"id", "kind", "title", "plugin", "depends_on", "between", "criticality", "estimate", "timeout", "retries", "with"}
+var nodeFields = []string{"id", "kind", "title", "plugin", "depends_on", "between", "criticality", "estimate", "timeout", "retries", "with",
+	"zone", "restore_points", "scan", "wipes", "evidence", "preserves"}
 
 // decodeNode decodes the i-th entry of nodes.
 func (d *decoder) decodeNode(i int, v *value) {
@@ -91,6 +92,8 @@ func (d *decoder) decodeNode(i int, v *value) {
 			if m, ok := d.toGo(fv, label, "with").(map[string]any); ok {
 				n.With = m
 			}
+		default:
+			d.decodeCleanField(n, &src, label, key, fv)
 		}
 	})
 	if !src.hasID {

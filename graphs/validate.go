@@ -23,6 +23,7 @@ func (d *decoder) validate() {
 		}
 		g.index[n.ID] = i
 	}
+	d.orderEvidence()
 	d.resolve()
 	sugg := &suggester{g: g}
 	for i, n := range g.Nodes {
@@ -34,6 +35,7 @@ func (d *decoder) validate() {
 	g.deps = deps
 	acyclic := d.checkCycles(deps)
 	d.checkPlaceholders(deps, acyclic, sugg)
+	d.checkZones()
 }
 
 // suggester finds the closest known id for an unknown one; it gives up
@@ -174,6 +176,7 @@ func (d *decoder) resolve() {
 	for i, n := range d.g.Nodes {
 		d.src[i].depIdx = lookup(n.DependsOn)
 		d.src[i].endIdx = lookup(n.Between)
+		d.src[i].afterIdx = lookup(n.After)
 	}
 }
 
@@ -181,14 +184,14 @@ func (d *decoder) resolve() {
 func (d *decoder) resolvedDeps() [][]int {
 	total := 0
 	for i := range d.src {
-		total += len(d.src[i].depIdx) + len(d.src[i].endIdx)
+		total += len(d.src[i].depIdx) + len(d.src[i].endIdx) + len(d.src[i].afterIdx)
 	}
 	backing := make([]int, 0, total)
 	out := make([][]int, len(d.src))
 	mark := make([]int32, len(d.src))
 	for i := range d.src {
 		start := len(backing)
-		for _, list := range [2][]int32{d.src[i].depIdx, d.src[i].endIdx} {
+		for _, list := range [3][]int32{d.src[i].depIdx, d.src[i].endIdx, d.src[i].afterIdx} {
 			for _, j := range list {
 				if j < 0 || int(j) == i || mark[j] == int32(i+1) {
 					continue
@@ -215,14 +218,14 @@ func effectiveDeps(g *Graph) [][]int {
 	}
 	total := 0
 	for _, n := range g.Nodes {
-		total += len(n.DependsOn) + len(n.Between)
+		total += len(n.DependsOn) + len(n.Between) + len(n.After)
 	}
 	backing := make([]int, 0, total)
 	out := make([][]int, len(g.Nodes))
 	mark := make([]int32, len(g.Nodes)) // mark[j] == i+1: j already listed for i
 	for i, n := range g.Nodes {
 		start := len(backing)
-		for _, list := range [2][]string{n.DependsOn, n.Between} {
+		for _, list := range [3][]string{n.DependsOn, n.Between, n.After} {
 			for _, dep := range list {
 				j, ok := g.index[dep]
 				if !ok || j == i || mark[j] == int32(i+1) {

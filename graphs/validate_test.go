@@ -58,6 +58,14 @@ var badCases = []badCase{
 	{"bad-placeholder.yaml", 6, 56, ErrPlaceholder, `with.restore[2]: bad placeholder "${env:AD PASSWORD}"`},
 	{"placeholder-not-ancestor.yaml", 9, 22, ErrPlaceholder, `${nodes.db.outputs.host} uses node "db", which "pacs" does not depend on`},
 	{"duplicate-dependency.yaml", 9, 23, ErrSchema, `depends_on: "san" is listed twice`},
+	{"zone-less-trusted-dependency.yaml", 14, 18, ErrZone, `node "ad": depends_on: "dpi" is in zone "clinical", less trusted than this node's zone "core"`},
+	{"unknown-zone.yaml", 9, 11, ErrZone, `node "ad": zone: unknown zone "cor" (did you mean "core"? want one of core, clinical)`},
+	{"missing-zone.yaml", 5, 5, ErrZone, `node "ad": missing zone (the graph declares zones: want one of core)`},
+	{"interface-wrong-zone.yaml", 12, 11, ErrZone, `zone: interface between zones "core" and "clinical" belongs to the less trusted one, "clinical" (got "outside")`},
+	{"wipe-without-evidence.yaml", 9, 13, ErrEvidence, `wipes: nothing preserves evidence of "dc01" before it is wiped`},
+	{"unknown-scanner.yaml", 8, 12, ErrUnknownScanner, `scan: unknown scanner "iocz" (want one of iocs)`},
+	{"bad-restore-point.yaml", 10, 24, ErrBadValue, `restore_points[0].time: bad time "last night"`},
+	{"unknown-scanner-type.yaml", 3, 14, ErrBadValue, `scanners.av.type: unknown scanner type "antivirus" (want ioc, entropy, yara, clamav)`},
 }
 
 // TestBadExamples loads every file of examples/bad and checks each expected
