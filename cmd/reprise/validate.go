@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/host"
 	"github.com/reprise-si/reprise/graphs"
 )
@@ -35,6 +36,7 @@ Exit 0 with a one-line summary when the graph is valid, 1 otherwise.`,
 			var pluginProblems []host.NodeProblem
 			if err == nil && !offline {
 				pluginProblems = validateWithPlugins(cmd.Context(), g)
+				pluginProblems = append(pluginProblems, validateScanners(cmd.Context(), g)...)
 			}
 			if asJSON {
 				return printValidateJSON(cmd.OutOrStdout(), path, g, err, pluginProblems)
@@ -44,6 +46,10 @@ Exit 0 with a one-line summary when the graph is valid, 1 otherwise.`,
 			}
 			if len(pluginProblems) > 0 {
 				for _, p := range pluginProblems {
+					if p.Scanner != "" {
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s:%s\n", path, p.String())
+						continue
+					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s:%s (plugin %s)\n", path, p.String(), p.Plugin)
 				}
 				return withCode(exitError, nil)
@@ -64,6 +70,18 @@ func validateWithPlugins(ctx context.Context, g *graphs.Graph) []host.NodeProble
 	h := host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir})
 	defer h.Close()
 	return host.ValidateNodes(ctx, h, g)
+}
+
+// validateScanners loads the graph's scanners (hash lists, yara rules,
+// ClamAV databases, the commands themselves); each that cannot be used is a
+// problem at the line of its declaration.
+func validateScanners(ctx context.Context, g *graphs.Graph) []host.NodeProblem {
+	_, probs := engine.CompileScanners(ctx, g)
+	out := make([]host.NodeProblem, len(probs))
+	for i, p := range probs {
+		out[i] = host.NodeProblem{Scanner: p.Scanner, Pos: p.Pos, Message: p.Err.Error()}
+	}
+	return out
 }
 
 // tuneGCForGraphs lets the garbage collector run less often in the
@@ -157,6 +175,11 @@ func printValidateJSON(w io.Writer, path string, g *graphs.Graph, err error, plu
 	switch {
 	case err == nil && len(pluginProblems) > 0:
 		for _, p := range pluginProblems {
+			if p.Scanner != "" {
+				out.Problems = append(out.Problems, problemJSON{File: path, Line: p.Pos.Line, Col: p.Pos.Column,
+					Field: "scanners." + p.Scanner, Message: p.Message, Text: path + ":" + p.String()})
+				continue
+			}
 			out.Problems = append(out.Problems, problemJSON{File: path, Line: p.Pos.Line, Col: p.Pos.Column,
 				Node: p.NodeID, Field: "with", Message: "plugin " + p.Plugin + ": " + p.Message,
 				Text: fmt.Sprintf("%s:%s (plugin %s)", path, p.String(), p.Plugin)})

@@ -11,16 +11,21 @@ import (
 	"github.com/reprise-si/reprise/graphs"
 )
 
-// NodeProblem is a problem a plugin found in one node's `with` config.
+// NodeProblem is a problem a plugin found in one node's `with` config, or
+// (Scanner set) a declared scanner that cannot be used.
 type NodeProblem struct {
 	NodeID  string
 	Plugin  string
-	Pos     graphs.Position // the node's position in the graph file
+	Scanner string
+	Pos     graphs.Position // the node's (or scanner's) position in the graph file
 	Message string
 }
 
-// String returns "LINE:COL: node \"ID\": message".
+// String returns "LINE:COL: node \"ID\": message" (or scanner "NAME").
 func (p NodeProblem) String() string {
+	if p.Scanner != "" {
+		return fmt.Sprintf("%d:%d: scanner %q: %s", p.Pos.Line, p.Pos.Column, p.Scanner, p.Message)
+	}
 	return fmt.Sprintf("%d:%d: node %q: %s", p.Pos.Line, p.Pos.Column, p.NodeID, p.Message)
 }
 
