@@ -231,27 +231,13 @@ func targetSet(g *graphs.Graph, a *graphs.Analysis, targets []string) ([]bool, e
 	if len(targets) == 0 {
 		return nil, nil
 	}
-	inc := make([]bool, len(g.Nodes))
-	var stack []int
+	starts := make([]int, 0, len(targets))
 	for _, t := range targets {
 		i, ok := g.Index(t)
 		if !ok {
 			return nil, fmt.Errorf("target %q: %w (not a node of graph %q)", t, ErrUnknownTarget, g.Name)
 		}
-		if !inc[i] {
-			inc[i] = true
-			stack = append(stack, i)
-		}
+		starts = append(starts, i)
 	}
-	for len(stack) > 0 {
-		i := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, d := range a.Deps[i] {
-			if !inc[d] {
-				inc[d] = true
-				stack = append(stack, d)
-			}
-		}
-	}
-	return inc, nil
+	return a.Ancestors(starts...), nil
 }

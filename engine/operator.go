@@ -172,14 +172,13 @@ func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstrea
 	}
 	todo := []int{start}
 	if downstream {
+		// Dependencies first: start, then its descendants in order.
 		a := graphs.Analyze(g)
-		seen := map[int]bool{start: true}
-		for k := 0; k < len(todo); k++ {
-			for _, d := range a.Dependents[todo[k]] {
-				if !seen[d] {
-					seen[d] = true
-					todo = append(todo, d)
-				}
+		set := a.Descendants(start)
+		todo = todo[:0]
+		for _, i := range a.Order {
+			if set[i] {
+				todo = append(todo, i)
 			}
 		}
 	}

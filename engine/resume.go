@@ -188,24 +188,15 @@ func (e *Engine) nodeChange(runID string, rec state.NodeRecord, t state.EntryTyp
 func (e *Engine) applyEdit(run *state.Run, old, edited *graphs.Graph, byID map[string]state.NodeRecord) ([]state.Change, map[string]bool, error) {
 	diff := graphs.DiffGraphs(old, edited)
 	ea := graphs.Analyze(edited)
-	rerun := map[string]bool{}
-	var stack []int
+	var changed []int
 	for _, id := range diff.Changed {
-		if i, ok := edited.Index(id); ok && !rerun[id] {
-			rerun[id] = true
-			stack = append(stack, i)
+		if i, ok := edited.Index(id); ok {
+			changed = append(changed, i)
 		}
 	}
-	for len(stack) > 0 {
-		i := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, d := range ea.Dependents[i] {
-			id := edited.Nodes[d].ID
-			if !rerun[id] {
-				rerun[id] = true
-				stack = append(stack, d)
-			}
-		}
+	rerun := map[string]bool{}
+	for _, i := range graphs.Members(ea.Descendants(changed...)) {
+		rerun[edited.Nodes[i].ID] = true
 	}
 	var changes []state.Change
 	for _, id := range diff.Removed {

@@ -536,22 +536,17 @@ func (r *runner) failed(i int, res result, nlog *zap.Logger) {
 // blockDescendants marks every pending descendant of i blocked.
 func (r *runner) blockDescendants(i int) {
 	id := r.g.Nodes[i].ID
-	stack := []int{i}
-	for len(stack) > 0 {
-		c := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, d := range r.a.Dependents[c] {
-			if r.recs[d].State != state.NodePending {
-				continue
-			}
-			r.setState(d, state.NodeBlocked)
-			r.recs[d].LastError = fmt.Sprintf("upstream node %q failed", id)
-			r.addNodeChange(d, r.entry(state.EntryBlocked, r.g.Nodes[d].ID, r.recs[d].LastError))
-			r.log.Warn("node blocked", zap.String("node", r.g.Nodes[d].ID), zap.String("upstream", id))
-			r.finished(d, r.recs[d].LastError)
-			stack = append(stack, d)
+	graphs.Reach(r.a.Dependents, []int{i}, func(d int) bool {
+		if r.recs[d].State != state.NodePending {
+			return false // done, running or already blocked: not past it
 		}
-	}
+		r.setState(d, state.NodeBlocked)
+		r.recs[d].LastError = fmt.Sprintf("upstream node %q failed", id)
+		r.addNodeChange(d, r.entry(state.EntryBlocked, r.g.Nodes[d].ID, r.recs[d].LastError))
+		r.log.Warn("node blocked", zap.String("node", r.g.Nodes[d].ID), zap.String("upstream", id))
+		r.finished(d, r.recs[d].LastError)
+		return true
+	})
 }
 
 // release lets the dependents of a node that is now done become ready.

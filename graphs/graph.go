@@ -97,8 +97,7 @@ func (g *Graph) KindCounts() map[Kind]int {
 // Source) is shared with g. An unknown target is an error naming it and the
 // closest id.
 func (g *Graph) Subset(targets []string) (*Graph, error) {
-	keep := make([]bool, len(g.Nodes))
-	var stack []int
+	var starts []int
 	var unknown []string
 	for _, t := range targets {
 		i, ok := g.Index(t)
@@ -106,10 +105,7 @@ func (g *Graph) Subset(targets []string) (*Graph, error) {
 			unknown = append(unknown, t)
 			continue
 		}
-		if !keep[i] {
-			keep[i] = true
-			stack = append(stack, i)
-		}
+		starts = append(starts, i)
 	}
 	if len(unknown) > 0 {
 		ids := make([]string, len(g.Nodes))
@@ -126,18 +122,9 @@ func (g *Graph) Subset(targets []string) (*Graph, error) {
 		}
 		return nil, fmt.Errorf("target %s: %w", strings.Join(msgs, ", "), ErrUnknownNode)
 	}
-	for len(stack) > 0 {
-		v := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, dep := range g.Nodes[v].Deps() {
-			if j, ok := g.Index(dep); ok && !keep[j] {
-				keep[j] = true
-				stack = append(stack, j)
-			}
-		}
-	}
+	keep := Reach(effectiveDeps(g), starts, nil)
 	sub := *g
-	sub.Nodes = make([]*Node, 0, len(stack))
+	sub.Nodes = make([]*Node, 0, len(starts))
 	for i, n := range g.Nodes {
 		if keep[i] {
 			sub.Nodes = append(sub.Nodes, n)
