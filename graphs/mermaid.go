@@ -114,7 +114,26 @@ func mermaidEscape(s string) string {
 	return b.String()
 }
 
-// mermaidTitle makes s safe as the YAML front matter's title.
+// mermaidTitle makes s safe as the title of the YAML front matter: one
+// double-quoted YAML scalar on one line. Backslashes and quotes are escaped;
+// every character that YAML reads as a line break or refuses in a document
+// (C0 and C1 controls, DEL, U+2028, U+2029, U+FEFF, non-characters) becomes
+// a space, and bytes that are not UTF-8 become U+FFFD, so that a graph's
+// name can neither end the front matter nor make Mermaid refuse the chart.
 func mermaidTitle(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", " ").Replace(s) + `"`
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == '\\' || r == '"':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20, r >= 0x7f && r <= 0x9f, r == 0x2028, r == 0x2029, r == 0xfeff, r == 0xfffe, r == 0xffff:
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

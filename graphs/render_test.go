@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // trickyGraph has labels with every character that DOT or Mermaid could
@@ -279,5 +281,45 @@ func TestWrapWords(t *testing.T) {
 		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 			t.Errorf("wrapWords(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestMermaidTitleEscaped renders graphs with hostile names: the front
+// matter must stay three lines, parse as YAML, and give the name back
+// (line breaks and controls as spaces, bad UTF-8 as U+FFFD).
+func TestMermaidTitleEscaped(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"quotes and backslash", `a "b" \c`, `a "b" \c`},
+		{"newline ends the front matter", "x\n---\nflowchart TB", "x --- flowchart TB"},
+		{"carriage return", "a\rb", "a b"},
+		{"NEL", "a\u0085b", "a b"},
+		{"line separator", "a\u2028b\u2029c", "a b c"},
+		{"NUL and DEL", "a\x00b\x7fc", "a b c"},
+		{"BOM", "\ufeffname", " name"},
+		{"bad UTF-8", "caf\xe9", "caf\ufffd"},
+		{"yaml syntax", "a: b # c", "a: b # c"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := mustParse(t, "t.yaml", trickyGraph)
+			g.Name = tt.in
+			var buf bytes.Buffer
+			if err := RenderMermaid(&buf, g, RenderOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			front, rest, ok := strings.Cut(strings.TrimPrefix(out, "---\n"), "\n---\n")
+			if !ok || strings.ContainsAny(front, "\n\r") || !strings.HasPrefix(rest, "flowchart LR\n") {
+				t.Fatalf("front matter is not one line followed by the flowchart:\n%q", out)
+			}
+			var fm map[string]string
+			if err := yaml.Unmarshal([]byte(front), &fm); err != nil {
+				t.Fatalf("front matter %q: %v", front, err)
+			}
+			if len(fm) != 1 || fm["title"] != tt.want {
+				t.Errorf("front matter %q decodes to %q, want title %q", front, fm, tt.want)
+			}
+			checkMermaid(t, out)
+		})
 	}
 }
