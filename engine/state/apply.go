@@ -355,6 +355,13 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 	defer faultsPanic()()
 	defer s.guard(&err)
 	err = s.db.Update(fn)
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		ce.Written = s.written.Load()
+	}
+	if err == nil {
+		s.written.Store(true)
+	}
 	return s.mapErr(err)
 }
 

@@ -136,8 +136,8 @@ func TestNotAStateFile(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(empty, Options{ReadOnly: true}); !errors.As(err, &ce) {
-		t.Errorf("read-only Open of an empty file = %v, want *CorruptError", err)
+	if _, err := Open(empty, Options{ReadOnly: true}); !errors.Is(err, ErrNoRunYet) {
+		t.Errorf("read-only Open of an empty file = %v, want ErrNoRunYet", err)
 	}
 	if _, err := Open(filepath.Join(t.TempDir(), "missing.db"), Options{ReadOnly: true}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("read-only Open of a missing file = %v, want ErrNotExist", err)

@@ -34,8 +34,14 @@ var (
 // writer excludes everyone, a reader excludes writers.
 type LockedError struct {
 	Path   string
-	Holder Holder // what the holder wrote beside the file; zero if unknown
+	Holder Holder // the holder: from its holder file, else from the kernel's lock table; zero if unknown
+	// Shared is set when the lock is held by read-only openers (status,
+	// log, runs), which let go within moments.
+	Shared bool
 }
+
+// readersOnly reports whether no writer is known to hold the lock.
+func (e *LockedError) readersOnly() bool { return e.Shared || e.Holder.PID == 0 }
 
 // Holder describes the process that holds a state file. It is written as
 // JSON to PATH.holder once the lock is taken and removed on Close.
@@ -48,24 +54,50 @@ type Holder struct {
 
 // Error names the file and, when known, the holder: command, pid, host, since when.
 func (e *LockedError) Error() string {
+	if e.Shared {
+		return fmt.Sprintf("state file %s is being read by another process (pid %d: a status, log or runs command); try again when it has finished", e.Path, e.Holder.PID)
+	}
 	if e.Holder.PID == 0 {
-		return fmt.Sprintf("state file %s is in use by another process (holder unknown: maybe a read-only reader); try again when it has finished", e.Path)
+		return fmt.Sprintf("state file %s is in use by another process (holder unknown); try again when it has finished", e.Path)
 	}
 	return fmt.Sprintf("state file %s is in use by %s (pid %d on %s) since %s; wait for it to finish or stop it first",
 		e.Path, e.Holder.Command, e.Holder.PID, e.Holder.Host, e.Holder.Since.Format(time.RFC3339))
 }
 
 // CorruptError is returned when the state file is damaged (truncated,
-// overwritten, not a state file at all). Open leaves such a file untouched.
+// overwritten, not a state file at all, a bad page deep inside). Open
+// checks every page before a session's first write, so a damaged file is
+// refused before anything is written to it.
 type CorruptError struct {
 	Path string
 	Err  error
+	// Written is set when this process had already committed changes to
+	// the file before the damage was found (damage that appeared during
+	// the session); the message then says so instead of "left untouched".
+	Written bool
 }
 
-// Error names the file and the damage, and says the file was not touched.
+// Error names the file and the damage, and says whether the file was touched.
 func (e *CorruptError) Error() string {
+	if e.Written {
+		return fmt.Sprintf("state file %s is damaged: %v; this process had committed changes to it before the damage was found: keep a copy, restore it from a backup, or start again with another --state file", e.Path, e.Err)
+	}
 	return fmt.Sprintf("state file %s is damaged: %v; it was left untouched: keep a copy, restore it from a backup, or start again with another --state file", e.Path, e.Err)
 }
 
 // Unwrap returns the damage found.
 func (e *CorruptError) Unwrap() error { return e.Err }
+
+// ErrNoRunYet is returned by a read-only Open of a file that holds no run:
+// empty, or left half-made by a creation that was cut short (disk full,
+// crash). Opening it for writing rebuilds it.
+var ErrNoRunYet = errors.New("holds no run yet")
+
+// ErrUnsafeDir is returned by Open when the state file's folder can be
+// written by other users without the sticky bit (CheckDir).
+var ErrUnsafeDir = errors.New("unsafe state folder")
+
+// ErrSymlink is returned when a file of the state family (the state file,
+// its .log, .holder or .sock) is a symbolic link: in a folder others can
+// write to, following it would let them choose which file reprise writes.
+var ErrSymlink = errors.New("is a symbolic link; refusing to follow it (replace it by the file itself)")

@@ -7,10 +7,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // The tests re-run their own binary as a second process (helperEnv says
@@ -52,6 +56,22 @@ func TestHelperProcess(t *testing.T) {
 		os.Exit(0)
 	case "apply":
 		helperApply(path)
+	case "create-limited":
+		// Create the file with a file size limit that cuts bbolt's first
+		// write short, as a full disk would.
+		signal.Ignore(syscall.SIGXFSZ)
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: 6000, Max: 6000}); err != nil {
+			fmt.Println("setrlimit", err)
+			os.Exit(1)
+		}
+		s, err := Open(path, Options{})
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(0)
+		}
+		_ = s.Close()
+		fmt.Println("opened")
+		os.Exit(0)
 	}
 	os.Exit(2)
 }
@@ -117,4 +137,9 @@ func helper(t *testing.T, mode, path string) (*exec.Cmd, io.WriteCloser, *bufio.
 		_ = cmd.Wait()
 	})
 	return cmd, stdin, bufio.NewScanner(stdout)
+}
+
+// boltOpenPlain creates a bbolt file as bbolt does, with nothing committed.
+func boltOpenPlain(path string) (*bolt.DB, error) {
+	return bolt.Open(path, 0o600, nil)
 }

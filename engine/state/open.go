@@ -2,7 +2,6 @@ package state
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -11,8 +10,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,7 +51,8 @@ type Store struct {
 	wake    chan struct{} // capacity 1: work is queued or the store is closing
 	done    chan struct{} // closed when the writer goroutine has returned
 
-	stats statCounters
+	stats   statCounters
+	written atomic.Bool // a write transaction of this Store has committed
 }
 
 // readerWait is how long a writer waits for readers to let go of the file:
@@ -60,18 +60,28 @@ type Store struct {
 const readerWait = 2 * time.Second
 
 // Open opens the state file at path, creating it with mode 0600 when it
-// does not exist (unless opts.ReadOnly). It fails at once with *LockedError
-// when another writer, in this process or another, holds the file; a writer
-// held off by read-only openers (no live writer in PATH.holder) tries again
-// for up to two seconds first. It fails with *CorruptError when the file is
-// damaged, leaving it untouched, and with ErrSchemaVersion when a newer
-// reprise wrote it.
+// does not exist (unless opts.ReadOnly): atomically, so that a creation cut
+// short never leaves a half-made file (a file left half-made by an older
+// version, one that holds no run, is rebuilt; a read-only Open of it gives
+// ErrNoRunYet). It fails at once with *LockedError when another writer, in
+// this process or another, holds the file; a writer held off by read-only
+// openers tries again for up to two seconds first. It fails with
+// *CorruptError when the file is damaged: a writer reads and checks every
+// page of an existing file (structure with bbolt's Tx.Check, journal hashes,
+// records, snapshots) before its first write, so a damaged file is refused
+// before anything is written. It fails with ErrSchemaVersion when a newer
+// reprise wrote the file.
 func Open(path string, opts Options) (*Store, error) {
 	deadline := time.Now().Add(readerWait)
+	reopens := 0
 	for {
 		s, err := open(path, opts)
+		if errors.Is(err, errReopen) && reopens < 10 {
+			reopens++
+			continue
+		}
 		var le *LockedError
-		if opts.ReadOnly || !errors.As(err, &le) || le.Holder.PID != 0 || time.Now().After(deadline) {
+		if opts.ReadOnly || !errors.As(err, &le) || !le.readersOnly() || time.Now().After(deadline) {
 			return s, err
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -79,69 +89,74 @@ func Open(path string, opts Options) (*Store, error) {
 }
 
 func open(path string, opts Options) (*Store, error) {
-	info, err := os.Stat(path)
-	fresh, noFreelistSync := false, false
+	info, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if opts.ReadOnly {
 			return nil, fmt.Errorf("open state file %s: %w", path, err)
 		}
-		fresh = true
-	case err != nil:
-		return nil, fmt.Errorf("open state file %s: %w", path, err)
-	case info.IsDir():
-		return nil, fmt.Errorf("open state file %s: is a directory", path)
-	case info.Size() == 0:
-		if opts.ReadOnly {
-			return nil, &CorruptError{Path: path, Err: errors.New("the file is empty (not a state file)")}
-		}
-		fresh = true
-	default:
-		m, err := precheck(path, !opts.ReadOnly)
-		if err != nil {
+		if err := createFile(path); err != nil {
 			return nil, err
 		}
-		// bbolt writes a freelist when it opens, for writing, a file that
-		// has none (written with NoFreelistSync, as etcd does): keep such a
-		// file's mode so that nothing is written before the schema is checked.
-		noFreelistSync = m.freelist == noFreelist
+		return nil, errReopen
+	case err != nil:
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	case info.Mode()&fs.ModeSymlink != 0:
+		return nil, fmt.Errorf("open state file %s: %w", path, ErrSymlink)
+	case info.IsDir():
+		return nil, fmt.Errorf("open state file %s: is a directory", path)
 	}
-
-	db, err := openBolt(path, opts, noFreelistSync)
+	if _, err := CheckDir(path); err != nil {
+		return nil, err
+	}
+	m, err := precheck(path, !opts.ReadOnly)
 	if err != nil {
 		return nil, err
 	}
+	// bbolt writes a freelist when it opens, for writing, a file that has
+	// none (written with NoFreelistSync, as etcd does): keep such a file's
+	// mode so that nothing is written before the file is checked.
+	db, file, err := openBolt(path, opts, m.freelist == noFreelist)
+	if err != nil {
+		return nil, err
+	}
+	if !samePath(file, path) {
+		// Rebuilt or replaced between our check and bbolt's lock.
+		_ = db.Close()
+		return nil, errReopen
+	}
 	s := &Store{path: path, db: db, readOnly: opts.ReadOnly,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if err := s.view(s.validateSchema); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	if !opts.ReadOnly {
+		if err := s.checkFile(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 		// The holder file only helps a refused opener name us: a directory
 		// where it cannot be written is no reason to refuse the run.
 		s.holder = newHolder(opts.Holder)
 		_ = writeHolder(path, s.holder)
-	}
-	if err := s.checkSchema(fresh); err != nil {
-		s.release()
-		return nil, err
-	}
-	if opts.ReadOnly {
-		close(s.done)
-	} else {
 		go s.writer()
+	} else {
+		close(s.done)
 	}
 	return s, nil
 }
 
 // openBolt opens the file with bbolt, turning a held lock into *LockedError
 // and a damaged file into *CorruptError (bbolt may panic or fault on one).
-func openBolt(path string, opts Options, noFreelistSync bool) (db *bolt.DB, err error) {
-	var file *os.File
+func openBolt(path string, opts Options, noFreelistSync bool) (db *bolt.DB, file *os.File, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			if file != nil {
 				_ = file.Close() // releases the lock bbolt took
 			}
-			db, err = nil, &CorruptError{Path: path, Err: fmt.Errorf("bbolt: %v", r)}
+			db, file, err = nil, nil, &CorruptError{Path: path, Err: fmt.Errorf("bbolt: %v", r)}
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
@@ -151,7 +166,7 @@ func openBolt(path string, opts Options, noFreelistSync bool) (db *bolt.DB, err 
 		FreelistType:   bolt.FreelistMapType,
 		NoFreelistSync: noFreelistSync,
 		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
-			f, err := os.OpenFile(name, flag, mode)
+			f, err := openNoFollow(name, flag&^os.O_CREATE, mode)
 			file = f
 			return f, err
 		},
@@ -161,35 +176,15 @@ func openBolt(path string, opts Options, noFreelistSync bool) (db *bolt.DB, err 
 		// bbolt grows a file of more than AllocSize by AllocSize beyond what
 		// it needs (16 MB by default): 1 MB keeps small runs small.
 		db.AllocSize = 1 << 20
-		return db, nil
+		return db, file, nil
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, &LockedError{Path: path, Holder: readHolder(path)}
+		return nil, nil, lockedError(path, file)
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
 		errors.Is(err, bolterrors.ErrVersionMismatch):
-		return nil, &CorruptError{Path: path, Err: err}
+		return nil, nil, &CorruptError{Path: path, Err: err}
 	default:
-		return nil, fmt.Errorf("open state file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
-}
-
-// checkSchema creates the buckets of a fresh file, or checks that an
-// existing one is a reprise state file of a version we know.
-func (s *Store) checkSchema(fresh bool) error {
-	if !fresh {
-		return s.view(s.validateSchema)
-	}
-	return s.update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMeta) != nil {
-			// Another process created it between our Stat and our lock.
-			return s.validateSchema(tx)
-		}
-		for _, name := range append([][]byte{bucketMeta}, dataBuckets...) {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %q in %s: %w", name, s.path, err)
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
-	})
 }
 
 func (s *Store) validateSchema(tx *bolt.Tx) error {
@@ -261,11 +256,13 @@ type metaPage struct {
 // bbolt would take, before bbolt maps it: a damaged file is reported
 // without bbolt ever writing to it or faulting on it. Unlike bbolt, it
 // refuses a file whose two meta pages are not both valid, since falling back
-// to the older one would silently drop the last committed transaction.
+// to the older one would silently drop the last committed transaction. A
+// file whose creation was cut short (holdsNoRun) is rebuilt by a writer,
+// under its lock, and reported with ErrNoRunYet to a reader.
 func precheck(path string, exclusive bool) (metaPage, error) {
-	f, err := os.Open(path)
+	f, err := openNoFollow(path, os.O_RDONLY, 0)
 	if err != nil {
-		return metaPage{}, fmt.Errorf("open state file %s: %w", path, err)
+		return metaPage{}, err
 	}
 	defer f.Close()
 	how := syscall.LOCK_SH
@@ -274,7 +271,7 @@ func precheck(path string, exclusive bool) (metaPage, error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return metaPage{}, &LockedError{Path: path, Holder: readHolder(path)}
+			return metaPage{}, lockedError(path, f)
 		}
 		return metaPage{}, fmt.Errorf("lock state file %s: %w", path, err)
 	}
@@ -284,10 +281,21 @@ func precheck(path string, exclusive bool) (metaPage, error) {
 		return metaPage{}, fmt.Errorf("stat state file %s: %w", path, err)
 	}
 	m, err := checkMetas(f, info.Size())
-	if err != nil {
-		return m, &CorruptError{Path: path, Err: err}
+	if err == nil && (m.txid > 1 || m.pgid > initPages) {
+		return m, nil
 	}
-	return m, nil
+	// A file bbolt created but where nothing was ever committed is as
+	// empty as one cut short.
+	if err == nil || holdsNoRun(f, info.Size()) {
+		if !exclusive {
+			return m, fmt.Errorf("state file %s %w (%d bytes: empty, or left half-made by a creation cut short; the next run rebuilds it)", path, ErrNoRunYet, info.Size())
+		}
+		if err := rebuildFile(path, f); err != nil {
+			return m, err
+		}
+		return m, errReopen
+	}
+	return m, &CorruptError{Path: path, Err: err}
 }
 
 // checkMetas checks both meta pages and returns the newer one.
@@ -361,50 +369,4 @@ func readMeta(f io.ReaderAt, off int64) (metaPage, error) {
 		return metaPage{}, fmt.Errorf("bad page size %d", m.pageSize)
 	}
 	return m, nil
-}
-
-func holderPath(path string) string { return path + ".holder" }
-
-func newHolder(command string) Holder {
-	if command == "" {
-		command = strings.Join(os.Args, " ")
-	}
-	host, _ := os.Hostname()
-	return Holder{PID: os.Getpid(), Command: command, Host: host, Since: time.Now().UTC().Truncate(time.Second)}
-}
-
-func writeHolder(path string, h Holder) error {
-	b, _ := json.Marshal(h)
-	if err := os.WriteFile(holderPath(path), append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write holder file %s: %w", holderPath(path), err)
-	}
-	return nil
-}
-
-// readHolder returns what the holder file says, or a zero Holder when it
-// is missing, unreadable, or left by a process of this host that is gone.
-func readHolder(path string) Holder {
-	b, err := os.ReadFile(holderPath(path))
-	if err != nil {
-		return Holder{}
-	}
-	var h Holder
-	if json.Unmarshal(b, &h) != nil || h.PID <= 0 {
-		return Holder{}
-	}
-	if host, _ := os.Hostname(); host == h.Host && errors.Is(syscall.Kill(h.PID, 0), syscall.ESRCH) {
-		return Holder{}
-	}
-	return h
-}
-
-func removeHolder(path string, h Holder) {
-	b, err := os.ReadFile(holderPath(path))
-	if err != nil {
-		return
-	}
-	var cur Holder
-	if json.Unmarshal(b, &cur) == nil && cur.PID == h.PID && cur.Since.Equal(h.Since) {
-		_ = os.Remove(holderPath(path))
-	}
 }

@@ -17,7 +17,7 @@ var errDatabaseNotOpen = bolterrors.ErrDatabaseNotOpen
 // file (SIGBUS past its end) into such a panic.
 func (s *Store) guard(err *error) {
 	if r := recover(); r != nil {
-		*err = &CorruptError{Path: s.path, Err: fmt.Errorf("bbolt: %v", r)}
+		*err = &CorruptError{Path: s.path, Err: fmt.Errorf("bbolt: %v", r), Written: s.written.Load()}
 	}
 }
 
@@ -27,7 +27,7 @@ func faultsPanic() func() {
 }
 
 func (s *Store) corrupt(format string, args ...any) error {
-	return &CorruptError{Path: s.path, Err: fmt.Errorf(format, args...)}
+	return &CorruptError{Path: s.path, Err: fmt.Errorf(format, args...), Written: s.written.Load()}
 }
 
 // Run returns the record of run id, or ErrRunNotFound.
