@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/state"
 )
 
 // logPath is the JSON log file beside a state file.
@@ -18,7 +19,7 @@ func logPath(statePath string) string { return statePath + ".log" }
 // and returns a logger writing to it; close flushes and closes it.
 func openLog(statePath string) (*zap.Logger, func(), error) {
 	path := logPath(statePath)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := state.OpenAppend(path) // no symlink followed, no hard link taken
 	if err != nil {
 		return nil, nil, fmt.Errorf("open log file: %w", err)
 	}

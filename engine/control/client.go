@@ -6,7 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/reprise-si/reprise/engine/state"
 )
@@ -17,17 +22,61 @@ import (
 type Client struct {
 	path    string
 	timeout time.Duration
+	wantUID int // the uid the serving process must run as
 }
 
 // Dial returns a Client for the socket at path after checking that a server
-// answers there.
+// answers there. Every connection checks the server's credentials
+// (SO_PEERCRED): it must run as the user who owns the state file the
+// socket belongs to (SocketPath), else the answer is not trusted and the
+// call fails with ErrUntrustedServer, so that a fake server planted in a
+// shared folder cannot pretend to have received an approval.
 func Dial(path string) (*Client, error) {
-	c := &Client{path: path, timeout: 30 * time.Second}
+	c := &Client{path: path, timeout: 30 * time.Second, wantUID: ownerOf(strings.TrimSuffix(path, socketSuffix))}
 	var pong string
 	if err := c.call(Request{Op: OpPing}, &pong, nil); err != nil {
+		if errors.Is(err, ErrUntrustedServer) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %v", ErrNoServer, err)
 	}
 	return c, nil
+}
+
+// ownerOf is the uid owning the file at path, or this process's uid when
+// it cannot be read.
+func ownerOf(path string) int {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		return os.Geteuid()
+	}
+	return int(st.Uid)
+}
+
+// checkPeer fails with ErrUntrustedServer unless the process at the other
+// end of conn runs as uid want.
+func checkPeer(conn net.Conn, path string, want int) error {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return fmt.Errorf("control socket %s: not a unix socket: %w", path, ErrUntrustedServer)
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if cerr != nil {
+		return fmt.Errorf("control socket %s: read the server's credentials: %v: %w", path, cerr, ErrUntrustedServer)
+	}
+	if int(cred.Uid) != want {
+		return fmt.Errorf("control socket %s is served by pid %d running as uid %d, but the state file belongs to uid %d: %w",
+			path, cred.Pid, cred.Uid, want, ErrUntrustedServer)
+	}
+	return nil
 }
 
 func (c *Client) call(req Request, out any, onEntry func(state.Entry) error) error {
@@ -36,6 +85,9 @@ func (c *Client) call(req Request, out any, onEntry func(state.Entry) error) err
 		return fmt.Errorf("control socket %s: %w", c.path, err)
 	}
 	defer conn.Close()
+	if err := checkPeer(conn, c.path, c.wantUID); err != nil {
+		return err
+	}
 	_ = conn.SetDeadline(time.Now().Add(c.timeout))
 	b, err := json.Marshal(req)
 	if err != nil {
@@ -149,3 +201,7 @@ func (c *Client) DeleteOperator(name string) error {
 
 // ErrNoServer is returned by Dial when nothing answers on the socket.
 var ErrNoServer = errors.New("no reprise process serves this state file")
+
+// ErrUntrustedServer is returned when the process serving the socket does
+// not run as the owner of the state file: its answers are not trusted.
+var ErrUntrustedServer = errors.New("control socket served by another user; its answer is not trusted (someone may have replaced the socket)")

@@ -19,7 +19,9 @@ import (
 )
 
 // SocketPath is the control socket of the state file at statePath.
-func SocketPath(statePath string) string { return statePath + ".sock" }
+func SocketPath(statePath string) string { return statePath + socketSuffix }
+
+const socketSuffix = ".sock"
 
 // Op names a request.
 type Op string

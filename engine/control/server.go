@@ -50,9 +50,11 @@ func Listen(path string, b Backend) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	// The umask made it 0600; no chmod by name, which would follow a
+	// symlink swapped in meanwhile.
+	if info, err := os.Lstat(path); err != nil || info.Mode().Type() != os.ModeSocket {
 		ln.Close()
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, fmt.Errorf("control socket %s: replaced by something else right after it was created", path)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{path: path, ln: ln, b: b, ctx: ctx, stop: stop}

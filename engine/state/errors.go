@@ -60,8 +60,12 @@ func (e *LockedError) Error() string {
 	if e.Holder.PID == 0 {
 		return fmt.Sprintf("state file %s is in use by another process (holder unknown); try again when it has finished", e.Path)
 	}
-	return fmt.Sprintf("state file %s is in use by %s (pid %d on %s) since %s; wait for it to finish or stop it first",
-		e.Path, e.Holder.Command, e.Holder.PID, e.Holder.Host, e.Holder.Since.Format(time.RFC3339))
+	since := ""
+	if !e.Holder.Since.IsZero() {
+		since = " since " + e.Holder.Since.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("state file %s is in use by %s (pid %d on %s)%s; wait for it to finish or stop it first",
+		e.Path, e.Holder.Command, e.Holder.PID, e.Holder.Host, since)
 }
 
 // CorruptError is returned when the state file is damaged (truncated,

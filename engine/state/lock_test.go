@@ -1,10 +1,12 @@
 package state
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -155,4 +157,36 @@ func mustHostname(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// TestLockedBeforeHolderFile: a writer that has taken the lock but not yet
+// written its holder file (and a stale holder file of a dead process left
+// beside it) is still named, from the kernel's lock table: never "holder
+// unknown", and a second writer does not wait as if readers held it.
+func TestLockedBeforeHolderFile(t *testing.T) {
+	path, _ := mustStateFile(t)
+	stale, _ := json.Marshal(Holder{PID: 999999, Command: "reprise run (killed)", Host: mustHostname(t)})
+	if err := os.WriteFile(holderPath(path), stale, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{true, false} {
+		start := time.Now()
+		_, err := Open(path, Options{ReadOnly: ro})
+		var le *LockedError
+		if !errors.As(err, &le) || le.Holder.PID != os.Getpid() || le.Shared {
+			t.Fatalf("Open(ReadOnly=%v) = %v, want *LockedError naming pid %d", ro, err, os.Getpid())
+		}
+		if d := time.Since(start); !ro && d > readerWait/2 {
+			t.Errorf("a writer refused by a writer waited %v as if readers held the file", d)
+		}
+		t.Log(err)
+	}
 }
