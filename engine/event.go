@@ -11,15 +11,18 @@ type EventType string
 
 // The event types.
 const (
-	EventRunStarted    EventType = "run-started"
-	EventNodeStarted   EventType = "node-started"
-	EventNodeLog       EventType = "node-log"
-	EventNodeProgress  EventType = "node-progress"
-	EventNodeRetrying  EventType = "node-retrying"
-	EventNodeFinished  EventType = "node-finished" // State says how: succeeded, failed, blocked, waiting, skipped
-	EventRunFinished   EventType = "run-finished"
-	EventRunPausing    EventType = "run-pausing" // first interrupt: nothing new starts
-	EventNodeApproved  EventType = "node-approved"
+	EventRunStarted   EventType = "run-started"
+	EventNodeStarted  EventType = "node-started"
+	EventNodeLog      EventType = "node-log"
+	EventNodeProgress EventType = "node-progress"
+	EventNodeRetrying EventType = "node-retrying"
+	EventNodeFinished EventType = "node-finished" // State says how: succeeded, failed, blocked, waiting, skipped
+	EventRunFinished  EventType = "run-finished"
+	EventRunPausing   EventType = "run-pausing" // first interrupt: nothing new starts
+	EventNodeApproved EventType = "node-approved"
+	// EventApprovalGiven is one approval of a gate that needs more: the
+	// gate keeps waiting (Message says who and how many so far).
+	EventApprovalGiven EventType = "approval-given"
 	EventNodeOverruled EventType = "node-overruled" // marked done by an operator
 )
 

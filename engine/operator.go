@@ -51,18 +51,45 @@ func (e *Engine) Approve(ctx context.Context, runID, nodeID, by, comment string)
 	if rec.State != state.NodeWaiting {
 		return fmt.Errorf("approve node %q of run %q (state %s): %w", nodeID, runID, rec.State, ErrNotWaiting)
 	}
+	needed := 1
+	if run, err := e.store.Run(runID); err == nil {
+		if g, err := e.snapshotGraph(run); err == nil {
+			if i, ok := g.Index(nodeID); ok {
+				needed = neededApprovals(g, graphs.Analyze(g), i)
+			}
+		} else {
+			return fmt.Errorf("approve node %q: %w", nodeID, err)
+		}
+	}
+	prior, err := GateApprovals(e.store.Journal, runID, nodeID)
+	if err != nil {
+		return err
+	}
+	open, err := gateDecision(runID, nodeID, by, prior, needed)
+	if err != nil {
+		return err
+	}
 	now := e.opts.Now()
-	rec.State = state.NodeSucceeded
-	rec.ApprovedBy, rec.ApprovalComment, rec.ApprovedAt = by, comment, now
-	rec.Ended = now
-	ch := e.nodeChange(runID, rec, state.EntryApproved, comment)
-	ch.Entry.By = by
-	if err := e.store.Apply(context.WithoutCancel(ctx), ch); err != nil {
+	comment = e.red.String(comment)
+	ent, all := approvalEntry(now, nodeID, by, comment, prior, needed, open)
+	if open {
+		rec.State = state.NodeSucceeded
+		rec.ApprovedBy, rec.ApprovalComment, rec.ApprovedAt = all, comment, now
+		rec.Ended = now
+	}
+	ent.State = rec.State
+	if err := e.store.Apply(context.WithoutCancel(ctx), state.Change{RunID: runID, Node: &rec, Entry: ent}); err != nil {
 		return fmt.Errorf("approve node %q of run %q: %w", nodeID, runID, err)
 	}
-	e.log.Info("node approved", zapRun(runID), zapNode(nodeID), zapString("by", by), zapString("comment", comment))
+	if !open {
+		e.log.Info("gate approval given", zapRun(runID), zapNode(nodeID), zapString("by", by), zapString("comment", comment))
+		e.emit(Event{Time: now, Type: EventApprovalGiven, RunID: runID, NodeID: nodeID, State: state.NodeWaiting,
+			Message: fmt.Sprintf("approval %d of %d by %s (approved so far: %s)", len(prior)+1, needed, by, all)})
+		return nil
+	}
+	e.log.Info("node approved", zapRun(runID), zapNode(nodeID), zapString("by", all), zapString("comment", comment))
 	e.emit(Event{Time: now, Type: EventNodeApproved, RunID: runID, NodeID: nodeID, State: state.NodeSucceeded,
-		Message: "approved by " + by})
+		Message: "approved by " + all})
 	return nil
 }
 

@@ -577,20 +577,52 @@ func (r *runner) approve(a approval) {
 		a.reply <- fmt.Errorf("approve node %q (state %s): %w", a.node, r.recs[i].State, ErrNotWaiting)
 		return
 	}
+	// Earlier approvals of this gate are in the journal: make what is
+	// queued durable, then read them.
+	if err := r.flushSync(); err != nil {
+		a.reply <- err
+		return
+	}
+	prior, err := GateApprovals(r.e.store.Journal, r.run.ID, a.node)
+	if err != nil {
+		a.reply <- err
+		return
+	}
+	needed := neededApprovals(r.g, r.a, i)
+	open, err := gateDecision(r.run.ID, a.node, a.by, prior, needed)
+	if err != nil {
+		a.reply <- err
+		return
+	}
 	now := r.e.opts.Now()
+	comment := r.e.red.String(a.comment)
+	ent, all := approvalEntry(now, a.node, a.by, comment, prior, needed, open)
 	rec := &r.recs[i]
-	rec.ApprovedBy, rec.ApprovalComment, rec.ApprovedAt = a.by, a.comment, now
+	if !open {
+		r.addNodeChange(i, ent)
+		if err := r.flushSync(); err != nil {
+			a.reply <- err
+			return
+		}
+		msg := fmt.Sprintf("approval %d of %d by %s (approved so far: %s)", len(prior)+1, needed, a.by, all)
+		r.log.Info("gate approval given", zap.String("node", a.node), zap.String("by", a.by), zap.String("comment", comment),
+			zap.Int("given", len(prior)+1), zap.Int("needed", needed))
+		ev := r.event(EventApprovalGiven, i, msg)
+		ev.State = state.NodeWaiting
+		r.e.emit(ev)
+		a.reply <- nil
+		return
+	}
+	rec.ApprovedBy, rec.ApprovalComment, rec.ApprovedAt = all, comment, now
 	rec.Ended = now
 	r.setState(i, state.NodeSucceeded)
-	ent := r.entry(state.EntryApproved, a.node, a.comment)
-	ent.By = a.by
 	r.addNodeChange(i, ent)
 	if err := r.flushSync(); err != nil {
 		a.reply <- err
 		return
 	}
-	r.log.Info("node approved", zap.String("node", a.node), zap.String("by", a.by), zap.String("comment", a.comment))
-	ev := r.event(EventNodeApproved, i, fmt.Sprintf("approved by %s", a.by))
+	r.log.Info("node approved", zap.String("node", a.node), zap.String("by", all), zap.String("comment", comment))
+	ev := r.event(EventNodeApproved, i, fmt.Sprintf("approved by %s", all))
 	ev.State = state.NodeSucceeded
 	r.e.emit(ev)
 	r.release(i)

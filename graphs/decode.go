@@ -45,6 +45,7 @@ type nodeSrc struct {
 	ends                      []Position // one per Between entry
 	depIdx, endIdx, afterIdx  []int32    // node index of each entry, -1 when unknown
 	with                      *value
+	approvals                 Position
 	hasID, hasKind, hasPlugin bool
 	badEnds                   bool // between had a wrong type, reported
 	clean                     cleanSrc
@@ -360,7 +361,7 @@ func isSHA256(s string) bool {
 	return true
 }
 
-var defaultsFields = []string{"timeout", "retries", "retry_delay"}
+var defaultsFields = []string{"timeout", "retries", "retry_delay", "rto", "approvals"}
 
 func (d *decoder) decodeDefaults(v *value) {
 	d.fields(v, "", "defaults", defaultsFields, func(key string, fv *value) {
@@ -371,7 +372,36 @@ func (d *decoder) decodeDefaults(v *value) {
 			d.g.Defaults.Retries, _ = d.nonNegInt(fv, "", "defaults.retries")
 		case "retry_delay":
 			d.g.Defaults.RetryDelay, _ = d.duration(fv, "", "defaults.retry_delay", false)
+		case "rto":
+			d.g.Defaults.RTO = map[Criticality]time.Duration{}
+			d.byCriticality(fv, "defaults.rto", func(c Criticality, f string, cv *value) {
+				if dur, ok := d.duration(cv, "", f, true); ok {
+					d.g.Defaults.RTO[c] = dur
+				}
+			})
+		case "approvals":
+			d.g.Defaults.Approvals = map[Criticality]int{}
+			d.byCriticality(fv, "defaults.approvals", func(c Criticality, f string, cv *value) {
+				if k, ok := d.nonNegInt(cv, "", f); ok {
+					if k < 1 || k > 20 {
+						d.add(cv.pos, "", f, cv.s, ErrBadValue, "%s: %d is out of range (want 1 to 20 distinct approvers)", f, k)
+						return
+					}
+					d.g.Defaults.Approvals[c] = k
+				}
+			})
 		}
+	})
+}
+
+// byCriticality walks a mapping keyed by criticality (vital, high, normal, low).
+func (d *decoder) byCriticality(v *value, where string, fn func(c Criticality, field string, val *value)) {
+	names := make([]string, len(Criticalities))
+	for i, c := range Criticalities {
+		names[i] = string(c)
+	}
+	d.fields(v, "", where, names, func(key string, cv *value) {
+		fn(Criticality(key), where+"."+key, cv)
 	})
 }
 

@@ -29,7 +29,7 @@ func TestLoadSmall(t *testing.T) {
 	if g.Plugins["pacs-vendor"].Path != "./bin/reprise-plugin-pacs" {
 		t.Errorf("plugin path: got %q", g.Plugins["pacs-vendor"].Path)
 	}
-	if g.Defaults != (Defaults{Timeout: 30 * time.Minute, Retries: 2, RetryDelay: 30 * time.Second}) {
+	if !reflect.DeepEqual(g.Defaults, Defaults{Timeout: 30 * time.Minute, Retries: 2, RetryDelay: 30 * time.Second}) {
 		t.Errorf("defaults: got %+v", g.Defaults)
 	}
 	abs, _ := filepath.Abs("testdata")

@@ -85,7 +85,8 @@ type Graph struct {
 	Zones []Zone
 	// Scanners are the restore-point scanners, in file order.
 	Scanners []Scanner
-	// Incident is when the attack was detected (nil: not declared).
+	// Incident is when the attack was detected (nil: not declared);
+	// deadlines (RTO) count from it, else from the run's start.
 	Incident *Incident
 
 	// File is the path the graph was read from ("" for in-memory input);
@@ -113,6 +114,12 @@ type Defaults struct {
 	Timeout    time.Duration // zero: 30m
 	Retries    int
 	RetryDelay time.Duration // zero: 30s
+	// RTO is the recovery time objective by effective criticality: a node
+	// without its own rto must be back this long after the incident.
+	RTO map[Criticality]time.Duration
+	// Approvals is how many distinct approvers a manual gate of that
+	// effective criticality needs when it does not say (absent: 1).
+	Approvals map[Criticality]int
 }
 
 // Default values used when neither the node nor the graph's defaults say.
@@ -152,8 +159,37 @@ type Node struct {
 	// because it wipes what they preserve. Parse fills it; it is part of
 	// the node's effective dependencies (Deps).
 	After []string
+	// Metadata: what a crisis cell needs to know about the node. Editing
+	// any of these never resets a node (DiffGraphs ignores them).
+	Owner     string        // who answers for the service
+	Contact   string        // how to reach them (phone, mail)
+	Runbook   string        // a URL or a path to the procedure
+	RTO       time.Duration // zero: the graph default for its criticality
+	Approvals int           // manual gates: distinct approvers needed (0: the graph default, else 1)
 
 	Pos Position // where the node's mapping starts
+}
+
+// NodeApprovals is how many distinct approvers the manual gate n needs,
+// given its effective criticality: its own approvals, else the graph's
+// default for that criticality, else 1.
+func (g *Graph) NodeApprovals(n *Node, eff Criticality) int {
+	if n.Approvals > 0 {
+		return n.Approvals
+	}
+	if k := g.Defaults.Approvals[eff]; k > 0 {
+		return k
+	}
+	return 1
+}
+
+// NodeRTO is the recovery time objective of n given its effective
+// criticality: its own rto, else the graph's default (zero: none).
+func (g *Graph) NodeRTO(n *Node, eff Criticality) time.Duration {
+	if n.RTO > 0 {
+		return n.RTO
+	}
+	return g.Defaults.RTO[eff]
 }
 
 // Deps returns the node's effective dependencies: DependsOn, then the

@@ -7,7 +7,8 @@ import (
 )
 
 var nodeFields = []string{"id", "kind", "title", "plugin", "depends_on", "between", "criticality", "estimate", "timeout", "retries", "with",
-	"zone", "restore_points", "scan", "wipes", "evidence", "preserves"}
+	"zone", "restore_points", "scan", "wipes", "evidence", "preserves",
+	"owner", "contact", "runbook", "rto", "approvals"}
 
 // decodeNode decodes the i-th entry of nodes.
 func (d *decoder) decodeNode(i int, v *value) {
@@ -83,6 +84,23 @@ func (d *decoder) decodeNode(i int, v *value) {
 			if r, ok := d.nonNegInt(fv, label, "retries"); ok {
 				n.Retries = &r
 			}
+		case "owner":
+			n.Owner, _ = d.str(fv, label, "owner")
+		case "contact":
+			n.Contact, _ = d.str(fv, label, "contact")
+		case "runbook":
+			n.Runbook, _ = d.str(fv, label, "runbook")
+		case "rto":
+			n.RTO, _ = d.duration(fv, label, "rto", true)
+		case "approvals":
+			src.approvals = fv.pos
+			if k, ok := d.nonNegInt(fv, label, "approvals"); ok {
+				if k < 1 || k > 20 {
+					d.add(fv.pos, label, "approvals", fv.s, ErrBadValue, "approvals: %d is out of range (want 1 to 20 distinct approvers)", k)
+				} else {
+					n.Approvals = k
+				}
+			}
 		case "with":
 			if fv.kind != vMap {
 				d.typeErr(fv, label, "with", "a mapping (the plugin's settings)")
@@ -104,6 +122,10 @@ func (d *decoder) decodeNode(i int, v *value) {
 	}
 	if !src.hasPlugin {
 		d.add(v.pos, label, "plugin", "", ErrUnknownPlugin, "missing plugin (want a built-in: %s, or one declared under plugins)", strings.Join(BuiltinPlugins, ", "))
+	}
+	if n.Approvals > 0 && n.Plugin != "" && n.Plugin != "manual" {
+		d.add(src.approvals, label, "approvals", strconv.Itoa(n.Approvals), ErrBadValue,
+			"approvals: only a manual gate is approved (this node's plugin is %q)", n.Plugin)
 	}
 	d.g.Nodes = append(d.g.Nodes, n)
 	d.src = append(d.src, src)

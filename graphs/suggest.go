@@ -15,7 +15,9 @@ func closest(s string, candidates []string) string {
 		if c == s || abs(len(c)-len(s)) >= bestD {
 			continue
 		}
-		dist := boundedLevenshtein(s, c, bestD-1, &row)
+		// Bounded at bestD (not bestD-1): a tie must be a real distance,
+		// not the "more than the bound" answer.
+		dist := boundedLevenshtein(s, c, bestD, &row)
 		if dist < bestD || (dist == bestD && c < best) {
 			best, bestD = c, dist
 		}

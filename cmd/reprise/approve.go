@@ -33,6 +33,10 @@ written to the state file (continue with resume); on a run going on with
 			if err != nil {
 				return err
 			}
+			if note := gateNote(*statePath, runID, node); note != "" {
+				fmt.Fprintf(c.OutOrStdout(), "approval of node %s of run %s by %s recorded\n%s\n", node, runID, by, note)
+				return nil
+			}
 			fmt.Fprintf(c.OutOrStdout(), "node %s of run %s approved by %s\n", node, runID, by)
 			if !live {
 				fmt.Fprintf(c.OutOrStdout(), "continue with `reprise resume %s`\n", runID)

@@ -67,11 +67,12 @@ type Frame struct {
 
 // Error codes carried by a Frame, mapped to sentinel errors.
 var codes = map[string]error{
-	"run-not-found":  state.ErrRunNotFound,
-	"node-not-found": state.ErrNodeNotFound,
-	"no-run":         state.ErrNoRun,
-	"not-waiting":    state.ErrNotWaiting,
-	"no-operator":    state.ErrOperatorNotFound,
+	"run-not-found":    state.ErrRunNotFound,
+	"node-not-found":   state.ErrNodeNotFound,
+	"no-run":           state.ErrNoRun,
+	"not-waiting":      state.ErrNotWaiting,
+	"no-operator":      state.ErrOperatorNotFound,
+	"already-approved": state.ErrAlreadyApproved,
 }
 
 func codeOf(err error) string {

@@ -20,11 +20,15 @@ const (
 	EntryRetrying       EntryType = "retrying"
 	EntryBlocked        EntryType = "blocked"
 	EntryWaiting        EntryType = "waiting"
-	EntryApproved       EntryType = "approved"
-	EntryMarked         EntryType = "marked"
-	EntryReset          EntryType = "reset"       // back to pending (resume, retry, graph change)
-	EntryRestored       EntryType = "restored"    // found restored by Check on resume
-	EntryInterrupted    EntryType = "interrupted" // a step cancelled by a second interrupt
-	EntrySkipped        EntryType = "skipped"
-	EntryCleanedUp      EntryType = "cleaned-up" // a drill's clean-up: By, Message (what was done)
+	EntryApproved       EntryType = "approved" // a gate opens: By, Data approvers/given/needed when it needed several
+	// EntryApprovalGiven is one approval of a gate that needs more distinct
+	// approvers (graph `approvals: N`): By, Message (the comment), Data
+	// given and needed; the gate keeps waiting.
+	EntryApprovalGiven EntryType = "approval"
+	EntryMarked        EntryType = "marked"
+	EntryReset         EntryType = "reset"       // back to pending (resume, retry, graph change)
+	EntryRestored      EntryType = "restored"    // found restored by Check on resume
+	EntryInterrupted   EntryType = "interrupted" // a step cancelled by a second interrupt
+	EntrySkipped       EntryType = "skipped"
+	EntryCleanedUp     EntryType = "cleaned-up" // a drill's clean-up: By, Message (what was done)
 )

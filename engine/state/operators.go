@@ -85,3 +85,8 @@ func (s *Store) Operators() ([]Operator, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, err
 }
+
+// ErrAlreadyApproved is returned when an approver approves a gate a second
+// time: a gate that needs several approvals opens only with that many
+// distinct approvers.
+var ErrAlreadyApproved = errors.New("already approved by this approver")
