@@ -137,9 +137,6 @@ func (e *Engine) LiveRun() string {
 	return e.live.run.ID
 }
 
-// Store returns the engine's state store (for read-only use).
-func (e *Engine) Store() *state.Store { return e.store }
-
 func (e *Engine) emit(ev Event) {
 	if e.opts.OnEvent == nil {
 		return

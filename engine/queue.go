@@ -61,9 +61,3 @@ func (q *readyQueue) Pop() any {
 func (q *readyQueue) push(i int) { heap.Push(q, i) }
 
 func (q *readyQueue) pop() int { return heap.Pop(q).(int) }
-
-// peekAll returns the queued indexes in no particular order.
-func (q *readyQueue) peekAll() []int { return q.items }
-
-// reset empties the queue.
-func (q *readyQueue) reset() { q.items = q.items[:0] }

@@ -56,10 +56,7 @@ func (e *Engine) Resume(ctx context.Context, runID string, edited *graphs.Graph)
 	var rerun map[string]bool
 	if edited != nil {
 		var ch []state.Change
-		ch, rerun, err = e.applyEdit(&run, g, edited, byID)
-		if err != nil {
-			return Result{}, err
-		}
+		ch, rerun = e.applyEdit(&run, g, edited, byID)
 		changes = append(changes, ch...)
 		g = edited
 	}
@@ -185,7 +182,7 @@ func (e *Engine) nodeChange(runID string, rec state.NodeRecord, t state.EntryTyp
 // applyEdit computes the difference between the stored graph and an edited
 // one: the records of removed nodes go, the snapshot is replaced, and the
 // changed nodes and all their descendants (in the edited graph) run again.
-func (e *Engine) applyEdit(run *state.Run, old, edited *graphs.Graph, byID map[string]state.NodeRecord) ([]state.Change, map[string]bool, error) {
+func (e *Engine) applyEdit(run *state.Run, old, edited *graphs.Graph, byID map[string]state.NodeRecord) ([]state.Change, map[string]bool) {
 	diff := graphs.DiffGraphs(old, edited)
 	ea := graphs.Analyze(edited)
 	var changed []int
@@ -229,7 +226,7 @@ func (e *Engine) applyEdit(run *state.Run, old, edited *graphs.Graph, byID map[s
 			"rerun":   strings.Join(rerunList, ","),
 			"plugins": strings.Join(diff.Plugins, ","),
 		}}})
-	return changes, rerun, nil
+	return changes, rerun
 }
 
 func nonNil(b []byte) []byte {

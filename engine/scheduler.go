@@ -157,9 +157,7 @@ func (r *runner) loop() (Result, error) {
 		}
 		r.launchArmed()
 		r.startReady()
-		if err := r.flush(); err != nil {
-			return r.abort(err)
-		}
+		r.flush()
 		if r.idle() && !r.waitForGates() {
 			break
 		}
@@ -375,9 +373,9 @@ func (r *runner) launch(i int) {
 // while it commits. One commit at a time, in order, so a node's running
 // record is never durable after a later change, and a dependent (armed in
 // a later batch) never starts before the success it depends on is durable.
-func (r *runner) flush() error {
+func (r *runner) flush() {
 	if r.inCommit || len(r.changes) == 0 {
-		return nil
+		return
 	}
 	changes := r.changes
 	r.changes = nil
@@ -385,7 +383,6 @@ func (r *runner) flush() error {
 	r.arming = r.arming[:0]
 	r.inCommit = true
 	go func() { r.commitDone <- r.e.store.Apply(r.pctx, changes...) }()
-	return nil
 }
 
 // committed takes the outcome of the background commit: its armed nodes
@@ -409,8 +406,9 @@ func (r *runner) flushSync() error {
 			return err
 		}
 	}
-	if err := r.flush(); err != nil || !r.inCommit {
-		return err
+	r.flush()
+	if !r.inCommit {
+		return nil
 	}
 	return r.committed(<-r.commitDone)
 }

@@ -151,8 +151,8 @@ func TestReportCmdThroughSocket(t *testing.T) {
 	}
 	defer st.Close()
 	stdout, stderr, code := runGraphsCmd(t, "report", "--state", path, "--json")
-	if code != exitError || !strings.Contains(stderr, "control socket") {
-		t.Errorf("without a socket: exit %d, stderr %q; want exit 1 naming the control socket", code, stderr)
+	if code != exitError || !strings.Contains(stderr, "control socket") || stdout != "" {
+		t.Errorf("without a socket: exit %d, stdout %q, stderr %q; want exit 1 naming the control socket and no report", code, stdout, stderr)
 	}
 	srv, err := control.Listen(control.SocketPath(path), control.Backend{Store: st, Live: func() string { return runID }})
 	if err != nil {

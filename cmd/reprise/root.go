@@ -20,8 +20,8 @@ const (
 	exitInterrupted = 130
 )
 
-// exitError carries an exit code through cobra; the message (if any) has
-// already been printed or is printed by run.
+// exitCodeError carries an exit code through cobra; the message (if any)
+// has already been printed or is printed by run.
 type exitCodeError struct {
 	code int
 	err  error

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,13 +36,6 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
-}
-
-// testPluginCommand re-runs the test binary as test plugin name.
-func testPluginCommand(name string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envTestPlugin+"="+name)
-	return cmd
 }
 
 // hostOpts declares the test plugins (crashy, slowstart, badcookie, silent, legacy, brokensession)

@@ -35,7 +35,7 @@ var Handshake = plugin.HandshakeConfig{
 // pluginv1.PluginClient (host side) to go-plugin. It supports gRPC only.
 type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	// Server is the implementation served; nil on the host side.
+	// Impl is the implementation served; nil on the host side.
 	Impl pluginv1.PluginServer
 }
 
