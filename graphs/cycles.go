@@ -2,78 +2,85 @@ package graphs
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/dominikbraun/graph"
 )
 
 // stronglyConnected returns the strongly connected components of more than
-// one node (Tarjan's algorithm, iterative, O(V+E)), each sorted by index,
-// in order of their smallest index.
-func stronglyConnected(deps [][]int) [][]int {
-	n := len(deps)
-	index := make([]int32, n)
-	low := make([]int32, n)
-	onStack := make([]bool, n)
-	for i := range index {
-		index[i] = -1
+// one node among members (nil: every node), each sorted by index, in order
+// of their smallest index. The graph library finds them (Tarjan, O(V+E) on
+// its adjacency maps) on a view of the members.
+func stronglyConnected(deps [][]int, members []int) [][]int {
+	all, err := graph.StronglyConnectedComponents(libraryView(deps, members))
+	if err != nil { // the view is directed and never fails to list itself
+		panic(fmt.Sprintf("graphs: strongly connected components: %v", err))
 	}
-	var stack []int
-	type frame struct{ v, edge int }
-	var call []frame
 	var comps [][]int
-	next := int32(0)
-	for root := 0; root < n; root++ {
-		if index[root] >= 0 {
-			continue
-		}
-		call = append(call, frame{v: root})
-		index[root], low[root] = next, next
-		next++
-		stack = append(stack, root)
-		onStack[root] = true
-		for len(call) > 0 {
-			top := &call[len(call)-1]
-			v := top.v
-			if top.edge < len(deps[v]) {
-				w := deps[v][top.edge]
-				top.edge++
-				if index[w] < 0 {
-					index[w], low[w] = next, next
-					next++
-					stack = append(stack, w)
-					onStack[w] = true
-					call = append(call, frame{v: w})
-				} else if onStack[w] && index[w] < low[v] {
-					low[v] = index[w]
-				}
-				continue
+	for _, c := range all {
+		if len(c) > 1 {
+			for i := range c {
+				c[i]-- // keys are indexes plus one
 			}
-			call = call[:len(call)-1]
-			if len(call) > 0 {
-				if p := call[len(call)-1].v; low[v] < low[p] {
-					low[p] = low[v]
-				}
-			}
-			if low[v] == index[v] {
-				k := len(stack) - 1
-				for stack[k] != v {
-					k--
-				}
-				members := stack[k:]
-				for _, m := range members {
-					onStack[m] = false
-				}
-				if len(members) > 1 {
-					comp := append([]int(nil), members...)
-					sort.Ints(comp)
-					comps = append(comps, comp)
-				}
-				stack = stack[:k]
-			}
+			slices.Sort(c)
+			comps = append(comps, c)
 		}
 	}
 	sort.Slice(comps, func(a, b int) bool { return comps[a][0] < comps[b][0] })
 	return comps
+}
+
+// knotted returns the nodes that may be on a cycle, given a topological
+// order of the others (kahn's short order): of the nodes the order left out
+// (on a cycle, or depending on one), those that some other left-out node
+// still depends on once the ones nothing depends on are peeled off, again
+// and again. On a graph with a few small cycles that leaves about the
+// cycles, whatever the graph's size.
+func knotted(deps [][]int, order []int) []int {
+	out := make([]bool, len(deps)) // left out by the order, not yet peeled
+	for v := range out {
+		out[v] = true
+	}
+	for _, v := range order {
+		out[v] = false
+	}
+	dependents := make([]int32, len(deps)) // among the left-out nodes
+	for v, ds := range deps {
+		if out[v] {
+			for _, d := range ds {
+				if out[d] {
+					dependents[d]++
+				}
+			}
+		}
+	}
+	var peel []int
+	for v := range deps {
+		if out[v] && dependents[v] == 0 {
+			peel = append(peel, v)
+		}
+	}
+	for len(peel) > 0 {
+		v := peel[len(peel)-1]
+		peel = peel[:len(peel)-1]
+		out[v] = false
+		for _, d := range deps[v] {
+			if out[d] {
+				if dependents[d]--; dependents[d] == 0 {
+					peel = append(peel, d)
+				}
+			}
+		}
+	}
+	var rest []int
+	for v, ok := range out {
+		if ok {
+			rest = append(rest, v)
+		}
+	}
+	return rest
 }
 
 // cycleThrough returns a shortest cycle through start inside comp, as
@@ -117,7 +124,11 @@ func cycleThrough(deps [][]int, comp []int, start int) []int {
 // checkCycles reports one problem per strongly connected component; it
 // returns true when the graph is acyclic.
 func (d *decoder) checkCycles(deps [][]int) bool {
-	comps := stronglyConnected(deps)
+	order, _ := kahn(deps, reverse(deps))
+	if len(order) == len(deps) {
+		return true
+	}
+	comps := stronglyConnected(deps, knotted(deps, order))
 	g := d.g
 	for _, comp := range comps {
 		start := comp[0]

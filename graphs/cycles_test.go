@@ -1,15 +1,19 @@
 package graphs
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/dominikbraun/graph"
 )
 
-// TestStronglyConnectedRandom compares Tarjan with a brute-force
+// TestStronglyConnectedRandom compares the components found (by the graph
+// library, on our view) with a brute-force
 // reachability closure on random small graphs, and checks that every
 // cycle shown is a real cycle through the component.
 func TestStronglyConnectedRandom(t *testing.T) {
@@ -53,7 +57,7 @@ func TestStronglyConnectedRandom(t *testing.T) {
 				want = append(want, comp)
 			}
 		}
-		got := stronglyConnected(deps)
+		got := stronglyConnected(deps, nil)
 		if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
 			t.Fatalf("deps %v: got %v want %v", deps, got, want)
 		}
@@ -106,5 +110,65 @@ func TestCycleReportLarge(t *testing.T) {
 	}
 	if msgs[1] != "dependency cycle: x -> y -> x (a -> b: a depends on b)" {
 		t.Errorf("pair: %s", msgs[1])
+	}
+}
+
+// TestDepStore: the library's view serves members and the edges between
+// them only, refuses writes, and says so for what is not there.
+func TestDepStore(t *testing.T) {
+	deps := [][]int{{1, 2}, {2}, nil, {0}}
+	m := libraryView(deps, []int{0, 2, 1})
+	adj, err := m.AdjacencyMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int][]int{}
+	for k, out := range adj {
+		for l := range out {
+			got[k-1] = append(got[k-1], l-1)
+		}
+		sort.Ints(got[k-1])
+	}
+	if want := map[int][]int{0: {1, 2}, 1: {2}}; !reflect.DeepEqual(got, want) || len(adj) != 3 {
+		t.Errorf("adjacency (by index) = %v over %d vertices, want %v over 3 (node 3 is not a member)", got, len(adj), want)
+	}
+	if _, err := m.Vertex(4); !errors.Is(err, graph.ErrVertexNotFound) {
+		t.Errorf("Vertex(node 3) err = %v, want ErrVertexNotFound", err)
+	}
+	if _, err := m.Edge(2, 1); !errors.Is(err, graph.ErrEdgeNotFound) {
+		t.Errorf("Edge(1 -> 0) err = %v, want ErrEdgeNotFound", err)
+	}
+	if err := m.AddEdge(3, 1); !errors.Is(err, errReadOnly) {
+		t.Errorf("AddEdge err = %v, want the read-only error", err)
+	}
+}
+
+// BenchmarkCycleKnots100k: the knots of a 100,000-node graph whose first
+// node depends on its last (one knot of every node), found by the library
+// on the view.
+func BenchmarkCycleKnots100k(b *testing.B) {
+	const n = 100_000
+	deps := make([][]int, n)
+	for v := 1; v < n; v++ {
+		deps[v] = []int{v - 1}
+		if v >= 2 {
+			deps[v] = append(deps[v], v-2)
+		}
+	}
+	deps[0] = []int{n - 1}
+	for b.Loop() {
+		if c := stronglyConnected(deps, nil); len(c) != 1 || len(c[0]) != n {
+			b.Fatalf("got %d knots", len(c))
+		}
+	}
+}
+
+func TestKnotted(t *testing.T) {
+	// 0 <-> 1 is a cycle; 2 depends on it, 3 on 2; 4 is independent;
+	// 5 <-> 6 is another cycle that 1 depends on through 7.
+	deps := [][]int{{1}, {0, 7}, {0}, {2}, nil, {6}, {5}, {5}}
+	order, _ := kahn(deps, reverse(deps))
+	if got := knotted(deps, order); !reflect.DeepEqual(got, []int{0, 1, 5, 6, 7}) {
+		t.Errorf("knotted = %v, want [0 1 5 6 7] (2 and 3 only depend on a cycle)", got)
 	}
 }
