@@ -59,10 +59,10 @@ func libraryView(deps [][]int, members []int) graph.Graph[int, int] {
 func (s *depStore) has(k int) bool { return k >= 1 && k <= len(s.in) && s.in[k-1] }
 
 func (s *depStore) AddVertex(int, int, graph.VertexProperties) error { return errReadOnly }
-func (s *depStore) RemoveVertex(int) error                          { return errReadOnly }
-func (s *depStore) AddEdge(int, int, graph.Edge[int]) error         { return errReadOnly }
-func (s *depStore) UpdateEdge(int, int, graph.Edge[int]) error      { return errReadOnly }
-func (s *depStore) RemoveEdge(int, int) error                       { return errReadOnly }
+func (s *depStore) RemoveVertex(int) error                           { return errReadOnly }
+func (s *depStore) AddEdge(int, int, graph.Edge[int]) error          { return errReadOnly }
+func (s *depStore) UpdateEdge(int, int, graph.Edge[int]) error       { return errReadOnly }
+func (s *depStore) RemoveEdge(int, int) error                        { return errReadOnly }
 
 // Vertex returns k itself when it is a member.
 func (s *depStore) Vertex(k int) (int, graph.VertexProperties, error) {
