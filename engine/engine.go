@@ -36,6 +36,10 @@ type Options struct {
 	// exec commands get REPRISE_DRILL=1), and the run's clean-up is recorded
 	// with RecordCleanup. A resumed run keeps what it was.
 	Drill bool
+	// StartNote, when set, is added to a new run's run-started journal
+	// entry (and its data, as "note"): why this run started, such as
+	// "started while run X was unfinished".
+	StartNote string
 	// Logger receives the engine's log lines, each with the run id and the
 	// node id (nil: no logging).
 	Logger *zap.Logger
@@ -183,7 +187,7 @@ func (e *Engine) Start(ctx context.Context, g *graphs.Graph) (Result, error) {
 	if err := e.store.CreateRun(ctx, run, g.Source, recs); err != nil {
 		return Result{}, fmt.Errorf("create run of %q: %w", g.Name, err)
 	}
-	r, err := e.newRunner(ctx, g, a, run, recs)
+	r, err := e.newRunner(ctx, g, a, run, recs, nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -192,8 +196,15 @@ func (e *Engine) Start(ctx context.Context, g *graphs.Graph) (Result, error) {
 	if e.opts.Drill {
 		what = "drill"
 	}
-	entry := r.entry(state.EntryRunStarted, "", fmt.Sprintf("%s of %s (%d nodes) started", what, g.Name, len(g.Nodes)))
+	msg := fmt.Sprintf("%s of %s (%d nodes) started", what, g.Name, len(g.Nodes))
+	if e.opts.StartNote != "" {
+		msg += "; " + e.opts.StartNote
+	}
+	entry := r.entry(state.EntryRunStarted, "", msg)
 	entry.Data = map[string]string{"graph": run.GraphFile, "hash": run.GraphHash, "parallelism": fmt.Sprint(e.opts.Parallelism)}
+	if e.opts.StartNote != "" {
+		entry.Data["note"] = e.opts.StartNote
+	}
 	if e.opts.Drill {
 		entry.Data["drill"] = "true"
 	}

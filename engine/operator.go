@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -45,6 +46,9 @@ func (e *Engine) Approve(ctx context.Context, runID, nodeID, by, comment string)
 		return err
 	}
 	rec, err := e.store.Node(runID, nodeID)
+	if errors.Is(err, state.ErrNodeNotFound) {
+		return e.nodeNotFound("approve", runID, nodeID)
+	}
 	if err != nil {
 		return fmt.Errorf("approve: %w", err)
 	}
@@ -109,6 +113,9 @@ func (e *Engine) Mark(ctx context.Context, runID, nodeID, by, reason string) err
 		return err
 	}
 	rec, err := e.store.Node(runID, nodeID)
+	if errors.Is(err, state.ErrNodeNotFound) {
+		return e.nodeNotFound("mark", runID, nodeID)
+	}
 	if err != nil {
 		return fmt.Errorf("mark: %w", err)
 	}
@@ -175,13 +182,10 @@ func refuseCleanedUp(op string, run state.Run) error {
 	return nil
 }
 
-// ResetNodes puts node nodeID of run runID back to pending, and with
-// downstream every descendant too (a succeeded node runs again), journaling
-// each reset. It returns the ids reset. Retry calls it, then Resume.
-func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstream bool, by string) ([]string, error) {
-	if live := e.LiveRun(); live == runID {
-		return nil, fmt.Errorf("retry node %q of run %q: %w", nodeID, runID, ErrBusy)
-	}
+// PlanRetry returns the nodes a retry of node nodeID of run runID (with
+// downstream, its descendants too) would put back to pending, each with its
+// state and why, without changing anything.
+func (e *Engine) PlanRetry(runID, nodeID string, downstream bool) ([]EditItem, error) {
 	run, err := e.store.Run(runID)
 	if err != nil {
 		return nil, fmt.Errorf("retry: %w", err)
@@ -195,7 +199,7 @@ func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstrea
 	}
 	start, ok := g.Index(nodeID)
 	if !ok {
-		return nil, fmt.Errorf("retry node %q of run %q: %w", nodeID, runID, state.ErrNodeNotFound)
+		return nil, e.nodeNotFound("retry", runID, nodeID)
 	}
 	todo := []int{start}
 	if downstream {
@@ -209,8 +213,7 @@ func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstrea
 			}
 		}
 	}
-	var changes []state.Change
-	var ids []string
+	var items []EditItem
 	for _, i := range todo {
 		id := g.Nodes[i].ID
 		rec, err := e.store.Node(runID, id)
@@ -220,17 +223,68 @@ func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstrea
 		if rec.State == state.NodePending || (rec.State == state.NodeSkipped && i != start) {
 			continue
 		}
-		was := rec.State
-		rec.State = state.NodePending
 		why := "retry requested"
 		if i != start {
 			why = fmt.Sprintf("retry of %q with its downstream", nodeID)
 		}
-		ch := e.nodeChange(runID, rec, state.EntryReset, why)
+		items = append(items, EditItem{ID: id, State: rec.State, Reason: why})
+	}
+	return items, nil
+}
+
+// nodeNotFound is the error for a node id that run runID does not have,
+// with the nearest id when one is near enough ("did you mean").
+func (e *Engine) nodeNotFound(op, runID, nodeID string) error {
+	var ids []string
+	if recs, err := e.store.Nodes(runID); err == nil {
+		for _, r := range recs {
+			ids = append(ids, r.ID)
+		}
+	}
+	return fmt.Errorf("%s node %q of run %q: %w%s", op, nodeID, runID, state.ErrNodeNotFound, didYouMean(nodeID, ids))
+}
+
+// didYouMean is ` (did you mean "ID"?)` with the id nearest to a mistyped
+// one, or "" when none is near enough.
+func didYouMean(id string, ids []string) string {
+	if c := graphs.Suggest(id, ids); c != "" {
+		return fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	return ""
+}
+
+// may reports whether node i may start in this session (retry starts only
+// the nodes it reset).
+func (r *runner) may(i int) bool { return r.only == nil || r.only[i] }
+
+// ResetNodes puts node nodeID of run runID back to pending, and with
+// downstream every descendant too (a succeeded node runs again), journaling
+// each reset. It returns the ids reset. Retry calls it, then Resume.
+func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstream bool, by string) ([]string, error) {
+	if live := e.LiveRun(); live == runID {
+		return nil, fmt.Errorf("retry node %q of run %q: %w", nodeID, runID, ErrBusy)
+	}
+	items, err := e.PlanRetry(runID, nodeID, downstream)
+	if err != nil {
+		return nil, err
+	}
+	run, err := e.store.Run(runID)
+	if err != nil {
+		return nil, fmt.Errorf("retry: %w", err)
+	}
+	var changes []state.Change
+	var ids []string
+	for _, it := range items {
+		rec, err := e.store.Node(runID, it.ID)
+		if err != nil {
+			return nil, fmt.Errorf("retry: %w", err)
+		}
+		rec.State = state.NodePending
+		ch := e.nodeChange(runID, rec, state.EntryReset, it.Reason)
 		ch.Entry.By = by
-		ch.Entry.Data = map[string]string{"was": string(was)}
+		ch.Entry.Data = map[string]string{"was": string(it.State)}
 		changes = append(changes, ch)
-		ids = append(ids, id)
+		ids = append(ids, it.ID)
 	}
 	if len(changes) == 0 {
 		return nil, nil
@@ -250,10 +304,23 @@ func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstrea
 }
 
 // Retry resets node nodeID of run runID (and its descendants with
-// downstream) to pending and resumes the run.
+// downstream) to pending and resumes the run with only those nodes: other
+// failed nodes of the run stay failed (resume runs them again).
 func (e *Engine) Retry(ctx context.Context, runID, nodeID string, downstream bool, by string) (Result, error) {
-	if _, err := e.ResetNodes(ctx, runID, nodeID, downstream, by); err != nil {
+	ids, err := e.ResetNodes(ctx, runID, nodeID, downstream, by)
+	if err != nil {
 		return Result{}, err
 	}
-	return e.Resume(ctx, runID, nil)
+	if len(ids) == 0 {
+		ids = []string{nodeID} // already pending
+	}
+	return e.ResumeWith(ctx, runID, ResumeOptions{Only: ids})
+}
+
+func (r *runner) nodeIDs() []string {
+	ids := make([]string, len(r.g.Nodes))
+	for i, n := range r.g.Nodes {
+		ids[i] = n.ID
+	}
+	return ids
 }

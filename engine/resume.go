@@ -14,16 +14,40 @@ import (
 	"github.com/reprise-si/reprise/graphs"
 )
 
+// ResumeOptions say how Resume goes on with a run. The zero value resumes
+// from the stored graph snapshot.
+type ResumeOptions struct {
+	// Graph, when set, is an edited graph that replaces the snapshot (see
+	// EditPlan for what an edit does).
+	Graph *graphs.Graph
+	// RerunChanged runs again the done nodes whose step the edit changed
+	// (otherwise they stay done).
+	RerunChanged bool
+	// Only, when set, restricts what runs to these nodes (retry): other
+	// failed or blocked nodes stay so, other pending nodes wait for the
+	// next resume.
+	Only []string
+}
+
 // Resume continues run runID ("": the latest unfinished run) from its stored
 // graph snapshot. Succeeded and skipped nodes stay done; nodes left running
 // by a crash are asked Check and run again only if not restored; failed and
 // blocked nodes run again; waiting gates keep waiting for approval.
 //
-// With edited non-nil, the run goes on with that graph instead: changed
-// nodes and their descendants run again, new nodes join, removed nodes
-// leave, the journal records the difference (a graph-changed entry) and the
-// snapshot is replaced, all in one transaction with the resume itself.
+// With edited non-nil, the run goes on with that graph instead, as
+// ResumeWith with ResumeOptions{Graph: edited} does.
 func (e *Engine) Resume(ctx context.Context, runID string, edited *graphs.Graph) (Result, error) {
+	return e.ResumeWith(ctx, runID, ResumeOptions{Graph: edited})
+}
+
+// ResumeWith continues run runID as Resume does, with options. With an
+// edited graph, the edit's plan (PlanEdit) is applied: new nodes join,
+// removed nodes leave, nodes not done whose step changed take the new
+// definition, done nodes stay done unless RerunChanged; the journal records
+// the plan (a graph-changed entry) and the snapshot is replaced, all in one
+// transaction with the resume itself.
+func (e *Engine) ResumeWith(ctx context.Context, runID string, o ResumeOptions) (Result, error) {
+	edited := o.Graph
 	run, err := e.findRun(runID)
 	if err != nil {
 		return Result{}, err
@@ -55,10 +79,20 @@ func (e *Engine) Resume(ctx context.Context, runID string, edited *graphs.Graph)
 	var changes []state.Change
 	var rerun map[string]bool
 	if edited != nil {
-		var ch []state.Change
-		ch, rerun = e.applyEdit(&run, g, edited, byID)
-		changes = append(changes, ch...)
+		plan := PlanEdit(run, g, edited, stored, o.RerunChanged)
+		changes = e.applyEdit(&run, plan, edited, byID)
+		rerun = map[string]bool{}
+		for _, it := range plan.Rerun {
+			rerun[it.ID] = true
+		}
 		g = edited
+	}
+	var only map[string]bool
+	if o.Only != nil {
+		only = make(map[string]bool, len(o.Only))
+		for _, id := range o.Only {
+			only[id] = true
+		}
 	}
 	a := graphs.Analyze(g)
 	include, err := targetSet(g, a, run.Options.Targets)
@@ -85,9 +119,11 @@ func (e *Engine) Resume(ctx context.Context, runID string, edited *graphs.Graph)
 		case !ok:
 			why = "new node in the edited graph"
 		case rerun[n.ID]:
-			why = "graph changed: node or an ancestor edited"
+			why = "graph changed: step changed since done, --rerun-changed"
 		case rec.State == state.NodeRunning:
 			crashed = append(crashed, i)
+			continue
+		case only != nil && !only[n.ID]:
 			continue
 		case rec.State == state.NodeFailed || rec.State == state.NodeBlocked:
 			why = fmt.Sprintf("resume: was %s", rec.State)
@@ -101,13 +137,17 @@ func (e *Engine) Resume(ctx context.Context, runID string, edited *graphs.Graph)
 	run.Status = state.RunRunning
 	run.Total = len(g.Nodes)
 	run.Finished = time.Time{}
-	r, err := e.newRunner(ctx, g, a, run, recs)
+	r, err := e.newRunner(ctx, g, a, run, recs, only)
 	if err != nil {
 		return Result{}, err
 	}
 	defer e.release(r)
 	r.changes = changes
-	ent := r.entry(state.EntryRunResumed, "", fmt.Sprintf("resumed: %d of %d nodes done, %d left running were checked", r.doneCount(), len(recs), len(crashed)))
+	msg := fmt.Sprintf("resumed: %d of %d nodes done, %d left running were checked", r.doneCount(), len(recs), len(crashed))
+	if only != nil {
+		msg += fmt.Sprintf("; only %s may run", strings.Join(o.Only, ", "))
+	}
+	ent := r.entry(state.EntryRunResumed, "", msg)
 	r.addRunChange(ent)
 	return r.loop()
 }
@@ -179,54 +219,22 @@ func (e *Engine) nodeChange(runID string, rec state.NodeRecord, t state.EntryTyp
 		Time: e.opts.Now(), Type: t, NodeID: rec.ID, State: rec.State, Message: e.red.String(msg)}}
 }
 
-// applyEdit computes the difference between the stored graph and an edited
-// one: the records of removed nodes go, the snapshot is replaced, and the
-// changed nodes and all their descendants (in the edited graph) run again.
-func (e *Engine) applyEdit(run *state.Run, old, edited *graphs.Graph, byID map[string]state.NodeRecord) ([]state.Change, map[string]bool) {
-	diff := graphs.DiffGraphs(old, edited)
-	ea := graphs.Analyze(edited)
-	var changed []int
-	for _, id := range diff.Changed {
-		if i, ok := edited.Index(id); ok {
-			changed = append(changed, i)
-		}
-	}
-	rerun := map[string]bool{}
-	for _, i := range graphs.Members(ea.Descendants(changed...)) {
-		rerun[edited.Nodes[i].ID] = true
-	}
+// applyEdit applies an edit's plan: the records of removed nodes go, the
+// snapshot and the run's graph are replaced, and the journal records the
+// plan. The nodes to run again are reset by the caller.
+func (e *Engine) applyEdit(run *state.Run, plan EditPlan, edited *graphs.Graph, byID map[string]state.NodeRecord) []state.Change {
 	var changes []state.Change
-	for _, id := range diff.Removed {
-		changes = append(changes, state.Change{RunID: run.ID, RemoveNode: id})
-		delete(byID, id)
+	for _, it := range plan.Removed {
+		changes = append(changes, state.Change{RunID: run.ID, RemoveNode: it.ID})
+		delete(byID, it.ID)
 	}
 	run.GraphHash = edited.Hash()
 	run.GraphFile = absPath(edited.File)
 	run.GraphName = edited.Name
-	rerunList := make([]string, 0, len(rerun))
-	for id := range rerun {
-		rerunList = append(rerunList, id)
-	}
-	sort.Strings(rerunList)
-	now := e.opts.Now()
-	msg := fmt.Sprintf("graph changed: %d added, %d removed, %d changed, %d to run again",
-		len(diff.Added), len(diff.Removed), len(diff.Changed), len(rerunList))
-	if len(diff.Plugins) > 0 {
-		// Nodes already done with the old declaration stay done.
-		msg += "; plugin declarations changed: " + strings.Join(diff.Plugins, ", ")
-	}
 	changes = append(changes, state.Change{RunID: run.ID, Snapshot: nonNil(edited.Source), Entry: &state.Entry{
-		Time: now, Type: state.EntryGraphChanged, Message: msg,
-		Data: map[string]string{
-			"file":    run.GraphFile,
-			"hash":    run.GraphHash,
-			"added":   strings.Join(diff.Added, ","),
-			"removed": strings.Join(diff.Removed, ","),
-			"changed": strings.Join(diff.Changed, ","),
-			"rerun":   strings.Join(rerunList, ","),
-			"plugins": strings.Join(diff.Plugins, ","),
-		}}})
-	return changes, rerun
+		Time: e.opts.Now(), Type: state.EntryGraphChanged, Message: e.red.String(plan.Summary()),
+		Data: plan.journalData(run.GraphHash)}})
+	return changes
 }
 
 func nonNil(b []byte) []byte {

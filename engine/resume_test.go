@@ -297,67 +297,6 @@ func crashRun(t *testing.T, st *state.Store, g *graphs.Graph, states map[string]
 	return run.ID
 }
 
-func TestResumeEditedGraph(t *testing.T) {
-	dir := t.TempDir()
-	src := `version: 1
-name: edit
-nodes:
-  - {id: ad, kind: infrastructure, plugin: noop}
-  - {id: dns, kind: infrastructure, plugin: noop, depends_on: [ad]}
-  - {id: pacs, kind: application, plugin: noop, depends_on: [dns]}
-  - {id: old, kind: application, plugin: noop}
-  - {id: lab, kind: application, plugin: noop, depends_on: [ad]}
-`
-	g := enginetest.MustGraph(t, dir, src)
-	st := enginetest.MustStore(t, dir)
-	h := &enginetest.FakeHost{}
-	e := engine.New(st, h, engine.Options{})
-	res, err := e.Start(context.Background(), g)
-	if err != nil || res.Status != state.RunSucceeded {
-		t.Fatalf("start: %+v %v", res, err)
-	}
-	edited := strings.Replace(src, "  - {id: old, kind: application, plugin: noop}\n", "", 1)
-	edited = strings.Replace(edited, "{id: dns, kind: infrastructure, plugin: noop, depends_on: [ad]}",
-		"{id: dns, kind: infrastructure, plugin: noop, depends_on: [ad], title: DNS with new zone}", 1)
-	edited += "  - {id: ris, kind: application, plugin: noop, depends_on: [ad]}\n"
-	if err := os.WriteFile(dir+"/edited.yaml", []byte(edited), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	eg, err := graphs.Load(dir + "/edited.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := len(h.Restored())
-	res, err = e.Resume(context.Background(), res.RunID, eg)
-	if err != nil || res.Status != state.RunSucceeded {
-		t.Fatalf("resume edited: %+v %v", res, err)
-	}
-	got := h.Restored()[before:]
-	slices.Sort(got)
-	if want := []string{"dns", "pacs", "ris"}; !slices.Equal(got, want) {
-		t.Errorf("re-run %v, want %v", got, want)
-	}
-	states := enginetest.NodeStates(t, st, res.RunID)
-	if _, ok := states["old"]; ok || len(states) != 5 {
-		t.Errorf("records after edit: %v", states)
-	}
-	snap, _ := st.Snapshot(res.RunID)
-	if string(snap) != edited {
-		t.Errorf("snapshot not replaced")
-	}
-	var changed *state.Entry
-	st.Journal(res.RunID, 0, func(e state.Entry) error {
-		if e.Type == state.EntryGraphChanged {
-			changed = &e
-		}
-		return nil
-	})
-	if changed == nil || changed.Data["added"] != "ris" || changed.Data["removed"] != "old" ||
-		changed.Data["changed"] != "dns" || changed.Data["rerun"] != "dns,pacs" {
-		t.Errorf("graph-changed entry: %+v", changed)
-	}
-}
-
 // TestResumeEditedPluginPin: a vendor plugin re-pinned (a fixed binary)
 // is journaled by name on resume --graph; the nodes already done with the
 // old binary stay done, the others run with the new declaration.

@@ -121,6 +121,9 @@ func (r *runner) result() Result {
 		res.Status = state.RunFailed
 	case len(res.Waiting) > 0:
 		res.Status = state.RunParked
+	case r.only != nil && r.counts[state.NodePending] > 0:
+		// A retry ran what it was asked to; the rest waits for a resume.
+		res.Status = state.RunInterrupted
 	default:
 		res.Status = state.RunFailed
 	}

@@ -34,6 +34,7 @@ type runner struct {
 	inflight  int              // steps running
 	perPlugin map[string]int   // steps running by plugin
 	held      map[string][]int // ready nodes held back by their plugin's max_parallel
+	only      []bool           // nil, or the only nodes that may start (retry)
 	timers    map[int]*time.Timer
 	counts    map[state.NodeState]int
 
@@ -91,7 +92,7 @@ type approval struct {
 	reply             chan error
 }
 
-func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analysis, run state.Run, recs []state.NodeRecord) (*runner, error) {
+func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analysis, run state.Run, recs []state.NodeRecord, only map[string]bool) (*runner, error) {
 	p := e.opts.Parallelism
 	sctx, stop := context.WithCancel(ctx)
 	r := &runner{
@@ -118,6 +119,12 @@ func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analy
 		approvals:  make(chan approval),
 		done:       make(chan struct{}),
 	}
+	if only != nil {
+		r.only = make([]bool, len(g.Nodes))
+		for i, n := range g.Nodes {
+			r.only[i] = only[n.ID]
+		}
+	}
 	if err := e.acquire(r); err != nil {
 		stop()
 		return nil, err
@@ -135,7 +142,7 @@ func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analy
 				r.waitDeps[i]++
 			}
 		}
-		if recs[i].State == state.NodePending && r.waitDeps[i] == 0 {
+		if recs[i].State == state.NodePending && r.waitDeps[i] == 0 && r.may(i) {
 			r.queue.push(i)
 		}
 	}
@@ -551,7 +558,7 @@ func (r *runner) blockDescendants(i int) {
 func (r *runner) release(i int) {
 	for _, d := range r.a.Dependents[i] {
 		r.waitDeps[d]--
-		if r.waitDeps[d] == 0 && r.recs[d].State == state.NodePending {
+		if r.waitDeps[d] == 0 && r.recs[d].State == state.NodePending && r.may(d) {
 			r.queue.push(d)
 		}
 	}
@@ -568,7 +575,7 @@ func (r *runner) finished(i int, msg string) {
 func (r *runner) approve(a approval) {
 	i, ok := r.g.Index(a.node)
 	if !ok {
-		a.reply <- fmt.Errorf("approve node %q of run %q: %w", a.node, r.run.ID, state.ErrNodeNotFound)
+		a.reply <- fmt.Errorf("approve node %q of run %q: %w%s", a.node, r.run.ID, state.ErrNodeNotFound, didYouMean(a.node, r.nodeIDs()))
 		return
 	}
 	if r.recs[i].State != state.NodeWaiting {

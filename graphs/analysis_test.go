@@ -226,11 +226,27 @@ nodes:
 	edited := `version: 1
 nodes:
   - {id: a, kind: data, plugin: noop, criticality: normal}
-  - {id: b, kind: data, plugin: noop, depends_on: [a], with: {x: 2}}
+  - {id: b, kind: data, plugin: noop, depends_on: [a], with: {x: 2}, title: B}
   - {id: d, kind: data, plugin: noop}
 `
 	d := DiffGraphs(mustParse(t, "old.yaml", base), mustParse(t, "new.yaml", edited))
-	want := Diff{Added: []string{"d"}, Removed: []string{"c"}, Changed: []string{"b"}}
+	want := Diff{Added: []string{"d"}, Removed: []string{"c"}, Changed: []string{"b"},
+		Fields: map[string][]string{"b": {"with", "title"}}}
+	if !reflect.DeepEqual(d, want) {
+		t.Errorf("diff: got %+v want %+v", d, want)
+	}
+
+	// Metadata edits (title, estimate, criticality, timeout, retries, kind)
+	// never change the step: listed apart, never Changed.
+	meta := `version: 1
+nodes:
+  - {id: a, kind: data, plugin: noop, title: A, estimate: 1h, criticality: vital, timeout: 5m, retries: 3, owner: Dr Who, contact: "555", runbook: rb.md, rto: 4h}
+  - {id: b, kind: data, plugin: noop, depends_on: [a], with: {x: 1}, title: renamed}
+  - {id: c, kind: infrastructure, plugin: noop}
+`
+	d = DiffGraphs(mustParse(t, "old.yaml", base), mustParse(t, "new.yaml", meta))
+	want = Diff{Metadata: []string{"a", "b", "c"}, Fields: map[string][]string{
+		"a": {"title", "estimate", "criticality", "timeout", "retries", "owner", "contact", "runbook", "rto"}, "b": {"title"}, "c": {"kind"}}}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("diff: got %+v want %+v", d, want)
 	}
@@ -243,7 +259,7 @@ nodes:
 	oldG := mustParse(t, "old.yaml", plugins("  pacs-vendor: {path: ./pacs, sha256: "+strings.Repeat("a", 64)+"}\n  lab: {path: ./lab}\n  same: {path: ./same}\n"))
 	newG := mustParse(t, "new.yaml", plugins("  pacs-vendor: {path: ./pacs, sha256: "+strings.Repeat("b", 64)+"}\n  pharma: {path: ./pharma}\n  same: {path: ./same}\n"))
 	d = DiffGraphs(oldG, newG)
-	want = Diff{Plugins: []string{"lab", "pacs-vendor", "pharma"}}
+	want = Diff{Plugins: []string{"lab", "pacs-vendor", "pharma"}, Fields: map[string][]string{}}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("plugins diff: got %+v want %+v", d, want)
 	}

@@ -9,23 +9,41 @@ import (
 // Diff says how two versions of a graph differ, by node id (each list
 // sorted), and which plugin declarations (`plugins:` entries: path,
 // sha256 or max_parallel) were added, removed or changed, by name.
+//
+// Changed lists the nodes whose step changed: what the step does (plugin,
+// with, restore_points, scan, wipes, evidence) or what it runs after
+// (depends_on, between). Metadata lists the
+// nodes where only other fields changed (title, kind, estimate, criticality,
+// timeout, retries, zone, owner, contact, runbook, rto, approvals: anything
+// that does not change the step); such an edit never makes a step run
+// again. Restore points, scan, wipes and evidence count as step changes:
+// they change what the step restores or destroys. Fields holds, for every
+// node of either list, the names of the fields that differ, as written in
+// a graph file.
 type Diff struct {
 	Added, Removed, Changed []string
+	Metadata                []string
+	Fields                  map[string][]string
 	Plugins                 []string
 }
 
-// DiffGraphs compares old and new node by node. A node is Changed when any
-// of its fields differs: kind, plugin, dependencies (order aside), between,
-// with, timeout, retries, estimate, criticality or title.
+// DiffGraphs compares old and new node by node.
 func DiffGraphs(old, new *Graph) Diff {
-	var d Diff
+	d := Diff{Fields: map[string][]string{}}
 	for _, n := range new.Nodes {
 		o, ok := old.Node(n.ID)
-		switch {
-		case !ok:
+		if !ok {
 			d.Added = append(d.Added, n.ID)
-		case !sameNode(o, n):
+			continue
+		}
+		step, meta := nodeChanges(o, n)
+		switch {
+		case len(step) > 0:
 			d.Changed = append(d.Changed, n.ID)
+			d.Fields[n.ID] = append(step, meta...)
+		case len(meta) > 0:
+			d.Metadata = append(d.Metadata, n.ID)
+			d.Fields[n.ID] = meta
 		}
 	}
 	for _, o := range old.Nodes {
@@ -46,26 +64,80 @@ func DiffGraphs(old, new *Graph) Diff {
 	sort.Strings(d.Added)
 	sort.Strings(d.Removed)
 	sort.Strings(d.Changed)
+	sort.Strings(d.Metadata)
 	sort.Strings(d.Plugins)
 	return d
 }
 
-func sameNode(a, b *Node) bool {
-	if a.Kind != b.Kind || a.Plugin != b.Plugin || a.Title != b.Title ||
-		a.Estimate != b.Estimate || a.Timeout != b.Timeout ||
-		a.Criticality.Rank() != b.Criticality.Rank() {
-		return false
+// nodeChanges names the fields that differ between two versions of a node:
+// those that change its step, and the others.
+func nodeChanges(a, b *Node) (step, meta []string) {
+	if a.Plugin != b.Plugin {
+		step = append(step, "plugin")
+	}
+	if !sameWith(a.With, b.With) {
+		step = append(step, "with")
+	}
+	if !sameSet(a.DependsOn, b.DependsOn) {
+		step = append(step, "depends_on")
+	}
+	if !sameSet(a.Between, b.Between) {
+		step = append(step, "between")
+	}
+	// What the step restores from, scans, wipes or preserves.
+	if !reflect.DeepEqual(a.RestorePoints, b.RestorePoints) {
+		step = append(step, "restore_points")
+	}
+	if !slices.Equal(a.Scan, b.Scan) {
+		step = append(step, "scan")
+	}
+	if !sameSet(a.Wipes, b.Wipes) {
+		step = append(step, "wipes")
+	}
+	if a.Evidence != b.Evidence || !sameSet(a.Preserves, b.Preserves) {
+		step = append(step, "evidence")
+	}
+	if a.Kind != b.Kind {
+		meta = append(meta, "kind")
+	}
+	if a.Title != b.Title {
+		meta = append(meta, "title")
+	}
+	if a.Estimate != b.Estimate {
+		meta = append(meta, "estimate")
+	}
+	if a.Criticality.Rank() != b.Criticality.Rank() {
+		meta = append(meta, "criticality")
+	}
+	if a.Timeout != b.Timeout {
+		meta = append(meta, "timeout")
 	}
 	if (a.Retries == nil) != (b.Retries == nil) || (a.Retries != nil && *a.Retries != *b.Retries) {
-		return false
+		meta = append(meta, "retries")
 	}
-	if !sameSet(a.DependsOn, b.DependsOn) || !sameSet(a.Between, b.Between) {
-		return false
+	for _, f := range []struct {
+		name string
+		same bool
+	}{
+		{"zone", a.Zone == b.Zone},
+		{"owner", a.Owner == b.Owner},
+		{"contact", a.Contact == b.Contact},
+		{"runbook", a.Runbook == b.Runbook},
+		{"rto", a.RTO == b.RTO},
+		{"approvals", a.Approvals == b.Approvals},
+	} {
+		if !f.same {
+			meta = append(meta, f.name)
+		}
 	}
-	if len(a.With) == 0 && len(b.With) == 0 {
+	return step, meta
+}
+
+func sameWith(a, b map[string]any) bool {
+	if len(a) == 0 && len(b) == 0 {
 		return true
 	}
-	return reflect.DeepEqual(a.With, b.With)
+	return reflect.DeepEqual(a, b)
 }
 
 func sameSet(a, b []string) bool {

@@ -160,7 +160,7 @@ type Node struct {
 	// the node's effective dependencies (Deps).
 	After []string
 	// Metadata: what a crisis cell needs to know about the node. Editing
-	// any of these never resets a node (DiffGraphs ignores them).
+	// any of these never resets a node (DiffGraphs lists them as Metadata).
 	Owner     string        // who answers for the service
 	Contact   string        // how to reach them (phone, mail)
 	Runbook   string        // a URL or a path to the procedure

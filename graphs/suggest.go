@@ -77,3 +77,7 @@ func boundedLevenshtein(a, b string, max int, row *[]int) int {
 	}
 	return r[len(b)]
 }
+
+// Suggest returns the candidate nearest to s (a mistyped node id), or ""
+// when none is near enough to be what was meant.
+func Suggest(s string, candidates []string) string { return closest(s, candidates) }

@@ -400,12 +400,53 @@ nodes:
 	}
 	edited := strings.Replace(src, "echo app >> ran.txt", "echo app2 >> ran.txt", 1)
 	edited += "  - {id: report, kind: data, plugin: exec, depends_on: [app], with: {restore: [sh, -c, 'echo report >> ran.txt']}}\n"
-	d.mustRun(0, "resume", run, "--graph", d.write("edited.yaml", edited))
-	if got := readFile(t, d.path("ran.txt")); !strings.HasSuffix(got, "app2\nreport\n") {
-		t.Errorf("after the edited graph:\n%s", got)
+	edited = strings.Replace(edited, "{id: db, kind: application,", "{id: db, kind: application, title: Patient DB, estimate: 2h, criticality: vital, timeout: 1h, retries: 2,", 1)
+	editedFile := d.write("edited.yaml", edited)
+	before := readFile(t, d.path("ran.txt"))
+
+	// The plan, without changing anything: app (done, step changed) is
+	// kept, db (done, metadata only) too, report joins.
+	plan := d.mustRun(0, "resume", run, "--graph", editedFile, "--dry-run")
+	for _, want := range []string{"added (1):\n  + report: new node", "changed since done, kept (1):\n  ~ app [succeeded]: with changed since done: kept done",
+		"metadata only (nothing runs again) (1):\n  = db [succeeded]: title, estimate, criticality, timeout, retries changed", "dry run: nothing was changed"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("resume --dry-run lacks %q:\n%s", want, plan)
+		}
 	}
-	if out := d.mustRun(0, "log", run); !strings.Contains(out, "graph-changed") || !strings.Contains(out, "added=report") {
+	var jplan struct {
+		Kept  []struct{ ID, State, Reason string } `json:"changed_kept"`
+		Added []struct{ ID string }                `json:"added"`
+		Rerun []struct{ ID string }                `json:"rerun"`
+	}
+	if err := jsonUnmarshal(d.mustRun(0, "resume", run, "--graph", editedFile, "--dry-run", "--json"), &jplan); err != nil {
+		t.Fatal(err)
+	}
+	if len(jplan.Kept) != 1 || jplan.Kept[0].ID != "app" || jplan.Kept[0].State != "succeeded" || len(jplan.Added) != 1 || len(jplan.Rerun) != 0 {
+		t.Errorf("resume --dry-run --json: %+v", jplan)
+	}
+	if got := readFile(t, d.path("ran.txt")); got != before {
+		t.Errorf("a dry run ran steps:\n%s", got)
+	}
+	if out := d.mustRun(0, "log", run); strings.Contains(out, "graph-changed") {
+		t.Errorf("a dry run journaled the change:\n%s", out)
+	}
+
+	out := d.mustRun(0, "resume", run, "--graph", editedFile)
+	if !strings.Contains(out, "~ app [succeeded]: with changed since done: kept done") {
+		t.Errorf("resume --graph did not print its plan:\n%s", out)
+	}
+	if got := readFile(t, d.path("ran.txt")); got != before+"report\n" {
+		t.Errorf("after the edited graph (only report should run):\n%s", got)
+	}
+	if out := d.mustRun(0, "log", run); !strings.Contains(out, "graph-changed") || !strings.Contains(out, "added=report") || !strings.Contains(out, "kept=app") {
 		t.Errorf("journal lacks the graph change:\n%s", out)
+	}
+
+	// --rerun-changed runs the changed done node again, and only it.
+	edited = strings.Replace(edited, "echo app2 >> ran.txt", "echo app3 >> ran.txt", 1)
+	d.mustRun(0, "resume", run, "--graph", d.write("edited.yaml", edited), "--rerun-changed")
+	if got := readFile(t, d.path("ran.txt")); got != before+"report\napp3\n" {
+		t.Errorf("after --rerun-changed (only app should run):\n%s", got)
 	}
 	d.mustRun(0, "log", run, "--verify")
 }

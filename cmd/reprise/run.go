@@ -48,7 +48,7 @@ func (f *runFlags) add(c *cobra.Command) {
 func newRunCmd() *cobra.Command {
 	var f runFlags
 	var targets []string
-	var dryRun, drill bool
+	var dryRun, drill, fresh bool
 	c := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a graph: restore every node through its plugin, with durable state",
@@ -63,6 +63,10 @@ REPRISE_DRILL=1), and once the exercise environment has been cleaned up,
 ` + "`reprise cleanup RUN --by NAME --note TEXT`" + ` records who did what; a
 cleaned-up drill cannot be resumed. With --dry-run, the plugins are told it
 is a drill too.
+
+A state file holding an unfinished run of a graph of the same name refuses a
+new run (exit 2), naming that run: ` + "`reprise resume`" + ` continues it, --new starts
+a fresh run anyway (its journal says which run was left unfinished).
 
 Exit codes: 0 all nodes succeeded, 1 error, 2 usage, 3 finished with failed or
 blocked nodes, 4 parked on manual gates, 130 interrupted (SIGINT/SIGTERM: the
@@ -88,9 +92,17 @@ first lets running steps finish, the second cancels them).`,
 				return err
 			}
 			defer s.close()
-			if prev, err := s.st.LatestUnfinished(); err == nil && prev.GraphName == g.Name {
-				fmt.Fprintf(c.ErrOrStderr(), "note: run %s of %s is %s; this starts a new run (`reprise resume %s` would continue it)\n",
-					prev.ID, prev.GraphName, prev.Status, prev.ID)
+			prev, err := unfinishedOf(s.st, g.Name, drill)
+			if err != nil {
+				return err
+			}
+			if prev != nil && !fresh {
+				return withCode(exitUsage, fmt.Errorf("run %s of %s is unfinished (%s, %s): `reprise resume %s` continues it; `reprise run --new %s` starts a fresh run anyway",
+					prev.ID, prev.GraphName, prev.Status, progressOf(s.st, *prev), prev.ID, args[0]))
+			}
+			if prev != nil {
+				opts.StartNote = fmt.Sprintf("started while run %s was unfinished (%s, %s)", prev.ID, prev.Status, progressOf(s.st, *prev))
+				fmt.Fprintf(c.ErrOrStderr(), "note: %s; a new run starts (--new)\n", opts.StartNote)
 			}
 			err = s.start(f, opts, func(_ *engine.Redactor, log *zap.Logger) step.Host {
 				return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log})
@@ -109,8 +121,42 @@ first lets running steps finish, the second cancels them).`,
 	f.add(c)
 	c.Flags().StringSliceVarP(&targets, "target", "t", nil, "run only this node and its ancestors (repeatable)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and check every node, print what would run, write nothing")
+	c.Flags().BoolVar(&fresh, "new", false, "start a new run even if a run of the same graph is unfinished (resume continues that one)")
 	c.Flags().BoolVar(&drill, "drill", false, "run as a drill: an exercise on the real plan, plugins restore into the exercise environment (REPRISE_DRILL=1); then record its clean-up with reprise cleanup")
 	return c
+}
+
+// unfinishedOf returns the newest unfinished run (one resume would
+// continue: running or crashed, interrupted, parked or failed; not a drill
+// cleaned up) of graph name, or nil. Drills and real runs are apart: a drill
+// may rehearse while a real run waits, and the other way round.
+func unfinishedOf(st *state.Store, name string, drill bool) (*state.Run, error) {
+	runs, err := st.Runs()
+	if err != nil {
+		return nil, err
+	}
+	for i := range runs {
+		r := runs[i]
+		if r.GraphName == name && r.Options.Drill == drill && r.Unfinished() {
+			return &r, nil // Runs is newest first
+		}
+	}
+	return nil, nil
+}
+
+// progressOf says how far run got: "12/39 nodes done".
+func progressOf(st *state.Store, run state.Run) string {
+	recs, err := st.Nodes(run.ID)
+	if err != nil {
+		return fmt.Sprintf("%d nodes", run.Total)
+	}
+	done := 0
+	for _, r := range recs {
+		if r.State.Done() {
+			done++
+		}
+	}
+	return fmt.Sprintf("%d/%d nodes done", done, len(recs))
 }
 
 // session is a state file opened for a run: store, logs, plugin host,

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// sortedLines returns the words of s, sorted, joined by spaces.
+func sortedLines(s string) string {
+	f := strings.Fields(s)
+	slices.Sort(f)
+	return strings.Join(f, " ")
+}
+
+// TestCLIRunRefusesUnfinished: a second `run` of a graph whose run is
+// unfinished refuses (exit 2) naming that run, its progress and resume;
+// --new starts a fresh run anyway and journals why.
+func TestCLIRunRefusesUnfinished(t *testing.T) {
+	d := newCLIDir(t)
+	g := d.write("graph.yaml", `version: 1
+name: twice
+defaults: {retries: 0}
+nodes:
+  - {id: a, kind: data, plugin: exec, with: {restore: [sh, -c, 'echo a >> ran.txt']}}
+  - {id: b, kind: data, plugin: exec, with: {restore: [sh, -c, 'exit 1']}}
+`)
+	d.mustRun(exitFailedNodes, "run", "-q", g)
+	first := d.status().Run
+	out, errs, code := d.run("run", "-q", g)
+	if code != exitUsage {
+		t.Fatalf("second run: exit %d, want %d\n%s%s", code, exitUsage, out, errs)
+	}
+	for _, want := range []string{"run " + first + " of twice is unfinished", "1/2 nodes done", "reprise resume " + first, "--new"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("refusal lacks %q:\n%s", want, errs)
+		}
+	}
+	if got := readFile(t, d.path("ran.txt")); got != "a\n" {
+		t.Errorf("the refused run ran steps: %q", got)
+	}
+	_, errs, code = d.run("run", "-q", "--new", g)
+	if code != exitFailedNodes || !strings.Contains(errs, "started while run "+first+" was unfinished") {
+		t.Fatalf("run --new: exit %d\n%s", code, errs)
+	}
+	second := strings.TrimSpace(d.mustRun(0, "runs", "--latest"))
+	if second == first {
+		t.Fatal("run --new started no new run")
+	}
+	if log := d.mustRun(0, "log", second); !strings.Contains(log, "started while run "+first+" was unfinished") {
+		t.Errorf("the new run's journal does not say why it started:\n%s", log)
+	}
+}
+
+// TestCLIRetryOnlyThatNode: retry re-runs the node asked and nothing else;
+// --dry-run says what would run and changes nothing; a mistyped id gets a
+// suggestion.
+func TestCLIRetryOnlyThatNode(t *testing.T) {
+	d := newCLIDir(t)
+	g := d.write("graph.yaml", `version: 1
+name: retry
+defaults: {retries: 0}
+nodes:
+  - {id: tape, kind: data, plugin: exec, with: {restore: [sh, -c, 'echo tape >> ran.txt; test -f fixed']}}
+  - {id: scanner, kind: data, plugin: exec, with: {restore: [sh, -c, 'echo scanner >> ran.txt; exit 1']}}
+  - {id: db, kind: application, plugin: exec, depends_on: [tape], with: {restore: [sh, -c, 'echo db >> ran.txt']}}
+`)
+	d.mustRun(exitFailedNodes, "run", "-q", g)
+	run := d.status().Run
+	d.write("fixed", "")
+	out := d.mustRun(0, "retry", run, "tape", "--downstream", "--dry-run")
+	for _, want := range []string{"! tape [failed]: retry requested", "! db [blocked]", "2 node(s) would run again; nothing was changed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("retry --dry-run lacks %q:\n%s", want, out)
+		}
+	}
+	if got := sortedLines(readFile(t, d.path("ran.txt"))); got != "scanner tape" {
+		t.Errorf("retry --dry-run ran steps: %q", got)
+	}
+	_, errs, code := d.run("retry", run, "tpae")
+	if code == 0 || !strings.Contains(errs, `did you mean "tape"?`) {
+		t.Errorf("retry of a mistyped node: exit %d\n%s", code, errs)
+	}
+	d.mustRun(exitFailedNodes, "retry", "-q", run, "tape")
+	if got := sortedLines(readFile(t, d.path("ran.txt"))); got != "scanner tape tape" {
+		t.Errorf("retry tape ran %q, want tape only (scanner is another failure, db was not asked)", got)
+	}
+	s := d.status(run)
+	states := map[string]string{}
+	for _, n := range s.Nodes {
+		states[n.ID] = n.State
+	}
+	if states["tape"] != "succeeded" || states["scanner"] != "failed" || states["db"] != "blocked" {
+		t.Errorf("states after retry: %v", states)
+	}
+}
