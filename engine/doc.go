@@ -46,6 +46,7 @@
 //
 // bbolt's lock is exclusive, so the running process serves reads and
 // approvals over a unix socket beside the state file (package
-// engine/control); Summarize turns a run's records into what `reprise
-// status` shows.
+// engine/control); package engine/view turns a run's records into what
+// `reprise status` and `reprise report` show, and computes the ETA the
+// engine's events carry (view.Estimate).
 package engine

@@ -79,6 +79,7 @@ func (e *Engine) Approve(ctx context.Context, runID, nodeID, by, comment string)
 	if open {
 		rec.State = state.NodeSucceeded
 		rec.ApprovedBy, rec.ApprovalComment, rec.ApprovedAt = all, comment, now
+		rec.LastError = "" // an earlier attempt's error is history once the gate is approved
 		rec.Ended = now
 	}
 	ent.State = rec.State

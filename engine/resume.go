@@ -11,6 +11,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/step"
+	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -170,13 +171,9 @@ func (e *Engine) findRun(runID string) (state.Run, error) {
 // snapshotGraph parses a run's stored graph under its original file name, so
 // that relative paths (exec scripts, plugin binaries) resolve as at start.
 func (e *Engine) snapshotGraph(run state.Run) (*graphs.Graph, error) {
-	snap, err := e.store.Snapshot(run.ID)
+	g, err := view.ReadGraph(e.store, run)
 	if err != nil {
-		return nil, fmt.Errorf("reload graph of run %q: %w", run.ID, err)
-	}
-	g, err := graphs.Parse(run.GraphFile, snap)
-	if err != nil {
-		return nil, fmt.Errorf("reload graph snapshot of run %q: %w", run.ID, err)
+		return nil, fmt.Errorf("reload graph: %w", err)
 	}
 	return g, nil
 }

@@ -8,12 +8,13 @@ import (
 
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/step"
+	"github.com/reprise-si/reprise/engine/view"
 )
 
 // This file holds the runner's bookkeeping: node states and counts, journal
 // entries and changes, events, the ETA and the run's final status.
 
-// setState moves node i to state s, keeping the counts and the ETA sums.
+// setState moves node i to state s, keeping the counts.
 func (r *runner) setState(i int, s state.NodeState) {
 	old := r.recs[i].State
 	if old == s {
@@ -21,52 +22,7 @@ func (r *runner) setState(i int, s state.NodeState) {
 	}
 	r.counts[old]--
 	r.counts[s]++
-	if old.Done() != s.Done() {
-		sign := 1
-		if s.Done() {
-			sign = -1
-		}
-		r.addRemaining(i, sign)
-	}
 	r.recs[i].State = s
-}
-
-// remaining sums the estimates of nodes not done.
-type remaining struct {
-	est   time.Duration // sum of the estimates
-	noEst int           // nodes without an estimate
-}
-
-// work is the sum, the nodes without an estimate counting mean each.
-func (m remaining) work(mean time.Duration) time.Duration {
-	return m.est + time.Duration(m.noEst)*mean
-}
-
-// add counts a node of estimate est in (sign 1) or out of (sign -1) m.
-func (m *remaining) add(est time.Duration, sign int) {
-	if est > 0 {
-		m.est += time.Duration(sign) * est
-	} else {
-		m.noEst += sign
-	}
-}
-
-// addRemaining counts node i in (sign 1) or out of (sign -1) the ETA sums.
-func (r *runner) addRemaining(i, sign int) {
-	n := r.g.Nodes[i]
-	r.rem.add(n.Estimate, sign)
-	if r.g.Plugins[n.Plugin].MaxParallel == 0 {
-		return
-	}
-	if r.remCapped == nil {
-		r.remCapped = map[string]*remaining{}
-	}
-	m := r.remCapped[n.Plugin]
-	if m == nil {
-		m = &remaining{}
-		r.remCapped[n.Plugin] = m
-	}
-	m.add(n.Estimate, sign)
 }
 
 // doneCount is the number of nodes succeeded or skipped.
@@ -159,26 +115,23 @@ func (r *runner) countsCopy() map[state.NodeState]int {
 	return m
 }
 
-// eta estimates the time left: the estimates of the nodes not done (the
-// mean measured step time for those without one), spread over the slots, or
-// for a plugin with a max_parallel, its nodes' over its cap when that is
-// longer.
-func (r *runner) eta() time.Duration {
-	todo := len(r.recs) - r.doneCount()
-	if todo == 0 {
-		return 0
+// eta is the time left, the same computation as `reprise status`
+// (view.Estimate) so that the bar and status agree. It costs O(V+E): it is
+// computed again at most once every etaEvery events (every event for
+// graphs up to etaBatch nodes), and at the start and the end of the run.
+func (r *runner) eta(force bool) time.Duration {
+	if r.etaSince > 0 && r.etaSince < max(1, len(r.recs)/etaBatch) && !force {
+		r.etaSince++
+		return r.etaLast
 	}
-	var mean time.Duration
-	if r.measuredN > 0 {
-		mean = r.measured / time.Duration(r.measuredN)
-	}
-	slots := min(r.e.opts.Parallelism, todo)
-	eta := r.rem.work(mean) / time.Duration(slots)
-	for p, m := range r.remCapped {
-		eta = max(eta, m.work(mean)/time.Duration(r.g.Plugins[p].MaxParallel))
-	}
-	return eta
+	r.etaSince = 1
+	r.etaLast = view.Estimate(r.g, r.a, r.recs, r.e.opts.Parallelism, r.e.opts.Now())
+	return r.etaLast
 }
+
+// etaBatch bounds the ETA's cost over a run: recomputed every V/etaBatch
+// events, it costs O(etaBatch·(V+E)) per V events.
+const etaBatch = 64
 
 // event builds an Event about node i (-1: the run).
 func (r *runner) event(t EventType, i int, msg string) Event {
@@ -188,7 +141,7 @@ func (r *runner) event(t EventType, i int, msg string) Event {
 	}
 	if t != EventNodeLog && t != EventNodeProgress {
 		ev.Counts = r.countsCopy()
-		ev.ETA = r.eta()
+		ev.ETA = r.eta(t == EventRunStarted || t == EventRunFinished)
 	}
 	return ev
 }

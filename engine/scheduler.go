@@ -62,10 +62,10 @@ type runner struct {
 	done      chan struct{}
 
 	// ETA bookkeeping.
-	rem       remaining             // the nodes not done
-	remCapped map[string]*remaining // the nodes not done, by plugin with a max_parallel
-	measured  time.Duration         // sum of measured step durations
+	measured  time.Duration // sum of measured step durations
 	measuredN int
+	etaLast   time.Duration // the last ETA computed
+	etaSince  int           // events since it was computed (0: never)
 }
 
 type launch struct {
@@ -130,11 +130,7 @@ func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analy
 		return nil, err
 	}
 	for i := range recs {
-		st := recs[i].State
-		r.counts[st]++
-		if !st.Done() {
-			r.addRemaining(i, 1)
-		}
+		r.counts[recs[i].State]++
 	}
 	for i := range recs {
 		for _, d := range a.Deps[i] {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -59,19 +60,7 @@ func newestRun(r reader, id string) (state.Run, error) {
 // runGraph parses the graph snapshot a run was started with (or last
 // resumed with).
 func runGraph(r reader, run state.Run) (*graphs.Graph, error) {
-	data, err := r.Snapshot(run.ID)
-	if err != nil {
-		return nil, fmt.Errorf("read graph snapshot of run %q: %w", run.ID, err)
-	}
-	name := run.GraphFile
-	if name == "" {
-		name = "snapshot of run " + run.ID
-	}
-	g, err := graphs.Parse(name, data)
-	if err != nil {
-		return nil, fmt.Errorf("parse graph snapshot of run %q: %w", run.ID, err)
-	}
-	return g, nil
+	return view.ReadGraph(r, run)
 }
 
 // renderSVG lays out a DOT graph with graphviz (`dot -Tsvg`) and writes the

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine/report"
-	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/view"
 )
 
 func init() { register("report", newReportCmd) }
@@ -122,9 +122,11 @@ func reportZone(tz string) (*time.Location, error) {
 // loadReport reads everything a report needs about one run (the newest
 // when runID is empty) and builds it. A graph snapshot that no longer
 // parses is warned about on warn: the report then lacks kinds and
-// dependencies but still shows states, times, failures and decisions.
+// dependencies but still shows states, times, failures and decisions. A
+// journal that cannot be read to its end is not an error either: the
+// report shows what could be read, under a banner saying where it breaks.
 func loadReport(statePath, runID string, opts report.Options, warn io.Writer) (*report.Report, error) {
-	r, _, closeFn, err := openReader(statePath)
+	r, live, closeFn, err := openReader(statePath)
 	if err != nil {
 		return nil, err
 	}
@@ -133,24 +135,14 @@ func loadReport(statePath, runID string, opts report.Options, warn io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := r.Nodes(run.ID)
+	m, err := view.Load(r, run.ID, view.LoadOptions{Now: opts.Now, Live: live == run.ID, Journal: true})
 	if err != nil {
-		return nil, fmt.Errorf("read nodes of run %q: %w", run.ID, err)
+		return nil, err
 	}
-	var journal []state.Entry
-	if err := r.Journal(run.ID, 0, func(e state.Entry) error { journal = append(journal, e); return nil }); err != nil {
-		return nil, fmt.Errorf("read journal of run %q: %w", run.ID, err)
+	if m.GraphErr != nil {
+		fmt.Fprintf(warn, "reprise: warning: %v; the report shows no kinds or dependencies\n", m.GraphErr)
 	}
-	verify, err := r.Verify(run.ID)
-	if err != nil {
-		return nil, fmt.Errorf("verify journal of run %q: %w", run.ID, err)
-	}
-	g, err := runGraph(r, run)
-	if err != nil {
-		fmt.Fprintf(warn, "reprise: warning: %v; the report shows no kinds or dependencies\n", err)
-		g = nil
-	}
-	return report.Build(run, nodes, journal, verify, g, opts), nil
+	return report.FromModel(m, opts), nil
 }
 
 // writeReport renders r in format f to output (stdout when "" or "-"). A

@@ -93,12 +93,12 @@ func TestReportCmd(t *testing.T) {
 		fileOutput string // file whose content must hold stdout's substrings instead
 	}{
 		{name: "newest run as markdown", args: []string{"report", "--state", path, "--tz", "UTC"},
-			stdout: []string{"# Rebuild report: report-cmd", "**50 % of vital services back (1 of 2)**",
+			stdout: []string{"# Rebuild report: report-cmd", "**66 % of vital services back (2 of 3)**",
 				"| **lis** | application | vital | 1 | 2026-11-28 09:12:00 | restore-lis: checksum mismatch \\| backup &lt;2026-08-20> | reentry |"}},
 		{name: "json", args: []string{"report", runID, "--state", path, "--json"},
-			stdout: []string{`"schema": "reprise.report/v1"`, `"id": "20261128-new"`, `"headline": "50 % of vital services back (1 of 2)"`}},
+			stdout: []string{`"schema": "reprise.report/v1"`, `"id": "20261128-new"`, `"headline": "66 % of vital services back (2 of 3)"`}},
 		{name: "older run by id", args: []string{"report", "20261127-old", "--state", path, "--format", "md"},
-			stdout: []string{"**0 % of vital services back (0 of 2)**"}},
+			stdout: []string{"**0 % of vital services back (0 of 3)**"}},
 		{name: "html file", args: []string{"report", "--state", path, "-o", out}, stderr: "wrote " + out,
 			fileOutput: out, stdout: []string{"<!DOCTYPE html>", `<svg id="graph-svg"`, `data-node="lis" data-state="failed"`}},
 		{name: "unknown format", args: []string{"report", "--state", path, "--format", "pdf"}, code: exitUsage,

@@ -14,6 +14,7 @@ import (
 	"github.com/reprise-si/reprise/engine/host"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/step"
+	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -172,11 +173,8 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context
 		return &lazyHost{mk: func() (step.Host, error) {
 			g := edited
 			if g == nil {
-				snap, err := s.st.Snapshot(run.ID)
-				if err != nil {
-					return nil, err
-				}
-				if g, err = graphs.Parse(run.GraphFile, snap); err != nil {
+				var err error
+				if g, err = view.ReadGraph(s.st, run); err != nil {
 					return nil, err
 				}
 			}

@@ -4,41 +4,58 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
-	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/engine/view"
 )
 
 func init() { register("status", newStatusCmd) }
 
 func newStatusCmd() *cobra.Command {
 	var asJSON bool
+	var node string
 	var statePath *string
 	c := &cobra.Command{
 		Use:   "status [RUN]",
 		Short: "Show where a run stands (default: the latest unfinished run, else the newest)",
-		Long: `Show a run's progress: counts and % done by kind and by effective criticality,
-running nodes with their elapsed time, failures with their last error, gates
-waiting for approval, and an ETA from the estimates and the measured times.
+		Long: `Show a run's progress: the root causes first (each failed node with its full
+last error, then the nodes it blocks, grouped by failed ancestor), counts and
+% done by kind and by effective criticality, running nodes with their elapsed
+time, gates waiting for approval, nodes marked done by hand, and an ETA from
+the estimates and the measured times (the same ETA as the live bar of run).
 Works from another terminal while the run goes on (through the running
 process's control socket, STATE.sock).
+
+A run recorded as running whose process is gone (crash, kill, reboot) shows
+as interrupted, with when it was last seen; its nodes' elapsed time stops
+then. Nodes outside a --target run are skipped, never done.
+
+--node ID shows one node: its state, attempts, last error, who approved or
+marked it, and its outputs (secrets are never stored: they show redacted).
 
 A drill (run --drill) is said so first, with its clean-up record or the
 command that records it.
 
---json prints the Summary object: {"run", "status", "graph", "live", "drill"
-(true for a drill), "cleanup" ({"by", "at", "note"} once recorded), "total",
-"done", "percent", "counts": {state: n}, "by_kind" and "by_criticality":
-[{"key", "total", "done", "percent", "counts"}], "running": [{"id", "attempt",
-"started", "elapsed_seconds"}], "failures": [{"id", "state", "attempts",
-"last_error"}], "waiting": [id], "eta_seconds", "nodes": [{"id", "state",
-"attempts", "kind", "criticality", "started", "ended", "last_error",
-"approved_by", "marked_by"}]}.`,
+--json prints the Summary object: {"run", "status" ("interrupted" for a run
+whose process is gone), "graph", "live", "last_seen", "drill" (true for a
+drill), "cleanup" ({"by", "at", "note"} once recorded), "total", "done"
+(succeeded), "percent", "counts": {state: n}, "by_kind" and "by_criticality":
+[{"key", "total", "done", "percent", "counts"}], "running": [{"id",
+"attempt", "started", "elapsed_seconds"}], "root_causes": [{"id",
+"criticality", "attempts", "last_error", "blocks": [id]}], "blocked_other":
+[id], "failures": [{"id", "state", "attempts", "last_error", "blocked_by"}],
+"waiting": [id], "eta_seconds", "nodes": [{"id", "state", "attempts", "kind",
+"criticality", "started", "ended", "last_error", "approved_by", "marked_by",
+"mark_reason"}]}. With --node, one node: {"id", "state", "attempts", "kind",
+"criticality", "declared_criticality", "title", "started", "ended",
+"elapsed_seconds", "last_error", "approved_by", "approval_comment",
+"approved_at", "marked_by", "mark_reason", "blocked_by", "history",
+"outputs"}.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			r, run, live, closeFn, err := openRun(*statePath, args)
@@ -46,64 +63,74 @@ command that records it.
 				return err
 			}
 			defer closeFn()
-			recs, err := r.Nodes(run.ID)
+			m, err := view.Load(r, run.ID, view.LoadOptions{Now: time.Now(), Live: live == run.ID})
 			if err != nil {
 				return err
 			}
-			var g *graphs.Graph
-			if snap, err := r.Snapshot(run.ID); err == nil {
-				g, _ = graphs.Parse(run.GraphFile, snap)
+			out := c.OutOrStdout()
+			if node != "" {
+				n := m.Node(node)
+				if n == nil {
+					return fmt.Errorf("run %s has no node %q (list them with `reprise status %s --json`)", run.ID, node, run.ID)
+				}
+				if asJSON {
+					return writeJSON(out, nodeDetail(m, n))
+				}
+				printNode(out, m, n)
+				return nil
 			}
-			sum := engine.Summarize(run, g, recs, live == run.ID, time.Now())
 			if asJSON {
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(sum)
+				return writeJSON(out, m.Summary())
 			}
-			printSummary(c.OutOrStdout(), sum)
+			printStatus(out, m)
 			return nil
 		},
 	}
 	statePath = addStateFlag(c)
 	c.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	c.Flags().StringVar(&node, "node", "", "show one node: attempts, last error, decisions, outputs")
 	return c
 }
 
-func printSummary(w io.Writer, s engine.Summary) {
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printStatus writes where a run stands for people: the root causes come
+// right after the headline.
+func printStatus(w io.Writer, m *view.Model) {
+	s := m.Summary()
 	printDrill(w, s)
-	live := ""
-	if s.Live {
-		live = " (in progress)"
-	}
-	fmt.Fprintf(w, "run %s  graph %s  status %s%s\n", s.Run, s.Graph, s.Status, live)
+	fmt.Fprintf(w, "run %s  graph %s  status %s\n", s.Run, s.Graph, runStatusText(m))
 	eta := ""
-	if s.ETASeconds > 0 {
-		eta = "  eta " + graphs.FormatDuration(time.Duration(s.ETASeconds)*time.Second)
+	if m.ETA > 0 {
+		eta = "  eta " + view.FormatDuration(m.ETA)
 	}
 	fmt.Fprintf(w, "progress  %d/%d done (%.1f%%)%s\n", s.Done, s.Total, s.Percent, eta)
 	var parts []string
 	for _, st := range state.NodeStates {
 		if n := s.Counts[st]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", st, n))
+			part := fmt.Sprintf("%s %d", st, n)
+			if st == state.NodeSkipped && len(m.Run.Options.Targets) > 0 {
+				part += " (outside the target)"
+			}
+			parts = append(parts, part)
 		}
 	}
 	fmt.Fprintf(w, "nodes     %s\n", strings.Join(parts, ", "))
+	printRootCauses(w, m)
 	printBreakdown(w, "by kind", s.ByKind)
 	printBreakdown(w, "by criticality", s.ByCriticality)
 	if len(s.Running) > 0 {
-		fmt.Fprintln(w, "running:")
-		for _, r := range s.Running {
-			fmt.Fprintf(w, "  %-28s attempt %d, %s\n", r.ID, r.Attempt, time.Duration(r.ElapsedSeconds*float64(time.Second)).Round(time.Second))
+		if m.Live {
+			fmt.Fprintln(w, "running:")
+		} else {
+			fmt.Fprintln(w, "running when the process went away:")
 		}
-	}
-	if len(s.Failures) > 0 {
-		fmt.Fprintln(w, "failures:")
-		for i, f := range s.Failures {
-			if i == 20 {
-				fmt.Fprintf(w, "  … and %d more (status --json lists them all)\n", len(s.Failures)-20)
-				break
-			}
-			fmt.Fprintf(w, "  %-28s %s after %d attempt(s): %s\n", f.ID, f.State, f.Attempts, firstLineOf(f.LastError))
+		for _, r := range s.Running {
+			fmt.Fprintf(w, "  %-28s attempt %d, %s\n", r.ID, r.Attempt, view.FormatDuration(time.Duration(r.ElapsedSeconds*float64(time.Second))))
 		}
 	}
 	if len(s.Waiting) > 0 {
@@ -112,11 +139,84 @@ func printSummary(w io.Writer, s engine.Summary) {
 			fmt.Fprintf(w, "  %-28s reprise approve %s %s --by NAME\n", id, s.Run, id)
 		}
 	}
+	var marked []string
+	for i := range m.Nodes {
+		if n := &m.Nodes[i]; n.MarkedBy != "" {
+			marked = append(marked, fmt.Sprintf("  %-28s %s\n", n.ID, markedText(n.MarkedBy, n.MarkReason)))
+		}
+	}
+	if len(marked) > 0 {
+		fmt.Fprintln(w, "marked done by hand:")
+		fmt.Fprint(w, strings.Join(marked, ""))
+	}
+}
+
+// runStatusText is the run's status with what a reader needs beside it:
+// in progress, or when an interrupted run was last seen.
+func runStatusText(m *view.Model) string {
+	switch {
+	case m.Live:
+		return string(m.Status) + " (in progress)"
+	case m.Interrupted():
+		return fmt.Sprintf("%s (its process is gone; last seen %s, %s ago; resume with `reprise resume %s`)",
+			m.Status, m.LastSeen.Local().Format(time.DateTime), view.FormatDuration(m.Now.Sub(m.LastSeen)), m.Run.ID)
+	}
+	return string(m.Status)
+}
+
+// markedText says who marked a node done and why, the same words in
+// status, log and report.
+func markedText(by, reason string) string {
+	return fmt.Sprintf("marked done by %s: %s", by, reason)
+}
+
+// printRootCauses writes each failed node with its full last error, most
+// critical first, then the blocked nodes grouped by the failed node that
+// stops them.
+func printRootCauses(w io.Writer, m *view.Model) {
+	if len(m.Failures) == 0 && len(m.BlockedOther) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "root causes:")
+	for _, f := range m.Failures {
+		fmt.Fprintf(w, "  %s  failed after %d attempt(s) (%s)\n", f.ID, f.Attempts, f.Effective)
+		for _, line := range strings.Split(strings.TrimRight(f.Error, "\n"), "\n") {
+			fmt.Fprintf(w, "      %s\n", line)
+		}
+	}
+	type group struct {
+		by    string
+		nodes []string
+	}
+	var groups []group
+	for _, f := range m.Failures {
+		if len(f.Blocks) > 0 {
+			groups = append(groups, group{f.ID, f.Blocks})
+		}
+	}
+	sort.SliceStable(groups, func(a, b int) bool { return len(groups[a].nodes) > len(groups[b].nodes) })
+	if len(groups) > 0 || len(m.BlockedOther) > 0 {
+		fmt.Fprintln(w, "blocked:")
+	}
+	for _, g := range groups {
+		fmt.Fprintf(w, "  %d node(s) blocked by %s: %s\n", len(g.nodes), g.by, joinMax(g.nodes, 8))
+	}
+	if n := len(m.BlockedOther); n > 0 {
+		fmt.Fprintf(w, "  %d node(s) blocked without a failed ancestor: %s\n", n, joinMax(m.BlockedOther, 8))
+	}
+}
+
+// joinMax joins at most n ids, saying how many more there are.
+func joinMax(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s … and %d more", strings.Join(ids[:n], ", "), len(ids)-n)
 }
 
 // printDrill says first that a drill is a drill, and where its clean-up
 // stands.
-func printDrill(w io.Writer, s engine.Summary) {
+func printDrill(w io.Writer, s view.Summary) {
 	if !s.Drill {
 		return
 	}
@@ -132,7 +232,7 @@ func printDrill(w io.Writer, s engine.Summary) {
 	fmt.Fprintf(w, "clean-up: not recorded yet (%sreprise cleanup %s --by NAME --note TEXT)\n", when, s.Run)
 }
 
-func printBreakdown(w io.Writer, title string, bs []engine.Breakdown) {
+func printBreakdown(w io.Writer, title string, bs []view.SummaryBreakdown) {
 	if len(bs) == 0 {
 		return
 	}
@@ -141,11 +241,4 @@ func printBreakdown(w io.Writer, title string, bs []engine.Breakdown) {
 		parts = append(parts, fmt.Sprintf("%s %d/%d (%.0f%%)", b.Key, b.Done, b.Total, b.Percent))
 	}
 	fmt.Fprintf(w, "%-15s %s\n", title, strings.Join(parts, ", "))
-}
-
-func firstLineOf(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " …"
-	}
-	return s
 }

@@ -1,9 +1,10 @@
 package report
 
 import (
-	"sort"
+	"fmt"
 
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -11,61 +12,76 @@ import (
 // records, its journal (in sequence order; nil when not read), the journal's
 // verification, and the graph parsed from the run's snapshot (nil when it
 // could not be parsed: kinds and dependencies are then unknown). Build never
-// fails: missing data shows as unknown in the report. Cost: O(V+E+J) plus
-// sorting.
+// fails: missing data shows as unknown in the report. It is FromModel of
+// the view.Model of those records.
 func Build(run state.Run, nodes []state.NodeRecord, journal []state.Entry, verify state.VerifyReport,
 	g *graphs.Graph, opts Options) *Report {
+	return FromModel(view.New(view.Input{Run: run, Nodes: nodes, Journal: journal, Verify: &verify, Graph: g,
+		Live: opts.Live, Now: opts.Now}), opts)
+}
+
+// FromModel makes the report of the run m stands for; every count,
+// percentage, criticality, ETA and time span comes from m. Cost: O(V+J)
+// plus sorting.
+func FromModel(m *view.Model, opts Options) *Report {
+	run := m.Run
 	r := &Report{
 		Run: Run{ID: run.ID, Graph: run.GraphName, GraphFile: run.GraphFile, GraphHash: run.GraphHash,
-			Status: string(run.Status), Created: run.Created, Updated: run.Updated, Finished: run.Finished,
-			Drill: run.Options.Drill},
-		Journal: Journal{Entries: verify.Entries, OK: verify.OK, FirstBad: verify.FirstBad, Problem: verify.Problem},
+			Status: string(m.Status), Created: run.Created, Updated: run.Updated, Finished: run.Finished,
+			Drill: run.Options.Drill, Live: m.Live},
+		Generated: m.Now,
+	}
+	if m.Interrupted() {
+		r.Run.LastSeen = m.LastSeen
+	}
+	if v := m.Verify; v != nil {
+		r.Journal = Journal{Entries: v.Entries, OK: v.OK, FirstBad: v.FirstBad, Problem: v.Problem}
+	} else {
+		r.Journal = Journal{OK: true}
+	}
+	if m.JournalErr != nil {
+		r.Journal.OK = false
+		if r.Journal.Problem == "" {
+			r.Journal.Problem = m.JournalErr.Error()
+		}
+	}
+	if !r.Journal.OK {
+		r.Journal.Broken = brokenBanner(r.Journal)
 	}
 	if c := run.Cleanup; c != nil {
 		r.Run.Cleanup = &Cleanup{By: c.By, At: c.At, Note: c.Note}
 	}
-	if r.Run.Graph == "" && g != nil {
-		r.Run.Graph = g.Name
+	if r.Run.Graph == "" && m.Graph != nil {
+		r.Run.Graph = m.Graph.Name
 	}
-	if len(journal) > 0 {
-		r.Journal.Head = journal[len(journal)-1].Hash
+	if len(m.Journal) > 0 {
+		r.Journal.Head = m.Journal[len(m.Journal)-1].Hash
 	}
-	byID := make(map[string]*graphs.Node)
-	var order []string
-	if g != nil {
-		for _, n := range g.Nodes {
-			byID[n.ID] = n
-			order = append(order, n.ID)
+	r.Nodes = make([]Node, 0, len(m.Nodes))
+	for i := range m.Nodes {
+		n := reportNode(&m.Nodes[i], m.Graph != nil)
+		for k := range n.Attempts {
+			n.Attempts[k].end = m.AttemptEnd(&m.Nodes[i], m.Nodes[i].History[k])
 		}
+		setSpan(&n)
+		r.Nodes = append(r.Nodes, n)
 	}
-	recs := make(map[string]state.NodeRecord, len(nodes))
-	var extra []string
-	for _, rec := range nodes {
-		recs[rec.ID] = rec
-		if _, ok := byID[rec.ID]; !ok {
-			extra = append(extra, rec.ID)
-		}
-	}
-	sort.Strings(extra)
-	for _, id := range append(order, extra...) {
-		rec, ok := recs[id]
-		if !ok {
-			continue // in the graph but not part of this run
-		}
-		r.Nodes = append(r.Nodes, reportNode(rec, byID[id]))
-	}
-	r.Decisions = decisions(journal, nodes)
-	assemble(r, opts)
+	r.Decisions = decisions(m.Journal, m.Nodes)
+	assemble(r, m, opts)
 	return r
 }
 
-func reportNode(rec state.NodeRecord, gn *graphs.Node) Node {
-	n := Node{ID: rec.ID, Kind: "unknown", State: string(rec.State), Started: rec.Started,
-		Ended: rec.Ended, LastError: rec.LastError}
-	if gn != nil {
-		n.Title, n.Kind, n.Criticality, n.Deps = gn.Title, string(gn.Kind), string(gn.Criticality), gn.Deps()
+func reportNode(vn *view.Node, known bool) Node {
+	n := Node{ID: vn.ID, Title: vn.Title, Kind: "unknown", State: string(vn.State), Started: vn.Started,
+		Ended: vn.Ended, LastError: vn.LastError, Criticality: string(vn.Criticality), Effective: string(vn.Effective),
+		Wave: vn.Wave, Deps: vn.Deps, BlockedBy: vn.BlockedBy, Outputs: vn.Outputs}
+	if known && vn.Kind != "" {
+		n.Kind = string(vn.Kind)
 	}
-	for _, a := range rec.History {
+	if vn.MarkedBy != "" {
+		n.MarkedBy, n.MarkReason = vn.MarkedBy, vn.MarkReason
+	}
+	for _, a := range vn.History {
 		res := string(a.Result)
 		if res == "" {
 			res = string(state.NodeRunning)
@@ -73,7 +89,13 @@ func reportNode(rec state.NodeRecord, gn *graphs.Node) Node {
 				res = "other"
 			}
 		}
-		n.Attempts = append(n.Attempts, Attempt{N: a.N, Started: a.Started, Ended: a.Ended, Result: res, Error: a.Error})
+		at := Attempt{N: a.N, Started: a.Started, Ended: a.Ended, Result: res}
+		if a.Result == state.NodeSucceeded {
+			at.Message = a.Error // what the step said; not an error
+		} else {
+			at.Error = a.Error
+		}
+		n.Attempts = append(n.Attempts, at)
 	}
 	return n
 }
@@ -81,7 +103,7 @@ func reportNode(rec state.NodeRecord, gn *graphs.Node) Node {
 // decisions lists the operators' acts: every journal entry that names who
 // did it, and, for a journal that was not read or lost them, the approvals
 // and overrides kept on the node records.
-func decisions(journal []state.Entry, nodes []state.NodeRecord) []Decision {
+func decisions(journal []state.Entry, nodes []view.Node) []Decision {
 	out := []Decision{}
 	seen := map[[2]string]bool{}
 	for _, e := range journal {
@@ -116,4 +138,29 @@ func decisions(journal []state.Entry, nodes []state.NodeRecord) []Decision {
 		}
 	}
 	return out
+}
+
+// brokenBanner is the line shown on top of a report whose journal does not
+// verify.
+func brokenBanner(j Journal) string {
+	s := "journal broken"
+	if j.FirstBad != 0 {
+		s += fmt.Sprintf(" at entry %d", j.FirstBad)
+	}
+	if j.Problem != "" {
+		s += ": " + j.Problem
+	}
+	return s + "; the history below is shown as read, treat it as untrusted"
+}
+
+// setSpan fills a node's Started and Ended from its attempts when unset.
+func setSpan(n *Node) {
+	for _, a := range n.Attempts {
+		if n.Started.IsZero() || (!a.Started.IsZero() && a.Started.Before(n.Started)) {
+			n.Started = a.Started
+		}
+	}
+	if len(n.Attempts) > 0 && n.Ended.IsZero() {
+		n.Ended = n.Attempts[len(n.Attempts)-1].Ended
+	}
 }

@@ -172,7 +172,7 @@ func TestEngineRunReport(t *testing.T) {
 			t.Errorf("%d %s nodes; want %d (states %v)", r.Summary.States[s], s, n, r.Summary.States)
 		}
 	}
-	if r.Summary.Vital != (Share{Restored: 2, Total: 3, Percent: 66.7}) {
+	if r.Summary.Vital != (Share{Restored: 5, Total: 6, Percent: 83.3}) {
 		t.Errorf("vital share = %+v; want 2 of 3", r.Summary.Vital)
 	}
 	if len(r.Failures) != 1 || r.Failures[0].NodeID != "lis" || r.Failures[0].Attempts < 2 {

@@ -129,7 +129,7 @@ func (r *Report) view() htmlView {
 		if n.State == string(state.NodeWaiting) {
 			w := waitingRow{Node: n, Since: r.clock(n.Started)}
 			if !n.Started.IsZero() {
-				w.For = humanDuration(r.openUntil().Sub(n.Started))
+				w.For = humanDuration(r.waitUntil.Sub(n.Started))
 			}
 			v.Waiting = append(v.Waiting, w)
 		}

@@ -26,23 +26,37 @@ type Report struct {
 	Decisions []Decision `json:"decisions"`
 	Journal   Journal    `json:"journal"`
 
-	loc *time.Location // times are shown in this zone (HTML, Markdown)
+	loc       *time.Location // times are shown in this zone (HTML, Markdown)
+	waitUntil time.Time      // gates waiting for approval are drawn to here
+	active    time.Duration  // Run.ActiveSeconds
 }
 
 // Run describes the run a report is about.
 type Run struct {
-	ID        string    `json:"id"`
-	Graph     string    `json:"graph"`
-	GraphFile string    `json:"graph_file,omitempty"`
-	GraphHash string    `json:"graph_hash,omitempty"`
-	Status    string    `json:"status"`
-	Created   time.Time `json:"created"`
-	Updated   time.Time `json:"updated,omitzero"`
-	Finished  time.Time `json:"finished,omitzero"`
+	ID        string `json:"id"`
+	Graph     string `json:"graph"`
+	GraphFile string `json:"graph_file,omitempty"`
+	GraphHash string `json:"graph_hash,omitempty"`
+	// Status is the run's status as it truly is: "interrupted" for a run
+	// recorded as running whose process is gone (LastSeen says when it was
+	// last seen).
+	Status   string    `json:"status"`
+	Live     bool      `json:"live"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
 	// Start and End bound every attempt of the run (the timeline's span);
 	// End is the generation time for attempts still going on.
 	Start time.Time `json:"start,omitzero"`
 	End   time.Time `json:"end,omitzero"`
+	// SpanSeconds is End − Start; ActiveSeconds the wall time during which
+	// at least one attempt was going on, across resumes (what the run
+	// took); ETASeconds the estimated time left (0: nothing left or
+	// unknown).
+	SpanSeconds   float64 `json:"span_seconds"`
+	ActiveSeconds float64 `json:"active_seconds"`
+	ETASeconds    float64 `json:"eta_seconds"`
 	// Drill is true for an exercise on the real plan, not a restore of
 	// production.
 	Drill bool `json:"drill"`
@@ -64,13 +78,16 @@ type Summary struct {
 	Total int `json:"total"`
 	// States holds a count for every node state, zero included.
 	States map[string]int `json:"states"`
-	// Restored counts nodes that are back: succeeded, or skipped because
-	// they were found already restored.
-	Restored      int         `json:"restored"`
+	// Restored counts nodes that are back: succeeded. Skipped nodes
+	// (outside a --target run) are not.
+	Restored int `json:"restored"`
+	// Percent is Restored / Total × 100, 0 when Total is 0 (the same
+	// number as status's "percent").
+	Percent       float64     `json:"percent"`
 	ByKind        []Breakdown `json:"by_kind"`
 	ByCriticality []Breakdown `json:"by_criticality"`
-	// Vital is the share of vital services back: nodes whose own declared
-	// criticality is vital.
+	// Vital is the share of vital services back: nodes whose effective
+	// criticality is vital, as in ByCriticality.
 	Vital    Share  `json:"vital"`
 	Headline string `json:"headline"`
 }
@@ -108,15 +125,23 @@ type Node struct {
 	// BlockedBy lists the failed nodes that stop this blocked node: its
 	// failed ancestors reached through nodes that did not fail.
 	BlockedBy []string `json:"blocked_by,omitempty"`
+	// MarkedBy and MarkReason say who marked the node done by hand, and why.
+	MarkedBy   string `json:"marked_by,omitempty"`
+	MarkReason string `json:"mark_reason,omitempty"`
+	// Outputs are the node's outputs as stored (secrets never are).
+	Outputs map[string]string `json:"outputs,omitempty"`
 }
 
 // Attempt is one try of a node's restore step.
 type Attempt struct {
 	N       int       `json:"n"`
 	Started time.Time `json:"started"`
-	Ended   time.Time `json:"ended,omitzero"` // zero while it runs
-	Result  string    `json:"result"`         // succeeded, failed, waiting, running, …
-	Error   string    `json:"error,omitempty"`
+	Ended   time.Time `json:"ended,omitzero"`    // zero while it runs
+	Result  string    `json:"result"`            // succeeded, failed, waiting, running, …
+	Error   string    `json:"error,omitempty"`   // why an attempt did not succeed
+	Message string    `json:"message,omitempty"` // what a successful attempt said
+
+	end time.Time // Ended, or where an attempt going on is drawn to
 }
 
 // Failure is a failed node with what it blocks.
@@ -157,4 +182,7 @@ type Journal struct {
 	FirstBad uint64 `json:"first_bad,omitempty"`
 	Problem  string `json:"problem,omitempty"`
 	Head     string `json:"head,omitempty"` // hash of the last entry
+	// Broken is the banner shown on top of every format when the chain
+	// does not verify: "journal broken at entry N: …".
+	Broken string `json:"broken,omitempty"`
 }

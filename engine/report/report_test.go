@@ -23,10 +23,10 @@ func TestBuildSummary(t *testing.T) {
 	if !reflect.DeepEqual(s.States, wantStates) {
 		t.Errorf("states = %v; want %v", s.States, wantStates)
 	}
-	if s.Vital != (Share{Restored: 3, Total: 4, Percent: 75}) {
-		t.Errorf("vital = %+v; want 3 of 4, 75 %%", s.Vital)
+	if s.Vital != (Share{Restored: 7, Total: 8, Percent: 87.5}) {
+		t.Errorf("vital = %+v; want 7 of 8 (effective vital), 87.5 %%", s.Vital)
 	}
-	if want := "75 % of vital services back (3 of 4)"; s.Headline != want {
+	if want := "87 % of vital services back (7 of 8)"; s.Headline != want {
 		t.Errorf("headline = %q; want %q", s.Headline, want)
 	}
 	type brief struct {
@@ -111,7 +111,7 @@ func TestHTMLSelfContained(t *testing.T) {
 		t.Errorf("HTML refers outside itself: %q", m)
 	}
 	for _, want := range []string{
-		`id="summary"`, `id="headline"`, "75 % of vital services back (3 of 4)",
+		`id="summary"`, `id="headline"`, "87 % of vital services back (7 of 8)",
 		`id="timeline-svg"`, `<rect class="bar r-failed"`, `<rect class="bar r-succeeded"`, `<path class="marker"`,
 		`id="graph-svg"`, `data-node="lis" data-state="failed"`, `data-node="lab-middleware" data-state="blocked"`,
 		`class="edge bad"`, "checksum mismatch on backup set 2026-08-19 &lt;older set&gt;",
@@ -173,7 +173,7 @@ func TestMarkdown(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"# Rebuild report: chsf-mini\n",
-		"**75 % of vital services back (3 of 4)**\n",
+		"**87 % of vital services back (7 of 8)**\n",
 		"| 10 | 1 | 2 | 1 | 0 | 0 | 0 | 14 |\n",
 		"| infrastructure | 4 / 4 | 100 % | 0 | 0 | 0 | 0 |\n",
 		"| vital | 7 / 8 | 87.5 % | 1 | 0 | 0 | 0 |\n",
@@ -242,7 +242,7 @@ func TestEmptyRun(t *testing.T) {
 			t.Errorf("JSON of an empty run lacks %s:\n%s", want, buf.String())
 		}
 	}
-	if want := "0 % of the nodes back (0 of 0); no node is declared vital"; r.Summary.Headline != want {
+	if want := "0 % of the nodes back (0 of 0); no node is vital"; r.Summary.Headline != want {
 		t.Errorf("headline = %q; want %q", r.Summary.Headline, want)
 	}
 }
@@ -282,35 +282,6 @@ func TestHumanDuration(t *testing.T) {
 	}
 }
 
-func TestBlockedBy(t *testing.T) {
-	// a and d fail; b needs a; c needs b and d; e needs c; f needs e and
-	// the healthy g; h fails after a (marked, say) and i needs h.
-	nodes := []Node{
-		{ID: "a", State: "failed"}, {ID: "d", State: "failed"}, {ID: "g", State: "succeeded"},
-		{ID: "b", State: "blocked", Deps: []string{"a"}},
-		{ID: "c", State: "blocked", Deps: []string{"b", "d"}},
-		{ID: "e", State: "blocked", Deps: []string{"c"}},
-		{ID: "f", State: "blocked", Deps: []string{"e", "g"}},
-		{ID: "h", State: "failed", Deps: []string{"a"}},
-		{ID: "i", State: "blocked", Deps: []string{"h"}},
-	}
-	r := &Report{Nodes: nodes}
-	assemble(r, Options{Now: t0})
-	want := map[string][]string{"b": {"a"}, "c": {"a", "d"}, "e": {"a", "d"}, "f": {"a", "d"}, "i": {"h"}}
-	for _, n := range r.Nodes {
-		if !reflect.DeepEqual(n.BlockedBy, want[n.ID]) {
-			t.Errorf("%s blocked by %v; want %v", n.ID, n.BlockedBy, want[n.ID])
-		}
-	}
-	blocks := map[string][]string{}
-	for _, f := range r.Failures {
-		blocks[f.NodeID] = f.Blocks
-	}
-	if want := map[string][]string{"a": {"b", "c", "e", "f"}, "d": {"c", "e", "f"}, "h": {"i"}}; !reflect.DeepEqual(blocks, want) {
-		t.Errorf("failures block %v; want %v", blocks, want)
-	}
-}
-
 func TestRunningRunAndActions(t *testing.T) {
 	g := &graphs.Graph{Name: "live", Nodes: []*graphs.Node{
 		{ID: "ad", Kind: graphs.KindInfrastructure, Criticality: graphs.CriticalityVital},
@@ -324,7 +295,7 @@ func TestRunningRunAndActions(t *testing.T) {
 		{Seq: 7, Time: at(6), Type: "reset", NodeID: "dpi", By: "ops.night", Message: "retry after the SAN fix"},
 		{Seq: 8, Time: at(6), Type: "run-resumed", By: "ops.night"},
 	}
-	r := Build(state.Run{ID: "live", Status: state.RunRunning}, recs, journal, state.VerifyReport{OK: true, Entries: 8}, g, Options{Now: at(10)})
+	r := Build(state.Run{ID: "live", Status: state.RunRunning}, recs, journal, state.VerifyReport{OK: true, Entries: 8}, g, Options{Now: at(10), Live: true})
 	if got := r.Nodes[1].Attempts[0].Result; got != "running" {
 		t.Errorf("open attempt result %q; want running", got)
 	}

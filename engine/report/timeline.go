@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/view"
 )
 
 // Sizes of the timeline drawing, in SVG user units.
@@ -96,10 +97,7 @@ func (r *Report) layoutTimeline() timelineView {
 		row := timelineRow{Label: truncate(n.ID, 26), Tip: tip(n), Y: y, TY: y + tRowH/2 + 4, Stripe: k%2 == 1}
 		var took time.Duration
 		for _, a := range n.Attempts {
-			e := a.Ended
-			if e.IsZero() {
-				e = r.openUntil()
-			}
+			e := a.end
 			took += e.Sub(a.Started)
 			w := max(x(e)-x(a.Started), 2)
 			tipText := fmt.Sprintf("%s attempt %d: %s\n%s → %s (%s)", n.ID, a.N, a.Result,
@@ -196,20 +194,6 @@ func (r *Report) clock(t time.Time) string {
 	return t.In(r.loc).Format("2006-01-02 15:04:05")
 }
 
-// humanDuration writes a duration the way a crisis cell says it: 2.1s,
-// 4m05s, 3h12m, 2d04h.
-func humanDuration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	case d < 24*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	default:
-		return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
-	}
-}
+// humanDuration writes a duration in the one format of every view
+// (view.FormatDuration): 2.1s, 4m05s, 3h12m, 2d04h.
+func humanDuration(d time.Duration) string { return view.FormatDuration(d) }
