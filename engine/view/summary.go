@@ -2,6 +2,7 @@ package view
 
 import (
 	"math"
+	"sort"
 	"time"
 
 	"github.com/reprise-si/reprise/engine/state"
@@ -44,7 +45,7 @@ type Summary struct {
 	Waiting      []string      `json:"waiting"`  // gates waiting for approval
 	// ETASeconds estimates the time left (Estimate).
 	ETASeconds float64      `json:"eta_seconds"`
-	Nodes      []NodeStatus `json:"nodes"`
+	Nodes      []NodeStatus `json:"nodes"` // by id
 }
 
 // SummaryBreakdown counts the nodes of one kind or one criticality.
@@ -136,6 +137,10 @@ func (m *Model) Summary() Summary {
 			s.Waiting = append(s.Waiting, n.ID)
 		}
 	}
+	// status has always listed nodes by id (as the state file keeps them).
+	sort.Slice(s.Nodes, func(a, b int) bool { return s.Nodes[a].ID < s.Nodes[b].ID })
+	sort.SliceStable(s.Failures, func(a, b int) bool { return s.Failures[a].ID < s.Failures[b].ID })
+	sort.Strings(s.Waiting)
 	return s
 }
 
