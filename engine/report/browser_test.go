@@ -79,7 +79,7 @@ func TestBrowserRendersReport(t *testing.T) {
 		re   string
 		min  int
 	}{
-		{"summary headline", `id="headline"[^>]*>66 % of vital services back \(2 of 3\)`, 1},
+		{"summary headline", `id="headline"[^>]*>83 % of vital services back \(5 of 6\)`, 1},
 		{"summary cards", `<div class="card st-`, 7},
 		{"by-kind table", `id="by-kind"`, 1},
 		{"timeline svg", `<svg id="timeline-svg"`, 1},
