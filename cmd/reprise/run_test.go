@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reprise-si/reprise/internal/buildtest"
 )
 
 // envCLI makes the test binary run the reprise command line instead of the
@@ -33,8 +35,14 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envCLI) == "1" || (len(os.Args) > 1 && os.Args[1] == "plugin-serve") {
 		os.Exit(run(os.Args[1:]))
 	}
+	// The hospital graph names its vendor plugin under bin/, where `make
+	// build` puts it: build it, so that plain `go test` needs nothing first.
+	pacsBuildErr = buildtest.Build("reprise-plugin-pacs")
 	os.Exit(m.Run())
 }
+
+// pacsBuildErr is why bin/reprise-plugin-pacs could not be built (nil: it is).
+var pacsBuildErr error
 
 // cliDir is a test's working folder with its state file.
 type cliDir struct {

@@ -3,6 +3,7 @@ package hospital_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reprise-si/reprise/internal/buildtest"
 )
 
 // repoRoot is where `make build` puts bin/ (this file's folder is
@@ -104,6 +107,22 @@ func tailOf(s string) string {
 	return strings.Join(lines, "\n")
 }
 
+// TestMain builds bin/reprise and bin/reprise-plugin-pacs, which the demo
+// scripts run, unless the demo is not run (-short).
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if !testing.Short() {
+		buildErr = buildtest.Build("reprise", "reprise-plugin-pacs")
+		if buildErr != nil {
+			fmt.Fprintf(os.Stderr, "examples/hospital: the demo tests will skip: %v\n", buildErr)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// buildErr is why the binaries could not be built (nil: they are).
+var buildErr error
+
 func needBinaries(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
@@ -112,8 +131,14 @@ func needBinaries(t *testing.T) {
 	root := repoRoot(t)
 	for _, b := range []string{"bin/reprise", "bin/reprise-plugin-pacs"} {
 		if _, err := os.Stat(filepath.Join(root, b)); err != nil {
-			t.Skipf("%s not built: run `make build` first (`make test` does)", b)
+			if buildErr != nil {
+				t.Skipf("demo skipped: %s is missing and could not be built: %v", b, buildErr)
+			}
+			t.Fatalf("%s: built by TestMain, yet %v", b, err)
 		}
+	}
+	if buildErr != nil {
+		t.Logf("the binaries in bin/ may be stale: they could not be rebuilt: %v", buildErr)
 	}
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not found")
