@@ -21,7 +21,8 @@ func TestCLIOperators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := token[strings.LastIndexByte(token, '_')+1:]
+	// rpr_<16 hex id>_<secret>: the secret is base64url and may hold '_' itself.
+	secret := token[len("rpr_")+16+1:]
 	if bytes.Contains(raw, []byte(secret)) {
 		t.Fatal("the state file holds the token's secret in clear")
 	}
