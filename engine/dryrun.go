@@ -42,6 +42,10 @@ func (e *Engine) DryRun(ctx context.Context, g *graphs.Graph) ([]PlanItem, error
 	if err != nil {
 		return nil, err
 	}
+	badKind := map[string]*step.KindProblem{}
+	for _, p := range step.CheckKinds(ctx, e.host, g, include) {
+		badKind[p.NodeID] = p
+	}
 	items := make([]PlanItem, len(g.Nodes))
 	sem := make(chan struct{}, e.opts.Parallelism)
 	var wg sync.WaitGroup
@@ -53,6 +57,11 @@ func (e *Engine) DryRun(ctx context.Context, g *graphs.Graph) ([]PlanItem, error
 		items[i] = PlanItem{ID: n.ID, Kind: n.Kind, Plugin: n.Plugin, Criticality: eff, Action: ActionRestore}
 		if include != nil && !include[i] {
 			items[i].Action = ActionNotTargeted
+			continue
+		}
+		if p := badKind[n.ID]; p != nil {
+			items[i].Action = ActionInvalid
+			items[i].Problems = []string{p.Message()}
 			continue
 		}
 		wg.Add(1)

@@ -149,6 +149,14 @@ func (r *runner) call(l launch) (step.Status, string, map[string]string) {
 	if err != nil {
 		return step.Failed, "verify: " + stepError(ctx, l, err), outputs
 	}
+	// Verify may set outputs too (a count it checked, the URL it probed):
+	// they are merged over Restore's, so that dependents receive them.
+	for k, v := range vr.Outputs {
+		if outputs == nil {
+			outputs = map[string]string{}
+		}
+		outputs[k] = v
+	}
 	if vr.Status == step.Failed {
 		return step.Failed, "verify: " + vr.Message, outputs
 	}

@@ -167,7 +167,8 @@ type Node struct {
 	RTO       time.Duration // zero: the graph default for its criticality
 	Approvals int           // manual gates: distinct approvers needed (0: the graph default, else 1)
 
-	Pos Position // where the node's mapping starts
+	Pos     Position // where the node's mapping starts
+	KindPos Position // where its kind's value is written (errors about the kind point there)
 }
 
 // NodeApprovals is how many distinct approvers the manual gate n needs,

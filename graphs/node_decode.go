@@ -46,6 +46,7 @@ func (d *decoder) decodeNode(i int, v *value) {
 			src.kind = fv.pos
 			if s, ok := d.str(fv, label, "kind"); ok {
 				n.Kind = Kind(s)
+				n.KindPos = fv.pos
 				if !validKind(n.Kind) {
 					d.add(fv.pos, label, "kind", s, ErrBadValue, "kind: unknown kind %s (want %s)", quoteShort(s), joinKinds())
 				}

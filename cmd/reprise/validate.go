@@ -181,7 +181,7 @@ func printValidateJSON(w io.Writer, path string, g *graphs.Graph, err error, plu
 				continue
 			}
 			out.Problems = append(out.Problems, problemJSON{File: path, Line: p.Pos.Line, Col: p.Pos.Column,
-				Node: p.NodeID, Field: "with", Message: "plugin " + p.Plugin + ": " + p.Message,
+				Node: p.NodeID, Field: p.Field, Message: "plugin " + p.Plugin + ": " + p.Message,
 				Text: fmt.Sprintf("%s:%s (plugin %s)", path, p.String(), p.Plugin)})
 		}
 	case err == nil:

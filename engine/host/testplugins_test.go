@@ -66,8 +66,8 @@ func (crashPlugin) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream)
 
 // serveTestPlugin serves test plugin name: "crashy", "slowstart" (sleeps
 // before serving), "badcookie" (serves after breaking its handshake env),
-// "silent" (exits at once), "legacy" (no Session) and "brokensession" (ends
-// its Session): see legacy_test.go.
+// "silent" (exits at once), "legacy" (no Session), "brokensession" (ends
+// its Session): see legacy_test.go, and "lab": see verifyplugin_test.go.
 func serveTestPlugin(name string) {
 	switch name {
 	case "crashy":
@@ -84,5 +84,7 @@ func serveTestPlugin(name string) {
 		serveLegacy(false)
 	case "brokensession":
 		serveLegacy(true)
+	case "lab":
+		sdk.Serve(labPlugin{})
 	}
 }

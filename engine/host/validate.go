@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -17,7 +16,8 @@ type NodeProblem struct {
 	NodeID  string
 	Plugin  string
 	Scanner string
-	Pos     graphs.Position // the node's (or scanner's) position in the graph file
+	Pos     graphs.Position // the node's (or scanner's) position in the graph file (of the node's kind, for Field "kind")
+	Field   string          // "with" (the plugin's Validate), "kind" (a kind the plugin does not declare) or "" (a scanner)
 	Message string
 }
 
@@ -32,17 +32,23 @@ func (p NodeProblem) String() string {
 // ValidateTimeout bounds each node's Validate call in ValidateNodes.
 const ValidateTimeout = 30 * time.Second
 
-// ValidateNodes asks each node's plugin to validate its config (no side
-// effects), 8 nodes at a time, and returns the problems in graph order. A
+// ValidateNodes checks each node's kind against the kinds its plugin
+// declares (step.CheckKinds), asks each node's plugin to validate its
+// config (no side effects), 8 nodes at a time, and returns the problems in
+// graph order, a node's kind before its config. A
 // plugin that cannot be started or answer is one problem for each of its
 // nodes. Configs are sent as written (placeholders unresolved): plugins see
 // "${env:…}" strings there. Each call gets ValidateTimeout.
 func ValidateNodes(ctx context.Context, h step.Host, g *graphs.Graph) []NodeProblem {
 	type result struct {
-		index    int
+		kind     *NodeProblem
 		problems []NodeProblem
 	}
 	results := make([]result, len(g.Nodes))
+	for _, p := range step.CheckKinds(ctx, h, g, nil) {
+		i, _ := g.Index(p.NodeID)
+		results[i].kind = &NodeProblem{NodeID: p.NodeID, Plugin: p.Plugin, Pos: p.Pos, Field: "kind", Message: p.Message()}
+	}
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	for i, n := range g.Nodes {
@@ -59,17 +65,18 @@ func ValidateNodes(ctx context.Context, h step.Host, g *graphs.Graph) []NodeProb
 			if err != nil {
 				msgs = []string{fmt.Sprintf("plugin %q could not validate: %v", n.Plugin, err)}
 			}
-			r := result{index: i}
+			r := &results[i] // each goroutine writes its own element
 			for _, m := range msgs {
-				r.problems = append(r.problems, NodeProblem{NodeID: n.ID, Plugin: n.Plugin, Pos: n.Pos, Message: m})
+				r.problems = append(r.problems, NodeProblem{NodeID: n.ID, Plugin: n.Plugin, Pos: n.Pos, Field: "with", Message: m})
 			}
-			results[i] = r
 		}()
 	}
 	wg.Wait()
-	sort.Slice(results, func(a, b int) bool { return results[a].index < results[b].index })
 	var out []NodeProblem
 	for _, r := range results {
+		if r.kind != nil {
+			out = append(out, *r.kind)
+		}
 		out = append(out, r.problems...)
 	}
 	return out
