@@ -8,7 +8,7 @@ PKGS    := ./...
 # benchmarks have their own targets.
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build test test-short fuzz bench demo demo-resume report-screenshot proto clean tidy vet
+.PHONY: all build test test-short fuzz bench demo demo-resume report-screenshot proto proto-python clean tidy vet
 
 all: build
 
@@ -66,6 +66,14 @@ proto:
 	    --go_out=plugins/proto --go_opt=paths=source_relative \
 	    --go-grpc_out=plugins/proto --go-grpc_opt=paths=source_relative \
 	    plugins/proto/reprise/plugin/v1/plugin.proto
+
+# Regenerate the Python example plugin's code of the contract (committed too).
+# Needs Debian's protobuf-compiler and protobuf-compiler-grpc (the protoc of
+# python3-protobuf's version, 3.21).
+proto-python:
+	protoc -I plugins/proto --python_out=examples/python-plugin/gen \
+	  --grpc_python_out=examples/python-plugin/gen --plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin \
+	  plugins/proto/reprise/plugin/v1/plugin.proto
 
 # A PNG of the demo's HTML report as headless Chromium draws it (and the HTML beside it).
 REPORT_STATE ?= examples/hospital/work/reprise.db

@@ -31,13 +31,13 @@ type KindProblem struct {
 }
 
 // Message returns the problem without its file position:
-// `kind "interface" is not accepted by plugin "lab" (it accepts data, application)`.
+// `plugin "lab" does not declare kind "interface" (its kinds: data, application)`.
 func (p *KindProblem) Message() string {
 	accepts := make([]string, len(p.Accepts))
 	for i, k := range p.Accepts {
 		accepts[i] = string(k)
 	}
-	return fmt.Sprintf("kind %q is not accepted by plugin %q (it accepts %s)", p.Kind, p.Plugin, strings.Join(accepts, ", "))
+	return fmt.Sprintf("plugin %q does not declare kind %q (its kinds: %s)", p.Plugin, p.Kind, strings.Join(accepts, ", "))
 }
 
 // Error returns `FILE:LINE:COL: node "ID": ` and the message.

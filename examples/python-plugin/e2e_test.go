@@ -1,0 +1,225 @@
+// Package pythonplugin holds the Go test that drives the Python example
+// plugin (reprise-plugin-lis) through the real reprise binary.
+package pythonplugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// python is Debian's interpreter, the one the plugin's first line names
+// (another python3 on PATH may lack Debian's grpcio).
+const python = "/usr/bin/python3"
+
+var (
+	buildOnce sync.Once
+	reprise   string
+	buildErr  error
+)
+
+// mustReprise builds the reprise binary once for the package's tests.
+func mustReprise(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds reprise and runs the Python plugin")
+	}
+	out, err := exec.Command(python, "-c", "import grpc, google.protobuf, cryptography").CombinedOutput()
+	if err != nil {
+		t.Fatalf("the Python plugin needs Debian's python3-grpcio, python3-protobuf and python3-cryptography "+
+			"(apt-get install python3-grpcio python3-protobuf python3-cryptography; .ci/run installs them): %v\n%s", err, out)
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "reprise-python-plugin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		reprise = filepath.Join(dir, "reprise")
+		if out, err := exec.Command("go", "build", "-o", reprise, "../../cmd/reprise").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build reprise: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return reprise
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if reprise != "" {
+		os.RemoveAll(filepath.Dir(reprise))
+	}
+	os.Exit(code)
+}
+
+// site is a lab system's backup in a temporary folder: an SQL dump of
+// three tables and the row counts it must give.
+type site struct {
+	dir    string
+	counts map[string]int
+}
+
+func mustSite(t *testing.T) site {
+	t.Helper()
+	s := site{dir: t.TempDir(), counts: map[string]int{"patients": 40, "orders": 120, "results": 360}}
+	var b strings.Builder
+	b.WriteString("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n")
+	b.WriteString("CREATE TABLE patients(id INTEGER PRIMARY KEY, name TEXT);\n")
+	b.WriteString("CREATE TABLE orders(id INTEGER PRIMARY KEY, patient INTEGER, test TEXT);\n")
+	b.WriteString("CREATE TABLE results(id INTEGER PRIMARY KEY, order_id INTEGER, value REAL,\n  unit TEXT);\n")
+	for i := 1; i <= s.counts["patients"]; i++ {
+		fmt.Fprintf(&b, "INSERT INTO patients VALUES(%d,'patient %d; ward ''B''');\n", i, i)
+	}
+	for i := 1; i <= s.counts["orders"]; i++ {
+		fmt.Fprintf(&b, "INSERT INTO orders VALUES(%d,%d,'CBC');\n", i, 1+i%s.counts["patients"])
+	}
+	for i := 1; i <= s.counts["results"]; i++ {
+		fmt.Fprintf(&b, "INSERT INTO results VALUES(%d,%d,%d.5,'g/L');\n", i, 1+i%s.counts["orders"], i)
+	}
+	b.WriteString("COMMIT;\n")
+	mustWrite(t, filepath.Join(s.dir, "backup", "lis.sql"), b.String())
+	counts, _ := json.Marshal(s.counts)
+	mustWrite(t, filepath.Join(s.dir, "backup", "lis.sql.counts.json"), string(counts))
+	return s
+}
+
+func mustWrite(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// graph writes a graph of the lab system: its database restored by the
+// Python plugin, then its application (exec) given the verified row count
+// (an output set by the plugin's Verify) and the database path (Restore's).
+func (s site) graph(t *testing.T, name, with string) string {
+	t.Helper()
+	plugin, err := filepath.Abs("reprise-plugin-lis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(s.dir, name)
+	mustWrite(t, path, fmt.Sprintf(`version: 1
+name: lab
+plugins:
+  lis: { path: %s }
+nodes:
+  - id: lis-db
+    kind: data
+    plugin: lis
+    with: %s
+  - id: lis-app
+    kind: application
+    plugin: exec
+    depends_on: [lis-db]
+    with:
+      restore: [sh, -c, 'echo "$0 $1" > app.txt', "${nodes.lis-db.outputs.verified_rows}", "${nodes.lis-db.outputs.database}"]
+`, plugin, with))
+	return path
+}
+
+// run runs reprise with args in the site's folder and returns its exit
+// code, stdout and stderr.
+func (s site) run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(mustReprise(t), args...)
+	cmd.Dir = s.dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("reprise %v: %v", args, err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// TestPythonPluginEndToEnd: reprise describes, validates, dry-runs and
+// runs a graph whose database node is restored by the Python plugin over
+// AutoMTLS; the dependent receives Restore's and Verify's outputs; a second
+// dry run finds the node restored by Check.
+func TestPythonPluginEndToEnd(t *testing.T) {
+	s := mustSite(t)
+	g := s.graph(t, "graph.yaml", `{ dump: backup/lis.sql, database: lis.db }`)
+
+	code, out, errOut := s.run(t, "plugins", g, "--json")
+	if code != 0 || !strings.Contains(out, `"name": "lis"`) || !strings.Contains(out, `"data"`) {
+		t.Fatalf("plugins: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := s.run(t, "validate", g); code != 0 {
+		t.Fatalf("validate: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = s.run(t, "run", "--dry-run", "--json", g)
+	if code != 0 || !strings.Contains(out, "not restored yet") {
+		t.Fatalf("dry run: exit %d, want Check's message 'not restored yet'\n%s\n%s", code, out, errOut)
+	}
+
+	code, out, errOut = s.run(t, "run", "--state", "reprise.db", g)
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	app, err := os.ReadFile(filepath.Join(s.dir, "app.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("520 %s\n", filepath.Join(s.dir, "lis.db")); string(app) != want {
+		t.Errorf("lis-app was given %q, want %q (Verify's verified_rows, Restore's database)", app, want)
+	}
+	logText, err := os.ReadFile(filepath.Join(s.dir, "reprise.db.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"msg":"loading `, `"msg":"restore started"`} {
+		if !strings.Contains(string(logText), want) {
+			t.Errorf("reprise.db.log lacks the plugin's %s (a log event and an hclog stderr line):\n%s", want, logText)
+		}
+	}
+
+	code, out, errOut = s.run(t, "run", "--dry-run", "--json", g)
+	if code != 0 || !strings.Contains(out, `"restored"`) || !strings.Contains(out, "holds the expected rows") {
+		t.Errorf("dry run after the restore: exit %d, want lis-db restored by Check\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestPythonPluginRefuses: the plugin's Validate problems reach `reprise
+// validate` with the node's position, a node of a kind the plugin does not
+// declare is refused, and a dump whose rows do not match fails the step.
+func TestPythonPluginRefuses(t *testing.T) {
+	s := mustSite(t)
+	bad := s.graph(t, "bad.yaml", `{ database: lis.db, tables: 3 }`)
+	code, _, errOut := s.run(t, "validate", bad)
+	for _, want := range []string{"bad.yaml:6:5:", `node "lis-db"`, "with.dump: required field missing", "with.tables: unknown field"} {
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("validate: exit %d, want 1 and %q in:\n%s", code, want, errOut)
+		}
+	}
+
+	kind := s.graph(t, "kind.yaml", `{ dump: backup/lis.sql, database: lis.db }`)
+	src, _ := os.ReadFile(kind)
+	mustWrite(t, kind, strings.Replace(string(src), "kind: data", "kind: application", 1))
+	code, _, errOut = s.run(t, "run", "--state", "kind.db", kind)
+	if code != 1 || !strings.Contains(errOut, `kind.yaml:7:11: node "lis-db": plugin "lis" does not declare kind "application" (its kinds: data)`) {
+		t.Errorf("run with a kind the plugin does not declare: exit %d\n%s", code, errOut)
+	}
+
+	mustWrite(t, filepath.Join(s.dir, "backup", "lis.sql.counts.json"), `{"patients": 40, "orders": 121, "results": 360}`)
+	g := s.graph(t, "graph.yaml", `{ dump: backup/lis.sql, database: lis.db }`)
+	code, out, errOut := s.run(t, "run", "--state", "reprise.db", "--json", g)
+	if code != 3 || !strings.Contains(out, "table orders has 120 rows, want 121") {
+		t.Errorf("run with a wrong row count: exit %d, want 3 and the count in the failure\n%s\n%s", code, out, errOut)
+	}
+}
