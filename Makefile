@@ -67,12 +67,12 @@ proto:
 	    --go-grpc_out=plugins/proto --go-grpc_opt=paths=source_relative \
 	    plugins/proto/reprise/plugin/v1/plugin.proto
 
-# Regenerate the Python example plugin's code of the contract (committed too).
+# Regenerate the contract's Python code (plugins/python/gen, committed too).
 # Needs Debian's protobuf-compiler and protobuf-compiler-grpc (the protoc of
 # python3-protobuf's version, 3.21).
 proto-python:
-	protoc -I plugins/proto --python_out=examples/python-plugin/gen \
-	  --grpc_python_out=examples/python-plugin/gen --plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin \
+	protoc -I plugins/proto --python_out=plugins/python/gen \
+	  --grpc_python_out=plugins/python/gen --plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin \
 	  plugins/proto/reprise/plugin/v1/plugin.proto
 
 # A PNG of the demo's HTML report as headless Chromium draws it (and the HTML beside it).

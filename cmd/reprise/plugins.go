@@ -92,6 +92,7 @@ does not answer, or when a node's config has problems.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as JSON on stdout")
 	cmd.Flags().BoolVar(&noValidate, "no-validate", false, "do not ask the plugins to validate their nodes' configs")
 	cmd.Flags().DurationVar(&timeout, "timeout", 20*time.Second, "time allowed to each plugin to start and answer Describe")
+	cmd.AddCommand(newPluginsNewCmd())
 	return cmd
 }
 

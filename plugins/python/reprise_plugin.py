@@ -14,7 +14,8 @@ same for every plugin, so that a vendor's file holds only its restore logic:
 
 Dependencies: Debian's python3-grpcio, python3-protobuf and
 python3-cryptography (apt-get install python3-grpcio python3-protobuf
-python3-cryptography). The generated code of the contract is in gen/.
+python3-cryptography). The generated code of the contract is in gen/,
+beside this file.
 """
 
 import base64
