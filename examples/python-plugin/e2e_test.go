@@ -4,6 +4,8 @@ package pythonplugin
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -101,6 +103,10 @@ func mustWrite(t *testing.T, path, content string) {
 	}
 }
 
+// pluginDecl is a graph's declaration of the plugin: its path and, when
+// pin is set, its sha256.
+type pluginDecl struct{ path, pin string }
+
 // graph writes a graph of the lab system: its database restored by the
 // Python plugin, then its application (exec) given the verified row count
 // (an output set by the plugin's Verify) and the database path (Restore's).
@@ -110,11 +116,20 @@ func (s site) graph(t *testing.T, name, with string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s.graphWith(t, name, with, pluginDecl{path: plugin})
+}
+
+func (s site) graphWith(t *testing.T, name, with string, p pluginDecl) string {
+	t.Helper()
+	decl := "path: " + p.path
+	if p.pin != "" {
+		decl += ", sha256: " + p.pin
+	}
 	path := filepath.Join(s.dir, name)
 	mustWrite(t, path, fmt.Sprintf(`version: 1
 name: lab
 plugins:
-  lis: { path: %s }
+  lis: { %s }
 nodes:
   - id: lis-db
     kind: data
@@ -126,7 +141,7 @@ nodes:
     depends_on: [lis-db]
     with:
       restore: [sh, -c, 'echo "$0 $1" > app.txt', "${nodes.lis-db.outputs.verified_rows}", "${nodes.lis-db.outputs.database}"]
-`, plugin, with))
+`, decl, with))
 	return path
 }
 
@@ -221,5 +236,58 @@ func TestPythonPluginRefuses(t *testing.T) {
 	code, out, errOut := s.run(t, "run", "--state", "reprise.db", "--json", g)
 	if code != 3 || !strings.Contains(out, "table orders has 120 rows, want 121") {
 		t.Errorf("run with a wrong row count: exit %d, want 3 and the count in the failure\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestPythonPluginPinnedZipapp ships the plugin as the contract advises for
+// a script: one file (a zipapp holding the plugin, reprise_plugin.py and
+// gen/) with an absolute interpreter path, pinned by sha256 in the graph.
+func TestPythonPluginPinnedZipapp(t *testing.T) {
+	s := mustSite(t)
+	mustReprise(t)
+	src := filepath.Join(t.TempDir(), "src")
+	main, err := os.ReadFile("reprise-plugin-lis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, filepath.Join(src, "__main__.py"), string(main))
+	root := filepath.Join("..", "..", "plugins", "python")
+	err = filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() || !strings.HasSuffix(p, ".py") {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		b, err := os.ReadFile(p)
+		if err == nil {
+			mustWrite(t, filepath.Join(src, rel), string(b))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pyz := filepath.Join(t.TempDir(), "reprise-plugin-lis.pyz")
+	if out, err := exec.Command(python, "-m", "zipapp", src, "-p", python, "-o", pyz).CombinedOutput(); err != nil {
+		t.Fatalf("zipapp: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(pyz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	g := s.graphWith(t, "graph.yaml", `{ dump: backup/lis.sql, database: lis.db }`, pluginDecl{path: pyz, pin: hex.EncodeToString(sum[:])})
+	if code, out, errOut := s.run(t, "run", "--state", "reprise.db", g); code != 0 {
+		t.Fatalf("run of the pinned zipapp: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if app, _ := os.ReadFile(filepath.Join(s.dir, "app.txt")); !strings.HasPrefix(string(app), "520 ") {
+		t.Errorf("lis-app was given %q, want 520 verified rows", app)
+	}
+
+	if err := os.WriteFile(pyz, append(b, '\n'), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := s.run(t, "run", "--state", "changed.db", g)
+	if code == 0 || !strings.Contains(out+errOut, "checksum mismatch") {
+		t.Errorf("run of a changed zipapp: exit %d, want a checksum mismatch\n%s\n%s", code, out, errOut)
 	}
 }
