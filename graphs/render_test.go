@@ -229,12 +229,13 @@ func TestDOTQuote(t *testing.T) {
 // TestMermaidAcceptedByMermaid parses every rendering with the real
 // mermaid package under node. It runs when MERMAID_NODE_MODULES names a
 // node_modules folder with mermaid@11 and jsdom (npm install mermaid@11
-// jsdom), and node is on PATH; the line-by-line check above always runs.
+// jsdom@24), and node is on PATH: CI's .ci/run installs both and sets it.
+// The line-by-line check above always runs.
 func TestMermaidAcceptedByMermaid(t *testing.T) {
 	modules := os.Getenv("MERMAID_NODE_MODULES")
 	node, err := exec.LookPath("node")
 	if modules == "" || err != nil {
-		t.Skip("set MERMAID_NODE_MODULES (npm install mermaid@11 jsdom) and put node on PATH")
+		t.Skip("set MERMAID_NODE_MODULES (npm install mermaid@11 jsdom@24; .ci/run does) and put node on PATH")
 	}
 	script, err := filepath.Abs("testdata/mermaid-check.mjs")
 	if err != nil {
