@@ -240,11 +240,14 @@ nodes:
 func TestCLIInterrupt(t *testing.T) {
 	tests := []struct {
 		name    string
+		sig     syscall.Signal
 		signals int
 		want    string // state of the slow nodes afterwards
 	}{
-		{"once", 1, "succeeded"},
-		{"twice", 2, "pending"},
+		{"once", syscall.SIGINT, 1, "succeeded"},
+		{"twice", syscall.SIGINT, 2, "pending"},
+		// A closed terminal (SIGHUP) stops as gracefully as SIGTERM.
+		{"hangup", syscall.SIGHUP, 1, "succeeded"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,7 +279,7 @@ nodes:
 			}
 			began := time.Now()
 			for k := 0; k < tc.signals; k++ {
-				_ = cmd.Process.Signal(syscall.SIGINT)
+				_ = cmd.Process.Signal(tc.sig)
 				time.Sleep(100 * time.Millisecond)
 			}
 			err := cmd.Wait()

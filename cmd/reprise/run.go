@@ -69,8 +69,9 @@ new run (exit 2), naming that run: ` + "`reprise resume`" + ` continues it, --ne
 a fresh run anyway (its journal says which run was left unfinished).
 
 Exit codes: 0 all nodes succeeded, 1 error, 2 usage, 3 finished with failed or
-blocked nodes, 4 parked on manual gates, 130 interrupted (SIGINT/SIGTERM: the
-first lets running steps finish, the second cancels them).`,
+blocked nodes, 4 parked on manual gates, 130 interrupted (SIGINT, SIGTERM or
+SIGHUP, a closed terminal: the first lets running steps finish, the second
+cancels them).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if f.parallelism < 1 {
@@ -236,7 +237,7 @@ func (s *session) close() {
 	s.st.Close()
 }
 
-// do runs fn with interrupt handling: the first SIGINT or SIGTERM drains
+// do runs fn with interrupt handling: the first SIGINT, SIGTERM or SIGHUP drains
 // the run (nothing new starts), the second cancels the running steps.
 func (s *session) do(fn func(ctx context.Context) (engine.Result, error)) (engine.Result, error) {
 	if path := os.Getenv("REPRISE_CPUPROFILE"); path != "" { // for benchmarks: a CPU profile of the run
@@ -250,6 +251,12 @@ func (s *session) do(fn func(ctx context.Context) (engine.Result, error)) (engin
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// SIGHUP is a closed terminal: stop as gracefully as for SIGTERM rather
+	// than die with steps half done; unless started under nohup, which
+	// asked for it to be ignored (Notify would undo that).
+	if !signal.Ignored(syscall.SIGHUP) {
+		signal.Notify(sigs, syscall.SIGHUP)
+	}
 	defer signal.Stop(sigs)
 	done := make(chan struct{})
 	defer close(done)
