@@ -14,7 +14,7 @@ all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/reprise ./cmd/reprise
+	$(GO) build -buildvcs=auto -o $(BIN)/reprise ./cmd/reprise   # stamps the commit: reprise --version
 	@if [ -d examples/vendor-plugin ]; then $(GO) build -o $(BIN)/reprise-plugin-pacs ./examples/vendor-plugin; fi
 
 test: build

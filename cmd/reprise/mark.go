@@ -23,7 +23,7 @@ func operatorName() string {
 }
 
 func newMarkCmd() *cobra.Command {
-	var done bool
+	var done, quiet bool
 	var reason, by string
 	var statePath *string
 	c := &cobra.Command{
@@ -57,6 +57,9 @@ harmless. Its dependents run at the next resume. The run must not be running.`,
 			if err := e.Mark(c.Context(), args[0], args[1], by, reason); err != nil {
 				return err
 			}
+			if quiet {
+				return nil
+			}
 			fmt.Fprintf(c.OutOrStdout(), "node %s of run %s marked done by %s: %s\ncontinue with `reprise resume %s`\n",
 				args[1], args[0], by, reason, args[0])
 			return nil
@@ -66,5 +69,6 @@ harmless. Its dependents run at the next resume. The run must not be running.`,
 	c.Flags().BoolVar(&done, "done", false, "mark the node done (succeeded)")
 	c.Flags().StringVar(&reason, "reason", "", "why (required; kept in the journal)")
 	c.Flags().StringVar(&by, "by", "", "who decides (default: $USER)")
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on success")
 	return c
 }

@@ -65,7 +65,9 @@ ransomware attack) by walking a dependency graph and running each node's
 restore step through a plugin, with durable, resumable run state.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	root.SetVersionTemplate("reprise {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return withCode(exitUsage, err)
 	})

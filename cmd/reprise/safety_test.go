@@ -94,3 +94,36 @@ nodes:
 		t.Errorf("states after retry: %v", states)
 	}
 }
+
+// TestCLIApproveWithoutRun: approve without RUN finds the run where the
+// gate waits; a mistyped id gets "did you mean" in approve and mark; -q
+// prints nothing.
+func TestCLIApproveWithoutRun(t *testing.T) {
+	d := newCLIDir(t)
+	g := d.write("graph.yaml", gatesGraph)
+	d.mustRun(exitParked, "run", "-q", g)
+	run := d.status().Run
+	_, errs, code := d.run("approve", "lab-rentry", "--by", "Dr Martin")
+	if code == 0 || !strings.Contains(errs, `did you mean "lab-reentry"?`) {
+		t.Errorf("approve of a mistyped gate without RUN: exit %d\n%s", code, errs)
+	}
+	_, errs, code = d.run("approve", run, "lab-rentry", "--by", "Dr Martin")
+	if code == 0 || !strings.Contains(errs, `did you mean "lab-reentry"?`) {
+		t.Errorf("approve of a mistyped gate: exit %d\n%s", code, errs)
+	}
+	_, errs, code = d.run("mark", run, "lis2", "--done", "--reason", "by hand")
+	if code == 0 || !strings.Contains(errs, `did you mean "lis"?`) {
+		t.Errorf("mark of a mistyped node: exit %d\n%s", code, errs)
+	}
+	if out := d.mustRun(0, "approve", "-q", "lab-reentry", "--by", "Dr Martin"); out != "" {
+		t.Errorf("approve -q printed %q", out)
+	}
+	for _, n := range d.status(run).Nodes {
+		if n.ID == "lab-reentry" && n.State != "succeeded" {
+			t.Errorf("lab-reentry after approve without RUN: %s", n.State)
+		}
+	}
+	if out := d.mustRun(0, "mark", "-q", run, "lab-report", "--done", "--reason", "typed in by hand"); out != "" {
+		t.Errorf("mark -q printed %q", out)
+	}
+}
