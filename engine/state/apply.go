@@ -2,10 +2,13 @@ package state
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -23,8 +26,9 @@ type request struct {
 // caller's goroutine, so the writer only does the bbolt work.
 type encodedChange struct {
 	runID      string
-	run        []byte
+	run        *Run // a private copy
 	nodeID     string
+	nodeState  NodeState
 	node       []byte
 	removeNode string
 	snapshot   []byte
@@ -114,18 +118,20 @@ func encodeChange(c *Change) (encodedChange, error) {
 		if c.Run.ID != c.RunID {
 			return ec, fmt.Errorf("change of run %q carries the record of run %q: %w", c.RunID, c.Run.ID, ErrInvalidChange)
 		}
-		b, err := json.Marshal(c.Run)
-		if err != nil {
-			return ec, fmt.Errorf("encode run %q: %w", c.RunID, err)
+		run := *c.Run
+		run.Options.Targets = slices.Clone(run.Options.Targets)
+		if run.Cleanup != nil {
+			cl := *run.Cleanup
+			run.Cleanup = &cl
 		}
-		ec.run = b
+		ec.run = &run
 	}
 	if c.Node != nil {
 		b, err := encodeNode(c.Node)
 		if err != nil {
 			return ec, err
 		}
-		ec.nodeID, ec.node = c.Node.ID, b
+		ec.nodeID, ec.nodeState, ec.node = c.Node.ID, c.Node.State, b
 	}
 	if c.Snapshot != nil {
 		ec.snapshot = append([]byte{}, c.Snapshot...)
@@ -258,15 +264,23 @@ func runExists(tx *bolt.Tx, id string) bool {
 }
 
 func (w *txWriter) apply(c *encodedChange) error {
-	if c.run != nil {
-		if err := w.tx.Bucket(bucketRuns).Put([]byte(c.runID), c.run); err != nil {
-			return fmt.Errorf("put run %q: %w", c.runID, err)
-		}
-	}
+
+	// Every change to a node record or a snapshot is journaled, with what
+	// Verify needs to check the stored bytes against the journal: the
+	// record's digest, the snapshot's hash. The store writes the entry
+	// itself when the change has none for it.
+	entry := c.entry
 	if c.snapshot != nil {
 		if err := w.tx.Bucket(bucketSnapshots).Put([]byte(c.runID), c.snapshot); err != nil {
 			return fmt.Errorf("put snapshot of run %q: %w", c.runID, err)
 		}
+		if entry == nil {
+			entry = &Entry{Type: EntrySnapshotReplaced}
+		}
+		if entry.Data == nil {
+			entry.Data = map[string]string{}
+		}
+		entry.Data[dataGraphHash] = sha256Hex(c.snapshot)
 	}
 	if c.node != nil || c.removeNode != "" {
 		nb, err := w.tx.Bucket(bucketNodes).CreateBucketIfNotExists([]byte(c.runID))
@@ -280,17 +294,69 @@ func (w *txWriter) apply(c *encodedChange) error {
 			if err := nb.Delete([]byte(c.removeNode)); err != nil {
 				return fmt.Errorf("remove node %q of run %q: %w", c.removeNode, c.runID, err)
 			}
+			if err := w.append(c.runID, &Entry{Type: EntryNodeRemoved, NodeID: c.removeNode}); err != nil {
+				return err
+			}
 		}
 		if c.node != nil {
 			if err := nb.Put([]byte(c.nodeID), c.node); err != nil {
 				return fmt.Errorf("put node %q of run %q: %w", c.nodeID, c.runID, err)
 			}
+			if entry != nil && entry.NodeID == c.nodeID {
+				entry.Record = recordDigest(c.node)
+			} else if err := w.append(c.runID, &Entry{Type: EntryNodeUpdated, NodeID: c.nodeID,
+				State: c.nodeState, Record: recordDigest(c.node)}); err != nil {
+				return err
+			}
 		}
 	}
-	if c.entry != nil {
-		return w.append(c.runID, c.entry)
+	if c.run != nil || c.snapshot != nil {
+		if err := w.putRun(c.runID, c.run); err != nil {
+			return err
+		}
+	}
+	if entry != nil {
+		return w.append(c.runID, entry)
 	}
 	return nil
+}
+
+// putRun stores run (nil: the stored record) with its GraphHash set to the
+// SHA-256 of the run's snapshot as stored now: the store keeps the two in
+// step, so that Verify can hold the snapshot to the hash.
+func (w *txWriter) putRun(runID string, run *Run) error {
+	if run == nil {
+		raw := w.tx.Bucket(bucketRuns).Get([]byte(runID))
+		run = &Run{}
+		if err := json.Unmarshal(raw, run); err != nil {
+			return &CorruptError{Path: w.path, Err: fmt.Errorf("record of run %q: %v", runID, err)}
+		}
+	}
+	run.GraphHash = sha256Hex(w.tx.Bucket(bucketSnapshots).Get([]byte(runID)))
+	b, err := json.Marshal(run)
+	if err != nil {
+		return fmt.Errorf("encode run %q: %w", runID, err)
+	}
+	if err := w.tx.Bucket(bucketRuns).Put([]byte(runID), b); err != nil {
+		return fmt.Errorf("put run %q: %w", runID, err)
+	}
+	return nil
+}
+
+// dataGraphHash is the Data key of the entries that change a run's graph
+// snapshot (and of its run-created entry): the snapshot's hex SHA-256.
+const dataGraphHash = "graph_hash"
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// recordDigest is Entry.Record for a stored node record: 16 bytes of its
+// SHA-256, in hex.
+func recordDigest(stored []byte) string {
+	sum := sha256.Sum256(stored)
+	return hex.EncodeToString(sum[:16])
 }
 
 // append chains e to the run's journal and stores it.

@@ -1,12 +1,13 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,9 +38,10 @@ func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes [
 	if run.Status == "" {
 		run.Status = RunRunning
 	}
-	if run.GraphHash == "" {
-		sum := sha256.Sum256(snapshot)
-		run.GraphHash = hex.EncodeToString(sum[:])
+	if sum := sha256Hex(snapshot); run.GraphHash == "" {
+		run.GraphHash = sum
+	} else if run.GraphHash != sum {
+		return fmt.Errorf("create run %q: graph hash %.12s… is not the snapshot's SHA-256 %.12s…: %w", run.ID, run.GraphHash, sum, ErrInvalidChange)
 	}
 	run.Total = len(nodes)
 	rb, err := json.Marshal(&run)
@@ -48,6 +50,7 @@ func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes [
 	}
 	encoded := make([][]byte, len(nodes))
 	seen := make(map[string]struct{}, len(nodes))
+	pinned := map[string]string{} // digests of the initial records that are not plainly pending
 	for i := range nodes {
 		if _, dup := seen[nodes[i].ID]; dup {
 			return fmt.Errorf("create run %q: node %q given twice: %w", run.ID, nodes[i].ID, ErrInvalidChange)
@@ -55,6 +58,9 @@ func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes [
 		seen[nodes[i].ID] = struct{}{}
 		if encoded[i], err = encodeNode(&nodes[i]); err != nil {
 			return fmt.Errorf("create run %q: %w", run.ID, err)
+		}
+		if !isPlainRecord(nodes[i].ID, encoded[i]) {
+			pinned[nodes[i].ID] = recordDigest(encoded[i])
 		}
 	}
 	s.mu.Lock()
@@ -86,12 +92,32 @@ func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes [
 		w := newTxWriter(tx, s.path)
 		e := &Entry{Time: run.Created, Type: EntryRunCreated,
 			Message: fmt.Sprintf("run of %s created with %d nodes", run.GraphName, len(nodes)),
-			Data:    map[string]string{"graph_hash": run.GraphHash, "graph_file": run.GraphFile}}
+			Data: map[string]string{dataGraphHash: run.GraphHash, "graph_file": run.GraphFile,
+				dataNodes: strconv.Itoa(len(nodes))}}
+		if len(pinned) > 0 {
+			b, _ := json.Marshal(pinned)
+			e.Data[dataInitialRecords] = string(b)
+		}
 		if err := w.append(run.ID, e); err != nil {
 			return err
 		}
 		return w.flush()
 	})
+}
+
+// The run-created entry pins the initial node records that no later entry
+// will: dataNodes is how many there were, dataInitialRecords the digests
+// (JSON {"id": "digest"}) of those that are not a plain pending record
+// (a node skipped as not targeted, for instance).
+const (
+	dataNodes          = "nodes"
+	dataInitialRecords = "initial_records"
+)
+
+// isPlainRecord reports whether stored is the record of node id pending
+// and nothing else, as a run creates most of its records.
+func isPlainRecord(id string, stored []byte) bool {
+	return bytes.Equal(stored, marshalNode(&NodeRecord{ID: id, State: NodePending}))
 }
 
 // NewRunID returns a new run id, sortable by time: the UTC date and time

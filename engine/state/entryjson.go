@@ -47,6 +47,9 @@ func appendEntryJSON(b []byte, e *Entry) []byte {
 		}
 		b = append(b, '}')
 	}
+	if e.Record != "" {
+		b = appendJSONString(append(b, `,"record":`...), e.Record)
+	}
 	b = appendJSONString(append(b, `,"prev":`...), e.Prev)
 	b = appendJSONString(append(b, `,"hash":`...), e.Hash)
 	return append(b, '}')

@@ -17,7 +17,7 @@ func TestEntryJSON(t *testing.T) {
 		{"minimal", Entry{Seq: 1, Type: "run-created"}},
 		{"full", Entry{Seq: 42, Time: t0, Type: "node-failed", NodeID: "pacs", State: NodeFailed, Attempt: -3,
 			Message: "exit 1", By: "engine", Data: map[string]string{"b": "2", "a": "1", "": ""},
-			Prev: "ab", Hash: "cd"}},
+			Record: "0123456789abcdef0123456789abcdef", Prev: "ab", Hash: "cd"}},
 		{"escapes", Entry{Type: "x", Message: "quote \" backslash \\ <script>&</script> \n\r\t\x00\x1f\x7f é 中 \u2028\u2029 \xff\xfe end"}},
 		{"zone", Entry{Type: "x", Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600))}},
 		{"whole second", Entry{Type: "x", Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}},
@@ -40,7 +40,7 @@ func FuzzEntryJSON(f *testing.F) {
 	f.Add(uint64(9), int64(1e18), "<&>", "\u2028", "", -1, "\xff", "\"\\", "\x00", "é", "")
 	f.Fuzz(func(t *testing.T, seq uint64, nanos int64, typ, node, st string, attempt int, msg, by, k, v, prev string) {
 		e := Entry{Seq: seq, Type: EntryType(typ), NodeID: node, State: NodeState(st), Attempt: attempt,
-			Message: msg, By: by, Data: map[string]string{k: v}, Prev: prev}
+			Message: msg, By: by, Data: map[string]string{k: v}, Record: k, Prev: prev}
 		if nanos != 0 {
 			e.Time = time.Unix(0, nanos).UTC()
 		}

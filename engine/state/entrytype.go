@@ -31,4 +31,10 @@ const (
 	EntryInterrupted   EntryType = "interrupted" // a step cancelled by a second interrupt
 	EntrySkipped       EntryType = "skipped"
 	EntryCleanedUp     EntryType = "cleaned-up" // a drill's clean-up: By, Message (what was done)
+
+	// Written by the store itself so that every change to a node record or
+	// a snapshot is journaled (Verify checks records against the journal):
+	EntryNodeRemoved      EntryType = "node-removed"      // a Change with RemoveNode
+	EntryNodeUpdated      EntryType = "node-updated"      // a Change with a Node and no Entry for it
+	EntrySnapshotReplaced EntryType = "snapshot-replaced" // a Change with a Snapshot and no Entry
 )

@@ -97,6 +97,10 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // crash). Opening it for writing rebuilds it.
 var ErrNoRunYet = errors.New("holds no run yet")
 
+// ErrTampered is returned when stored data does not match what the run's
+// record or journal say of it: changed outside reprise, or damaged.
+var ErrTampered = errors.New("does not match the run's journal: the state file was changed outside reprise, or damaged")
+
 // ErrUnsafeDir is returned by Open when the state file's folder can be
 // written by other users without the sticky bit (CheckDir).
 var ErrUnsafeDir = errors.New("unsafe state folder")

@@ -149,15 +149,24 @@ func (s *Store) Node(runID, nodeID string) (NodeRecord, error) {
 }
 
 // Snapshot returns the graph file bytes stored for a run: taken when it
-// was created, replaced by a Change with Snapshot (resume --graph).
+// was created, replaced by a Change with Snapshot (resume --graph). It
+// fails with ErrTampered when the bytes do not match the run's graph hash,
+// so that resume and retry never run a snapshot replaced outside reprise.
 func (s *Store) Snapshot(runID string) ([]byte, error) {
 	var snap []byte
 	err := s.view(func(tx *bolt.Tx) error {
-		if !runExists(tx, runID) {
-			return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
+		run, err := s.getRun(tx, runID)
+		if err != nil {
+			return err
 		}
 		snap = append([]byte{}, tx.Bucket(bucketSnapshots).Get([]byte(runID))...)
+		if sum := sha256Hex(snap); run.GraphHash != "" && sum != run.GraphHash {
+			return fmt.Errorf("graph snapshot of run %q: its SHA-256 %.12s… is not the run's graph hash %.12s…: %w", runID, sum, run.GraphHash, ErrTampered)
+		}
 		return nil
 	})
-	return snap, err
+	if err != nil {
+		return nil, err
+	}
+	return snap, nil
 }

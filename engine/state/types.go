@@ -145,7 +145,11 @@ type Entry struct {
 	Message string            `json:"msg,omitempty"`
 	By      string            `json:"by,omitempty"`
 	Data    map[string]string `json:"data,omitempty"`
-	Prev    string            `json:"prev"`
+	// Record is set by the store on an entry that comes with a node record:
+	// the first 16 bytes, in hex, of the SHA-256 of the record as stored, so
+	// that Verify can check each node's record against its last entry.
+	Record string `json:"record,omitempty"`
+	Prev   string `json:"prev"`
 	Hash    string            `json:"hash"` // must stay the last field: see doc.go
 }
 
@@ -180,7 +184,20 @@ type Stats struct {
 // VerifyReport is what Verify found in a run's journal.
 type VerifyReport struct {
 	Entries  int    // entries read
-	OK       bool   // the chain is whole
-	FirstBad uint64 // sequence number of the first bad entry (0 when OK)
-	Problem  string // what is wrong with it
+	OK       bool   // the chain is whole, and the records and snapshot agree with it
+	FirstBad uint64 // sequence number of the first bad entry (0 when OK or for a record or snapshot problem)
+	Problem  string // what is wrong
+	// Level names the check that failed ("" when OK): "chain" (an entry's
+	// bytes, sequence or link, or the head), "records" (a node record that
+	// is not the one its last entry recorded), "snapshot" (the graph
+	// snapshot does not match the graph hash the run record and the
+	// journal give), "anchor" (the chain differs from a head recorded
+	// outside the file).
+	Level string `json:",omitempty"`
+	// HeadSeq and HeadHash are the last entry's sequence number and hash:
+	// what an anchor outside the file records.
+	HeadSeq  uint64 `json:",omitempty"`
+	HeadHash string `json:",omitempty"`
+	// Records is how many node records were checked against the journal.
+	Records int `json:",omitempty"`
 }

@@ -14,6 +14,8 @@ import (
 // searching the file bytes for a string it holds, and expects Verify to
 // name that entry.
 func TestVerifyFlippedByte(t *testing.T) {
+	const recNeedle = `"msg":"needle-0041","record":"`
+	prevAt := len(recNeedle) + 32 + len(`","prev":"`)
 	tests := []struct {
 		name   string
 		needle string // a string unique to entry 43 (node n0041)
@@ -26,9 +28,10 @@ func TestVerifyFlippedByte(t *testing.T) {
 		{"seq", `{"seq":43,`, 7, 0x01},
 		{"type", `"node-succeeded","node":"n0041"`, 3, 0x01},
 		{"node id", `"node-succeeded","node":"n0041"`, 28, 0x01},
-		{"prev", `"msg":"needle-0041","prev":"`, 28, 0x01},
-		{"own hash", `"msg":"needle-0041","prev":"`, 28 + 64 + len(`","hash":"`), 0x01},
-		{"own hash end", `"msg":"needle-0041","prev":"`, 28 + 64 + len(`","hash":"`) + 63, 0x01},
+		{"record digest", recNeedle, len(recNeedle), 0x01},
+		{"prev", recNeedle, prevAt, 0x01},
+		{"own hash", recNeedle, prevAt + 64 + len(`","hash":"`), 0x01},
+		{"own hash end", recNeedle, prevAt + 64 + len(`","hash":"`) + 63, 0x01},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

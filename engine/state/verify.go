@@ -1,0 +1,237 @@
+package state
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Verify checks a run against its journal, at three levels, and reports
+// the first problem found in the VerifyReport (errors are for an unknown
+// run or a file that cannot be read):
+//
+//   - chain: every entry's hash matches its bytes, its Seq its key and the
+//     entry before plus one, its Prev the hash before, and the last one the
+//     run's journal head. Any changed byte of any entry is caught, as is an
+//     entry removed, added or moved, unless the whole chain and the head
+//     were recomputed: only an anchor outside the file (package anchor)
+//     catches that.
+//   - records: each node record is the one its last journal entry recorded
+//     (Entry.Record, a digest of the stored bytes; for entries written before
+//     digests, its state), a node never journaled since the run was created
+//     still has the record the run-created entry pinned, a node the journal
+//     removed has none.
+//   - snapshot: the graph snapshot's SHA-256 is the graph hash of the run
+//     record and of the last journal entry that set one.
+//
+// HeadSeq and HeadHash give the end of the chain, for an anchor.
+func (s *Store) Verify(runID string) (VerifyReport, error) {
+	rep := VerifyReport{OK: true}
+	err := s.view(func(tx *bolt.Tx) error {
+		run, err := s.getRun(tx, runID)
+		if err != nil {
+			return err
+		}
+		v := &verifier{rep: &rep, last: map[string]*nodeLast{}}
+		if err := v.chain(tx, runID); err != nil || !rep.OK {
+			return err
+		}
+		v.snapshot(tx, run)
+		v.records(tx, runID)
+		return nil
+	})
+	return rep, err
+}
+
+// nodeLast is what the journal last said of a node.
+type nodeLast struct {
+	seq     uint64
+	state   NodeState // "" if no entry gave one
+	record  string    // Entry.Record of the last entry that had one
+	removed bool      // the last entry is a node-removed one
+}
+
+type verifier struct {
+	rep       *VerifyReport
+	last      map[string]*nodeLast
+	graphHash string
+	graphSeq  uint64
+	created   *Entry
+}
+
+func (v *verifier) fail(level string, seq uint64, format string, args ...any) {
+	if v.rep.OK {
+		v.rep.OK, v.rep.Level, v.rep.FirstBad, v.rep.Problem = false, level, seq, fmt.Sprintf(format, args...)
+	}
+}
+
+// chain walks the journal, checking the hash chain and gathering what the
+// entries say of nodes and graph hashes.
+func (v *verifier) chain(tx *bolt.Tx, runID string) error {
+	var prevSeq uint64
+	var prevHash string
+	if jb := tx.Bucket(bucketJournal).Bucket([]byte(runID)); jb != nil {
+		err := jb.ForEach(func(k, b []byte) error {
+			v.rep.Entries++
+			want := prevSeq + 1
+			if len(k) != 8 || binary.BigEndian.Uint64(k) != want {
+				v.fail("chain", want, "entry key %x, want sequence %d", k, want)
+				return errStop
+			}
+			seq, prev, hash, err := checkEntry(b)
+			switch {
+			case err != nil:
+				v.fail("chain", want, "entry %d: %v", want, err)
+			case seq != want:
+				v.fail("chain", want, "entry %d says it is entry %d", want, seq)
+			case prev != prevHash:
+				v.fail("chain", want, "entry %d: previous hash %q, the entry before has %q", want, prev, prevHash)
+			}
+			if !v.rep.OK {
+				return errStop
+			}
+			var e Entry
+			if err := json.Unmarshal(b, &e); err != nil {
+				v.fail("chain", want, "entry %d: decode: %v", want, err)
+				return errStop
+			}
+			v.note(&e)
+			prevSeq, prevHash = seq, hash
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return err
+		}
+	}
+	if !v.rep.OK {
+		return nil
+	}
+	var headSeq uint64
+	var headHash string
+	if raw := tx.Bucket(bucketHeads).Get([]byte(runID)); raw != nil {
+		var err error
+		if headSeq, headHash, err = decodeHead(raw); err != nil {
+			v.fail("chain", prevSeq+1, "%v", err)
+			return nil
+		}
+	}
+	if headSeq != prevSeq || headHash != prevHash {
+		v.fail("chain", min(headSeq, prevSeq)+1, "the journal ends at entry %d (%.12s…) but its head says %d (%.12s…): entries are missing or were added",
+			prevSeq, prevHash, headSeq, headHash)
+	}
+	v.rep.HeadSeq, v.rep.HeadHash = prevSeq, prevHash
+	return nil
+}
+
+// note records what entry e says of its node and of the graph.
+func (v *verifier) note(e *Entry) {
+	if e.Type == EntryRunCreated && v.created == nil {
+		v.created = e
+	}
+	if h, ok := e.Data[dataGraphHash]; ok {
+		v.graphHash, v.graphSeq = h, e.Seq
+	} else if e.Type == EntryGraphChanged && e.Data["hash"] != "" {
+		v.graphHash, v.graphSeq = e.Data["hash"], e.Seq // written before graph_hash was stamped
+	}
+	if e.NodeID == "" || (e.State == "" && e.Record == "" && e.Type != EntryNodeRemoved) {
+		return
+	}
+	l := v.last[e.NodeID]
+	if l == nil {
+		l = &nodeLast{}
+		v.last[e.NodeID] = l
+	}
+	l.seq, l.removed = e.Seq, e.Type == EntryNodeRemoved
+	if e.State != "" {
+		l.state = e.State
+	}
+	if e.Record != "" {
+		l.record = e.Record
+	}
+}
+
+func (v *verifier) snapshot(tx *bolt.Tx, run Run) {
+	sum := sha256Hex(tx.Bucket(bucketSnapshots).Get([]byte(run.ID)))
+	if run.GraphHash != "" && sum != run.GraphHash {
+		v.fail("snapshot", 0, "the graph snapshot's SHA-256 is %.12s…, but the run record's graph hash is %.12s…: the snapshot was replaced", sum, run.GraphHash)
+	}
+	if v.graphHash != "" && sum != v.graphHash {
+		v.fail("snapshot", v.graphSeq, "the graph snapshot's SHA-256 is %.12s…, but journal entry %d recorded %.12s…: the snapshot was replaced", sum, v.graphSeq, v.graphHash)
+	}
+}
+
+func (v *verifier) records(tx *bolt.Tx, runID string) {
+	// A run created with pinned records: every record is accounted for.
+	strict := v.created != nil && v.created.Data[dataNodes] != ""
+	var pinned map[string]string
+	if strict && v.created.Data[dataInitialRecords] != "" {
+		if err := json.Unmarshal([]byte(v.created.Data[dataInitialRecords]), &pinned); err != nil {
+			v.fail("records", v.created.Seq, "entry %d: initial records: %v", v.created.Seq, err)
+			return
+		}
+	}
+	seen := map[string]bool{}
+	if nb := tx.Bucket(bucketNodes).Bucket([]byte(runID)); nb != nil {
+		_ = nb.ForEach(func(k, b []byte) error {
+			id := string(k)
+			seen[id] = true
+			v.rep.Records++
+			v.record(id, b, strict, pinned)
+			return nil
+		})
+	}
+	if !strict {
+		return
+	}
+	for id, l := range v.last {
+		if !seen[id] && !l.removed && l.record != "" {
+			v.fail("records", l.seq, "node %q has no record, but journal entry %d recorded one%s", id, l.seq, said(l.state))
+		}
+	}
+}
+
+func (v *verifier) record(id string, b []byte, strict bool, pinned map[string]string) {
+	state := func() NodeState {
+		n, err := unmarshalNode(b)
+		if err != nil {
+			return "undecodable"
+		}
+		return n.State
+	}
+	l := v.last[id]
+	switch {
+	case l != nil && l.removed:
+		v.fail("records", l.seq, "node %q has a record (%s), but journal entry %d removed it", id, state(), l.seq)
+	case l != nil && l.record != "":
+		if recordDigest(b) != l.record {
+			v.fail("records", l.seq, "the record of node %q (%s) is not the one journal entry %d recorded%s: it was changed outside reprise", id, state(), l.seq, said(l.state))
+		} else if st := state(); l.state != "" && st != l.state {
+			v.fail("records", l.seq, "node %q is %s in its record, but journal entry %d left it %s", id, st, l.seq, l.state)
+		}
+	case l != nil && l.state != "":
+		if st := state(); st != l.state {
+			v.fail("records", l.seq, "node %q is %s in its record, but journal entry %d left it %s", id, st, l.seq, l.state)
+		}
+	case strict:
+		if d, ok := pinned[id]; ok {
+			if recordDigest(b) != d {
+				v.fail("records", v.created.Seq, "the record of node %q (%s) is not the one the run was created with, and no entry changed it", id, state())
+			}
+		} else if !isPlainRecord(id, b) {
+			v.fail("records", v.created.Seq, "node %q is %s in its record, but the journal never changed it from pending", id, state())
+		}
+	}
+}
+
+var errStop = errors.New("stop")
+
+// said is " (STATE)" when the journal gave the state.
+func said(st NodeState) string {
+	if st == "" {
+		return ""
+	}
+	return " (" + string(st) + ")"
+}
