@@ -150,7 +150,7 @@ type Entry struct {
 	// that Verify can check each node's record against its last entry.
 	Record string `json:"record,omitempty"`
 	Prev   string `json:"prev"`
-	Hash    string            `json:"hash"` // must stay the last field: see doc.go
+	Hash   string `json:"hash"` // must stay the last field: see doc.go
 }
 
 // Change is one state transition of a run. Every field that is set is
