@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -17,14 +18,21 @@ func init() { register("log", newLogCmd) }
 func newLogCmd() *cobra.Command {
 	var asJSON, verify bool
 	var node string
-	var statePath *string
+	var statePath, anchorSrc *string
 	c := &cobra.Command{
 		Use:   "log [RUN]",
 		Short: "Print a run's journal (default: the latest unfinished run, else the newest)",
 		Long: `Print a run's journal: every transition, approval, override and resume, in
 order. --json prints one entry per line as stored ({"seq", "time", "type",
-"node", "state", "attempt", "msg", "by", "data", "prev", "hash"}). --verify
-checks the hash chain instead: exit 0 when whole, 1 naming the first bad entry.`,
+"node", "state", "attempt", "msg", "by", "data", "record", "prev", "hash"}).
+
+--verify checks the run instead, at every level it can: the hash chain (each
+entry's bytes, order and link, and the head), each node record against the
+journal, the graph snapshot against its hash, and the journal against the
+heads anchored outside the file: the anchor lines of the JSON log beside the
+state file, and --anchor FILE_OR_URL (the file or webhook given to run and
+resume). Exit 0 when everything agrees, 1 naming the level and the first
+problem. See the README's security notes for what each level proves.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			r, run, _, closeFn, err := openRun(*statePath, args)
@@ -34,16 +42,7 @@ checks the hash chain instead: exit 0 when whole, 1 naming the first bad entry.`
 			defer closeFn()
 			out := c.OutOrStdout()
 			if verify {
-				rep, err := r.Verify(run.ID)
-				if err != nil {
-					return err
-				}
-				if !rep.OK {
-					return withCode(exitError, fmt.Errorf("journal of run %s is broken at entry %d: %s (%d entries read)",
-						run.ID, rep.FirstBad, rep.Problem, rep.Entries))
-				}
-				fmt.Fprintf(out, "journal of run %s: %d entries, hash chain intact\n", run.ID, rep.Entries)
-				return nil
+				return verifyRun(out, r, run.ID, *statePath, *anchorSrc)
 			}
 			enc := json.NewEncoder(out)
 			return r.Journal(run.ID, 0, func(e state.Entry) error {
@@ -59,10 +58,49 @@ checks the hash chain instead: exit 0 when whole, 1 naming the first bad entry.`
 		},
 	}
 	statePath = addStateFlag(c)
+	anchorSrc = addAnchorFlag(c, "with --verify, also check the journal against the heads anchored in this file or at this URL (env REPRISE_ANCHOR)")
 	c.Flags().StringVar(&node, "node", "", "only the entries of this node")
 	c.Flags().BoolVar(&asJSON, "json", false, "one JSON entry per line")
 	c.Flags().BoolVar(&verify, "verify", false, "check the journal's hash chain")
 	return c
+}
+
+// verifyRun checks run runID at every level and prints what held.
+func verifyRun(out io.Writer, r reader, runID, statePath, anchorSrc string) error {
+	rep, err := r.Verify(runID)
+	if err != nil {
+		return err
+	}
+	if !rep.OK {
+		where := ""
+		if rep.FirstBad > 0 {
+			where = fmt.Sprintf(" at entry %d", rep.FirstBad)
+		}
+		return withCode(exitError, fmt.Errorf("run %s fails verification (%s)%s: %s (%d entries read)",
+			runID, rep.Level, where, rep.Problem, rep.Entries))
+	}
+	fmt.Fprintf(out, "journal of run %s: %d entries, hash chain intact (head: entry %d, %.16s…)\n", runID, rep.Entries, rep.HeadSeq, rep.HeadHash)
+	fmt.Fprintf(out, "node records: %d, each as the journal left it; graph snapshot matches its hash\n", rep.Records)
+	srcs := []string{logPath(statePath)}
+	if anchorSrc != "" {
+		srcs = append(srcs, anchorSrc)
+	}
+	ar, err := checkAnchors(r, runID, srcs...)
+	if err != nil {
+		return err
+	}
+	if !ar.OK {
+		return withCode(exitError, fmt.Errorf("run %s fails verification (anchor): %s", runID, ar.Problem))
+	}
+	switch {
+	case ar.Checked == 0 && anchorSrc != "":
+		return withCode(exitError, fmt.Errorf("run %s: no anchor of this run in %s (nor in the JSON log): nothing outside the file vouches for its journal", runID, anchorSrc))
+	case ar.Checked == 0:
+		fmt.Fprintln(out, "anchors: none found for this run (give --anchor FILE_OR_URL): a journal rewritten as a whole, head included, would not be caught")
+	default:
+		fmt.Fprintf(out, "anchors: %d, up to entry %d, agree with the journal\n", ar.Checked, ar.Seq)
+	}
+	return nil
 }
 
 func formatEntry(e state.Entry) string {

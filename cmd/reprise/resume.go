@@ -148,6 +148,9 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context
 	if err != nil {
 		return err
 	}
+	if err := checkIntegrity(s.st, *f.state, run.ID, *f.anchor); err != nil {
+		return err
+	}
 	if edited != nil {
 		plan, err := editPlanOf(s.st, run, edited, rerunChanged)
 		if err != nil {

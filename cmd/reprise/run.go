@@ -34,10 +34,12 @@ type runFlags struct {
 	wait        bool
 	quiet       bool
 	json        bool
+	anchor      *string
 }
 
 func (f *runFlags) add(c *cobra.Command) {
 	f.state = addStateFlag(c)
+	f.anchor = addAnchorFlag(c, "also record the run's journal head here when the session ends: a file (appended to; e.g. on a WORM share) or an http(s) webhook (POST); resume and retry check the journal against it first (env REPRISE_ANCHOR)")
 	c.Flags().IntVarP(&f.parallelism, "parallelism", "p", engine.DefaultParallelism, "steps run at once")
 	c.Flags().BoolVar(&f.failFast, "fail-fast", false, "start no new node once one has failed")
 	c.Flags().BoolVar(&f.wait, "wait", false, "when only manual gates are left, wait for approvals instead of parking (exit 4)")
@@ -172,6 +174,8 @@ type session struct {
 	srv      *control.Server
 	// progressDone flushes the progress display (before the result is printed).
 	progressDone func()
+	// anchor is where the journal head goes at the end (--anchor).
+	anchor string
 }
 
 // openSession opens the state file for writing and its log file.
@@ -207,6 +211,7 @@ func (s *session) start(f runFlags, opts engine.Options, mkHost func(*engine.Red
 		}
 		return eng.LiveRun()
 	}
+	s.anchor = *f.anchor
 	s.log = withLiveRun(s.log, live)
 	s.host = mkHost(red, red.WrapLogger(s.log))
 	opts.Logger = s.log
@@ -287,6 +292,9 @@ func (s *session) finish(w io.Writer, res engine.Result, err error, asJSON bool)
 	if s.progressDone != nil {
 		s.progressDone()
 		s.progressDone = nil
+	}
+	if res.RunID != "" {
+		s.writeAnchors(res.RunID)
 	}
 	if err != nil {
 		if res.RunID != "" {

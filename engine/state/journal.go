@@ -157,3 +157,23 @@ func (s *Store) Journal(runID string, afterSeq uint64, fn func(Entry) error) err
 		}
 	}
 }
+
+// Head returns the sequence number and hash of a run's last journal entry,
+// as its journal head records them: what an anchor outside the file keeps.
+func (s *Store) Head(runID string) (seq uint64, hash string, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		if !runExists(tx, runID) {
+			return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
+		}
+		raw := tx.Bucket(bucketHeads).Get([]byte(runID))
+		if raw == nil {
+			return nil
+		}
+		var derr error
+		if seq, hash, derr = decodeHead(raw); derr != nil {
+			return s.corrupt("journal head of run %q: %v", runID, derr)
+		}
+		return nil
+	})
+	return seq, hash, err
+}
