@@ -71,13 +71,13 @@ func verifyRun(out io.Writer, r reader, runID, statePath, anchorSrc string) erro
 	if err != nil {
 		return err
 	}
-	if !rep.OK {
-		where := ""
-		if rep.FirstBad > 0 {
-			where = fmt.Sprintf(" at entry %d", rep.FirstBad)
-		}
-		return withCode(exitError, fmt.Errorf("run %s fails verification (%s)%s: %s (%d entries read)",
-			runID, rep.Level, where, rep.Problem, rep.Entries))
+	switch {
+	case !rep.OK && rep.Level == "chain":
+		return withCode(exitError, fmt.Errorf("journal of run %s is broken at entry %d (chain): %s (%d entries read)",
+			runID, rep.FirstBad, rep.Problem, rep.Entries))
+	case !rep.OK:
+		return withCode(exitError, fmt.Errorf("run %s fails verification (%s): %s (%d entries read)",
+			runID, rep.Level, rep.Problem, rep.Entries))
 	}
 	fmt.Fprintf(out, "journal of run %s: %d entries, hash chain intact (head: entry %d, %.16s…)\n", runID, rep.Entries, rep.HeadSeq, rep.HeadHash)
 	fmt.Fprintf(out, "node records: %d, each as the journal left it; graph snapshot matches its hash\n", rep.Records)
