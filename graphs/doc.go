@@ -2,7 +2,8 @@
 Graph file format, version 1 (FORMAT.md has the same for users; PLAN_JSON.md
 the schema of `reprise plan --json`; BENCH.md the speed and memory figures).
 
-A graph file is YAML or JSON with the same schema (DESIGN.md, "Graph file").
+A graph file is YAML or JSON with the same schema (docs/ARCHITECTURE.md,
+"Life of a run", says where parsing sits).
 Outside tools write these files: the field names are a contract.
 
 	version: 1                      # required, the only version

@@ -26,7 +26,8 @@ var criticalityStyles = map[Criticality]style{
 	CriticalityLow:    {"#eaecee", "#707b7c"},
 }
 
-// stateStyles colour the run states of DESIGN.md.
+// stateStyles colour the node states of a run (state.NodeState; graphs
+// does not import the state package, so the names are repeated here).
 var stateStyles = map[string]style{
 	"pending":   {"#ffffff", "#707b7c"},
 	"running":   {"#d6eaf8", "#2471a3"},

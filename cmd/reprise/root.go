@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes of the reprise command (DESIGN.md, CLI).
+// Exit codes of the reprise command (README.md, "Exit codes").
 const (
 	exitOK          = 0
 	exitError       = 1

@@ -5,7 +5,7 @@ import "time"
 // NodeState is where a node stands in a run. States are stored as they read.
 type NodeState string
 
-// The node states (DESIGN.md, Run state).
+// The node states (docs/ARCHITECTURE.md, "Life of a run").
 const (
 	NodePending   NodeState = "pending"
 	NodeRunning   NodeState = "running"
