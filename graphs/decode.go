@@ -207,7 +207,7 @@ func (d *decoder) strList(v *value, node, field string) ([]string, []Position) {
 	return out, pos
 }
 
-var topFields = []string{"version", "name", "plugins", "defaults", "nodes", "zones", "scanners", "incident"}
+var topFields = []string{"version", "name", "plugins", "defaults", "limits", "nodes", "zones", "scanners", "incident"}
 
 // decodeGraph walks the root value. It fills d.g and d.src.
 func (d *decoder) decodeGraph(root *value) {
@@ -243,6 +243,8 @@ func (d *decoder) decodeGraph(root *value) {
 			d.decodePlugins(v)
 		case "defaults":
 			d.decodeDefaults(v)
+		case "limits":
+			d.decodeLimits(v)
 		case "zones":
 			d.decodeZones(v)
 		case "scanners":
@@ -289,7 +291,7 @@ func (d *decoder) decodeGraph(root *value) {
 	}
 }
 
-var pluginFields = []string{"path", "sha256", "max_parallel"}
+var pluginFields = []string{"path", "sha256", "max_parallel", "start_timeout"}
 
 func (d *decoder) decodePlugins(v *value) {
 	if v.kind != vMap {
@@ -340,6 +342,8 @@ func (d *decoder) decodePlugins(v *value) {
 				}
 			case "max_parallel":
 				ref.MaxParallel, _ = d.nonNegInt(fv, "", field+".max_parallel")
+			case "start_timeout":
+				ref.StartTimeout, _ = d.duration(fv, "", field+".start_timeout", true)
 			}
 		})
 		if val.kind == vMap && !hasPath {

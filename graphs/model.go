@@ -80,7 +80,9 @@ type Graph struct {
 	Name     string
 	Plugins  map[string]PluginRef
 	Defaults Defaults
-	Nodes    []*Node
+	// Limits bound each node's outputs (zero fields: the defaults).
+	Limits Limits
+	Nodes  []*Node
 	// Zones are the trust zones, most trusted first (nil: none declared).
 	Zones []Zone
 	// Scanners are the restore-point scanners, in file order.
@@ -106,7 +108,11 @@ type PluginRef struct {
 	SHA256 string // lowercase hex; when set the binary is refused if it differs
 	// MaxParallel caps concurrent steps through this plugin (0: no cap).
 	MaxParallel int
-	Pos         Position
+	// StartTimeout bounds the plugin's start-up (process, handshake,
+	// session), counted apart from any node's timeout (0: the host's
+	// default, 10s).
+	StartTimeout time.Duration
+	Pos          Position
 }
 
 // Defaults apply to every node that does not set its own value.

@@ -56,3 +56,15 @@ func (e *PluginError) Error() string {
 
 // Unwrap returns the sentinel error.
 func (e *PluginError) Unwrap() error { return e.Err }
+
+// Permanent reports whether the error cannot go away by trying again in
+// the same run: an undeclared plugin, a missing or non-executable binary, a
+// checksum mismatch or a refused handshake. The engine does not retry a
+// step that failed so.
+func (e *PluginError) Permanent() bool {
+	switch e.Err {
+	case ErrUndeclared, ErrNotFound, ErrNotExecutable, ErrChecksum, ErrHandshake:
+		return true
+	}
+	return false
+}

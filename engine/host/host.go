@@ -26,7 +26,9 @@ type Options struct {
 	// Logger receives the plugins' stderr and hclog lines with plugin= and
 	// node= fields; nil: zap.NewNop().
 	Logger *zap.Logger
-	// StartTimeout bounds a plugin's start and handshake; zero: 10s.
+	// StartTimeout bounds a plugin's start, handshake and session opening,
+	// a hard deadline, for plugins whose declaration sets no start_timeout;
+	// zero: 10s.
 	StartTimeout time.Duration
 	// BuiltinCommand makes the command that serves built-in plugin name;
 	// nil: the running executable with arguments "plugin-serve NAME". Tests
@@ -49,6 +51,7 @@ type Host struct {
 
 	mu     sync.Mutex
 	procs  map[string]*proc
+	pins   map[string]*pinnedCopy // verified copies of pinned binaries
 	closed bool
 	reaper sync.WaitGroup // kills of crashed processes in progress
 }
@@ -63,7 +66,7 @@ func New(opts Options) *Host {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = DefaultStartTimeout
 	}
-	return &Host{opts: opts, log: opts.Logger, procs: map[string]*proc{}}
+	return &Host{opts: opts, log: opts.Logger, procs: map[string]*proc{}, pins: map[string]*pinnedCopy{}}
 }
 
 // get returns the running process of plugin name, starting it when there is
@@ -132,15 +135,17 @@ func (h *Host) Close() error {
 	h.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range procs {
+		close(p.abort) // a start in progress ends now
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			<-p.ready // bounded by the start timeout
+			<-p.ready
 			p.kill(true)
 		}()
 	}
 	wg.Wait()
 	h.reaper.Wait()
+	h.removePins()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -43,18 +44,18 @@ func (w *hclogWriter) Write(b []byte) (int, error) {
 func (w *hclogWriter) writeLine(line []byte) {
 	var entry map[string]any
 	if err := json.Unmarshal(line, &entry); err != nil {
-		w.p.log(w.z, zapcore.InfoLevel, string(line))
+		if len(line) > MaxLogLine {
+			line = line[:MaxLogLine]
+		}
+		text, _ := validText(line)
+		w.p.log(w.z, zapcore.InfoLevel, text)
 		return
 	}
-	msg, _ := entry["@message"].(string)
-	lvl, _ := entry["@level"].(string)
-	if msg == "plugin process exited" {
-		if e, ok := entry["error"].(string); ok {
-			w.p.setExit(e)
-		} else {
-			w.p.setExit("exit status 0")
-		}
+	msg := anyText(entry["@message"])
+	if len(msg) > MaxLogLine {
+		msg = fmt.Sprintf("%s … [cut: %d more bytes]", msg[:MaxLogLine], len(msg)-MaxLogLine)
 	}
+	lvl := anyText(entry["@level"])
 	fields := make([]zap.Field, 0, len(entry))
 	for k, v := range entry {
 		if strings.HasPrefix(k, "@") && k != "@module" {
@@ -63,7 +64,7 @@ func (w *hclogWriter) writeLine(line []byte) {
 		if k == "plugin" { // go-plugin's own field: the binary path
 			k = "binary"
 		}
-		fields = append(fields, zap.Any(k, v))
+		fields = append(fields, zap.String(k, anyText(v)))
 	}
 	w.p.log(w.z, zapLevel(lvl), msg, fields...)
 }
@@ -81,35 +82,58 @@ func zapLevel(l string) zapcore.Level {
 }
 
 // lineWriter logs every line written to it (the plugin's os.Stdout and
-// os.Stderr, forwarded by go-plugin) and keeps them in the crash tail.
+// os.Stderr, forwarded by go-plugin's stdio stream) through a lineLogger:
+// capped, valid UTF-8, within the log budget, kept in the crash tail.
 type lineWriter struct {
-	p      *proc
-	z      *zap.Logger
-	stream string
-	mu     sync.Mutex
-	buf    []byte
+	l    *lineLogger
+	mu   sync.Mutex
+	buf  []byte
+	skip bool // dropping the rest of a line already logged cut
+}
+
+func newLineWriter(p *proc, z *zap.Logger, stream string) *lineWriter {
+	return &lineWriter{l: newLineLogger(p, z, stream)}
 }
 
 func (w *lineWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf = append(w.buf, b...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			break
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if w.skip {
+			if i < 0 {
+				return n, nil
+			}
+			w.skip = false
+			b = b[i+1:]
+			continue
 		}
-		line := string(w.buf[:i])
-		w.buf = w.buf[i+1:]
-		w.p.tail.add(line)
-		w.p.log(w.z, zapcore.InfoLevel, line, zap.String("stream", w.stream))
-	}
-	if len(w.buf) > 64<<10 { // an endless line: log what we have
-		w.p.log(w.z, zapcore.InfoLevel, string(w.buf), zap.String("stream", w.stream))
+		if i < 0 {
+			room := MaxLogLine - len(w.buf)
+			if len(b) <= room {
+				w.buf = append(w.buf, b...)
+				return n, nil
+			}
+			w.buf = append(w.buf, b[:room]...)
+			w.l.line(append(w.buf, " … [cut: the line goes on]"...), 0)
+			w.buf, w.skip = w.buf[:0], true
+			return n, nil
+		}
+		line, cut := b[:i], 0
+		if room := MaxLogLine - len(w.buf); len(line) > room {
+			line, cut = line[:room], len(line)-room
+		}
+		w.buf = append(w.buf, line...)
+		w.l.line(w.buf, int64(cut))
 		w.buf = w.buf[:0]
+		b = b[i+1:]
 	}
-	return len(b), nil
+	return n, nil
 }
+
+// maxTailLine is the longest line a crash message quotes.
+const maxTailLine = 512
 
 // tailBuffer keeps the last lines a plugin wrote to its stderr, for crash
 // messages.
@@ -145,6 +169,9 @@ func (t *tailBuffer) Write(b []byte) (int, error) {
 
 func (t *tailBuffer) add(line string) {
 	line = strings.TrimRight(line, "\r")
+	if len(line) > maxTailLine {
+		line = fmt.Sprintf("%s … [cut: %d more bytes]", strings.ToValidUTF8(line[:maxTailLine], ""), len(line)-maxTailLine)
+	}
 	if isNoise(line) {
 		return
 	}

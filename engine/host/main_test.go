@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 // hostOpts declares the test plugins (crashy, slowstart, badcookie, silent, legacy, brokensession)
 // as vendor plugins: each is a shell script in a temporary folder that
 // re-runs the test binary as that plugin. GraphDir is that folder.
-func hostOpts(t *testing.T) host.Options {
+func hostOpts(t testing.TB) host.Options {
 	t.Helper()
 	dir := t.TempDir()
 	plugins := map[string]graphs.PluginRef{}
@@ -52,7 +52,7 @@ func hostOpts(t *testing.T) host.Options {
 	return host.Options{Plugins: plugins, GraphDir: dir}
 }
 
-func writeScript(t *testing.T, path, content string) {
+func writeScript(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o755); err != nil {
 		t.Fatal(err)

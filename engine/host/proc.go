@@ -36,11 +36,13 @@ type proc struct {
 	client *plugin.Client
 	rpc    pluginv1.PluginClient
 	sess   *session
-	pid    int
 	tail   *tailBuffer
+	abort  chan struct{} // closed by Close: a start in progress ends at once
 
 	mu       sync.Mutex
-	exit     string         // exit status logged by go-plugin
+	pid      int
+	runner   *procRunner
+	exit     string         // how the process ended
 	inflight map[string]int // node id → calls in flight
 	retired  bool
 	killed   chan struct{} // closed when kill has ended the process tree
@@ -48,7 +50,31 @@ type proc struct {
 
 func newProc(name string) *proc {
 	return &proc{name: name, ready: make(chan struct{}), tail: newTail(20),
-		inflight: map[string]int{}, killed: make(chan struct{})}
+		inflight: map[string]int{}, killed: make(chan struct{}), abort: make(chan struct{})}
+}
+
+func (p *proc) setPid(pid int) {
+	p.mu.Lock()
+	p.pid = pid
+	p.mu.Unlock()
+}
+
+func (p *proc) getPid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid
+}
+
+func (p *proc) setRunner(r *procRunner) {
+	p.mu.Lock()
+	p.runner = r
+	p.mu.Unlock()
+}
+
+func (p *proc) getRunner() *procRunner {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.runner
 }
 
 // enter records a call for node in flight; the returned func ends it.
@@ -102,102 +128,154 @@ func (p *proc) crashText() string {
 	return exit
 }
 
-// start starts the plugin process and completes the go-plugin handshake.
+// launched is what one start attempt left: the client, or the error.
+type launched struct {
+	client *plugin.Client
+	rpc    pluginv1.PluginClient
+	sess   *session
+	err    error
+}
+
+// start starts the plugin process and completes the go-plugin handshake
+// within the plugin's start timeout, a hard deadline: past it (or when the
+// host is closed meanwhile) the process tree is killed at once, whatever
+// the plugin writes or holds open, and the attempt is cleaned up in the
+// background.
 func (h *Host) start(p *proc) {
 	defer close(p.ready)
+	timeout := h.startTimeout(p.name)
+	res := make(chan launched, 1)
+	go func() { res <- h.launch(p, timeout) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var why error
+	select {
+	case l := <-res:
+		p.client, p.rpc, p.sess, p.err = l.client, l.rpc, l.sess, l.err
+		return
+	case <-t.C:
+		why = ErrStartTimeout
+	case <-p.abort:
+		why = ErrClosed
+	}
+	r := p.getRunner()
+	if pid := p.getPid(); pid > 0 {
+		killTree(pid)
+	}
+	if r != nil {
+		r.settle(200 * time.Millisecond)
+	}
+	detail := fmt.Sprintf("no handshake within %s%s", timeout, tailSuffix(p))
+	if why == ErrClosed {
+		detail = "closed while the plugin was starting"
+	}
+	p.err = &PluginError{Plugin: p.name, Path: p.path, Err: why, Detail: detail}
+	h.reaper.Add(1)
+	go func() {
+		defer h.reaper.Done()
+		l := <-res
+		if l.client != nil {
+			l.client.Kill()
+		}
+		if r != nil {
+			r.stop()
+		}
+	}()
+}
+
+// startTimeout is plugin name's own start timeout: its graph declaration's
+// start_timeout, or Options.StartTimeout.
+func (h *Host) startTimeout(name string) time.Duration {
+	if ref, ok := h.opts.Plugins[name]; ok && ref.StartTimeout > 0 {
+		return ref.StartTimeout
+	}
+	return h.opts.StartTimeout
+}
+
+// launch makes one start attempt of p: checks, the pinned copy, the
+// process, the handshake, the session.
+func (h *Host) launch(p *proc, timeout time.Duration) launched {
 	cmd, ref, err := h.command(p.name)
 	if cmd != nil {
 		p.path = cmd.Path
 	}
 	if err != nil {
-		p.err = err
-		return
+		return launched{err: err}
 	}
 	if err := checkBinary(p.name, cmd.Path); err != nil {
-		p.err = err
-		return
+		return launched{err: err}
 	}
+	if ref.SHA256 != "" {
+		// Run exactly the bytes that were hashed: a private copy.
+		exe, err := h.verifyPin(p.name, cmd.Path, ref.SHA256)
+		if err != nil {
+			return launched{err: err}
+		}
+		cmd.Env = append(cmd.Env, "REPRISE_PLUGIN_PATH="+cmd.Path)
+		cmd.Path = exe
+	}
+	r := newProcRunner(p, h.log, cmd)
+	p.setRunner(r)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		Plugins:          wire.PluginSet(nil),
-		Cmd:              cmd,
+		RunnerFunc:       r.runnerFunc,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		StartTimeout:     h.opts.StartTimeout,
+		StartTimeout:     timeout,
 		Logger:           hclogFor(p, h.log),
-		Stderr:           p.tail,
-		SyncStdout:       &lineWriter{p: p, z: h.log, stream: "stdout"},
-		SyncStderr:       &lineWriter{p: p, z: h.log, stream: "stderr"},
+		Stderr:           io.Discard, // the runner reads the real stderr
+		SyncStdout:       newLineWriter(p, h.log, "stdout"),
+		SyncStderr:       newLineWriter(p, h.log, "stderr"),
 		SkipHostEnv:      true, // set below, before cmd.Env, so that cmd.Env wins
-		GRPCDialOptions:  []grpc.DialOption{grpc.WithInitialWindowSize(1 << 20), grpc.WithInitialConnWindowSize(1 << 20)},
+		GRPCDialOptions: []grpc.DialOption{grpc.WithInitialWindowSize(1 << 20), grpc.WithInitialConnWindowSize(1 << 20),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(wire.MaxMessage), grpc.MaxCallSendMsgSize(wire.MaxMessage))},
 	}
 	cmd.Env = append(os.Environ(), cmd.Env...)
 	isolate(cmd)
-	var want []byte
-	if ref.SHA256 != "" {
-		want, err = hex.DecodeString(ref.SHA256)
-		if err != nil || len(want) != sha256.Size {
-			p.err = &PluginError{Plugin: p.name, Path: cmd.Path, Err: ErrChecksum,
-				Detail: fmt.Sprintf("pinned sha256 %q is not 64 hex digits", ref.SHA256)}
-			return
-		}
-		cfg.SecureConfig = &plugin.SecureConfig{Checksum: want, Hash: sha256.New()}
-	}
 	client := plugin.NewClient(cfg)
-	rpcClient, err := client.Client()
-	if cmd.Process != nil {
-		p.pid = cmd.Process.Pid
-	}
-	if err != nil {
+	fail := func(err error) launched {
 		client.Kill()
-		killTree(p.pid)
-		p.err = h.startError(p, cmd.Path, ref.SHA256, err)
-		return
+		r.stop()
+		return launched{err: err}
+	}
+	rpcClient, err := client.Client()
+	if err != nil {
+		r.stop() // the tail is complete once the readers are done
+		return fail(h.startError(p, timeout, err))
 	}
 	raw, err := rpcClient.Dispense(wire.PluginName)
 	if err != nil {
-		client.Kill()
-		killTree(p.pid)
-		p.err = &PluginError{Plugin: p.name, Path: cmd.Path, Err: ErrHandshake, Detail: err.Error()}
-		return
+		return fail(&PluginError{Plugin: p.name, Path: p.path, Err: ErrHandshake, Detail: err.Error()})
 	}
 	rpc, ok := raw.(pluginv1.PluginClient)
 	if !ok {
-		client.Kill()
-		killTree(p.pid)
-		p.err = &PluginError{Plugin: p.name, Path: cmd.Path, Err: ErrHandshake, Detail: fmt.Sprintf("unexpected client type %T", raw)}
-		return
+		return fail(&PluginError{Plugin: p.name, Path: p.path, Err: ErrHandshake, Detail: fmt.Sprintf("unexpected client type %T", raw)})
 	}
 	var sess *session
 	if !h.opts.NoSessions {
-		sctx, cancel := context.WithTimeout(context.Background(), h.opts.StartTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), timeout)
 		sess, err = openSession(sctx, rpc)
 		cancel()
 		if err != nil && status.Code(err) != codes.Unimplemented {
-			client.Kill()
-			killTree(p.pid)
-			p.err = &PluginError{Plugin: p.name, Path: cmd.Path, Err: ErrHandshake, Detail: "open session: " + err.Error() + tailSuffix(p)}
-			return
+			return fail(&PluginError{Plugin: p.name, Path: p.path, Err: ErrHandshake, Detail: "open session: " + err.Error() + tailSuffix(p)})
 		}
 	}
-	p.client, p.rpc, p.sess = client, rpc, sess
+	return launched{client: client, rpc: rpc, sess: sess}
 }
 
 // startError classifies an error of go-plugin's Start.
-func (h *Host) startError(p *proc, path, pinned string, err error) error {
-	switch {
-	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
-		actual, herr := fileSHA256(path)
-		if herr != nil {
-			actual = "unreadable: " + herr.Error()
-		}
-		return &PluginError{Plugin: p.name, Path: path, Err: ErrChecksum,
-			Detail: fmt.Sprintf("expected sha256 %s, actual %s (the binary changed since it was pinned; check it, then update the graph's sha256)", strings.ToLower(pinned), actual)}
-	case strings.Contains(err.Error(), "timeout while waiting for plugin to start"):
-		return &PluginError{Plugin: p.name, Path: path, Err: ErrStartTimeout,
-			Detail: fmt.Sprintf("no handshake within %s%s", h.opts.StartTimeout, tailSuffix(p))}
+func (h *Host) startError(p *proc, timeout time.Duration, err error) error {
+	if strings.Contains(err.Error(), "timeout while waiting for plugin to start") {
+		return &PluginError{Plugin: p.name, Path: p.path, Err: ErrStartTimeout,
+			Detail: fmt.Sprintf("no handshake within %s%s", timeout, tailSuffix(p))}
 	}
-	return &PluginError{Plugin: p.name, Path: path, Err: ErrHandshake, Detail: firstLine(err.Error()) + tailSuffix(p)}
+	msg := firstLine(err.Error())
+	if len(msg) > 1024 {
+		msg = fmt.Sprintf("%s … [cut: %d more bytes]", msg[:1024], len(msg)-1024)
+	}
+	msg, _ = validText([]byte(msg))
+	return &PluginError{Plugin: p.name, Path: p.path, Err: ErrHandshake, Detail: msg + tailSuffix(p)}
 }
 
 func tailSuffix(p *proc) string {
@@ -263,9 +341,10 @@ func (p *proc) kill(graceful bool) {
 	if p.client == nil {
 		return
 	}
+	pid := p.getPid()
 	done := make(chan struct{})
 	if !graceful {
-		killTree(p.pid)
+		killTree(pid)
 	}
 	go func() {
 		p.client.Kill()
@@ -275,10 +354,13 @@ func (p *proc) kill(graceful bool) {
 	case <-done:
 	case <-time.After(3 * time.Second):
 	}
-	killTree(p.pid) // children the plugin left behind, or a plugin that would not stop
+	killTree(pid) // children the plugin left behind, or a plugin that would not stop
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
+	}
+	if r := p.getRunner(); r != nil {
+		r.stop()
 	}
 }
 

@@ -86,5 +86,7 @@ func serveTestPlugin(name string) {
 		serveLegacy(true)
 	case "lab":
 		sdk.Serve(labPlugin{})
+	case "hostile":
+		sdk.Serve(hostilePlugin{})
 	}
 }

@@ -73,3 +73,12 @@ func SplitBatch[F proto.Message](batch []F) int {
 	}
 	return len(batch)
 }
+
+// MaxMessage is the largest gRPC message the host and the SDK's plugins
+// accept (gRPC's default is 4 MiB): room for a node's outputs at the
+// largest limits a graph may set. MaxOutputBytes is what the SDK lets one
+// call send as outputs in all; more fails the step, never the session.
+const (
+	MaxMessage     = 64 << 20
+	MaxOutputBytes = 32 << 20
+)
