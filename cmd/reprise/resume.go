@@ -181,7 +181,7 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context
 					return nil, err
 				}
 			}
-			return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log}), nil
+			return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log, Limits: g.Limits}), nil
 		}}
 	})
 	if err != nil {

@@ -108,7 +108,7 @@ cancels them).`,
 				fmt.Fprintf(c.ErrOrStderr(), "note: %s; a new run starts (--new)\n", opts.StartNote)
 			}
 			err = s.start(f, opts, func(_ *engine.Redactor, log *zap.Logger) step.Host {
-				return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log})
+				return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log, Limits: g.Limits})
 			})
 			if err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -65,7 +66,12 @@ func (h *Host) Check(ctx context.Context, req step.Request) (step.CheckResult, e
 	}
 	res := step.CheckResult{Restored: resp.GetRestored(), Message: resp.GetMessage()}
 	if res.Restored && len(resp.GetOutputs()) > 0 {
-		res.Outputs = resp.GetOutputs()
+		gate := newOutputGate(h.opts.Limits, req.NodeID)
+		gate.setAll(resp.GetOutputs())
+		if gate.over != "" {
+			return step.CheckResult{}, fmt.Errorf("check node %q: %s", req.NodeID, gate.over)
+		}
+		res.Outputs = gate.outputs
 	}
 	return res, nil
 }
@@ -100,16 +106,17 @@ func (h *Host) Restore(ctx context.Context, req step.Request, onEvent func(step.
 	if onEvent == nil {
 		onEvent = func(step.Event) {}
 	}
-	rs := &restoreEvents{outputs: map[string]string{}, onEvent: onEvent}
+	rs := &restoreEvents{outputs: newOutputGate(h.opts.Limits, req.NodeID), onEvent: onEvent}
 	if p.sess != nil {
 		end, err := p.sess.do(ctx, pluginv1.Op_OP_RESTORE, pb, func(ev *pluginv1.RestoreEvent) { rs.event(ev) })
 		if err == nil && end.GetEvent().GetResult() == nil {
 			err = unexpectedReply(pluginv1.Op_OP_RESTORE, end)
 		}
 		if err != nil {
+			rs.end()
 			return step.Result{}, h.callError(ctx, p, "restore node", req.NodeID, err)
 		}
-		return toResult(req, "restore", rs.event(end.GetEvent()), rs.outputs)
+		return rs.result(req, rs.event(end.GetEvent()))
 	}
 	stream, err := p.rpc.Restore(ctx, pb)
 	if err != nil {
@@ -118,21 +125,27 @@ func (h *Host) Restore(ctx context.Context, req step.Request, onEvent func(step.
 	for {
 		ev, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
+			rs.end()
 			return step.Result{}, fmt.Errorf("restore node %q: plugin %q ended the stream without a result", req.NodeID, req.Plugin)
 		}
 		if err != nil {
+			rs.end()
 			return step.Result{}, h.callError(ctx, p, "restore node", req.NodeID, err)
 		}
 		if res := rs.event(ev); res != nil {
-			return toResult(req, "restore", res, rs.outputs)
+			return rs.result(req, res)
 		}
 	}
 }
 
-// restoreEvents turns one Restore call's events into the engine's.
+// restoreEvents turns one Restore call's events into the engine's: log
+// lines capped and within the step's log budget, outputs kept (not passed
+// on while within the graph's limits; a failed step's outputs are never
+// stored).
 type restoreEvents struct {
-	outputs map[string]string // streamed, then the result's
+	outputs *outputGate
 	onEvent func(step.Event)
+	budget  logBudget
 }
 
 // event passes one Restore event on and returns the result, if it is one.
@@ -143,19 +156,51 @@ func (r *restoreEvents) event(ev *pluginv1.RestoreEvent) *pluginv1.StepResult {
 		if level == "" {
 			level = "info"
 		}
-		r.onEvent(step.Event{Kind: step.EventLog, Level: level, Message: e.Log.GetMessage()})
-	case *pluginv1.RestoreEvent_Progress:
-		r.onEvent(step.Event{Kind: step.EventProgress, Percent: e.Progress.GetPercent(), Message: e.Progress.GetMessage()})
-	case *pluginv1.RestoreEvent_Output:
-		r.outputs[e.Output.GetKey()] = e.Output.GetValue()
-		r.onEvent(step.Event{Kind: step.EventOutput, Key: e.Output.GetKey(), Value: e.Output.GetValue()})
-	case *pluginv1.RestoreEvent_Result:
-		for k, v := range e.Result.GetOutputs() {
-			r.outputs[k] = v
+		msg := e.Log.GetMessage()
+		if !r.budget.take(len(msg)) {
+			return nil
 		}
+		r.onEvent(step.Event{Kind: step.EventLog, Level: level, Message: capLine(msg)})
+	case *pluginv1.RestoreEvent_Progress:
+		r.onEvent(step.Event{Kind: step.EventProgress, Percent: e.Progress.GetPercent(), Message: capLine(e.Progress.GetMessage())})
+	case *pluginv1.RestoreEvent_Output:
+		if r.outputs.set(e.Output.GetKey(), e.Output.GetValue()) {
+			r.onEvent(step.Event{Kind: step.EventOutput, Key: e.Output.GetKey(), Value: e.Output.GetValue()})
+		}
+	case *pluginv1.RestoreEvent_Result:
+		r.outputs.setAll(e.Result.GetOutputs())
 		return e.Result
 	}
 	return nil
+}
+
+// end says what the log budget dropped, if anything.
+func (r *restoreEvents) end() {
+	if s := r.budget.summary(); s != "" {
+		r.onEvent(step.Event{Kind: step.EventLog, Level: "warn", Message: s})
+	}
+}
+
+// result is the call's result, failed when the outputs passed a limit.
+func (r *restoreEvents) result(req step.Request, res *pluginv1.StepResult) (step.Result, error) {
+	r.end()
+	out, err := toResult(req, "restore", res, nil)
+	if err != nil {
+		return out, err
+	}
+	return r.outputs.apply(out), nil
+}
+
+// capLine cuts a log line to MaxLogLine bytes, saying so.
+func capLine(s string) string {
+	if len(s) <= MaxLogLine {
+		return s
+	}
+	cut := MaxLogLine
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s … [cut: %d more bytes]", s[:cut], len(s)-cut)
 }
 
 // Verify runs req's health check.
@@ -169,7 +214,13 @@ func (h *Host) Verify(ctx context.Context, req step.Request) (step.Result, error
 	if err != nil {
 		return step.Result{}, h.callError(ctx, p, "verify node", req.NodeID, err)
 	}
-	return toResult(req, "verify", resp, resp.GetOutputs())
+	res, err := toResult(req, "verify", resp, nil)
+	if err != nil {
+		return res, err
+	}
+	gate := newOutputGate(h.opts.Limits, req.NodeID)
+	gate.setAll(resp.GetOutputs())
+	return gate.apply(res), nil
 }
 
 func toResult(req step.Request, op string, r *pluginv1.StepResult, outputs map[string]string) (step.Result, error) {

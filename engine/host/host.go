@@ -34,6 +34,9 @@ type Options struct {
 	// nil: the running executable with arguments "plugin-serve NAME". Tests
 	// use hosttest.BuiltinCommand.
 	BuiltinCommand func(name string) *exec.Cmd
+	// Limits bound each node's outputs (the graph's limits; zero fields:
+	// the defaults). A step past them fails, with nothing of its outputs.
+	Limits graphs.Limits
 	// NoSessions calls every step with an RPC of its own even when the
 	// plugin offers a Session stream (benchmarks compare both ways).
 	NoSessions bool

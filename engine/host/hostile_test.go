@@ -16,9 +16,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/engine/host"
-	"github.com/reprise-si/reprise/engine/host/hosttest"
+	"github.com/reprise-si/reprise/internal/hosttest"
 	"github.com/reprise-si/reprise/graphs"
 	"github.com/reprise-si/reprise/plugins/sdk"
 )
@@ -105,7 +105,7 @@ func TestHostileStderrAndStdout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := ctxT(t, 30*time.Second)
 			res, err := h.Restore(ctx, req("hostile", "n", tt.with), nil)
-			if err != nil || res.Status != engine.StepSucceeded {
+			if err != nil || res.Status != step.Succeeded {
 				t.Fatalf("Restore: %+v, %v (want succeeded: the output is only logged)", res, err)
 			}
 			if tt.want == "" {
@@ -164,7 +164,7 @@ func FuzzPluginOutput(f *testing.F) {
 		defer cancel()
 		with := map[string]any{"stderr": base64.StdEncoding.EncodeToString(stderr), "stdout": base64.StdEncoding.EncodeToString(stdout)}
 		res, err := h.Restore(ctx, req("hostile", "n", with), nil)
-		if err != nil || res.Status != engine.StepSucceeded {
+		if err != nil || res.Status != step.Succeeded {
 			t.Fatalf("Restore: %+v, %v", res, err)
 		}
 		for _, e := range logs.TakeAll() {

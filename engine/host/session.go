@@ -39,7 +39,23 @@ type call struct {
 	id     uint64
 	mu     sync.Mutex
 	frames []*pluginv1.ReplyFrame
+	queued int           // bytes of text in frames, about
 	ready  chan struct{} // signalled when frames is not empty
+	space  chan struct{} // signalled when frames were taken
+	gone   chan struct{} // closed when the caller has stopped waiting
+}
+
+// maxCallQueue bounds the text received for one call and not yet taken by
+// its caller: past it the session's reader waits, so that a plugin that
+// writes faster than the engine logs is slowed down (gRPC flow control)
+// instead of growing the host's memory.
+const maxCallQueue = 4 << 20
+
+// frameText approximates the memory a received frame holds.
+func frameText(f *pluginv1.ReplyFrame) int {
+	ev := f.GetEvent()
+	return 64 + len(ev.GetLog().GetMessage()) + len(ev.GetProgress().GetMessage()) +
+		len(ev.GetOutput().GetKey()) + len(ev.GetOutput().GetValue())
 }
 
 // sessionError is the end of a whole session, not the answer to one call:
@@ -101,11 +117,16 @@ func (s *session) read() {
 			s.end(err)
 			return
 		}
+		var full []*call
 		s.mu.Lock()
 		for _, f := range m.GetFrames() {
 			if c := s.calls[f.GetId()]; c != nil {
 				c.mu.Lock()
 				c.frames = append(c.frames, f)
+				c.queued += frameText(f)
+				if c.queued > maxCallQueue {
+					full = append(full, c)
+				}
 				c.mu.Unlock()
 				select {
 				case c.ready <- struct{}{}:
@@ -114,6 +135,31 @@ func (s *session) read() {
 			}
 		}
 		s.mu.Unlock()
+		for _, c := range full {
+			if !s.waitSpace(c) {
+				return
+			}
+		}
+	}
+}
+
+// waitSpace waits until c's caller has taken its frames (or stopped
+// waiting); false when the session has ended.
+func (s *session) waitSpace(c *call) bool {
+	for {
+		c.mu.Lock()
+		ok := c.queued <= maxCallQueue
+		c.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-c.space:
+		case <-c.gone:
+			return true
+		case <-s.done:
+			return false
+		}
 	}
 }
 
@@ -174,7 +220,7 @@ func (s *session) start(ctx context.Context, op pluginv1.Op, req *pluginv1.StepR
 	if deadline, ok := ctx.Deadline(); ok {
 		f.TimeoutMicros = max(time.Until(deadline).Microseconds(), 1)
 	}
-	c := &call{ready: make(chan struct{}, 1)}
+	c := &call{ready: make(chan struct{}, 1), space: make(chan struct{}, 1), gone: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -194,6 +240,7 @@ func (s *session) wait(ctx context.Context, c *call, onEvent func(*pluginv1.Rest
 		s.mu.Lock()
 		delete(s.calls, c.id)
 		s.mu.Unlock()
+		close(c.gone)
 	}()
 	for {
 		select {
@@ -223,8 +270,12 @@ func (s *session) wait(ctx context.Context, c *call, onEvent func(*pluginv1.Rest
 func (c *call) drain(onEvent func(*pluginv1.RestoreEvent)) (*pluginv1.ReplyFrame, bool) {
 	c.mu.Lock()
 	frames := c.frames
-	c.frames = nil
+	c.frames, c.queued = nil, 0
 	c.mu.Unlock()
+	select {
+	case c.space <- struct{}{}:
+	default:
+	}
 	for _, f := range frames {
 		if ev := f.GetEvent(); ev != nil && ev.GetResult() == nil {
 			if onEvent != nil {

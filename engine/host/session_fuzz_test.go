@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/reprise-si/reprise/engine/step"
+	"github.com/reprise-si/reprise/graphs"
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
 )
 
@@ -84,7 +85,7 @@ func FuzzSessionReplies(f *testing.F) {
 		}
 		ops := []pluginv1.Op{pluginv1.Op_OP_RESTORE, pluginv1.Op_OP_CHECK, pluginv1.Op_OP_VERIFY}
 		answers := make([]chan answer, len(ops))
-		rs := &restoreEvents{outputs: map[string]string{}, onEvent: func(step.Event) {}}
+		rs := &restoreEvents{outputs: newOutputGate(graphs.Limits{}, "n"), onEvent: func(step.Event) {}}
 		for i, op := range ops {
 			c, err := s.start(ctx, op, &pluginv1.StepRequest{NodeId: "n"})
 			if err != nil {
@@ -122,7 +123,7 @@ func FuzzSessionReplies(f *testing.F) {
 			}
 			if op == pluginv1.Op_OP_RESTORE {
 				if res := rs.event(a.end.GetEvent()); res != nil {
-					_, _ = toResult(step.Request{NodeID: "n", Plugin: "p"}, "restore", res, rs.outputs)
+					_, _ = rs.result(step.Request{NodeID: "n", Plugin: "p"}, res)
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -10,8 +11,10 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
+	"github.com/reprise-si/reprise/internal/wire"
 )
 
 // server adapts a Plugin to the generated gRPC service.
@@ -76,6 +79,7 @@ func (s *server) Describe(ctx context.Context, _ *pluginv1.DescribeRequest) (*pl
 	for _, f := range info.Fields {
 		resp.Fields = append(resp.Fields, &pluginv1.ConfigField{Name: f.Name, Type: f.Type, Required: f.Required, Description: f.Description})
 	}
+	wire.FixUTF8(resp)
 	return resp, nil
 }
 
@@ -92,7 +96,9 @@ func (s *server) Validate(ctx context.Context, pb *pluginv1.StepRequest) (resp *
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "validate node %q: %v", req.NodeID, err)
 		}
-		return &pluginv1.ValidateResponse{Problems: problems}, nil
+		resp := &pluginv1.ValidateResponse{Problems: problems}
+		wire.FixUTF8(resp)
+		return resp, nil
 	}
 	info, err := s.impl.Describe(ctx)
 	if err != nil {
@@ -152,11 +158,18 @@ func serveStep[R any](s *server, ctx context.Context, pb *pluginv1.StepRequest, 
 	if err != nil {
 		return nil, err
 	}
-	return fn(ctx, req)
+	resp, err = fn(ctx, req)
+	if m, ok := any(resp).(proto.Message); ok && resp != nil {
+		wire.FixUTF8(m)
+	}
+	return resp, err
 }
 
 func (s *server) Restore(pb *pluginv1.StepRequest, gs pluginv1.Plugin_RestoreServer) error {
-	return s.restoreCall(gs.Context(), pb, gs.Send)
+	return s.restoreCall(gs.Context(), pb, func(ev *pluginv1.RestoreEvent) error {
+		wire.FixUTF8(ev)
+		return gs.Send(ev)
+	})
 }
 
 // restoreCall serves one Restore, over its own stream or in a session:
@@ -173,6 +186,9 @@ func (s *server) restoreCall(ctx context.Context, pb *pluginv1.StepRequest, send
 	message, outputs := st.finish()
 	if st.err != nil {
 		return st.err // the host has gone away; nobody reads the result
+	}
+	if st.overflow != "" && runErr == nil {
+		runErr, outputs = errors.New(st.overflow), nil
 	}
 	if runErr != nil && ctx.Err() != nil {
 		return status.FromContextError(ctx.Err()).Err()
@@ -208,6 +224,7 @@ func recoverTo(err *error) {
 }
 
 func toEvent(ev event) *pluginv1.RestoreEvent {
+	ev.message = capText(ev.message, maxEventText)
 	switch ev.kind {
 	case "progress":
 		return &pluginv1.RestoreEvent{Event: &pluginv1.RestoreEvent_Progress{Progress: &pluginv1.Progress{Percent: ev.percent, Message: ev.message}}}

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"unicode/utf8"
+
+	"github.com/reprise-si/reprise/internal/wire"
 )
 
 // Level is the level of a log line sent with Stream.Log.
@@ -21,12 +24,14 @@ const (
 // methods are safe for concurrent use. Once Restore has returned, events are
 // dropped.
 type Stream struct {
-	mu      sync.Mutex
-	send    func(ev event) error
-	done    bool
-	err     error // first send error: the engine has gone away
-	message string
-	outputs map[string]string
+	mu       sync.Mutex
+	send     func(ev event) error
+	done     bool
+	err      error // first send error: the engine has gone away
+	message  string
+	outputs  map[string]string
+	bytes    int    // of outputs' keys and values
+	overflow string // why outputs were refused: the step fails with it
 }
 
 // event is one streamed event; exactly one group of fields is set.
@@ -76,9 +81,27 @@ func (s *Stream) Progress(percent float64, message string) {
 
 // Output sets one output of the node; dependents receive it in their
 // Request.Inputs. Setting a key again replaces its value.
+//
+// Outputs past wire.MaxOutputBytes in all are refused: they are neither
+// kept nor sent, and the step fails saying so (the graph's own, smaller,
+// limits are the host's to enforce).
 func (s *Stream) Output(key, value string) {
 	s.mu.Lock()
+	old, had := s.outputs[key]
+	size := s.bytes + len(key) + len(value)
+	if had {
+		size -= len(key) + len(old)
+	}
+	if s.overflow != "" || size > wire.MaxOutputBytes {
+		if s.overflow == "" {
+			s.overflow = fmt.Sprintf("output %q: %d bytes would make the outputs %d bytes, over the %d a plugin may send; nothing stored",
+				capText(key, 200), len(value), size, wire.MaxOutputBytes)
+		}
+		s.mu.Unlock()
+		return
+	}
 	s.outputs[key] = value
+	s.bytes = size
 	s.mu.Unlock()
 	s.emit(event{kind: "output", key: key, value: value})
 }
@@ -89,6 +112,22 @@ func (s *Stream) SetMessage(message string) {
 	s.mu.Lock()
 	s.message = message
 	s.mu.Unlock()
+}
+
+// maxEventText bounds a log or progress message as sent to the host; a
+// longer one is cut, the cut said at its end.
+const maxEventText = 1 << 20
+
+// capText cuts s to at most max bytes (on a rune boundary), saying so.
+func capText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s … [cut: %d more bytes]", s[:cut], len(s)-cut)
 }
 
 // finish stops the stream and returns the final message and outputs.
