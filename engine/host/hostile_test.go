@@ -16,10 +16,10 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/engine/host"
-	"github.com/reprise-si/reprise/internal/hosttest"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/hosttest"
 	"github.com/reprise-si/reprise/plugins/sdk"
 )
 

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
 	"github.com/reprise-si/reprise/internal/wire"
+	pluginv1 "github.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1"
 )
 
 // server adapts a Plugin to the generated gRPC service.
