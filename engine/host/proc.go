@@ -41,6 +41,7 @@ type proc struct {
 
 	mu       sync.Mutex
 	pid      int
+	doomed   bool // the start was given up
 	runner   *procRunner
 	exit     string         // how the process ended
 	inflight map[string]int // node id → calls in flight
@@ -53,10 +54,28 @@ func newProc(name string) *proc {
 		inflight: map[string]int{}, killed: make(chan struct{}), abort: make(chan struct{})}
 }
 
+// setPid records the process id; a process started after its start was
+// given up (timeout, Close) is killed at once.
 func (p *proc) setPid(pid int) {
 	p.mu.Lock()
 	p.pid = pid
+	doomed := p.doomed
 	p.mu.Unlock()
+	if doomed {
+		killTree(pid)
+	}
+}
+
+// doom gives up the start: the process tree is killed now, or as soon as
+// it exists.
+func (p *proc) doom() {
+	p.mu.Lock()
+	p.doomed = true
+	pid := p.pid
+	p.mu.Unlock()
+	if pid > 0 {
+		killTree(pid)
+	}
 }
 
 func (p *proc) getPid() int {
@@ -158,10 +177,8 @@ func (h *Host) start(p *proc) {
 	case <-p.abort:
 		why = ErrClosed
 	}
+	p.doom()
 	r := p.getRunner()
-	if pid := p.getPid(); pid > 0 {
-		killTree(pid)
-	}
 	if r != nil {
 		r.settle(200 * time.Millisecond)
 	}
@@ -177,7 +194,7 @@ func (h *Host) start(p *proc) {
 		if l.client != nil {
 			l.client.Kill()
 		}
-		if r != nil {
+		if r := p.getRunner(); r != nil {
 			r.stop()
 		}
 	}()

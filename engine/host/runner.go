@@ -39,7 +39,9 @@ type procRunner struct {
 	hsR *io.PipeReader // the handshake line, for go-plugin
 	hsW *io.PipeWriter
 
-	outR, errR *os.File
+	mu         sync.Mutex
+	started    bool           // Start has started the process and the readers
+	outR, errR *os.File       // set by Start, under mu
 	readers    sync.WaitGroup // the stdout and stderr readers
 
 	exited  chan struct{} // closed when the process has been reaped
@@ -84,7 +86,10 @@ func (r *procRunner) Start(context.Context) error {
 		errR.Close()
 		return err
 	}
-	r.outR, r.errR = outR, errR
+	r.readers.Add(2)
+	r.mu.Lock()
+	r.outR, r.errR, r.started = outR, errR, true
+	r.mu.Unlock()
 	r.p.setPid(r.cmd.Process.Pid)
 	go func() {
 		r.waitErr = r.cmd.Wait()
@@ -95,7 +100,6 @@ func (r *procRunner) Start(context.Context) error {
 		}
 		close(r.exited)
 	}()
-	r.readers.Add(2)
 	go r.readStdout()
 	go r.readStderr()
 	return nil
@@ -157,10 +161,10 @@ func (r *procRunner) Name() string { return r.cmd.Path }
 
 // ID is the process id.
 func (r *procRunner) ID() string {
-	if r.cmd.Process == nil {
-		return ""
+	if pid := r.p.getPid(); pid > 0 {
+		return strconv.Itoa(pid)
 	}
-	return strconv.Itoa(r.cmd.Process.Pid)
+	return ""
 }
 
 // Wait waits until the process has been reaped (not for its pipes, which a
@@ -180,11 +184,14 @@ func (r *procRunner) Kill(context.Context) error {
 // closes the pipes once the process is gone and the readers had a moment to
 // read what was left (a process that escaped the tree may hold them open).
 func (r *procRunner) stop() {
-	if r.cmd.Process != nil {
-		killTree(r.cmd.Process.Pid)
+	if pid := r.p.getPid(); pid > 0 {
+		killTree(pid)
 	}
 	_ = r.hsR.CloseWithError(io.EOF)
-	if r.outR == nil {
+	r.mu.Lock()
+	started := r.started
+	r.mu.Unlock()
+	if !started {
 		return
 	}
 	select {
@@ -207,6 +214,12 @@ func (r *procRunner) stop() {
 // settle waits a little for the readers to reach the end of the pipes, so
 // that a start error can quote what the process wrote.
 func (r *procRunner) settle(d time.Duration) {
+	r.mu.Lock()
+	started := r.started
+	r.mu.Unlock()
+	if !started {
+		return
+	}
 	done := make(chan struct{})
 	go func() { r.readers.Wait(); close(done) }()
 	select {
