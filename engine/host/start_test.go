@@ -26,7 +26,7 @@ func TestStartErrors(t *testing.T) {
 	opts.Plugins["missing"] = graphs.PluginRef{Path: "bin/missing-plugin"}
 	opts.Plugins["noexec"] = graphs.PluginRef{Path: "noexec"}
 	opts.Plugins["folder"] = graphs.PluginRef{Path: "folder"}
-	opts.StartTimeout = time.Second
+	opts.StartTimeout = 3 * time.Second // a test binary under -race on a loaded machine may take a second to start
 	h := newHost(t, opts)
 	tests := []struct {
 		plugin   string
@@ -38,7 +38,7 @@ func TestStartErrors(t *testing.T) {
 		{"folder", host.ErrNotExecutable, []string{"folder"}},
 		{"silent", host.ErrHandshake, []string{"hello, I am not a plugin"}},
 		{"badcookie", host.ErrHandshake, []string{"This binary is a plugin"}},
-		{"slowstart", host.ErrStartTimeout, []string{"within 1s"}},
+		{"slowstart", host.ErrStartTimeout, []string{"within 3s"}},
 		{"pharmacy", host.ErrUndeclared, []string{"exec, http, manual, noop"}},
 	}
 	for _, tt := range tests {
