@@ -311,6 +311,9 @@ func (h *Host) callError(ctx context.Context, p *proc, op, subject string, err e
 		ended := lost != nil && st.Code() != codes.Unavailable && !p.client.Exited()
 		h.retire(p)
 		waitExited(p, 2*time.Second)
+		if r := p.getRunner(); r != nil {
+			r.settle(time.Second) // the last stderr lines, for the crash text
+		}
 		detail := p.crashText()
 		if ended {
 			detail = fmt.Sprintf("the plugin ended its session stream (%s: %s) while its process ran; the process was stopped, the next call starts a new one",
