@@ -1,56 +1,18 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine/host"
-	"github.com/reprise-si/reprise/graphs"
 )
 
 func init() { register("plugins", newPluginsCmd) }
-
-// pluginReport is what `reprise plugins` says of one plugin (--json).
-type pluginReport struct {
-	Name     string   `json:"name"`
-	Builtin  bool     `json:"builtin"`
-	Path     string   `json:"path,omitempty"` // as declared in the graph
-	Resolved string   `json:"resolved"`       // absolute path of the binary
-	Nodes    []string `json:"nodes"`          // ids of the nodes it serves
-	SHA256   string   `json:"sha256,omitempty"`
-	// Checksum is "not pinned", "matches", "differs" or "unreadable".
-	Checksum string       `json:"checksum"`
-	Actual   string       `json:"actual_sha256,omitempty"`
-	Describe *describeOut `json:"describe,omitempty"`
-	// Problems are what the plugin's Validate says of its nodes' configs
-	// ("node \"ID\": problem"; placeholders are not resolved).
-	Problems []string `json:"problems"`
-	Error    string   `json:"error,omitempty"`
-}
-
-type describeOut struct {
-	Name        string     `json:"name"`
-	Version     string     `json:"version"`
-	Description string     `json:"description,omitempty"`
-	Kinds       []string   `json:"kinds"` // empty: every kind
-	Fields      []fieldOut `json:"fields"`
-}
-
-type fieldOut struct {
-	Name        string `json:"name"`
-	Type        string `json:"type"`
-	Required    bool   `json:"required"`
-	Description string `json:"description,omitempty"`
-}
 
 func newPluginsCmd() *cobra.Command {
 	var asJSON, noValidate bool
@@ -71,7 +33,7 @@ does not answer, or when a node's config has problems.`,
 			if err != nil {
 				return err
 			}
-			reports := inspectPlugins(cmd.Context(), g, timeout, !noValidate)
+			reports := host.Inspect(cmd.Context(), g, host.InspectOptions{Timeout: timeout, NoValidate: noValidate})
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -96,105 +58,7 @@ does not answer, or when a node's config has problems.`,
 	return cmd
 }
 
-// inspectPlugins reports on every plugin g uses, in name order.
-func inspectPlugins(ctx context.Context, g *graphs.Graph, timeout time.Duration, validate bool) []pluginReport {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	byName := map[string]*pluginReport{}
-	for name, ref := range g.Plugins {
-		byName[name] = &pluginReport{Name: name, Path: ref.Path, SHA256: ref.SHA256, Nodes: []string{}, Problems: []string{}}
-	}
-	for _, n := range g.Nodes {
-		r := byName[n.Plugin]
-		if r == nil {
-			r = &pluginReport{Name: n.Plugin, Builtin: true, Nodes: []string{}, Problems: []string{}}
-			byName[n.Plugin] = r
-		}
-		r.Nodes = append(r.Nodes, n.ID)
-	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-
-	h := host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, StartTimeout: timeout})
-	defer h.Close()
-	out := make([]pluginReport, 0, len(names))
-	for _, name := range names {
-		r := byName[name]
-		inspectBinary(r, g)
-		cctx, cancel := context.WithTimeout(ctx, timeout)
-		info, err := h.Describe(cctx, name)
-		cancel()
-		if err != nil {
-			r.Error = err.Error()
-			var pe *host.PluginError
-			if errors.As(err, &pe) && pe.Path != "" && r.Resolved == "" {
-				r.Resolved = pe.Path
-			}
-		} else {
-			d := &describeOut{Name: info.Name, Version: info.Version, Description: info.Description,
-				Kinds: []string{}, Fields: []fieldOut{}}
-			for _, k := range info.Kinds {
-				d.Kinds = append(d.Kinds, string(k))
-			}
-			for _, f := range info.Fields {
-				d.Fields = append(d.Fields, fieldOut(f))
-			}
-			r.Describe = d
-		}
-	}
-	if validate {
-		for _, p := range host.ValidateNodes(ctx, h, usable(g, byName)) {
-			r := byName[p.Plugin]
-			r.Problems = append(r.Problems, fmt.Sprintf("node %q: %s", p.NodeID, p.Message))
-		}
-	}
-	for _, name := range names {
-		out = append(out, *byName[name])
-	}
-	return out
-}
-
-// usable returns g with only the nodes whose plugin answered Describe (the
-// others already carry their plugin's error).
-func usable(g *graphs.Graph, byName map[string]*pluginReport) *graphs.Graph {
-	sub := *g
-	sub.Nodes = nil
-	for _, n := range g.Nodes {
-		if byName[n.Plugin].Error == "" {
-			sub.Nodes = append(sub.Nodes, n)
-		}
-	}
-	return &sub
-}
-
-// inspectBinary fills where r's binary is and whether it matches its pin.
-func inspectBinary(r *pluginReport, g *graphs.Graph) {
-	if r.Builtin {
-		if exe, err := os.Executable(); err == nil {
-			r.Resolved = exe
-		}
-		r.Checksum = "built in"
-		return
-	}
-	r.Resolved = host.ResolvePath(g.Dir, g.Plugins[r.Name])
-	actual, err := host.FileSHA256(r.Resolved)
-	switch {
-	case err != nil:
-		r.Checksum = "unreadable"
-	case r.SHA256 == "":
-		r.Checksum, r.Actual = "not pinned", actual
-	case strings.EqualFold(r.SHA256, actual):
-		r.Checksum = "matches"
-	default:
-		r.Checksum, r.Actual = "differs", actual
-	}
-}
-
-func printPlugins(w io.Writer, reports []pluginReport) {
+func printPlugins(w io.Writer, reports []host.PluginReport) {
 	for i, r := range reports {
 		if i > 0 {
 			fmt.Fprintln(w)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/reprise-si/reprise/engine/host"
 )
 
 func TestCLIPlugins(t *testing.T) {
@@ -28,11 +30,11 @@ nodes:
 	if code != exitError {
 		t.Fatalf("exit %d, want %d (a plugin is missing)\n%s\n%s", code, exitError, out, errs)
 	}
-	var reports []pluginReport
+	var reports []host.PluginReport
 	if err := json.Unmarshal([]byte(out), &reports); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)
 	}
-	byName := map[string]pluginReport{}
+	byName := map[string]host.PluginReport{}
 	for _, r := range reports {
 		byName[r.Name] = r
 	}
