@@ -117,6 +117,9 @@ type Result struct {
 	Failed  []NodeError `json:"failed,omitempty"`
 	Blocked []string    `json:"blocked,omitempty"`
 	Waiting []string    `json:"waiting,omitempty"`
+	// Uncertified lists the zones whose certification holds nodes back
+	// (reprise certify), most trusted first.
+	Uncertified []string `json:"uncertified,omitempty"`
 }
 
 // NodeError is a node and its last error.

@@ -24,3 +24,7 @@ var ErrNotDrill = errors.New("run is not a drill")
 // ErrCleanedUp is returned when a drill whose clean-up is recorded would be
 // put back to work (resume, retry): what it set up is gone.
 var ErrCleanedUp = errors.New("drill already cleaned up")
+
+// ErrPointDecision is returned by Approve for a node that waits on a
+// suspicious restore point: it needs RestorePointDecision, not an approval.
+var ErrPointDecision = errors.New("restore point needs a decision")

@@ -24,6 +24,8 @@ const (
 	// gate keeps waiting (Message says who and how many so far).
 	EventApprovalGiven EventType = "approval-given"
 	EventNodeOverruled EventType = "node-overruled" // marked done by an operator
+	EventZoneCertified EventType = "zone-certified"
+	EventPointScanned  EventType = "point-scanned" // a restore point's verdict
 )
 
 // Event is one thing that happened in a run. Events are delivered to the

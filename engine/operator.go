@@ -55,6 +55,9 @@ func (e *Engine) Approve(ctx context.Context, runID, nodeID, by, comment string)
 	if rec.State != state.NodeWaiting {
 		return fmt.Errorf("approve node %q of run %q (state %s): %w", nodeID, runID, rec.State, ErrNotWaiting)
 	}
+	if err := refusePointGate(runID, rec); err != nil {
+		return err
+	}
 	needed := 1
 	if run, err := e.store.Run(runID); err == nil {
 		if g, err := e.snapshotGraph(run); err == nil {

@@ -68,6 +68,7 @@ func (r *runner) result() Result {
 			res.Waiting = append(res.Waiting, r.recs[i].ID)
 		}
 	}
+	res.Uncertified = r.uncertified()
 	switch {
 	case r.doneCount() == len(r.recs):
 		res.Status = state.RunSucceeded
@@ -75,7 +76,7 @@ func (r *runner) result() Result {
 		res.Status = state.RunInterrupted
 	case len(res.Failed)+len(res.Blocked) > 0 || r.failedFast:
 		res.Status = state.RunFailed
-	case len(res.Waiting) > 0:
+	case len(res.Waiting) > 0 || len(res.Uncertified) > 0:
 		res.Status = state.RunParked
 	case r.only != nil && r.counts[state.NodePending] > 0:
 		// A retry ran what it was asked to; the rest waits for a resume.
@@ -94,6 +95,9 @@ func summary(res Result) string {
 	}
 	if n := len(res.Blocked); n > 0 {
 		s += fmt.Sprintf(", %d blocked", n)
+	}
+	if len(res.Uncertified) > 0 {
+		s += fmt.Sprintf(", waiting for zone %s to be certified", res.Uncertified[0])
 	}
 	if n := len(res.Waiting); n > 0 {
 		s += fmt.Sprintf(", %d waiting for approval", n)

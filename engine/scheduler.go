@@ -61,6 +61,13 @@ type runner struct {
 	approvals chan approval
 	done      chan struct{}
 
+	// Trust zones: each node's zone rank, which ranks are certified, and
+	// the ready nodes held back until every more trusted zone is.
+	zone      []int
+	certified []bool
+	zoneHeld  []int
+	scan      scanners // compiled on first use, from a step goroutine
+
 	// ETA bookkeeping.
 	measured  time.Duration // sum of measured step durations
 	measuredN int
@@ -125,6 +132,7 @@ func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analy
 			r.only[i] = only[n.ID]
 		}
 	}
+	r.initZones()
 	if err := e.acquire(r); err != nil {
 		stop()
 		return nil, err
@@ -290,6 +298,11 @@ func (r *runner) startReady() {
 	for ; room > 0 && r.queue.Len() > 0; room-- {
 		i := r.queue.pop()
 		n := r.g.Nodes[i]
+		if !r.zoneOpen(i) {
+			r.holdForZone(i)
+			room++
+			continue
+		}
 		if max := r.g.Plugins[n.Plugin].MaxParallel; max > 0 && r.perPlugin[n.Plugin]+r.reserved[n.Plugin] >= max {
 			r.held[n.Plugin] = append(r.held[n.Plugin], i)
 			room++
@@ -470,6 +483,9 @@ func (r *runner) finish(res result) {
 		r.finished(i, res.message)
 		r.release(i)
 	case res.status == step.Waiting:
+		if res.outputs[OutputSuspiciousPoint] != "" {
+			rec.Outputs = res.outputs // the gate's point, for approve to refuse
+		}
 		r.setState(i, state.NodeWaiting)
 		ent := r.entry(state.EntryWaiting, n.ID, res.message)
 		ent.Attempt = res.attempt
@@ -576,6 +592,10 @@ func (r *runner) approve(a approval) {
 	}
 	if r.recs[i].State != state.NodeWaiting {
 		a.reply <- fmt.Errorf("approve node %q (state %s): %w", a.node, r.recs[i].State, ErrNotWaiting)
+		return
+	}
+	if err := refusePointGate(r.run.ID, r.recs[i]); err != nil {
+		a.reply <- err
 		return
 	}
 	// Earlier approvals of this gate are in the journal: make what is

@@ -102,10 +102,18 @@ func (r *runner) call(l launch) (step.Status, string, map[string]string) {
 	}
 	req := l.req
 	req.Config = cfg
+	var outputs map[string]string
+	if l.node.RestorePoints != nil {
+		// Scans take their own time, outside the step's timeout.
+		pt, status, msg, outs := r.choosePoint(l)
+		if status != "" {
+			return status, msg, outs
+		}
+		req.RestorePoint, outputs = pt, outs
+	}
 	ctx, cancel := context.WithTimeout(r.ctx, l.timeout)
 	defer cancel()
 	nlog := r.log.With(zap.String("node", l.node.ID), zap.Int("attempt", l.attempt))
-	var outputs map[string]string
 	onEvent := func(ev step.Event) {
 		switch ev.Kind {
 		case step.EventOutput:

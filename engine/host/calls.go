@@ -273,6 +273,9 @@ func toPB(req step.Request) (*pluginv1.StepRequest, error) {
 	if req.Mode == step.ModeDryRun {
 		pb.Mode = pluginv1.Mode_MODE_DRY_RUN
 	}
+	if rp := req.RestorePoint; rp != nil {
+		pb.RestorePoint = &pluginv1.RestorePoint{Id: rp.ID, Time: rp.Time.UTC().Format(time.RFC3339), Path: rp.Path}
+	}
 	if len(req.Inputs) > 0 {
 		pb.Inputs = make(map[string]*pluginv1.Outputs, len(req.Inputs))
 		for id, o := range req.Inputs {

@@ -37,4 +37,10 @@ const (
 	EntryNodeRemoved      EntryType = "node-removed"      // a Change with RemoveNode
 	EntryNodeUpdated      EntryType = "node-updated"      // a Change with a Node and no Entry for it
 	EntrySnapshotReplaced EntryType = "snapshot-replaced" // a Change with a Snapshot and no Entry
+	// Clean recovery.
+	EntryCertified     EntryType = "zone-certified" // By, Message (comment), Data: zone
+	EntryScanned       EntryType = "point-scanned"  // Data: point, time, path, verdict, findings, scanners
+	EntryPointSkipped  EntryType = "point-skipped"  // Data: point, time, why (excluded, after the incident)
+	EntryPointChosen   EntryType = "point-chosen"   // Data: point, time, path, verdict, data_lost
+	EntryPointOverride EntryType = "point-override" // By, Message (reason), Data: action (use, exclude), point
 )

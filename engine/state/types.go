@@ -83,6 +83,28 @@ type Run struct {
 	// Cleanup is the record of a drill's clean-up (nil: not cleaned up yet,
 	// or not a drill).
 	Cleanup *Cleanup `json:"cleanup,omitempty"`
+	// Certified lists the trust zones certified clean, in order: nodes of a
+	// zone start only once every more trusted zone is here.
+	Certified []Certification `json:"certified,omitempty"`
+}
+
+// Certification records that a trust zone was certified clean: by whom,
+// when, and what they checked.
+type Certification struct {
+	Zone    string    `json:"zone"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+	Comment string    `json:"comment"`
+}
+
+// IsCertified reports whether zone is among r.Certified.
+func (r Run) IsCertified(zone string) bool {
+	for _, c := range r.Certified {
+		if c.Zone == zone {
+			return true
+		}
+	}
+	return false
 }
 
 // Unfinished reports whether the run may still be resumed: it is running

@@ -8,6 +8,7 @@ package step
 
 import (
 	"context"
+	"time"
 
 	"github.com/reprise-si/reprise/graphs"
 )
@@ -39,6 +40,18 @@ type Request struct {
 	// Drill is true in a drill run: an exercise, to be restored into the
 	// exercise environment.
 	Drill bool
+	// RestorePoint is the point to restore from, chosen by the engine
+	// (scanned clean, or picked by an operator) for a node that declares
+	// restore_points; nil otherwise.
+	RestorePoint *RestorePoint
+}
+
+// RestorePoint is a backup a node's data is restored from.
+type RestorePoint struct {
+	ID   string
+	Time time.Time
+	// Path is the point's folder, readable by the engine's host.
+	Path string
 }
 
 // EventKind is the kind of a Event streamed during Restore.

@@ -241,6 +241,10 @@ func runCommand(ctx context.Context, req *sdk.Request, cfg *execConfig, argv []s
 		"REPRISE_RUN="+req.RunID, "REPRISE_NODE="+req.NodeID,
 		"REPRISE_ATTEMPT="+strconv.Itoa(req.Attempt), "REPRISE_OUTPUT="+outPath,
 		"REPRISE_DRILL="+drillFlag(req.Drill))
+	if rp := req.RestorePoint; rp != nil {
+		cmd.Env = append(cmd.Env, "REPRISE_RESTORE_POINT="+rp.ID, "REPRISE_RESTORE_PATH="+rp.Path,
+			"REPRISE_RESTORE_POINT_TIME="+rp.Time.UTC().Format(time.RFC3339))
+	}
 	newGroup(cmd)
 	res := &cmdResult{}
 	var mu sync.Mutex

@@ -34,6 +34,17 @@ type Request struct {
 	// Drill says the run is a drill, an exercise on the real plan: restore
 	// into the exercise environment, never into production.
 	Drill bool
+	// RestorePoint is the backup to restore from, chosen by the engine for
+	// a node that declares restore_points (scanned clean, or picked by an
+	// operator); nil otherwise.
+	RestorePoint *RestorePoint
+}
+
+// RestorePoint is one backup of a node's data.
+type RestorePoint struct {
+	ID   string
+	Time time.Time
+	Path string // the point's folder
 }
 
 // ConfigError is a problem with one field of a node's `with` mapping.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -54,6 +55,13 @@ func toRequest(pb *pluginv1.StepRequest) (*Request, error) {
 		Attempt: int(pb.GetAttempt()), ConfigJSON: pb.GetConfigJson(),
 		DryRun: pb.GetMode() == pluginv1.Mode_MODE_DRY_RUN, WorkDir: pb.GetWorkDir(), Drill: pb.GetDrill(),
 		Config: map[string]any{}, Inputs: map[string]map[string]string{},
+	}
+	if rp := pb.GetRestorePoint(); rp != nil {
+		t, err := time.Parse(time.RFC3339, rp.GetTime())
+		if err != nil && rp.GetTime() != "" {
+			return nil, status.Errorf(codes.InvalidArgument, "node %q: restore_point.time %q is not RFC 3339", req.NodeID, rp.GetTime())
+		}
+		req.RestorePoint = &RestorePoint{ID: rp.GetId(), Time: t, Path: rp.GetPath()}
 	}
 	if len(req.ConfigJSON) == 0 {
 		req.ConfigJSON = []byte("{}")

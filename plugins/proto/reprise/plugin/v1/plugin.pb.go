@@ -205,7 +205,12 @@ type StepRequest struct {
 	// drill is true in a drill run: an exercise on the real plan. Restore
 	// into the exercise environment (test hosts, a scratch folder, a sandbox
 	// instance of the application), never into production.
-	Drill         bool `protobuf:"varint,10,opt,name=drill,proto3" json:"drill,omitempty"`
+	Drill bool `protobuf:"varint,10,opt,name=drill,proto3" json:"drill,omitempty"`
+	// restore_point is the backup to restore from, for a node that declares
+	// restore_points: chosen by the engine before Restore (newest first, the
+	// first its scanners found clean, or one an operator picked). Unset for
+	// other nodes and in Validate and Check before a point is chosen.
+	RestorePoint  *RestorePoint `protobuf:"bytes,11,opt,name=restore_point,json=restorePoint,proto3" json:"restore_point,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -310,6 +315,76 @@ func (x *StepRequest) GetDrill() bool {
 	return false
 }
 
+func (x *StepRequest) GetRestorePoint() *RestorePoint {
+	if x != nil {
+		return x.RestorePoint
+	}
+	return nil
+}
+
+// RestorePoint is one backup of a node's data.
+type RestorePoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// time is when the backup was taken, RFC 3339 in UTC.
+	Time string `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// path is the point's folder, as the engine's host reads it.
+	Path          string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestorePoint) Reset() {
+	*x = RestorePoint{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestorePoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestorePoint) ProtoMessage() {}
+
+func (x *RestorePoint) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestorePoint.ProtoReflect.Descriptor instead.
+func (*RestorePoint) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RestorePoint) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RestorePoint) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *RestorePoint) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
 // Outputs are the key/value outputs of one node.
 type Outputs struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -320,7 +395,7 @@ type Outputs struct {
 
 func (x *Outputs) Reset() {
 	*x = Outputs{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[1]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +407,7 @@ func (x *Outputs) String() string {
 func (*Outputs) ProtoMessage() {}
 
 func (x *Outputs) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[1]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +420,7 @@ func (x *Outputs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Outputs.ProtoReflect.Descriptor instead.
 func (*Outputs) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{1}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Outputs) GetValues() map[string]string {
@@ -363,7 +438,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[2]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -375,7 +450,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[2]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -388,7 +463,7 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
 }
 
 // DescribeResponse is what a plugin says of itself.
@@ -405,7 +480,7 @@ type DescribeResponse struct {
 
 func (x *DescribeResponse) Reset() {
 	*x = DescribeResponse{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -417,7 +492,7 @@ func (x *DescribeResponse) String() string {
 func (*DescribeResponse) ProtoMessage() {}
 
 func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -430,7 +505,7 @@ func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
 func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DescribeResponse) GetName() string {
@@ -481,7 +556,7 @@ type ConfigField struct {
 
 func (x *ConfigField) Reset() {
 	*x = ConfigField{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +568,7 @@ func (x *ConfigField) String() string {
 func (*ConfigField) ProtoMessage() {}
 
 func (x *ConfigField) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +581,7 @@ func (x *ConfigField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigField.ProtoReflect.Descriptor instead.
 func (*ConfigField) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConfigField) GetName() string {
@@ -546,7 +621,7 @@ type ValidateResponse struct {
 
 func (x *ValidateResponse) Reset() {
 	*x = ValidateResponse{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +633,7 @@ func (x *ValidateResponse) String() string {
 func (*ValidateResponse) ProtoMessage() {}
 
 func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +646,7 @@ func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResponse) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ValidateResponse) GetProblems() []string {
@@ -596,7 +671,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +683,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +696,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CheckResponse) GetRestored() bool {
@@ -658,7 +733,7 @@ type StepResult struct {
 
 func (x *StepResult) Reset() {
 	*x = StepResult{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +745,7 @@ func (x *StepResult) String() string {
 func (*StepResult) ProtoMessage() {}
 
 func (x *StepResult) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +758,7 @@ func (x *StepResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepResult.ProtoReflect.Descriptor instead.
 func (*StepResult) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StepResult) GetStatus() Status {
@@ -723,7 +798,7 @@ type RestoreEvent struct {
 
 func (x *RestoreEvent) Reset() {
 	*x = RestoreEvent{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +810,7 @@ func (x *RestoreEvent) String() string {
 func (*RestoreEvent) ProtoMessage() {}
 
 func (x *RestoreEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +823,7 @@ func (x *RestoreEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreEvent.ProtoReflect.Descriptor instead.
 func (*RestoreEvent) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RestoreEvent) GetEvent() isRestoreEvent_Event {
@@ -833,7 +908,7 @@ type Log struct {
 
 func (x *Log) Reset() {
 	*x = Log{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +920,7 @@ func (x *Log) String() string {
 func (*Log) ProtoMessage() {}
 
 func (x *Log) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +933,7 @@ func (x *Log) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Log.ProtoReflect.Descriptor instead.
 func (*Log) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Log) GetLevel() string {
@@ -886,7 +961,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +973,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +986,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Progress) GetPercent() float64 {
@@ -939,7 +1014,7 @@ type Output struct {
 
 func (x *Output) Reset() {
 	*x = Output{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1026,7 @@ func (x *Output) String() string {
 func (*Output) ProtoMessage() {}
 
 func (x *Output) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1039,7 @@ func (x *Output) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Output.ProtoReflect.Descriptor instead.
 func (*Output) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Output) GetKey() string {
@@ -992,7 +1067,7 @@ type SessionUp struct {
 
 func (x *SessionUp) Reset() {
 	*x = SessionUp{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1079,7 @@ func (x *SessionUp) String() string {
 func (*SessionUp) ProtoMessage() {}
 
 func (x *SessionUp) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1092,7 @@ func (x *SessionUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionUp.ProtoReflect.Descriptor instead.
 func (*SessionUp) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SessionUp) GetFrames() []*CallFrame {
@@ -1040,7 +1115,7 @@ type CallFrame struct {
 
 func (x *CallFrame) Reset() {
 	*x = CallFrame{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1127,7 @@ func (x *CallFrame) String() string {
 func (*CallFrame) ProtoMessage() {}
 
 func (x *CallFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1140,7 @@ func (x *CallFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallFrame.ProtoReflect.Descriptor instead.
 func (*CallFrame) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CallFrame) GetId() uint64 {
@@ -1107,7 +1182,7 @@ type SessionDown struct {
 
 func (x *SessionDown) Reset() {
 	*x = SessionDown{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1194,7 @@ func (x *SessionDown) String() string {
 func (*SessionDown) ProtoMessage() {}
 
 func (x *SessionDown) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1207,7 @@ func (x *SessionDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionDown.ProtoReflect.Descriptor instead.
 func (*SessionDown) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SessionDown) GetFrames() []*ReplyFrame {
@@ -1163,7 +1238,7 @@ type ReplyFrame struct {
 
 func (x *ReplyFrame) Reset() {
 	*x = ReplyFrame{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1250,7 @@ func (x *ReplyFrame) String() string {
 func (*ReplyFrame) ProtoMessage() {}
 
 func (x *ReplyFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1263,7 @@ func (x *ReplyFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplyFrame.ProtoReflect.Descriptor instead.
 func (*ReplyFrame) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReplyFrame) GetId() uint64 {
@@ -1295,7 +1370,7 @@ type CallError struct {
 
 func (x *CallError) Reset() {
 	*x = CallError{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1382,7 @@ func (x *CallError) String() string {
 func (*CallError) ProtoMessage() {}
 
 func (x *CallError) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1395,7 @@ func (x *CallError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallError.ProtoReflect.Descriptor instead.
 func (*CallError) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CallError) GetCode() int32 {
@@ -1341,7 +1416,7 @@ var File_reprise_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_reprise_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\x1ereprise/plugin/v1/plugin.proto\x12\x11reprise.plugin.v1\"\x9d\x03\n" +
+	"\x1ereprise/plugin/v1/plugin.proto\x12\x11reprise.plugin.v1\"\xe3\x03\n" +
 	"\vStepRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
@@ -1354,10 +1429,15 @@ const file_reprise_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x04mode\x18\b \x01(\x0e2\x17.reprise.plugin.v1.ModeR\x04mode\x12\x19\n" +
 	"\bwork_dir\x18\t \x01(\tR\aworkDir\x12\x14\n" +
 	"\x05drill\x18\n" +
-	" \x01(\bR\x05drill\x1aU\n" +
+	" \x01(\bR\x05drill\x12D\n" +
+	"\rrestore_point\x18\v \x01(\v2\x1f.reprise.plugin.v1.RestorePointR\frestorePoint\x1aU\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
-	"\x05value\x18\x02 \x01(\v2\x1a.reprise.plugin.v1.OutputsR\x05value:\x028\x01\"\x84\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.reprise.plugin.v1.OutputsR\x05value:\x028\x01\"F\n" +
+	"\fRestorePoint\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04time\x18\x02 \x01(\tR\x04time\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\"\x84\x01\n" +
 	"\aOutputs\x12>\n" +
 	"\x06values\x18\x01 \x03(\v2&.reprise.plugin.v1.Outputs.ValuesEntryR\x06values\x1a9\n" +
 	"\vValuesEntry\x12\x10\n" +
@@ -1466,72 +1546,74 @@ func file_reprise_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_reprise_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_reprise_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_reprise_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_reprise_plugin_v1_plugin_proto_goTypes = []any{
 	(Mode)(0),                // 0: reprise.plugin.v1.Mode
 	(Status)(0),              // 1: reprise.plugin.v1.Status
 	(Op)(0),                  // 2: reprise.plugin.v1.Op
 	(*StepRequest)(nil),      // 3: reprise.plugin.v1.StepRequest
-	(*Outputs)(nil),          // 4: reprise.plugin.v1.Outputs
-	(*DescribeRequest)(nil),  // 5: reprise.plugin.v1.DescribeRequest
-	(*DescribeResponse)(nil), // 6: reprise.plugin.v1.DescribeResponse
-	(*ConfigField)(nil),      // 7: reprise.plugin.v1.ConfigField
-	(*ValidateResponse)(nil), // 8: reprise.plugin.v1.ValidateResponse
-	(*CheckResponse)(nil),    // 9: reprise.plugin.v1.CheckResponse
-	(*StepResult)(nil),       // 10: reprise.plugin.v1.StepResult
-	(*RestoreEvent)(nil),     // 11: reprise.plugin.v1.RestoreEvent
-	(*Log)(nil),              // 12: reprise.plugin.v1.Log
-	(*Progress)(nil),         // 13: reprise.plugin.v1.Progress
-	(*Output)(nil),           // 14: reprise.plugin.v1.Output
-	(*SessionUp)(nil),        // 15: reprise.plugin.v1.SessionUp
-	(*CallFrame)(nil),        // 16: reprise.plugin.v1.CallFrame
-	(*SessionDown)(nil),      // 17: reprise.plugin.v1.SessionDown
-	(*ReplyFrame)(nil),       // 18: reprise.plugin.v1.ReplyFrame
-	(*CallError)(nil),        // 19: reprise.plugin.v1.CallError
-	nil,                      // 20: reprise.plugin.v1.StepRequest.InputsEntry
-	nil,                      // 21: reprise.plugin.v1.Outputs.ValuesEntry
-	nil,                      // 22: reprise.plugin.v1.CheckResponse.OutputsEntry
-	nil,                      // 23: reprise.plugin.v1.StepResult.OutputsEntry
+	(*RestorePoint)(nil),     // 4: reprise.plugin.v1.RestorePoint
+	(*Outputs)(nil),          // 5: reprise.plugin.v1.Outputs
+	(*DescribeRequest)(nil),  // 6: reprise.plugin.v1.DescribeRequest
+	(*DescribeResponse)(nil), // 7: reprise.plugin.v1.DescribeResponse
+	(*ConfigField)(nil),      // 8: reprise.plugin.v1.ConfigField
+	(*ValidateResponse)(nil), // 9: reprise.plugin.v1.ValidateResponse
+	(*CheckResponse)(nil),    // 10: reprise.plugin.v1.CheckResponse
+	(*StepResult)(nil),       // 11: reprise.plugin.v1.StepResult
+	(*RestoreEvent)(nil),     // 12: reprise.plugin.v1.RestoreEvent
+	(*Log)(nil),              // 13: reprise.plugin.v1.Log
+	(*Progress)(nil),         // 14: reprise.plugin.v1.Progress
+	(*Output)(nil),           // 15: reprise.plugin.v1.Output
+	(*SessionUp)(nil),        // 16: reprise.plugin.v1.SessionUp
+	(*CallFrame)(nil),        // 17: reprise.plugin.v1.CallFrame
+	(*SessionDown)(nil),      // 18: reprise.plugin.v1.SessionDown
+	(*ReplyFrame)(nil),       // 19: reprise.plugin.v1.ReplyFrame
+	(*CallError)(nil),        // 20: reprise.plugin.v1.CallError
+	nil,                      // 21: reprise.plugin.v1.StepRequest.InputsEntry
+	nil,                      // 22: reprise.plugin.v1.Outputs.ValuesEntry
+	nil,                      // 23: reprise.plugin.v1.CheckResponse.OutputsEntry
+	nil,                      // 24: reprise.plugin.v1.StepResult.OutputsEntry
 }
 var file_reprise_plugin_v1_plugin_proto_depIdxs = []int32{
-	20, // 0: reprise.plugin.v1.StepRequest.inputs:type_name -> reprise.plugin.v1.StepRequest.InputsEntry
+	21, // 0: reprise.plugin.v1.StepRequest.inputs:type_name -> reprise.plugin.v1.StepRequest.InputsEntry
 	0,  // 1: reprise.plugin.v1.StepRequest.mode:type_name -> reprise.plugin.v1.Mode
-	21, // 2: reprise.plugin.v1.Outputs.values:type_name -> reprise.plugin.v1.Outputs.ValuesEntry
-	7,  // 3: reprise.plugin.v1.DescribeResponse.fields:type_name -> reprise.plugin.v1.ConfigField
-	22, // 4: reprise.plugin.v1.CheckResponse.outputs:type_name -> reprise.plugin.v1.CheckResponse.OutputsEntry
-	1,  // 5: reprise.plugin.v1.StepResult.status:type_name -> reprise.plugin.v1.Status
-	23, // 6: reprise.plugin.v1.StepResult.outputs:type_name -> reprise.plugin.v1.StepResult.OutputsEntry
-	12, // 7: reprise.plugin.v1.RestoreEvent.log:type_name -> reprise.plugin.v1.Log
-	13, // 8: reprise.plugin.v1.RestoreEvent.progress:type_name -> reprise.plugin.v1.Progress
-	14, // 9: reprise.plugin.v1.RestoreEvent.output:type_name -> reprise.plugin.v1.Output
-	10, // 10: reprise.plugin.v1.RestoreEvent.result:type_name -> reprise.plugin.v1.StepResult
-	16, // 11: reprise.plugin.v1.SessionUp.frames:type_name -> reprise.plugin.v1.CallFrame
-	2,  // 12: reprise.plugin.v1.CallFrame.op:type_name -> reprise.plugin.v1.Op
-	3,  // 13: reprise.plugin.v1.CallFrame.request:type_name -> reprise.plugin.v1.StepRequest
-	18, // 14: reprise.plugin.v1.SessionDown.frames:type_name -> reprise.plugin.v1.ReplyFrame
-	11, // 15: reprise.plugin.v1.ReplyFrame.event:type_name -> reprise.plugin.v1.RestoreEvent
-	10, // 16: reprise.plugin.v1.ReplyFrame.result:type_name -> reprise.plugin.v1.StepResult
-	9,  // 17: reprise.plugin.v1.ReplyFrame.check:type_name -> reprise.plugin.v1.CheckResponse
-	8,  // 18: reprise.plugin.v1.ReplyFrame.validate:type_name -> reprise.plugin.v1.ValidateResponse
-	19, // 19: reprise.plugin.v1.ReplyFrame.error:type_name -> reprise.plugin.v1.CallError
-	4,  // 20: reprise.plugin.v1.StepRequest.InputsEntry.value:type_name -> reprise.plugin.v1.Outputs
-	5,  // 21: reprise.plugin.v1.Plugin.Describe:input_type -> reprise.plugin.v1.DescribeRequest
-	3,  // 22: reprise.plugin.v1.Plugin.Validate:input_type -> reprise.plugin.v1.StepRequest
-	3,  // 23: reprise.plugin.v1.Plugin.Check:input_type -> reprise.plugin.v1.StepRequest
-	3,  // 24: reprise.plugin.v1.Plugin.Restore:input_type -> reprise.plugin.v1.StepRequest
-	3,  // 25: reprise.plugin.v1.Plugin.Verify:input_type -> reprise.plugin.v1.StepRequest
-	15, // 26: reprise.plugin.v1.Plugin.Session:input_type -> reprise.plugin.v1.SessionUp
-	6,  // 27: reprise.plugin.v1.Plugin.Describe:output_type -> reprise.plugin.v1.DescribeResponse
-	8,  // 28: reprise.plugin.v1.Plugin.Validate:output_type -> reprise.plugin.v1.ValidateResponse
-	9,  // 29: reprise.plugin.v1.Plugin.Check:output_type -> reprise.plugin.v1.CheckResponse
-	11, // 30: reprise.plugin.v1.Plugin.Restore:output_type -> reprise.plugin.v1.RestoreEvent
-	10, // 31: reprise.plugin.v1.Plugin.Verify:output_type -> reprise.plugin.v1.StepResult
-	17, // 32: reprise.plugin.v1.Plugin.Session:output_type -> reprise.plugin.v1.SessionDown
-	27, // [27:33] is the sub-list for method output_type
-	21, // [21:27] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	4,  // 2: reprise.plugin.v1.StepRequest.restore_point:type_name -> reprise.plugin.v1.RestorePoint
+	22, // 3: reprise.plugin.v1.Outputs.values:type_name -> reprise.plugin.v1.Outputs.ValuesEntry
+	8,  // 4: reprise.plugin.v1.DescribeResponse.fields:type_name -> reprise.plugin.v1.ConfigField
+	23, // 5: reprise.plugin.v1.CheckResponse.outputs:type_name -> reprise.plugin.v1.CheckResponse.OutputsEntry
+	1,  // 6: reprise.plugin.v1.StepResult.status:type_name -> reprise.plugin.v1.Status
+	24, // 7: reprise.plugin.v1.StepResult.outputs:type_name -> reprise.plugin.v1.StepResult.OutputsEntry
+	13, // 8: reprise.plugin.v1.RestoreEvent.log:type_name -> reprise.plugin.v1.Log
+	14, // 9: reprise.plugin.v1.RestoreEvent.progress:type_name -> reprise.plugin.v1.Progress
+	15, // 10: reprise.plugin.v1.RestoreEvent.output:type_name -> reprise.plugin.v1.Output
+	11, // 11: reprise.plugin.v1.RestoreEvent.result:type_name -> reprise.plugin.v1.StepResult
+	17, // 12: reprise.plugin.v1.SessionUp.frames:type_name -> reprise.plugin.v1.CallFrame
+	2,  // 13: reprise.plugin.v1.CallFrame.op:type_name -> reprise.plugin.v1.Op
+	3,  // 14: reprise.plugin.v1.CallFrame.request:type_name -> reprise.plugin.v1.StepRequest
+	19, // 15: reprise.plugin.v1.SessionDown.frames:type_name -> reprise.plugin.v1.ReplyFrame
+	12, // 16: reprise.plugin.v1.ReplyFrame.event:type_name -> reprise.plugin.v1.RestoreEvent
+	11, // 17: reprise.plugin.v1.ReplyFrame.result:type_name -> reprise.plugin.v1.StepResult
+	10, // 18: reprise.plugin.v1.ReplyFrame.check:type_name -> reprise.plugin.v1.CheckResponse
+	9,  // 19: reprise.plugin.v1.ReplyFrame.validate:type_name -> reprise.plugin.v1.ValidateResponse
+	20, // 20: reprise.plugin.v1.ReplyFrame.error:type_name -> reprise.plugin.v1.CallError
+	5,  // 21: reprise.plugin.v1.StepRequest.InputsEntry.value:type_name -> reprise.plugin.v1.Outputs
+	6,  // 22: reprise.plugin.v1.Plugin.Describe:input_type -> reprise.plugin.v1.DescribeRequest
+	3,  // 23: reprise.plugin.v1.Plugin.Validate:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 24: reprise.plugin.v1.Plugin.Check:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 25: reprise.plugin.v1.Plugin.Restore:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 26: reprise.plugin.v1.Plugin.Verify:input_type -> reprise.plugin.v1.StepRequest
+	16, // 27: reprise.plugin.v1.Plugin.Session:input_type -> reprise.plugin.v1.SessionUp
+	7,  // 28: reprise.plugin.v1.Plugin.Describe:output_type -> reprise.plugin.v1.DescribeResponse
+	9,  // 29: reprise.plugin.v1.Plugin.Validate:output_type -> reprise.plugin.v1.ValidateResponse
+	10, // 30: reprise.plugin.v1.Plugin.Check:output_type -> reprise.plugin.v1.CheckResponse
+	12, // 31: reprise.plugin.v1.Plugin.Restore:output_type -> reprise.plugin.v1.RestoreEvent
+	11, // 32: reprise.plugin.v1.Plugin.Verify:output_type -> reprise.plugin.v1.StepResult
+	18, // 33: reprise.plugin.v1.Plugin.Session:output_type -> reprise.plugin.v1.SessionDown
+	28, // [28:34] is the sub-list for method output_type
+	22, // [22:28] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_reprise_plugin_v1_plugin_proto_init() }
@@ -1539,13 +1621,13 @@ func file_reprise_plugin_v1_plugin_proto_init() {
 	if File_reprise_plugin_v1_plugin_proto != nil {
 		return
 	}
-	file_reprise_plugin_v1_plugin_proto_msgTypes[8].OneofWrappers = []any{
+	file_reprise_plugin_v1_plugin_proto_msgTypes[9].OneofWrappers = []any{
 		(*RestoreEvent_Log)(nil),
 		(*RestoreEvent_Progress)(nil),
 		(*RestoreEvent_Output)(nil),
 		(*RestoreEvent_Result)(nil),
 	}
-	file_reprise_plugin_v1_plugin_proto_msgTypes[15].OneofWrappers = []any{
+	file_reprise_plugin_v1_plugin_proto_msgTypes[16].OneofWrappers = []any{
 		(*ReplyFrame_Event)(nil),
 		(*ReplyFrame_Result)(nil),
 		(*ReplyFrame_Check)(nil),
@@ -1558,7 +1640,7 @@ func file_reprise_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_reprise_plugin_v1_plugin_proto_rawDesc), len(file_reprise_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
