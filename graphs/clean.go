@@ -84,9 +84,10 @@ func (g *Graph) Scanner(name string) (Scanner, bool) {
 // belongs to the less trusted zone (To), and restoring it reconnects that
 // zone to a more trusted one (From).
 type Reconnection struct {
-	Interface string
-	From, To  string // zone ids: From more trusted than To
-	Ends      [2]string
+	Interface string    `json:"interface"`
+	From      string    `json:"from"` // the more trusted zone
+	To        string    `json:"to"`   // the less trusted zone, the interface's own
+	Ends      [2]string `json:"ends"`
 }
 
 // Reconnections returns every cross-zone interface, in node order.

@@ -203,3 +203,58 @@ func idx(list []int, s int) int {
 	}
 	return -1
 }
+
+// TestPlanAndDOTZones: plan shows the zones as stages with their waves and
+// the reconnections; DOT draws each zone as a cluster.
+func TestPlanAndDOTZones(t *testing.T) {
+	g, err := Parse("z.yaml", []byte(zonesHead+`nodes:
+  - {id: ad, kind: infrastructure, plugin: noop, zone: core, wipes: [dc01]}
+  - {id: dc01-image, kind: infrastructure, plugin: noop, zone: core, evidence: true, preserves: [dc01]}
+  - {id: dpi, kind: application, plugin: noop, zone: clinical, depends_on: [ad]}
+  - {id: lab, kind: application, plugin: noop, zone: clinical}
+  - {id: mssante, kind: application, plugin: noop, zone: outside}
+  - {id: dpi-to-mssante, kind: interface, plugin: noop, zone: outside, between: [dpi, mssante]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPlan(g, nil, 4)
+	wantZones := []PlanZone{
+		{ID: "core", Title: "Trusted core", Waves: [][]string{{"dc01-image"}, {"ad"}}},
+		{ID: "clinical", Title: "Care", Waves: [][]string{{"lab"}, {"dpi"}}},
+		{ID: "outside", Waves: [][]string{{"mssante"}, {"dpi-to-mssante"}}},
+	}
+	if !reflect.DeepEqual(p.Zones, wantZones) {
+		t.Errorf("zones %+v\nwant %+v", p.Zones, wantZones)
+	}
+	var b strings.Builder
+	if err := p.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Zone 1: core — Trusted core — 2 nodes, starts at once\n  Wave 1.1 — 1 node\n",
+		"Zone 2: clinical — Care — 2 nodes, starts once zone core and those before it are certified\n",
+		"  Reconnection: dpi-to-mssante links dpi (zone clinical) and mssante (zone outside)\n  Certify: reprise certify RUN outside",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("plan text lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	if err := RenderDOT(&b, g, RenderOptions{Certified: map[string]string{"core": "certified by M. Martin"}}); err != nil {
+		t.Fatal(err)
+	}
+	dot := b.String()
+	for _, want := range []string{
+		"subgraph \"cluster_0_core\" {\n    label=\"core — Trusted core\\ncertified by M. Martin\";",
+		"subgraph \"cluster_2_outside\" {\n    label=\"outside\";",
+		"\"dc01-image\" -> \"ad\";",
+	} {
+		if !strings.Contains(dot, want) {
+			t.Errorf("dot lacks %q:\n%s", want, dot)
+		}
+	}
+	if i, j := strings.Index(dot, "cluster_1_clinical"), strings.Index(dot, `"dpi" [label`); i < 0 || j < i || j > strings.Index(dot, "cluster_2_outside") {
+		t.Errorf("dpi is not drawn inside the clinical cluster:\n%s", dot)
+	}
+}

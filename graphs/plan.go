@@ -20,6 +20,13 @@ type Plan struct {
 	EstimateSeconds     float64    `json:"estimate_seconds"`
 	// Details has one entry per node, in plan order (wave by wave).
 	Details []PlanNode `json:"details"`
+	// Zones are the trust zones as stages, most trusted first, each with
+	// its waves (the run's waves restricted to the zone's nodes); empty
+	// when the graph declares no zones.
+	Zones []PlanZone `json:"zones,omitempty"`
+	// Reconnections are the interfaces between two zones, restored with
+	// the less trusted one.
+	Reconnections []Reconnection `json:"reconnections,omitempty"`
 
 	// Estimate and CriticalDuration are the same figures as durations.
 	Estimate         time.Duration `json:"-"`
@@ -39,9 +46,18 @@ type PlanNode struct {
 	RemainingSeconds     float64     `json:"remaining_seconds"`
 	OnCriticalPath       bool        `json:"on_critical_path"`
 	DependsOn            []string    `json:"depends_on"`
+	Zone                 string      `json:"zone,omitempty"`
 
 	// Estimate is EstimateSeconds as a duration.
 	Estimate time.Duration `json:"-"`
+}
+
+// PlanZone is one trust zone of a Plan: a stage that starts once every
+// more trusted zone is certified.
+type PlanZone struct {
+	ID    string     `json:"id"`
+	Title string     `json:"title,omitempty"`
+	Waves [][]string `json:"waves"`
 }
 
 // NewPlan analyses g (valid; already cut to its targets, if any: targets
@@ -90,9 +106,39 @@ func NewPlan(g *Graph, targets []string, parallelism int) *Plan {
 				RemainingSeconds: a.Remaining[v].Seconds(),
 				OnCriticalPath:   onPath[v],
 				DependsOn:        deps,
+				Zone:             n.Zone,
 			})
 		}
 		p.Waves[k] = ids
 	}
+	p.addZones(g)
 	return p
+}
+
+// addZones groups each wave's nodes by zone.
+func (p *Plan) addZones(g *Graph) {
+	if len(g.Zones) == 0 {
+		return
+	}
+	p.Zones = make([]PlanZone, len(g.Zones))
+	for k, z := range g.Zones {
+		p.Zones[k] = PlanZone{ID: z.ID, Title: z.Title, Waves: [][]string{}}
+	}
+	lastWave := make([]int, len(g.Zones))
+	for k := range lastWave {
+		lastWave[k] = -1
+	}
+	for _, d := range p.Details {
+		k := g.ZoneRank(d.Zone)
+		if k < 0 {
+			continue
+		}
+		z := &p.Zones[k]
+		if lastWave[k] != d.Wave {
+			z.Waves = append(z.Waves, nil)
+			lastWave[k] = d.Wave
+		}
+		z.Waves[len(z.Waves)-1] = append(z.Waves[len(z.Waves)-1], d.ID)
+	}
+	p.Reconnections = g.Reconnections()
 }

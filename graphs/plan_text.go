@@ -34,32 +34,19 @@ func (p *Plan) WriteText(w io.Writer) error {
 
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	durs := map[time.Duration]string{} // estimates repeat: format each once
+	if len(p.Zones) > 0 {
+		p.writeZones(b, tw, durs)
+	}
 	k := 0
 	for wave, ids := range p.Waves {
+		if len(p.Zones) > 0 {
+			break
+		}
 		fmt.Fprintf(tw, "\nWave %d — %d node%s\n", wave+1, len(ids), plural(len(ids)))
 		for range ids {
 			d := &p.Details[k]
 			k++
-			crit := string(d.EffectiveCriticality)
-			if d.Criticality != d.EffectiveCriticality {
-				crit += " (own " + string(d.Criticality) + ")"
-			}
-			est := "-"
-			if d.Estimate > 0 {
-				if est = durs[d.Estimate]; est == "" {
-					est = FormatDuration(d.Estimate)
-					durs[d.Estimate] = est
-				}
-			}
-			mark := "   "
-			if d.OnCriticalPath {
-				mark = " * "
-			}
-			line := mark + d.ID + "\t" + crit + "\t" + est + "\t" + string(d.Kind)
-			if d.Title != "" {
-				line += "\t" + oneLine(d.Title)
-			}
-			io.WriteString(tw, line+"\n")
+			io.WriteString(tw, planLine(d, durs))
 		}
 		tw.Flush()
 	}
@@ -73,6 +60,74 @@ func (p *Plan) WriteText(w io.Writer) error {
 	fmt.Fprintf(b, "\nEstimated total at parallelism %d: %s (critical path alone: %s)\n",
 		p.Parallelism, FormatDuration(p.Estimate), FormatDuration(p.CriticalDuration))
 	return b.Flush()
+}
+
+// planLine is one node's line in a wave.
+func planLine(d *PlanNode, durs map[time.Duration]string) string {
+	crit := string(d.EffectiveCriticality)
+	if d.Criticality != d.EffectiveCriticality {
+		crit += " (own " + string(d.Criticality) + ")"
+	}
+	est := "-"
+	if d.Estimate > 0 {
+		if est = durs[d.Estimate]; est == "" {
+			est = FormatDuration(d.Estimate)
+			durs[d.Estimate] = est
+		}
+	}
+	mark := "   "
+	if d.OnCriticalPath {
+		mark = " * "
+	}
+	line := mark + d.ID + "\t" + crit + "\t" + est + "\t" + string(d.Kind)
+	if d.Title != "" {
+		line += "\t" + oneLine(d.Title)
+	}
+	return line + "\n"
+}
+
+// writeZones prints the zones as stages, their waves inside, and the
+// reconnections between them.
+func (p *Plan) writeZones(b *bufio.Writer, tw *tabwriter.Writer, durs map[time.Duration]string) {
+	byID := make(map[string]*PlanNode, len(p.Details))
+	for i := range p.Details {
+		byID[p.Details[i].ID] = &p.Details[i]
+	}
+	for k, z := range p.Zones {
+		title := z.ID
+		if z.Title != "" {
+			title += " — " + oneLine(z.Title)
+		}
+		n := 0
+		for _, w := range z.Waves {
+			n += len(w)
+		}
+		gate := "starts at once"
+		if k > 0 {
+			gate = "starts once zone " + p.Zones[k-1].ID + " and those before it are certified"
+		}
+		fmt.Fprintf(b, "\nZone %d: %s — %d node%s, %s\n", k+1, title, n, plural(n), gate)
+		for w, ids := range z.Waves {
+			fmt.Fprintf(tw, "  Wave %d.%d — %d node%s\n", k+1, w+1, len(ids), plural(len(ids)))
+			for _, id := range ids {
+				io.WriteString(tw, "  "+planLine(byID[id], durs))
+			}
+			tw.Flush()
+		}
+		for _, r := range p.Reconnections {
+			if r.To == z.ID {
+				fmt.Fprintf(b, "  Reconnection: %s links %s (zone %s) and %s (zone %s)\n", r.Interface, r.Ends[0], zoneOf(byID, r.Ends[0]), r.Ends[1], zoneOf(byID, r.Ends[1]))
+			}
+		}
+		fmt.Fprintf(b, "  Certify: reprise certify RUN %s --by NAME --comment TEXT\n", z.ID)
+	}
+}
+
+func zoneOf(byID map[string]*PlanNode, id string) string {
+	if d, ok := byID[id]; ok {
+		return d.Zone
+	}
+	return "?"
 }
 
 // criticalNodes returns the details of the critical path's nodes, in

@@ -14,6 +14,9 @@ type RenderOptions struct {
 	States map[string]string
 	// Targets, when set, draws only the targets and their ancestors.
 	Targets []string
+	// Certified maps a zone id to how it was certified ("certified by
+	// NAME at TIME"), shown in the zone's cluster label.
+	Certified map[string]string
 }
 
 // style is how a criticality or a state is drawn.

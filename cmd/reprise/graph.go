@@ -44,7 +44,7 @@ by its state in that run ("latest": the newest run).
 				if id == "latest" {
 					id = ""
 				}
-				if g, opts.States, err = runStates(*statePath, id); err != nil {
+				if g, opts.States, opts.Certified, err = runStatesCertified(*statePath, id); err != nil {
 					return withCode(exitError, err)
 				}
 			case len(args) == 1:

@@ -24,28 +24,39 @@ var errNoGraphviz = errors.New("--format svg needs graphviz's dot, which is not 
 // snapshot, and each node's state, for `reprise graph --run`. An empty
 // runID means the newest run.
 func runStates(statePath, runID string) (*graphs.Graph, map[string]string, error) {
+	g, states, _, err := runStatesCertified(statePath, runID)
+	return g, states, err
+}
+
+// runStatesCertified is runStates with, by zone id, how each certified
+// zone was certified ("certified by NAME, TIME UTC").
+func runStatesCertified(statePath, runID string) (*graphs.Graph, map[string]string, map[string]string, error) {
 	r, _, closeFn, err := openReader(statePath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer closeFn()
 	run, err := newestRun(r, runID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	g, err := runGraph(r, run)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	nodes, err := r.Nodes(run.ID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read nodes of run %q: %w", run.ID, err)
+		return nil, nil, nil, fmt.Errorf("read nodes of run %q: %w", run.ID, err)
 	}
 	states := make(map[string]string, len(nodes))
 	for _, n := range nodes {
 		states[n.ID] = string(n.State)
 	}
-	return g, states, nil
+	certified := map[string]string{}
+	for _, c := range run.Certified {
+		certified[c.Zone] = fmt.Sprintf("certified by %s, %s UTC", c.By, c.At.UTC().Format("2006-01-02 15:04"))
+	}
+	return g, states, certified, nil
 }
 
 // newestRun returns the run named id, or without id the newest run of the

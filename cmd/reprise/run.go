@@ -83,6 +83,12 @@ cancels them).`,
 			if err != nil {
 				return err
 			}
+			if probs := validateScanners(c.Context(), g); len(probs) > 0 {
+				for _, p := range probs {
+					fmt.Fprintf(c.ErrOrStderr(), "%s:%s\n", args[0], p.String())
+				}
+				return withCode(exitError, nil)
+			}
 			opts := engine.Options{Parallelism: f.parallelism, FailFast: f.failFast, Targets: targets, Wait: f.wait, Drill: drill}
 			if drill {
 				fmt.Fprintf(c.ErrOrStderr(), "DRILL: an exercise on the real plan of %s; plugins are told to restore into the exercise environment (REPRISE_DRILL=1)\n", g.Name)
