@@ -13,21 +13,22 @@ import (
 	"github.com/reprise-si/reprise/engine/scan"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/step"
+	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/graphs"
 )
 
 // The outputs a node with restore points gets from the engine, beside its
 // plugin's.
 const (
-	OutputRestorePoint     = "restore_point"
-	OutputRestorePointTime = "restore_point_time"
-	OutputRestoreVerdict   = "restore_point_verdict"
+	OutputRestorePoint     = view.OutputRestorePoint
+	OutputRestorePointTime = view.OutputRestorePointTime
+	OutputRestoreVerdict   = view.OutputRestoreVerdict
 	// OutputDataLost is the RPO achieved: incident.detected minus the
 	// chosen point's time (only with an incident).
-	OutputDataLost = "data_lost"
+	OutputDataLost = view.OutputDataLost
 	// OutputSuspiciousPoint is set while the node waits for an operator's
 	// decision on a suspicious point.
-	OutputSuspiciousPoint = "suspicious_point"
+	OutputSuspiciousPoint = view.OutputSuspiciousPoint
 )
 
 // maxJournaledFindings bounds the findings written in one verdict entry.

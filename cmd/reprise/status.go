@@ -136,9 +136,15 @@ func printStatus(w io.Writer, m *view.Model) {
 	if len(s.Waiting) > 0 {
 		fmt.Fprintln(w, "waiting for approval:")
 		for _, id := range s.Waiting {
+			if suspiciousPoint(m, id) != "" {
+				fmt.Fprintf(w, "  %-28s a suspicious restore point: see below\n", id)
+				continue
+			}
 			fmt.Fprintf(w, "  %-28s reprise approve %s %s --by NAME\n", id, s.Run, id)
 		}
 	}
+	printZones(w, m)
+	printRestorePoints(w, m)
 	var marked []string
 	for i := range m.Nodes {
 		if n := &m.Nodes[i]; n.MarkedBy != "" {

@@ -90,6 +90,11 @@ type Model struct {
 	// on, across sessions and resumes.
 	Start, End time.Time
 	Active     time.Duration
+	// Zones are the trust zones, most trusted first (none without zones);
+	// RestorePoints the nodes that declare restore points, in graph order,
+	// with the point restored and the data lost.
+	Zones         []ZoneStatus
+	RestorePoints []PointChoice
 }
 
 // Node is one node of the run: its record and what the graph says of it.
@@ -151,6 +156,7 @@ func New(in Input) *Model {
 	m.blockers(order)
 	m.failures()
 	m.span()
+	m.clean()
 	if m.Graph != nil && m.Status != state.RunSucceeded {
 		m.ETA = Estimate(m.Graph, m.Analysis, in.Nodes, m.Run.Options.Parallelism, m.OpenUntil())
 	}

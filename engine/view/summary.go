@@ -46,6 +46,10 @@ type Summary struct {
 	// ETASeconds estimates the time left (Estimate).
 	ETASeconds float64      `json:"eta_seconds"`
 	Nodes      []NodeStatus `json:"nodes"` // by id
+	// Zones are the trust zones, most trusted first; RestorePoints the
+	// nodes with restore points (both left out without them).
+	Zones         []ZoneStatus  `json:"zones,omitempty"`
+	RestorePoints []PointChoice `json:"restore_points,omitempty"`
 }
 
 // SummaryBreakdown counts the nodes of one kind or one criticality.
@@ -108,6 +112,7 @@ func (m *Model) Summary() Summary {
 		Total: m.Total, Done: m.Done, Percent: m.Percent, Counts: m.Counts,
 		ByKind: summaryBreakdowns(m.ByKind), ByCriticality: summaryBreakdowns(m.ByCriticality),
 		Running: []RunningNode{}, RootCauses: []RootCause{}, BlockedOther: m.BlockedOther,
+		Zones: m.Zones, RestorePoints: m.RestorePoints,
 		Failures: []NodeFailure{}, Waiting: []string{},
 		ETASeconds: m.ETA.Seconds(), Nodes: make([]NodeStatus, 0, len(m.Nodes)),
 	}
