@@ -330,6 +330,10 @@ func (d *decoder) restorePoints(v *value, node string) *RestorePoints {
 		d.fields(v, node, "restore_points", []string{"from"}, func(_ string, fv *value) {
 			if s, ok := d.str(fv, node, "restore_points.from"); ok && s != "plugin" {
 				d.add(fv.pos, node, "restore_points.from", s, ErrBadValue, "restore_points.from: unknown source %s (want plugin, or a list of {id, time, path})", quoteShort(s))
+			} else if ok {
+				// Reserved: the plugin contract has no ListRestorePoints
+				// call yet, and a run must not fail on it halfway.
+				d.add(fv.pos, node, "restore_points.from", s, ErrBadValue, "restore_points.from: plugin is not supported yet (the plugin contract has no ListRestorePoints call): list the points as {id, time, path}")
 			}
 			rp.FromPlugin = true
 		})

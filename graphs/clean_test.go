@@ -51,8 +51,10 @@ func TestCleanProblems(t *testing.T) {
 			[]string{`g.yaml:5:46: node "a": scan: unknown scanner "ioc" (want one of iocs)`}, ErrUnknownScanner},
 		{"scan without points", "version: 1\nscanners:\n  iocs: {type: ioc, names: ['*.lock']}\nnodes:\n  - {id: a, kind: data, plugin: noop, scan: [iocs]}\n",
 			[]string{`g.yaml:5:46: node "a": scan: the node has no restore_points to scan`}, ErrSchema},
-		{"points without scan", "version: 1\nnodes:\n  - {id: a, kind: data, plugin: noop, restore_points: {from: plugin}}\n",
+		{"points without scan", "version: 1\nnodes:\n  - {id: a, kind: data, plugin: noop, restore_points: [{id: p1, time: '2026-11-30T01:00:00Z', path: p1}]}\n",
 			[]string{`g.yaml:3:55: node "a": restore_points: no scan names the scanners to run on them`}, ErrSchema},
+		{"points from plugin", "version: 1\nscanners:\n  e: {type: entropy}\nnodes:\n  - {id: a, kind: data, plugin: noop, scan: [e], restore_points: {from: plugin}}\n",
+			[]string{`g.yaml:5:73: node "a": restore_points.from: plugin is not supported yet (the plugin contract has no ListRestorePoints call)`}, ErrBadValue},
 		{"bad point", "version: 1\nscanners:\n  e: {type: entropy}\nnodes:\n  - id: a\n    kind: data\n    plugin: noop\n    scan: [e]\n    restore_points:\n      - {id: p1, time: yesterday, path: ''}\n      - {id: p1, time: '2026-11-30T01:00:00Z'}\n",
 			[]string{
 				`g.yaml:10:24: node "a": restore_points[0].time: bad time "yesterday" (want an RFC 3339 time with its offset`,
@@ -151,7 +153,7 @@ nodes:
     restore_points:
       - {id: d1, time: '2026-11-29T02:00:00+01:00', path: backups/dpi/d1}
       - {id: d0, time: '2026-11-30T02:00:00+01:00', path: backups/dpi/d0}
-  - {id: ext, kind: application, plugin: noop, zone: outside, scan: [av], restore_points: {from: plugin}}
+  - {id: ext, kind: application, plugin: noop, zone: outside, scan: [av], restore_points: [{id: e1, time: '2026-11-29T00:00:00Z', path: ext/e1}]}
   - {id: dpi-to-ext, kind: interface, plugin: noop, zone: outside, between: [dpi-data, ext]}
 `
 	g, err := Parse("g.yaml", []byte(src))
@@ -186,7 +188,7 @@ nodes:
 		t.Errorf("restore points %+v", rp)
 	}
 	ext, _ := g.Node("ext")
-	if ext.RestorePoints == nil || !ext.RestorePoints.FromPlugin || !reflect.DeepEqual(ext.Scan, []string{"av"}) {
+	if ext.RestorePoints == nil || ext.RestorePoints.FromPlugin || !reflect.DeepEqual(ext.Scan, []string{"av"}) {
 		t.Errorf("ext %+v", ext)
 	}
 	want := []Reconnection{{Interface: "dpi-to-ext", From: "clinical", To: "outside", Ends: [2]string{"dpi-data", "ext"}}}

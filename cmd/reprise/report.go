@@ -20,6 +20,7 @@ func init() { register("report", newReportCmd) }
 // output file's extension.
 var reportFormats = map[string]string{
 	"html": "html", "markdown": "markdown", "md": "markdown", "json": "json",
+	"timeline": "timeline", "timeline-json": "timeline-json", "csv": "timeline", ".csv": "timeline",
 	".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".json": "json",
 }
 
@@ -33,7 +34,14 @@ func newReportCmd() *cobra.Command {
 share of vital services back, counts by state, kind and effective
 criticality, a timeline of every attempt, the graph coloured by state, the
 failures with their last error, approvals and overrides with who, when and
-why, and whether the journal's hash chain verifies.
+why, and whether the journal's hash chain verifies; with zones and restore
+points, the zones' certifications, every restore point's verdict and the data
+lost per node (RPO achieved).
+
+--format timeline writes the authorities' timeline as CSV (timeline-json as
+JSON): every journaled action, in order, with its time in UTC and in --tz,
+who, what, the node, its zone, the restore point, the verdict, and the
+journal entry's hash, to check against ` + "`reprise log --verify`" + `.
 
 HTML is one self-contained file (inline CSS and SVG, no script, nothing
 fetched): it opens offline and prints. Without --format the format follows
@@ -42,7 +50,8 @@ The report can be written while the run goes on: it then reads through the
 running process's control socket.`,
 		Example: `  reprise report -o rebuild.html
   reprise report 20261128-080000-ab12 --format markdown | mail -s "Rebuild, day 3" cellule@example.org
-  reprise report --json > run.json`,
+  reprise report --json > run.json
+  reprise report 20261128-080000-ab12 --format timeline --tz Europe/Paris -o main-courante.csv`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			statePath, _ := cmd.Flags().GetString("state")
@@ -78,7 +87,7 @@ running process's control socket.`,
 		},
 	}
 	addStateFlag(cmd)
-	cmd.Flags().StringVar(&format, "format", "", "html, markdown or json (default: from -o's extension, else markdown)")
+	cmd.Flags().StringVar(&format, "format", "", "html, markdown, json, timeline (CSV) or timeline-json (default: from -o's extension, else markdown)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "same as --format json")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
 	cmd.Flags().StringVar(&tz, "tz", "Local", `time zone of the times shown ("UTC", "Europe/Paris"; JSON always carries offsets)`)
@@ -91,7 +100,7 @@ func reportFormat(format, output string) (string, error) {
 	if format != "" {
 		f, ok := reportFormats[strings.ToLower(format)]
 		if !ok || strings.HasPrefix(format, ".") {
-			return "", usageError("--format %q: want html, markdown or json", format)
+			return "", usageError("--format %q: want html, markdown, json, timeline (CSV) or timeline-json", format)
 		}
 		return f, nil
 	}
@@ -149,7 +158,8 @@ func loadReport(statePath, runID string, opts report.Options, warn io.Writer) (*
 // file is written beside its final name and renamed into place, so that a
 // reader never sees half a report.
 func writeReport(stdout io.Writer, output, f string, r *report.Report) error {
-	render := map[string]func(io.Writer) error{"html": r.HTML, "markdown": r.Markdown, "json": r.JSON}[f]
+	render := map[string]func(io.Writer) error{"html": r.HTML, "markdown": r.Markdown, "json": r.JSON,
+		"timeline": r.TimelineCSV, "timeline-json": r.TimelineJSON}[f]
 	if output == "" || output == "-" {
 		return render(stdout)
 	}

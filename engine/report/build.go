@@ -67,6 +67,8 @@ func FromModel(m *view.Model, opts Options) *Report {
 		r.Nodes = append(r.Nodes, n)
 	}
 	r.Decisions = decisions(m.Journal, m.Nodes)
+	r.addClean(m)
+	r.journal, r.graph = m.Journal, m.Graph
 	assemble(r, m, opts)
 	return r
 }

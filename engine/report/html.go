@@ -14,8 +14,9 @@ import (
 var htmlSource string
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"pct": formatPercent,
-	"inc": func(i int) int { return i + 1 },
+	"pct":   formatPercent,
+	"inc":   func(i int) int { return i + 1 },
+	"short": findingsShort,
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)
 		for i := 0; i+1 < len(kv); i += 2 {

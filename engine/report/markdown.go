@@ -88,6 +88,8 @@ func (r *Report) Markdown(w io.Writer) error {
 		p("\n")
 	}
 
+	r.markdownClean(p)
+
 	p("## Journal\n\n")
 	if r.Journal.OK {
 		p("The journal's hash chain is intact: %d entries verified", r.Journal.Entries)

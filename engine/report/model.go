@@ -9,7 +9,12 @@
 // Build is given.
 package report
 
-import "time"
+import (
+	"time"
+
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/graphs"
+)
 
 // SchemaVersion names the JSON layout written by (*Report).JSON.
 const SchemaVersion = "reprise.report/v1"
@@ -25,10 +30,19 @@ type Report struct {
 	Failures  []Failure  `json:"failures"`
 	Decisions []Decision `json:"decisions"`
 	Journal   Journal    `json:"journal"`
+	// Clean recovery: the trust zones and their certification, every
+	// restore point's verdict, and the point each node was restored from
+	// with the data lost (the RPO achieved) counted back from Incident.
+	Zones    []Zone    `json:"zones,omitempty"`
+	Verdicts []Verdict `json:"verdicts,omitempty"`
+	RPO      []RPO     `json:"rpo,omitempty"`
+	Incident time.Time `json:"incident,omitzero"`
 
 	loc       *time.Location // times are shown in this zone (HTML, Markdown)
 	waitUntil time.Time      // gates waiting for approval are drawn to here
 	active    time.Duration  // Run.ActiveSeconds
+	journal   []state.Entry  // for the timeline of actions
+	graph     *graphs.Graph
 }
 
 // Run describes the run a report is about.
