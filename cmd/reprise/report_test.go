@@ -102,7 +102,7 @@ func TestReportCmd(t *testing.T) {
 		{name: "html file", args: []string{"report", "--state", path, "-o", out}, stderr: "wrote " + out,
 			fileOutput: out, stdout: []string{"<!DOCTYPE html>", `<svg id="graph-svg"`, `data-node="lis" data-state="failed"`}},
 		{name: "unknown format", args: []string{"report", "--state", path, "--format", "pdf"}, code: exitUsage,
-			stderr: `--format "pdf": want html, markdown or json`},
+			stderr: `--format "pdf": want html, markdown, json, timeline (CSV) or timeline-json`},
 		{name: "extension without format", args: []string{"report", "--state", path, "-o", filepath.Join(t.TempDir(), "r.txt")},
 			code: exitUsage, stderr: "cannot tell the format"},
 		{name: "json disagrees", args: []string{"report", "--state", path, "--json", "--format", "html"}, code: exitUsage,
