@@ -37,10 +37,13 @@
 //
 // # Secrets
 //
-// `${env:NAME}` placeholders are resolved in the step's goroutine just
-// before the call. Resolved values are remembered by a Redactor and replaced
-// by [redacted] in every message, output, journal entry and log line before
-// it leaves the engine; they are never stored.
+// `${secret:NAME}` and `${secret:file:PATH}` placeholders are resolved in
+// the step's goroutine just before the call. Resolved values (and each line
+// of a multi-line one) are remembered by a Redactor and replaced by
+// [redacted] in every message, journal entry and log line before it leaves
+// the engine; they are never stored. A step whose output holds one fails:
+// secrets do not travel through the state file. `${env:NAME}` is plain
+// configuration, never redacted.
 //
 // # Reading a run from elsewhere
 //

@@ -85,7 +85,7 @@ func (e *Engine) DryRun(ctx context.Context, g *graphs.Graph) ([]PlanItem, error
 
 func (e *Engine) dryRunNode(ctx context.Context, g *graphs.Graph, n *graphs.Node, it *PlanItem) {
 	req := step.Request{NodeID: n.ID, Kind: n.Kind, Plugin: n.Plugin, Attempt: 1, Mode: step.ModeDryRun, WorkDir: g.Dir, Drill: e.opts.Drill}
-	cfg, err := e.resolveConfig(n, nil, true)
+	cfg, err := e.resolveConfig(n, g.Dir, nil, true)
 	if err != nil {
 		it.Action = ActionInvalid
 		it.Error = e.red.String(fmt.Sprintf("resolve config: %v", err))

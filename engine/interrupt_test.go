@@ -1,17 +1,11 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
@@ -108,79 +102,6 @@ func TestInterrupts(t *testing.T) {
 // TestSecretsNeverPersisted resolves ${env:…} for a step that repeats the
 // secret in its log lines, outputs, message and error, then searches the
 // state file and the log file for it.
-func TestSecretsNeverPersisted(t *testing.T) {
-	const secret = "hunter2-Sup3rSecret-token"
-	dir := t.TempDir()
-	g := enginetest.MustGraph(t, dir, `version: 1
-name: secrets
-defaults: {retries: 1, retry_delay: 1ms}
-nodes:
-  - id: ad
-    kind: infrastructure
-    plugin: noop
-    with: {password: "${env:AD_ADMIN_PASSWORD}", user: admin}
-  - id: app
-    kind: application
-    plugin: noop
-    depends_on: [ad]
-    with: {token: "${nodes.ad.outputs.token}"}
-`)
-	st := enginetest.MustStore(t, dir)
-	var sawSecret atomic.Bool
-	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req step.Request, emit func(step.Event)) (step.Result, error) {
-		if req.NodeID != "ad" {
-			return step.Result{Status: step.Succeeded}, nil
-		}
-		pw, _ := req.Config["password"].(string)
-		sawSecret.Store(pw == secret)
-		emit(step.Event{Kind: step.EventLog, Level: "info", Message: "logging in with " + pw})
-		emit(step.Event{Kind: step.EventOutput, Key: "token", Value: "tok-" + pw})
-		if req.Attempt == 1 {
-			return step.Result{Status: step.Failed, Message: "bad password " + pw}, nil
-		}
-		return step.Result{Status: step.Succeeded, Message: "ok " + pw}, nil
-	}}
-	logPath := filepath.Join(dir, "reprise.db.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logFile, zap.DebugLevel))
-	var events bytes.Buffer
-	e := engine.New(st, h, engine.Options{
-		Logger: logger,
-		LookupEnv: func(k string) (string, bool) {
-			return map[string]string{"AD_ADMIN_PASSWORD": secret}[k], k == "AD_ADMIN_PASSWORD"
-		},
-		OnEvent: func(ev engine.Event) { events.WriteString(ev.Message + "\n") },
-	})
-	res, err := e.Start(context.Background(), g)
-	if err != nil || res.Status != state.RunSucceeded {
-		t.Fatalf("run: %+v %v", res, err)
-	}
-	if !sawSecret.Load() {
-		t.Fatal("the plugin did not receive the resolved secret")
-	}
-	logger.Sync()
-	st.Close()
-	for _, f := range []string{filepath.Join(dir, "reprise.db"), logPath} {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(data, []byte(secret)) {
-			t.Errorf("%s holds the secret", filepath.Base(f))
-		}
-		if !bytes.Contains(data, []byte(engine.Redacted)) {
-			t.Errorf("%s holds no %s marker: the test did not exercise redaction", filepath.Base(f), engine.Redacted)
-		}
-	}
-	if strings.Contains(events.String(), secret) {
-		t.Errorf("events carry the secret:\n%s", events.String())
-	}
-}
-
 // TestDrainWithArmedNodes stops a run of short steps, where nodes are armed
 // ahead of free slots: those not started go back to pending, none is left
 // running, and a resume runs each remaining node exactly once.

@@ -17,10 +17,16 @@ const Redacted = "[redacted]"
 // two-character values would shred every message and protect nothing.
 const minSecretLen = 3
 
-// Redactor remembers the secret values resolved from the environment
-// (`${env:NAME}`) and removes them from text before it is persisted or
-// logged. It is safe for concurrent use; values are kept for the life of the
-// process, in memory only.
+// minLineLen is the shortest line of a multi-line secret (a PEM key, a
+// kubeconfig) redacted on its own: a log or an error may quote one line of
+// it. Shorter lines ("}", "--") would shred every message.
+const minLineLen = 4
+
+// Redactor remembers the secret values resolved from `${secret:…}`
+// placeholders and removes them from text before it is persisted or
+// logged: the whole value, and each line of a multi-line value (lines
+// shorter than minLineLen excepted). It is safe for concurrent use; values
+// are kept for the life of the process, in memory only.
 type Redactor struct {
 	mu     sync.RWMutex
 	values []string // longest first, so that a secret holding another is removed whole
@@ -29,9 +35,19 @@ type Redactor struct {
 // NewRedactor returns an empty Redactor.
 func NewRedactor() *Redactor { return &Redactor{} }
 
-// Add remembers a secret value.
+// Add remembers a secret value, and each line of it.
 func (r *Redactor) Add(v string) {
-	if len(v) < minSecretLen {
+	r.add(v, minSecretLen)
+	if !strings.ContainsAny(v, "\r\n") {
+		return
+	}
+	for _, line := range strings.FieldsFunc(v, func(c rune) bool { return c == '\n' || c == '\r' }) {
+		r.add(strings.TrimSpace(line), minLineLen)
+	}
+}
+
+func (r *Redactor) add(v string, min int) {
+	if len(v) < min {
 		return
 	}
 	r.mu.Lock()
@@ -43,6 +59,21 @@ func (r *Redactor) Add(v string) {
 	}
 	r.values = append(r.values, v)
 	sort.Slice(r.values, func(i, j int) bool { return len(r.values[i]) > len(r.values[j]) })
+}
+
+// Contains reports whether s holds a known secret (or a line of one).
+func (r *Redactor) Contains(s string) bool {
+	if r == nil || s == "" {
+		return false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, v := range r.values {
+		if strings.Contains(s, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // String returns s with every known secret replaced by Redacted.

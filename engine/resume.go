@@ -280,6 +280,11 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 		if used == nil {
 			used = usedOutputs(g)
 		}
+		if bad := e.secretOutputs(out[k].outputs); bad != "" {
+			out[k].restored, out[k].outputs = false, nil
+			out[k].msg = fmt.Sprintf("restored, but check's %s holds a secret (a secret must not travel through the state file): restoring it again", bad)
+			continue
+		}
 		if missing := missingOutputs(used[g.Nodes[i].ID], out[k].outputs); missing != "" {
 			out[k].restored = false
 			out[k].msg = fmt.Sprintf("restored (%s), but check gave no %s: restoring it again", out[k].msg, missing)
@@ -368,7 +373,7 @@ func missingOutputs(used map[string][]string, have map[string]string) string {
 // check calls Check with the node's resolved config and its timeout; a
 // failed call is "not restored", its error in the message.
 func (e *Engine) check(ctx context.Context, g *graphs.Graph, n *graphs.Node, req step.Request) step.CheckResult {
-	cfg, err := e.resolveConfig(n, req.Inputs, true)
+	cfg, err := e.resolveConfig(n, g.Dir, req.Inputs, true)
 	if err != nil {
 		return step.CheckResult{Message: fmt.Sprintf("resolve config: %v", err)}
 	}

@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
@@ -49,21 +54,33 @@ func (r *runner) request(i, attempt int, mode step.Mode) step.Request {
 }
 
 // resolveConfig expands the placeholders of a node's `with`: node outputs
-// from inputs, `${env:NAME}` from the environment (each value is given to
-// the redactor before it can appear anywhere). With keepMissingOutputs, an
-// output not yet known stays as its placeholder text (dry runs).
-func (e *Engine) resolveConfig(n *graphs.Node, inputs map[string]map[string]string, keepMissingOutputs bool) (map[string]any, error) {
+// from inputs, `${env:NAME}` from the environment (plain configuration),
+// `${secret:NAME}` from the environment and `${secret:file:PATH}` from a
+// file (PATH relative to dir, the graph file's folder); each secret is
+// given to the redactor before it can appear anywhere. With
+// keepMissingOutputs, an output not yet known stays as its placeholder text
+// (dry runs).
+func (e *Engine) resolveConfig(n *graphs.Node, dir string, inputs map[string]map[string]string, keepMissingOutputs bool) (map[string]any, error) {
 	if len(n.With) == 0 {
 		return map[string]any{}, nil
 	}
 	return graphs.Expand(n.With, func(ref graphs.Ref) (string, error) {
-		if ref.Env != "" {
+		switch {
+		case ref.Env != "":
 			v, ok := e.opts.LookupEnv(ref.Env)
 			if !ok {
 				return "", fmt.Errorf("environment variable %s is not set (needed by ${env:%s})", ref.Env, ref.Env)
 			}
+			return v, nil
+		case ref.Secret != "":
+			v, ok := e.opts.LookupEnv(ref.Secret)
+			if !ok {
+				return "", fmt.Errorf("environment variable %s is not set (needed by ${secret:%s})", ref.Secret, ref.Secret)
+			}
 			e.red.Add(v)
 			return v, nil
+		case ref.SecretFile != "":
+			return e.secretFile(dir, ref.SecretFile)
 		}
 		if out, ok := inputs[ref.Node]; ok {
 			if v, ok := out[ref.Key]; ok {
@@ -75,6 +92,51 @@ func (e *Engine) resolveConfig(n *graphs.Node, inputs map[string]map[string]stri
 		}
 		return "", fmt.Errorf("node %q has no output %q (needed by ${nodes.%s.outputs.%s})", ref.Node, ref.Key, ref.Node, ref.Key)
 	})
+}
+
+// maxSecretFile bounds what ${secret:file:PATH} reads: a key, a token, a
+// certificate chain, never a disk image.
+const maxSecretFile = 1 << 20
+
+// secretFile reads the secret in file path (relative to dir), without its
+// final newline, and gives it to the redactor.
+func (e *Engine) secretFile(dir, path string) (string, error) {
+	full := path
+	if !filepath.IsAbs(full) && dir != "" {
+		full = filepath.Join(dir, full)
+	}
+	f, err := os.Open(full)
+	if err != nil {
+		return "", fmt.Errorf("read secret file %s (needed by ${secret:file:%s}): %w", full, path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("read secret file %s: %w", full, err)
+	}
+	if len(data) > maxSecretFile {
+		return "", fmt.Errorf("secret file %s (needed by ${secret:file:%s}) is over %d bytes", full, path, maxSecretFile)
+	}
+	v := strings.TrimRight(string(data), "\r\n")
+	e.red.Add(v)
+	return v, nil
+}
+
+// secretOutputs names the outputs holding a secret (sorted), as
+// `output "token"`; "" when none does. A secret must not travel through the
+// state file: dependents get it with their own ${secret:…}.
+func (e *Engine) secretOutputs(outputs map[string]string) string {
+	var keys []string
+	for k, v := range outputs {
+		if e.red.Contains(v) {
+			keys = append(keys, strconv.Quote(k))
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	sort.Strings(keys)
+	return "output " + strings.Join(keys, ", ")
 }
 
 // execute runs one attempt of a step and reports its result to the loop.
@@ -89,6 +151,14 @@ func (r *runner) execute(l launch) {
 			res.message = "cancelled by interrupt: " + res.message
 		}
 	}
+	if bad := r.e.secretOutputs(res.outputs); bad != "" && res.status == step.Succeeded {
+		res.status = step.Failed
+		res.message = fmt.Sprintf("node %q: %s holds a secret (a ${secret:…} value): a secret must not travel through the state file; "+
+			"a dependent that needs it takes it with its own ${secret:…} placeholder", l.node.ID, bad)
+	}
+	if res.status != step.Succeeded {
+		res.outputs = nil // a failed step's outputs are not kept (they could hold a secret too)
+	}
 	res.message = r.e.red.String(res.message)
 	res.outputs = r.e.red.Map(res.outputs)
 	res.ended = r.e.opts.Now()
@@ -96,7 +166,7 @@ func (r *runner) execute(l launch) {
 }
 
 func (r *runner) call(l launch) (step.Status, string, map[string]string) {
-	cfg, err := r.e.resolveConfig(l.node, l.req.Inputs, false)
+	cfg, err := r.e.resolveConfig(l.node, r.g.Dir, l.req.Inputs, false)
 	if err != nil {
 		return step.Failed, fmt.Sprintf("resolve config: %v", err), nil
 	}

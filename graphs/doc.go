@@ -40,8 +40,10 @@ Durations are one or more number+unit pairs, units ms, s, m, h, d (24h) and
 w (7d): "45s", "1h30m", "2.5d", "1w2d". Negative durations are refused; a
 timeout must be more than zero.
 
-Placeholders in the string values of `with`: ${env:NAME} (NAME: letters,
-digits, _, not starting with a digit) and ${nodes.ID.outputs.KEY} (KEY:
+Placeholders in the string values of `with`: ${env:NAME} (plain
+configuration), ${secret:NAME} and ${secret:file:PATH} (secrets: never
+persisted, redacted) (NAME: letters, digits, _, not starting with a digit)
+and ${nodes.ID.outputs.KEY} (KEY:
 letters, digits, _, -), where ID must be an ancestor of the node (something it
 depends on, directly or not). $${ writes a literal ${. Anything else after
 ${ is an error.

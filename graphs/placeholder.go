@@ -6,25 +6,40 @@ import (
 	"strings"
 )
 
-// Ref is one placeholder in a node's `with` string values: either
-// ${env:NAME} (Env set: a value, often a secret, from the environment) or
-// ${nodes.ID.outputs.KEY} (Node and Key set: an output of an ancestor).
+// Ref is one placeholder in a node's `with` string values:
+//   - ${env:NAME} (Env set): plain configuration from the environment (a
+//     port, a host name), written as it is wherever the config goes;
+//   - ${secret:NAME} (Secret set) or ${secret:file:PATH} (SecretFile set):
+//     a secret from the environment or from a file (PATH relative to the
+//     graph file's folder), resolved just before the call and never
+//     persisted nor logged;
+//   - ${nodes.ID.outputs.KEY} (Node and Key set): an output of an ancestor.
 type Ref struct {
-	Env  string
-	Node string
-	Key  string
+	Env        string
+	Secret     string
+	SecretFile string
+	Node       string
+	Key        string
 }
+
+// IsSecret reports whether r is a ${secret:…} placeholder.
+func (r Ref) IsSecret() bool { return r.Secret != "" || r.SecretFile != "" }
 
 // String writes the placeholder back as it reads in a graph file.
 func (r Ref) String() string {
-	if r.Env != "" {
+	switch {
+	case r.Env != "":
 		return "${env:" + r.Env + "}"
+	case r.Secret != "":
+		return "${secret:" + r.Secret + "}"
+	case r.SecretFile != "":
+		return "${secret:file:" + r.SecretFile + "}"
 	}
 	return "${nodes." + r.Node + ".outputs." + r.Key + "}"
 }
 
 // placeholderHelp says what placeholders are allowed, for messages.
-const placeholderHelp = "want ${env:NAME} or ${nodes.ID.outputs.KEY}; write $${ for a literal ${"
+const placeholderHelp = "want ${env:NAME}, ${secret:NAME}, ${secret:file:PATH} or ${nodes.ID.outputs.KEY}; write $${ for a literal ${"
 
 // tmplPart is a literal run of text or a placeholder.
 type tmplPart struct {
@@ -80,6 +95,18 @@ func parseRef(inner string) (Ref, error) {
 			return Ref{}, fmt.Errorf("%w: environment variable name %s (want letters, digits and _, not starting with a digit)", bad, quoteShort(name))
 		}
 		return Ref{Env: name}, nil
+	}
+	if name, ok := strings.CutPrefix(inner, "secret:"); ok {
+		if path, ok := strings.CutPrefix(name, "file:"); ok {
+			if strings.TrimSpace(path) == "" {
+				return Ref{}, fmt.Errorf("%w: empty file path (want ${secret:file:PATH}, PATH relative to the graph file's folder)", bad)
+			}
+			return Ref{SecretFile: path}, nil
+		}
+		if !validEnvName(name) {
+			return Ref{}, fmt.Errorf("%w: environment variable name %s (want letters, digits and _, not starting with a digit)", bad, quoteShort(name))
+		}
+		return Ref{Secret: name}, nil
 	}
 	if rest, ok := strings.CutPrefix(inner, "nodes."); ok {
 		k := strings.LastIndex(rest, ".outputs.")

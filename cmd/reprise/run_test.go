@@ -269,11 +269,26 @@ nodes:
     plugin: exec
     with:
       restore: [sh, -c, 'echo "using $PW"; echo "stderr $PW" >&2; test -f again || { touch again; echo "bad $PW" >&2; exit 1; }']
-      env: {PW: "${env:AD_PASSWORD}"}
-  - {id: app, kind: application, plugin: noop, depends_on: [ad]}
+      env: {PW: "${secret:AD_PASSWORD}"}
+  - id: pki
+    kind: infrastructure
+    plugin: exec
+    with:
+      restore: [sh, -c, 'echo "$KEY" | sed -n 2p; echo "$KEY" | sed -n 3p >&2']
+      env: {KEY: "${secret:file:ca.pem}"}
+  - {id: app, kind: application, plugin: noop, depends_on: [ad, pki]}
 `)
+	const pem = "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\nRTESMBAGA1UEChMJQmFsdGltb3JlMRMwEQYDVQQLEwpDeWJlclRydXN0MSIwIAYD\n-----END CERTIFICATE-----\n"
+	d.write("ca.pem", pem)
 	d.mustRun(0, "run", g)
 	journal := d.mustRun(0, "log", "--json")
+	for _, line := range strings.Split(pem, "\n")[1:3] {
+		for name, data := range map[string]string{"journal": journal, "state file": readFile(t, d.path("reprise.db")), "log file": readFile(t, d.path("reprise.db.log"))} {
+			if strings.Contains(data, line) {
+				t.Errorf("the %s holds a line of the PEM secret", name)
+			}
+		}
+	}
 	for name, data := range map[string]string{"journal": journal, "state file": readFile(t, d.path("reprise.db")), "log file": readFile(t, d.path("reprise.db.log"))} {
 		if strings.Contains(data, secret) {
 			t.Errorf("the %s holds the secret", name)
