@@ -15,8 +15,6 @@ import (
 	"github.com/reprise-si/reprise/graphs"
 )
 
-func init() { register("approve", newApproveCmd) }
-
 func newApproveCmd() *cobra.Command {
 	var by, comment string
 	var quiet bool

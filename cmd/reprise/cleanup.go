@@ -10,8 +10,6 @@ import (
 	"github.com/reprise-si/reprise/engine/host"
 )
 
-func init() { register("cleanup", newCleanupCmd) }
-
 func newCleanupCmd() *cobra.Command {
 	var by, note string
 	var statePath *string

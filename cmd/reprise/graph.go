@@ -10,8 +10,6 @@ import (
 	"github.com/reprise-si/reprise/graphs"
 )
 
-func init() { register("graph", newGraphCmd) }
-
 func newGraphCmd() *cobra.Command {
 	var format, output, runID string
 	var targets []string

@@ -13,8 +13,6 @@ import (
 	"github.com/reprise-si/reprise/engine/state"
 )
 
-func init() { register("log", newLogCmd) }
-
 func newLogCmd() *cobra.Command {
 	var asJSON, verify bool
 	var node string

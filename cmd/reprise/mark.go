@@ -10,8 +10,6 @@ import (
 	"github.com/reprise-si/reprise/engine/host"
 )
 
-func init() { register("mark", newMarkCmd) }
-
 // operatorName is who runs the command, for the journal: $USER, else "operator".
 func operatorName() string {
 	for _, k := range []string{"REPRISE_OPERATOR", "USER", "LOGNAME"} {

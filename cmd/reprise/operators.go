@@ -13,8 +13,6 @@ import (
 	"github.com/reprise-si/reprise/internal/auth"
 )
 
-func init() { register("operators", newOperatorsCmd) }
-
 // operatorStore is where operators are kept: the state file, or the control
 // socket of the process that holds it.
 type operatorStore interface {

@@ -6,8 +6,6 @@ import (
 	"github.com/reprise-si/reprise/graphs"
 )
 
-func init() { register("plan", newPlanCmd) }
-
 func newPlanCmd() *cobra.Command {
 	var targets []string
 	var parallelism int

@@ -6,8 +6,6 @@ import (
 	"github.com/reprise-si/reprise/plugins/builtin"
 )
 
-func init() { register("plugin-serve", newPluginServeCmd) }
-
 // newPluginServeCmd is the hidden command the plugin host runs to serve a
 // built-in plugin (exec, http, manual, noop) out of process.
 func newPluginServeCmd() *cobra.Command {

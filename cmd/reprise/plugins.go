@@ -12,8 +12,6 @@ import (
 	"github.com/reprise-si/reprise/engine/host"
 )
 
-func init() { register("plugins", newPluginsCmd) }
-
 func newPluginsCmd() *cobra.Command {
 	var asJSON, noValidate bool
 	var timeout time.Duration

@@ -14,8 +14,6 @@ import (
 	"github.com/reprise-si/reprise/engine/view"
 )
 
-func init() { register("report", newReportCmd) }
-
 // reportFormats are the formats of `reprise report`, by name and by the
 // output file's extension.
 var reportFormats = map[string]string{

@@ -18,8 +18,6 @@ import (
 	"github.com/reprise-si/reprise/graphs"
 )
 
-func init() { register("resume", newResumeCmd) }
-
 func newResumeCmd() *cobra.Command {
 	var f runFlags
 	var graphFile string

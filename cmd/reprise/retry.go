@@ -11,8 +11,6 @@ import (
 	"github.com/reprise-si/reprise/engine/state"
 )
 
-func init() { register("retry", newRetryCmd) }
-
 func newRetryCmd() *cobra.Command {
 	var f runFlags
 	var downstream, dryRun bool

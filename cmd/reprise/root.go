@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -45,15 +43,13 @@ func usageError(format string, args ...any) error {
 	return withCode(exitUsage, fmt.Errorf(format, args...))
 }
 
-// commands holds every subcommand constructor; each subcommand's file
-// registers itself in an init function, so that files stay independent.
-var commands = map[string]func() *cobra.Command{}
-
-func register(name string, newCmd func() *cobra.Command) {
-	if _, dup := commands[name]; dup {
-		panic("reprise: command registered twice: " + name)
+// subcommands returns every subcommand of reprise: the one list of them.
+func subcommands() []*cobra.Command {
+	return []*cobra.Command{
+		newValidateCmd(), newPlanCmd(), newGraphCmd(), newPluginsCmd(), newPluginServeCmd(),
+		newRunCmd(), newResumeCmd(), newRetryCmd(), newApproveCmd(), newMarkCmd(), newCleanupCmd(),
+		newStatusCmd(), newRunsCmd(), newLogCmd(), newReportCmd(), newOperatorsCmd(),
 	}
-	commands[name] = newCmd
 }
 
 func newRootCmd() *cobra.Command {
@@ -71,15 +67,43 @@ restore step through a plugin, with durable, resumable run state.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return withCode(exitUsage, err)
 	})
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	// A runnable root checks its own arguments (an unknown command is a
+	// usage error of ours, not cobra's text) and shows the help without.
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		hint := ""
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+		}
+		return usageError("unknown command %q for %q%s", args[0], cmd.CommandPath(), hint)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		root.AddCommand(commands[n]())
-	}
+	root.SuggestionsMinimumDistance = 2
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	root.AddCommand(subcommands()...)
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes the argument checks of c's subcommands, at any depth,
+// return usage errors (exit 2).
+func usageArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		if check := sub.Args; check != nil {
+			sub.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					var ce *exitCodeError
+					if errors.As(err, &ce) {
+						return err
+					}
+					return withCode(exitUsage, err)
+				}
+				return nil
+			}
+		}
+		usageArgs(sub)
+	}
 }
 
 // run executes the command line and maps the error to an exit code: the one
@@ -98,7 +122,10 @@ func run(args []string) int {
 }
 
 // exitCodeOf maps a command's error to its exit code and to the error left
-// to print (nil when the command already printed what it had to say).
+// to print (nil when the command already printed what it had to say). Usage
+// errors carry exitUsage by type: flag errors (SetFlagErrorFunc), argument
+// checks (usageArgs), unknown commands (the root's Args) and the commands'
+// own usageError.
 func exitCodeOf(err error) (int, error) {
 	if err == nil {
 		return exitOK, nil
@@ -107,22 +134,5 @@ func exitCodeOf(err error) (int, error) {
 	if errors.As(err, &ce) {
 		return ce.code, ce.err
 	}
-	if isCobraUsage(err) {
-		return exitUsage, err
-	}
 	return exitError, err
-}
-
-// isCobraUsage recognises the argument errors cobra itself returns (unknown
-// command, wrong argument count, missing required flag): they are usage
-// errors, exit 2.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag",
-		"accepts ", "requires at least", "requires at most", "received ", "required flag", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }

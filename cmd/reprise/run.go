@@ -24,8 +24,6 @@ import (
 	"github.com/reprise-si/reprise/graphs"
 )
 
-func init() { register("run", newRunCmd) }
-
 // runFlags are the flags shared by run, resume and retry.
 type runFlags struct {
 	state       *string

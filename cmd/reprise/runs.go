@@ -12,8 +12,6 @@ import (
 	"github.com/reprise-si/reprise/engine/state"
 )
 
-func init() { register("runs", newRunsCmd) }
-
 func newRunsCmd() *cobra.Command {
 	var asJSON, latest bool
 	var statePath *string

@@ -14,8 +14,6 @@ import (
 	"github.com/reprise-si/reprise/engine/view"
 )
 
-func init() { register("status", newStatusCmd) }
-
 func newStatusCmd() *cobra.Command {
 	var asJSON bool
 	var node string

@@ -18,8 +18,6 @@ import (
 	"github.com/reprise-si/reprise/graphs"
 )
 
-func init() { register("validate", newValidateCmd) }
-
 func newValidateCmd() *cobra.Command {
 	var offline, asJSON bool
 	cmd := &cobra.Command{
