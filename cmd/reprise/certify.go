@@ -10,8 +10,6 @@ import (
 	"github.com/reprise-si/reprise/engine/host"
 )
 
-func init() { register("certify", newCertifyCmd) }
-
 func newCertifyCmd() *cobra.Command {
 	var by, comment string
 	var statePath *string

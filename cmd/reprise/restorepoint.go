@@ -10,8 +10,6 @@ import (
 	"github.com/reprise-si/reprise/engine/host"
 )
 
-func init() { register("restore-point", newRestorePointCmd) }
-
 func newRestorePointCmd() *cobra.Command {
 	var use, exclude, by, reason string
 	var statePath *string

@@ -43,12 +43,14 @@ func usageError(format string, args ...any) error {
 	return withCode(exitUsage, fmt.Errorf(format, args...))
 }
 
-// subcommands returns every subcommand of reprise: the one list of them.
+// subcommands returns every subcommand of reprise: the one list of them (a
+// new command's file adds its constructor here).
 func subcommands() []*cobra.Command {
 	return []*cobra.Command{
 		newValidateCmd(), newPlanCmd(), newGraphCmd(), newPluginsCmd(), newPluginServeCmd(),
 		newRunCmd(), newResumeCmd(), newRetryCmd(), newApproveCmd(), newMarkCmd(), newCleanupCmd(),
 		newStatusCmd(), newRunsCmd(), newLogCmd(), newReportCmd(), newOperatorsCmd(),
+		newRestorePointCmd(), newCertifyCmd(),
 	}
 }
 
