@@ -12,6 +12,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/view"
+	"github.com/reprise-si/reprise/internal/crisis"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -53,7 +54,14 @@ drill), "cleanup" ({"by", "at", "note"} once recorded), "total", "done"
 "criticality", "declared_criticality", "title", "started", "ended",
 "elapsed_seconds", "last_error", "approved_by", "approval_comment",
 "approved_at", "marked_by", "mark_reason", "blocked_by", "history",
-"outputs"}.`,
+"outputs"}.
+
+Beside the Summary, --json carries the crisis cell's view: "deadlines_from",
+"deadlines": [{"node", "criticality", "rto" (ns), "target", "projected",
+"actual", "status": met|missed|on-track|at-risk|late}], "deadline_counts",
+"gates": [{"node", "title", "needed", "approvers": [{"by", "at", "comment"}],
+"owner", "contact", "runbook"}], "contacts": {node: {"owner", "contact",
+"runbook"}}.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			r, run, live, closeFn, err := openRun(*statePath, args)
@@ -75,12 +83,20 @@ drill), "cleanup" ({"by", "at", "note"} once recorded), "total", "done"
 					return writeJSON(out, nodeDetail(m, n))
 				}
 				printNode(out, m, n)
+				if cv, err := crisis.Build(m, nil); err == nil {
+					printNodeCrisis(out, cv, n.ID)
+				}
 				return nil
 			}
+			cv, err := crisis.Build(m, r.Journal)
+			if err != nil {
+				return err
+			}
 			if asJSON {
-				return writeJSON(out, m.Summary())
+				return writeJSON(out, statusOut{m.Summary(), cv})
 			}
 			printStatus(out, m)
+			printCrisis(out, m, cv)
 			return nil
 		},
 	}
