@@ -86,8 +86,19 @@ func TestCrisisFieldProblems(t *testing.T) {
 			`g.yaml:2:31: defaults.approvals.vital: 30 is out of range`},
 		{"version: 1\nincident: {detected: yesterday}\nnodes:\n  - {id: a, kind: data, plugin: noop}\n",
 			`g.yaml:2:22: incident.detected:`},
+		{"version: 1\nnotify:\n  - {webhook: 'https://h/x', events: [gate-opened]}\nnodes:\n  - {id: a, kind: data, plugin: noop}\n",
+			`g.yaml:3:39: notify[0].events: unknown event "gate-opened" (want gate-waiting, node-failed, deadline-at-risk, deadline-late, run-finished, run-interrupted)`},
+		{"version: 1\nnotify:\n  - {webhook: 'https://h/x', command: [sms], events: [node-failed]}\nnodes:\n  - {id: a, kind: data, plugin: noop}\n",
+			`g.yaml:3:5: notify[0]: want exactly one of webhook or command`},
+		{"version: 1\nnotify:\n  - {webhook: 'https://h/x', secret: hunter2, events: [node-failed]}\nnodes:\n  - {id: a, kind: data, plugin: noop}\n",
+			`notify[0].secret: want a ${secret:NAME}, ${secret:file:PATH} or ${env:NAME} placeholder, never the key itself`},
+		{"version: 1\nnotify:\n  - {webhook: 'ftp://h/x', events: [node-failed]}\nnodes:\n  - {id: a, kind: data, plugin: noop}\n",
+			`g.yaml:3:15: notify[0].webhook: bad URL "ftp://h/x"`},
 	} {
 		_, err := Parse("g.yaml", []byte(tc.src))
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("the key is in the message: %v", err)
+		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s\ngot  %v\nwant %s", tc.src, err, tc.want)
 		}

@@ -207,7 +207,7 @@ func (d *decoder) strList(v *value, node, field string) ([]string, []Position) {
 	return out, pos
 }
 
-var topFields = []string{"version", "name", "plugins", "defaults", "limits", "nodes", "zones", "scanners", "incident"}
+var topFields = []string{"version", "name", "plugins", "defaults", "limits", "nodes", "zones", "scanners", "incident", "notify"}
 
 // decodeGraph walks the root value. It fills d.g and d.src.
 func (d *decoder) decodeGraph(root *value) {
@@ -251,6 +251,8 @@ func (d *decoder) decodeGraph(root *value) {
 			d.decodeScanners(v)
 		case "incident":
 			d.decodeIncident(v)
+		case "notify":
+			d.decodeNotify(v)
 		case "nodes":
 			hasNodes = true
 			nodesVal = v

@@ -90,6 +90,9 @@ type Graph struct {
 	// Incident is when the attack was detected (nil: not declared);
 	// deadlines (RTO) count from it, else from the run's start.
 	Incident *Incident
+	// Notify are the targets told of gates, failures, deadlines and the
+	// run's end (nil: none).
+	Notify []Notify
 
 	// File is the path the graph was read from ("" for in-memory input);
 	// Dir is its folder, the default working directory of exec steps.

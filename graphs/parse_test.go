@@ -21,7 +21,7 @@ func TestParseProblems(t *testing.T) {
 		{"version as string", "g.yaml", "version: \"1\"\nnodes:" + ok,
 			[]string{`g.yaml:1:10: version: want 1, got string "1"`}, ErrVersion},
 		{"top-level unknown field", "g.yaml", "version: 1\nnodez: []\nnodes:" + ok,
-			[]string{`g.yaml:2:1: unknown field "nodez" (did you mean "nodes"? want one of version, name, plugins, defaults, limits, nodes, zones, scanners, incident)`}, ErrSchema},
+			[]string{`g.yaml:2:1: unknown field "nodez" (did you mean "nodes"? want one of version, name, plugins, defaults, limits, nodes, zones, scanners, incident, notify)`}, ErrSchema},
 		{"nodes not a list", "g.yaml", "version: 1\nnodes: {a: 1}\n",
 			[]string{`g.yaml:2:8: nodes: want a list of nodes, got mapping`}, ErrSchema},
 		{"node not a mapping", "g.yaml", "version: 1\nnodes:\n  - just-an-id\n",

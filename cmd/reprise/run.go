@@ -176,6 +176,7 @@ type session struct {
 	host     step.Host
 	eng      *engine.Engine
 	srv      *control.Server
+	notify *notifyHook // the graph's notify targets
 	// progressDone flushes the progress display (before the result is printed).
 	progressDone func()
 	// anchor is where the journal head goes at the end (--anchor).
@@ -221,6 +222,8 @@ func (s *session) start(f runFlags, opts engine.Options, mkHost func(*engine.Red
 	opts.Logger = s.log
 	opts.Redactor = red
 	opts.OnEvent, s.progressDone = stderrProgress(f.quiet)
+	s.notify = watchNotify(s.st, opts.OnEvent)
+	opts.OnEvent = s.notify.onEvent
 	mu.Lock()
 	eng = engine.New(s.st, s.host, opts)
 	mu.Unlock()
@@ -237,6 +240,7 @@ func (s *session) close() {
 	if s.srv != nil {
 		s.srv.Close()
 	}
+	s.notify.close()
 	if s.host != nil {
 		s.host.Close()
 	}

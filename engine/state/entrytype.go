@@ -31,6 +31,10 @@ const (
 	EntryInterrupted   EntryType = "interrupted" // a step cancelled by a second interrupt
 	EntrySkipped       EntryType = "skipped"
 	EntryCleanedUp     EntryType = "cleaned-up" // a drill's clean-up: By, Message (what was done)
+	// A notification (graph `notify`) delivered, or an attempt that failed:
+	// Data target, event, attempt, final; Message the answer or the error.
+	EntryNotified     EntryType = "notified"
+	EntryNotifyFailed EntryType = "notify-failed"
 
 	// Written by the store itself so that every change to a node record or
 	// a snapshot is journaled (Verify checks records against the journal):
