@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 const crisisCLIGraph = `version: 1
@@ -24,6 +25,7 @@ func TestCLIFourEyesAndDeadlines(t *testing.T) {
 	d.write("g.yaml", crisisCLIGraph)
 	d.mustRun(4, "run", "g.yaml")
 	runID := d.status().Run
+	time.Sleep(1100 * time.Millisecond) // the vital rto (1s) passes: lab-gate and lab are late
 	out := d.mustRun(0, "approve", runID, "lab-gate", "--by", "alice", "--comment", "samples checked")
 	if !strings.Contains(out, "gate lab-gate still waits: approved so far by alice; it needs another, distinct approver") {
 		t.Fatalf("first approval:\n%s", out)
