@@ -162,6 +162,9 @@ func (e *Engine) Start(ctx context.Context, g *graphs.Graph) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if err := e.checkPins(ctx, g, include); err != nil {
+		return Result{}, err
+	}
 	if err := step.KindsError(step.CheckKinds(ctx, e.host, g, include)); err != nil {
 		return Result{}, err
 	}

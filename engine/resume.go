@@ -100,6 +100,9 @@ func (e *Engine) ResumeWith(ctx context.Context, runID string, o ResumeOptions) 
 	if err != nil {
 		return Result{}, fmt.Errorf("resume run %q: %w", run.ID, err)
 	}
+	if err := e.checkPins(ctx, g, include); err != nil {
+		return Result{}, fmt.Errorf("resume run %q: %w", run.ID, err)
+	}
 	recs := make([]state.NodeRecord, len(g.Nodes))
 	var crashed []int
 	for i, n := range g.Nodes {

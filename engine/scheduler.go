@@ -90,8 +90,11 @@ type result struct {
 	message  string
 	outputs  map[string]string
 	canceled bool // the step was cancelled by an interrupt
-	started  time.Time
-	ended    time.Time
+	// permanent: a retry cannot mend the failure (the plugin's binary is
+	// missing or changed, or it refused the handshake): no backoff, no retry
+	permanent bool
+	started   time.Time
+	ended     time.Time
 }
 
 type approval struct {
@@ -520,7 +523,7 @@ func (r *runner) failed(i int, res result, nlog *zap.Logger) {
 		r.finished(i, res.message)
 		return
 	}
-	if r.tries[i] < allowed && !r.failedFast {
+	if r.tries[i] < allowed && !r.failedFast && !res.permanent {
 		delay := backoff(r.g.RetryDelay(), r.tries[i])
 		r.setState(i, state.NodePending)
 		ent := r.entry(state.EntryRetrying, n.ID, fmt.Sprintf("attempt %d failed: %s; retrying in %s", res.attempt, res.message, delay.Round(time.Millisecond)))

@@ -142,7 +142,7 @@ func (e *Engine) secretOutputs(outputs map[string]string) string {
 // execute runs one attempt of a step and reports its result to the loop.
 func (r *runner) execute(l launch) {
 	res := result{idx: l.idx, attempt: l.attempt, started: r.e.opts.Now()}
-	res.status, res.message, res.outputs = r.call(l)
+	res.status, res.message, res.outputs = r.call(l, &res.permanent)
 	if res.status != step.Succeeded && res.status != step.Waiting && r.ctx.Err() != nil {
 		res.canceled = true
 		if res.message == "" {
@@ -165,7 +165,9 @@ func (r *runner) execute(l launch) {
 	r.results <- res
 }
 
-func (r *runner) call(l launch) (step.Status, string, map[string]string) {
+// call runs one attempt; *permanent is set when it failed in a way a retry
+// cannot mend (see isPermanent).
+func (r *runner) call(l launch, permanent *bool) (step.Status, string, map[string]string) {
 	cfg, err := r.e.resolveConfig(l.node, r.g.Dir, l.req.Inputs, false)
 	if err != nil {
 		return step.Failed, fmt.Sprintf("resolve config: %v", err), nil
@@ -180,6 +182,13 @@ func (r *runner) call(l launch) (step.Status, string, map[string]string) {
 			return status, msg, outs
 		}
 		req.RestorePoint, outputs = pt, outs
+	}
+	if rd, ok := r.e.host.(readier); ok {
+		// The plugin's start-up has its own timeout: the node's starts after.
+		if err := rd.Ready(r.ctx, l.node.Plugin); err != nil {
+			*permanent = isPermanent(err)
+			return step.Failed, err.Error(), nil
+		}
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, l.timeout)
 	defer cancel()
@@ -206,6 +215,7 @@ func (r *runner) call(l launch) (step.Status, string, map[string]string) {
 	}
 	sr, err := r.e.host.Restore(ctx, req, onEvent)
 	if err != nil {
+		*permanent = isPermanent(err)
 		return step.Failed, stepError(ctx, l, err), outputs
 	}
 	for k, v := range sr.Outputs {
@@ -225,6 +235,7 @@ func (r *runner) call(l launch) (step.Status, string, map[string]string) {
 	}
 	vr, err := r.e.host.Verify(ctx, req)
 	if err != nil {
+		*permanent = isPermanent(err)
 		return step.Failed, "verify: " + stepError(ctx, l, err), outputs
 	}
 	// Verify may set outputs too (a count it checked, the URL it probed):

@@ -192,3 +192,13 @@ func (h *Host) Start(ctx context.Context, names ...string) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// Ready starts plugin name if it is not running and waits until it is
+// (bounded by its start timeout) or ctx ends. The engine calls it before a
+// node's timeout starts, so that a plugin's start-up never eats it.
+func (h *Host) Ready(ctx context.Context, name string) error {
+	if _, err := h.get(ctx, name); err != nil {
+		return fmt.Errorf("start plugin %q: %w", name, err)
+	}
+	return nil
+}
