@@ -29,7 +29,7 @@ test-short:
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./graphs:FuzzParse ./engine/state:FuzzOpen ./engine/state:FuzzNodeCodec \
 	./engine/state:FuzzEntryJSON ./plugins/sdk:FuzzDecode ./examples/vendor-plugin:FuzzReadManifest \
-	./engine/host:FuzzSessionReplies
+	./engine/host:FuzzSessionReplies ./engine/host:FuzzPluginOutput ./engine/host:FuzzExecOutput
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \

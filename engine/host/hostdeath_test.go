@@ -20,8 +20,18 @@ import (
 // and waits forever.
 const envMiniHost = "REPRISE_TEST_MINIHOST"
 
+// envMiniHostOrphans makes the mini engine first run a step that leaves
+// a background child (its pid in DIR/left) and start one that ignores
+// SIGTERM (DIR/stubborn) with a child (DIR/child).
+const envMiniHostOrphans = "REPRISE_TEST_MINIHOST_ORPHANS"
+
 func runMiniHost(pidfile string) {
 	h := host.New(host.Options{BuiltinCommand: hosttest.BuiltinCommand})
+	if dir := os.Getenv(envMiniHostOrphans); dir != "" {
+		_, _ = h.Restore(context.Background(), req("exec", "left", sh(`sleep 600 & echo $! > `+dir+`/left`)), nil)
+		_, _ = h.Restore(context.Background(), req("exec", "stubborn", sh(`trap '' TERM; sleep 600 & echo $! > `+dir+`/child; echo $$ > `+dir+`/stubborn; while :; do sleep 1; done`)), nil)
+		select {}
+	}
 	_, _ = h.Restore(context.Background(), req("exec", "long", map[string]any{
 		"restore": []any{"sh", "-c", `echo $$ > "` + pidfile + `.tmp" && mv "` + pidfile + `.tmp" "` + pidfile + `" && exec sleep 600`}}), nil)
 	select {}

@@ -11,8 +11,8 @@ import (
 // maxStepLogBytes bytes are counted, not passed on (nor written to the log
 // file); one line at the end says how many there were.
 const (
-	maxStepLogLines = 10000
-	maxStepLogBytes = 4 << 20
+	maxStepLogLines = 20000
+	maxStepLogBytes = 8 << 20
 )
 
 // outputGate applies a graph's output limits to one call's outputs, as they

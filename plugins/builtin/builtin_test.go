@@ -52,7 +52,7 @@ func TestReadOutputs(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			got, warns := readOutputs(path)
+			got, warns, _ := readOutputs(path)
 			if !reflect.DeepEqual(got, tt.want) || len(warns) != tt.wantWarn {
 				t.Errorf("readOutputs = %v, %q; want %v and %d warnings", got, warns, tt.want, tt.wantWarn)
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
 
 	"github.com/reprise-si/reprise/plugins/sdk"
 )
@@ -132,6 +136,9 @@ func (*Exec) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream) error
 	if err != nil {
 		return err
 	}
+	if res.outputErr != nil {
+		return fmt.Errorf("node %q: %w", req.NodeID, res.outputErr)
+	}
 	for _, k := range sortedKeys(res.outputs) {
 		s.Output(k, res.outputs[k])
 	}
@@ -162,6 +169,9 @@ func (*Exec) Check(ctx context.Context, req *sdk.Request) (sdk.CheckResult, erro
 	if res.exitErr != nil {
 		return sdk.CheckResult{Restored: false, Message: fmt.Sprintf("check command %s: %s%s", filepath.Base(cfg.Check[0]), res.exitErr, res.tailText())}, nil
 	}
+	if res.outputErr != nil {
+		return sdk.CheckResult{}, fmt.Errorf("node %q: check: %w", req.NodeID, res.outputErr)
+	}
 	return sdk.CheckResult{Restored: true, Outputs: res.outputs,
 		Message: fmt.Sprintf("check command %s exited 0", filepath.Base(cfg.Check[0]))}, nil
 }
@@ -180,6 +190,9 @@ func (*Exec) Verify(ctx context.Context, req *sdk.Request) (sdk.Result, error) {
 	if err != nil {
 		return sdk.Result{}, err
 	}
+	if res.outputErr != nil {
+		return sdk.Result{Failed: true, Message: fmt.Sprintf("node %q: verify: %v", req.NodeID, res.outputErr)}, nil
+	}
 	if res.exitErr != nil {
 		return sdk.Result{Failed: true, Outputs: res.outputs,
 			Message: fmt.Sprintf("verify command %s: %s%s", filepath.Base(cfg.Verify[0]), res.exitErr, res.tailText())}, nil
@@ -193,6 +206,9 @@ type cmdResult struct {
 	tail     []string
 	outputs  map[string]string
 	warnings []string
+	// outputErr: the outputs file could not be taken (too big): the step
+	// fails with it and stores nothing.
+	outputErr error
 }
 
 func (r *cmdResult) tailText() string {
@@ -247,20 +263,36 @@ func runCommand(ctx context.Context, req *sdk.Request, cfg *execConfig, argv []s
 	}
 	newGroup(cmd)
 	res := &cmdResult{}
-	var mu sync.Mutex
+	var (
+		mu             sync.Mutex
+		logged         int
+		dropped, bytes int64
+	)
 	line := func(stream, l string) {
 		mu.Lock()
 		defer mu.Unlock()
-		res.tail = append(res.tail, l)
+		if len(l) > maxTailLine {
+			res.tail = append(res.tail, l[:maxTailLine]+" …")
+		} else {
+			res.tail = append(res.tail, l)
+		}
 		if len(res.tail) > tailLines {
 			res.tail = res.tail[1:]
 		}
-		if onLine != nil {
-			onLine(stream, l)
+		if onLine == nil {
+			return
 		}
+		if logged >= maxLogLines {
+			dropped++
+			bytes += int64(len(l))
+			return
+		}
+		logged++
+		onLine(stream, l)
 	}
-	stdout := &lineSink{stream: "stdout", line: line}
-	stderr := &lineSink{stream: "stderr", line: line}
+	conv := &converter{}
+	stdout := &lineSink{stream: "stdout", line: line, conv: conv}
+	stderr := &lineSink{stream: "stderr", line: line, conv: conv}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// A background process that keeps the pipes open must not hold the step.
 	cmd.WaitDelay = 2 * time.Second
@@ -275,7 +307,15 @@ func runCommand(ctx context.Context, req *sdk.Request, cfg *execConfig, argv []s
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	res.outputs, res.warnings = readOutputs(outPath)
+	if dropped > 0 {
+		onLine("stderr", fmt.Sprintf("%d more output lines (%d bytes) not logged: over the %d lines a command logs", dropped, bytes, maxLogLines))
+	}
+	if conv.used() {
+		res.warnings = append(res.warnings, fmt.Sprintf("output of %s is not valid UTF-8: its invalid bytes were read as Windows-1252 (Latin-1)", filepath.Base(argv[0])))
+	}
+	var outWarnings []string
+	res.outputs, outWarnings, res.outputErr = readOutputs(outPath)
+	res.warnings = append(res.warnings, outWarnings...)
 	return res, nil
 }
 
@@ -311,18 +351,35 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // readOutputs parses the KEY=VALUE lines of a command's outputs file; other
-// non-empty lines (except # comments) become warnings.
-func readOutputs(path string) (map[string]string, []string) {
+// non-empty lines (except # comments) become warnings. A file over
+// sdk.MaxOutputBytes is refused unread (the error names its size); values
+// that are not valid UTF-8 are read as Windows-1252, said once.
+func readOutputs(path string) (map[string]string, []string, error) {
 	out := map[string]string{}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return out, []string{"read outputs file: " + err.Error()}
+		return out, []string{"read outputs file: " + err.Error()}, nil
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > sdk.MaxOutputBytes {
+		return nil, nil, fmt.Errorf("REPRISE_OUTPUT file is %d bytes, over the %d bytes a step may set as outputs; nothing stored", fi.Size(), sdk.MaxOutputBytes)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, sdk.MaxOutputBytes+1))
+	if err != nil {
+		return out, []string{"read outputs file: " + err.Error()}, nil
+	}
+	if len(b) > sdk.MaxOutputBytes {
+		return nil, nil, fmt.Errorf("REPRISE_OUTPUT file is over the %d bytes a step may set as outputs; nothing stored", sdk.MaxOutputBytes)
 	}
 	var warnings []string
+	legacy := false
 	for i, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimRight(line, "\r")
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
 			continue
+		}
+		if !utf8.ValidString(line) {
+			line, legacy = legacyText([]byte(line)), true
 		}
 		k, v, ok := strings.Cut(line, "=")
 		k = strings.TrimSpace(k)
@@ -332,38 +389,116 @@ func readOutputs(path string) (map[string]string, []string) {
 		}
 		out[k] = v
 	}
-	return out, warnings
+	if legacy {
+		warnings = append(warnings, "REPRISE_OUTPUT is not valid UTF-8: its invalid bytes were read as Windows-1252 (Latin-1)")
+	}
+	return out, warnings, nil
 }
 
-// lineSink splits what a command writes into lines.
+// maxLogLines is how many output lines of one command are logged; the rest
+// are counted (the last ones still show in a failure's message).
+const maxLogLines = 10000
+
+// maxTailLine is the longest line a failure message quotes.
+const maxTailLine = 512
+
+// maxLine is the longest output line exec passes on; the rest of a longer
+// line is dropped, the cut said at its end.
+const maxLine = 8 << 10
+
+// lineSink splits what a command writes into lines, each cut to maxLine
+// bytes and made valid UTF-8 (see legacyText). Its buffer never holds more
+// than one cut line: a command that prints faster than the host takes the
+// lines waits (its pipe fills), it does not grow memory.
 type lineSink struct {
 	stream string
 	line   func(stream, line string)
+	conv   *converter
 	buf    []byte
+	cut    int // bytes dropped from the line in buf
 }
 
 func (w *lineSink) Write(b []byte) (int, error) {
-	w.buf = append(w.buf, b...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		part := b
+		if i >= 0 {
+			part = b[:i]
+		}
+		if room := maxLine - len(w.buf); room > 0 {
+			w.buf = append(w.buf, part[:min(len(part), room)]...)
+			w.cut += len(part) - min(len(part), room)
+		} else {
+			w.cut += len(part)
+		}
 		if i < 0 {
 			break
 		}
-		w.line(w.stream, strings.TrimRight(string(w.buf[:i]), "\r"))
-		w.buf = w.buf[i+1:]
+		w.emit()
+		b = b[i+1:]
 	}
-	if len(w.buf) > 64<<10 {
-		w.flush()
+	return n, nil
+}
+
+// emit passes on the line in buf.
+func (w *lineSink) emit() {
+	text := w.conv.text(bytes.TrimRight(w.buf, "\r"))
+	if w.cut > 0 {
+		text += fmt.Sprintf(" … [cut: %d more bytes]", w.cut)
 	}
-	return len(b), nil
+	w.line(w.stream, text)
+	w.buf, w.cut = w.buf[:0], 0
 }
 
 // flush passes on a last line without a newline.
 func (w *lineSink) flush() {
-	if len(w.buf) > 0 {
-		w.line(w.stream, string(w.buf))
-		w.buf = w.buf[:0]
+	if len(w.buf) > 0 || w.cut > 0 {
+		w.emit()
 	}
+}
+
+// converter makes a command's bytes valid UTF-8 and remembers whether it
+// had to: hospital software often writes Latin-1 or Windows-1252.
+type converter struct {
+	mu        sync.Mutex
+	converted bool
+}
+
+// text returns b as valid UTF-8: a byte that is not part of a valid UTF-8
+// sequence is read as Windows-1252 (a superset of Latin-1's printable
+// characters), so that "Fran\xe7ois" reads "François"; the five bytes
+// Windows-1252 leaves undefined become U+FFFD.
+func (c *converter) text(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	c.mu.Lock()
+	c.converted = true
+	c.mu.Unlock()
+	return legacyText(b)
+}
+
+func (c *converter) used() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.converted
+}
+
+func legacyText(b []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(b) + 8)
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size <= 1 {
+			sb.WriteRune(charmap.Windows1252.DecodeByte(b[0]))
+			b = b[1:]
+			continue
+		}
+		sb.Write(b[:size])
+		b = b[size:]
+	}
+	return sb.String()
 }
 
 // drillFlag is REPRISE_DRILL's value.

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/reprise-si/reprise/internal/proctree"
 	"github.com/reprise-si/reprise/internal/wire"
 )
 
@@ -67,6 +68,11 @@ func watchHost(srv *server, ppid int) {
 	select {
 	case <-done:
 	case <-time.After(hostGoneGrace):
+	}
+	// What the steps left behind (a command's background child) must not
+	// outlive reprise either: end the plugin's session but the plugin.
+	if proctree.SessionLeader() {
+		proctree.KillSession(os.Getpid())
 	}
 	os.Exit(1)
 }

@@ -114,6 +114,10 @@ func (s *Stream) SetMessage(message string) {
 	s.mu.Unlock()
 }
 
+// MaxOutputBytes is the most a step may send as outputs in all, keys and
+// values (a graph's own limits are smaller; see graphs.Limits).
+const MaxOutputBytes = wire.MaxOutputBytes
+
 // maxEventText bounds a log or progress message as sent to the host; a
 // longer one is cut, the cut said at its end.
 const maxEventText = 1 << 20
