@@ -87,6 +87,9 @@ echo "not a pair" >> "$REPRISE_OUTPUT"
 		}
 	}
 	want := []string{"info: node db attempt 1 drill 1 in sub hello", "warn: careful", "warn: REPRISE_OUTPUT line 2: want KEY=VALUE, ignored"}
+	// stdout and stderr are two pipes read side by side: their lines may
+	// come in either order.
+	slices.Sort(logs)
 	if !slices.Equal(logs, want) {
 		t.Errorf("logs\n got %q\nwant %q", logs, want)
 	}
