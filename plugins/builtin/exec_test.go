@@ -90,6 +90,7 @@ echo "not a pair" >> "$REPRISE_OUTPUT"
 	// stdout and stderr are two pipes read side by side: their lines may
 	// come in either order.
 	slices.Sort(logs)
+	slices.Sort(want)
 	if !slices.Equal(logs, want) {
 		t.Errorf("logs\n got %q\nwant %q", logs, want)
 	}
