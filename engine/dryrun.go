@@ -43,7 +43,7 @@ func (e *Engine) DryRun(ctx context.Context, g *graphs.Graph) ([]PlanItem, error
 		return nil, err
 	}
 	badKind := map[string]*step.KindProblem{}
-	for _, p := range step.CheckKinds(ctx, e.host, g, include) {
+	for _, p := range step.CheckKinds(ctx, e.hostOf(g), g, include) {
 		badKind[p.NodeID] = p
 	}
 	items := make([]PlanItem, len(g.Nodes))
@@ -94,7 +94,7 @@ func (e *Engine) dryRunNode(ctx context.Context, g *graphs.Graph, n *graphs.Node
 	req.Config = cfg
 	cctx, cancel := context.WithTimeout(ctx, g.NodeTimeout(n))
 	defer cancel()
-	problems, err := e.host.Validate(cctx, req)
+	problems, err := e.hostOf(g).Validate(cctx, req)
 	if err != nil {
 		it.Action = ActionInvalid
 		it.Error = e.red.String("validate: " + err.Error())
@@ -107,7 +107,7 @@ func (e *Engine) dryRunNode(ctx context.Context, g *graphs.Graph, n *graphs.Node
 		}
 		return
 	}
-	cr, err := e.host.Check(cctx, req)
+	cr, err := e.hostOf(g).Check(cctx, req)
 	if err != nil {
 		it.Error = e.red.String("check: " + err.Error())
 		return

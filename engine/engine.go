@@ -53,6 +53,11 @@ type Options struct {
 	// Redactor collects the resolved secret values (nil: a new one). Share
 	// it with the loggers given to the plugin host (Redactor.WrapLogger).
 	Redactor *Redactor
+	// NewHost builds the plugin host when New is given none (nil host):
+	// on the first step call a run needs, with the run's graph, so that a
+	// resume with nothing left to do starts no plugin and a resumed run's
+	// host serves the plugins of its own graph.
+	NewHost NewHostFunc
 }
 
 // Engine runs graphs through a step.Host and keeps every transition in a
@@ -72,10 +77,17 @@ type Engine struct {
 	once  sync.Once
 
 	evMu sync.Mutex
+
+	hostMu   sync.Mutex // guards what follows: the host NewHost built
+	built    step.Host
+	buildErr error
+	closed   bool
 }
 
 // New returns an Engine writing to store and running steps through host.
-// The caller keeps ownership of both and closes them after the engine is done.
+// The caller keeps ownership of both and closes them after the engine is
+// done. host may be nil when opts.NewHost is set: the engine then builds
+// its host when a run first needs one, and Close closes it.
 func New(store *state.Store, host step.Host, opts Options) *Engine {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = DefaultParallelism
@@ -165,7 +177,7 @@ func (e *Engine) Start(ctx context.Context, g *graphs.Graph) (Result, error) {
 	if err := e.checkPins(ctx, g, include); err != nil {
 		return Result{}, err
 	}
-	if err := step.KindsError(step.CheckKinds(ctx, e.host, g, include)); err != nil {
+	if err := step.KindsError(step.CheckKinds(ctx, e.hostOf(g), g, include)); err != nil {
 		return Result{}, err
 	}
 	now := e.opts.Now()

@@ -26,7 +26,7 @@ type readier interface {
 // host can: a pinned binary that changed, or a missing one, ends the run or
 // resume before any node starts.
 func (e *Engine) checkPins(ctx context.Context, g *graphs.Graph, include []bool) error {
-	pc, ok := e.host.(pinChecker)
+	pc, ok := e.hostOf(g).(pinChecker)
 	if !ok {
 		return nil
 	}

@@ -383,7 +383,7 @@ func (e *Engine) check(ctx context.Context, g *graphs.Graph, n *graphs.Node, req
 	req.Config = cfg
 	cctx, cancel := context.WithTimeout(ctx, g.NodeTimeout(n))
 	defer cancel()
-	cr, err := e.host.Check(cctx, req)
+	cr, err := e.hostOf(g).Check(cctx, req)
 	if err != nil {
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) {
 			return step.CheckResult{Message: fmt.Sprintf("check timed out after %s", g.NodeTimeout(n))}

@@ -183,7 +183,7 @@ func (r *runner) call(l launch, permanent *bool) (step.Status, string, map[strin
 		}
 		req.RestorePoint, outputs = pt, outs
 	}
-	if rd, ok := r.e.host.(readier); ok {
+	if rd, ok := r.e.hostOf(r.g).(readier); ok {
 		// The plugin's start-up has its own timeout: the node's starts after.
 		if err := rd.Ready(r.ctx, l.node.Plugin); err != nil {
 			*permanent = isPermanent(err)
@@ -213,7 +213,7 @@ func (r *runner) call(l launch, permanent *bool) (step.Status, string, map[strin
 			r.e.emit(out)
 		}
 	}
-	sr, err := r.e.host.Restore(ctx, req, onEvent)
+	sr, err := r.e.hostOf(r.g).Restore(ctx, req, onEvent)
 	if err != nil {
 		*permanent = isPermanent(err)
 		return step.Failed, stepError(ctx, l, err), outputs
@@ -233,7 +233,7 @@ func (r *runner) call(l launch, permanent *bool) (step.Status, string, map[strin
 	if !hasVerify(l.node) {
 		return step.Succeeded, sr.Message, outputs
 	}
-	vr, err := r.e.host.Verify(ctx, req)
+	vr, err := r.e.hostOf(r.g).Verify(ctx, req)
 	if err != nil {
 		*permanent = isPermanent(err)
 		return step.Failed, "verify: " + stepError(ctx, l, err), outputs

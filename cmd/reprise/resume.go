@@ -5,16 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/host"
 	"github.com/reprise-si/reprise/engine/state"
-	"github.com/reprise-si/reprise/engine/step"
-	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/graphs"
 )
 
@@ -170,87 +165,9 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context
 	if !c.Flags().Changed("fail-fast") {
 		opts.FailFast = run.Options.FailFast
 	}
-	err = s.start(f, opts, func(_ *engine.Redactor, log *zap.Logger) step.Host {
-		return &lazyHost{mk: func() (step.Host, error) {
-			g := edited
-			if g == nil {
-				var err error
-				if g, err = view.ReadGraph(s.st, run); err != nil {
-					return nil, err
-				}
-			}
-			return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log, Limits: g.Limits}), nil
-		}}
-	})
-	if err != nil {
+	if err := s.start(f, opts); err != nil {
 		return err
 	}
 	res, err := s.do(func(ctx context.Context) (engine.Result, error) { return fn(ctx, s.eng, run.ID) })
 	return s.finish(c.OutOrStdout(), res, err, f.json)
-}
-
-// lazyHost builds the plugin host on first use: a resume with nothing left
-// to do never parses the graph snapshot nor starts a plugin.
-type lazyHost struct {
-	mk   func() (step.Host, error)
-	once sync.Once
-	h    step.Host
-	err  error
-}
-
-var _ step.Host = (*lazyHost)(nil)
-
-func (l *lazyHost) get() (step.Host, error) {
-	l.once.Do(func() { l.h, l.err = l.mk() })
-	return l.h, l.err
-}
-
-func (l *lazyHost) Describe(ctx context.Context, plugin string) (step.PluginInfo, error) {
-	h, err := l.get()
-	if err != nil {
-		return step.PluginInfo{}, err
-	}
-	return h.Describe(ctx, plugin)
-}
-
-func (l *lazyHost) Validate(ctx context.Context, req step.Request) ([]string, error) {
-	h, err := l.get()
-	if err != nil {
-		return nil, err
-	}
-	return h.Validate(ctx, req)
-}
-
-func (l *lazyHost) Check(ctx context.Context, req step.Request) (step.CheckResult, error) {
-	h, err := l.get()
-	if err != nil {
-		return step.CheckResult{}, err
-	}
-	return h.Check(ctx, req)
-}
-
-func (l *lazyHost) Restore(ctx context.Context, req step.Request, onEvent func(step.Event)) (step.Result, error) {
-	h, err := l.get()
-	if err != nil {
-		return step.Result{}, err
-	}
-	return h.Restore(ctx, req, onEvent)
-}
-
-func (l *lazyHost) Verify(ctx context.Context, req step.Request) (step.Result, error) {
-	h, err := l.get()
-	if err != nil {
-		return step.Result{}, err
-	}
-	return h.Verify(ctx, req)
-}
-
-func (l *lazyHost) Close() error {
-	var built step.Host
-	l.once.Do(func() { l.err = errors.New("plugin host closed") })
-	built = l.h
-	if built == nil {
-		return nil
-	}
-	return built.Close()
 }

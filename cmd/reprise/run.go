@@ -111,10 +111,7 @@ cancels them).`,
 				opts.StartNote = fmt.Sprintf("started while run %s was unfinished (%s, %s)", prev.ID, prev.Status, progressOf(s.st, *prev))
 				fmt.Fprintf(c.ErrOrStderr(), "note: %s; a new run starts (--new)\n", opts.StartNote)
 			}
-			err = s.start(f, opts, func(_ *engine.Redactor, log *zap.Logger) step.Host {
-				return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log, Limits: g.Limits})
-			})
-			if err != nil {
+			if err := s.start(f, opts); err != nil {
 				return err
 			}
 			res, err := s.do(func(ctx context.Context) (engine.Result, error) { return s.eng.Start(ctx, g) })
@@ -173,7 +170,6 @@ type session struct {
 	st       *state.Store
 	log      *zap.Logger
 	closeLog func()
-	host     step.Host
 	eng      *engine.Engine
 	srv      *control.Server
 	notify *notifyHook // the graph's notify targets
@@ -198,8 +194,14 @@ func openSession(path, who string) (*session, error) {
 	return s, nil
 }
 
-// start builds the plugin host, the engine and the control socket.
-func (s *session) start(f runFlags, opts engine.Options, mkHost func(*engine.Redactor, *zap.Logger) step.Host) error {
+// newPluginHost is the engine's NewHost: the plugin host of the run's graph.
+func newPluginHost(g *graphs.Graph, log *zap.Logger) (step.Host, error) {
+	return host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, Logger: log, Limits: g.Limits}), nil
+}
+
+// start builds the engine (which builds its plugin host when a step first
+// needs it) and the control socket.
+func (s *session) start(f runFlags, opts engine.Options) error {
 	if os.Getenv("GOGC") == "" {
 		// A run keeps little memory alive and allocates per node: collect
 		// less often (GOGC in the environment still decides).
@@ -218,14 +220,14 @@ func (s *session) start(f runFlags, opts engine.Options, mkHost func(*engine.Red
 	}
 	s.anchor = *f.anchor
 	s.log = withLiveRun(s.log, live)
-	s.host = mkHost(red, red.WrapLogger(s.log))
+	opts.NewHost = newPluginHost
 	opts.Logger = s.log
 	opts.Redactor = red
 	opts.OnEvent, s.progressDone = stderrProgress(f.quiet)
 	s.notify = watchNotify(s.st, opts.OnEvent)
 	opts.OnEvent = s.notify.onEvent
 	mu.Lock()
-	eng = engine.New(s.st, s.host, opts)
+	eng = engine.New(s.st, nil, opts)
 	mu.Unlock()
 	s.eng = eng
 	var err error
@@ -241,8 +243,8 @@ func (s *session) close() {
 		s.srv.Close()
 	}
 	s.notify.close()
-	if s.host != nil {
-		s.host.Close()
+	if s.eng != nil {
+		s.eng.Close()
 	}
 	if s.closeLog != nil {
 		s.closeLog()
