@@ -172,7 +172,7 @@ type session struct {
 	closeLog func()
 	eng      *engine.Engine
 	srv      *control.Server
-	notify *notifyHook // the graph's notify targets
+	notify   *notifyHook // the graph's notify targets
 	// progressDone flushes the progress display (before the result is printed).
 	progressDone func()
 	// anchor is where the journal head goes at the end (--anchor).
