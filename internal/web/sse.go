@@ -1,0 +1,159 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+// hubs fans a run's new journal entries out to its event streams: one
+// reader per run however many viewers watch it, so that 50 wall screens
+// cost the run what one does.
+type hubs struct {
+	s    *Server
+	mu   sync.Mutex
+	runs map[string]*hub
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+type hub struct {
+	subs map[chan []byte]bool
+	seq  uint64
+}
+
+func newHubs(s *Server) *hubs {
+	ctx, stop := context.WithCancel(context.Background())
+	return &hubs{s: s, runs: map[string]*hub{}, ctx: ctx, stop: stop}
+}
+
+func (h *hubs) close() { h.stop() }
+
+// subscribe returns a channel of event frames for run, starting after the
+// journal's current end, and the function that ends the subscription.
+func (h *hubs) subscribe(run string) (chan []byte, func(), error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hb := h.runs[run]
+	if hb == nil {
+		seq, err := h.lastSeq(run)
+		if err != nil {
+			return nil, nil, err
+		}
+		hb = &hub{subs: map[chan []byte]bool{}, seq: seq}
+		h.runs[run] = hb
+		go h.poll(run, hb)
+	}
+	ch := make(chan []byte, 64)
+	hb.subs[ch] = true
+	return ch, func() {
+		h.mu.Lock()
+		delete(hb.subs, ch)
+		h.mu.Unlock()
+	}, nil
+}
+
+func (h *hubs) lastSeq(run string) (uint64, error) {
+	r, err := control.Open(h.s.opts.StatePath)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	if _, err := r.Run(run); err != nil {
+		return 0, err
+	}
+	var seq uint64
+	err = r.Journal(run, 0, func(e state.Entry) error { seq = e.Seq; return nil })
+	return seq, err
+}
+
+// poll reads the run's new journal entries every Poll and sends each to
+// every subscriber; it ends when nobody listens any more.
+func (h *hubs) poll(run string, hb *hub) {
+	t := time.NewTicker(h.s.opts.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		if len(hb.subs) == 0 {
+			delete(h.runs, run)
+			h.mu.Unlock()
+			return
+		}
+		after := hb.seq
+		h.mu.Unlock()
+		var frames [][]byte
+		last := after
+		if r, err := control.Open(h.s.opts.StatePath); err == nil {
+			_ = r.Journal(run, after, func(e state.Entry) error {
+				b, _ := json.Marshal(map[string]any{"seq": e.Seq, "time": e.Time, "type": e.Type, "node": e.NodeID,
+					"state": e.State, "by": e.By, "message": e.Message})
+				frames = append(frames, []byte(fmt.Sprintf("id: %d\nevent: entry\ndata: %s\n\n", e.Seq, b)))
+				last = e.Seq
+				return nil
+			})
+			r.Close()
+		}
+		h.mu.Lock()
+		hb.seq = last
+		for ch := range hb.subs {
+			for _, f := range frames {
+				select {
+				case ch <- f:
+				default: // a viewer that does not keep up misses entries, never holds the others
+				}
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+// events streams a run's journal entries as Server-Sent Events.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, _ state.Operator, _ string) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	ch, done, err := s.hubs.subscribe(r.PathValue("run"))
+	if err != nil {
+		apiError(w, statusOf(err), err.Error())
+		return
+	}
+	defer done()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(": connected\nretry: 2000\n\n"))
+	fl.Flush()
+	keep := time.NewTicker(20 * time.Second)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.hubs.ctx.Done():
+			return
+		case f := <-ch:
+			if _, err := w.Write(f); err != nil {
+				return
+			}
+			fl.Flush()
+		case <-keep.C:
+			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}
