@@ -56,3 +56,7 @@ func BenchmarkValidatePlan100kJSON(b *testing.B) { benchValidatePlan(b, 100_000,
 
 // BenchmarkValidatePlan150kJSON: the largest graph the size limit is sized for.
 func BenchmarkValidatePlan150kJSON(b *testing.B) { benchValidatePlan(b, 150_000, 300_000, "json") }
+
+// BenchmarkValidatePlan100kYAML: target under 3 s and 800 MB (issue 16,
+// graphs/BENCH.md).
+func BenchmarkValidatePlan100kYAML(b *testing.B) { benchValidatePlan(b, 100_000, 200_000, "yaml") }

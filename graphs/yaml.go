@@ -29,6 +29,18 @@ const AliasBudget = 10000
 // handed to d.streamNode one at a time, and dropped from the YAML tree
 // once converted, so that the two trees never both hold every node.
 func parseYAML(data []byte, d *decoder) (value, *Problem) {
+	if d != nil && len(data) >= yamlChunkMin {
+		if v, p, ok := parseYAMLChunked(data, d); ok {
+			return v, p
+		}
+		*d = *newDecoder() // the chunked reading gave up half way
+		d.expectNodes(data)
+	}
+	return parseYAMLWhole(data, d)
+}
+
+// parseYAMLWhole parses data as one document (see parseYAML).
+func parseYAMLWhole(data []byte, d *decoder) (value, *Problem) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -157,11 +169,24 @@ type yamlConv struct {
 	depth       int
 	err         *Problem
 	dec         *decoder
+	// lineOff is added to the library's line numbers: a chunk of the file
+	// parsed alone starts at line 1 (yaml_chunks.go).
+	lineOff int
+	// chunks, when set, stands for the top-level nodes list: the skeleton
+	// of a chunked file has an empty nodes key at line chunks.keyLine.
+	chunks *yamlChunks
+	// fallback is set when the chunked reading gave up: the caller reads
+	// the whole document instead.
+	fallback bool
+}
+
+func (c *yamlConv) pos(n *yaml.Node) Position {
+	return Position{Line: n.Line + c.lineOff, Column: n.Column}
 }
 
 func (c *yamlConv) fail(n *yaml.Node, sentinel error, format string, args ...any) bool {
 	if c.err == nil {
-		c.err = &Problem{Line: n.Line, Col: n.Column, Message: fmt.Sprintf(format, args...), err: sentinel}
+		c.err = &Problem{Line: n.Line + c.lineOff, Col: n.Column, Message: fmt.Sprintf(format, args...), err: sentinel}
 	}
 	return false
 }
@@ -171,7 +196,7 @@ func (c *yamlConv) conv(n *yaml.Node) (value, bool) {
 	if c.used > c.limit {
 		return value{}, c.fail(n, ErrAliasBomb, "YAML aliases expand to more than %d values: refused as an alias bomb", c.limit)
 	}
-	pos := Position{Line: n.Line, Column: n.Column}
+	pos := c.pos(n)
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
@@ -233,6 +258,8 @@ func (c *yamlConv) mapping(n *yaml.Node, pos Position) (value, bool) {
 		var vv value
 		if c.depth == 1 && c.dec != nil && !c.dec.streamed && kv.kind == vStr && kv.s == "nodes" && val.Kind == yaml.SequenceNode {
 			vv, ok = c.streamNodes(val)
+		} else if c.depth == 1 && c.chunks != nil && !c.dec.streamed && kv.kind == vStr && kv.s == "nodes" && k.Line == c.chunks.keyLine {
+			vv, ok = c.streamChunks()
 		} else {
 			vv, ok = c.conv(val)
 		}
@@ -262,7 +289,7 @@ func (c *yamlConv) mapping(n *yaml.Node, pos Position) (value, bool) {
 // each to the decoder and dropping it from the YAML tree (aliases keep
 // their own pointers to what they name). It returns the list without items.
 func (c *yamlConv) streamNodes(n *yaml.Node) (value, bool) {
-	pos := Position{Line: n.Line, Column: n.Column}
+	pos := c.pos(n)
 	c.dec.streamed, c.dec.streamedPos = true, pos
 	c.used++
 	c.depth++
@@ -302,7 +329,7 @@ func (c *yamlConv) merge(n *yaml.Node) ([]value, bool) {
 }
 
 func (c *yamlConv) scalar(n *yaml.Node) (value, bool) {
-	pos := Position{Line: n.Line, Column: n.Column}
+	pos := c.pos(n)
 	switch tag := n.ShortTag(); tag {
 	case "!!str", "!!timestamp":
 		return value{kind: vStr, pos: pos, s: n.Value}, true
