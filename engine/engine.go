@@ -36,6 +36,11 @@ type Options struct {
 	// exec commands get REPRISE_DRILL=1), and the run's clean-up is recorded
 	// with RecordCleanup. A resumed run keeps what it was.
 	Drill bool
+	// Converge asks every node's Check before its Restore (reprise run
+	// --check): a node found restored is recorded so, with Check's outputs,
+	// and not restored again. Kept in the run's options, so a resume goes on
+	// converging.
+	Converge bool
 	// StartNote, when set, is added to a new run's run-started journal
 	// entry (and its data, as "note"): why this run started, such as
 	// "started while run X was unfinished".
@@ -192,6 +197,7 @@ func (e *Engine) Start(ctx context.Context, g *graphs.Graph) (Result, error) {
 			Targets:     e.opts.Targets,
 			FailFast:    e.opts.FailFast,
 			Drill:       e.opts.Drill,
+			Converge:    e.opts.Converge,
 		},
 		Created: now,
 		Updated: now,

@@ -147,6 +147,11 @@ func (e *Engine) ResumeWith(ctx context.Context, runID string, o ResumeOptions) 
 	}
 	defer e.release(r)
 	r.changes = changes
+	for _, i := range crashed {
+		if recs[i].State == state.NodeFailed {
+			r.blockDescendants(i)
+		}
+	}
 	msg := fmt.Sprintf("resumed: %d of %d nodes done, %d left running were checked", r.doneCount(), len(recs), len(crashed))
 	if only != nil {
 		msg += fmt.Sprintf("; only %s may run", strings.Join(o.Only, ", "))
@@ -253,10 +258,12 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 	}
 	type outcome struct {
 		restored bool
+		failed   bool // restored, but Verify failed
 		msg      string
 		outputs  map[string]string
 	}
 	out := make([]outcome, len(crashed))
+	used := usedOutputs(g)
 	sem := make(chan struct{}, e.opts.Parallelism)
 	var wg sync.WaitGroup
 	for k, i := range crashed {
@@ -266,33 +273,35 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cr := e.check(ctx, g, g.Nodes[i], req)
-			out[k] = outcome{cr.Restored, e.red.String(cr.Message), cr.Outputs}
+			n := g.Nodes[i]
+			cr := e.check(ctx, g, n, req)
+			o := outcome{restored: cr.Restored, msg: e.red.String(cr.Message), outputs: cr.Outputs}
+			if o.restored {
+				// Restored, but without an output a dependent uses: its step
+				// runs again, so that the dependent gets the value.
+				if bad := e.secretOutputs(o.outputs); bad != "" {
+					o.restored, o.outputs = false, nil
+					o.msg = fmt.Sprintf("restored, but check's %s holds a secret (a secret must not travel through the state file): restoring it again", bad)
+				} else if missing := missingOutputs(used[n.ID], o.outputs); missing != "" {
+					o.restored = false
+					o.msg = fmt.Sprintf("restored (%s), but check gave no %s: restoring it again", o.msg, missing)
+				}
+			}
+			if o.restored {
+				// Restored is not healthy: Verify, as after a Restore.
+				status, vmsg, outputs := e.verifyRestored(ctx, g, n, req, o.outputs)
+				o.outputs = outputs
+				if status != step.Succeeded {
+					o.restored, o.failed = false, true
+					o.msg = e.red.String(fmt.Sprintf("restored (%s), but %s", o.msg, vmsg))
+				}
+			}
+			out[k] = o
 		}()
 	}
 	wg.Wait()
 	var changes []state.Change
 	now := e.opts.Now()
-	var used map[string]map[string][]string
-	for k, i := range crashed {
-		if !out[k].restored {
-			continue
-		}
-		// Restored, but without an output a dependent uses: its step runs
-		// again, so that the dependent gets the value.
-		if used == nil {
-			used = usedOutputs(g)
-		}
-		if bad := e.secretOutputs(out[k].outputs); bad != "" {
-			out[k].restored, out[k].outputs = false, nil
-			out[k].msg = fmt.Sprintf("restored, but check's %s holds a secret (a secret must not travel through the state file): restoring it again", bad)
-			continue
-		}
-		if missing := missingOutputs(used[g.Nodes[i].ID], out[k].outputs); missing != "" {
-			out[k].restored = false
-			out[k].msg = fmt.Sprintf("restored (%s), but check gave no %s: restoring it again", out[k].msg, missing)
-		}
-	}
 	for k, i := range crashed {
 		rec := &recs[i]
 		rec.Ended = now
@@ -308,6 +317,19 @@ func (e *Engine) checkCrashed(ctx context.Context, run state.Run, g *graphs.Grap
 				rec.History[h-1].Result = state.NodeSucceeded
 			}
 			changes = append(changes, e.nodeChange(run.ID, *rec, state.EntryRestored, "left running by a stopped engine; check: restored: "+out[k].msg))
+			continue
+		}
+		if out[k].failed && g.NodeRetries(g.Nodes[i]) == 0 {
+			// Verify failed: the attempt failed, and without retries the
+			// node fails (its dependents are blocked by the runner).
+			rec.State = state.NodeFailed
+			rec.LastError = "left running by a stopped engine; check: " + out[k].msg
+			rec.Outputs = nil
+			if h := len(rec.History); h > 0 {
+				rec.History[h-1].Result = state.NodeFailed
+				rec.History[h-1].Error = rec.LastError
+			}
+			changes = append(changes, e.nodeChange(run.ID, *rec, state.EntryFailed, rec.LastError))
 			continue
 		}
 		rec.State = state.NodePending

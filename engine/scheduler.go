@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,12 +30,14 @@ type runner struct {
 	log   *zap.Logger
 	queue *readyQueue
 
-	waitDeps  []int            // dependencies not yet done, by node
-	tries     []int            // attempts in this session, by node
-	inflight  int              // steps running
-	perPlugin map[string]int   // steps running by plugin
-	held      map[string][]int // ready nodes held back by their plugin's max_parallel
-	only      []bool           // nil, or the only nodes that may start (retry)
+	waitDeps  []int                          // dependencies not yet done, by node
+	tries     []int                          // attempts in this session, by node
+	inflight  int                            // steps running
+	perPlugin map[string]int                 // steps running by plugin
+	held      map[string][]int               // ready nodes held back by their plugin's max_parallel
+	only      []bool                         // nil, or the only nodes that may start (retry)
+	used      map[string]map[string][]string // outputs dependents use (converge mode)
+	usedOnce  sync.Once
 	timers    map[int]*time.Timer
 	counts    map[state.NodeState]int
 
@@ -93,6 +96,7 @@ type result struct {
 	// permanent: a retry cannot mend the failure (the plugin's binary is
 	// missing or changed, or it refused the handshake): no backoff, no retry
 	permanent bool
+	restored  bool // converge mode: found restored by Check, not restored
 	started   time.Time
 	ended     time.Time
 }
@@ -479,7 +483,11 @@ func (r *runner) finish(res result) {
 		rec.Outputs = res.outputs
 		rec.LastError = ""
 		r.setState(i, state.NodeSucceeded)
-		ent := r.entry(state.EntrySucceeded, n.ID, res.message)
+		typ := state.EntrySucceeded
+		if res.restored {
+			typ = state.EntryRestored
+		}
+		ent := r.entry(typ, n.ID, res.message)
 		ent.Attempt = res.attempt
 		r.addNodeChange(i, ent)
 		nlog.Info("node succeeded", zap.Duration("took", res.ended.Sub(res.started)), zap.String("message", res.message))

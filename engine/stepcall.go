@@ -142,7 +142,14 @@ func (e *Engine) secretOutputs(outputs map[string]string) string {
 // execute runs one attempt of a step and reports its result to the loop.
 func (r *runner) execute(l launch) {
 	res := result{idx: l.idx, attempt: l.attempt, started: r.e.opts.Now()}
-	res.status, res.message, res.outputs = r.call(l, &res.permanent)
+	ok := false
+	if r.converging() {
+		res.status, res.message, res.outputs, ok = r.checkFirst(l)
+		res.restored = ok && res.status == step.Succeeded
+	}
+	if !ok {
+		res.status, res.message, res.outputs = r.call(l, &res.permanent)
+	}
 	if res.status != step.Succeeded && res.status != step.Waiting && r.ctx.Err() != nil {
 		res.canceled = true
 		if res.message == "" {

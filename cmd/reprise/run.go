@@ -48,7 +48,7 @@ func (f *runFlags) add(c *cobra.Command) {
 func newRunCmd() *cobra.Command {
 	var f runFlags
 	var targets []string
-	var dryRun, drill, fresh bool
+	var dryRun, drill, fresh, converge bool
 	c := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a graph: restore every node through its plugin, with durable state",
@@ -63,6 +63,12 @@ REPRISE_DRILL=1), and once the exercise environment has been cleaned up,
 ` + "`reprise cleanup RUN --by NAME --note TEXT`" + ` records who did what; a
 cleaned-up drill cannot be resumed. With --dry-run, the plugins are told it
 is a drill too.
+
+--check converges on a half-rebuilt site (restored by hand, or by another
+tool): every node's Check is asked before its Restore, and a node found
+restored is recorded so (a "restored" journal entry, with Check's outputs,
+after its Verify) and not restored again. A resume of that run keeps
+converging.
 
 A state file holding an unfinished run of a graph of the same name refuses a
 new run (exit 2), naming that run: ` + "`reprise resume`" + ` continues it, --new starts
@@ -87,7 +93,7 @@ cancels them).`,
 				}
 				return withCode(exitError, nil)
 			}
-			opts := engine.Options{Parallelism: f.parallelism, FailFast: f.failFast, Targets: targets, Wait: f.wait, Drill: drill}
+			opts := engine.Options{Parallelism: f.parallelism, FailFast: f.failFast, Targets: targets, Wait: f.wait, Drill: drill, Converge: converge}
 			if drill {
 				fmt.Fprintf(c.ErrOrStderr(), "DRILL: an exercise on the real plan of %s; plugins are told to restore into the exercise environment (REPRISE_DRILL=1)\n", g.Name)
 			}
@@ -125,6 +131,7 @@ cancels them).`,
 	f.add(c)
 	c.Flags().StringSliceVarP(&targets, "target", "t", nil, "run only this node and its ancestors (repeatable)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and check every node, print what would run, write nothing")
+	c.Flags().BoolVar(&converge, "check", false, "converge on a half-rebuilt site: ask every node's Check before its Restore; a node found restored is recorded so, with Check's outputs, and not restored")
 	c.Flags().BoolVar(&fresh, "new", false, "start a new run even if a run of the same graph is unfinished (resume continues that one)")
 	c.Flags().BoolVar(&drill, "drill", false, "run as a drill: an exercise on the real plan, plugins restore into the exercise environment (REPRISE_DRILL=1); then record its clean-up with reprise cleanup")
 	return c

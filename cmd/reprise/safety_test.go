@@ -127,3 +127,38 @@ func TestCLIApproveWithoutRun(t *testing.T) {
 		t.Errorf("mark -q printed %q", out)
 	}
 }
+
+// TestCLIRunCheck: run --check restores only what Check does not find
+// restored, and records the others as restored with Check's outputs.
+func TestCLIRunCheck(t *testing.T) {
+	d := newCLIDir(t)
+	g := d.write("graph.yaml", `version: 1
+name: half
+defaults: {retries: 0}
+nodes:
+  - id: ad
+    kind: infrastructure
+    plugin: exec
+    with:
+      restore: [sh, -c, 'echo ad >> ran.txt; touch ad.done']
+      check: [sh, -c, 'test -f ad.done && echo host=dc1 >> "$REPRISE_OUTPUT"']
+  - id: dns
+    kind: infrastructure
+    plugin: exec
+    with: {restore: [sh, -c, 'echo dns >> ran.txt; touch dns.done'], check: [test, -f, dns.done]}
+  - id: pacs
+    kind: application
+    plugin: exec
+    depends_on: [ad, dns]
+    with: {restore: [sh, -c, 'echo "pacs $HOST" >> ran.txt'], env: {HOST: "${nodes.ad.outputs.host}"}}
+`)
+	d.write("ad.done", "") // restored by hand before reprise was pointed at the site
+	d.mustRun(0, "run", "-q", "--check", g)
+	if got := readFile(t, d.path("ran.txt")); sortedLines(got) != sortedLines("dns\npacs dc1\n") {
+		t.Errorf("steps ran %q, want dns and pacs only (ad was found restored, its host output reached pacs)", got)
+	}
+	run := d.status().Run
+	if log := d.mustRun(0, "log", run); !strings.Contains(log, "restored") || !strings.Contains(log, "found restored by check") {
+		t.Errorf("journal does not say ad was found restored:\n%s", log)
+	}
+}

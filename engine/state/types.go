@@ -58,6 +58,8 @@ type RunOptions struct {
 	// restore into the exercise environment), reports say so, and the
 	// clean-up after it is recorded (Run.Cleanup).
 	Drill bool `json:"drill,omitempty"`
+	// Converge asks every node's Check before its Restore (run --check).
+	Converge bool `json:"converge,omitempty"`
 }
 
 // Cleanup records that what a drill set up was cleaned up: by whom, when,
