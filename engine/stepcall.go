@@ -158,13 +158,13 @@ func (r *runner) execute(l launch) {
 			res.message = "cancelled by interrupt: " + res.message
 		}
 	}
-	if bad := r.e.secretOutputs(res.outputs); bad != "" && res.status == step.Succeeded {
-		res.status = step.Failed
-		res.message = fmt.Sprintf("node %q: %s holds a secret (a ${secret:…} value): a secret must not travel through the state file; "+
-			"a dependent that needs it takes it with its own ${secret:…} placeholder", l.node.ID, bad)
-	}
-	if res.status != step.Succeeded {
-		res.outputs = nil // a failed step's outputs are not kept (they could hold a secret too)
+	if bad := r.e.secretOutputs(res.outputs); bad != "" {
+		res.outputs = nil
+		if res.status == step.Succeeded || res.status == step.Waiting {
+			res.status, res.restored = step.Failed, false
+			res.message = fmt.Sprintf("node %q: %s holds a secret (a ${secret:…} value): a secret must not travel through the state file; "+
+				"a dependent that needs it takes it with its own ${secret:…} placeholder", l.node.ID, bad)
+		}
 	}
 	res.message = r.e.red.String(res.message)
 	res.outputs = r.e.red.Map(res.outputs)
