@@ -6,22 +6,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/control"
 	"github.com/reprise-si/reprise/engine/host"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/runsession"
 )
 
 // runFlags are the flags shared by run, resume and retry.
@@ -170,16 +168,17 @@ func progressOf(st *state.Store, run state.Run) string {
 	return fmt.Sprintf("%d/%d nodes done", done, len(recs))
 }
 
-// session is a state file opened for a run: store, logs, plugin host,
-// engine and control socket.
+// session is a state file opened for a run: store, logs, progress display
+// and notifications around the run session (engine, control socket,
+// signals: internal/runsession).
 type session struct {
 	path     string
 	st       *state.Store
 	log      *zap.Logger
 	closeLog func()
-	eng      *engine.Engine
-	srv      *control.Server
-	notify   *notifyHook // the graph's notify targets
+	rs       *runsession.Session
+	eng      *engine.Engine // rs.Engine
+	notify   *notifyHook    // the graph's notify targets
 	// progressDone flushes the progress display (before the result is printed).
 	progressDone func()
 	// anchor is where the journal head goes at the end (--anchor).
@@ -217,7 +216,7 @@ func (s *session) start(f runFlags, opts engine.Options) error {
 	red := engine.NewRedactor()
 	var eng *engine.Engine
 	var mu sync.Mutex
-	live := func() string {
+	live := func() string { // the log's run field, once the engine exists
 		mu.Lock()
 		defer mu.Unlock()
 		if eng == nil {
@@ -233,34 +232,33 @@ func (s *session) start(f runFlags, opts engine.Options) error {
 	opts.OnEvent, s.progressDone = stderrProgress(f.quiet)
 	s.notify = watchNotify(s.st, opts.OnEvent)
 	opts.OnEvent = s.notify.onEvent
+	rs, err := runsession.Start(s.st, opts, s.log)
+	if err != nil {
+		return err
+	}
 	mu.Lock()
-	eng = engine.New(s.st, nil, opts)
+	eng = rs.Engine
 	mu.Unlock()
-	s.eng = eng
-	var err error
-	s.srv, err = control.Listen(control.SocketPath(s.path), control.Backend{Store: s.st, Approve: eng.Approve, Live: eng.LiveRun})
-	return err
+	s.rs, s.eng = rs, rs.Engine
+	return nil
 }
 
 func (s *session) close() {
 	if s.progressDone != nil {
 		s.progressDone()
 	}
-	if s.srv != nil {
-		s.srv.Close()
+	if s.rs != nil {
+		s.rs.Close()
 	}
 	s.notify.close()
-	if s.eng != nil {
-		s.eng.Close()
-	}
 	if s.closeLog != nil {
 		s.closeLog()
 	}
 	s.st.Close()
 }
 
-// do runs fn with interrupt handling: the first SIGINT, SIGTERM or SIGHUP drains
-// the run (nothing new starts), the second cancels the running steps.
+// do runs fn under the operator's signals (runsession.Session.Do: the
+// first drains, the second cancels running steps).
 func (s *session) do(fn func(ctx context.Context) (engine.Result, error)) (engine.Result, error) {
 	if path := os.Getenv("REPRISE_CPUPROFILE"); path != "" { // for benchmarks: a CPU profile of the run
 		if f, err := os.Create(path); err == nil {
@@ -269,39 +267,7 @@ func (s *session) do(fn func(ctx context.Context) (engine.Result, error)) (engin
 			}
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	// SIGHUP is a closed terminal: stop as gracefully as for SIGTERM rather
-	// than die with steps half done; unless started under nohup, which
-	// asked for it to be ignored (Notify would undo that).
-	if !signal.Ignored(syscall.SIGHUP) {
-		signal.Notify(sigs, syscall.SIGHUP)
-	}
-	defer signal.Stop(sigs)
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		n := 0
-		for {
-			select {
-			case sig := <-sigs:
-				n++
-				if n == 1 {
-					s.log.Warn("signal received: starting nothing new; send it again to cancel running steps", zap.String("signal", sig.String()))
-					s.eng.Drain()
-				} else {
-					s.log.Warn("second signal: cancelling running steps", zap.String("signal", sig.String()))
-					cancel()
-					return
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	return fn(ctx)
+	return s.rs.Do(context.Background(), fn)
 }
 
 // finish prints the run's outcome on stdout and picks the exit code.

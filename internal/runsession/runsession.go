@@ -1,0 +1,103 @@
+// Package runsession wires one run of the reprise command outside main: the
+// engine over a state file opened for writing (the engine builds its plugin
+// host through engine.Options.NewHost), the control socket beside the file
+// (status, log and approve from another terminal), and the operator's
+// signals: the first SIGINT, SIGTERM or SIGHUP drains the run (nothing new
+// starts, running steps finish), the second cancels the running steps.
+// Either way the run ends "interrupted" with every finished step recorded.
+//
+// A Session serves one run at a time (Start, Resume or Retry through Do);
+// Close ends it. The caller keeps the state file and the logs.
+package runsession
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+// Session is a run's engine and its control socket.
+type Session struct {
+	// Engine runs the session's run; use it through Do.
+	Engine *engine.Engine
+	srv    *control.Server
+	log    *zap.Logger
+}
+
+// Start builds the engine over st (opened for writing) with opts and serves
+// the control socket beside the state file. log receives the signal
+// messages (nil: none).
+func Start(st *state.Store, opts engine.Options, log *zap.Logger) (*Session, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	eng := engine.New(st, nil, opts)
+	srv, err := control.Listen(control.SocketPath(st.Path()), control.Backend{Store: st, Approve: eng.Approve, Live: eng.LiveRun})
+	if err != nil {
+		eng.Close()
+		return nil, fmt.Errorf("start control socket: %w", err)
+	}
+	return &Session{Engine: eng, srv: srv, log: log}, nil
+}
+
+// Signals are the signals Do handles: SIGINT and SIGTERM, and SIGHUP (a
+// closed terminal) unless the process ignores it (started under nohup,
+// which asked for that; handling it would undo it).
+func Signals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
+
+// Do runs fn (a Start, Resume or Retry of s.Engine) with the context it
+// must use, under the operator's signals: the first drains the engine, the
+// second cancels that context. Signals stop being handled when fn returns.
+func (s *Session) Do(ctx context.Context, fn func(ctx context.Context) (engine.Result, error)) (engine.Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, Signals()...)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		n := 0
+		for {
+			select {
+			case sig := <-sigs:
+				n++
+				if n == 1 {
+					s.log.Warn("signal received: starting nothing new; send it again to cancel running steps", zap.String("signal", sig.String()))
+					s.Engine.Drain()
+				} else {
+					s.log.Warn("second signal: cancelling running steps", zap.String("signal", sig.String()))
+					cancel()
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return fn(ctx)
+}
+
+// Close stops the control socket and closes the plugin host the engine
+// built.
+func (s *Session) Close() error {
+	err := s.srv.Close()
+	if cerr := s.Engine.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
