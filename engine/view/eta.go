@@ -25,7 +25,11 @@ func Estimate(g *graphs.Graph, a *graphs.Analysis, recs []state.NodeRecord, para
 	var measuredN int
 	for k := range recs {
 		rec := &recs[k]
-		if i, ok := g.Index(rec.ID); ok {
+		// A run's records are in graph order: the map lookup is only for
+		// those that are not (a graph edited on resume).
+		if k < len(g.Nodes) && g.Nodes[k].ID == rec.ID {
+			byIdx[k] = rec
+		} else if i, ok := g.Index(rec.ID); ok {
 			byIdx[i] = rec
 		}
 		if rec.State == state.NodeSucceeded && !rec.Started.IsZero() && rec.Ended.After(rec.Started) && rec.ApprovedBy == "" && rec.MarkedBy == "" {
@@ -55,7 +59,7 @@ func Estimate(g *graphs.Graph, a *graphs.Analysis, recs []state.NodeRecord, para
 		}
 		w[i] = d
 		total += d
-		if g.Plugins[n.Plugin].MaxParallel > 0 {
+		if len(g.Plugins) > 0 && g.Plugins[n.Plugin].MaxParallel > 0 {
 			capped[n.Plugin] += d
 		}
 		todo++
