@@ -55,3 +55,11 @@ if [ "$rc" != 0 ] || ! check_all_succeeded "$run"; then
 fi
 show "$REPRISE" report "$run" -o "$HOSPITAL_WORK/report.html" || echo "demo: no report written" >&2
 echo "demo: every node succeeded in $(( $(date +%s) - start ))s; run $run in $HOSPITAL_WORK/reprise.db"
+cat <<EOF
+
+Open the run in the crisis room (a web dashboard; the token is shown once):
+  TOKEN=\$($REPRISE operators add demo --role admin --state "$HOSPITAL_WORK/reprise.db")
+  $REPRISE serve --state "$HOSPITAL_WORK/reprise.db"     # then http://127.0.0.1:8080/ and paste the token
+In one line:
+  $REPRISE operators add demo-\$(date +%s) --role admin --state "$HOSPITAL_WORK/reprise.db" && $REPRISE serve --state "$HOSPITAL_WORK/reprise.db"
+EOF
