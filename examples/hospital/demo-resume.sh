@@ -11,7 +11,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-KILL_AFTER=${KILL_AFTER:-40} # kill once this many nodes have succeeded
+KILL_AFTER=${KILL_AFTER:-8} # kill once this many nodes have succeeded
 
 trap stop_services EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
@@ -63,14 +63,7 @@ rc=0
 show "$REPRISE" resume --parallelism 8 || rc=$?
 interrupted "$rc"
 run=$("$REPRISE" runs --json | json_field id)
-if [ "$rc" = 4 ]; then
-	say "Parked on the biologist's validation: approve, then resume again"
-	show "$REPRISE" approve "$run" lab-validation --by "Dr Claire Martin (biologist)" \
-		--comment "analysers online, reference ranges checked"
-	rc=0
-	show "$REPRISE" resume "$run" || rc=$?
-	interrupted "$rc"
-fi
+drive "$run" "$rc"
 
 say "Proof: no step that had completed before the kill ran again"
 fail=0

@@ -145,13 +145,22 @@ func needBinaries(t *testing.T) {
 	}
 }
 
-// TestDemo runs demo.sh end to end: run, park on the biologist's gate,
-// approve, resume, every node succeeded, services stopped.
+// TestDemo runs demo.sh end to end: run, each zone certified once rebuilt,
+// the biologist's gate approved, the databases' bad restore points rejected
+// (encrypted, after the incident, an implant, a web shell), every node
+// succeeded, services stopped.
 func TestDemo(t *testing.T) {
 	needBinaries(t)
 	out := runScript(t, "demo.sh", freeBase(t, 23100))
 	for _, want := range []string{
-		"reprise approve", "lab-validation", "hash chain intact", "108 succeeded", "demo: every node succeeded",
+		"reprise approve", "lab-validation", "hash chain intact", "110 succeeded", "demo: every node succeeded",
+		// Clean recovery: each zone certified in order, the bad restore points rejected.
+		"reprise certify", "zone-certified  by Marc Lenoir (RSSI)", "zone=core", "zone=clinical", "zone=administrative", "zone=outside",
+		"ris-0820: encrypted: RESTORE-MY-FILES.txt", "pharmacy-db #1: taken after the incident was detected",
+		"pharmacy-0820: compromised: Windows/Tasks/svc-update.ps1 (iocs sha256", "dpi-0820: compromised: portal/uploads/img_2231.php (webshells PHP_WebShell_Eval)",
+		"ris-db                       ris-0819 (2022-08-19T20:00:00Z, clean)  data lost 27h0m",
+		"gam-db                       gam-0820 (2022-08-20T20:00:00Z, clean)  data lost 3h0m",
+		"succeeded       evidence-dc01",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q; output:\n%s", want, tailOf(out))
@@ -164,7 +173,7 @@ func TestDemo(t *testing.T) {
 func TestDemoResume(t *testing.T) {
 	needBinaries(t)
 	out := runScript(t, "demo-resume.sh", freeBase(t, 24100))
-	for _, want := range []string{"kill -KILL", "no completed step run twice", "108 succeeded"} {
+	for _, want := range []string{"kill -KILL", "no completed step run twice", "110 succeeded"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo-resume output lacks %q; output:\n%s", want, tailOf(out))
 		}
@@ -207,16 +216,16 @@ func TestReadmeByHand(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	// The block's `reprise run` exits 4 (parked) by design: run it line by
-	// line and allow that one code there.
+	// The block's run and resumes exit 4 (parked) by design where their
+	// comment says so: run it line by line and allow that code there.
 	script := "set -uo pipefail\n"
 	for _, line := range strings.Split(byHandBlock(t), "\n") {
-		cmd, _, _ := strings.Cut(line, "  #")
+		cmd, comment, _ := strings.Cut(line, "  #")
 		if cmd = strings.TrimSpace(cmd); cmd == "" {
 			continue
 		}
 		want := "0"
-		if strings.Contains(cmd, "reprise run ") {
+		if strings.Contains(comment, "exit 4") {
 			want = "4"
 		}
 		script += fmt.Sprintf("%s\nrc=$?; if [ $rc != %s ]; then echo \"FAILED (exit $rc, want %s): %s\" >&2; exit 1; fi\n",
@@ -228,7 +237,7 @@ func TestReadmeByHand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README commands: %v\n%s", err, tailOf(string(out)))
 	}
-	if !strings.Contains(string(out), "108/108") {
-		t.Errorf("README commands did not end with 108/108 nodes:\n%s", tailOf(string(out)))
+	if !strings.Contains(string(out), "110/110") {
+		t.Errorf("README commands did not end with 110/110 nodes:\n%s", tailOf(string(out)))
 	}
 }

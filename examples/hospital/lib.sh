@@ -73,7 +73,7 @@ prepare() {
 	done
 	say "Build the hospital simulator and the backups"
 	(cd "$ROOT" && show go build -o bin/hospital-sim ./examples/hospital/cmd/hospital-sim)
-	(cd "$ROOT" && show go run ./examples/hospital/cmd/mkbackups -seed "$HOSPITAL_SEED" -out "$HOSPITAL_BACKUPS")
+	(cd "$ROOT" && show go run ./examples/hospital/cmd/mkbackups -seed "$HOSPITAL_SEED" -out "$HOSPITAL_BACKUPS" -points "$HERE/points")
 	stop_services
 	rm -rf "$HOSPITAL_WORK"
 	mkdir -p "$HOSPITAL_WORK"
@@ -96,8 +96,7 @@ json_field() { tr -d '\n' | sed -n "s/^[^{]*{[^}]*\"$1\": *\"\\([^\"]*\\)\".*/\\
 # check_all_succeeded RUN: exit status 0 when every node of RUN succeeded.
 check_all_succeeded() {
 	local json states
-	json=$("$REPRISE" status "$1" --json)
-	states=$(printf '%s' "$json" | grep -o '"state": *"[a-z]*"' | sed 's/.*"\([a-z]*\)"$/\1/' | sort | uniq -c)
+	states=$(node_states "$1" | cut -d' ' -f2 | sort | uniq -c)
 	printf 'node states:\n%s\n' "$states"
 	if printf '%s\n' "$states" | grep -qv ' succeeded$'; then
 		return 1
@@ -109,6 +108,7 @@ check_all_succeeded() {
 node_states() {
 	"$REPRISE" status ${1:+"$1"} --json | awk '
 		/"nodes": *\[/ { in_nodes = 1 }
+		in_nodes && /^  \]/ { exit }
 		in_nodes && /"id":/ { gsub(/.*"id": *"|".*/, ""); id = $0 }
 		in_nodes && /"state":/ && id != "" { gsub(/.*"state": *"|".*/, ""); print id, $0; id = "" }'
 }
@@ -116,4 +116,62 @@ node_states() {
 # succeeded_count [RUN]: how many nodes have succeeded (counts.succeeded).
 succeeded_count() {
 	"$REPRISE" status ${1:+"$1"} --json 2>/dev/null | grep -m 1 '"succeeded": *[0-9]' | tr -dc 0-9
+}
+
+# zone_to_certify RUN: the most trusted zone of RUN whose nodes are all done
+# and that is not certified yet, if the zones before it are ("" if none).
+zone_to_certify() {
+	"$REPRISE" status "$1" --json | awk '
+		/"zones": *\[/ { in_zones = 1; next }
+		in_zones && /^  \]/ { exit }
+		in_zones && /^      "id":/ { gsub(/.*"id": *"|".*/, ""); id = $0; cert = 0 }
+		in_zones && /^      "total":/ { gsub(/[^0-9]/, ""); total = $0 }
+		in_zones && /^      "done":/ { gsub(/[^0-9]/, ""); done = $0 }
+		in_zones && /^      "certified":/ { cert = 1 }
+		in_zones && /^      "open":/ { if (!cert && total == done && $0 ~ /true/) { print id; exit } }'
+}
+
+# certifier ZONE: who certifies each zone in the demo, and what they checked.
+certifier() {
+	case "$1" in
+	core) echo "Marc Lenoir (RSSI)|AD rebuilt from the offline backup, krbtgt reset twice, tier 0 accounts reviewed, EDR clean on every core server, evidence of dc01 and ws-admin-01 archived" ;;
+	clinical) echo "Dr Anne Roussel (head of medical IT)|clinical applications restored from scanned restore points, HL7 flows tested end to end, biologist's validation recorded" ;;
+	administrative) echo "Paul Girard (finance director)|coding, billing and finance restored; PMSI catch-up checked against the re-entered stays" ;;
+	*) echo "Marc Lenoir (RSSI)|outside links reopened flow by flow, firewall rules reviewed" ;;
+	esac
+}
+
+# certify_ready RUN: certify, most trusted first, every zone ready for it.
+certify_ready() {
+	local z who
+	while z=$(zone_to_certify "$1") && [ -n "$z" ]; do
+		who=$(certifier "$z")
+		show "$REPRISE" certify "$1" "$z" --by "${who%%|*}" --comment "${who#*|}"
+	done
+}
+
+# drive RUN RC: from a run that stopped with exit RC, approve the
+# biologist's gate and certify each zone as the run reaches it, resuming
+# until the run ends; sets rc to the last exit code.
+drive() {
+	local run=$1 i
+	rc=$2
+	for i in 1 2 3 4 5 6 7 8; do
+		[ "$rc" = 4 ] || break
+		if "$REPRISE" status "$run" --json | tr -d '\n ' | grep -q '"waiting":\[[^]]*"lab-validation"'; then
+			say "Parked on the biologist's validation: she approves"
+			show "$REPRISE" approve "$run" lab-validation --by "Dr Claire Martin (biologist)" \
+				--comment "analysers online, reference ranges checked, middleware results reviewed"
+		fi
+		if [ -n "$(zone_to_certify "$run")" ]; then
+			say "A trust zone is rebuilt: it is certified before the next one starts"
+			show "$REPRISE" status "$run" | sed -n '/^zones/,$p'
+			certify_ready "$run"
+		fi
+		say "Resume"
+		rc=0
+		show "$REPRISE" resume "$run" || rc=$?
+		interrupted "$rc"
+	done
+	certify_ready "$run" # the last zone, once the run is over
 }

@@ -5,6 +5,7 @@
 //	OUT/pki.tar.gz                    a PKI generated on the spot (root, issuing CA, server certificates)
 //	OUT/pacs-images/ + .sha256        the imaging studies as the PACS vendor backs them up: files plus a manifest
 //	OUT/backup-vault.tar.gz (+.sha256) the backup servers' catalog: the SHA-256 of every other backup
+//	POINTS/NAME/ID/                    with -points: restore points of four databases, for the scanners
 //
 // The archives are deterministic (same seed, same bytes) except the PKI,
 // which is kept when it exists so that running mkbackups again changes
@@ -24,10 +25,17 @@ import (
 func main() {
 	seed := flag.String("seed", "examples/hospital/seed", "seed data folder")
 	out := flag.String("out", "examples/hospital/backups", "backups folder to (re)build")
+	pts := flag.String("points", "", "also write the restore points of graph.yaml's scanned databases here (copies of their archives, one encrypted, one with an implant, one with a web shell)")
 	flag.Parse()
 	if err := backups.Build(*seed, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "mkbackups:", err)
 		os.Exit(1)
+	}
+	if *pts != "" {
+		if err := backups.BuildPoints(*out, *pts); err != nil {
+			fmt.Fprintln(os.Stderr, "mkbackups: restore points:", err)
+			os.Exit(1)
+		}
 	}
 	fmt.Printf("mkbackups: backups of %s rebuilt in %s\n", *seed, *out)
 }
