@@ -82,7 +82,7 @@ nodes:
       - {id: p4, time: '2026-11-30T05:00:00Z', path: points/dpi/p4}
       - {id: p3, time: '2026-11-30T02:00:00Z', path: points/dpi/p3}
       - {id: p2, time: '2026-11-29T02:00:00Z', path: points/dpi/p2}
-    with: {restore: [sh, -c, 'echo "$REPRISE_RESTORE_POINT $REPRISE_RESTORE_PATH $REPRISE_RESTORE_POINT_TIME" > restored-dpi.txt']}
+    with: {restore: [sh, -c, 'echo "$REPRISE_RESTORE_POINT $REPRISE_RESTORE_PATH $REPRISE_RESTORE_POINT_TIME" > restored-dpi.txt; echo restore_point=forged >> "$REPRISE_OUTPUT"; echo rows=12 >> "$REPRISE_OUTPUT"']}
   - id: lab-data
     kind: data
     plugin: exec
@@ -158,7 +158,7 @@ func TestRestorePointSelection(t *testing.T) {
 	}
 	rec, _ := st.Node(res.RunID, "dpi-data")
 	for k, want := range map[string]string{"restore_point": "p1", "restore_point_time": "2026-11-28T02:00:00Z",
-		"restore_point_verdict": "clean", "data_lost": "49h0m"} {
+		"restore_point_verdict": "clean", "data_lost": "49h0m", "rows": "12"} {
 		if rec.Outputs[k] != want {
 			t.Errorf("output %s = %q, want %q", k, rec.Outputs[k], want)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -175,21 +176,33 @@ func (r *runner) execute(l launch) {
 // call runs one attempt; *permanent is set when it failed in a way a retry
 // cannot mend (see isPermanent).
 func (r *runner) call(l launch, permanent *bool) (step.Status, string, map[string]string) {
+	if l.node.RestorePoints == nil {
+		return r.callStep(l, permanent, nil, nil)
+	}
+	// The point is chosen first; scans take their own time, outside the
+	// step's timeout.
+	pt, status, msg, outs := r.choosePoint(l)
+	if status != "" {
+		return status, msg, outs
+	}
+	status, msg, got := r.callStep(l, permanent, pt, maps.Clone(outs))
+	if got == nil {
+		got = map[string]string{}
+	}
+	maps.Copy(got, outs) // the engine's keys win over the plugin's
+	return status, msg, got
+}
+
+// callStep runs Restore, then Verify, of node l with restore point pt (nil
+// for none), starting from outputs.
+func (r *runner) callStep(l launch, permanent *bool, pt *step.RestorePoint, outputs map[string]string) (step.Status, string, map[string]string) {
 	cfg, err := r.e.resolveConfig(l.node, r.g.Dir, l.req.Inputs, false)
 	if err != nil {
-		return step.Failed, fmt.Sprintf("resolve config: %v", err), nil
+		return step.Failed, fmt.Sprintf("resolve config: %v", err), outputs
 	}
 	req := l.req
 	req.Config = cfg
-	var outputs map[string]string
-	if l.node.RestorePoints != nil {
-		// Scans take their own time, outside the step's timeout.
-		pt, status, msg, outs := r.choosePoint(l)
-		if status != "" {
-			return status, msg, outs
-		}
-		req.RestorePoint, outputs = pt, outs
-	}
+	req.RestorePoint = pt
 	if rd, ok := r.e.hostOf(r.g).(readier); ok {
 		// The plugin's start-up has its own timeout: the node's starts after.
 		if err := rd.Ready(r.ctx, l.node.Plugin); err != nil {
