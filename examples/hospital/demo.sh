@@ -49,8 +49,8 @@ printf '%s$ bin/reprise log %s | grep -E "point-(scanned|skipped|chosen)"%s\n' "
 
 say "Summary"
 show "$REPRISE" status "$run"
-printf '%s$ bin/reprise log %s | grep -E " approved | zone-certified | succeeded +outside-reconnection "%s\n' "$DIM" "$run" "$RESET"
-"$REPRISE" log "$run" | grep -E " approved | zone-certified | succeeded +outside-reconnection " || true
+printf '%s$ bin/reprise log %s | grep -E " approved | zone-certified | succeeded +(evidence-|outside-reconnection)"%s\n' "$DIM" "$run" "$RESET"
+"$REPRISE" log "$run" | grep -E " approved | zone-certified | succeeded +(evidence-|outside-reconnection)" || true
 show "$REPRISE" log "$run" --verify
 if [ "$rc" != 0 ] || ! check_all_succeeded "$run"; then
 	echo "demo: the rebuild did not end with every node succeeded (resume exit $rc)" >&2
