@@ -56,6 +56,7 @@ func FromModel(m *view.Model, opts Options) *Report {
 	}
 	if len(m.Journal) > 0 {
 		r.Journal.Head = m.Journal[len(m.Journal)-1].Hash
+		r.Journal.HeadSeq = m.Journal[len(m.Journal)-1].Seq
 	}
 	r.Nodes = make([]Node, 0, len(m.Nodes))
 	for i := range m.Nodes {

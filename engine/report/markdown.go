@@ -94,7 +94,7 @@ func (r *Report) Markdown(w io.Writer) error {
 	if r.Journal.OK {
 		p("The journal's hash chain is intact: %d entries verified", r.Journal.Entries)
 		if r.Journal.Head != "" {
-			p(", last hash `%s`", mdCode(r.Journal.Head))
+			p(", last hash `%s` (entry %d)", mdCode(r.Journal.Head), r.Journal.HeadSeq)
 		}
 		p(".\n\n")
 	} else {

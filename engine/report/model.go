@@ -196,6 +196,9 @@ type Journal struct {
 	FirstBad uint64 `json:"first_bad,omitempty"`
 	Problem  string `json:"problem,omitempty"`
 	Head     string `json:"head,omitempty"` // hash of the last entry
+	// HeadSeq is the last entry's sequence number: with Head, the anchor
+	// that `reprise log --verify --anchor` can check a journal against.
+	HeadSeq uint64 `json:"head_seq,omitempty"`
 	// Broken is the banner shown on top of every format when the chain
 	// does not verify: "journal broken at entry N: …".
 	Broken string `json:"broken,omitempty"`

@@ -88,7 +88,7 @@ func TestBuildNodes(t *testing.T) {
 	if want := []string{"override sterilisation m.durand 09:30", "approval paper-reentry dr.lefevre 10:11"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("decisions = %q; want %q", got, want)
 	}
-	if !r.Journal.OK || r.Journal.Entries != 30 || len(r.Journal.Head) != 64 {
+	if !r.Journal.OK || r.Journal.Entries != 30 || len(r.Journal.Head) != 64 || r.Journal.HeadSeq != 30 {
 		t.Errorf("journal = %+v; want OK, 30 entries, a head hash", r.Journal)
 	}
 	if !r.Run.Start.Equal(t0) || !r.Run.End.Equal(at(140)) {
