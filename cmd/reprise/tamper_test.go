@@ -192,6 +192,8 @@ func TestTamperWholeChain(t *testing.T) {
 	if out := d.mustRun(0, "log", "--verify", "--anchor", hook, runID); !strings.Contains(out, "agree with the journal") {
 		t.Fatalf("log --verify before tampering:\n%s", out)
 	}
+	// A saved JSON report holds the head too.
+	d.mustRun(0, "report", "--format", "json", "-o", d.path("report.json"), runID)
 	editState(t, d.path("reprise.db"), func(tx *bolt.Tx) error {
 		forged := forgeRecord(t, tx, runID, "a")
 		sum := sha256.Sum256(forged)
@@ -216,7 +218,7 @@ func TestTamperWholeChain(t *testing.T) {
 		t.Errorf("log --verify with no anchor:\n%s", out)
 	}
 	// …but not against the anchors kept elsewhere.
-	for _, src := range []string{d.path("anchors.jsonl"), hook} {
+	for _, src := range []string{d.path("anchors.jsonl"), hook, d.path("report.json")} {
 		if _, stderr, code := d.run("log", "--verify", "--anchor", src, runID); code != exitError || !strings.Contains(stderr, "journal was rewritten") {
 			t.Errorf("log --verify --anchor %s: exit %d, stderr %q; want the rewrite caught", src, code, stderr)
 		}

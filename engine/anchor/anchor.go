@@ -128,9 +128,10 @@ func Write(ctx context.Context, dest string, a Anchor) error {
 	return nil
 }
 
-// Read returns the anchors found at src: a file (an anchor file, or a JSON
-// log holding anchor lines among others) or an http(s) URL answering a GET
-// with anchor lines. A missing file has none.
+// Read returns the anchors found at src: a file (an anchor file, a JSON log
+// holding anchor lines among others, or a saved JSON report, whose journal
+// head is one) or an http(s) URL answering a GET with anchor lines. A
+// missing file has none.
 func Read(ctx context.Context, src string) ([]Anchor, error) {
 	var r io.Reader
 	if isURL(src) {
@@ -179,6 +180,9 @@ func Read(ctx context.Context, src string) ([]Anchor, error) {
 			}
 		}
 		if err == io.EOF {
+			if len(out) == 0 && !isURL(src) {
+				return fromReport(src)
+			}
 			return out, nil
 		}
 		if err != nil {
@@ -235,4 +239,28 @@ func Check(anchors []Anchor, runID string, key []byte, journal func(runID string
 			a.Time.Format(time.RFC3339)+" recorded entry "+strconv.FormatUint(a.Seq, 10)+": entries were removed"
 	}
 	return rep, nil
+}
+
+// fromReport reads the anchor a saved report holds (`reprise report
+// --format json`: run.id, journal.head and journal.head_seq), if src is one.
+func fromReport(src string) ([]Anchor, error) {
+	f, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read anchors %s: %w", src, err)
+	}
+	defer f.Close()
+	var rep struct {
+		Generated time.Time `json:"generated"`
+		Run       struct {
+			ID string `json:"id"`
+		} `json:"run"`
+		Journal struct {
+			Head    string `json:"head"`
+			HeadSeq uint64 `json:"head_seq"`
+		} `json:"journal"`
+	}
+	if json.NewDecoder(io.LimitReader(f, 256<<20)).Decode(&rep) != nil || rep.Run.ID == "" || rep.Journal.Head == "" || rep.Journal.HeadSeq == 0 {
+		return nil, nil
+	}
+	return []Anchor{{Kind: Kind, Run: rep.Run.ID, Seq: rep.Journal.HeadSeq, Hash: rep.Journal.Head, Time: rep.Generated}}, nil
 }
