@@ -140,15 +140,14 @@ const etaBatch = 64
 // event builds an Event about node i (-1: the run).
 func (r *runner) event(t EventType, i int, msg string) Event {
 	if r.e.opts.OnEvent == nil {
-		// Nobody listens (`reprise run -q`): emit drops the event, so skip
-		// the counts and the ETA, a quarter of a noop node's CPU.
+		// Nobody listens: emit drops the event, so skip building it.
 		return Event{Type: t}
 	}
 	ev := Event{Time: r.e.opts.Now(), Type: t, RunID: r.run.ID, Message: msg, Total: len(r.recs)}
 	if i >= 0 {
 		ev.NodeID = r.g.Nodes[i].ID
 	}
-	if t != EventNodeLog && t != EventNodeProgress {
+	if t != EventNodeLog && t != EventNodeProgress && !r.e.opts.NoProgress {
 		ev.Counts = r.countsCopy()
 		ev.ETA = r.eta(t == EventRunStarted || t == EventRunFinished)
 	}

@@ -230,6 +230,7 @@ func (s *session) start(f runFlags, opts engine.Options) error {
 	opts.Logger = s.log
 	opts.Redactor = red
 	opts.OnEvent, s.progressDone = stderrProgress(f.quiet)
+	opts.NoProgress = f.quiet // the notifications read neither counts nor ETA
 	s.notify = watchNotify(s.st, opts.OnEvent)
 	opts.OnEvent = s.notify.onEvent
 	rs, err := runsession.Start(s.st, opts, s.log)
