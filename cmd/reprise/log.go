@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/view"
 )
 
 func newLogCmd() *cobra.Command {
@@ -30,7 +31,12 @@ journal, the graph snapshot against its hash, and the journal against the
 heads anchored outside the file: the anchor lines of the JSON log beside the
 state file, and --anchor FILE_OR_URL (the file or webhook given to run and
 resume). Exit 0 when everything agrees, 1 naming the level and the first
-problem. See the README's security notes for what each level proves.`,
+problem. See the README's security notes for what each level proves.
+
+A journal whose chain is broken is still printed, all of it that can be
+read, under a first line "journal broken at entry N: …" (on stderr with
+--json), and log exits 3. A node marked done by hand reads "marked done by
+NAME: reason".`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			r, run, _, closeFn, err := openRun(*statePath, args)
@@ -42,17 +48,7 @@ problem. See the README's security notes for what each level proves.`,
 			if verify {
 				return verifyRun(out, r, run.ID, *statePath, *anchorSrc)
 			}
-			enc := json.NewEncoder(out)
-			return r.Journal(run.ID, 0, func(e state.Entry) error {
-				if node != "" && e.NodeID != node {
-					return nil
-				}
-				if asJSON {
-					return enc.Encode(e)
-				}
-				_, err := fmt.Fprintln(out, formatEntry(e))
-				return err
-			})
+			return printJournal(out, c.ErrOrStderr(), r, run.ID, node, asJSON)
 		},
 	}
 	statePath = addStateFlag(c)
@@ -110,10 +106,15 @@ func formatEntry(e state.Entry) string {
 	if e.Attempt > 0 {
 		fmt.Fprintf(&b, " #%d", e.Attempt)
 	}
-	if e.By != "" {
+	switch {
+	case e.Type == state.EntryMarked && e.By != "":
+		fmt.Fprintf(&b, " %s", markedText(e.By, e.Message))
+	case e.By != "":
 		fmt.Fprintf(&b, " by %s", e.By)
-	}
-	if e.Message != "" {
+		if e.Message != "" {
+			fmt.Fprintf(&b, ": %s", e.Message)
+		}
+	case e.Message != "":
 		fmt.Fprintf(&b, ": %s", e.Message)
 	}
 	if len(e.Data) > 0 {
@@ -129,4 +130,45 @@ func formatEntry(e state.Entry) string {
 		}
 	}
 	return b.String()
+}
+
+// printJournal prints a run's journal: the entries that can be read, the
+// broken chain said first (exit 3).
+func printJournal(out, errw io.Writer, r reader, runID, node string, asJSON bool) error {
+	m, err := view.Load(r, runID, view.LoadOptions{Journal: true})
+	if err != nil {
+		return err
+	}
+	broken := ""
+	if v := m.Verify; v != nil && !v.OK {
+		broken = fmt.Sprintf("journal broken at entry %d: %s", v.FirstBad, v.Problem)
+	} else if m.JournalErr != nil {
+		broken = "journal broken: " + m.JournalErr.Error()
+	}
+	if broken != "" {
+		if asJSON {
+			fmt.Fprintln(errw, "reprise: "+broken)
+		} else {
+			fmt.Fprintf(out, "!! %s; the entries below are shown as read, treat them as untrusted\n", broken)
+		}
+	}
+	enc := json.NewEncoder(out)
+	for _, e := range m.Journal {
+		if node != "" && e.NodeID != node {
+			continue
+		}
+		var err error
+		if asJSON {
+			err = enc.Encode(e)
+		} else {
+			_, err = fmt.Fprintln(out, formatEntry(e))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if broken != "" {
+		return withCode(exitBrokenJournal, fmt.Errorf("run %s: %s", runID, broken))
+	}
+	return nil
 }

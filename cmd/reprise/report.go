@@ -44,6 +44,10 @@ journal entry's hash, to check against ` + "`reprise log --verify`" + `.
 HTML is one self-contained file (inline CSS and SVG, no script, nothing
 fetched): it opens offline and prints. Without --format the format follows
 the extension of -o (.html, .md, .json); on stdout it is Markdown.
+A report is written even when the run's journal is broken (its hash chain
+does not verify, or an entry cannot be read): every format then opens with
+"journal broken at entry N: …", shows everything that could be read, and
+reprise exits 3.
 The report can be written while the run goes on: it then reads through the
 running process's control socket.`,
 		Example: `  reprise report -o rebuild.html
@@ -80,6 +84,10 @@ running process's control socket.`,
 			}
 			if output != "" && output != "-" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s report of run %s: %s)\n", output, f, r.Run.ID, r.Summary.Headline)
+			}
+			if r.Journal.Broken != "" {
+				// Everything is written; the exit code says it is untrusted.
+				return withCode(exitBrokenJournal, fmt.Errorf("run %s: %s", r.Run.ID, r.Journal.Broken))
 			}
 			return nil
 		},

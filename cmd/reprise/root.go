@@ -14,8 +14,11 @@ const (
 	exitError       = 1
 	exitUsage       = 2
 	exitFailedNodes = 3
-	exitParked      = 4
-	exitInterrupted = 130
+	// exitBrokenJournal: report and log wrote everything, but the journal's
+	// hash chain is broken.
+	exitBrokenJournal = 3
+	exitParked        = 4
+	exitInterrupted   = 130
 )
 
 // exitCodeError carries an exit code through cobra; the message (if any)

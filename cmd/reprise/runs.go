@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/view"
 )
 
 func newRunsCmd() *cobra.Command {
@@ -22,7 +23,9 @@ func newRunsCmd() *cobra.Command {
 records: {"id", "graph_name", "graph_file", "graph_hash", "status", "options"
 ({"parallelism", "targets", "fail_fast", "drill"}), "created", "updated",
 "finished", "total", "cleanup" ({"by", "at", "note"}: a drill's clean-up, once
-recorded)}. --latest prints only the id of the newest run, for scripts:
+recorded), "live" (a process runs it now), "last_seen" (the last change
+recorded)}. A run recorded as running whose process is gone (crash, kill,
+reboot) shows as "interrupted", with the time of its last change. --latest prints only the id of the newest run, for scripts:
 RUN=$(reprise runs --latest).
 
 When the file holds drills (run --drill), a DRILL column marks them, with
@@ -45,30 +48,38 @@ When the file holds drills (run --drill), a DRILL column marks them, with
 				fmt.Fprintln(c.OutOrStdout(), runs[0].ID)
 				return nil
 			}
-			if asJSON {
-				if runs == nil {
-					runs = []state.Run{}
+			rows := make([]runRow, 0, len(runs))
+			for _, run := range runs {
+				row, err := newRunRow(r, run, run.ID == live)
+				if err != nil {
+					return err
 				}
+				rows = append(rows, row)
+			}
+			if asJSON {
 				enc := json.NewEncoder(c.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(runs)
+				return enc.Encode(rows)
 			}
 			drills := slices.ContainsFunc(runs, func(r state.Run) bool { return r.Options.Drill })
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			header := "RUN\tSTATUS\tGRAPH\tNODES\tCREATED\tUPDATED"
+			header := "RUN\tSTATUS\tGRAPH\tNODES\tCREATED\tLAST CHANGE"
 			if drills {
 				header += "\tDRILL"
 			}
 			fmt.Fprintln(tw, header)
-			for _, run := range runs {
-				status := string(run.Status)
-				if run.ID == live {
+			for _, row := range rows {
+				status := string(row.Status)
+				switch {
+				case row.Live:
 					status += " (in progress)"
+				case row.gone:
+					status += " (process gone)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s", run.ID, status, run.GraphName, run.Total,
-					run.Created.Local().Format(time.DateTime), run.Updated.Local().Format(time.DateTime))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s", row.ID, status, row.GraphName, row.Total,
+					row.Created.Local().Format(time.DateTime), row.LastSeen.Local().Format(time.DateTime))
 				if drills {
-					fmt.Fprintf(tw, "\t%s", drillMark(run))
+					fmt.Fprintf(tw, "\t%s", drillMark(row.Run))
 				}
 				fmt.Fprintln(tw)
 			}
@@ -92,4 +103,25 @@ func drillMark(run state.Run) string {
 	default:
 		return "drill"
 	}
+}
+
+// runRow is one run as `runs` shows it: its record with its true status,
+// whether a process runs it, and its last change.
+type runRow struct {
+	state.Run
+	Live     bool      `json:"live"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+
+	gone bool // recorded as running, but its process is gone
+}
+
+func newRunRow(r reader, run state.Run, live bool) (runRow, error) {
+	nodes, err := r.Nodes(run.ID)
+	if err != nil {
+		return runRow{}, fmt.Errorf("read nodes of run %q: %w", run.ID, err)
+	}
+	row := runRow{Run: run, Live: live, LastSeen: view.LastSeen(run, nodes)}
+	row.Status = view.RunStatus(run, live)
+	row.gone = row.Status != run.Status
+	return row, nil
 }

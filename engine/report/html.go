@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/reprise-si/reprise/engine/state"
@@ -42,6 +43,7 @@ type htmlView struct {
 	StatusNote   string
 	Waiting      []waitingRow
 	Elapsed      string // from the first start to the last end
+	Took         string // active work: at least one attempt going on
 	ReportName   string // "Rebuild report", or "Drill report" for a drill
 	// CleanupCommand records a drill's clean-up (shown while it is not).
 	CleanupCommand string
@@ -56,7 +58,7 @@ type waitingRow struct {
 // statusNotes explain a run status to a reader who does not know reprise.
 var statusNotes = map[string]string{
 	string(state.RunRunning):     "a process is working on it, or stopped without saying so",
-	string(state.RunInterrupted): "stopped by an operator; can be resumed",
+	string(state.RunInterrupted): "stopped by an operator, or its process went away; can be resumed",
 	string(state.RunParked):      "only manual approvals are left",
 	string(state.RunFailed):      "finished with failed or blocked nodes",
 	string(state.RunSucceeded):   "every node is restored",
@@ -86,6 +88,19 @@ type legendItem struct{ State, Glyph, Label string }
 type nodeRow struct {
 	Node
 	Glyph, Started, Ended, Took string
+	OutputList                  []output
+}
+
+// output is one of a node's outputs, in key order.
+type output struct{ Key, Value string }
+
+// outputList lists a node's outputs by key.
+func outputList(m map[string]string) []output {
+	out := make([]output, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		out = append(out, output{k, m[k]})
+	}
+	return out
 }
 
 // cardStates orders the summary's counters: what a crisis cell asks first.
@@ -125,6 +140,7 @@ func (r *Report) view() htmlView {
 	v.Crits = breakdownRows(r.Summary.ByCriticality)
 	if !r.Run.Start.IsZero() {
 		v.Elapsed = humanDuration(r.Run.End.Sub(r.Run.Start))
+		v.Took = humanDuration(r.active)
 	}
 	for _, n := range r.Nodes {
 		if n.State == string(state.NodeWaiting) {
@@ -136,7 +152,8 @@ func (r *Report) view() htmlView {
 		}
 	}
 	for _, n := range r.Nodes {
-		row := nodeRow{Node: n, Glyph: glyph(n.State), Started: r.clock(n.Started), Ended: r.clock(n.Ended)}
+		row := nodeRow{Node: n, Glyph: glyph(n.State), Started: r.clock(n.Started), Ended: r.clock(n.Ended),
+			OutputList: outputList(n.Outputs)}
 		if !n.Started.IsZero() && !n.Ended.IsZero() {
 			row.Took = humanDuration(n.Ended.Sub(n.Started))
 		}
@@ -190,4 +207,13 @@ func (r *Report) HTML(w io.Writer) error {
 		return fmt.Errorf("render html: %w", err)
 	}
 	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -16,6 +16,9 @@ import (
 func (r *Report) Markdown(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+	if r.Journal.Broken != "" {
+		p("> **⚠ %s**\n\n", md(r.Journal.Broken))
+	}
 	p("# %s: %s\n\n", r.name(), md(r.Run.Graph))
 	if r.Run.Drill {
 		p("**DRILL** — %s.\n\n", drillWhat)
@@ -27,9 +30,17 @@ func (r *Report) Markdown(w io.Writer) error {
 		}
 	}
 	p("**%s**\n\n", md(r.Summary.Headline))
-	p("Run `%s` · status **%s** · started %s", mdCode(r.Run.ID), md(r.Run.Status), r.mdClock(r.Run.Created))
+	p("Run `%s` · status **%s**", mdCode(r.Run.ID), md(r.Run.Status))
+	if !r.Run.LastSeen.IsZero() {
+		p(" · **its process is gone**, last seen %s", r.mdClock(r.Run.LastSeen))
+	}
+	p(" · started %s", r.mdClock(r.Run.Created))
 	if !r.Run.Finished.IsZero() {
 		p(" · finished %s", r.mdClock(r.Run.Finished))
+	}
+	if !r.Run.Start.IsZero() {
+		p(" · took %s of active work · lasted %s from first start to last end", humanDuration(r.active),
+			humanDuration(r.Run.End.Sub(r.Run.Start)))
 	}
 	p(" · report of %s (%s)\n\n", r.mdClock(r.Generated), md(r.loc.String()))
 
@@ -111,8 +122,21 @@ func (r *Report) Markdown(w io.Writer) error {
 	p("## Every node\n\n| Node | State | Kind | Criticality | Wave | Attempts | Started | Ended | Note |\n|---|---|---|---|---:|---:|---|---|---|\n")
 	for _, n := range r.Nodes {
 		note := n.LastError
-		if len(n.BlockedBy) > 0 {
+		switch {
+		case len(n.BlockedBy) > 0:
 			note = "blocked by " + joinMax(n.BlockedBy, 5)
+		case n.MarkedBy != "":
+			note = "marked done by " + n.MarkedBy + ": " + n.MarkReason
+		}
+		if len(n.Outputs) > 0 {
+			var outs []string
+			for _, o := range outputList(n.Outputs) {
+				outs = append(outs, o.Key+" = "+o.Value)
+			}
+			if note != "" {
+				note += " · "
+			}
+			note += "outputs: " + strings.Join(outs, ", ")
 		}
 		p("| %s | %s %s | %s | %s | %d | %d | %s | %s | %s |\n", md(n.ID), glyph(n.State), md(n.State), md(n.Kind),
 			md(n.Effective), n.Wave+1, len(n.Attempts), r.mdClock(n.Started), r.mdClock(n.Ended), md(truncate(note, 200)))

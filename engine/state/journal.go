@@ -121,10 +121,13 @@ const journalChunk = 1024
 
 // Journal calls fn with each journal entry of a run whose Seq is above
 // afterSeq, in order, and stops at fn's first error, which it returns.
-// fn runs outside any transaction. A damaged entry gives *CorruptError.
+// fn runs outside any transaction. A damaged entry gives *CorruptError,
+// after fn was called with every entry before it (a reader may go on after
+// the damaged entry with a higher afterSeq).
 func (s *Store) Journal(runID string, afterSeq uint64, fn func(Entry) error) error {
 	for {
 		var chunk []Entry
+		var damaged error
 		err := s.view(func(tx *bolt.Tx) error {
 			if !runExists(tx, runID) {
 				return fmt.Errorf("run %q: %w", runID, ErrRunNotFound)
@@ -137,7 +140,8 @@ func (s *Store) Journal(runID string, afterSeq uint64, fn func(Entry) error) err
 			for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil && len(chunk) < journalChunk; k, v = c.Next() {
 				e, err := openEntry(v)
 				if err != nil {
-					return s.corrupt("journal entry %x of run %q: %v", k, runID, err)
+					damaged = s.corrupt("journal entry %x of run %q: %v", k, runID, err)
+					break
 				}
 				chunk = append(chunk, e)
 			}
@@ -151,6 +155,9 @@ func (s *Store) Journal(runID string, afterSeq uint64, fn func(Entry) error) err
 				return err
 			}
 			afterSeq = e.Seq
+		}
+		if damaged != nil {
+			return damaged
 		}
 		if len(chunk) < journalChunk {
 			return nil

@@ -148,9 +148,7 @@ func New(in Input) *Model {
 		m.Analysis = graphs.Analyze(m.Graph)
 	}
 	m.LastSeen = lastSeen(in)
-	if m.Status == state.RunRunning && !m.Live {
-		m.Status = state.RunInterrupted
-	}
+	m.Status = RunStatus(in.Run, in.Live)
 	order := m.nodes(in.Nodes)
 	m.count()
 	m.blockers(order)
@@ -410,4 +408,19 @@ func ordered(m map[string]*Breakdown, order []string) []Breakdown {
 		}
 	}
 	return out
+}
+
+// RunStatus is run's status as it truly is: RunInterrupted for a run
+// recorded as running that no live process runs (crash, kill, reboot).
+func RunStatus(run state.Run, live bool) state.RunStatus {
+	if run.Status == state.RunRunning && !live {
+		return state.RunInterrupted
+	}
+	return run.Status
+}
+
+// LastSeen is the last change recorded for run and its node records (its
+// journal aside): when a run whose process is gone was last seen.
+func LastSeen(run state.Run, nodes []state.NodeRecord) time.Time {
+	return lastSeen(Input{Run: run, Nodes: nodes})
 }
