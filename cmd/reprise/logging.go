@@ -26,7 +26,7 @@ func openLog(statePath string) (*zap.Logger, func(), error) {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
 	enc.TimeKey = "time"
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(f), zap.DebugLevel)
+	core := newUniqueKeysCore(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(f), zap.DebugLevel))
 	log := zap.New(core).With(zap.Int("pid", os.Getpid()))
 	return log, func() { _ = log.Sync(); _ = f.Close() }, nil
 }
@@ -78,7 +78,11 @@ func (c *liveRunCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.
 }
 
 func (c *liveRunCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	if !c.has {
+	has := c.has
+	for _, f := range fields {
+		has = has || f.Key == "run"
+	}
+	if !has {
 		if id := c.live(); id != "" {
 			fields = append(fields, zap.String("run", id))
 		}
