@@ -7,6 +7,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/internal/enginetest"
 )
 
@@ -48,5 +49,42 @@ func TestRedactor(t *testing.T) {
 		if got := r.String(tc.in); got != tc.want {
 			t.Errorf("String(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestLiveETAIsStatusETA: the ETA a run's events carry (the live bar) is
+// status's: a chain of three 1h steps takes 3h whatever the parallelism.
+func TestLiveETAIsStatusETA(t *testing.T) {
+	dir := t.TempDir()
+	g := enginetest.MustGraph(t, dir, `version: 1
+name: chain
+nodes:
+  - {id: a, kind: infrastructure, plugin: noop, estimate: 1h}
+  - {id: b, kind: application, plugin: noop, depends_on: [a], estimate: 1h}
+  - {id: c, kind: application, plugin: noop, depends_on: [b], estimate: 1h}
+`)
+	st := enginetest.MustStore(t, dir)
+	var first time.Duration = -1
+	e := engine.New(st, &enginetest.FakeHost{}, engine.Options{Parallelism: 8, OnEvent: func(ev engine.Event) {
+		if first < 0 && ev.Type == engine.EventRunStarted {
+			first = ev.ETA
+		}
+	}})
+	res, err := e.Start(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := st.Run(res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending []state.NodeRecord
+	for _, n := range g.Nodes {
+		pending = append(pending, state.NodeRecord{ID: n.ID, State: state.NodePending})
+	}
+	run.Status = state.RunRunning
+	want := view.New(view.Input{Run: run, Graph: g, Nodes: pending, Live: true}).ETA
+	if first != want || want != 3*time.Hour {
+		t.Errorf("live ETA at start = %v, status's ETA for the same records = %v; want both 3h", first, want)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/view"
 )
 
 // progressSink shows a run's events as they happen, on stderr. Event is
@@ -44,19 +45,9 @@ func doneCount(ev engine.Event) int {
 	return ev.Total - ev.Counts[state.NodePending] - ev.Counts[state.NodeRunning] - ev.Counts[state.NodeWaiting]
 }
 
-// shortDuration writes a duration for a progress line: 2.1s, 4m05s, 3h12m.
-func shortDuration(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "0.0s"
-	case d < time.Minute:
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	default:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-}
+// shortDuration writes a duration for a progress line, in the one format
+// of every view (view.FormatDuration): 2.1s, 4m05s, 3h12m, 2d04h.
+func shortDuration(d time.Duration) string { return view.FormatDuration(d) }
 
 // plainProgress writes one line per event:
 //
@@ -202,6 +193,10 @@ type barProgress struct {
 	total    *mpb.Bar
 	running  map[string]*nodeBar
 	hidden   int // running nodes without a bar of their own
+	// finishedLine says the run finished; Close writes it below the final
+	// bar.
+	finishedLine string
+	w            io.Writer
 }
 
 type nodeBar struct {
@@ -221,7 +216,7 @@ func newBarProgress(w io.Writer, refresh <-chan any, now func() time.Time) *barP
 	} else {
 		opts = append(opts, mpb.WithAutoRefresh()) // also when w is not an *os.File
 	}
-	b := &barProgress{p: mpb.New(opts...), now: now, start: now(), running: map[string]*nodeBar{}}
+	b := &barProgress{p: mpb.New(opts...), now: now, start: now(), running: map[string]*nodeBar{}, w: w}
 	b.total = b.p.New(0, mpb.BarStyle().Lbound("[").Filler("█").Tip("█").Padding("░").Rbound("]"),
 		mpb.BarPriority(-1), // always on top
 		mpb.PrependDecorators(decor.Any(b.head, decor.WCSyncSpaceR)),
@@ -243,7 +238,9 @@ func (b *barProgress) tail(decor.Statistics) string {
 	switch {
 	case b.finished:
 	case b.last.ETA > 0:
-		s += " · ETA " + shortDuration(b.last.ETA)
+		// The ETA of status: the same computation (view.Estimate, which
+		// the engine's events carry) and the same format.
+		s += " · ETA " + view.FormatDuration(b.last.ETA)
 	default:
 		s += " · ETA —"
 	}
@@ -288,13 +285,20 @@ func (b *barProgress) Event(ev engine.Event) {
 		if ev.State != state.NodeSucceeded && ev.State != state.NodeSkipped {
 			b.above(ev, started)
 		}
+	case engine.EventRunFinished:
+		// Said below the final bar, once Close has drawn it.
+		b.mu.Lock()
+		b.finishedLine = ev.Time.Format("15:04:05") + " " + plainLine(ev, map[string]time.Time{})
+		b.mu.Unlock()
 	case engine.EventNodeRetrying, engine.EventNodeApproved, engine.EventNodeOverruled,
-		engine.EventRunPausing, engine.EventRunStarted, engine.EventRunFinished:
+		engine.EventRunPausing, engine.EventRunStarted:
 		b.above(ev, nil)
 	}
 }
 
-// above prints an event's plain line above the bars, where it stays.
+// above prints an event's plain line above the bars, where it stays: mpb
+// clears the bars, writes the line and draws the bars again below it, at
+// its next refresh.
 func (b *barProgress) above(ev engine.Event, started map[string]time.Time) {
 	if started == nil {
 		started = map[string]time.Time{}
@@ -373,4 +377,10 @@ func (b *barProgress) Close() {
 	}
 	b.total.Abort(false)
 	b.p.Wait()
+	b.mu.Lock()
+	line := b.finishedLine
+	b.mu.Unlock()
+	if line != "" { // below the final bar, which stays on screen
+		fmt.Fprintln(b.w, line)
+	}
 }
