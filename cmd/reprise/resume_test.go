@@ -265,7 +265,8 @@ nodes:
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(20 * time.Second)
+			// Generous: on a loaded 2-core machine two shells under -race can take long to start.
+			deadline := time.Now().Add(60 * time.Second)
 			for {
 				data, _ := readFileIfAny(d.path("started.txt"))
 				if bytes.Count(data, []byte("started")) == 2 {
@@ -273,6 +274,7 @@ nodes:
 				}
 				if time.Now().After(deadline) {
 					cmd.Process.Kill()
+					_ = cmd.Wait() // the copy into errb ends before it is read
 					t.Fatalf("steps never started\n%s", errb.String())
 				}
 				time.Sleep(20 * time.Millisecond)
