@@ -115,7 +115,7 @@ func TestBrowser(t *testing.T) {
 	defer cancelAlloc()
 	annCtx, cancelAnn := chromedp.NewContext(alloc)
 	defer cancelAnn()
-	annCtx, cancelT := context.WithTimeout(annCtx, 90*time.Second)
+	annCtx, cancelT := context.WithTimeout(annCtx, 240*time.Second)
 	defer cancelT()
 	login := func(ctx context.Context, who string) error {
 		return chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#token")),
@@ -143,7 +143,7 @@ func TestBrowser(t *testing.T) {
 	}
 	close(release)
 	if _, err := chromedp.Run(annCtx, chromedp.Poll[bool](`document.getElementById("gates") !== null && document.getElementById("gates").textContent === "1"`,
-		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		chromedp.WithPollingTimeout(90*time.Second))); err != nil {
 		t.Fatalf("the page did not follow the run: %v (done %q)", err, before)
 	}
 	after := text(annCtx, "#done")
@@ -188,7 +188,7 @@ func TestBrowser(t *testing.T) {
 		if res.Status != state.RunSucceeded {
 			t.Errorf("run %s", res.Status)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(90 * time.Second):
 		t.Fatal("the run did not finish after the second approval")
 	}
 	if err := chromedp.Do(bobCtx, chromedp.Navigate(ts.URL+"/runs/"+runID+"/journal"), chromedp.WaitVisible(chromedp.CSS("#journal"))); err != nil {
