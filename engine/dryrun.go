@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/reprise-si/reprise/engine/step"
@@ -100,20 +101,69 @@ func (e *Engine) dryRunNode(ctx context.Context, g *graphs.Graph, n *graphs.Node
 		it.Error = e.red.String("validate: " + err.Error())
 		return
 	}
-	if len(problems) > 0 {
-		it.Action = ActionInvalid
-		for _, p := range problems {
-			it.Problems = append(it.Problems, e.red.String(p))
+	// An output not known yet stays as its placeholder text: a plugin that
+	// parses the value (a URL) would call it malformed. Say what it is.
+	unknown := unknownOutputs(n)
+	var notes []string
+	for _, p := range problems {
+		if note := unknownNote(p, unknown); note != "" {
+			notes = appendOnce(notes, note)
+			continue
 		}
+		it.Problems = append(it.Problems, e.red.String(p))
+	}
+	if len(it.Problems) > 0 {
+		it.Action = ActionInvalid
 		return
 	}
 	cr, err := e.hostOf(g).Check(cctx, req)
-	if err != nil {
+	switch {
+	case err != nil && unknownNote(err.Error(), unknown) != "":
+		notes = appendOnce(notes, unknownNote(err.Error(), unknown))
+	case err != nil:
 		it.Error = e.red.String("check: " + err.Error())
+		return
+	case unknownNote(cr.Message, unknown) != "":
+		notes = appendOnce(notes, unknownNote(cr.Message, unknown))
+	}
+	if len(notes) > 0 {
+		it.Check = strings.Join(notes, "; ")
 		return
 	}
 	it.Check = e.red.String(cr.Message)
 	if cr.Restored {
 		it.Action = ActionRestored
 	}
+}
+
+// unknownOutputs are the node's ${nodes.X.outputs.K} placeholders, by the
+// node they wait for: in a dry run no output is known yet.
+func unknownOutputs(n *graphs.Node) map[string]string {
+	out := map[string]string{}
+	for _, ref := range graphs.Refs(n.With) {
+		if ref.Node != "" {
+			out[ref.String()] = ref.Node
+		}
+	}
+	return out
+}
+
+// unknownNote is `${nodes.X.outputs.K} (known once X has run)` when msg (a
+// plugin's complaint) is about a placeholder of unknown, else "".
+func unknownNote(msg string, unknown map[string]string) string {
+	for p, node := range unknown {
+		if strings.Contains(msg, p) {
+			return fmt.Sprintf("%s (known once %s has run)", p, node)
+		}
+	}
+	return ""
+}
+
+func appendOnce(list []string, s string) []string {
+	for _, have := range list {
+		if have == s {
+			return list
+		}
+	}
+	return append(list, s)
 }

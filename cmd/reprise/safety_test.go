@@ -162,3 +162,20 @@ nodes:
 		t.Errorf("journal does not say ad was found restored:\n%s", log)
 	}
 }
+
+// TestCLIDryRunUnknownOutput: a dry run shows an output not known yet as
+// its placeholder "(known once X has run)", not as the plugin's parsing
+// error, and does not call the node invalid for it.
+func TestCLIDryRunUnknownOutput(t *testing.T) {
+	d := newCLIDir(t)
+	g := d.write("graph.yaml", `version: 1
+name: dry
+nodes:
+  - {id: web, kind: application, plugin: noop, with: {outputs: {host: "127.0.0.1:18080"}}}
+  - {id: web-up, kind: application, plugin: http, depends_on: [web], with: {url: "http://${nodes.web.outputs.host}/health", timeout: 1s}}
+`)
+	out, errs, code := d.run("run", "--dry-run", g)
+	if code != 0 || !strings.Contains(out, "${nodes.web.outputs.host} (known once web has run)") || strings.Contains(out, "invalid character") {
+		t.Errorf("dry run: exit %d\n%s%s", code, out, errs)
+	}
+}
