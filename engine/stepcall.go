@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -213,6 +214,7 @@ func (r *runner) callStep(l launch, permanent *bool, pt *step.RestorePoint, outp
 	ctx, cancel := context.WithTimeout(r.ctx, l.timeout)
 	defer cancel()
 	nlog := r.log.With(zap.String("node", l.node.ID), zap.Int("attempt", l.attempt))
+	var last lastLines // what the step said last, kept for a timeout's message
 	onEvent := func(ev step.Event) {
 		switch ev.Kind {
 		case step.EventOutput:
@@ -222,6 +224,7 @@ func (r *runner) callStep(l launch, permanent *bool, pt *step.RestorePoint, outp
 			outputs[ev.Key] = ev.Value
 		case step.EventLog:
 			msg := r.e.red.String(ev.Message)
+			last.add(msg)
 			nlog.Check(stepLevel(ev.Level), msg).Write(zap.String("source", "plugin"))
 			out := r.event(EventNodeLog, l.idx, msg)
 			out.Attempt = l.attempt
@@ -236,7 +239,7 @@ func (r *runner) callStep(l launch, permanent *bool, pt *step.RestorePoint, outp
 	sr, err := r.e.hostOf(r.g).Restore(ctx, req, onEvent)
 	if err != nil {
 		*permanent = isPermanent(err)
-		return step.Failed, stepError(ctx, l, err), outputs
+		return step.Failed, last.after(ctx, stepError(ctx, l, err)), outputs
 	}
 	for k, v := range sr.Outputs {
 		if outputs == nil {
@@ -306,4 +309,44 @@ func hasVerify(n *graphs.Node) bool {
 		return ok
 	}
 	return true
+}
+
+// lastLines keeps the last lines a step logged (its output, its probes):
+// a step that times out is cut off before it can say why, and the engine's
+// error would only say "timed out". Safe for concurrent use (events may
+// come from the host's goroutines).
+type lastLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+const (
+	keepLines   = 5
+	maxLineKept = 300
+)
+
+func (k *lastLines) add(msg string) {
+	msg = strings.TrimSpace(msg)
+	if msg == "" {
+		return
+	}
+	if len(msg) > maxLineKept {
+		msg = msg[:maxLineKept] + "…"
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.lines) == keepLines {
+		k.lines = append(k.lines[:0], k.lines[1:]...)
+	}
+	k.lines = append(k.lines, msg)
+}
+
+// after appends the last lines to msg when the step timed out.
+func (k *lastLines) after(ctx context.Context, msg string) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.lines) == 0 || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return msg
+	}
+	return msg + "; last output: " + strings.Join(k.lines, " | ")
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -177,5 +180,45 @@ nodes:
 	out, errs, code := d.run("run", "--dry-run", g)
 	if code != 0 || !strings.Contains(out, "${nodes.web.outputs.host} (known once web has run)") || strings.Contains(out, "invalid character") {
 		t.Errorf("dry run: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestCLITimeoutKeepsDetail: an http restore that times out says the last
+// status and a body excerpt it saw; an exec step that times out keeps its
+// last output lines.
+func TestCLITimeoutKeepsDetail(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, "database not ready: replaying WAL")
+	}))
+	defer srv.Close()
+	d := newCLIDir(t)
+	g := d.write("graph.yaml", `version: 1
+name: timeouts
+defaults: {retries: 0}
+nodes:
+  - {id: web, kind: application, plugin: http, timeout: 1500ms, with: {url: "`+srv.URL+`/health", interval: 200ms, timeout: 1s}}
+  - {id: db, kind: application, plugin: exec, timeout: 1500ms, with: {restore: [sh, -c, 'echo mounting backup; echo waiting for the archive lock; sleep 30']}}
+`)
+	out := d.mustRun(exitFailedNodes, "run", "-q", "--json", g)
+	var res struct {
+		Failed []struct{ ID, Error string } `json:"failed"`
+	}
+	if err := jsonUnmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	errs := map[string]string{}
+	for _, f := range res.Failed {
+		errs[f.ID] = f.Error
+	}
+	for id, wants := range map[string][]string{
+		"web": {"timed out", "status 503", "database not ready: replaying WAL"},
+		"db":  {"timed out", "waiting for the archive lock"},
+	} {
+		for _, want := range wants {
+			if !strings.Contains(errs[id], want) {
+				t.Errorf("%s's error lacks %q: %q", id, want, errs[id])
+			}
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,10 +121,10 @@ func (p *httpProbe) probe(ctx context.Context) error {
 		return fmt.Errorf("read body: %w", err)
 	}
 	if resp.StatusCode != p.cfg.Status {
-		return fmt.Errorf("status %d, want %d", resp.StatusCode, p.cfg.Status)
+		return fmt.Errorf("status %d, want %d; body: %s", resp.StatusCode, p.cfg.Status, excerpt(body))
 	}
 	if p.body != nil && !p.body.Match(body) {
-		return fmt.Errorf("body does not match %q", p.cfg.Body)
+		return fmt.Errorf("status %d, body does not match %q; body: %s", resp.StatusCode, p.cfg.Body, excerpt(body))
 	}
 	return nil
 }
@@ -181,4 +182,18 @@ func (*HTTP) Verify(ctx context.Context, req *sdk.Request) (sdk.Result, error) {
 		return sdk.Result{Failed: true, Message: fmt.Sprintf("%s: %v", p.display, err)}, nil
 	}
 	return sdk.Result{Message: p.display + " healthy"}, nil
+}
+
+// excerpt quotes the start of a response body for an error message: what a
+// timed-out restore saw last says why the service was not healthy.
+func excerpt(body []byte) string {
+	const max = 200
+	if len(body) == 0 {
+		return "(empty)"
+	}
+	s := strings.Join(strings.Fields(string(body)), " ")
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strconv.Quote(s)
 }
