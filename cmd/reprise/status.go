@@ -12,6 +12,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/view"
+	"github.com/reprise-si/reprise/graphs"
 	"github.com/reprise-si/reprise/internal/crisis"
 )
 
@@ -77,7 +78,15 @@ Beside the Summary, --json carries the crisis cell's view: "deadlines_from",
 			if node != "" {
 				n := m.Node(node)
 				if n == nil {
-					return fmt.Errorf("run %s has no node %q (list them with `reprise status %s --json`)", run.ID, node, run.ID)
+					ids := make([]string, len(m.Nodes))
+					for i := range m.Nodes {
+						ids[i] = m.Nodes[i].ID
+					}
+					hint := fmt.Sprintf("list them with `reprise status %s --json`", run.ID)
+					if c := graphs.Suggest(node, ids); c != "" {
+						hint = fmt.Sprintf("did you mean %q?", c)
+					}
+					return fmt.Errorf("run %s has no node %q (%s)", run.ID, node, hint)
 				}
 				if asJSON {
 					return writeJSON(out, nodeDetail(m, n))

@@ -248,6 +248,11 @@ func TestMarkedAndOutputsViews(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &n); err != nil || n.Outputs["url"] != "ldap://10.0.0.5" {
 		t.Errorf("status --node ad --json outputs = %v (%v)", n.Outputs, err)
 	}
+	// A mistyped node id gets the nearest one.
+	_, stderr, code := runGraphsCmd(t, "status", "--state", path, "--node", "dpj")
+	if code == 0 || !strings.Contains(stderr, `did you mean "dpi"?`) {
+		t.Errorf("status --node dpj: exit %d, %s", code, stderr)
+	}
 }
 
 // TestReportJSONAttemptMessage: a successful attempt's message is a
