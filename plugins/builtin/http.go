@@ -140,6 +140,10 @@ func (*HTTP) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream) error
 		return nil
 	}
 	start := time.Now()
+	// seen is the last probe that completed: a probe cut short by the
+	// deadline says nothing about the service, so the error keeps the one
+	// before it (its status and body excerpt).
+	var seen error
 	for n := 1; ; n++ {
 		err := p.probe(ctx)
 		if err == nil {
@@ -147,15 +151,19 @@ func (*HTTP) Restore(ctx context.Context, req *sdk.Request, s *sdk.Stream) error
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s not healthy: %w (last probe: %v)", p.display, ctx.Err(), err)
+			if seen == nil {
+				seen = err
+			}
+			return fmt.Errorf("%s not healthy: %w (last probe: %v)", p.display, ctx.Err(), seen)
 		}
+		seen = err
 		s.Logf("probe %d of %s: %v", n, p.display, err)
 		t := time.NewTimer(p.cfg.Interval)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%s not healthy: %w (last probe: %v)", p.display, ctx.Err(), err)
+			return fmt.Errorf("%s not healthy: %w (last probe: %v)", p.display, ctx.Err(), seen)
 		}
 	}
 }
