@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/host"
 )
 
 func newCertifyCmd() *cobra.Command {
@@ -36,21 +35,9 @@ plan and the reports show it. Not while the run is running.`,
 			if strings.TrimSpace(comment) == "" {
 				return usageError("certify: --comment TEXT is required: say what was checked")
 			}
-			st, err := openStore(*statePath, holder("certify", runID, zone))
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if _, err := runByID(st, runID); err != nil {
-				return err
-			}
-			log, closeLog, err := openLog(*statePath)
-			if err != nil {
-				return err
-			}
-			defer closeLog()
-			e := engine.New(st, host.New(host.Options{}), engine.Options{Logger: log})
-			if err := e.Certify(c.Context(), runID, zone, by, comment); err != nil {
+			if err := withStoppedRun(*statePath, holder("certify", runID, zone), runID, func(e *engine.Engine) error {
+				return e.Certify(c.Context(), runID, zone, by, comment)
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "zone %s of run %s certified by %s\ncontinue with `reprise resume %s`\n", zone, runID, by, runID)

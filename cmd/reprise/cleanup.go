@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/host"
 )
 
 func newCleanupCmd() *cobra.Command {
@@ -36,21 +35,9 @@ they run. Recording again replaces the run's record; the journal keeps both.`,
 			if strings.TrimSpace(note) == "" {
 				return usageError("cleanup: --note TEXT is required: say what was cleaned up (VMs reverted, test data deleted, …)")
 			}
-			st, err := openStore(*statePath, holder("cleanup", runID))
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if _, err := runByID(st, runID); err != nil {
-				return err
-			}
-			log, closeLog, err := openLog(*statePath)
-			if err != nil {
-				return err
-			}
-			defer closeLog()
-			e := engine.New(st, host.New(host.Options{}), engine.Options{Logger: log})
-			if err := e.RecordCleanup(c.Context(), runID, by, note); err != nil {
+			if err := withStoppedRun(*statePath, holder("cleanup", runID), runID, func(e *engine.Engine) error {
+				return e.RecordCleanup(c.Context(), runID, by, note)
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "recorded clean-up of drill %s by %s\n", runID, by)

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/host"
 )
 
 func newRestorePointCmd() *cobra.Command {
@@ -48,21 +47,9 @@ Not while the run is running.`,
 			if strings.TrimSpace(reason) == "" {
 				return usageError("restore-point: --reason TEXT is required: say why, the journal keeps it")
 			}
-			st, err := openStore(*statePath, holder("restore-point", runID, node))
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if _, err := runByID(st, runID); err != nil {
-				return err
-			}
-			log, closeLog, err := openLog(*statePath)
-			if err != nil {
-				return err
-			}
-			defer closeLog()
-			e := engine.New(st, host.New(host.Options{}), engine.Options{Logger: log})
-			if err := e.RestorePointDecision(c.Context(), runID, node, action, point, by, reason); err != nil {
+			if err := withStoppedRun(*statePath, holder("restore-point", runID, node), runID, func(e *engine.Engine) error {
+				return e.RestorePointDecision(c.Context(), runID, node, action, point, by, reason)
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "node %s of run %s: %s restore point %s (by %s)\ncontinue with `reprise resume %s`\n",

@@ -1,0 +1,26 @@
+package main
+
+import (
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/host"
+)
+
+// withStoppedRun opens the state file for writing as who, checks that run
+// runID exists, and hands do an engine on it for an operator's decision on
+// a run that no process runs (certify, restore-point, cleanup).
+func withStoppedRun(statePath, who, runID string, do func(*engine.Engine) error) error {
+	st, err := openStore(statePath, who)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := runByID(st, runID); err != nil {
+		return err
+	}
+	log, closeLog, err := openLog(statePath)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	return do(engine.New(st, host.New(host.Options{}), engine.Options{Logger: log}))
+}
