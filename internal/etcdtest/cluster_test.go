@@ -1,0 +1,37 @@
+package etcdtest
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestQuorumLostAndBack checks the harness does what the state backend's
+// tests rely on: a 3-member cluster answers, refuses writes once two members
+// are down, and accepts them again with the data kept when they come back.
+func TestQuorumLostAndBack(t *testing.T) {
+	c := Start(t, 3)
+	cli := c.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "k", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	c.Stop(1)
+	c.Stop(2)
+	short, cancel2 := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel2()
+	if _, err := cli.Put(short, "k", "v2"); err == nil {
+		t.Fatal("a write succeeded with one member of three")
+	}
+	c.Restart(1)
+	c.Restart(2)
+	c.WaitHealthy(30 * time.Second)
+	resp, err := cli.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v1" {
+		t.Fatalf("after restart: %v", resp.Kvs)
+	}
+}
