@@ -70,11 +70,11 @@ type Options struct {
 }
 
 // Engine runs graphs through a step.Host and keeps every transition in a
-// state.Store. An Engine runs one run at a time (Start, Resume and Retry
+// state.Backend (the bbolt file or etcd). An Engine runs one run at a time (Start, Resume and Retry
 // block until the run stops); Approve, Drain and the read methods are safe
 // to call from other goroutines while it runs.
 type Engine struct {
-	store *state.Store
+	store state.Backend
 	host  step.Host
 	opts  Options
 	log   *zap.Logger
@@ -97,7 +97,7 @@ type Engine struct {
 // The caller keeps ownership of both and closes them after the engine is
 // done. host may be nil when opts.NewHost is set: the engine then builds
 // its host when a run first needs one, and Close closes it.
-func New(store *state.Store, host step.Host, opts Options) *Engine {
+func New(store state.Backend, host step.Host, opts Options) *Engine {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = DefaultParallelism
 	}

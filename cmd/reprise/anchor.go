@@ -43,7 +43,7 @@ func (s *session) writeAnchors(runID string) {
 // checkIntegrity refuses to go on with a run whose state the journal does
 // not vouch for (records, snapshot, chain), or whose journal disagrees with
 // the anchors at src (when set): resume and retry call it before any write.
-func checkIntegrity(st *state.Store, statePath, runID, src string) error {
+func checkIntegrity(st state.Backend, statePath, runID, src string) error {
 	rep, err := st.Verify(runID)
 	if err != nil {
 		return err

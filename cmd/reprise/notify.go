@@ -19,7 +19,7 @@ type notifyHook struct {
 // watchNotify starts watching the run's events for notifications.
 // REPRISE_NOTIFY_RETRY_FOR, REPRISE_NOTIFY_FIRST_DELAY and
 // REPRISE_NOTIFY_DEADLINE_EVERY (durations) tune it for tests and drills.
-func watchNotify(st *state.Store, next func(engine.Event)) *notifyHook {
+func watchNotify(st state.Backend, next func(engine.Event)) *notifyHook {
 	opts := notify.WatchOptions{}
 	opts.RetryFor = envDuration("REPRISE_NOTIFY_RETRY_FOR")
 	opts.FirstDelay = envDuration("REPRISE_NOTIFY_FIRST_DELAY")

@@ -139,7 +139,7 @@ cancels them).`,
 // continue: running or crashed, interrupted, parked or failed; not a drill
 // cleaned up) of graph name, or nil. Drills and real runs are apart: a drill
 // may rehearse while a real run waits, and the other way round.
-func unfinishedOf(st *state.Store, name string, drill bool) (*state.Run, error) {
+func unfinishedOf(st state.Backend, name string, drill bool) (*state.Run, error) {
 	runs, err := st.Runs()
 	if err != nil {
 		return nil, err
@@ -154,7 +154,7 @@ func unfinishedOf(st *state.Store, name string, drill bool) (*state.Run, error) 
 }
 
 // progressOf says how far run got: "12/39 nodes done".
-func progressOf(st *state.Store, run state.Run) string {
+func progressOf(st state.Backend, run state.Run) string {
 	recs, err := st.Nodes(run.ID)
 	if err != nil {
 		return fmt.Sprintf("%d nodes", run.Total)
@@ -173,7 +173,7 @@ func progressOf(st *state.Store, run state.Run) string {
 // signals: internal/runsession).
 type session struct {
 	path     string
-	st       *state.Store
+	st       state.Backend
 	log      *zap.Logger
 	closeLog func()
 	rs       *runsession.Session

@@ -38,7 +38,7 @@ func MustStore(t testing.TB, dir string) *state.Store {
 }
 
 // NodeStates returns the state of every node of a run, by id.
-func NodeStates(t testing.TB, st *state.Store, runID string) map[string]state.NodeState {
+func NodeStates(t testing.TB, st state.Backend, runID string) map[string]state.NodeState {
 	t.Helper()
 	recs, err := st.Nodes(runID)
 	if err != nil {
@@ -52,7 +52,7 @@ func NodeStates(t testing.TB, st *state.Store, runID string) map[string]state.No
 }
 
 // JournalTypes returns "type node" for each journal entry of a run.
-func JournalTypes(t testing.TB, st *state.Store, runID string) []string {
+func JournalTypes(t testing.TB, st state.Backend, runID string) []string {
 	t.Helper()
 	var out []string
 	err := st.Journal(runID, 0, func(e state.Entry) error {

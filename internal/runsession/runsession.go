@@ -28,24 +28,38 @@ import (
 type Session struct {
 	// Engine runs the session's run; use it through Do.
 	Engine *engine.Engine
-	srv    *control.Server
+	srv    *control.Server // nil on etcd
 	log    *zap.Logger
+	st     state.Backend
 }
 
-// Start builds the engine over st (opened for writing) with opts and serves
-// the control socket beside the state file. log receives the signal
+// Start builds the engine over st (opened for writing) with opts and, for
+// a state file, serves the control socket beside it (on etcd, readers read
+// the cluster directly and there is no socket). log receives the signal
 // messages (nil: none).
-func Start(st *state.Store, opts engine.Options, log *zap.Logger) (*Session, error) {
+func Start(st state.Backend, opts engine.Options, log *zap.Logger) (*Session, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	eng := engine.New(st, nil, opts)
-	srv, err := control.Listen(control.SocketPath(st.Path()), control.Backend{Store: st, Approve: eng.Approve, Live: eng.LiveRun})
-	if err != nil {
-		eng.Close()
-		return nil, fmt.Errorf("start control socket: %w", err)
+	s := &Session{Engine: eng, log: log, st: st}
+	if file, ok := st.(*state.Store); ok {
+		srv, err := control.Listen(control.SocketPath(file.Path()), control.Backend{Store: file, Approve: eng.Approve, Live: eng.LiveRun})
+		if err != nil {
+			eng.Close()
+			return nil, fmt.Errorf("start control socket: %w", err)
+		}
+		s.srv = srv
 	}
-	return &Session{Engine: eng, srv: srv, log: log}, nil
+	return s, nil
+}
+
+// Interrupter is implemented by a state backend whose Apply may wait for
+// its storage to come back (etcd without a quorum): Interrupt makes the
+// calls waiting now, and later ones that cannot reach the storage, give up
+// instead of waiting, so that a signal stops the run.
+type Interrupter interface {
+	Interrupt()
 }
 
 // Signals are the signals Do handles: SIGINT and SIGTERM, and SIGHUP (a
@@ -79,6 +93,9 @@ func (s *Session) Do(ctx context.Context, fn func(ctx context.Context) (engine.R
 				if n == 1 {
 					s.log.Warn("signal received: starting nothing new; send it again to cancel running steps", zap.String("signal", sig.String()))
 					s.Engine.Drain()
+					if in, ok := s.st.(Interrupter); ok {
+						in.Interrupt()
+					}
 				} else {
 					s.log.Warn("second signal: cancelling running steps", zap.String("signal", sig.String()))
 					cancel()
@@ -95,7 +112,10 @@ func (s *Session) Do(ctx context.Context, fn func(ctx context.Context) (engine.R
 // Close stops the control socket and closes the plugin host the engine
 // built.
 func (s *Session) Close() error {
-	err := s.srv.Close()
+	var err error
+	if s.srv != nil {
+		err = s.srv.Close()
+	}
 	if cerr := s.Engine.Close(); err == nil {
 		err = cerr
 	}
