@@ -35,6 +35,7 @@ type Event struct {
 	Type    EventType
 	RunID   string
 	NodeID  string          // empty for run events
+	Zone    string          // the zone of zone-certified
 	State   state.NodeState // for node-finished
 	Attempt int
 	Message string  // log line, error, or summary

@@ -162,6 +162,6 @@ func (e *Engine) Certify(ctx context.Context, runID, zone, by, comment string) e
 		return fmt.Errorf("certify zone %q of run %q: %w", zone, runID, err)
 	}
 	e.log.Info("zone certified", zapRun(runID), zapString("zone", zone), zapString("by", by), zapString("comment", comment))
-	e.emit(Event{Time: now, Type: EventZoneCertified, RunID: runID, Message: fmt.Sprintf("zone %s certified by %s: %s", zone, by, comment)})
+	e.emit(Event{Time: now, Type: EventZoneCertified, RunID: runID, Zone: zone, Message: fmt.Sprintf("zone %s certified by %s: %s", zone, by, comment)})
 	return nil
 }

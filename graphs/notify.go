@@ -17,11 +17,12 @@ const (
 	NotifyDeadlineLate   NotifyEvent = "deadline-late"    // a node's RTO passed and it is not done
 	NotifyRunFinished    NotifyEvent = "run-finished"     // the run ended: succeeded, failed or parked on gates
 	NotifyRunInterrupted NotifyEvent = "run-interrupted"  // the run was stopped (signal) and may be resumed
+	NotifyZoneCertified  NotifyEvent = "zone-certified"   // a trust zone was certified clean: the next one may start
 )
 
 // NotifyEvents lists every NotifyEvent.
 var NotifyEvents = []NotifyEvent{NotifyGateWaiting, NotifyNodeFailed, NotifyDeadlineAtRisk, NotifyDeadlineLate,
-	NotifyRunFinished, NotifyRunInterrupted}
+	NotifyRunFinished, NotifyRunInterrupted, NotifyZoneCertified}
 
 // Notify is one notification target of a graph (`notify:`): a webhook
 // (a JSON POST, signed with HMAC-SHA256 when it has a secret) or a command

@@ -40,6 +40,7 @@ type Message struct {
 	Run     string             `json:"run"`
 	Graph   string             `json:"graph,omitempty"`
 	Node    string             `json:"node,omitempty"`
+	Zone    string             `json:"zone,omitempty"` // zone-certified
 	Title   string             `json:"title,omitempty"`
 	State   string             `json:"state,omitempty"`
 	Text    string             `json:"message"`
@@ -279,7 +280,7 @@ func runCommand(ctx context.Context, argv []string, m Message, body, key []byte)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = bytes.NewReader(body)
 	cmd.Env = append(os.Environ(), "REPRISE_EVENT="+string(m.Event), "REPRISE_RUN="+m.Run, "REPRISE_NODE="+m.Node,
-		"REPRISE_MESSAGE="+m.Text)
+		"REPRISE_ZONE="+m.Zone, "REPRISE_MESSAGE="+m.Text)
 	if key != nil {
 		cmd.Env = append(cmd.Env, "REPRISE_SIGNATURE="+Sign(key, body))
 	}

@@ -232,3 +232,65 @@ func TestSendNeverBlocks(t *testing.T) {
 	}
 	n.Close(10 * time.Millisecond)
 }
+
+// TestZoneCertified: certifying a trust zone tells the targets that asked
+// for zone-certified (signed, with the zone and the next zone to start),
+// and only them; the delivery is journaled.
+func TestZoneCertified(t *testing.T) {
+	dir := t.TempDir()
+	cell, other := &receiver{}, &receiver{}
+	srvCell := httptest.NewServer(cell.handler(200, nil))
+	defer srvCell.Close()
+	srvOther := httptest.NewServer(other.handler(200, nil))
+	defer srvOther.Close()
+	t.Setenv("TEST_ZONE_KEY", "zone-k3y")
+	g := enginetest.MustGraph(t, dir, fmt.Sprintf(`version: 1
+name: zoned
+zones:
+  - {id: core, title: Trusted core}
+  - {id: clinical, title: Care}
+notify:
+  - {name: cell, webhook: %q, secret: "${secret:TEST_ZONE_KEY}", events: [zone-certified]}
+  - {name: other, webhook: %q, events: [node-failed]}
+nodes:
+  - {id: ad, kind: infrastructure, plugin: noop, zone: core}
+  - {id: dpi, kind: application, plugin: noop, zone: clinical, depends_on: [ad]}
+`, srvCell.URL, srvOther.URL))
+	st := enginetest.MustStore(t, dir)
+	e := engine.New(st, &enginetest.FakeHost{}, engine.Options{})
+	res, err := e.Start(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Certification happens on the stopped run, as `reprise certify` does.
+	w := notify.Watch(st, notify.WatchOptions{Options: notify.Options{RetryFor: time.Second, FirstDelay: 20 * time.Millisecond}})
+	e2 := engine.New(st, &enginetest.FakeHost{}, engine.Options{OnEvent: w.OnEvent})
+	if err := e2.Certify(context.Background(), res.RunID, "core", "ann", "AD rebuilt from clean media"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(cell.events()) == 1 })
+	w.Close()
+	cell.mu.Lock()
+	m, body, sig := cell.got[0], cell.body[0], cell.sigs[0]
+	cell.mu.Unlock()
+	if m.Event != "zone-certified" || m.Zone != "core" || m.Run != res.RunID ||
+		!strings.Contains(m.Text, "certified by ann") || !strings.Contains(m.Text, "zone clinical may start") {
+		t.Errorf("message %+v", m)
+	}
+	if want := notify.Sign([]byte("zone-k3y"), body); sig != want {
+		t.Errorf("signature %q, want %q", sig, want)
+	}
+	if n := len(other.events()); n != 0 {
+		t.Errorf("a target that did not ask for zone-certified got %d messages", n)
+	}
+	found := false
+	_ = st.Journal(res.RunID, 0, func(e state.Entry) error {
+		if e.Type == state.EntryNotified && e.Data["event"] == "zone-certified" && e.Data["target"] == "cell" {
+			found = true
+		}
+		return nil
+	})
+	if !found {
+		t.Error("the delivery is not journaled")
+	}
+}

@@ -65,7 +65,7 @@ func Watch(st Store, opts WatchOptions) *Watcher {
 // OnEvent takes an engine event (Options.OnEvent); it never blocks.
 func (w *Watcher) OnEvent(ev engine.Event) {
 	switch ev.Type {
-	case engine.EventNodeFinished, engine.EventRunFinished, engine.EventRunStarted:
+	case engine.EventNodeFinished, engine.EventRunFinished, engine.EventRunStarted, engine.EventZoneCertified:
 	default:
 		return
 	}
@@ -178,7 +178,21 @@ func (w *Watcher) handle(ev engine.Event) {
 			what = graphs.NotifyRunInterrupted
 		}
 		w.send(what, "", string(status), fmt.Sprintf("run %s %s: %s", ev.RunID, status, ev.Message))
+	case engine.EventZoneCertified:
+		w.sendZone(ev.Zone, ev.Message)
 	}
+}
+
+// sendZone tells that zone was certified, and which zone may start now.
+func (w *Watcher) sendZone(zone, text string) {
+	if k := w.g.ZoneRank(zone); k >= 0 && k+1 < len(w.g.Zones) {
+		text += fmt.Sprintf("; zone %s may start at the next resume", w.g.Zones[k+1].ID)
+	} else if k >= 0 {
+		text += "; it was the last zone"
+	}
+	m := Message{Event: graphs.NotifyZoneCertified, Time: time.Now().UTC(), Run: w.run, Graph: w.g.Name, Zone: zone,
+		State: "certified", Text: text}
+	w.n.Send(m)
 }
 
 func (w *Watcher) send(ev graphs.NotifyEvent, node, st, text string) {
