@@ -30,7 +30,8 @@ func (s *Server) load(runID string, journal bool) (*runData, error) {
 		return nil, err
 	}
 	defer r.Close()
-	m, err := view.Load(r, runID, view.LoadOptions{Now: s.opts.Now(), Live: r.Live() == runID, Journal: journal})
+	m, err := view.Load(r, runID, view.LoadOptions{Now: s.opts.Now(), Live: r.Live() == runID, Journal: journal,
+		Graph: s.graphs.loader(r)})
 	if err != nil {
 		return nil, err
 	}

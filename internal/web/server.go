@@ -60,7 +60,8 @@ type Server struct {
 	sessions map[string]*session
 	limiter  map[string]*bucket
 
-	hubs *hubs
+	hubs   *hubs
+	graphs *graphCache
 }
 
 type session struct {
@@ -95,6 +96,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux(), tmpl: t, sessions: map[string]*session{}, limiter: map[string]*bucket{}}
 	s.checker = &auth.Checker{Operators: s.operators}
+	s.graphs = newGraphCache()
 	s.hubs = newHubs(s)
 	s.routes()
 	return s, nil

@@ -41,6 +41,7 @@ type fixture struct {
 	path   string
 	run    string
 	srv    *httptest.Server
+	server *web.Server
 	tokens map[string]string
 }
 
@@ -85,7 +86,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = httptest.NewServer(s)
+	f.srv, f.server = httptest.NewServer(s), s
 	t.Cleanup(func() { s.Close(); f.srv.Close() })
 	return f
 }

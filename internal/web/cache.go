@@ -1,0 +1,93 @@
+package web
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sync"
+
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/view"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// graphCache keeps the parsed graph snapshots of the runs served, keyed by
+// what identifies their content: the run, its graph file name (relative
+// paths resolve against it) and the snapshot's SHA-256 (state.Run.GraphHash,
+// which the store keeps in step with the snapshot). A resume with an
+// edited graph or `reprise edit` stores a new snapshot, hence a new hash:
+// the next page parses it, the old entry ages out. Parsing a 10,000-node
+// snapshot costs about half a second; every page of a run needs its graph.
+//
+// Safe for concurrent use; the graphs it hands out are only read.
+type graphCache struct {
+	mu      sync.Mutex
+	entries map[string]*cachedGraph
+	tick    uint64
+	parses  uint64 // how many snapshots were parsed (for tests)
+}
+
+type cachedGraph struct {
+	once sync.Once
+	g    *graphs.Graph
+	err  error
+	used uint64
+}
+
+// graphCacheSize bounds the graphs kept: a state file's few recent runs.
+const graphCacheSize = 8
+
+func newGraphCache() *graphCache { return &graphCache{entries: map[string]*cachedGraph{}} }
+
+// loader returns the view.LoadOptions.Graph of src: the cached graph of a
+// run, parsed once per content.
+func (c *graphCache) loader(src view.Source) func(state.Run) (*graphs.Graph, error) {
+	return func(run state.Run) (*graphs.Graph, error) {
+		sum := run.GraphHash
+		var data []byte
+		if sum == "" { // a store that does not keep the hash: hash the bytes
+			b, err := src.Snapshot(run.ID)
+			if err != nil {
+				return view.ReadGraph(src, run)
+			}
+			h := sha256.Sum256(b)
+			sum, data = hex.EncodeToString(h[:]), b
+		}
+		key := run.ID + "\x00" + run.GraphFile + "\x00" + sum
+		c.mu.Lock()
+		e := c.entries[key]
+		if e == nil {
+			e = &cachedGraph{}
+			c.entries[key] = e
+			c.evict()
+		}
+		c.tick++
+		e.used = c.tick
+		c.mu.Unlock()
+		e.once.Do(func() {
+			c.mu.Lock()
+			c.parses++
+			c.mu.Unlock()
+			if data != nil {
+				e.g, e.err = view.ParseSnapshot(run, data)
+				return
+			}
+			e.g, e.err = view.ReadGraph(src, run)
+		})
+		return e.g, e.err
+	}
+}
+
+// evict drops the least recently used entries beyond graphCacheSize.
+// Called with c.mu held.
+func (c *graphCache) evict() {
+	for len(c.entries) > graphCacheSize {
+		var oldest string
+		var at uint64
+		for k, e := range c.entries {
+			if oldest == "" || e.used < at {
+				oldest, at = k, e.used
+			}
+		}
+		delete(c.entries, oldest)
+	}
+}

@@ -1,0 +1,81 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
+	"github.com/reprise-si/reprise/internal/enginetest"
+	"github.com/reprise-si/reprise/internal/web"
+)
+
+// TestGraphCache: a run's pages parse its graph snapshot once, however
+// many pages and viewers (concurrently, under -race); a resume with an
+// edited graph stores a new snapshot, and the next page shows the edit.
+func TestGraphCache(t *testing.T) {
+	f := newFixture(t)
+	c := f.login("vic")
+	page := func(path string) string {
+		t.Helper()
+		resp, err := c.Get(f.srv.URL + path)
+		if err != nil {
+			t.Error(err) // not Fatal: called from goroutines
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d %.200s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	run := "/runs/" + f.run
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, p := range []string{"", "/graph", "/nodes/lab", "/journal"} {
+				page(run + p)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := web.Parses(f.server); n != 1 {
+		t.Errorf("%d parses for 40 pages of one run, want 1", n)
+	}
+	if strings.Contains(page(run+"/nodes/lab"), "Laboratory v2") {
+		t.Fatal("the title is there before the edit")
+	}
+	// Resume with the graph edited: lab gets a title (metadata only).
+	st, err := state.Open(f.path, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := enginetest.MustGraph(t, t.TempDir(), strings.Replace(webGraph,
+		"{id: lab, kind: application,", `{id: lab, title: "Laboratory v2", kind: application,`, 1))
+	h := &enginetest.FakeHost{OnRestore: func(_ context.Context, req step.Request, _ func(step.Event)) (step.Result, error) {
+		if req.Plugin == "manual" {
+			return step.Result{Status: step.Waiting, Message: "sign"}, nil
+		}
+		return step.Result{Status: step.Failed, Message: "still unreadable"}, nil
+	}}
+	if _, err := engine.New(st, h, engine.Options{}).Resume(context.Background(), f.run, edited); err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	st.Close()
+	if body := page(run + "/nodes/lab"); !strings.Contains(body, "Laboratory v2") {
+		t.Error("after a resume with an edited graph, the node page does not show the new title")
+	}
+	page(run)
+	page(run + "/graph")
+	if n := web.Parses(f.server); n != 2 {
+		t.Errorf("%d parses after one edit, want 2", n)
+	}
+}
