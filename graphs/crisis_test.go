@@ -87,7 +87,7 @@ func TestCrisisFieldProblems(t *testing.T) {
 		{"version: 1\nincident: {detected: yesterday}\nnodes:\n  - {id: a, kind: data, plugin: noop}\n",
 			`g.yaml:2:22: incident.detected:`},
 		{"version: 1\nnotify:\n  - {webhook: 'https://h/x', events: [gate-opened]}\nnodes:\n  - {id: a, kind: data, plugin: noop}\n",
-			`g.yaml:3:39: notify[0].events: unknown event "gate-opened" (want gate-waiting, node-failed, deadline-at-risk, deadline-late, run-finished, run-interrupted)`},
+			`g.yaml:3:39: notify[0].events: unknown event "gate-opened" (want gate-waiting, node-failed, deadline-at-risk, deadline-late, run-finished, run-interrupted, zone-certified)`},
 		{"version: 1\nnotify:\n  - {webhook: 'https://h/x', command: [sms], events: [node-failed]}\nnodes:\n  - {id: a, kind: data, plugin: noop}\n",
 			`g.yaml:3:5: notify[0]: want exactly one of webhook or command`},
 		{"version: 1\nnotify:\n  - {webhook: 'https://h/x', secret: hunter2, events: [node-failed]}\nnodes:\n  - {id: a, kind: data, plugin: noop}\n",
