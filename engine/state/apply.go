@@ -264,23 +264,10 @@ func runExists(tx *bolt.Tx, id string) bool {
 }
 
 func (w *txWriter) apply(c *encodedChange) error {
-
-	// Every change to a node record or a snapshot is journaled, with what
-	// Verify needs to check the stored bytes against the journal: the
-	// record's digest, the snapshot's hash. The store writes the entry
-	// itself when the change has none for it.
-	entry := c.entry
 	if c.snapshot != nil {
 		if err := w.tx.Bucket(bucketSnapshots).Put([]byte(c.runID), c.snapshot); err != nil {
 			return fmt.Errorf("put snapshot of run %q: %w", c.runID, err)
 		}
-		if entry == nil {
-			entry = &Entry{Type: EntrySnapshotReplaced}
-		}
-		if entry.Data == nil {
-			entry.Data = map[string]string{}
-		}
-		entry.Data[dataGraphHash] = sha256Hex(c.snapshot)
 	}
 	if c.node != nil || c.removeNode != "" {
 		nb, err := w.tx.Bucket(bucketNodes).CreateBucketIfNotExists([]byte(c.runID))
@@ -294,19 +281,10 @@ func (w *txWriter) apply(c *encodedChange) error {
 			if err := nb.Delete([]byte(c.removeNode)); err != nil {
 				return fmt.Errorf("remove node %q of run %q: %w", c.removeNode, c.runID, err)
 			}
-			if err := w.append(c.runID, &Entry{Type: EntryNodeRemoved, NodeID: c.removeNode}); err != nil {
-				return err
-			}
 		}
 		if c.node != nil {
 			if err := nb.Put([]byte(c.nodeID), c.node); err != nil {
 				return fmt.Errorf("put node %q of run %q: %w", c.nodeID, c.runID, err)
-			}
-			if entry != nil && entry.NodeID == c.nodeID {
-				entry.Record = recordDigest(c.node)
-			} else if err := w.append(c.runID, &Entry{Type: EntryNodeUpdated, NodeID: c.nodeID,
-				State: c.nodeState, Record: recordDigest(c.node)}); err != nil {
-				return err
 			}
 		}
 	}
@@ -315,10 +293,47 @@ func (w *txWriter) apply(c *encodedChange) error {
 			return err
 		}
 	}
-	if entry != nil {
-		return w.append(c.runID, entry)
+	for _, e := range c.plan() {
+		if err := w.append(c.runID, e); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// plan returns the journal entries a change appends, in order. Every
+// change to a node record or a snapshot is journaled, with what Verify
+// needs to check the stored bytes against the journal: the record's
+// digest, the snapshot's hash. The store writes an entry itself (node
+// removed, node updated, snapshot replaced) for what the change's own
+// entry does not cover. Each call returns new store entries; the change's
+// own entry is completed in place.
+func (c *encodedChange) plan() []*Entry {
+	entry := c.entry
+	var out []*Entry
+	if c.snapshot != nil {
+		if entry == nil {
+			entry = &Entry{Type: EntrySnapshotReplaced}
+		}
+		if entry.Data == nil {
+			entry.Data = map[string]string{}
+		}
+		entry.Data[dataGraphHash] = sha256Hex(c.snapshot)
+	}
+	if c.removeNode != "" {
+		out = append(out, &Entry{Type: EntryNodeRemoved, NodeID: c.removeNode})
+	}
+	if c.node != nil {
+		if entry != nil && entry.NodeID == c.nodeID {
+			entry.Record = recordDigest(c.node)
+		} else {
+			out = append(out, &Entry{Type: EntryNodeUpdated, NodeID: c.nodeID, State: c.nodeState, Record: recordDigest(c.node)})
+		}
+	}
+	if entry != nil {
+		out = append(out, entry)
+	}
+	return out
 }
 
 // putRun stores run (nil: the stored record) with its GraphHash set to the
@@ -370,12 +385,7 @@ func (w *txWriter) append(runID string, e *Entry) error {
 		return fmt.Errorf("journal of run %q: %w", runID, err)
 	}
 	jb.FillPercent = 0.95 // keys only grow: pack the pages
-	e.Seq, e.Prev = h.seq+1, h.hash
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
-	e.Time = e.Time.UTC()
-	stored, hash, err := sealEntry(e)
+	stored, hash, err := chainEntry(e, h.seq+1, h.hash)
 	if err != nil {
 		return fmt.Errorf("encode journal entry %d of run %q: %w", e.Seq, runID, err)
 	}
@@ -388,6 +398,17 @@ func (w *txWriter) append(runID string, e *Entry) error {
 	}
 	h.seq, h.hash = e.Seq, hash
 	return nil
+}
+
+// chainEntry makes e entry seq of its journal, after the entry of hash
+// prev, and seals it: its time defaults to now and is kept in UTC.
+func chainEntry(e *Entry, seq uint64, prev string) (stored []byte, hash string, err error) {
+	e.Seq, e.Prev = seq, prev
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Time = e.Time.UTC()
+	return sealEntry(e)
 }
 
 func (w *txWriter) head(runID string) (*head, error) {

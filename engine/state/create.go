@@ -25,8 +25,69 @@ func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes [
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkKey("run id", run.ID); err != nil {
+	p, err := PrepareRun(run, snapshot, nodes)
+	if err != nil {
 		return err
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		if runExists(tx, p.Run.ID) {
+			return fmt.Errorf("create run %q: %w", p.Run.ID, ErrRunExists)
+		}
+		if err := tx.Bucket(bucketRuns).Put([]byte(p.Run.ID), p.Record); err != nil {
+			return fmt.Errorf("create run %q: %w", p.Run.ID, err)
+		}
+		if err := tx.Bucket(bucketSnapshots).Put([]byte(p.Run.ID), append([]byte{}, snapshot...)); err != nil {
+			return fmt.Errorf("create run %q: snapshot: %w", p.Run.ID, err)
+		}
+		nb, err := tx.Bucket(bucketNodes).CreateBucketIfNotExists([]byte(p.Run.ID))
+		if err != nil {
+			return fmt.Errorf("create run %q: %w", p.Run.ID, err)
+		}
+		nb.FillPercent = 0.9
+		for i := range p.Nodes {
+			if err := nb.Put([]byte(p.Nodes[i].ID), p.Nodes[i].Stored); err != nil {
+				return fmt.Errorf("create run %q: node %q: %w", p.Run.ID, p.Nodes[i].ID, err)
+			}
+		}
+		w := newTxWriter(tx, s.path)
+		if err := w.append(p.Run.ID, p.Created); err != nil {
+			return err
+		}
+		return w.flush()
+	})
+}
+
+// PreparedRun is a new run checked and encoded by PrepareRun, for a
+// backend to store in one transaction (or, on etcd, in several, the run
+// record last).
+type PreparedRun struct {
+	Run    Run          // with Created, Updated, Status, Total and GraphHash set
+	Record []byte       // the run record to store
+	Nodes  []StoredNode // the node records to store, in the order given
+	// Created is the run-created entry to journal first (not sealed yet:
+	// SealEntry makes it entry 1).
+	Created *Entry
+}
+
+// StoredNode is a node record as a backend stores it (EncodeNode).
+type StoredNode struct {
+	ID     string
+	Stored []byte
+}
+
+// PrepareRun checks and encodes a new run for CreateRun: Run.Total is set
+// to len(nodes), Run.GraphHash to the snapshot's SHA-256 when empty, and
+// Created/Updated to now when zero. It fails with ErrInvalidChange for a
+// bad id, a node given twice or a graph hash that is not the snapshot's.
+func PrepareRun(run Run, snapshot []byte, nodes []NodeRecord) (*PreparedRun, error) {
+	if err := checkKey("run id", run.ID); err != nil {
+		return nil, err
 	}
 	now := time.Now().UTC()
 	if run.Created.IsZero() {
@@ -41,68 +102,39 @@ func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes [
 	if sum := sha256Hex(snapshot); run.GraphHash == "" {
 		run.GraphHash = sum
 	} else if run.GraphHash != sum {
-		return fmt.Errorf("create run %q: graph hash %.12s… is not the snapshot's SHA-256 %.12s…: %w", run.ID, run.GraphHash, sum, ErrInvalidChange)
+		return nil, fmt.Errorf("create run %q: graph hash %.12s… is not the snapshot's SHA-256 %.12s…: %w", run.ID, run.GraphHash, sum, ErrInvalidChange)
 	}
 	run.Total = len(nodes)
 	rb, err := json.Marshal(&run)
 	if err != nil {
-		return fmt.Errorf("encode run %q: %w", run.ID, err)
+		return nil, fmt.Errorf("encode run %q: %w", run.ID, err)
 	}
-	encoded := make([][]byte, len(nodes))
+	p := &PreparedRun{Run: run, Record: rb, Nodes: make([]StoredNode, len(nodes))}
 	seen := make(map[string]struct{}, len(nodes))
 	pinned := map[string]string{} // digests of the initial records that are not plainly pending
 	for i := range nodes {
 		if _, dup := seen[nodes[i].ID]; dup {
-			return fmt.Errorf("create run %q: node %q given twice: %w", run.ID, nodes[i].ID, ErrInvalidChange)
+			return nil, fmt.Errorf("create run %q: node %q given twice: %w", run.ID, nodes[i].ID, ErrInvalidChange)
 		}
 		seen[nodes[i].ID] = struct{}{}
-		if encoded[i], err = encodeNode(&nodes[i]); err != nil {
-			return fmt.Errorf("create run %q: %w", run.ID, err)
-		}
-		if !isPlainRecord(nodes[i].ID, encoded[i]) {
-			pinned[nodes[i].ID] = recordDigest(encoded[i])
-		}
-	}
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
-	return s.update(func(tx *bolt.Tx) error {
-		if runExists(tx, run.ID) {
-			return fmt.Errorf("create run %q: %w", run.ID, ErrRunExists)
-		}
-		if err := tx.Bucket(bucketRuns).Put([]byte(run.ID), rb); err != nil {
-			return fmt.Errorf("create run %q: %w", run.ID, err)
-		}
-		if err := tx.Bucket(bucketSnapshots).Put([]byte(run.ID), append([]byte{}, snapshot...)); err != nil {
-			return fmt.Errorf("create run %q: snapshot: %w", run.ID, err)
-		}
-		nb, err := tx.Bucket(bucketNodes).CreateBucketIfNotExists([]byte(run.ID))
+		b, err := encodeNode(&nodes[i])
 		if err != nil {
-			return fmt.Errorf("create run %q: %w", run.ID, err)
+			return nil, fmt.Errorf("create run %q: %w", run.ID, err)
 		}
-		nb.FillPercent = 0.9
-		for i := range nodes {
-			if err := nb.Put([]byte(nodes[i].ID), encoded[i]); err != nil {
-				return fmt.Errorf("create run %q: node %q: %w", run.ID, nodes[i].ID, err)
-			}
+		p.Nodes[i] = StoredNode{ID: nodes[i].ID, Stored: b}
+		if !isPlainRecord(nodes[i].ID, b) {
+			pinned[nodes[i].ID] = recordDigest(b)
 		}
-		w := newTxWriter(tx, s.path)
-		e := &Entry{Time: run.Created, Type: EntryRunCreated,
-			Message: fmt.Sprintf("run of %s created with %d nodes", run.GraphName, len(nodes)),
-			Data: map[string]string{dataGraphHash: run.GraphHash, "graph_file": run.GraphFile,
-				dataNodes: strconv.Itoa(len(nodes))}}
-		if len(pinned) > 0 {
-			b, _ := json.Marshal(pinned)
-			e.Data[dataInitialRecords] = string(b)
-		}
-		if err := w.append(run.ID, e); err != nil {
-			return err
-		}
-		return w.flush()
-	})
+	}
+	p.Created = &Entry{Time: run.Created, Type: EntryRunCreated,
+		Message: fmt.Sprintf("run of %s created with %d nodes", run.GraphName, len(nodes)),
+		Data: map[string]string{dataGraphHash: run.GraphHash, "graph_file": run.GraphFile,
+			dataNodes: strconv.Itoa(len(nodes))}}
+	if len(pinned) > 0 {
+		b, _ := json.Marshal(pinned)
+		p.Created.Data[dataInitialRecords] = string(b)
+	}
+	return p, nil
 }
 
 // The run-created entry pins the initial node records that no later entry

@@ -29,22 +29,80 @@ import (
 //
 // HeadSeq and HeadHash give the end of the chain, for an anchor.
 func (s *Store) Verify(runID string) (VerifyReport, error) {
-	rep := VerifyReport{OK: true}
+	var rep VerifyReport
 	err := s.view(func(tx *bolt.Tx) error {
 		run, err := s.getRun(tx, runID)
 		if err != nil {
 			return err
 		}
-		v := &verifier{rep: &rep, last: map[string]*nodeLast{}}
-		if err := v.chain(tx, runID); err != nil || !rep.OK {
-			return err
-		}
-		v.snapshot(tx, run)
-		v.records(tx, runID)
-		return nil
+		rep, err = VerifyRun(run, boltRun{tx: tx, id: []byte(runID)})
+		return err
 	})
 	return rep, err
 }
+
+// RunData is what VerifyRun reads of one run, all of it as of one moment
+// (one read transaction, one etcd revision).
+type RunData interface {
+	// Journal calls fn with each stored entry in key order; seq is the
+	// sequence number the entry's key gives (0 for a key that is none),
+	// key the key itself, for messages.
+	Journal(fn func(key []byte, seq uint64, stored []byte) error) error
+	// Head returns the stored journal head (nil: none).
+	Head() ([]byte, error)
+	// Records calls fn with each stored node record.
+	Records(fn func(id string, stored []byte) error) error
+	// Snapshot returns the stored graph snapshot.
+	Snapshot() ([]byte, error)
+}
+
+// VerifyRun is Verify for any backend: it checks run against what data
+// reads of it, at the levels Verify describes.
+func VerifyRun(run Run, data RunData) (VerifyReport, error) {
+	rep := VerifyReport{OK: true}
+	v := &verifier{rep: &rep, last: map[string]*nodeLast{}}
+	if err := v.chain(data); err != nil || !rep.OK {
+		return rep, err
+	}
+	snap, err := data.Snapshot()
+	if err != nil {
+		return rep, err
+	}
+	v.snapshot(snap, run)
+	return rep, v.records(data)
+}
+
+// boltRun reads a run's data in a bbolt transaction.
+type boltRun struct {
+	tx *bolt.Tx
+	id []byte
+}
+
+func (b boltRun) Journal(fn func(key []byte, seq uint64, stored []byte) error) error {
+	jb := b.tx.Bucket(bucketJournal).Bucket(b.id)
+	if jb == nil {
+		return nil
+	}
+	return jb.ForEach(func(k, v []byte) error {
+		var seq uint64
+		if len(k) == 8 {
+			seq = binary.BigEndian.Uint64(k)
+		}
+		return fn(k, seq, v)
+	})
+}
+
+func (b boltRun) Head() ([]byte, error) { return b.tx.Bucket(bucketHeads).Get(b.id), nil }
+
+func (b boltRun) Records(fn func(id string, stored []byte) error) error {
+	nb := b.tx.Bucket(bucketNodes).Bucket(b.id)
+	if nb == nil {
+		return nil
+	}
+	return nb.ForEach(func(k, v []byte) error { return fn(string(k), v) })
+}
+
+func (b boltRun) Snapshot() ([]byte, error) { return b.tx.Bucket(bucketSnapshots).Get(b.id), nil }
 
 // nodeLast is what the journal last said of a node.
 type nodeLast struct {
@@ -70,49 +128,50 @@ func (v *verifier) fail(level string, seq uint64, format string, args ...any) {
 
 // chain walks the journal, checking the hash chain and gathering what the
 // entries say of nodes and graph hashes.
-func (v *verifier) chain(tx *bolt.Tx, runID string) error {
+func (v *verifier) chain(data RunData) error {
 	var prevSeq uint64
 	var prevHash string
-	if jb := tx.Bucket(bucketJournal).Bucket([]byte(runID)); jb != nil {
-		err := jb.ForEach(func(k, b []byte) error {
-			v.rep.Entries++
-			want := prevSeq + 1
-			if len(k) != 8 || binary.BigEndian.Uint64(k) != want {
-				v.fail("chain", want, "entry key %x, want sequence %d", k, want)
-				return errStop
-			}
-			seq, prev, hash, err := checkEntry(b)
-			switch {
-			case err != nil:
-				v.fail("chain", want, "entry %d: %v", want, err)
-			case seq != want:
-				v.fail("chain", want, "entry %d says it is entry %d", want, seq)
-			case prev != prevHash:
-				v.fail("chain", want, "entry %d: previous hash %q, the entry before has %q", want, prev, prevHash)
-			}
-			if !v.rep.OK {
-				return errStop
-			}
-			var e Entry
-			if err := json.Unmarshal(b, &e); err != nil {
-				v.fail("chain", want, "entry %d: decode: %v", want, err)
-				return errStop
-			}
-			v.note(&e)
-			prevSeq, prevHash = seq, hash
-			return nil
-		})
-		if err != nil && !errors.Is(err, errStop) {
-			return err
+	err := data.Journal(func(k []byte, kseq uint64, b []byte) error {
+		v.rep.Entries++
+		want := prevSeq + 1
+		if kseq != want {
+			v.fail("chain", want, "entry key %x, want sequence %d", k, want)
+			return errStop
 		}
+		seq, prev, hash, err := checkEntry(b)
+		switch {
+		case err != nil:
+			v.fail("chain", want, "entry %d: %v", want, err)
+		case seq != want:
+			v.fail("chain", want, "entry %d says it is entry %d", want, seq)
+		case prev != prevHash:
+			v.fail("chain", want, "entry %d: previous hash %q, the entry before has %q", want, prev, prevHash)
+		}
+		if !v.rep.OK {
+			return errStop
+		}
+		var e Entry
+		if err := json.Unmarshal(b, &e); err != nil {
+			v.fail("chain", want, "entry %d: decode: %v", want, err)
+			return errStop
+		}
+		v.note(&e)
+		prevSeq, prevHash = seq, hash
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return err
 	}
 	if !v.rep.OK {
 		return nil
 	}
 	var headSeq uint64
 	var headHash string
-	if raw := tx.Bucket(bucketHeads).Get([]byte(runID)); raw != nil {
-		var err error
+	raw, err := data.Head()
+	if err != nil {
+		return err
+	}
+	if raw != nil {
 		if headSeq, headHash, err = decodeHead(raw); err != nil {
 			v.fail("chain", prevSeq+1, "%v", err)
 			return nil
@@ -153,8 +212,8 @@ func (v *verifier) note(e *Entry) {
 	}
 }
 
-func (v *verifier) snapshot(tx *bolt.Tx, run Run) {
-	sum := sha256Hex(tx.Bucket(bucketSnapshots).Get([]byte(run.ID)))
+func (v *verifier) snapshot(snap []byte, run Run) {
+	sum := sha256Hex(snap)
 	if run.GraphHash != "" && sum != run.GraphHash {
 		v.fail("snapshot", 0, "the graph snapshot's SHA-256 is %.12s…, but the run record's graph hash is %.12s…: the snapshot was replaced", sum, run.GraphHash)
 	}
@@ -163,34 +222,32 @@ func (v *verifier) snapshot(tx *bolt.Tx, run Run) {
 	}
 }
 
-func (v *verifier) records(tx *bolt.Tx, runID string) {
+func (v *verifier) records(data RunData) error {
 	// A run created with pinned records: every record is accounted for.
 	strict := v.created != nil && v.created.Data[dataNodes] != ""
 	var pinned map[string]string
 	if strict && v.created.Data[dataInitialRecords] != "" {
 		if err := json.Unmarshal([]byte(v.created.Data[dataInitialRecords]), &pinned); err != nil {
 			v.fail("records", v.created.Seq, "entry %d: initial records: %v", v.created.Seq, err)
-			return
+			return nil
 		}
 	}
 	seen := map[string]bool{}
-	if nb := tx.Bucket(bucketNodes).Bucket([]byte(runID)); nb != nil {
-		_ = nb.ForEach(func(k, b []byte) error {
-			id := string(k)
-			seen[id] = true
-			v.rep.Records++
-			v.record(id, b, strict, pinned)
-			return nil
-		})
-	}
-	if !strict {
-		return
+	err := data.Records(func(id string, b []byte) error {
+		seen[id] = true
+		v.rep.Records++
+		v.record(id, b, strict, pinned)
+		return nil
+	})
+	if err != nil || !strict {
+		return err
 	}
 	for id, l := range v.last {
 		if !seen[id] && !l.removed && l.record != "" {
 			v.fail("records", l.seq, "node %q has no record, but journal entry %d recorded one%s", id, l.seq, said(l.state))
 		}
 	}
+	return nil
 }
 
 func (v *verifier) record(id string, b []byte, strict bool, pinned map[string]string) {
