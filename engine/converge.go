@@ -61,7 +61,7 @@ func (e *Engine) verifyRestored(ctx context.Context, g *graphs.Graph, n *graphs.
 	req.Config = cfg
 	vctx, cancel := context.WithTimeout(ctx, g.NodeTimeout(n))
 	defer cancel()
-	vr, err := e.host.Verify(vctx, req)
+	vr, err := e.hostOf(g).Verify(vctx, req)
 	if err != nil {
 		if vctx.Err() != nil {
 			return step.Failed, fmt.Sprintf("verify: timed out after %s: %v", g.NodeTimeout(n), err), outputs

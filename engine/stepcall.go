@@ -96,6 +96,15 @@ func (e *Engine) resolveConfig(n *graphs.Node, dir string, inputs map[string]map
 	})
 }
 
+// ResolveConfig expands the placeholders of node n's `with` as a step call
+// does, with the engine's environment and redactor (agents resolve the
+// nodes they run with their own). dir is the graph file's folder; inputs
+// the outputs of the node's dependencies. forCheck keeps an output not yet
+// known as its placeholder text, as a Check or dry run does.
+func (e *Engine) ResolveConfig(n *graphs.Node, dir string, inputs map[string]map[string]string, forCheck bool) (map[string]any, error) {
+	return e.resolveConfig(n, dir, inputs, forCheck)
+}
+
 // maxSecretFile bounds what ${secret:file:PATH} reads: a key, a token, a
 // certificate chain, never a disk image.
 const maxSecretFile = 1 << 20

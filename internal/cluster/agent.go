@@ -1,0 +1,378 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/step"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// DefaultTTL is an agent's (and a coordinator's) lease when none is given:
+// a dead agent's steps go to another agent after at most this long.
+const DefaultTTL = 10 * time.Second
+
+// DefaultSlots is how many steps an agent runs at once when none is given.
+const DefaultSlots = 4
+
+// ErrNameTaken is returned by Register when a live agent already holds the
+// name.
+var ErrNameTaken = errors.New("agent name already registered")
+
+// NameTakenError says which agent holds the name.
+type NameTakenError struct{ Holder AgentInfo }
+
+// Error names the live agent and what to do.
+func (e *NameTakenError) Error() string {
+	h := e.Holder
+	return fmt.Sprintf("agent %q is already registered (zone %q, host %s, pid %d, since %s): %v; give this agent another --name, or stop that one (a dead agent's name is free once its lease expires)",
+		h.Name, h.Zone, h.Host, h.PID, h.Started.UTC().Format(time.RFC3339), ErrNameTaken)
+}
+
+// Unwrap returns ErrNameTaken.
+func (e *NameTakenError) Unwrap() error { return ErrNameTaken }
+
+// AgentOptions configure an Agent.
+type AgentOptions struct {
+	Client *clientv3.Client
+	Keys   Keys
+	Name   string // unique among live agents
+	Zone   string // the zone whose steps it takes
+	Slots  int    // steps at once (0: DefaultSlots)
+	TTL    time.Duration
+	// NewHost builds the local plugin host of a graph (the graph's plugin
+	// paths and pins resolve on this machine).
+	NewHost func(g *graphs.Graph, log *zap.Logger) step.Host
+	Logger  *zap.Logger
+	// LookupEnv resolves ${env:…} and ${secret:…} here (nil: os.LookupEnv).
+	LookupEnv func(string) (string, bool)
+}
+
+// Agent takes the steps of its zone through etcd and runs them locally.
+type Agent struct {
+	opts   AgentOptions
+	log    *zap.Logger
+	graphs graphCache
+	eng    *engine.Engine // resolves configurations, with the agent's redactor
+	red    *engine.Redactor
+
+	mu      sync.Mutex
+	lease   clientv3.LeaseID
+	cand    map[string]candidate // item key → waiting item
+	queue   []string             // item keys, oldest first (stale ones skipped)
+	running map[string]*running  // item key → the call this agent runs
+	hosts   map[string]*localHost
+	wake    chan struct{}
+	paused  bool // the lease was lost: claim nothing until registered again
+	seen    int  // items of this agent's zone seen (for the idle log line)
+	claimed atomic.Int64
+}
+
+type candidate struct {
+	item Item
+	rev  int64
+}
+
+type running struct {
+	item     Item
+	claimRev int64
+	cancel   context.CancelFunc
+}
+
+type localHost struct {
+	once  sync.Once
+	h     step.Host
+	mu    sync.Mutex
+	pins  map[string]error // plugin → CheckPins's verdict
+	graph *graphs.Graph
+}
+
+// NewAgent returns an agent; Register it, then Run it.
+func NewAgent(o AgentOptions) *Agent {
+	if o.Slots <= 0 {
+		o.Slots = DefaultSlots
+	}
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	red := engine.NewRedactor()
+	a := &Agent{
+		opts:    o,
+		log:     red.WrapLogger(o.Logger).With(zap.String("agent", o.Name), zap.String("zone", o.Zone)),
+		graphs:  graphCache{cli: o.Client, k: o.Keys},
+		red:     red,
+		eng:     engine.New(nil, nil, engine.Options{Redactor: red, LookupEnv: o.LookupEnv}),
+		cand:    map[string]candidate{},
+		running: map[string]*running{},
+		hosts:   map[string]*localHost{},
+		wake:    make(chan struct{}, 1),
+	}
+	return a
+}
+
+// Info is what the agent registers.
+func (a *Agent) info() AgentInfo {
+	host, _ := os.Hostname()
+	return AgentInfo{Name: a.opts.Name, Zone: a.opts.Zone, Slots: a.opts.Slots, Host: host, PID: os.Getpid(), Started: time.Now().UTC()}
+}
+
+// Register takes the agent's name under a new lease. A live agent with the
+// same name makes it fail with a *NameTakenError.
+func (a *Agent) Register(ctx context.Context) error {
+	k := a.opts.Keys.Agent(a.opts.Name)
+	ttl := int64(max(1, a.opts.TTL.Round(time.Second)/time.Second))
+	lease, err := a.opts.Client.Grant(ctx, ttl)
+	if err != nil {
+		return fmt.Errorf("agent %q: take a lease: %w", a.opts.Name, err)
+	}
+	val, _ := json.Marshal(a.info())
+	resp, err := a.opts.Client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+		Then(clientv3.OpPut(k, string(val), clientv3.WithLease(lease.ID))).
+		Else(clientv3.OpGet(k)).Commit()
+	if err != nil {
+		a.opts.Client.Revoke(context.WithoutCancel(ctx), lease.ID)
+		return fmt.Errorf("agent %q: register: %w", a.opts.Name, err)
+	}
+	if !resp.Succeeded {
+		a.opts.Client.Revoke(context.WithoutCancel(ctx), lease.ID)
+		var h AgentInfo
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+			json.Unmarshal(kvs[0].Value, &h)
+		}
+		if h.Name == "" {
+			h.Name = a.opts.Name
+		}
+		return &NameTakenError{Holder: h}
+	}
+	a.mu.Lock()
+	a.lease = lease.ID
+	a.paused = false
+	a.mu.Unlock()
+	a.log.Info("agent registered", zap.Int("slots", a.opts.Slots), zap.Duration("ttl", a.opts.TTL), zap.Int64("lease", int64(lease.ID)))
+	return nil
+}
+
+// Lease returns the agent's current lease (0 before Register).
+func (a *Agent) Lease() clientv3.LeaseID {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lease
+}
+
+// Run takes and runs steps until drain is done: it then claims nothing
+// new, lets the steps it runs finish and write their results, and gives
+// its name back. If hard is done first (a second signal), running steps
+// are cancelled and handed back: the coordinator gives them to another
+// agent, which asks Check first. Run returns nil after a clean stop.
+func (a *Agent) Run(drain, hard context.Context) error {
+	ctx, stop := context.WithCancel(hard)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.keepAlive(ctx, drain) }()
+	go func() { defer wg.Done(); a.watch(ctx) }()
+	var workers sync.WaitGroup
+	for range a.opts.Slots {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			a.work(drain, hard)
+		}()
+	}
+	workers.Wait() // drain (or hard) is done and every step ended
+	stop()
+	wg.Wait()
+	a.mu.Lock()
+	lease := a.lease
+	hosts := a.hosts
+	a.hosts = map[string]*localHost{}
+	a.mu.Unlock()
+	for _, lh := range hosts {
+		if lh.h != nil {
+			lh.h.Close()
+		}
+	}
+	if lease != 0 {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := a.opts.Client.Revoke(rctx, lease); err != nil {
+			a.log.Warn("give the agent's name back: the lease will expire by itself", zap.Error(err))
+		}
+	}
+	a.log.Info("agent stopped")
+	return nil
+}
+
+// keepAlive keeps the lease alive; when it is lost (etcd unreachable past
+// the TTL), the agent claims nothing until its steps have ended and it has
+// registered again.
+func (a *Agent) keepAlive(ctx, drain context.Context) {
+	for ctx.Err() == nil {
+		lease := a.Lease()
+		ch, err := a.opts.Client.KeepAlive(ctx, lease)
+		if err == nil {
+			for range ch {
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		a.mu.Lock()
+		a.paused = true
+		a.lease = 0
+		a.mu.Unlock()
+		a.log.Error("agent lost its lease (etcd unreachable past its TTL?): its running steps' results will be refused; registering again once they end")
+		for ctx.Err() == nil && a.busy() > 0 {
+			sleep(ctx, 200*time.Millisecond)
+		}
+		for ctx.Err() == nil && drain.Err() == nil {
+			err := a.Register(ctx)
+			if err == nil {
+				a.notify()
+				break
+			}
+			a.log.Warn("register again", zap.Error(err))
+			sleep(ctx, a.opts.TTL/2)
+		}
+		if drain.Err() != nil {
+			return
+		}
+	}
+}
+
+func (a *Agent) busy() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.running)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (a *Agent) notify() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next waits for an item to claim; ok is false once drain is done.
+func (a *Agent) next(drain context.Context) (key string, c candidate, ok bool) {
+	for {
+		a.mu.Lock()
+		if !a.paused {
+			for len(a.queue) > 0 {
+				// A random one near the head: agents of a zone then seldom
+				// race for the same item.
+				i := rand.IntN(min(len(a.queue), 16))
+				a.queue[0], a.queue[i] = a.queue[i], a.queue[0]
+				key = a.queue[0]
+				a.queue = a.queue[1:]
+				if c, ok = a.cand[key]; ok {
+					delete(a.cand, key)
+					a.mu.Unlock()
+					return key, c, true
+				}
+			}
+		}
+		a.mu.Unlock()
+		select {
+		case <-drain.Done():
+			return "", candidate{}, false
+		case <-a.wake:
+			a.notify() // let the other workers look too
+			select {
+			case <-drain.Done():
+				return "", candidate{}, false
+			default:
+			}
+			// Wait a moment so that one wake-up does not spin every worker.
+			a.mu.Lock()
+			empty := len(a.queue) == 0 || a.paused
+			a.mu.Unlock()
+			if empty {
+				select {
+				case <-drain.Done():
+					return "", candidate{}, false
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}
+	}
+}
+
+// work claims and runs items, one at a time, until drain is done.
+func (a *Agent) work(drain, hard context.Context) {
+	for {
+		key, c, ok := a.next(drain)
+		if !ok {
+			return
+		}
+		rev, ok := a.claim(hard, key, c)
+		if !ok {
+			continue
+		}
+		a.execute(hard, key, c.item, rev)
+	}
+}
+
+// claim takes item key with a compare-and-swap: the item is still the one
+// seen (its revision) and nobody claimed it. The claim lives under the
+// agent's lease; its revision fences the result.
+func (a *Agent) claim(ctx context.Context, key string, c candidate) (int64, bool) {
+	a.mu.Lock()
+	lease := a.lease
+	a.mu.Unlock()
+	if lease == 0 {
+		return 0, false
+	}
+	run, node := c.item.Req.RunID, c.item.Req.NodeID
+	ck := a.opts.Keys.Claim(run, node)
+	val, _ := json.Marshal(Claim{Agent: a.opts.Name, Call: c.item.Call})
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := a.opts.Client.Txn(cctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", c.rev), clientv3.Compare(clientv3.CreateRevision(ck), "=", 0)).
+		Then(clientv3.OpPut(ck, string(val), clientv3.WithLease(lease))).Commit()
+	if err != nil {
+		a.log.Warn("claim failed", zap.String("run", run), zap.String("node", node), zap.Error(err))
+		// Seen again at the next change of the item, or here after a pause.
+		a.mu.Lock()
+		if _, ok := a.cand[key]; !ok {
+			a.cand[key] = c
+			a.queue = append(a.queue, key)
+		}
+		a.mu.Unlock()
+		sleep(ctx, 200*time.Millisecond)
+		return 0, false
+	}
+	if !resp.Succeeded {
+		return 0, false // another agent was faster, or the item changed
+	}
+	a.claimed.Add(1)
+	return resp.Header.Revision, true
+}
+
+// Claimed returns how many calls the agent has claimed since it started.
+func (a *Agent) Claimed() int { return int(a.claimed.Load()) }

@@ -1,0 +1,415 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine/step"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// wireEvent is a step event as it travels through etcd.
+type wireEvent struct {
+	Kind    step.EventKind `json:"k"`
+	Level   string         `json:"l,omitempty"`
+	Message string         `json:"m,omitempty"`
+	Percent float64        `json:"p,omitempty"`
+	Key     string         `json:"key,omitempty"`
+	Value   string         `json:"v,omitempty"`
+}
+
+// execute runs claimed item key (claim revision rev) and writes its result.
+func (a *Agent) execute(hard context.Context, key string, it Item, rev int64) {
+	ctx, cancel := context.WithCancel(hard)
+	defer cancel()
+	if it.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(it.Timeout))
+		defer cancel()
+	}
+	a.mu.Lock()
+	a.running[key] = &running{item: it, claimRev: rev, cancel: cancel}
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.running, key)
+		a.mu.Unlock()
+	}()
+	nlog := a.log.With(zap.String("run", it.Req.RunID), zap.String("node", it.Req.NodeID), zap.String("op", it.Op), zap.Int64("claim", rev))
+	nlog.Info("step claimed", zap.Bool("check_first", it.CheckFirst), zap.String("lost_agent", it.LostAgent))
+	ev := &eventBatch{a: a, it: it, rev: rev}
+	stopFlush := ev.start(ctx)
+	res := a.call(ctx, it, ev.add)
+	stopFlush()
+	res.Call, res.ClaimRev, res.Agent, res.Op = it.Call, rev, a.opts.Name, it.Op
+	if hard.Err() != nil && res.Status != step.Succeeded {
+		// Cancelled by the operator (second signal): hand the step back.
+		a.handBack(it, key, rev, nlog)
+		return
+	}
+	a.writeResult(hard, it, res, ev.rest(), nlog)
+}
+
+// call runs the item's operation through the local plugin host.
+func (a *Agent) call(ctx context.Context, it Item, onEvent func(step.Event)) Result {
+	g, err := a.graphs.get(ctx, it.Graph, it.GraphFile)
+	if err != nil {
+		return Result{Error: err.Error(), Permanent: true}
+	}
+	n, ok := g.Node(it.Req.NodeID)
+	if !ok {
+		return Result{Error: fmt.Sprintf("node %q is not in graph %s (%s)", it.Req.NodeID, g.Name, it.Graph), Permanent: true}
+	}
+	h, err := a.hostOf(ctx, g, n.Plugin)
+	if err != nil {
+		return Result{Error: fmt.Sprintf("agent %q: %v", a.opts.Name, err), Permanent: true}
+	}
+	req := it.Req
+	cfg, err := a.eng.ResolveConfig(n, g.Dir, req.Inputs, it.Op == opCheck)
+	if err != nil {
+		return Result{Status: step.Failed, Message: fmt.Sprintf("resolve config on agent %q: %v", a.opts.Name, err)}
+	}
+	req.Config = cfg
+	var res Result
+	switch it.Op {
+	case opCheck:
+		cr, err := h.Check(ctx, req)
+		if err != nil {
+			return errResult(err)
+		}
+		res = Result{Restored: cr.Restored, Message: cr.Message, Outputs: cr.Outputs}
+	case opVerify:
+		vr, err := h.Verify(ctx, req)
+		if err != nil {
+			return errResult(err)
+		}
+		res = Result{Status: vr.Status, Message: vr.Message, Outputs: vr.Outputs}
+	default:
+		if it.CheckFirst {
+			if res, ok := a.checkFirst(ctx, h, n, g, it, req); ok {
+				return a.guard(n, res)
+			}
+		}
+		sr, err := h.Restore(ctx, req, onEvent)
+		if err != nil {
+			return errResult(err)
+		}
+		res = Result{Status: sr.Status, Message: sr.Message, Outputs: sr.Outputs}
+	}
+	return a.guard(n, res)
+}
+
+// checkFirst asks Check for a step left running by a lost agent (or handed
+// back): restored, it is not restored again.
+func (a *Agent) checkFirst(ctx context.Context, h step.Host, n *graphs.Node, g *graphs.Graph, it Item, req step.Request) (Result, bool) {
+	cfg, err := a.eng.ResolveConfig(n, g.Dir, req.Inputs, true)
+	if err != nil {
+		return Result{}, false
+	}
+	creq := req
+	creq.Config = cfg
+	cr, err := h.Check(ctx, creq)
+	why := "handed back by a stopping agent"
+	if it.LostAgent != "" {
+		why = fmt.Sprintf("left running by lost agent %s", it.LostAgent)
+	}
+	if err != nil || !cr.Restored {
+		msg := cr.Message
+		if err != nil {
+			msg = err.Error()
+		}
+		a.log.Info(why+"; check: not restored: restoring again", zap.String("node", n.ID), zap.String("check", a.red.String(msg)))
+		return Result{}, false
+	}
+	if cr.Message == "" {
+		cr.Message = "restored"
+	}
+	return Result{Status: step.Succeeded, Checked: true, Outputs: cr.Outputs,
+		Message: fmt.Sprintf("%s; check on agent %s: %s: not restored again", why, a.opts.Name, cr.Message)}, true
+}
+
+// guard keeps the agent's secrets out of etcd: text is redacted, and an
+// output holding a secret fails the step, as in the coordinator.
+func (a *Agent) guard(n *graphs.Node, res Result) Result {
+	res.Message = a.red.String(res.Message)
+	var bad []string
+	for k, v := range res.Outputs {
+		if a.red.Contains(v) {
+			bad = append(bad, strconv.Quote(k))
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		res.Outputs = nil
+		res.Restored = false
+		res.Status = step.Failed
+		res.Message = fmt.Sprintf("node %q: output %s holds a secret (a ${secret:…} value): a secret must not travel through the state", n.ID, strings.Join(bad, ", "))
+	}
+	return res
+}
+
+func errResult(err error) Result {
+	var p interface{ Permanent() bool }
+	return Result{Error: err.Error(), Permanent: errors.As(err, &p) && p.Permanent()}
+}
+
+// hostOf returns the local plugin host of graph g, with plugin's binary
+// checked (exists, pinned sha256 matches) on this machine.
+func (a *Agent) hostOf(ctx context.Context, g *graphs.Graph, plugin string) (step.Host, error) {
+	hk := g.Hash() + "\x00" + g.File
+	a.mu.Lock()
+	lh := a.hosts[hk]
+	if lh == nil {
+		lh = &localHost{graph: g, pins: map[string]error{}}
+		a.hosts[hk] = lh
+	}
+	a.mu.Unlock()
+	lh.once.Do(func() { lh.h = a.opts.NewHost(g, a.log) })
+	lh.mu.Lock()
+	defer lh.mu.Unlock()
+	err, ok := lh.pins[plugin]
+	if !ok {
+		if pc, can := lh.h.(interface {
+			CheckPins(context.Context, []string) error
+		}); can {
+			err = pc.CheckPins(ctx, []string{plugin})
+		}
+		if ctx.Err() == nil {
+			lh.pins[plugin] = err
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("check plugin on this machine: %w", err)
+	}
+	return lh.h, nil
+}
+
+// writeResult writes res if the claim still holds (fencing); otherwise it
+// writes it aside as refused, for the coordinator to journal. It tries
+// again while etcd is unreachable, until hard is done.
+func (a *Agent) writeResult(hard context.Context, it Item, res Result, evs []wireEvent, nlog *zap.Logger) {
+	k := a.opts.Keys
+	run, node := it.Req.RunID, it.Req.NodeID
+	val, _ := json.Marshal(res)
+	then := []clientv3.Op{clientv3.OpPut(k.Result(run, node), string(val))}
+	if len(evs) > 0 {
+		b, _ := json.Marshal(evs)
+		then = append([]clientv3.Op{clientv3.OpPut(k.Event(run, node, res.ClaimRev, 99999999), string(b))}, then...)
+	}
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		ctx, cancel := context.WithTimeout(hard, 10*time.Second)
+		resp, err := a.opts.Client.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(k.Claim(run, node)), "=", res.ClaimRev)).
+			Then(then...).Commit()
+		cancel()
+		if err == nil && resp.Succeeded {
+			nlog.Info("step done", zap.String("status", string(res.Status)), zap.Bool("restored", res.Restored), zap.String("error", res.Error))
+			return
+		}
+		if err == nil {
+			nlog.Error("result refused: this agent's claim was taken over (its lease expired); writing it aside for the journal",
+				zap.String("status", string(res.Status)))
+			ctx, cancel := context.WithTimeout(hard, 10*time.Second)
+			_, err = a.opts.Client.Put(ctx, k.Refused(run, node, res.ClaimRev), string(val))
+			cancel()
+			if err == nil || hard.Err() != nil {
+				return
+			}
+		}
+		if hard.Err() != nil {
+			nlog.Error("result not written: stopped while etcd was unreachable", zap.Error(err))
+			return
+		}
+		nlog.Warn("write result: etcd unreachable, trying again", zap.Error(err))
+		sleep(hard, wait)
+	}
+}
+
+// handBack gives a cancelled step back: the claim goes and the item is put
+// again with CheckFirst, in one transaction that holds only if the claim
+// is still this agent's.
+func (a *Agent) handBack(it Item, key string, rev int64, nlog *zap.Logger) {
+	k := a.opts.Keys
+	run, node := it.Req.RunID, it.Req.NodeID
+	it.CheckFirst = true
+	val, _ := json.Marshal(it)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := a.opts.Client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k.Claim(run, node)), "=", rev)).
+		Then(clientv3.OpDelete(k.Claim(run, node)), clientv3.OpPut(key, string(val))).Commit()
+	if err != nil {
+		nlog.Warn("hand the step back: its claim will expire with the agent's lease", zap.Error(err))
+		return
+	}
+	nlog.Info("step handed back (agent stopping): the next agent asks Check first")
+}
+
+// eventBatch streams a step's events to etcd every 200 ms, fenced by the
+// claim; what is left goes with the result.
+type eventBatch struct {
+	a   *Agent
+	it  Item
+	rev int64
+	mu  sync.Mutex
+	buf []wireEvent
+	seq int
+}
+
+func (b *eventBatch) add(ev step.Event) {
+	w := wireEvent{Kind: ev.Kind, Level: ev.Level, Message: b.a.red.String(ev.Message), Percent: ev.Percent, Key: ev.Key, Value: ev.Value}
+	if ev.Kind == step.EventOutput && b.a.red.Contains(ev.Value) {
+		w.Value = "" // the result fails the step (guard); the secret stays here
+	}
+	b.mu.Lock()
+	b.buf = append(b.buf, w)
+	b.mu.Unlock()
+}
+
+func (b *eventBatch) start(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				b.flush(ctx)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func (b *eventBatch) flush(ctx context.Context) {
+	b.mu.Lock()
+	evs := b.buf
+	b.buf = nil
+	b.seq++
+	seq := b.seq
+	b.mu.Unlock()
+	if len(evs) == 0 {
+		return
+	}
+	k := b.a.opts.Keys
+	run, node := b.it.Req.RunID, b.it.Req.NodeID
+	val, _ := json.Marshal(evs)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b.a.opts.Client.Txn(cctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k.Claim(run, node)), "=", b.rev)).
+		Then(clientv3.OpPut(k.Event(run, node, b.rev, seq), string(val))).Commit()
+}
+
+func (b *eventBatch) rest() []wireEvent {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	evs := b.buf
+	b.buf = nil
+	return evs
+}
+
+// watch follows the work of every run: items of this agent's zone become
+// candidates; a claim or item that goes away cancels the step it runs.
+func (a *Agent) watch(ctx context.Context) {
+	k := a.opts.Keys
+	for ctx.Err() == nil {
+		resp, err := a.opts.Client.Get(ctx, k.Runs(), clientv3.WithPrefix())
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("list work: etcd unreachable, trying again", zap.Error(err))
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		for _, kv := range resp.Kvs {
+			a.seeItem(kv, false)
+		}
+		a.idleLog()
+		rev := resp.Header.Revision
+		wch := a.opts.Client.Watch(clientv3.WithRequireLeader(ctx), k.Runs(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithPrevKV())
+		for wr := range wch {
+			if wr.Err() != nil {
+				break
+			}
+			for _, ev := range wr.Events {
+				a.seeItem(ev.Kv, ev.Type == mvccpb.DELETE)
+				if ev.Type == mvccpb.DELETE {
+					a.seeDelete(ev)
+				}
+			}
+			a.notify()
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
+}
+
+// idleLog says so when the agent's zone has no work at all.
+func (a *Agent) idleLog() {
+	a.mu.Lock()
+	n := a.seen
+	a.mu.Unlock()
+	if n == 0 {
+		a.log.Info("no work for this zone: idle, waiting for steps")
+	}
+}
+
+func (a *Agent) seeItem(kv *mvccpb.KeyValue, deleted bool) {
+	p, ok := a.opts.Keys.parse(string(kv.Key))
+	if !ok {
+		return
+	}
+	ik := a.opts.Keys.Item(p.run, p.node)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case p.kind == "claim" && !deleted:
+		delete(a.cand, ik) // taken
+	case p.kind == "item" && deleted:
+		delete(a.cand, ik)
+		if r := a.running[ik]; r != nil {
+			r.cancel() // the coordinator withdrew the call
+		}
+	case p.kind == "item":
+		var it Item
+		if json.Unmarshal(kv.Value, &it) != nil || (it.Zone != "" && it.Zone != a.opts.Zone) {
+			return
+		}
+		a.seen++
+		if r := a.running[ik]; r != nil && (r.item.Call != it.Call || it.CheckFirst && !r.item.CheckFirst) {
+			r.cancel() // given to another agent meanwhile
+		}
+		if _, ok := a.cand[ik]; !ok {
+			a.queue = append(a.queue, ik)
+		}
+		a.cand[ik] = candidate{item: it, rev: kv.ModRevision}
+	}
+}
+
+func (a *Agent) seeDelete(ev *clientv3.Event) {
+	p, ok := a.opts.Keys.parse(string(ev.Kv.Key))
+	if !ok || p.kind != "claim" || ev.PrevKv == nil {
+		return
+	}
+	ik := a.opts.Keys.Item(p.run, p.node)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r := a.running[ik]; r != nil && r.claimRev == ev.PrevKv.CreateRevision {
+		r.cancel() // the claim is gone (lease lost): the result would be refused
+	}
+}

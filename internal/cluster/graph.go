@@ -1,0 +1,98 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// chunkSize keeps each graph chunk well under etcd's request size limit
+// (1.5 MiB by default).
+const chunkSize = 512 << 10
+
+// publishGraph writes g's source under Keys.Graph(g.Hash()) in chunks, once:
+// a graph already there (same hash, same content) is left as it is.
+func publishGraph(ctx context.Context, cli *clientv3.Client, k Keys, g *graphs.Graph) error {
+	hash := g.Hash()
+	prefix := k.Graph(hash)
+	got, err := cli.Get(ctx, prefix+"count")
+	if err != nil {
+		return fmt.Errorf("publish graph %s for the agents: %w", g.Name, err)
+	}
+	if len(got.Kvs) > 0 {
+		return nil
+	}
+	src := g.Source
+	n := 0
+	for off := 0; off < len(src) || n == 0; off += chunkSize {
+		end := min(off+chunkSize, len(src))
+		if _, err := cli.Put(ctx, fmt.Sprintf("%s%06d", prefix, n), string(src[off:end])); err != nil {
+			return fmt.Errorf("publish graph %s for the agents: %w", g.Name, err)
+		}
+		n++
+	}
+	// The count last: an agent that reads it reads every chunk.
+	if _, err := cli.Put(ctx, prefix+"count", fmt.Sprint(n)); err != nil {
+		return fmt.Errorf("publish graph %s for the agents: %w", g.Name, err)
+	}
+	return nil
+}
+
+// graphCache keeps the graphs an agent fetched, by hash.
+type graphCache struct {
+	cli *clientv3.Client
+	k   Keys
+	mu  sync.Mutex
+	m   map[string]*graphs.Graph
+}
+
+// get returns the graph of hash hash, parsed under file name file (so
+// that relative plugin paths and scripts resolve as the graph says, on
+// this machine). The source is checked against hash.
+func (c *graphCache) get(ctx context.Context, hash, file string) (*graphs.Graph, error) {
+	c.mu.Lock()
+	g, ok := c.m[hash+"\x00"+file]
+	c.mu.Unlock()
+	if ok {
+		return g, nil
+	}
+	prefix := c.k.Graph(hash)
+	resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, fmt.Errorf("fetch graph %s: %w", hash, err)
+	}
+	var buf bytes.Buffer
+	count := -1
+	for _, kv := range resp.Kvs {
+		if string(kv.Key) == prefix+"count" {
+			fmt.Sscan(string(kv.Value), &count)
+			continue
+		}
+		buf.Write(kv.Value)
+	}
+	if count < 0 || len(resp.Kvs) != count+1 {
+		return nil, fmt.Errorf("fetch graph %s: not published (or incomplete) under %s", hash, prefix)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	if got := hex.EncodeToString(sum[:]); got != hash {
+		return nil, fmt.Errorf("fetch graph %s: content hash is %s", hash, got)
+	}
+	g, err = graphs.Parse(file, buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("fetch graph %s: %w", hash, err)
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]*graphs.Graph{}
+	}
+	c.m[hash+"\x00"+file] = g
+	c.mu.Unlock()
+	return g, nil
+}

@@ -1,0 +1,303 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
+	"github.com/reprise-si/reprise/graphs"
+)
+
+// Journal entry types the dispatcher writes.
+const (
+	// EntryAgentLost: a step was left running by an agent whose lease
+	// expired; it goes to another agent of its zone, which asks Check first.
+	EntryAgentLost state.EntryType = "agent-lost"
+	// EntryResultRefused: a late result from an agent whose claim had been
+	// taken over; not applied.
+	EntryResultRefused state.EntryType = "result-refused"
+)
+
+// DispatcherOptions configure a Dispatcher.
+type DispatcherOptions struct {
+	Client *clientv3.Client
+	Keys   Keys
+	// Graph is the run's graph (engine.Options.NewHost gives it).
+	Graph *graphs.Graph
+	// Local runs the nodes that do not go to agents; nil with AgentsOnly.
+	Local step.Host
+	// AgentsOnly sends every node to agents: a node without a zone to any
+	// agent, a zoned one to its zone's agents, even before one registered.
+	AgentsOnly bool
+	// Journal appends an entry to run's journal (agent lost, result
+	// refused).
+	Journal func(ctx context.Context, runID string, e *state.Entry) error
+	Logger  *zap.Logger
+	// Name is the coordinator's name in the items it writes.
+	Name string
+}
+
+// Dispatcher is the coordinator's step.Host: the calls of a node whose zone
+// has agents go to them through etcd, the others to the local host.
+type Dispatcher struct {
+	o   DispatcherOptions
+	k   Keys
+	log *zap.Logger
+	seq atomic.Int64
+	w   *writer
+
+	closeOnce sync.Once
+	ctx       context.Context // ends with Close
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+
+	mu     sync.Mutex
+	zones  map[string]int  // zone → live agents
+	served map[string]bool // zones that had agents during this dispatcher's life
+	runs   map[string]*runWork
+	ready  chan struct{} // closed once the agents are listed
+}
+
+var _ step.Host = (*Dispatcher)(nil)
+
+// NewDispatcher starts following the agents' registrations.
+func NewDispatcher(o DispatcherOptions) *Dispatcher {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Name == "" {
+		host, _ := os.Hostname()
+		o.Name = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Dispatcher{o: o, k: o.Keys, log: o.Logger, ctx: ctx, cancel: cancel,
+		zones: map[string]int{}, served: map[string]bool{}, runs: map[string]*runWork{}, ready: make(chan struct{})}
+	d.w = newWriter(o.Client, d.log)
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.watchAgents() }()
+	return d
+}
+
+// Close stops the dispatcher and closes the local host.
+func (d *Dispatcher) Close() error {
+	first := false
+	d.closeOnce.Do(func() { first = true })
+	if !first {
+		return nil
+	}
+	d.cancel()
+	d.wg.Wait()
+	d.w.close()
+	if d.o.Local != nil {
+		return d.o.Local.Close()
+	}
+	return nil
+}
+
+// watchAgents keeps the count of live agents per zone.
+func (d *Dispatcher) watchAgents() {
+	var once sync.Once
+	defer once.Do(func() { close(d.ready) })
+	for d.ctx.Err() == nil {
+		resp, err := d.o.Client.Get(d.ctx, d.k.Agents(), clientv3.WithPrefix())
+		if err != nil {
+			sleep(d.ctx, time.Second)
+			continue
+		}
+		names := map[string]string{} // agent key → zone
+		d.mu.Lock()
+		d.zones = map[string]int{}
+		for _, kv := range resp.Kvs {
+			var ai AgentInfo
+			if json.Unmarshal(kv.Value, &ai) == nil {
+				names[string(kv.Key)] = ai.Zone
+				d.zones[ai.Zone]++
+				d.served[ai.Zone] = true
+			}
+		}
+		d.mu.Unlock()
+		once.Do(func() { close(d.ready) })
+		wch := d.o.Client.Watch(d.ctx, d.k.Agents(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+		for wr := range wch {
+			if wr.Err() != nil {
+				break
+			}
+			d.mu.Lock()
+			for _, ev := range wr.Events {
+				key := string(ev.Kv.Key)
+				if z, ok := names[key]; ok {
+					d.zones[z]--
+					delete(names, key)
+				}
+				if ev.Type == mvccpb.PUT {
+					var ai AgentInfo
+					if json.Unmarshal(ev.Kv.Value, &ai) == nil {
+						names[key] = ai.Zone
+						d.zones[ai.Zone]++
+						d.served[ai.Zone] = true
+					}
+				}
+			}
+			d.mu.Unlock()
+		}
+	}
+}
+
+// Agents returns the live agents of each zone.
+func (d *Dispatcher) Agents() map[string]int {
+	<-d.ready
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]int, len(d.zones))
+	for z, n := range d.zones {
+		if n > 0 {
+			out[z] = n
+		}
+	}
+	return out
+}
+
+// remote reports whether node's calls go to agents: with AgentsOnly
+// always; else when its zone has (or had, during this run) agents.
+func (d *Dispatcher) remote(node string) (zone string, ok bool) {
+	n, found := d.o.Graph.Node(node)
+	if !found {
+		return "", d.o.AgentsOnly
+	}
+	if d.o.AgentsOnly {
+		return n.Zone, true
+	}
+	if n.Zone == "" {
+		return "", false
+	}
+	select {
+	case <-d.ready:
+	case <-d.ctx.Done():
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return n.Zone, d.served[n.Zone]
+}
+
+// CheckPins checks, on this machine, the plugins of the nodes that run
+// here; the agents check theirs when they claim a step.
+func (d *Dispatcher) CheckPins(ctx context.Context, names []string) error {
+	pc, ok := d.o.Local.(interface {
+		CheckPins(context.Context, []string) error
+	})
+	if !ok {
+		return nil
+	}
+	local := map[string]bool{}
+	for _, n := range d.o.Graph.Nodes {
+		if _, remote := d.remote(n.ID); !remote {
+			local[n.Plugin] = true
+		}
+	}
+	var mine []string
+	for _, name := range names {
+		if local[name] {
+			mine = append(mine, name)
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	return pc.CheckPins(ctx, mine)
+}
+
+// errAgentsOnly answers the local calls a dispatcher without a local host
+// cannot make.
+var errAgentsOnly = errors.New("not available: steps run on agents only (--agents-only)")
+
+// Describe asks the local host (the plugins' kinds are checked there).
+func (d *Dispatcher) Describe(ctx context.Context, plugin string) (step.PluginInfo, error) {
+	if d.o.Local == nil {
+		return step.PluginInfo{}, errAgentsOnly
+	}
+	for _, n := range d.o.Graph.Nodes {
+		if _, remote := d.remote(n.ID); n.Plugin == plugin && !remote {
+			return d.o.Local.Describe(ctx, plugin)
+		}
+	}
+	// Only agents run this plugin: its binary may not be on this machine.
+	return step.PluginInfo{}, fmt.Errorf("plugin %q runs on agents only", plugin)
+}
+
+// Validate asks the local host.
+func (d *Dispatcher) Validate(ctx context.Context, req step.Request) ([]string, error) {
+	if d.o.Local == nil {
+		return nil, errAgentsOnly
+	}
+	return d.o.Local.Validate(ctx, req)
+}
+
+// Check asks the node's agent or the local host.
+func (d *Dispatcher) Check(ctx context.Context, req step.Request) (step.CheckResult, error) {
+	zone, remote := d.remote(req.NodeID)
+	if !remote {
+		return d.o.Local.Check(ctx, req)
+	}
+	res, err := d.call(ctx, opCheck, zone, req, nil)
+	if err != nil {
+		return step.CheckResult{}, err
+	}
+	if res.Op == opRestore { // an adopted restore, finished or running when this coordinator took over
+		restored := res.Status == step.Succeeded
+		msg := fmt.Sprintf("the step ran on agent %s while no coordinator led: %s", res.Agent, res.Status)
+		if res.Message != "" {
+			msg += ": " + res.Message
+		}
+		return step.CheckResult{Restored: restored, Message: msg, Outputs: res.Outputs}, nil
+	}
+	return step.CheckResult{Restored: res.Restored, Message: res.Message, Outputs: res.Outputs}, nil
+}
+
+// Restore runs the step on an agent of the node's zone, or locally.
+func (d *Dispatcher) Restore(ctx context.Context, req step.Request, onEvent func(step.Event)) (step.Result, error) {
+	zone, remote := d.remote(req.NodeID)
+	if !remote {
+		return d.o.Local.Restore(ctx, req, onEvent)
+	}
+	res, err := d.call(ctx, opRestore, zone, req, onEvent)
+	if err != nil {
+		return step.Result{}, err
+	}
+	return step.Result{Status: res.Status, Message: res.Message, Outputs: res.Outputs}, nil
+}
+
+// Verify runs the health check on an agent of the node's zone, or locally.
+func (d *Dispatcher) Verify(ctx context.Context, req step.Request) (step.Result, error) {
+	zone, remote := d.remote(req.NodeID)
+	if !remote {
+		return d.o.Local.Verify(ctx, req)
+	}
+	res, err := d.call(ctx, opVerify, zone, req, nil)
+	if err != nil {
+		return step.Result{}, err
+	}
+	return step.Result{Status: res.Status, Message: res.Message, Outputs: res.Outputs}, nil
+}
+
+// RemoteError is a call's error on an agent.
+type RemoteError struct {
+	Agent, Msg string
+	Perm       bool
+}
+
+// Error says which agent.
+func (e *RemoteError) Error() string { return fmt.Sprintf("on agent %s: %s", e.Agent, e.Msg) }
+
+// Permanent reports whether a retry cannot mend it (a pin mismatch …).
+func (e *RemoteError) Permanent() bool { return e.Perm }

@@ -1,0 +1,192 @@
+package cluster
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reprise-si/reprise/engine/step"
+)
+
+// Keys builds the etcd keys of one reprise prefix. Root is the prefix's
+// root, with its slashes: "/PREFIX/".
+type Keys struct{ Root string }
+
+// NewKeys returns the keys under root, given as "/PREFIX/" or "PREFIX".
+func NewKeys(root string) Keys {
+	root = "/" + strings.Trim(root, "/") + "/"
+	if root == "//" {
+		root = "/"
+	}
+	return Keys{Root: root}
+}
+
+// Agents is the prefix of the agents' registrations.
+func (k Keys) Agents() string { return k.Root + "agents/" }
+
+// Agent is the registration key of agent name.
+func (k Keys) Agent(name string) string { return k.Agents() + name }
+
+// Runs is the prefix of every run's work.
+func (k Keys) Runs() string { return k.Root + "work/runs/" }
+
+// Run is the prefix of run's work.
+func (k Keys) Run(run string) string { return k.Runs() + run + "/" }
+
+// Node is the prefix of node's work in run.
+func (k Keys) Node(run, node string) string { return k.Run(run) + "n/" + node + "/" }
+
+// Item is the key of node's call waiting for or run by an agent.
+func (k Keys) Item(run, node string) string { return k.Node(run, node) + "item" }
+
+// Claim is the key of the claim on node's call.
+func (k Keys) Claim(run, node string) string { return k.Node(run, node) + "claim" }
+
+// Result is the key of node's result.
+func (k Keys) Result(run, node string) string { return k.Node(run, node) + "result" }
+
+// Event is the key of batch seq of the events of claim rev of node.
+func (k Keys) Event(run, node string, rev int64, seq int) string {
+	return fmt.Sprintf("%sev/%016d-%08d", k.Node(run, node), rev, seq)
+}
+
+// Refused is the key of a late result refused: node's, claim rev.
+func (k Keys) Refused(run, node string, rev int64) string {
+	return fmt.Sprintf("%srefused/%s-%d", k.Run(run), node, rev)
+}
+
+// Graph is the prefix of the chunks of the graph of hash hash.
+func (k Keys) Graph(hash string) string { return k.Root + "work/graphs/" + hash + "/" }
+
+// Leader is the election prefix of the coordinators of graph name.
+func (k Keys) Leader(graph string) string { return k.Root + "leader/" + graph }
+
+// Commands is the prefix of operators' commands.
+func (k Keys) Commands() string { return k.Root + "commands/" }
+
+// parsed is a key under Runs, taken apart.
+type parsed struct {
+	run, node string
+	kind      string // "item", "claim", "result", "ev", "refused"
+	rev       int64  // ev: the claim's revision
+}
+
+// parse takes a key under Runs apart; ok is false for any other key.
+func (k Keys) parse(key string) (p parsed, ok bool) {
+	rest, ok := strings.CutPrefix(key, k.Runs())
+	if !ok {
+		return p, false
+	}
+	run, rest, ok := strings.Cut(rest, "/")
+	if !ok {
+		return p, false
+	}
+	p.run = run
+	if ref, ok := strings.CutPrefix(rest, "refused/"); ok {
+		i := strings.LastIndexByte(ref, '-')
+		if i < 0 {
+			return p, false
+		}
+		p.node, p.kind = ref[:i], "refused"
+		p.rev, _ = strconv.ParseInt(ref[i+1:], 10, 64)
+		return p, true
+	}
+	rest, ok = strings.CutPrefix(rest, "n/")
+	if !ok {
+		return p, false
+	}
+	// Node ids hold no slash (graphs/FORMAT.md), so the last part is the kind.
+	i := strings.IndexByte(rest, '/')
+	if i < 0 {
+		return p, false
+	}
+	p.node, rest = rest[:i], rest[i+1:]
+	switch {
+	case rest == "item" || rest == "claim" || rest == "result":
+		p.kind = rest
+	case strings.HasPrefix(rest, "ev/"):
+		p.kind = "ev"
+		num, _, _ := strings.Cut(strings.TrimPrefix(rest, "ev/"), "-")
+		p.rev, _ = strconv.ParseInt(num, 10, 64)
+	default:
+		return p, false
+	}
+	return p, true
+}
+
+// The operations of a work item: the step.Host calls.
+const (
+	opRestore = "restore"
+	opCheck   = "check"
+	opVerify  = "verify"
+)
+
+// Item is a call of the coordinator for an agent: a node's request, without
+// its resolved configuration (the agent resolves it, secrets included,
+// with its own environment).
+type Item struct {
+	Call      string       `json:"call"` // unique per call
+	Op        string       `json:"op"`
+	Zone      string       `json:"zone"`       // "": any agent
+	Graph     string       `json:"graph"`      // the graph's hash (its chunks under Keys.Graph)
+	GraphFile string       `json:"graph_file"` // parsed under this name: relative paths resolve as on the coordinator
+	Req       step.Request `json:"req"`        // Config always nil
+	Timeout   Duration     `json:"timeout,omitempty"`
+	// CheckFirst asks Check before Restore: the call was left running by a
+	// lost agent (LostAgent), or handed back by a stopping one.
+	CheckFirst bool   `json:"check_first,omitempty"`
+	LostAgent  string `json:"lost_agent,omitempty"`
+	By         string `json:"by"` // the coordinator
+}
+
+// Duration is a time.Duration written as text in JSON.
+type Duration time.Duration
+
+// MarshalText writes d as "1m30s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads what MarshalText wrote.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", b, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Claim is an agent's claim on a call.
+type Claim struct {
+	Agent string `json:"agent"`
+	Call  string `json:"call"`
+}
+
+// Result is an agent's answer to a call, fenced by its claim's revision.
+type Result struct {
+	Call     string            `json:"call"`
+	ClaimRev int64             `json:"claim_rev"`
+	Agent    string            `json:"agent"`
+	Op       string            `json:"op"`
+	Status   step.Status       `json:"status,omitempty"`
+	Message  string            `json:"message,omitempty"`
+	Outputs  map[string]string `json:"outputs,omitempty"`
+	Restored bool              `json:"restored,omitempty"` // check
+	// Error is the call's error (plugin missing, pin mismatch, crashed …);
+	// Permanent says a retry cannot mend it.
+	Error     string `json:"error,omitempty"`
+	Permanent bool   `json:"permanent,omitempty"`
+	// Checked says the step was left running by a lost agent and Check
+	// found it restored: it was not restored again.
+	Checked bool `json:"checked,omitempty"`
+}
+
+// AgentInfo is an agent's registration.
+type AgentInfo struct {
+	Name    string    `json:"name"`
+	Zone    string    `json:"zone"`
+	Slots   int       `json:"slots"`
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+}
