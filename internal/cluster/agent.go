@@ -85,9 +85,10 @@ type candidate struct {
 }
 
 type running struct {
-	item     Item
-	claimRev int64
-	cancel   context.CancelFunc
+	item       Item
+	claimRev   int64
+	cancel     context.CancelFunc
+	superseded bool // the coordinator withdrew the call: no result to write
 }
 
 type localHost struct {
@@ -350,11 +351,14 @@ func (a *Agent) claim(ctx context.Context, key string, c candidate) (int64, bool
 	run, node := c.item.Req.RunID, c.item.Req.NodeID
 	ck := a.opts.Keys.Claim(run, node)
 	val, _ := json.Marshal(Claim{Agent: a.opts.Name, Call: c.item.Call})
+	marked := c.item
+	marked.ClaimedBy = a.opts.Name
+	ival, _ := json.Marshal(marked)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	resp, err := a.opts.Client.Txn(cctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", c.rev), clientv3.Compare(clientv3.CreateRevision(ck), "=", 0)).
-		Then(clientv3.OpPut(ck, string(val), clientv3.WithLease(lease))).Commit()
+		Then(clientv3.OpPut(ck, string(val), clientv3.WithLease(lease)), clientv3.OpPut(key, string(ival))).Commit()
 	if err != nil {
 		a.log.Warn("claim failed", zap.String("run", run), zap.String("node", node), zap.Error(err))
 		// Seen again at the next change of the item, or here after a pause.

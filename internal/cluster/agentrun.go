@@ -37,8 +37,9 @@ func (a *Agent) execute(hard context.Context, key string, it Item, rev int64) {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(it.Timeout))
 		defer cancel()
 	}
+	r := &running{item: it, claimRev: rev, cancel: cancel}
 	a.mu.Lock()
-	a.running[key] = &running{item: it, claimRev: rev, cancel: cancel}
+	a.running[key] = r
 	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
@@ -52,6 +53,13 @@ func (a *Agent) execute(hard context.Context, key string, it Item, rev int64) {
 	res := a.call(ctx, it, ev.add)
 	stopFlush()
 	res.Call, res.ClaimRev, res.Agent, res.Op = it.Call, rev, a.opts.Name, it.Op
+	a.mu.Lock()
+	superseded := r.superseded
+	a.mu.Unlock()
+	if superseded {
+		nlog.Info("step withdrawn by the coordinator while it ran: no result to write", zap.String("status", string(res.Status)))
+		return
+	}
 	if hard.Err() != nil && res.Status != step.Succeeded {
 		// Cancelled by the operator (second signal): hand the step back.
 		a.handBack(it, key, rev, nlog)
@@ -241,7 +249,7 @@ func (a *Agent) writeResult(hard context.Context, it Item, res Result, evs []wir
 func (a *Agent) handBack(it Item, key string, rev int64, nlog *zap.Logger) {
 	k := a.opts.Keys
 	run, node := it.Req.RunID, it.Req.NodeID
-	it.CheckFirst = true
+	it.CheckFirst, it.ClaimedBy = true, ""
 	val, _ := json.Marshal(it)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -383,6 +391,7 @@ func (a *Agent) seeItem(kv *mvccpb.KeyValue, deleted bool) {
 	case p.kind == "item" && deleted:
 		delete(a.cand, ik)
 		if r := a.running[ik]; r != nil {
+			r.superseded = true
 			r.cancel() // the coordinator withdrew the call
 		}
 	case p.kind == "item":
@@ -391,8 +400,14 @@ func (a *Agent) seeItem(kv *mvccpb.KeyValue, deleted bool) {
 			return
 		}
 		a.seen++
-		if r := a.running[ik]; r != nil && (r.item.Call != it.Call || it.CheckFirst && !r.item.CheckFirst) {
-			r.cancel() // given to another agent meanwhile
+		if r := a.running[ik]; r != nil && (r.item.Call != it.Call || it.ClaimedBy == "") {
+			// Put back (this agent's claim was lost), or another call: its
+			// result, if it writes one, is refused by fencing and journaled.
+			r.cancel()
+		}
+		if it.ClaimedBy != "" {
+			delete(a.cand, ik) // claimed (its claim may be gone with a lost agent: the coordinator puts it back)
+			return
 		}
 		if _, ok := a.cand[ik]; !ok {
 			a.queue = append(a.queue, ik)

@@ -310,7 +310,7 @@ func (rw *runWork) lost(c *call, agent string, claimRev int64) {
 	it := c.item
 	itemRev := c.itemRev
 	rw.mu.Unlock()
-	it.CheckFirst, it.LostAgent = true, agent
+	it.CheckFirst, it.LostAgent, it.ClaimedBy = true, agent, ""
 	val, _ := json.Marshal(it)
 	for d.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)

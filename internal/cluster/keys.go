@@ -138,6 +138,10 @@ type Item struct {
 	CheckFirst bool   `json:"check_first,omitempty"`
 	LostAgent  string `json:"lost_agent,omitempty"`
 	By         string `json:"by"` // the coordinator
+	// ClaimedBy is set by the claim's transaction: a claimed item is never
+	// claimed again, even once its claim went with a lost agent's lease,
+	// until the coordinator puts it back (with CheckFirst).
+	ClaimedBy string `json:"claimed_by,omitempty"`
 }
 
 // Duration is a time.Duration written as text in JSON.
