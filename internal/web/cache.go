@@ -31,6 +31,9 @@ type cachedGraph struct {
 	g    *graphs.Graph
 	err  error
 	used uint64
+
+	lmu    sync.Mutex
+	layout *layout // of the run's nodes (its size says which)
 }
 
 // graphCacheSize bounds the graphs kept: a state file's few recent runs.
@@ -75,6 +78,34 @@ func (c *graphCache) loader(src view.Source) func(state.Run) (*graphs.Graph, err
 		})
 		return e.g, e.err
 	}
+}
+
+// layoutOf returns the layout of m's graph, computed once per graph
+// content and set of nodes.
+func (c *graphCache) layoutOf(m *view.Model) *layout {
+	c.mu.Lock()
+	e := c.entries[m.Run.ID+"\x00"+m.Run.GraphFile+"\x00"+m.Run.GraphHash]
+	c.mu.Unlock()
+	if e == nil || m.Run.GraphHash == "" {
+		return newLayout(m)
+	}
+	e.lmu.Lock()
+	defer e.lmu.Unlock()
+	if l := e.layout; l != nil && len(l.Boxes) == len(m.Nodes) && sameNodes(l, m) {
+		return l
+	}
+	e.layout = newLayout(m)
+	return e.layout
+}
+
+// sameNodes reports whether l was laid out for m's nodes, in m's order.
+func sameNodes(l *layout, m *view.Model) bool {
+	for i := range m.Nodes {
+		if l.Boxes[i].ID != m.Nodes[i].ID {
+			return false
+		}
+	}
+	return true
 }
 
 // evict drops the least recently used entries beyond graphCacheSize.

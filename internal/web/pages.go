@@ -9,14 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/reprise-si/reprise/engine/report"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/view"
-	"github.com/reprise-si/reprise/graphs"
 	"github.com/reprise-si/reprise/internal/auth"
 	"github.com/reprise-si/reprise/internal/deadline"
 )
@@ -105,63 +103,66 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request, op state.Operat
 	s.render(w, http.StatusOK, name, p)
 }
 
-// graphNode is one box of the graph page.
-type graphNode struct {
-	*view.Node
-	Search string
-}
-
 func (s *Server) graphPage(w http.ResponseWriter, r *http.Request, op state.Operator, csrf string) {
 	d, err := s.load(r.PathValue("run"), false)
 	if err != nil {
 		s.errorPage(w, err, op, csrf)
 		return
 	}
-	const aggregateAbove = 2000
-	data := map[string]any{"Aggregate": len(d.M.Nodes) > aggregateAbove}
-	if len(d.M.Nodes) > aggregateAbove {
-		// At this size boxes are unreadable: counts by wave, kind and state.
-		type cell struct {
-			Wave   int
-			Kind   graphs.Kind
-			Counts map[state.NodeState]int
-			Total  int
-		}
-		cells := map[string]*cell{}
-		for i := range d.M.Nodes {
-			n := &d.M.Nodes[i]
-			k := fmt.Sprintf("%06d/%s", n.Wave, n.Kind)
-			c := cells[k]
-			if c == nil {
-				c = &cell{Wave: n.Wave, Kind: n.Kind, Counts: map[state.NodeState]int{}}
-				cells[k] = c
-			}
-			c.Counts[n.State]++
-			c.Total++
-		}
-		keys := make([]string, 0, len(cells))
-		for k := range cells {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		rows := make([]*cell, len(keys))
-		for i, k := range keys {
-			rows[i] = cells[k]
-		}
-		data["Cells"] = rows
-		data["States"] = state.NodeStates
+	q := r.URL.Query()
+	// Above DrawAtMost nodes the page draws one cell per zone and kind
+	// (?draw=1 draws every node all the same).
+	l := s.graphs.layoutOf(d.M)
+	data := map[string]any{"Aggregate": len(d.M.Nodes) > s.opts.DrawAtMost && q.Get("draw") == "", "Max": s.opts.DrawAtMost,
+		"States": state.NodeStates, "Zoned": len(d.M.Zones) > 0, "Q": q.Get("q")}
+	if data["Aggregate"] == true {
+		data["SVG"] = svgAggregate(d.M, newAggregate(d.M, l))
 	} else {
-		var waves [][]graphNode
-		for i := range d.M.Nodes {
-			n := &d.M.Nodes[i]
-			for len(waves) <= n.Wave {
-				waves = append(waves, nil)
-			}
-			waves[n.Wave] = append(waves[n.Wave], graphNode{Node: n, Search: strings.ToLower(n.ID + " " + n.Title)})
-		}
-		data["Waves"] = waves
+		data["SVG"] = svgGraph(d.M, l)
 	}
-	s.render(w, http.StatusOK, "graph.html", pageData{Op: op, CSRF: csrf, Title: "Graph of " + d.M.Run.ID, Run: d, Now: d.M.Now, Data: data})
+	if zone, kind := q.Get("zone"), q.Get("kind"); q.Has("kind") {
+		data["Cell"] = fmt.Sprintf("zone %q, kind %q", zone, kind)
+		data["Matches"] = matchNodes(d.M, l, func(n *view.Node, i int) bool {
+			return l.Boxes[i].Zone == zone && kindName(n) == kind
+		})
+	} else if text := strings.ToLower(strings.TrimSpace(q.Get("q"))); text != "" {
+		data["Matches"] = matchNodes(d.M, l, func(n *view.Node, _ int) bool {
+			return strings.Contains(strings.ToLower(n.ID+" "+n.Title), text)
+		})
+	}
+	name := "graph.html"
+	if q.Get("fragment") == "1" {
+		name = "graph-body"
+	}
+	s.render(w, http.StatusOK, name, pageData{Op: op, CSRF: csrf, Title: "Graph of " + d.M.Run.ID, Run: d, Now: d.M.Now, Data: data})
+}
+
+// matchList is the nodes a search or a cell of the aggregated graph
+// lists, those needing eyes first.
+type matchList struct {
+	Nodes []*view.Node
+	More  int
+}
+
+// maxMatches bounds a match list.
+const maxMatches = 200
+
+func matchNodes(m *view.Model, l *layout, keep func(*view.Node, int) bool) matchList {
+	var out matchList
+	for _, st := range paintOrder {
+		for i := range m.Nodes {
+			n := &m.Nodes[i]
+			if n.State != st || !keep(n, i) {
+				continue
+			}
+			if len(out.Nodes) == maxMatches {
+				out.More++
+				continue
+			}
+			out.Nodes = append(out.Nodes, n)
+		}
+	}
+	return out
 }
 
 func (s *Server) nodePage(w http.ResponseWriter, r *http.Request, op state.Operator, csrf string) {

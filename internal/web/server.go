@@ -47,6 +47,9 @@ type Options struct {
 	// Poll is how often live pages' event streams look for new journal
 	// entries (default 400ms).
 	Poll time.Duration
+	// DrawAtMost is the largest run whose graph page draws every node
+	// (default 2000); a larger one is drawn as one cell per zone and kind.
+	DrawAtMost int
 }
 
 // Server is the dashboard's HTTP handler.
@@ -89,6 +92,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = 400 * time.Millisecond
+	}
+	if opts.DrawAtMost <= 0 {
+		opts.DrawAtMost = 2000
 	}
 	t, err := template.New("").Funcs(funcs).ParseFS(assets, "assets/*.html")
 	if err != nil {
