@@ -40,14 +40,14 @@ func TestGraphCache(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, p := range []string{"", "/graph", "/nodes/lab", "/journal"} {
+			for _, p := range []string{"", "/graph", "/timeline", "/nodes/lab", "/journal"} {
 				page(run + p)
 			}
 		}()
 	}
 	wg.Wait()
 	if n := web.Parses(f.server); n != 1 {
-		t.Errorf("%d parses for 40 pages of one run, want 1", n)
+		t.Errorf("%d parses for 48 pages of one run, want 1", n)
 	}
 	if strings.Contains(page(run+"/nodes/lab"), "Laboratory v2") {
 		t.Fatal("the title is there before the edit")

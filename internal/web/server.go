@@ -148,6 +148,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /{$}", s.page(auth.ActView, s.runsPage))
 	s.mux.HandleFunc("GET /runs/{run}", s.page(auth.ActView, s.runPage))
 	s.mux.HandleFunc("GET /runs/{run}/graph", s.page(auth.ActView, s.graphPage))
+	s.mux.HandleFunc("GET /runs/{run}/timeline", s.page(auth.ActView, s.timelinePage))
 	s.mux.HandleFunc("GET /runs/{run}/journal", s.page(auth.ActView, s.journalPage))
 	s.mux.HandleFunc("GET /runs/{run}/report", s.page(auth.ActView, s.reportDownload))
 	s.mux.HandleFunc("GET /runs/{run}/events", s.page(auth.ActView, s.events))

@@ -222,7 +222,7 @@ func TestPagesSecurity(t *testing.T) {
 	f := newFixture(t)
 	anon := f.browser()
 	base := f.srv.URL + "/runs/" + f.run
-	for _, p := range []string{f.srv.URL + "/", base, base + "/graph", base + "/journal", base + "/report", base + "/nodes/ad"} {
+	for _, p := range []string{f.srv.URL + "/", base, base + "/graph", base + "/timeline", base + "/journal", base + "/report", base + "/nodes/ad"} {
 		code, _, h := get(t, anon, p)
 		if code != 303 || h.Get("Location") != "/login" {
 			t.Errorf("GET %s without a session: %d → %q", p, code, h.Get("Location"))
@@ -245,7 +245,7 @@ func TestPagesSecurity(t *testing.T) {
 	}
 
 	viewer := f.login("vic")
-	for _, p := range []string{base, base + "/nodes/ad", base + "/nodes/tape", base + "/graph", base + "/journal"} {
+	for _, p := range []string{base, base + "/nodes/ad", base + "/nodes/tape", base + "/graph", base + "/timeline", base + "/journal"} {
 		code, body, _ := get(t, viewer, p)
 		if code != 200 {
 			t.Errorf("GET %s as viewer: %d", p, code)
