@@ -219,6 +219,32 @@ func (r *reader) state() NodeState {
 	return NodeState(s)
 }
 
+// nodeState returns the state of a stored node record, reading only the
+// fields marshalNode writes before it (id, then state) when they are there,
+// and decoding the whole record otherwise. What follows the state is not
+// read: for a record known to be as the store wrote it (Verify, once its
+// digest matches the journal's).
+func nodeState(v []byte) (NodeState, error) {
+	if len(v) > 2 && v[0] == nodeFormat && v[1] == tagID {
+		if l, n := binary.Uvarint(v[2:]); n > 0 && l < uint64(len(v)) {
+			rest := v[2+n:]
+			if uint64(len(rest)) > l && rest[l] == tagState {
+				rest = rest[l+1:]
+				if sl, m := binary.Uvarint(rest); m > 0 && sl <= uint64(len(rest)-m) {
+					st := rest[m : m+int(sl)]
+					for _, known := range NodeStates {
+						if string(st) == string(known) {
+							return known, nil
+						}
+					}
+				}
+			}
+		}
+	}
+	n, err := unmarshalNode(v)
+	return n.State, err
+}
+
 // unmarshalNode decodes a node record stored by marshalNode (or as JSON).
 func unmarshalNode(v []byte) (NodeRecord, error) {
 	var n NodeRecord

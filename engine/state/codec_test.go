@@ -148,3 +148,26 @@ func BenchmarkNodeCodec(b *testing.B) {
 		}
 	})
 }
+
+// nodeState reads a record's state as unmarshalNode does, for records as
+// marshalNode writes them and for others (JSON, damaged, truncated), and
+// never panics.
+func TestNodeState(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	inputs := [][]byte{
+		[]byte(`{"id":"a","state":"failed"}`), {}, {nodeFormat}, {nodeFormat, tagID}, {nodeFormat, tagID, 5, 'a'},
+		{nodeFormat, tagState, 7, 'r', 'u', 'n', 'n', 'i', 'n', 'g'}, {nodeFormat, tagID, 1, 'a', tagState, 3, 'n', 'e', 'w'},
+		{nodeFormat, tagID, 1, 'a', tagState, 200, 'x'},
+	}
+	for _, st := range append(NodeStates, "newer") {
+		b := marshalNode(&NodeRecord{ID: "app-1", State: st, Attempts: 2, Started: t0, LastError: "x"})
+		inputs = append(inputs, b, b[:len(b)-3], b[:5])
+	}
+	for _, in := range inputs {
+		got, gotErr := nodeState(in)
+		n, wantErr := unmarshalNode(in)
+		if wantErr == nil && (gotErr != nil || got != n.State) {
+			t.Errorf("nodeState(%q) = %q, %v; unmarshalNode: %q, %v", in, got, gotErr, n.State, wantErr)
+		}
+	}
+}

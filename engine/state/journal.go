@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -43,36 +42,45 @@ const hexLen = 2 * sha256.Size
 // its Seq, Prev and Hash without decoding the rest: once the hash matches,
 // the bytes are those sealEntry wrote, with Seq first and Prev, Hash last.
 func checkEntry(stored []byte) (seq uint64, prev, hash string, err error) {
+	seq, p, h, err := checkEntryBytes(stored)
+	return seq, string(p), string(h), err
+}
+
+// checkEntryBytes is checkEntry with Prev and Hash as parts of stored.
+func checkEntryBytes(stored []byte) (seq uint64, prev, hash []byte, err error) {
 	n := len(stored)
 	const hashKey, prevKey = `"hash":"`, `"prev":"`
 	if n < len(hashKey)+hexLen+2 || !bytes.HasSuffix(stored, []byte(`"}`)) ||
 		string(stored[n-2-hexLen-len(hashKey):n-2-hexLen]) != hashKey {
-		return 0, "", "", errors.New("no hash field at the end of the entry")
+		return 0, nil, nil, errors.New("no hash field at the end of the entry")
 	}
-	hash = string(stored[n-2-hexLen : n-2])
+	hash = stored[n-2-hexLen : n-2]
 	body := stored[:n-2-hexLen] // up to `"hash":"`
 	h := sha256.New()
 	h.Write(body)
 	h.Write([]byte(`"}`))
-	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
-		return 0, "", "", fmt.Errorf("content hash %s does not match the stored hash %s", got, hash)
+	var sum [sha256.Size]byte
+	var got [hexLen]byte
+	hex.Encode(got[:], h.Sum(sum[:0]))
+	if string(got[:]) != string(hash) {
+		return 0, nil, nil, fmt.Errorf("content hash %s does not match the stored hash %s", got[:], hash)
 	}
 	rest, ok := bytes.CutPrefix(body, []byte(`{"seq":`))
 	i := bytes.IndexByte(rest, ',')
 	if !ok || i < 1 {
-		return 0, "", "", errors.New("no sequence number at the start of the entry")
+		return 0, nil, nil, errors.New("no sequence number at the start of the entry")
 	}
 	if seq, err = strconv.ParseUint(string(rest[:i]), 10, 64); err != nil {
-		return 0, "", "", fmt.Errorf("sequence number %q: %v", rest[:i], err)
+		return 0, nil, nil, fmt.Errorf("sequence number %q: %v", rest[:i], err)
 	}
 	body = body[:len(body)-len(hashKey)-len(`",`)] // ends with the prev value
 	switch {
 	case bytes.HasSuffix(body, []byte(prevKey)):
-		prev = ""
+		prev = body[len(body):]
 	case len(body) > hexLen+len(prevKey) && string(body[len(body)-hexLen-len(prevKey):len(body)-hexLen]) == prevKey:
-		prev = string(body[len(body)-hexLen:])
+		prev = body[len(body)-hexLen:]
 	default:
-		return 0, "", "", errors.New("no previous hash before the hash")
+		return 0, nil, nil, errors.New("no previous hash before the hash")
 	}
 	return seq, prev, hash, nil
 }
@@ -84,7 +92,7 @@ func openEntry(stored []byte) (Entry, error) {
 	if err != nil {
 		return e, err
 	}
-	if err := json.Unmarshal(stored, &e); err != nil {
+	if err := decodeEntry(stored, &e); err != nil {
 		return e, fmt.Errorf("decode: %v", err)
 	}
 	if e.Hash != stated {

@@ -60,7 +60,7 @@ type RunData interface {
 // reads of it, at the levels Verify describes.
 func VerifyRun(run Run, data RunData) (VerifyReport, error) {
 	rep := VerifyReport{OK: true}
-	v := &verifier{rep: &rep, last: map[string]*nodeLast{}}
+	v := &verifier{rep: &rep, last: make(map[string]*nodeLast, run.Total)}
 	if err := v.chain(data); err != nil || !rep.OK {
 		return rep, err
 	}
@@ -130,7 +130,8 @@ func (v *verifier) fail(level string, seq uint64, format string, args ...any) {
 // entries say of nodes and graph hashes.
 func (v *verifier) chain(data RunData) error {
 	var prevSeq uint64
-	var prevHash string
+	var prevBuf [hexLen]byte // the hash before, copied: data may reuse b
+	var prevHash []byte
 	err := data.Journal(func(k []byte, kseq uint64, b []byte) error {
 		v.rep.Entries++
 		want := prevSeq + 1
@@ -138,25 +139,28 @@ func (v *verifier) chain(data RunData) error {
 			v.fail("chain", want, "entry key %x, want sequence %d", k, want)
 			return errStop
 		}
-		seq, prev, hash, err := checkEntry(b)
+		seq, prev, hash, err := checkEntryBytes(b)
 		switch {
 		case err != nil:
 			v.fail("chain", want, "entry %d: %v", want, err)
 		case seq != want:
 			v.fail("chain", want, "entry %d says it is entry %d", want, seq)
-		case prev != prevHash:
+		case string(prev) != string(prevHash):
 			v.fail("chain", want, "entry %d: previous hash %q, the entry before has %q", want, prev, prevHash)
 		}
 		if !v.rep.OK {
 			return errStop
 		}
 		var e Entry
-		if err := json.Unmarshal(b, &e); err != nil {
-			v.fail("chain", want, "entry %d: decode: %v", want, err)
-			return errStop
+		if !parseEntryAs(b, &e, true) {
+			// Not in the canonical form: what encoding/json reads.
+			if err := decodeEntry(b, &e); err != nil {
+				v.fail("chain", want, "entry %d: decode: %v", want, err)
+				return errStop
+			}
 		}
 		v.note(&e)
-		prevSeq, prevHash = seq, hash
+		prevSeq, prevHash = seq, prevBuf[:copy(prevBuf[:], hash)]
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
@@ -167,6 +171,7 @@ func (v *verifier) chain(data RunData) error {
 	}
 	var headSeq uint64
 	var headHash string
+	prevHashHex := string(prevHash)
 	raw, err := data.Head()
 	if err != nil {
 		return err
@@ -177,11 +182,11 @@ func (v *verifier) chain(data RunData) error {
 			return nil
 		}
 	}
-	if headSeq != prevSeq || headHash != prevHash {
+	if headSeq != prevSeq || headHash != prevHashHex {
 		v.fail("chain", min(headSeq, prevSeq)+1, "the journal ends at entry %d (%.12s…) but its head says %d (%.12s…): entries are missing or were added",
-			prevSeq, prevHash, headSeq, headHash)
+			prevSeq, prevHashHex, headSeq, headHash)
 	}
-	v.rep.HeadSeq, v.rep.HeadHash = prevSeq, prevHash
+	v.rep.HeadSeq, v.rep.HeadHash = prevSeq, prevHashHex
 	return nil
 }
 
@@ -265,7 +270,10 @@ func (v *verifier) record(id string, b []byte, strict bool, pinned map[string]st
 	case l != nil && l.record != "":
 		if recordDigest(b) != l.record {
 			v.fail("records", l.seq, "the record of node %q (%s) is not the one journal entry %d recorded%s: it was changed outside reprise", id, state(), l.seq, said(l.state))
-		} else if st := state(); l.state != "" && st != l.state {
+		} else if st, err := nodeState(b); l.state != "" && (err != nil || st != l.state) {
+			// The record is the one the journal recorded (its digest): its
+			// state is read without decoding the rest.
+			st = state()
 			v.fail("records", l.seq, "node %q is %s in its record, but journal entry %d left it %s", id, st, l.seq, l.state)
 		}
 	case l != nil && l.state != "":
