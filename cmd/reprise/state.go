@@ -29,12 +29,15 @@ func holder(args ...string) string {
 	return "reprise " + strings.Join(args, " ")
 }
 
-// openStore opens the state file for writing.
+// openStore opens the state file for writing. The whole file is checked
+// before the session's first write, not at open: a session that writes
+// nothing (the resume of a finished run) does not read every page.
 func openStore(path, who string) (*state.Store, error) {
 	if warn, err := state.CheckDir(path); err == nil && warn != "" {
 		fmt.Fprintln(os.Stderr, warn)
 	}
-	st, err := state.Open(path, state.Options{Holder: who, NoSync: os.Getenv("REPRISE_UNSAFE_NOSYNC") == "1"})
+	st, err := state.Open(path, state.Options{Holder: who, NoSync: os.Getenv("REPRISE_UNSAFE_NOSYNC") == "1",
+		CheckOnFirstWrite: true})
 	if err != nil {
 		return nil, err
 	}

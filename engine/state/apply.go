@@ -439,6 +439,9 @@ func (w *txWriter) flush() error {
 // update runs fn in a write transaction, turning a bbolt panic or fault
 // on a damaged file into *CorruptError.
 func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	if err := s.checkBeforeWrite(); err != nil {
+		return err
+	}
 	defer faultsPanic()()
 	defer s.guard(&err)
 	err = s.db.Update(fn)

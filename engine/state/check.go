@@ -11,6 +11,20 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// checkBeforeWrite checks the whole file (checkFile) once per writer
+// session, before its first write transaction (from Open, or from that
+// transaction with Options.CheckOnFirstWrite), and returns what the check
+// found each time it is called: a file found damaged is never written to.
+func (s *Store) checkBeforeWrite() error {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	if !s.checked {
+		s.checkErr = s.checkFile()
+		s.checked = true
+	}
+	return s.checkErr
+}
+
 // maxCheckProblems is how many problems a failed file check names.
 const maxCheckProblems = 5
 

@@ -53,6 +53,10 @@ type Store struct {
 
 	stats   statCounters
 	written atomic.Bool // a write transaction of this Store has committed
+
+	checkMu  sync.Mutex // guards checked and checkErr
+	checked  bool       // the whole file was checked (checkBeforeWrite)
+	checkErr error      // what that check found
 }
 
 // readerWait is how long a writer waits for readers to let go of the file:
@@ -132,9 +136,11 @@ func open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if !opts.ReadOnly {
-		if err := s.checkFile(); err != nil {
-			_ = db.Close()
-			return nil, err
+		if !opts.CheckOnFirstWrite {
+			if err := s.checkBeforeWrite(); err != nil {
+				_ = db.Close()
+				return nil, err
+			}
 		}
 		// The holder file only helps a refused opener name us: a directory
 		// where it cannot be written is no reason to refuse the run.

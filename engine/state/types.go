@@ -46,6 +46,16 @@ type Options struct {
 	// NoSync skips fdatasync on commit. For tests and benchmarks only: a
 	// crash may then lose or corrupt committed changes.
 	NoSync bool
+	// CheckOnFirstWrite moves a writer's check of the whole file (every
+	// page, record and journal entry) from Open to just before its first
+	// write transaction: a session that ends up writing nothing (the resume
+	// of a finished run) does not pay for it, and a damaged file is still
+	// refused, untouched, before anything is written — the first write
+	// fails with the *CorruptError Open would have given, and so does every
+	// later one. Open still checks the meta pages and the schema. The
+	// writer holds the file's lock from Open on, so nothing else writes to
+	// it in between.
+	CheckOnFirstWrite bool
 }
 
 // RunOptions are the options a run was started with.
