@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -123,7 +124,7 @@ func (w *Watcher) start(runID string) {
 		return
 	}
 	snap, err := w.st.Snapshot(runID)
-	if err != nil {
+	if err != nil || !mayNotify(snap) {
 		return
 	}
 	g, err := graphs.Parse(run.GraphFile, snap)
@@ -134,6 +135,14 @@ func (w *Watcher) start(runID string) {
 	opts := w.opts.Options
 	opts.Record = w.record
 	w.n = New(g.Notify, opts)
+}
+
+// mayNotify reports whether a graph file may have a notify section: most
+// have none, and parsing a large graph again costs as much as the run's own
+// parse. The key is spelled out in the file unless written with an escape
+// (JSON's \u, a YAML double-quoted "\x"), and every escape has a backslash.
+func mayNotify(graphFile []byte) bool {
+	return bytes.Contains(graphFile, []byte("notify")) || bytes.IndexByte(graphFile, '\\') >= 0
 }
 
 func (w *Watcher) record(o Outcome) {
