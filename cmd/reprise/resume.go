@@ -132,13 +132,27 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context
 		return usageError("--parallelism %d: want at least 1", f.parallelism)
 	}
 	opts := engine.Options{Parallelism: f.parallelism, FailFast: f.failFast, Wait: f.wait}
-	s, err := openSession(*f.state, holder(verb, runID))
+	co, err := dialCluster(c.Context(), f.cluster, *f.state)
 	if err != nil {
 		return err
 	}
+	var s *session
+	if co != nil && f.cluster.standby {
+		s, err = waitForLock(c.Context(), c.ErrOrStderr(), *f.state, holder(verb, runID))
+	} else {
+		s, err = openSession(*f.state, holder(verb, runID))
+	}
+	if err != nil {
+		co.close()
+		return err
+	}
+	s.co = co
 	defer s.close()
 	run, err := resumable(s.st, *f.state, runID)
 	if err != nil {
+		return err
+	}
+	if err := co.elect(c.Context(), c.ErrOrStderr(), run.GraphName, verb+" "+run.ID); err != nil {
 		return err
 	}
 	if err := checkIntegrity(s.st, *f.state, run.ID, *f.anchor); err != nil {

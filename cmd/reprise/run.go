@@ -31,6 +31,7 @@ type runFlags struct {
 	quiet       bool
 	json        bool
 	anchor      *string
+	cluster     clusterFlags // agents and failover (coordinator.go)
 }
 
 func (f *runFlags) add(c *cobra.Command) {
@@ -41,6 +42,7 @@ func (f *runFlags) add(c *cobra.Command) {
 	c.Flags().BoolVar(&f.wait, "wait", false, "when only manual gates are left, wait for approvals instead of parking (exit 4)")
 	c.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	c.Flags().BoolVar(&f.json, "json", false, `print the outcome as JSON: {"run", "status", "counts", "total", "failed": [{"id", "error"}], "blocked", "waiting"} (with --dry-run: the plan)`)
+	f.cluster.add(c)
 }
 
 func newRunCmd() *cobra.Command {
@@ -98,14 +100,29 @@ cancels them).`,
 			if dryRun {
 				return dryRunGraph(c.Context(), c.OutOrStdout(), g, opts, f.json)
 			}
-			s, err := openSession(*f.state, holder("run", args[0]))
+			co, err := dialCluster(c.Context(), f.cluster, *f.state)
 			if err != nil {
 				return err
 			}
+			if err := co.elect(c.Context(), c.ErrOrStderr(), g.Name, "run "+args[0]); err != nil {
+				co.close()
+				return err
+			}
+			s, err := openSession(*f.state, holder("run", args[0]))
+			if err != nil {
+				co.close()
+				return err
+			}
+			s.co = co
 			defer s.close()
 			prev, err := unfinishedOf(s.st, g.Name, drill)
 			if err != nil {
 				return err
+			}
+			if prev != nil && f.cluster.standby {
+				// A standby goes on with the run its leader left: resume
+				// semantics, nothing completed runs again.
+				return s.takeOver(c, f, opts, *prev)
 			}
 			if prev != nil && !fresh {
 				return withCode(exitUsage, fmt.Errorf("run %s of %s is unfinished (%s, %s): `reprise resume %s` continues it; `reprise run --new %s` starts a fresh run anyway",
@@ -183,6 +200,9 @@ type session struct {
 	progressDone func()
 	// anchor is where the journal head goes at the end (--anchor).
 	anchor string
+	// co is the cluster side (--cluster or an etcd state): agents,
+	// leadership; nil without one.
+	co *coordinator
 }
 
 // openSession opens the state file for writing and its log file.
@@ -227,6 +247,11 @@ func (s *session) start(f runFlags, opts engine.Options) error {
 	s.anchor = *f.anchor
 	s.log = withLiveRun(s.log, live)
 	opts.NewHost = newPluginHost
+	if s.co != nil {
+		opts.NewHost = s.co.newHost(func(ctx context.Context, run string, e *state.Entry) error {
+			return s.st.Apply(ctx, state.Change{RunID: run, Entry: e})
+		})
+	}
 	opts.Logger = s.log
 	opts.Redactor = red
 	opts.OnEvent, s.progressDone = stderrProgress(f.quiet)
@@ -256,6 +281,7 @@ func (s *session) close() {
 		s.closeLog()
 	}
 	s.st.Close()
+	s.co.close()
 }
 
 // do runs fn under the operator's signals (runsession.Session.Do: the
@@ -268,7 +294,7 @@ func (s *session) do(fn func(ctx context.Context) (engine.Result, error)) (engin
 			}
 		}
 	}
-	return s.rs.Do(context.Background(), fn)
+	return s.rs.Do(s.co.context(), fn)
 }
 
 // finish prints the run's outcome on stdout and picks the exit code.

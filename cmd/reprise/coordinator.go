@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/step"
+	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/cluster"
+	"github.com/reprise-si/reprise/internal/etcdconn"
+)
+
+// clusterFlags are run's and resume's flags for agents and failover.
+type clusterFlags struct {
+	url        string
+	standby    bool
+	agentsOnly bool
+	ttl        time.Duration
+}
+
+func (f *clusterFlags) add(c *cobra.Command) {
+	c.Flags().StringVar(&f.url, "cluster", os.Getenv("REPRISE_CLUSTER"), "etcd://HOST:PORT[,…]/PREFIX: send the steps of zones served by agents (reprise agent) to them, and take the coordinators' election (default: the --state when it is an etcd URL; env REPRISE_CLUSTER; TLS from ETCDCTL_CACERT/CERT/KEY)")
+	c.Flags().BoolVar(&f.standby, "standby", false, "with --cluster: wait while another coordinator leads this graph's run, take over when it dies (within --ttl + 2 s) and go on with its run")
+	c.Flags().BoolVar(&f.agentsOnly, "agents-only", false, "with --cluster: run no step here; nodes without a zone go to any agent")
+	c.Flags().DurationVar(&f.ttl, "ttl", cluster.DefaultTTL, "with --cluster: the leadership's lease: a standby takes over this long after the leader dies")
+}
+
+// target returns the cluster to use: --cluster, else an etcd --state; ok
+// is false when there is none.
+func (f *clusterFlags) target(statePath string) (u etcdconn.URL, ok bool, err error) {
+	raw := f.url
+	if raw == "" && etcdconn.IsURL(statePath) {
+		raw = statePath
+	}
+	if raw == "" {
+		if f.standby || f.agentsOnly {
+			return u, false, usageError("--standby and --agents-only need --cluster etcd://HOST:PORT[,…]/PREFIX (or an etcd --state)")
+		}
+		return u, false, nil
+	}
+	if f.ttl < time.Second {
+		return u, false, usageError("--ttl %s: want at least 1s", f.ttl)
+	}
+	u, err = etcdconn.Parse(raw)
+	if err != nil {
+		return u, false, withCode(exitUsage, err)
+	}
+	return u, true, nil
+}
+
+// coordinator is a run session's side of the cluster: its client, its
+// leadership of the graph's run, and the dispatcher it builds.
+type coordinator struct {
+	f      clusterFlags
+	u      etcdconn.URL
+	cli    *clientv3.Client
+	lead   *cluster.Leadership
+	ctx    context.Context // cancelled when the leadership is lost
+	cancel context.CancelFunc
+	// tookOver is true for a standby that waited for a leader and won.
+	tookOver bool
+	waited   time.Time
+	disp     *cluster.Dispatcher
+}
+
+// dialCluster connects to the cluster of f; nil without one.
+func dialCluster(ctx context.Context, f clusterFlags, statePath string) (*coordinator, error) {
+	u, ok, err := f.target(statePath)
+	if err != nil || !ok {
+		return nil, err
+	}
+	cli, err := etcdconn.Dial(ctx, u, etcdconn.Options{TLS: etcdconn.TLS{}.WithEnv()})
+	if err != nil {
+		return nil, err
+	}
+	return &coordinator{f: f, u: u, cli: cli}, nil
+}
+
+// elect takes the lead of graph's run; a standby waits for it (printing
+// who leads), another coordinator without --standby is refused naming the
+// leader.
+func (co *coordinator) elect(ctx context.Context, stderr io.Writer, graph, command string) error {
+	if co == nil {
+		return nil
+	}
+	lead, err := cluster.Elect(ctx, cluster.ElectOptions{Client: co.cli, Keys: cluster.NewKeys(co.u.Root()), Graph: graph,
+		Command: command, TTL: co.f.ttl, Standby: co.f.standby,
+		OnWait: func(li cluster.LeaderInfo) {
+			co.tookOver, co.waited = true, time.Now()
+			fmt.Fprintf(stderr, "standby: graph %s is led by coordinator %s (host %s, pid %d, since %s); waiting to take over\n",
+				graph, li.Name, li.Host, li.PID, li.Since.Local().Format(time.TimeOnly))
+		}})
+	if err != nil {
+		if errors.Is(err, cluster.ErrLeaderLive) {
+			return withCode(exitUsage, err)
+		}
+		return err
+	}
+	co.lead = lead
+	co.ctx, co.cancel = context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-lead.Lost():
+			fmt.Fprintf(stderr, "lost the lead of graph %s (etcd unreachable past --ttl): another coordinator may lead now; cancelling this session\n", graph)
+			co.cancel()
+		case <-co.ctx.Done():
+		}
+	}()
+	if co.tookOver {
+		fmt.Fprintf(stderr, "standby: took over the lead of graph %s at %s (waited %s)\n", graph, time.Now().Local().Format("15:04:05.000"),
+			time.Since(co.waited).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// newHost is the engine's NewHost in a cluster: a dispatcher sending the
+// steps of zones served by agents to them, the others to this machine's
+// plugin host (none with --agents-only). journal appends the dispatcher's
+// entries (agent lost, result refused) to the run's journal.
+func (co *coordinator) newHost(journal func(ctx context.Context, run string, e *state.Entry) error) engine.NewHostFunc {
+	return func(g *graphs.Graph, log *zap.Logger) (step.Host, error) {
+		var local step.Host
+		if !co.f.agentsOnly {
+			h, err := newPluginHost(g, log)
+			if err != nil {
+				return nil, err
+			}
+			local = h
+		}
+		co.disp = cluster.NewDispatcher(cluster.DispatcherOptions{Client: co.cli, Keys: cluster.NewKeys(co.u.Root()), Graph: g,
+			Local: local, AgentsOnly: co.f.agentsOnly, Journal: journal, Logger: log})
+		if agents := co.disp.Agents(); len(agents) > 0 {
+			log.Info("agents serving zones", zap.Any("agents", agents))
+		}
+		return co.disp, nil
+	}
+}
+
+// context is the session's context: cancelled if the lead is lost.
+func (co *coordinator) context() context.Context {
+	if co == nil || co.ctx == nil {
+		return context.Background()
+	}
+	return co.ctx
+}
+
+// close gives the lead up (a standby takes over at once) and the client.
+func (co *coordinator) close() {
+	if co == nil {
+		return
+	}
+	if co.lead != nil {
+		co.lead.Resign()
+	}
+	if co.cancel != nil {
+		co.cancel()
+	}
+	co.cli.Close()
+}
+
+// waitForLock opens the state file for a standby's resume: while the
+// leader holds it (a bbolt state has one writer), it waits.
+func waitForLock(ctx context.Context, stderr io.Writer, path, who string) (*session, error) {
+	said := false
+	for {
+		s, err := openSession(path, who)
+		var locked *state.LockedError
+		if err == nil || !errors.As(err, &locked) {
+			return s, err
+		}
+		if !said {
+			fmt.Fprintf(stderr, "standby: %v; waiting\n", err)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// takeOver goes on with run prev, left by the leader this standby took
+// over from, as resume does: nodes left running are asked Check first.
+func (s *session) takeOver(c *cobra.Command, f runFlags, opts engine.Options, prev state.Run) error {
+	fmt.Fprintf(c.ErrOrStderr(), "standby: going on with run %s of %s (%s)\n", prev.ID, prev.GraphName, progressOf(s.st, prev))
+	if prev.Options.Parallelism > 0 && !c.Flags().Changed("parallelism") {
+		opts.Parallelism = prev.Options.Parallelism
+	}
+	if err := s.start(f, opts); err != nil {
+		return err
+	}
+	res, err := s.do(func(ctx context.Context) (engine.Result, error) { return s.eng.Resume(ctx, prev.ID, nil) })
+	return s.finish(c.OutOrStdout(), res, err, f.json)
+}
