@@ -169,16 +169,16 @@ func (c *Cluster) Stop(i int) {
 
 // Restart starts a stopped member i again on its data directory.
 func (c *Cluster) Restart(i int) {
-	c.t.Helper()
+	c.helper()
 	if err := c.start(i); err != nil {
-		c.t.Fatalf("etcdtest: restart member %d: %v", i, err)
+		c.fatalf("etcdtest: restart member %d: %v", i, err)
 	}
 }
 
 // WaitHealthy waits until a write through a fresh client succeeds (the
 // cluster has a leader and a quorum), or fails the test.
 func (c *Cluster) WaitHealthy(limit time.Duration) {
-	c.t.Helper()
+	c.helper()
 	deadline := time.Now().Add(limit)
 	var last error
 	for time.Now().Before(deadline) {
@@ -195,7 +195,7 @@ func (c *Cluster) WaitHealthy(limit time.Duration) {
 		last = err
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.t.Fatalf("etcdtest: cluster not healthy after %s: %v", limit, last)
+	c.fatalf("etcdtest: cluster not healthy after %s: %v", limit, last)
 }
 
 // Close stops every member.

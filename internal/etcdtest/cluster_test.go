@@ -19,6 +19,10 @@ func TestQuorumLostAndBack(t *testing.T) {
 	}
 	c.Stop(1)
 	c.Stop(2)
+	// A member that led when the others stopped would log the write and
+	// commit it once they are back: let it step down first (check quorum,
+	// after an election timeout of 500 ms).
+	time.Sleep(1500 * time.Millisecond)
 	short, cancel2 := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel2()
 	if _, err := cli.Put(short, "k", "v2"); err == nil {

@@ -1,0 +1,56 @@
+// Package etcdstate keeps reprise's run state in an etcd cluster, with the
+// behaviour of the bbolt file (package state): the same records, the same
+// binary node codec, the same hash-chained journal (state.SealEntry), the
+// same checks (state.VerifyRun). A run copied from a file to etcd or back
+// keeps its entries byte for byte, so `reprise log --verify` says the same
+// on both sides.
+//
+// # Layout
+//
+// Under the URL's prefix P (etcd://HOST:PORT/P), keys mirror the buckets of
+// the file:
+//
+//	/P/runs/rec/<run>                      Run, JSON
+//	/P/runs/head/<run>                     journal head: seq (8 bytes BE) + hash (32 bytes)
+//	/P/runs/nodes/<run>/<node>             NodeRecord, binary (state.EncodeNode)
+//	/P/runs/journal/<run>/<seq, 16 hex>    Entry, the sealed JSON (state.SealEntry)
+//	/P/runs/snap/<run>/<graph hash>/<i>    graph snapshot, in chunks of 256 KiB
+//	/P/runs/creating/<run>                 claim of a CreateRun under way
+//	/P/operators/<name>                    Operator, JSON
+//
+// Other families under P (agents/, work/, leader/, commands/) belong to the
+// agents and the coordinator. Run ids may not contain '/'. A snapshot is
+// addressed by its SHA-256, which the run record names: its chunks are
+// written before the transaction that switches the record to them, so that
+// a snapshot of any size never makes a request near etcd's 1.5 MiB limit.
+//
+// # Writes
+//
+// A node's record and its journal entry are written in one transaction
+// (Txn). Apply calls from many goroutines are group-committed by one writer
+// goroutine, as in the file: it takes everything queued and writes it in as
+// few transactions as etcd allows (at most MaxTxnOps operations and
+// MaxTxnBytes bytes each; a key written twice in a batch is written once,
+// with its last value). Each transaction is guarded by the ModRevision of
+// the journal head of every run it touches: if another process (a second
+// machine, an agent) moved a head meanwhile, the writer reads the heads
+// again and seals the entries again after the new head, so that two writers
+// never fork a chain. An Apply bigger than one transaction is written in
+// several, in order: each change stays whole with its entry, and a crash
+// between them leaves a prefix of the changes, never a later one without an
+// earlier.
+//
+// # Failure
+//
+// While etcd cannot commit (no quorum, no member reachable), Apply blocks
+// and the writer retries with backoff; Apply returns once the changes are
+// durable (committed by a quorum), or with ctx.Err() when its context is
+// done (the changes may still be committed then: read the state back). A
+// transaction whose answer was lost is recognised on retry by the head it
+// left, and never written twice. Interrupt (the first SIGINT of a run) makes
+// the writer give up instead of waiting, so that a run stops cleanly; the
+// changes not written are those whose Apply had not returned. Reads use
+// linearizable gets with a timeout (Options.ReadTimeout). Nothing read back
+// from etcd is trusted: a value that does not decode gives
+// *state.CorruptError naming its key, never a panic.
+package etcdstate

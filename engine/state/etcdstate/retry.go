@@ -1,0 +1,103 @@
+package etcdstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// ErrInterrupted is returned by a write that gave up waiting for etcd
+// because the store was interrupted (Interrupt) or closed.
+var ErrInterrupted = errors.New("gave up waiting for etcd: interrupted")
+
+// transient reports whether err may go away by itself: no leader, no
+// quorum, no member reachable, a timeout. Errors about the request itself
+// (too large, too many operations, permission denied) are not.
+func transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, errRetryNow) {
+		return true
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var code codes.Code
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		code = ee.Code()
+	} else if st, ok := status.FromError(err); ok {
+		code = st.Code()
+	} else {
+		return false
+	}
+	switch code {
+	case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated, codes.FailedPrecondition,
+		codes.OutOfRange, codes.NotFound, codes.AlreadyExists, codes.Unimplemented, codes.DataLoss:
+		return false
+	}
+	return true
+}
+
+// backoff waits before attempt n (from 1) of a write that failed with err:
+// 50 ms doubling up to 2 s. It returns an error instead when the store is
+// interrupted or every context in ctxs is done.
+func (s *Store) backoff(n int, err error, ctxs []context.Context) error {
+	d := 50 * time.Millisecond << min(n-1, 6)
+	d = min(d, 2*time.Second)
+	if n == 1 && s.opts.OnWait != nil && !errors.Is(err, errRetryNow) {
+		s.opts.OnWait(err)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	all := make(chan struct{})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for _, c := range ctxs {
+			select {
+			case <-c.Done():
+			case <-stop:
+				return
+			}
+		}
+		close(all)
+	}()
+	select {
+	case <-t.C:
+		return nil
+	case <-s.interrupt:
+		return fmt.Errorf("%w (etcd at %s: %v)", ErrInterrupted, s.url, err)
+	case <-all:
+		return fmt.Errorf("etcd at %s: %v: %w", s.url, err, ctxs[0].Err())
+	}
+}
+
+// retry runs fn until it succeeds or fails with an error that is not
+// transient, waiting with backoff meanwhile (see backoff). Each attempt
+// gets AttemptTimeout within parent.
+func (s *Store) retry(parent context.Context, ctxs []context.Context, fn func(ctx context.Context) error) error {
+	for n := 1; ; n++ {
+		ctx, cancel := context.WithTimeout(parent, s.opts.AttemptTimeout)
+		err := fn(ctx)
+		cancel()
+		if !transient(err) {
+			if n > 1 && s.opts.OnWait != nil {
+				s.opts.OnWait(nil)
+			}
+			return err
+		}
+		if berr := s.backoff(n, err, ctxs); berr != nil {
+			return berr
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package etcdstate
+
+import (
+	"context"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/reprise-si/reprise/engine/state"
+)
+
+// Verify checks a run against its journal, at the levels of
+// state.Store.Verify (chain, records, snapshot), reading everything as of
+// one revision.
+func (s *Store) Verify(runID string) (state.VerifyReport, error) {
+	var rep state.VerifyReport
+	err := s.read(func(ctx context.Context) error {
+		run, resp, err := s.withRun(ctx, runID)
+		if err != nil {
+			return err
+		}
+		rep, err = state.VerifyRun(run, &runAt{s: s, ctx: ctx, run: run, rev: resp.Header.Revision})
+		return err
+	})
+	return rep, err
+}
+
+// runAt reads one run's data as of revision rev (state.RunData).
+type runAt struct {
+	s   *Store
+	ctx context.Context
+	run state.Run
+	rev int64
+}
+
+func (r *runAt) Journal(fn func(key []byte, seq uint64, stored []byte) error) error {
+	prefix := r.s.k.journal(r.run.ID)
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	from := prefix
+	for {
+		resp, err := r.s.cli.Get(r.ctx, from, clientv3.WithRange(end), clientv3.WithLimit(journalPage), clientv3.WithRev(r.rev))
+		if err != nil {
+			return err
+		}
+		for _, kv := range resp.Kvs {
+			seq, _ := r.s.seqOf(r.run.ID, kv.Key)
+			if err := fn(kv.Key, seq, kv.Value); err != nil {
+				return err
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+func (r *runAt) Head() ([]byte, error) {
+	resp, err := r.s.cli.Get(r.ctx, r.s.k.head(r.run.ID), clientv3.WithRev(r.rev))
+	if err != nil || len(resp.Kvs) == 0 {
+		return nil, err
+	}
+	return resp.Kvs[0].Value, nil
+}
+
+func (r *runAt) Records(fn func(id string, stored []byte) error) error {
+	prefix := r.s.k.nodes(r.run.ID)
+	resp, err := r.s.cli.Get(r.ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(r.rev))
+	if err != nil {
+		return err
+	}
+	for _, kv := range resp.Kvs {
+		if err := fn(string(kv.Key[len(prefix):]), kv.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *runAt) Snapshot() ([]byte, error) { return r.s.snapshotAt(r.ctx, r.run, r.rev) }
