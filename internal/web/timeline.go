@@ -133,8 +133,12 @@ func svgTimeline(m *view.Model, rows []timelineRow) template.HTML {
 		b.WriteString(`</g>`)
 	}
 	for _, c := range m.Run.Certified {
-		fmt.Fprintf(&b, `<g class="cert" data-zone="%s"><line x1="%d" y1="%d" x2="%d" y2="%d"/><text x="%d" y="%d">zone %s certified</text><title>zone %s certified by %s at %s: %s</title></g>`,
-			html.EscapeString(c.Zone), x(c.At), tlHead-4, x(c.At), h, x(c.At)+4, h-4, html.EscapeString(c.Zone),
+		lx, anchor := x(c.At)+4, "start"
+		if lx > tlLabel+tlPlot-150 { // near the right edge: the label goes left of the line
+			lx, anchor = x(c.At)-4, "end"
+		}
+		fmt.Fprintf(&b, `<g class="cert" data-zone="%s"><line x1="%d" y1="%d" x2="%d" y2="%d"/><text x="%d" y="%d" text-anchor="%s">zone %s certified</text><title>zone %s certified by %s at %s: %s</title></g>`,
+			html.EscapeString(c.Zone), x(c.At), tlHead-4, x(c.At), h, lx, h-4, anchor, html.EscapeString(c.Zone),
 			html.EscapeString(c.Zone), html.EscapeString(c.By), c.At.Local().Format("2006-01-02 15:04:05"), html.EscapeString(clip(c.Comment, 200)))
 	}
 	if m.Live {
