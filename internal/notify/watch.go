@@ -40,6 +40,11 @@ type Watcher struct {
 	opts   WatchOptions
 	events chan engine.Event
 	done   chan struct{}
+	// outcomes are journaled in batches by their own goroutine (one
+	// commit per batch), so that a receiver failing on every message does
+	// not compete with the run for the state file's writes.
+	outcomes chan state.Change
+	flushed  chan struct{}
 
 	mu     sync.Mutex
 	closed bool
@@ -58,9 +63,40 @@ func Watch(st Store, opts WatchOptions) *Watcher {
 		opts.Grace = 3 * time.Second
 	}
 	w := &Watcher{st: st, opts: opts, events: make(chan engine.Event, 4096), done: make(chan struct{}),
-		sent: map[string]deadline.Status{}}
+		outcomes: make(chan state.Change, 1024), flushed: make(chan struct{}), sent: map[string]deadline.Status{}}
 	go w.loop()
+	go w.journal()
 	return w
+}
+
+// journalEvery is how long outcomes gather before they are journaled
+// together; journalBatch bounds a batch.
+const (
+	journalEvery = 200 * time.Millisecond
+	journalBatch = 256
+)
+
+// journal writes the delivery outcomes, a batch per commit, until Close.
+func (w *Watcher) journal() {
+	defer close(w.flushed)
+	for first := range w.outcomes {
+		batch := []state.Change{first}
+		timer := time.NewTimer(journalEvery)
+	gather:
+		for len(batch) < journalBatch {
+			select {
+			case c, ok := <-w.outcomes:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, c)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		_ = w.st.Apply(context.Background(), batch...)
+	}
 }
 
 // OnEvent takes an engine event (Options.OnEvent); it never blocks.
@@ -93,6 +129,8 @@ func (w *Watcher) Close() {
 	w.mu.Unlock()
 	<-w.done
 	w.n.Close(w.opts.Grace)
+	close(w.outcomes) // no delivery goroutine is left to record
+	<-w.flushed
 }
 
 func (w *Watcher) loop() {
@@ -160,8 +198,8 @@ func (w *Watcher) record(o Outcome) {
 	if w.opts.Options.Record != nil {
 		w.opts.Options.Record(o)
 	}
-	_ = w.st.Apply(context.Background(), state.Change{RunID: w.run, Entry: &state.Entry{Type: typ, NodeID: o.Node,
-		Message: o.Detail, Data: data}})
+	w.outcomes <- state.Change{RunID: w.run, Entry: &state.Entry{Type: typ, NodeID: o.Node, Time: time.Now().UTC(),
+		Message: o.Detail, Data: data}}
 }
 
 func (w *Watcher) handle(ev engine.Event) {

@@ -65,6 +65,10 @@ type Server struct {
 
 	hubs   *hubs
 	graphs *graphCache
+
+	opsMu sync.Mutex // serialises reads of the operators: one at a time
+	ops   []state.Operator
+	opsAt time.Time
 }
 
 type session struct {
@@ -111,14 +115,31 @@ func New(opts Options) (*Server, error) {
 // Close stops the live event streams.
 func (s *Server) Close() { s.hubs.close() }
 
-// operators reads the operators of the state file (or through its socket).
+// operatorsTTL is how long the operators read from the state file are
+// reused: a revoked token stops working within this time. It spares the
+// process running the run a socket call per page and per event stream
+// (50 wall screens reconnecting at once).
+const operatorsTTL = time.Second
+
+// operators reads the operators of the state file (or through its socket),
+// at most once per operatorsTTL.
 func (s *Server) operators() ([]state.Operator, error) {
+	s.opsMu.Lock()
+	defer s.opsMu.Unlock()
+	if now := time.Now(); now.Sub(s.opsAt) < operatorsTTL && s.ops != nil {
+		return s.ops, nil
+	}
 	r, err := control.Open(s.opts.StatePath)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	return r.Operators()
+	ops, err := r.Operators()
+	if err != nil {
+		return nil, err
+	}
+	s.ops, s.opsAt = ops, time.Now()
+	return ops, nil
 }
 
 // ServeHTTP sets the security headers, then routes.
@@ -256,7 +277,7 @@ func (s *Server) session(r *http.Request) *session {
 	if sess == nil {
 		return nil
 	}
-	// A revoked operator's session ends at once.
+	// A revoked operator's session ends within operatorsTTL.
 	if ops, err := s.operators(); err == nil {
 		for _, op := range ops {
 			if op.Name == sess.op.Name && op.TokenID == sess.op.TokenID {

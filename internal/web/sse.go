@@ -35,7 +35,7 @@ func newHubs(s *Server) *hubs {
 
 func (h *hubs) close() { h.stop() }
 
-// subscribe returns a channel of event frames for run, starting after the
+// subscribe returns a channel of batches of event frames for run, starting after the
 // journal's current end, and the function that ends the subscription.
 func (h *hubs) subscribe(run string) (chan []byte, func(), error) {
 	h.mu.Lock()
@@ -92,13 +92,16 @@ func (h *hubs) poll(run string, hb *hub) {
 		}
 		after := hb.seq
 		h.mu.Unlock()
-		var frames [][]byte
+		// One batch per poll: a viewer gets one write (and one flush) per
+		// poll however many entries came, so that 50 wall screens cost
+		// the machine little while a run commits thousands of entries.
+		var batch []byte
 		last := after
 		if r, err := control.Open(h.s.opts.StatePath); err == nil {
 			_ = r.Journal(run, after, func(e state.Entry) error {
 				b, _ := json.Marshal(map[string]any{"seq": e.Seq, "time": e.Time, "type": e.Type, "node": e.NodeID,
 					"state": e.State, "by": e.By, "message": e.Message})
-				frames = append(frames, []byte(fmt.Sprintf("id: %d\nevent: entry\ndata: %s\n\n", e.Seq, b)))
+				batch = fmt.Appendf(batch, "id: %d\nevent: entry\ndata: %s\n\n", e.Seq, b)
 				last = e.Seq
 				return nil
 			})
@@ -106,10 +109,10 @@ func (h *hubs) poll(run string, hb *hub) {
 		}
 		h.mu.Lock()
 		hb.seq = last
-		for ch := range hb.subs {
-			for _, f := range frames {
+		if len(batch) > 0 {
+			for ch := range hb.subs {
 				select {
-				case ch <- f:
+				case ch <- batch:
 				default: // a viewer that does not keep up misses entries, never holds the others
 				}
 			}
