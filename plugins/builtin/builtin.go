@@ -6,6 +6,8 @@ package builtin
 
 import (
 	"fmt"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/reprise-si/reprise/plugins/sdk"
@@ -40,6 +42,12 @@ func Serve(name string) error {
 	if err != nil {
 		return err
 	}
+	if os.Getenv("GOGC") == "" {
+		// A plugin process keeps little alive and allocates per call:
+		// collect less often (GOGC in the environment still decides).
+		debug.SetGCPercent(400)
+	}
 	sdk.Serve(p)
+	outputs.close()
 	return nil
 }

@@ -235,13 +235,15 @@ func runCommand(ctx context.Context, req *sdk.Request, cfg *execConfig, argv []s
 			return nil, fmt.Errorf("working directory %s: not a folder", dir)
 		}
 	}
-	outFile, err := os.CreateTemp("", "reprise-output-*")
+	stdin, err := devNull()
 	if err != nil {
-		return nil, fmt.Errorf("create output file: %w", err)
+		return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
 	}
-	outPath := outFile.Name()
-	outFile.Close()
-	defer os.Remove(outPath)
+	outPath, err := outputs.take()
+	if err != nil {
+		return nil, err
+	}
+	defer outputs.done(outPath)
 
 	prog := argv[0]
 	if !strings.Contains(prog, "/") {
@@ -293,7 +295,7 @@ func runCommand(ctx context.Context, req *sdk.Request, cfg *execConfig, argv []s
 	conv := &converter{}
 	stdout := &lineSink{stream: "stdout", line: line, conv: conv}
 	stderr := &lineSink{stream: "stderr", line: line, conv: conv}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	// A background process that keeps the pipes open must not hold the step.
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -356,6 +358,9 @@ func sortedKeys(m map[string]string) []string {
 // that are not valid UTF-8 are read as Windows-1252, said once.
 func readOutputs(path string) (map[string]string, []string, error) {
 	out := map[string]string{}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		return out, nil, nil // what most commands leave: nothing to open
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return out, []string{"read outputs file: " + err.Error()}, nil

@@ -1,0 +1,102 @@
+package builtin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reprise-si/reprise/plugins/sdk"
+)
+
+// Each command gets its own empty REPRISE_OUTPUT file, mode 0600, in a
+// folder of mode 0700 that only this process uses; the file is gone when
+// the command is done, the folder once no command used it for a while (or
+// when the plugin stops); stdin reads as empty. Sixteen commands at once
+// never share a file.
+func TestExecOutputsFiles(t *testing.T) {
+	dir := t.TempDir()
+	mustScript(t, dir, "restore.sh", `cat   # stdin is /dev/null: ends at once
+ls -ld "$(dirname "$REPRISE_OUTPUT")" | cut -c1-10
+ls -l "$REPRISE_OUTPUT" | cut -c1-10
+test -s "$REPRISE_OUTPUT" && echo "not empty"
+echo "path=$REPRISE_OUTPUT" >> "$REPRISE_OUTPUT"
+echo "node=$REPRISE_NODE" >> "$REPRISE_OUTPUT"
+`)
+	const n = 16
+	paths := make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			node := fmt.Sprintf("n%02d", i)
+			rec := sdk.NewRecorder()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := (&Exec{}).Restore(ctx, execRequest(node, dir, map[string]any{"restore": []string{"./restore.sh"}}), rec.Stream); err != nil {
+				errs <- fmt.Errorf("node %s: %w", node, err)
+				return
+			}
+			var logs []string
+			for _, ev := range rec.Events() {
+				if ev.Kind == "log" {
+					logs = append(logs, ev.Message)
+				}
+			}
+			if strings.Join(logs, "|") != "drwx------|-rw-------" {
+				errs <- fmt.Errorf("node %s: modes of the folder and the file: %q, want drwx------ and -rw-------, an empty file", node, logs)
+			}
+			out := rec.Outputs()
+			if out["node"] != node {
+				errs <- fmt.Errorf("node %s read the outputs %v", node, out)
+			}
+			paths[i] = out["path"]
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if p == "" || seen[p] {
+			t.Fatalf("outputs files %q: want one each", paths)
+		}
+		seen[p] = true
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("outputs file %s left behind (%v)", p, err)
+		}
+	}
+	folder := filepath.Dir(paths[0])
+	if !strings.HasPrefix(filepath.Base(folder), fmt.Sprintf("reprise-exec-%d-", os.Getpid())) {
+		t.Errorf("outputs folder %s: want one named after this process", folder)
+	}
+	deadline := time.Now().Add(outputsIdle + 10*time.Second)
+	for {
+		if _, err := os.Stat(folder); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outputs folder %s still there %s after the last command", folder, outputsIdle+10*time.Second)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// close (the plugin stops) removes a folder at once.
+	p, err := outputs.take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs.done(p)
+	outputs.close()
+	if _, err := os.Stat(filepath.Dir(p)); !os.IsNotExist(err) {
+		t.Errorf("outputs folder left after close: %v", err)
+	}
+}
