@@ -33,7 +33,10 @@ func (r *runner) finish(res result) {
 		rec.History[h-1].Result = attemptResult(res)
 		rec.History[h-1].Error = res.message
 	}
-	nlog := r.log.With(zap.String("node", n.ID), zap.Int("attempt", res.attempt))
+	// The node's fields, given to each line: a logger With them costs more
+	// than the line itself, once a node.
+	nodeField, attemptField := zap.String("node", n.ID), zap.Int("attempt", res.attempt)
+	nlog := func() *zap.Logger { return r.log.With(nodeField, attemptField) }
 	switch {
 	case res.status == step.Succeeded:
 		r.measured += res.ended.Sub(res.started)
@@ -48,7 +51,7 @@ func (r *runner) finish(res result) {
 		ent := r.entry(typ, n.ID, res.message)
 		ent.Attempt = res.attempt
 		r.addNodeChange(i, ent)
-		nlog.Info("node succeeded", zap.Duration("took", res.ended.Sub(res.started)), zap.String("message", res.message))
+		r.log.Info("node succeeded", nodeField, attemptField, zap.Duration("took", res.ended.Sub(res.started)), zap.String("message", res.message))
 		r.finished(i, res.message)
 		r.release(i)
 	case res.status == step.Waiting:
@@ -59,7 +62,7 @@ func (r *runner) finish(res result) {
 		ent := r.entry(state.EntryWaiting, n.ID, res.message)
 		ent.Attempt = res.attempt
 		r.addNodeChange(i, ent)
-		nlog.Info("node waiting for approval", zap.String("message", res.message))
+		r.log.Info("node waiting for approval", nodeField, attemptField, zap.String("message", res.message))
 		r.finished(i, res.message)
 	case res.canceled:
 		rec.LastError = res.message
@@ -67,10 +70,10 @@ func (r *runner) finish(res result) {
 		ent := r.entry(state.EntryInterrupted, n.ID, res.message)
 		ent.Attempt = res.attempt
 		r.addNodeChange(i, ent)
-		nlog.Warn("node interrupted", zap.String("error", res.message))
+		r.log.Warn("node interrupted", nodeField, attemptField, zap.String("error", res.message))
 		r.finished(i, res.message)
 	default:
-		r.failed(i, res, nlog)
+		r.failed(i, res, nlog())
 	}
 }
 

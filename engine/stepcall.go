@@ -222,7 +222,13 @@ func (r *runner) callStep(l launch, permanent *bool, pt *step.RestorePoint, outp
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, l.timeout)
 	defer cancel()
-	nlog := r.log.With(zap.String("node", l.node.ID), zap.Int("attempt", l.attempt))
+	var nlogged *zap.Logger // made on the step's first log line: most steps log none
+	nlog := func() *zap.Logger {
+		if nlogged == nil {
+			nlogged = r.log.With(zap.String("node", l.node.ID), zap.Int("attempt", l.attempt))
+		}
+		return nlogged
+	}
 	var last lastLines // what the step said last, kept for a timeout's message
 	onEvent := func(ev step.Event) {
 		switch ev.Kind {
@@ -234,7 +240,7 @@ func (r *runner) callStep(l launch, permanent *bool, pt *step.RestorePoint, outp
 		case step.EventLog:
 			msg := r.e.red.String(ev.Message)
 			last.add(msg)
-			nlog.Check(stepLevel(ev.Level), msg).Write(zap.String("source", "plugin"))
+			nlog().Check(stepLevel(ev.Level), msg).Write(zap.String("source", "plugin"))
 			out := r.event(EventNodeLog, l.idx, msg)
 			out.Attempt = l.attempt
 			r.e.emit(out)

@@ -44,11 +44,33 @@ func (c *uniqueKeysCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapco
 }
 
 func (c *uniqueKeysCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	if !repeatsKey(c.keys, fields) {
+		return c.Core.Write(e, fields) // the usual line: nothing to rename, nothing copied
+	}
 	keys := make(map[string]bool, len(c.keys)+len(fields))
 	for k := range c.keys {
 		keys[k] = true
 	}
 	return c.Core.Write(e, uniqueFields(keys, fields))
+}
+
+// repeatsKey reports whether a field of fields has a key in keys or the
+// key of an earlier field.
+func repeatsKey(keys map[string]bool, fields []zapcore.Field) bool {
+	for i, f := range fields {
+		if f.Type == zapcore.SkipType {
+			continue
+		}
+		if keys[f.Key] {
+			return true
+		}
+		for _, g := range fields[:i] {
+			if g.Type != zapcore.SkipType && g.Key == f.Key {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // uniqueFields renames the fields whose key is in keys (or repeats an
