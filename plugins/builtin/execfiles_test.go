@@ -100,3 +100,11 @@ echo "node=$REPRISE_NODE" >> "$REPRISE_OUTPUT"
 		t.Errorf("outputs folder left after close: %v", err)
 	}
 }
+
+// TestMain removes the outputs folder the tests' commands left (a plugin
+// process does so when it stops).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	outputs.close()
+	os.Exit(code)
+}
