@@ -233,8 +233,25 @@ func (a *Agent) keepAlive(ctx, drain context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		// The client gave up after a TTL without an answer. Claim nothing
+		// until etcd answers again; if the lease is still alive there (the
+		// cluster lost its quorum, and leases do not expire without one),
+		// go on with it: its claims still hold.
 		a.mu.Lock()
 		a.paused = true
+		a.mu.Unlock()
+		if a.leaseAlive(ctx, lease) {
+			a.mu.Lock()
+			a.paused = false
+			a.mu.Unlock()
+			a.log.Warn("etcd answers again and the agent's lease is alive: going on")
+			a.notify()
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		a.mu.Lock()
 		a.lease = 0
 		a.mu.Unlock()
 		a.log.Error("agent lost its lease (etcd unreachable past its TTL?): its running steps' results will be refused; registering again once they end")
@@ -254,6 +271,26 @@ func (a *Agent) keepAlive(ctx, drain context.Context) {
 			return
 		}
 	}
+}
+
+// leaseAlive waits until etcd answers (a quorum) and tells whether lease
+// is still alive there.
+func (a *Agent) leaseAlive(ctx context.Context, lease clientv3.LeaseID) bool {
+	said := false
+	for ctx.Err() == nil {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := a.opts.Client.TimeToLive(cctx, lease)
+		cancel()
+		if err == nil {
+			return resp.TTL > 0
+		}
+		if !said {
+			a.log.Warn("etcd does not answer (quorum lost?): claiming nothing until it does", zap.Error(err))
+			said = true
+		}
+		sleep(ctx, 500*time.Millisecond)
+	}
+	return false
 }
 
 func (a *Agent) busy() int {

@@ -1,0 +1,93 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/internal/cluster"
+	"github.com/reprise-si/reprise/internal/etcdtest"
+)
+
+// TestQuorumLostMidRun: two of the three etcd members stop while a run's
+// steps go to agents. Without a quorum nothing new starts (no claim, no
+// dispatch can commit); once the members are back the run goes on by
+// itself and finishes, every step run once.
+func TestQuorumLostMidRun(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	k := cluster.NewKeys("quorum")
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("version: 1\nname: quorum\nzones:\n  - {id: core, title: Core}\nnodes:\n")
+	for i := range 12 {
+		deps := ""
+		if i > 0 {
+			deps = fmt.Sprintf(", depends_on: [s%d]", i-1)
+		}
+		fmt.Fprintf(&b, "  - {id: s%d, kind: application, plugin: exec, zone: core%s, with: {restore: [sh, -c, 'echo s%d >> runs.txt; sleep 1']}}\n", i, deps, i)
+	}
+	g := mustGraph(t, dir, b.String())
+	startAgent(t, c, k, "q1", "core", 2)
+	co := startCoordinator(t, c, k, dir, g, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+	type out struct {
+		run string
+		st  state.RunStatus
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		res, err := co.eng.Start(ctx, g)
+		done <- out{res.RunID, res.Status, err}
+	}()
+	runs := filepath.Join(dir, "runs.txt")
+	total := func() int {
+		n := 0
+		for _, v := range counts(t, runs) {
+			n += v
+		}
+		return n
+	}
+	waitFor(t, 60*time.Second, "three steps ran", func() bool { return total() >= 3 })
+	stopAt := time.Now()
+	stopped := make(chan struct{})
+	go func() { c.Stop(1); close(stopped) }()
+	c.Stop(2)
+	<-stopped
+	t.Logf("two members stopped in %s; %d steps ran", time.Since(stopAt).Round(time.Millisecond), total())
+	// The step running when the quorum went may finish; after that,
+	// nothing new starts while the quorum is gone.
+	time.Sleep(1500 * time.Millisecond)
+	before := total()
+	time.Sleep(4 * time.Second)
+	if after := total(); after != before {
+		t.Errorf("steps started without a quorum: %d, then %d", before, after)
+	}
+	select {
+	case o := <-done:
+		t.Fatalf("the run ended without a quorum: %+v", o)
+	default:
+	}
+	c.Restart(1)
+	c.Restart(2)
+	var o out
+	select {
+	case o = <-done:
+	case <-ctx.Done():
+		t.Fatal("the run did not go on once the quorum was back")
+	}
+	if o.err != nil || o.st != state.RunSucceeded {
+		t.Fatalf("run: %s %v; nodes %s", o.st, o.err, nodeStates(t, co.st, o.run))
+	}
+	got := counts(t, runs)
+	for i := range 12 {
+		if got[fmt.Sprintf("s%d", i)] != 1 {
+			t.Errorf("s%d ran %d times: %v", i, got[fmt.Sprintf("s%d", i)], got)
+		}
+	}
+}
