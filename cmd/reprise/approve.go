@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -18,7 +19,7 @@ import (
 func newApproveCmd() *cobra.Command {
 	var by, comment string
 	var quiet bool
-	var statePath *string
+	var statePath, clusterURL *string
 	c := &cobra.Command{
 		Use:   "approve [RUN] NODE --by NAME [--comment TEXT]",
 		Short: "Approve a manual gate: the journal records who, when and why",
@@ -42,7 +43,13 @@ mistyped NODE gets the nearest id. -q prints nothing on success.`,
 					return err
 				}
 			}
-			live, err := approve(c, *statePath, runID, node, by, comment)
+			live, err := approveThroughCluster(c, clusterOf(*clusterURL, *statePath), runID, node, by, comment)
+			if err != nil {
+				return err
+			}
+			if !live {
+				live, err = approve(c, *statePath, runID, node, by, comment)
+			}
 			if err != nil {
 				return err
 			}
@@ -61,6 +68,7 @@ mistyped NODE gets the nearest id. -q prints nothing on success.`,
 		},
 	}
 	statePath = addStateFlag(c)
+	clusterURL = c.Flags().String("cluster", os.Getenv("REPRISE_CLUSTER"), "etcd://HOST:PORT[,…]/PREFIX: send the approval through etcd to the coordinator leading the run (from any machine); with none leading, it is written to the state (env REPRISE_CLUSTER)")
 	c.Flags().StringVar(&by, "by", "", "who approves (required)")
 	c.Flags().StringVar(&comment, "comment", "", "why, or what was checked")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on success")

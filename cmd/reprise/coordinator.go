@@ -203,3 +203,55 @@ func (s *session) takeOver(c *cobra.Command, f runFlags, opts engine.Options, pr
 	res, err := s.do(func(ctx context.Context) (engine.Result, error) { return s.eng.Resume(ctx, prev.ID, nil) })
 	return s.finish(c.OutOrStdout(), res, err, f.json)
 }
+
+// serveCommands applies the operators' commands sent through etcd
+// (reprise approve --cluster, from any machine) to the live run of eng,
+// as the control socket does on this machine.
+func (co *coordinator) serveCommands(eng *engine.Engine, log *zap.Logger) {
+	if co == nil || co.lead == nil {
+		return
+	}
+	go cluster.ServeCommands(co.ctx, co.cli, cluster.NewKeys(co.u.Root()), co.lead.Info.Name, eng.LiveRun,
+		func(ctx context.Context, cmd cluster.Command) error {
+			switch cmd.Op {
+			case cluster.CmdApprove:
+				return eng.Approve(ctx, cmd.Run, cmd.Node, cmd.By, cmd.Comment)
+			}
+			return fmt.Errorf("unknown command %q", cmd.Op)
+		}, log)
+}
+
+// approveThroughCluster sends an approval to the coordinator leading run
+// runID through etcd (from any machine). sent is false when no coordinator
+// leads it: the approval is then written to the state directly.
+func approveThroughCluster(c *cobra.Command, clusterURL, runID, node, by, comment string) (sent bool, err error) {
+	if clusterURL == "" {
+		return false, nil
+	}
+	u, err := etcdconn.Parse(clusterURL)
+	if err != nil {
+		return false, withCode(exitUsage, err)
+	}
+	cli, err := etcdconn.Dial(c.Context(), u, etcdconn.Options{TLS: etcdconn.TLS{}.WithEnv()})
+	if err != nil {
+		return false, err
+	}
+	defer cli.Close()
+	got, err := cluster.Send(c.Context(), cli, cluster.NewKeys(u.Root()), cluster.Command{Op: cluster.CmdApprove, Run: runID, Node: node, By: by, Comment: comment}, 5*time.Second)
+	if errors.Is(err, cluster.ErrNoLeader) {
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	fmt.Fprintf(c.ErrOrStderr(), "approval applied by coordinator %s (through etcd)\n", got.PickedBy)
+	return true, nil
+}
+
+// clusterOf is --cluster, else the --state when it is an etcd URL.
+func clusterOf(clusterURL, statePath string) string {
+	if clusterURL == "" && etcdconn.IsURL(statePath) {
+		return statePath
+	}
+	return clusterURL
+}

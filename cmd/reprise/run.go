@@ -266,6 +266,7 @@ func (s *session) start(f runFlags, opts engine.Options) error {
 	eng = rs.Engine
 	mu.Unlock()
 	s.rs, s.eng = rs, rs.Engine
+	s.co.serveCommands(s.eng, s.log)
 	return nil
 }
 
