@@ -11,6 +11,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine/anchor"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/internal/etcdconn"
 )
 
 // addAnchorFlag adds --anchor FILE_OR_URL (default $REPRISE_ANCHOR).
@@ -27,7 +28,10 @@ func (s *session) writeAnchors(runID string) {
 	if err != nil || seq == 0 {
 		return
 	}
-	abs, _ := filepath.Abs(s.path)
+	abs := s.path
+	if !etcdconn.IsURL(abs) {
+		abs, _ = filepath.Abs(s.path)
+	}
 	a := anchor.New(abs, runID, seq, hash, anchor.KeyFromEnv())
 	s.log.Info("journal anchor", zap.String("anchor", a.Kind), zap.String("state", a.State),
 		zap.String("run", a.Run), zap.Uint64("seq", a.Seq), zap.String("hash", a.Hash), zap.String("mac", a.MAC))

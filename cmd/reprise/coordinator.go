@@ -79,7 +79,7 @@ func dialCluster(ctx context.Context, f clusterFlags, statePath string) (*coordi
 	if err != nil || !ok {
 		return nil, err
 	}
-	cli, err := etcdconn.Dial(ctx, u, etcdconn.Options{TLS: etcdconn.TLS{}.WithEnv()})
+	cli, err := etcdconn.Dial(ctx, u, etcdconn.Options{TLS: stateTLS.WithEnv()})
 	if err != nil {
 		return nil, err
 	}

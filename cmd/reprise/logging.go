@@ -11,10 +11,17 @@ import (
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/internal/etcdconn"
 )
 
 // logPath is the JSON log file beside a state file.
-func logPath(statePath string) string { return statePath + ".log" }
+// On etcd it is a file of the working directory (etcdLogPath).
+func logPath(statePath string) string {
+	if etcdconn.IsURL(statePath) {
+		return etcdLogPath(statePath)
+	}
+	return statePath + ".log"
+}
 
 // openLog opens the JSON log file beside the state file (0600, appended)
 // and returns a logger writing to it; close flushes and closes it.

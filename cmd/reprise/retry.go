@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/state"
 )
 
 func newRetryCmd() *cobra.Command {
@@ -47,7 +46,7 @@ nothing (--json: as JSON). Exit codes as for run.`,
 // printRetryPlan prints what retry would reset, from the state file opened
 // read-only.
 func printRetryPlan(c *cobra.Command, path, runID, node string, downstream, asJSON bool) error {
-	st, err := state.Open(path, state.Options{ReadOnly: true})
+	st, err := openReadOnly(path)
 	if err != nil {
 		return err
 	}

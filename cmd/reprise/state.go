@@ -10,6 +10,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine/control"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/internal/etcdconn"
 )
 
 // defaultStatePath is the state file used without --state or REPRISE_STATE.
@@ -21,7 +22,8 @@ func addStateFlag(c *cobra.Command) *string {
 	if def == "" {
 		def = defaultStatePath
 	}
-	return c.Flags().String("state", def, "state file (env REPRISE_STATE)")
+	addEtcdTLSFlags(c)
+	return c.Flags().String("state", def, "state file, or etcd://HOST:PORT[,HOST:PORT…]/PREFIX (env REPRISE_STATE)")
 }
 
 // holder describes this process to a second opener of the state file.
@@ -32,7 +34,10 @@ func holder(args ...string) string {
 // openStore opens the state file for writing. The whole file is checked
 // before the session's first write, not at open: a session that writes
 // nothing (the resume of a finished run) does not read every page.
-func openStore(path, who string) (*state.Store, error) {
+func openStore(path, who string) (state.Backend, error) {
+	if etcdconn.IsURL(path) {
+		return openEtcd(path, false)
+	}
 	if warn, err := state.CheckDir(path); err == nil && warn != "" {
 		fmt.Fprintln(os.Stderr, warn)
 	}
@@ -66,6 +71,13 @@ var (
 // what it says of the file's folder. live is the run that process is
 // running ("" if none or if reading the file).
 func openReader(path string) (r reader, live string, closeFn func(), err error) {
+	if etcdconn.IsURL(path) {
+		st, err := openEtcd(path, true)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return st, etcdLive(st), func() { st.Close() }, nil
+	}
 	cr, err := control.Open(path)
 	if errors.Is(err, control.ErrNoStateFile) {
 		return nil, "", nil, fmt.Errorf("no state file at %s: nothing has run here yet (use --state or REPRISE_STATE to name another)", path)

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/state/etcdstate"
+	"github.com/reprise-si/reprise/internal/cluster"
+	"github.com/reprise-si/reprise/internal/etcdconn"
+)
+
+// A --state value is a state file, or an etcd cluster:
+// etcd://HOST:PORT[,HOST:PORT…]/PREFIX (engine/state/etcdstate). On etcd
+// there is no file lock and no control socket: readers read the cluster,
+// writers coordinate through its transactions.
+
+// stateTLS holds --etcd-cacert, --etcd-cert and --etcd-key of the command
+// being run (one command per process); empty ones come from ETCDCTL_*.
+var stateTLS etcdconn.TLS
+
+// addEtcdTLSFlags adds the client TLS flags of an etcd --state.
+func addEtcdTLSFlags(c *cobra.Command) {
+	if c.Flags().Lookup("etcd-cacert") != nil {
+		return
+	}
+	c.Flags().StringVar(&stateTLS.CACert, "etcd-cacert", "", "with an etcd --state: PEM bundle of the CAs of the etcd members (env ETCDCTL_CACERT)")
+	c.Flags().StringVar(&stateTLS.Cert, "etcd-cert", "", "with an etcd --state: PEM client certificate (env ETCDCTL_CERT)")
+	c.Flags().StringVar(&stateTLS.Key, "etcd-key", "", "with an etcd --state: PEM private key of --etcd-cert (env ETCDCTL_KEY)")
+}
+
+// parseStateURL parses an etcd --state; a bad one is a usage error (exit 2).
+func parseStateURL(raw string) (etcdconn.URL, error) {
+	u, err := etcdconn.Parse(raw)
+	if err != nil {
+		return u, withCode(exitUsage, fmt.Errorf("--state: %w", err))
+	}
+	return u, nil
+}
+
+// openEtcd opens the etcd state of an etcd:// --state. It fails within the
+// dial timeout, naming the endpoints, when no member answers; while the
+// cluster has no quorum, writes wait and say so on stderr.
+func openEtcd(raw string, readOnly bool) (*etcdstate.Store, error) {
+	u, err := parseStateURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	tlsFiles := stateTLS.WithEnv()
+	if _, err := tlsFiles.Config(); err != nil {
+		var ue *etcdconn.UsageError
+		if errors.As(err, &ue) {
+			return nil, withCode(exitUsage, err)
+		}
+		return nil, err
+	}
+	return etcdstate.Open(context.Background(), u, etcdstate.Options{
+		Dial:     etcdconn.Options{TLS: tlsFiles},
+		ReadOnly: readOnly,
+		OnWait: func(err error) {
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "reprise: waiting for etcd at %s (%v): nothing is recorded, so nothing new starts, until a quorum of members answers; Ctrl-C stops\n", u, err)
+			} else {
+				fmt.Fprintf(os.Stderr, "reprise: etcd at %s answers again; going on\n", u)
+			}
+		},
+	})
+}
+
+// etcdLive returns the run a coordinator leads now on st's cluster: the
+// newest running run whose graph's election has a leader ("" if none).
+func etcdLive(st *etcdstate.Store) string {
+	runs, err := st.Runs()
+	if err != nil {
+		return ""
+	}
+	u, err := etcdconn.Parse(st.Path())
+	if err != nil {
+		return ""
+	}
+	keys := cluster.NewKeys(u.Root())
+	for _, r := range runs {
+		if r.Status != state.RunRunning {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5e9)
+		resp, err := st.Client().Get(ctx, keys.Leader(r.GraphName)+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		cancel()
+		if err == nil && resp.Count > 0 {
+			return r.ID
+		}
+	}
+	return ""
+}
+
+// etcdLogPath is where the JSON log of a run on etcd goes: a file in the
+// working directory named after the prefix (there is no state file to put
+// it beside).
+func etcdLogPath(raw string) string {
+	u, err := etcdconn.Parse(raw)
+	if err != nil {
+		return "reprise-etcd.log"
+	}
+	return "reprise-etcd-" + strings.ReplaceAll(u.Prefix, "/", "-") + ".log"
+}
+
+// openReadOnly opens the state for reading only: the file (no control
+// socket), or etcd.
+func openReadOnly(path string) (state.Backend, error) {
+	if etcdconn.IsURL(path) {
+		return openEtcd(path, true)
+	}
+	return state.Open(path, state.Options{ReadOnly: true})
+}
