@@ -53,7 +53,7 @@ func subcommands() []*cobra.Command {
 		newValidateCmd(), newPlanCmd(), newGraphCmd(), newPluginsCmd(), newPluginServeCmd(),
 		newRunCmd(), newResumeCmd(), newRetryCmd(), newApproveCmd(), newMarkCmd(), newCleanupCmd(),
 		newStatusCmd(), newRunsCmd(), newLogCmd(), newReportCmd(), newOperatorsCmd(),
-		newRestorePointCmd(), newCertifyCmd(), newServeCmd(), newAgentCmd(),
+		newRestorePointCmd(), newCertifyCmd(), newServeCmd(), newStateCmd(), newAgentCmd(),
 	}
 }
 
