@@ -80,7 +80,7 @@ restore step through a plugin, with durable, resumable run state.`,
 		}
 		hint := ""
 		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-			hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+			hint = fmt.Sprintf(" (did you mean %q?)", closest(args[0], s))
 		}
 		return usageError("unknown command %q for %q%s", args[0], cmd.CommandPath(), hint)
 	}
