@@ -45,7 +45,7 @@ certificate and prints its SHA-256 fingerprint to check in the browser.`,
 				return fmt.Errorf("serve: no state file at %s: nothing has run here yet (use --state or REPRISE_STATE to name another)", *statePath)
 			}
 			useTLS := selfSigned || certFile != ""
-			srv, err := web.New(web.Options{StatePath: *statePath, TLS: useTLS})
+			srv, err := web.New(web.Options{StatePath: *statePath, TLS: useTLS, Warm: true})
 			if err != nil {
 				return err
 			}

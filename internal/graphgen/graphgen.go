@@ -27,13 +27,24 @@ type Options struct {
 	// Width is the number of nodes per layer; 0: about the square root of
 	// Nodes times two.
 	Width int
+	// Zones is the number of trust zones (0: none). The layers are split
+	// among them in order, most trusted first; an interface belongs to the
+	// least trusted zone it depends on, as the format wants.
+	Zones int
 }
 
 // Doc is a graph file, in the field names of graph file version 1.
 type Doc struct {
 	Version int    `json:"version"`
 	Name    string `json:"name"`
+	Zones   []Zone `json:"zones,omitempty"`
 	Nodes   []Node `json:"nodes"`
+}
+
+// Zone is one trust zone of a Doc.
+type Zone struct {
+	ID    string `json:"id"`
+	Title string `json:"title,omitempty"`
 }
 
 // Node is one node of a Doc.
@@ -46,6 +57,7 @@ type Node struct {
 	Between     []string       `json:"between,omitempty"`
 	Criticality string         `json:"criticality,omitempty"`
 	Estimate    string         `json:"estimate,omitempty"`
+	Zone        string         `json:"zone,omitempty"`
 	With        map[string]any `json:"with,omitempty"`
 }
 
@@ -126,7 +138,32 @@ func Generate(opts Options) *Doc {
 		}
 		doc.Nodes[i] = nd
 	}
+	zoneNodes(doc, opts.Zones, width)
 	return doc
+}
+
+// zoneNodes puts the nodes of doc in k trust zones by layer.
+func zoneNodes(doc *Doc, k, width int) {
+	if k <= 0 {
+		return
+	}
+	layers := (len(doc.Nodes) + width - 1) / width
+	for z := 0; z < k; z++ {
+		doc.Zones = append(doc.Zones, Zone{ID: fmt.Sprintf("z%d", z+1), Title: fmt.Sprintf("trust level %d", z+1)})
+	}
+	rank := make(map[string]int, len(doc.Nodes))
+	for i := range doc.Nodes {
+		nd := &doc.Nodes[i]
+		r := min(k-1, (i/width)*k/max(1, layers))
+		if nd.Kind == "interface" {
+			r = 0
+			for _, d := range append(append([]string{}, nd.Between...), nd.DependsOn...) {
+				r = max(r, rank[d])
+			}
+		}
+		rank[nd.ID] = r
+		nd.Zone = doc.Zones[r].ID
+	}
 }
 
 // pick returns up to k distinct ids of nodes on layers before layer, most
@@ -180,9 +217,19 @@ func (d *Doc) WriteJSON(w io.Writer) error {
 // WriteYAML writes the doc as a YAML graph file in block style.
 func (d *Doc) WriteYAML(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "version: %d\nname: %s\nnodes:\n", d.Version, d.Name)
+	fmt.Fprintf(bw, "version: %d\nname: %s\n", d.Version, d.Name)
+	if len(d.Zones) > 0 {
+		bw.WriteString("zones:\n")
+		for _, z := range d.Zones {
+			fmt.Fprintf(bw, "  - {id: %s, title: %s}\n", z.ID, strconv.Quote(z.Title))
+		}
+	}
+	bw.WriteString("nodes:\n")
 	for _, n := range d.Nodes {
 		fmt.Fprintf(bw, "  - id: %s\n    kind: %s\n    plugin: %s\n", n.ID, n.Kind, n.Plugin)
+		if n.Zone != "" {
+			fmt.Fprintf(bw, "    zone: %s\n", n.Zone)
+		}
 		if n.Title != "" {
 			fmt.Fprintf(bw, "    title: %s\n", strconv.Quote(n.Title))
 		}

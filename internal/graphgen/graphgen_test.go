@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/reprise-si/reprise/graphs"
 )
 
 func TestGenerateDeterministicAndAcyclic(t *testing.T) {
@@ -51,5 +53,27 @@ func TestGenerateDeterministicAndAcyclic(t *testing.T) {
 	}
 	if c := Generate(Options{Nodes: 2000, Edges: 4000, Seed: 8}); c.Nodes[1999].DependsOn == nil && c.Nodes[1999].Between == nil {
 		t.Error("last node has no dependencies")
+	}
+}
+
+// TestGenerateZones: a graph split in trust zones parses (dependencies
+// never reach a less trusted zone; interfaces sit in the less trusted of
+// their ends) and uses every zone.
+func TestGenerateZones(t *testing.T) {
+	doc := Generate(Options{Nodes: 3000, Zones: 4})
+	var buf bytes.Buffer
+	if err := doc.WriteYAML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	g, err := graphs.Parse("zoned.yaml", buf.Bytes())
+	if err != nil {
+		t.Fatalf("a zoned graph does not parse: %v", err)
+	}
+	used := map[string]int{}
+	for _, n := range g.Nodes {
+		used[n.Zone]++
+	}
+	if len(g.Zones) != 4 || len(used) != 4 {
+		t.Errorf("zones %v, nodes by zone %v", g.Zones, used)
 	}
 }

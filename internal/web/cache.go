@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
+	"time"
 
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/view"
@@ -120,5 +121,88 @@ func (c *graphCache) evict() {
 			}
 		}
 		delete(c.entries, oldest)
+	}
+}
+
+// modelCache shares the loading of a run among the pages asked for at the
+// same moment: fifty wall screens refreshing their overview after the
+// same journal entries cost one read of the run, not fifty. A load is
+// reused for modelTTL after it ended; an action through the dashboard
+// forgets the run's loads, so that its author's next page shows it.
+type modelCache struct {
+	mu      sync.Mutex
+	entries map[modelKey]*modelLoad
+	loads   uint64 // how many loads ran (for tests)
+}
+
+type modelKey struct {
+	run     string
+	journal bool
+}
+
+type modelLoad struct {
+	done chan struct{}
+	d    *runData
+	err  error
+	at   time.Time // when the load ended
+}
+
+// modelTTL is how long a loaded run is reused: well under the second an
+// event may take to reach a page.
+const modelTTL = 250 * time.Millisecond
+
+func newModelCache() *modelCache { return &modelCache{entries: map[modelKey]*modelLoad{}} }
+
+// get returns the run's data loaded by load, shared with the callers of
+// the same moment.
+func (c *modelCache) get(run string, journal bool, load func() (*runData, error)) (*runData, error) {
+	k := modelKey{run, journal}
+	c.mu.Lock()
+	e := c.entries[k]
+	if e != nil {
+		select {
+		case <-e.done:
+			if time.Since(e.at) > modelTTL {
+				e = nil
+			}
+		default: // in flight: wait for it
+		}
+	}
+	if e == nil {
+		e = &modelLoad{done: make(chan struct{})}
+		c.entries[k] = e
+		c.loads++
+		if len(c.entries) > 64 {
+			c.sweep()
+		}
+		c.mu.Unlock()
+		e.d, e.err = load()
+		e.at = time.Now()
+		close(e.done)
+		return e.d, e.err
+	}
+	c.mu.Unlock()
+	<-e.done
+	return e.d, e.err
+}
+
+// forget drops the loads of run.
+func (c *modelCache) forget(run string) {
+	c.mu.Lock()
+	delete(c.entries, modelKey{run, false})
+	delete(c.entries, modelKey{run, true})
+	c.mu.Unlock()
+}
+
+// sweep drops the ended loads older than modelTTL. Called with c.mu held.
+func (c *modelCache) sweep() {
+	for k, e := range c.entries {
+		select {
+		case <-e.done:
+			if time.Since(e.at) > modelTTL {
+				delete(c.entries, k)
+			}
+		default:
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
@@ -70,6 +71,9 @@ func TestGraphCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
+	// Pages of the same quarter second share one read of the run: a change
+	// made by another process shows after it.
+	time.Sleep(300 * time.Millisecond)
 	if body := page(run + "/nodes/lab"); !strings.Contains(body, "Laboratory v2") {
 		t.Error("after a resume with an edited graph, the node page does not show the new title")
 	}
@@ -77,5 +81,43 @@ func TestGraphCache(t *testing.T) {
 	page(run + "/graph")
 	if n := web.Parses(f.server); n != 2 {
 		t.Errorf("%d parses after one edit, want 2", n)
+	}
+}
+
+// TestSharedLoads: twenty screens asking for the overview at the same
+// moment share a few reads of the run, not twenty; an approval through
+// the dashboard shows on the very next page.
+func TestSharedLoads(t *testing.T) {
+	f := newFixture(t)
+	c := f.login("vic")
+	before := web.Loads(f.server)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resp, err := c.Get(f.srv.URL + "/runs/" + f.run + "?fragment=1")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := web.Loads(f.server) - before; n >= 10 {
+		t.Errorf("20 simultaneous overviews read the run %d times", n)
+	}
+	_, body, _ := get(t, c, f.srv.URL+"/runs/"+f.run+"/nodes/gate")
+	if strings.Contains(body, "ann at") {
+		t.Fatal("ann approved already")
+	}
+	f.want("ann", "POST", "/api/v1/runs/"+f.run+"/nodes/gate/approve", `{"comment":"seen"}`, 200, "1 of 2")
+	if _, body, _ = get(t, c, f.srv.URL+"/runs/"+f.run+"/nodes/gate"); !strings.Contains(body, "ann at") {
+		t.Error("the page right after the approval does not show it")
 	}
 }

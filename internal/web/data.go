@@ -22,9 +22,10 @@ type runData struct {
 	Crisis crisis.View
 }
 
-// load reads run runID through the file or the socket: the shared view
-// model (engine/view) and the crisis view beside it.
-func (s *Server) load(runID string, journal bool) (*runData, error) {
+// loadFresh reads run runID through the file or the socket: the shared
+// view model (engine/view) and the crisis view beside it. Pages call load,
+// which shares one loadFresh among the viewers of the same moment.
+func (s *Server) loadFresh(runID string, journal bool) (*runData, error) {
 	r, err := control.Open(s.opts.StatePath)
 	if err != nil {
 		return nil, err
@@ -66,6 +67,7 @@ const (
 // going on in another process takes approvals through its control socket;
 // retry and mark need the run stopped (409 otherwise).
 func (s *Server) do(ctx context.Context, act action, runID, node string, op state.Operator, text string) (string, error) {
+	defer s.models.forget(runID) // the next page shows what the action did
 	by := op.Name
 	st, err := state.Open(s.opts.StatePath, state.Options{Holder: fmt.Sprintf("reprise serve: %s %s by %s", act, node, by)})
 	var locked *state.LockedError
@@ -118,7 +120,7 @@ func (s *Server) do(ctx context.Context, act action, runID, node string, op stat
 
 // gateOutcome says whether an approval opened the gate.
 func (s *Server) gateOutcome(runID, node, by string) string {
-	d, err := s.load(runID, false)
+	d, err := s.loadFresh(runID, false)
 	if err == nil {
 		for _, g := range d.Crisis.Gates {
 			if g.Node == node {
@@ -151,4 +153,10 @@ func since(t time.Time, now time.Time) string {
 		return "—"
 	}
 	return view.FormatDuration(now.Sub(t).Round(time.Second)) + " ago"
+}
+
+// load is loadFresh shared among the pages of the same moment (modelCache).
+// The data it returns is only read.
+func (s *Server) load(runID string, journal bool) (*runData, error) {
+	return s.models.get(runID, journal, func() (*runData, error) { return s.loadFresh(runID, journal) })
 }

@@ -47,6 +47,10 @@ type Options struct {
 	// Poll is how often live pages' event streams look for new journal
 	// entries (default 400ms).
 	Poll time.Duration
+	// Warm reads the most recent run's graph (the live one first) in the
+	// background as the server starts, so that the first page a browser
+	// asks for does not wait for a large graph to be parsed.
+	Warm bool
 	// DrawAtMost is the largest run whose graph page draws every node
 	// (default 2000); a larger one is drawn as one cell per zone and kind.
 	DrawAtMost int
@@ -65,6 +69,8 @@ type Server struct {
 
 	hubs   *hubs
 	graphs *graphCache
+	models *modelCache
+	warmed chan struct{} // closed when the warm-up is over
 
 	opsMu sync.Mutex // serialises reads of the operators: one at a time
 	ops   []state.Operator
@@ -107,9 +113,33 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, mux: http.NewServeMux(), tmpl: t, sessions: map[string]*session{}, limiter: map[string]*bucket{}}
 	s.checker = &auth.Checker{Operators: s.operators}
 	s.graphs = newGraphCache()
+	s.models = newModelCache()
 	s.hubs = newHubs(s)
 	s.routes()
+	s.warmed = make(chan struct{})
+	if opts.Warm {
+		go s.warm()
+	} else {
+		close(s.warmed)
+	}
 	return s, nil
+}
+
+// warm loads the live run, else the most recent one: its graph and its
+// layout land in the caches.
+func (s *Server) warm() {
+	defer close(s.warmed)
+	runs, live, err := s.runs()
+	if err != nil || len(runs) == 0 {
+		return
+	}
+	id := runs[0].ID
+	if live != "" {
+		id = live
+	}
+	if d, err := s.loadFresh(id, false); err == nil {
+		s.graphs.layoutOf(d.M)
+	}
 }
 
 // Close stops the live event streams.
