@@ -88,25 +88,51 @@ func (e *Engine) overrides(runID, nodeID string) (pointOverrides, error) {
 	return o, err
 }
 
+// pointChoice is what choosePoint decided.
+type pointChoice struct {
+	pt      *step.RestorePoint // the chosen point (nil: none)
+	status  step.Status        // "" when a point was chosen
+	msg     string
+	outputs map[string]string
+	// release undoes the staging of the chosen point once Restore and
+	// Verify are over (nil: nothing staged).
+	release func()
+}
+
+func failedChoice(msg string) pointChoice { return pointChoice{status: step.Failed, msg: msg} }
+
 // choosePoint picks node l's restore point before its Restore: newest
 // first, each scanned by the node's scanners and its verdict journaled; the
 // first clean point (or the one an operator chose) is returned. A
 // suspicious point makes the node wait for an operator; no clean point
-// fails it with one line per point. status is "" when a point was chosen.
-func (r *runner) choosePoint(l launch) (pt *step.RestorePoint, status step.Status, msg string, outputs map[string]string) {
+// fails it with one line per point. The points come from the graph, or
+// from the node's plugin (restore_points: {from: plugin}), staged for the
+// scan when the plugin says so and released after it.
+func (r *runner) choosePoint(l launch) pointChoice {
 	n := l.node
-	if n.RestorePoints.FromPlugin {
-		return nil, step.Failed, "restore_points from: plugin: this reprise does not ask plugins for restore points yet (list them in the graph)", nil
-	}
 	set, err := r.scanSet(r.ctx)
 	if err != nil {
-		return nil, step.Failed, err.Error(), nil
+		return failedChoice(err.Error())
 	}
 	ov, err := r.e.overrides(r.run.ID, n.ID)
 	if err != nil {
-		return nil, step.Failed, fmt.Sprintf("read restore-point decisions: %v", err), nil
+		return failedChoice(fmt.Sprintf("read restore-point decisions: %v", err))
 	}
-	points := append([]graphs.RestorePoint(nil), n.RestorePoints.Points...)
+	var points []candidate
+	var src *pluginPoints
+	if n.RestorePoints.FromPlugin {
+		src, points, err = r.listPoints(l)
+		if err != nil {
+			return failedChoice(r.e.red.String(err.Error()))
+		}
+		if len(points) == 0 {
+			return failedChoice(fmt.Sprintf("no restore point: plugin %q listed none for the node", n.Plugin))
+		}
+	} else {
+		for _, p := range n.RestorePoints.Points {
+			points = append(points, candidate{RestorePoint: p})
+		}
+	}
 	sort.SliceStable(points, func(a, b int) bool { return points[a].Time.After(points[b].Time) })
 	var inc *graphs.Incident = r.g.Incident
 	var lines []string
@@ -116,37 +142,55 @@ func (r *runner) choosePoint(l launch) (pt *step.RestorePoint, status step.Statu
 		switch {
 		case !used && ov.exclude[p.ID] != "":
 			why := fmt.Sprintf("excluded by %s: %s", ov.exclude[p.ID], ov.excludeWhy[p.ID])
-			r.journalPoint(l, state.EntryPointSkipped, p, why, map[string]string{"why": why})
+			r.journalPoint(l, state.EntryPointSkipped, p.RestorePoint, why, map[string]string{"why": why})
 			lines = append(lines, line+why)
 			continue
 		case !used && inc != nil && p.Time.After(inc.Detected):
 			why := fmt.Sprintf("taken after the incident was detected (%s)", inc.Detected.UTC().Format(time.RFC3339))
-			r.journalPoint(l, state.EntryPointSkipped, p, why, map[string]string{"why": why})
+			r.journalPoint(l, state.EntryPointSkipped, p.RestorePoint, why, map[string]string{"why": why})
 			lines = append(lines, line+why)
 			continue
 		case ov.use != "" && !used:
 			continue // the operator chose another point
 		}
-		path := resolvePath(r.g.Dir, p.Path)
+		path, release := resolvePath(r.g.Dir, p.Path), func() {}
+		if p.stage {
+			path, release, err = src.stage(r, l, p)
+			if err != nil {
+				return failedChoice(r.e.red.String(err.Error()))
+			}
+		}
 		res, err := set.Scan(r.ctx, path, n.Scan...)
 		if err != nil {
-			return nil, step.Failed, fmt.Sprintf("scan restore point %s: %v", p.ID, r.e.red.String(err.Error())), nil
+			release()
+			return failedChoice(fmt.Sprintf("scan restore point %s: %v", p.ID, r.e.red.String(err.Error())))
 		}
-		r.journalVerdict(l, p, res, used)
+		r.journalVerdict(l, p, res)
 		if used || res.Verdict == scan.Clean {
-			return r.chosen(l, p, path, res, used, ov.useBy)
+			ch := r.chosen(l, p.RestorePoint, path, res, used, ov.useBy)
+			ch.release = release
+			return ch
 		}
+		release()
 		if res.Verdict == scan.Suspicious {
 			msg := fmt.Sprintf("restore point %s (%s) is suspicious: %s; decide with `reprise restore-point %s %s --use %s` or `--exclude %s`, with --by NAME --reason TEXT, then resume",
 				p.ID, p.Time.UTC().Format(time.RFC3339), findingsText(res, 5), r.run.ID, n.ID, p.ID, p.ID)
-			return nil, step.Waiting, msg, map[string]string{OutputSuspiciousPoint: p.ID}
+			return pointChoice{status: step.Waiting, msg: msg, outputs: map[string]string{OutputSuspiciousPoint: p.ID}}
 		}
 		lines = append(lines, line+string(res.Verdict)+": "+findingsText(res, 3))
 	}
-	if ov.use != "" && !hasPoint(points, ov.use) {
-		return nil, step.Failed, fmt.Sprintf("restore point %q chosen by %s is not among the node's points", ov.use, ov.useBy), nil
+	if ov.use != "" && !hasCandidate(points, ov.use) {
+		return failedChoice(fmt.Sprintf("restore point %q chosen by %s is not among the node's points", ov.use, ov.useBy))
 	}
-	return nil, step.Failed, "no clean restore point:\n" + strings.Join(lines, "\n"), nil
+	return failedChoice("no clean restore point:\n" + strings.Join(lines, "\n"))
+}
+
+// candidate is a restore point the engine may choose: one of the graph's,
+// or one the node's plugin listed.
+type candidate struct {
+	graphs.RestorePoint
+	size  int64 // bytes, when the plugin said (0: unknown)
+	stage bool  // the plugin must stage it before it can be read
 }
 
 func hasPoint(points []graphs.RestorePoint, id string) bool {
@@ -158,8 +202,17 @@ func hasPoint(points []graphs.RestorePoint, id string) bool {
 	return false
 }
 
+func hasCandidate(points []candidate, id string) bool {
+	for _, p := range points {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
 // chosen journals the choice and returns the point with its outputs.
-func (r *runner) chosen(l launch, p graphs.RestorePoint, path string, res scan.Result, used bool, by string) (*step.RestorePoint, step.Status, string, map[string]string) {
+func (r *runner) chosen(l launch, p graphs.RestorePoint, path string, res scan.Result, used bool, by string) pointChoice {
 	out := map[string]string{
 		OutputRestorePoint:     p.ID,
 		OutputRestorePointTime: p.Time.UTC().Format(time.RFC3339),
@@ -177,7 +230,7 @@ func (r *runner) chosen(l launch, p graphs.RestorePoint, path string, res scan.R
 		data["data_lost"] = out[OutputDataLost]
 	}
 	r.journalPoint(l, state.EntryPointChosen, p, why, data)
-	return &step.RestorePoint{ID: p.ID, Time: p.Time, Path: path}, "", "", out
+	return pointChoice{pt: &step.RestorePoint{ID: p.ID, Time: p.Time, Path: path}, outputs: out}
 }
 
 // formatLost writes a data-loss duration rounded to the minute ("26h30m";
@@ -188,7 +241,7 @@ func formatLost(d time.Duration) string {
 }
 
 // journalVerdict writes a point's verdict with its findings.
-func (r *runner) journalVerdict(l launch, p graphs.RestorePoint, res scan.Result, used bool) {
+func (r *runner) journalVerdict(l launch, p candidate, res scan.Result) {
 	var sums []string
 	for _, s := range res.Scanners {
 		sums = append(sums, fmt.Sprintf("%s (%s): %s: %s", s.Name, s.Type, s.Verdict, s.Summary))
@@ -199,6 +252,9 @@ func (r *runner) journalVerdict(l launch, p graphs.RestorePoint, res scan.Result
 		"bytes":    fmt.Sprint(res.Bytes),
 		"scanners": strings.Join(sums, "\n"),
 	}
+	if p.size > 0 {
+		data["size"] = fmt.Sprint(p.size)
+	}
 	if f := findingLines(res, maxJournaledFindings); f != "" {
 		data["findings"] = f
 	}
@@ -206,7 +262,7 @@ func (r *runner) journalVerdict(l launch, p graphs.RestorePoint, res scan.Result
 	if len(res.Findings) > 0 {
 		msg += ": " + findingsText(res, 3)
 	}
-	r.journalPoint(l, state.EntryScanned, p, msg, data)
+	r.journalPoint(l, state.EntryScanned, p.RestorePoint, msg, data)
 	r.log.Info("restore point scanned", zap.String("node", l.node.ID), zap.String("point", p.ID),
 		zap.String("verdict", string(res.Verdict)), zap.Int64("files", res.Files), zap.Int("findings", len(res.Findings)))
 	r.e.emit(Event{Time: r.e.opts.Now(), Type: EventPointScanned, RunID: r.run.ID, NodeID: l.node.ID,

@@ -191,11 +191,15 @@ func (r *runner) call(l launch, permanent *bool) (step.Status, string, map[strin
 	}
 	// The point is chosen first; scans take their own time, outside the
 	// step's timeout.
-	pt, status, msg, outs := r.choosePoint(l)
-	if status != "" {
-		return status, msg, outs
+	ch := r.choosePoint(l)
+	if ch.status != "" {
+		return ch.status, ch.msg, ch.outputs
 	}
-	status, msg, got := r.callStep(l, permanent, pt, maps.Clone(outs))
+	if ch.release != nil {
+		defer ch.release() // a staged point stays readable for Restore and Verify
+	}
+	outs := ch.outputs
+	status, msg, got := r.callStep(l, permanent, ch.pt, maps.Clone(outs))
 	if got == nil {
 		got = map[string]string{}
 	}

@@ -45,6 +45,9 @@ type Incident struct {
 type RestorePoints struct {
 	// FromPlugin: the node's plugin lists them (ListRestorePoints).
 	FromPlugin bool
+	// Roots are the folders a plugin's points must lie under (FromPlugin
+	// only); relative ones resolve from the graph's folder.
+	Roots []string
 	// Points is the static list, in file order (the engine sorts them
 	// newest first).
 	Points []RestorePoint

@@ -2,6 +2,7 @@ package graphs
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -323,22 +324,54 @@ func (d *decoder) idList(v *value, node, field, want string) ([]string, []Positi
 
 var restorePointFields = []string{"id", "time", "path"}
 
+// pointRoots decodes restore_points.roots: a non-empty list of folders.
+func (d *decoder) pointRoots(v *value, node string) []string {
+	if v.kind != vSeq || len(v.items) == 0 {
+		d.typeErr(v, node, "restore_points.roots", "a non-empty list of folders")
+		return nil
+	}
+	var out []string
+	for i := range v.items {
+		el := &v.items[i]
+		where := fmt.Sprintf("restore_points.roots[%d]", i)
+		s, ok := d.str(el, node, where)
+		switch {
+		case !ok:
+		case strings.TrimSpace(s) == "":
+			d.add(el.pos, node, where, s, ErrBadValue, "%s: empty (want a folder)", where)
+		case filepath.Clean(s) == "/":
+			d.add(el.pos, node, where, s, ErrBadValue, "%s: %s is the whole file system (want the folder that holds the node's backups)", where, quoteShort(s))
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func (d *decoder) restorePoints(v *value, node string) *RestorePoints {
 	rp := &RestorePoints{Pos: v.pos}
 	switch v.kind {
 	case vMap:
-		d.fields(v, node, "restore_points", []string{"from"}, func(_ string, fv *value) {
-			if s, ok := d.str(fv, node, "restore_points.from"); ok && s != "plugin" {
-				d.add(fv.pos, node, "restore_points.from", s, ErrBadValue, "restore_points.from: unknown source %s (want plugin, or a list of {id, time, path})", quoteShort(s))
-			} else if ok {
-				// Reserved: the plugin contract has no ListRestorePoints
-				// call yet, and a run must not fail on it halfway.
-				d.add(fv.pos, node, "restore_points.from", s, ErrBadValue, "restore_points.from: plugin is not supported yet (the plugin contract has no ListRestorePoints call): list the points as {id, time, path}")
+		var from, roots *value
+		d.fields(v, node, "restore_points", []string{"from", "roots"}, func(key string, fv *value) {
+			switch key {
+			case "from":
+				from = fv
+				if s, ok := d.str(fv, node, "restore_points.from"); ok && s != "plugin" {
+					d.add(fv.pos, node, "restore_points.from", s, ErrBadValue, "restore_points.from: unknown source %s (want plugin, or a list of {id, time, path})", quoteShort(s))
+				} else if ok {
+					rp.FromPlugin = true
+				}
+			case "roots":
+				roots = fv
+				rp.Roots = d.pointRoots(fv, node)
 			}
-			rp.FromPlugin = true
 		})
-		if !rp.FromPlugin {
+		switch {
+		case from == nil:
 			d.add(v.pos, node, "restore_points.from", "", ErrSchema, "restore_points: missing from (want from: plugin, or a list of {id, time, path})")
+		case roots == nil && rp.FromPlugin:
+			d.add(v.pos, node, "restore_points.roots", "", ErrSchema, "restore_points: missing roots (want roots: [folder, …], the folders the plugin's points must lie under)")
 		}
 		return rp
 	case vSeq:

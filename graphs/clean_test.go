@@ -53,8 +53,16 @@ func TestCleanProblems(t *testing.T) {
 			[]string{`g.yaml:5:46: node "a": scan: the node has no restore_points to scan`}, ErrSchema},
 		{"points without scan", "version: 1\nnodes:\n  - {id: a, kind: data, plugin: noop, restore_points: [{id: p1, time: '2026-11-30T01:00:00Z', path: p1}]}\n",
 			[]string{`g.yaml:3:55: node "a": restore_points: no scan names the scanners to run on them`}, ErrSchema},
-		{"points from plugin", "version: 1\nscanners:\n  e: {type: entropy}\nnodes:\n  - {id: a, kind: data, plugin: noop, scan: [e], restore_points: {from: plugin}}\n",
-			[]string{`g.yaml:5:73: node "a": restore_points.from: plugin is not supported yet (the plugin contract has no ListRestorePoints call)`}, ErrBadValue},
+		{"points from plugin without roots", "version: 1\nscanners:\n  e: {type: entropy}\nnodes:\n  - {id: a, kind: data, plugin: noop, scan: [e], restore_points: {from: plugin}}\n",
+			[]string{`g.yaml:5:66: node "a": restore_points: missing roots (want roots: [folder, …], the folders the plugin's points must lie under)`}, ErrSchema},
+		{"points from plugin with bad roots", "version: 1\nscanners:\n  e: {type: entropy}\nnodes:\n  - {id: a, kind: data, plugin: noop, scan: [e], restore_points: {from: plugin, roots: ['', /, 3]}}\n",
+			[]string{
+				`g.yaml:5:89: node "a": restore_points.roots[0]: empty (want a folder)`,
+				`g.yaml:5:93: node "a": restore_points.roots[1]: "/" is the whole file system`,
+				`g.yaml:5:96: node "a": restore_points.roots[2]: want a string`,
+			}, ErrBadValue},
+		{"points from plugin with roots not a list", "version: 1\nscanners:\n  e: {type: entropy}\nnodes:\n  - {id: a, kind: data, plugin: noop, scan: [e], restore_points: {from: plugin, roots: /srv}}\n",
+			[]string{`g.yaml:5:88: node "a": restore_points.roots: want a non-empty list of folders`}, ErrSchema},
 		{"bad point", "version: 1\nscanners:\n  e: {type: entropy}\nnodes:\n  - id: a\n    kind: data\n    plugin: noop\n    scan: [e]\n    restore_points:\n      - {id: p1, time: yesterday, path: ''}\n      - {id: p1, time: '2026-11-30T01:00:00Z'}\n",
 			[]string{
 				`g.yaml:10:24: node "a": restore_points[0].time: bad time "yesterday" (want an RFC 3339 time with its offset`,
@@ -258,5 +266,18 @@ func TestPlanAndDOTZones(t *testing.T) {
 	}
 	if i, j := strings.Index(dot, "cluster_1_clinical"), strings.Index(dot, `"dpi" [label`); i < 0 || j < i || j > strings.Index(dot, "cluster_2_outside") {
 		t.Errorf("dpi is not drawn inside the clinical cluster:\n%s", dot)
+	}
+}
+
+func TestPointsFromPluginDecode(t *testing.T) {
+	src := "version: 1\nplugins:\n  vault: {path: ./vault}\nscanners:\n  e: {type: entropy}\nnodes:\n  - {id: a, kind: data, plugin: vault, scan: [e], restore_points: {from: plugin, roots: [/srv/vault/a, staging]}}\n"
+	g, err := Parse("g.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := g.Node("a")
+	rp := n.RestorePoints
+	if rp == nil || !rp.FromPlugin || len(rp.Points) != 0 || !reflect.DeepEqual(rp.Roots, []string{"/srv/vault/a", "staging"}) {
+		t.Errorf("restore points %+v, want from plugin with roots [/srv/vault/a staging]", rp)
 	}
 }

@@ -28,7 +28,8 @@ func (h *Host) Describe(ctx context.Context, plugin string) (step.PluginInfo, er
 	if err != nil {
 		return step.PluginInfo{}, h.callError(ctx, p, "describe plugin", plugin, err)
 	}
-	info := step.PluginInfo{Name: resp.GetName(), Version: resp.GetVersion(), Description: resp.GetDescription()}
+	info := step.PluginInfo{Name: resp.GetName(), Version: resp.GetVersion(), Description: resp.GetDescription(),
+		ListsRestorePoints: resp.GetListsRestorePoints()}
 	for _, k := range resp.GetKinds() {
 		info.Kinds = append(info.Kinds, graphs.Kind(k))
 	}

@@ -38,14 +38,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// hostOpts declares the test plugins (crashy, slowstart, badcookie, silent, legacy, brokensession)
+// hostOpts declares the test plugins (crashy, slowstart, badcookie, silent, legacy, brokensession, rawpoints)
 // as vendor plugins: each is a shell script in a temporary folder that
 // re-runs the test binary as that plugin. GraphDir is that folder.
 func hostOpts(t testing.TB) host.Options {
 	t.Helper()
 	dir := t.TempDir()
 	plugins := map[string]graphs.PluginRef{}
-	for _, name := range []string{"crashy", "slowstart", "badcookie", "silent", "legacy", "brokensession"} {
+	for _, name := range []string{"crashy", "slowstart", "badcookie", "silent", "legacy", "brokensession", "rawpoints"} {
 		writeScript(t, filepath.Join(dir, name), fmt.Sprintf("#!/bin/sh\n%s=%s exec %q -test.run='^$'\n", envTestPlugin, name, os.Args[0]))
 		plugins[name] = graphs.PluginRef{Path: name}
 	}

@@ -88,5 +88,7 @@ func serveTestPlugin(name string) {
 		sdk.Serve(labPlugin{})
 	case "hostile":
 		sdk.Serve(hostilePlugin{})
+	case "rawpoints":
+		serveRawPoints()
 	}
 }

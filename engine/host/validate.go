@@ -47,7 +47,10 @@ func ValidateNodes(ctx context.Context, h step.Host, g *graphs.Graph) []NodeProb
 	results := make([]result, len(g.Nodes))
 	for _, p := range step.CheckKinds(ctx, h, g, nil) {
 		i, _ := g.Index(p.NodeID)
-		results[i].kind = &NodeProblem{NodeID: p.NodeID, Plugin: p.Plugin, Pos: p.Pos, Field: "kind", Message: p.Message()}
+		if results[i].kind != nil { // a kind and a restore-points problem: keep both
+			results[i].problems = append(results[i].problems, *results[i].kind)
+		}
+		results[i].kind = &NodeProblem{NodeID: p.NodeID, Plugin: p.Plugin, Pos: p.Pos, Field: p.Field(), Message: p.Message()}
 	}
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup

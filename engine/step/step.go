@@ -114,6 +114,8 @@ type PluginInfo struct {
 	Kinds       []graphs.Kind // empty: every kind
 	Fields      []ConfigField
 	Description string
+	// ListsRestorePoints: the plugin implements ListRestorePoints.
+	ListsRestorePoints bool
 }
 
 // Host runs steps in plugin processes (see package engine/host). It is
@@ -135,4 +137,34 @@ type Host interface {
 	Verify(ctx context.Context, req Request) (Result, error)
 	// Close ends every plugin process and its process group.
 	Close() error
+}
+
+// ListedPoint is a restore point a plugin lists for a node whose graph says
+// `restore_points: {from: plugin}`. Exactly one of Path and NeedsStaging is
+// set.
+type ListedPoint struct {
+	ID   string
+	Time time.Time // UTC
+	Size int64     // bytes; 0: unknown
+	// Path is the point's folder as the plugin names it (the engine checks
+	// that it lies under the node's roots).
+	Path string
+	// NeedsStaging: the point must be staged (StageRestorePoint) before it
+	// can be read.
+	NeedsStaging bool
+}
+
+// PointLister is implemented by hosts whose plugins may list a node's
+// restore points (ListRestorePoints) and stage them for reading. The engine
+// asks it only for nodes with `restore_points: {from: plugin}`, whose
+// plugin says it lists points (PluginInfo.ListsRestorePoints). Answers are
+// checked for the contract's limits (ids, times, duplicates, count) before
+// they are returned; an answer that breaks them is an error naming the
+// plugin and the node.
+type PointLister interface {
+	ListRestorePoints(ctx context.Context, req Request) ([]ListedPoint, error)
+	// StageRestorePoint makes point id readable and returns its folder.
+	StageRestorePoint(ctx context.Context, req Request, id string) (string, error)
+	// ReleaseRestorePoint undoes StageRestorePoint.
+	ReleaseRestorePoint(ctx context.Context, req Request, id, path string) error
 }

@@ -10,7 +10,9 @@ same for every plugin, so that a vendor's file holds only its restore logic:
   * go-plugin's plugin.GRPCController/Shutdown, so that reprise can end the
     process cleanly;
   * exits when reprise dies (the parent process changes);
-  * hclog JSON log lines on stderr (log()).
+  * hclog JSON log lines on stderr (log());
+  * listed_point(), one point of the optional ListRestorePoints answer (a
+    plugin that implements it sets lists_restore_points=True in Describe).
 
 Dependencies: Debian's python3-grpcio, python3-protobuf and
 python3-cryptography (apt-get install python3-grpcio python3-protobuf
@@ -60,6 +62,24 @@ def log(level, message, **fields):
     with _log_lock:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
+
+
+def listed_point(id, time, path=None, size=0, needs_staging=False):
+    """One restore point for a ListRestorePoints answer (plugins/proto/README.md,
+    "Listing restore points"): `time` is a timezone-aware datetime, sent in
+    UTC as RFC 3339; give either `path` (the point's absolute folder, under
+    one of the node's restore_points.roots) or needs_staging=True (reprise
+    then calls StageRestorePoint before reading it). Raises ValueError for
+    what reprise would refuse anyway."""
+    if time.tzinfo is None or time.utcoffset() is None:
+        raise ValueError("restore point %r: time %s has no timezone (want an aware datetime)" % (id, time))
+    if bool(path) == bool(needs_staging):
+        raise ValueError("restore point %r: give either path or needs_staging=True" % (id,))
+    if path and not os.path.isabs(path):
+        raise ValueError("restore point %r: path %r is not absolute" % (id, path))
+    utc = time.astimezone(datetime.timezone.utc)
+    return pb.ListedRestorePoint(id=id, time=utc.strftime("%Y-%m-%dT%H:%M:%S") + ("Z" if not utc.microsecond else ".%06dZ" % utc.microsecond),
+                                 size_bytes=max(int(size), 0), path=path or "", needs_staging=bool(needs_staging))
 
 
 def _server_certificate():

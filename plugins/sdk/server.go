@@ -84,6 +84,7 @@ func (s *server) Describe(ctx context.Context, _ *pluginv1.DescribeRequest) (*pl
 		return nil, status.Errorf(codes.Internal, "describe: %v", err)
 	}
 	resp := &pluginv1.DescribeResponse{Name: info.Name, Version: info.Version, Kinds: info.Kinds, Description: info.Description}
+	_, resp.ListsRestorePoints = s.impl.(PointLister)
 	for _, f := range info.Fields {
 		resp.Fields = append(resp.Fields, &pluginv1.ConfigField{Name: f.Name, Type: f.Type, Required: f.Required, Description: f.Description})
 	}

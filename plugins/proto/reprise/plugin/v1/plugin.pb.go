@@ -385,6 +385,335 @@ func (x *RestorePoint) GetPath() string {
 	return ""
 }
 
+// ListRestorePointsResponse lists one node's restore points, in any order
+// (the engine sorts them newest first). At most 1,000 points.
+type ListRestorePointsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Points        []*ListedRestorePoint  `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRestorePointsResponse) Reset() {
+	*x = ListRestorePointsResponse{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRestorePointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRestorePointsResponse) ProtoMessage() {}
+
+func (x *ListRestorePointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRestorePointsResponse.ProtoReflect.Descriptor instead.
+func (*ListRestorePointsResponse) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListRestorePointsResponse) GetPoints() []*ListedRestorePoint {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+// ListedRestorePoint is one backup a plugin offers for a node. Exactly one
+// of `path` and `needs_staging` is set.
+type ListedRestorePoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is unique among the node's points: 1 to 128 letters, digits, '.',
+	// '_' or '-', starting with a letter or digit.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// time is when the backup was taken, RFC 3339 in UTC ("2026-11-28T02:00:00Z").
+	Time string `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// size_bytes is the point's size, for the operator (0: unknown).
+	SizeBytes uint64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// path is the point's folder, absolute, readable by the host, under one
+	// of the node's `restore_points.roots`.
+	Path string `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	// needs_staging: the point is not readable as it stands; the host calls
+	// StageRestorePoint before scanning it.
+	NeedsStaging  bool `protobuf:"varint,5,opt,name=needs_staging,json=needsStaging,proto3" json:"needs_staging,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListedRestorePoint) Reset() {
+	*x = ListedRestorePoint{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListedRestorePoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListedRestorePoint) ProtoMessage() {}
+
+func (x *ListedRestorePoint) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListedRestorePoint.ProtoReflect.Descriptor instead.
+func (*ListedRestorePoint) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListedRestorePoint) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ListedRestorePoint) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *ListedRestorePoint) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *ListedRestorePoint) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ListedRestorePoint) GetNeedsStaging() bool {
+	if x != nil {
+		return x.NeedsStaging
+	}
+	return false
+}
+
+// StageRestorePointRequest asks to make point `point_id` of a node readable.
+type StageRestorePointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *StepRequest           `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"` // the node (no restore_point set)
+	PointId       string                 `protobuf:"bytes,2,opt,name=point_id,json=pointId,proto3" json:"point_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StageRestorePointRequest) Reset() {
+	*x = StageRestorePointRequest{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StageRestorePointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StageRestorePointRequest) ProtoMessage() {}
+
+func (x *StageRestorePointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StageRestorePointRequest.ProtoReflect.Descriptor instead.
+func (*StageRestorePointRequest) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StageRestorePointRequest) GetRequest() *StepRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *StageRestorePointRequest) GetPointId() string {
+	if x != nil {
+		return x.PointId
+	}
+	return ""
+}
+
+// StageRestorePointResponse says where the staged point can be read.
+type StageRestorePointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is the staged folder: absolute, under one of the node's
+	// `restore_points.roots`, readable until released.
+	Path          string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StageRestorePointResponse) Reset() {
+	*x = StageRestorePointResponse{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StageRestorePointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StageRestorePointResponse) ProtoMessage() {}
+
+func (x *StageRestorePointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StageRestorePointResponse.ProtoReflect.Descriptor instead.
+func (*StageRestorePointResponse) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StageRestorePointResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+// ReleaseRestorePointRequest undoes the staging of point `point_id`.
+type ReleaseRestorePointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *StepRequest           `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	PointId       string                 `protobuf:"bytes,2,opt,name=point_id,json=pointId,proto3" json:"point_id,omitempty"`
+	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"` // the folder StageRestorePoint returned
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseRestorePointRequest) Reset() {
+	*x = ReleaseRestorePointRequest{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseRestorePointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseRestorePointRequest) ProtoMessage() {}
+
+func (x *ReleaseRestorePointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseRestorePointRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseRestorePointRequest) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReleaseRestorePointRequest) GetRequest() *StepRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *ReleaseRestorePointRequest) GetPointId() string {
+	if x != nil {
+		return x.PointId
+	}
+	return ""
+}
+
+func (x *ReleaseRestorePointRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type ReleaseRestorePointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseRestorePointResponse) Reset() {
+	*x = ReleaseRestorePointResponse{}
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseRestorePointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseRestorePointResponse) ProtoMessage() {}
+
+func (x *ReleaseRestorePointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseRestorePointResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseRestorePointResponse) Descriptor() ([]byte, []int) {
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
+}
+
 // Outputs are the key/value outputs of one node.
 type Outputs struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -395,7 +724,7 @@ type Outputs struct {
 
 func (x *Outputs) Reset() {
 	*x = Outputs{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[2]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +736,7 @@ func (x *Outputs) String() string {
 func (*Outputs) ProtoMessage() {}
 
 func (x *Outputs) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[2]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +749,7 @@ func (x *Outputs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Outputs.ProtoReflect.Descriptor instead.
 func (*Outputs) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Outputs) GetValues() map[string]string {
@@ -438,7 +767,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +779,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,24 +792,29 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 // DescribeResponse is what a plugin says of itself.
 type DescribeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Kinds         []string               `protobuf:"bytes,3,rep,name=kinds,proto3" json:"kinds,omitempty"` // node kinds served; empty: every kind
-	Fields        []*ConfigField         `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
-	Description   string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version     string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Kinds       []string               `protobuf:"bytes,3,rep,name=kinds,proto3" json:"kinds,omitempty"` // node kinds served; empty: every kind
+	Fields      []*ConfigField         `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
+	Description string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// lists_restore_points is true when the plugin implements
+	// ListRestorePoints (and, if it lists points that need staging,
+	// StageRestorePoint and ReleaseRestorePoint). A graph node with
+	// `restore_points: {from: plugin}` is refused for a plugin that does not.
+	ListsRestorePoints bool `protobuf:"varint,6,opt,name=lists_restore_points,json=listsRestorePoints,proto3" json:"lists_restore_points,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *DescribeResponse) Reset() {
 	*x = DescribeResponse{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +826,7 @@ func (x *DescribeResponse) String() string {
 func (*DescribeResponse) ProtoMessage() {}
 
 func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +839,7 @@ func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
 func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DescribeResponse) GetName() string {
@@ -543,6 +877,13 @@ func (x *DescribeResponse) GetDescription() string {
 	return ""
 }
 
+func (x *DescribeResponse) GetListsRestorePoints() bool {
+	if x != nil {
+		return x.ListsRestorePoints
+	}
+	return false
+}
+
 // ConfigField documents one key of a node's `with` mapping.
 type ConfigField struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -556,7 +897,7 @@ type ConfigField struct {
 
 func (x *ConfigField) Reset() {
 	*x = ConfigField{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -568,7 +909,7 @@ func (x *ConfigField) String() string {
 func (*ConfigField) ProtoMessage() {}
 
 func (x *ConfigField) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -581,7 +922,7 @@ func (x *ConfigField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigField.ProtoReflect.Descriptor instead.
 func (*ConfigField) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ConfigField) GetName() string {
@@ -621,7 +962,7 @@ type ValidateResponse struct {
 
 func (x *ValidateResponse) Reset() {
 	*x = ValidateResponse{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +974,7 @@ func (x *ValidateResponse) String() string {
 func (*ValidateResponse) ProtoMessage() {}
 
 func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +987,7 @@ func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResponse) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ValidateResponse) GetProblems() []string {
@@ -671,7 +1012,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -683,7 +1024,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -696,7 +1037,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckResponse) GetRestored() bool {
@@ -733,7 +1074,7 @@ type StepResult struct {
 
 func (x *StepResult) Reset() {
 	*x = StepResult{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +1086,7 @@ func (x *StepResult) String() string {
 func (*StepResult) ProtoMessage() {}
 
 func (x *StepResult) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +1099,7 @@ func (x *StepResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepResult.ProtoReflect.Descriptor instead.
 func (*StepResult) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StepResult) GetStatus() Status {
@@ -798,7 +1139,7 @@ type RestoreEvent struct {
 
 func (x *RestoreEvent) Reset() {
 	*x = RestoreEvent{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +1151,7 @@ func (x *RestoreEvent) String() string {
 func (*RestoreEvent) ProtoMessage() {}
 
 func (x *RestoreEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1164,7 @@ func (x *RestoreEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreEvent.ProtoReflect.Descriptor instead.
 func (*RestoreEvent) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RestoreEvent) GetEvent() isRestoreEvent_Event {
@@ -908,7 +1249,7 @@ type Log struct {
 
 func (x *Log) Reset() {
 	*x = Log{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1261,7 @@ func (x *Log) String() string {
 func (*Log) ProtoMessage() {}
 
 func (x *Log) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1274,7 @@ func (x *Log) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Log.ProtoReflect.Descriptor instead.
 func (*Log) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Log) GetLevel() string {
@@ -961,7 +1302,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1314,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1327,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Progress) GetPercent() float64 {
@@ -1014,7 +1355,7 @@ type Output struct {
 
 func (x *Output) Reset() {
 	*x = Output{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1367,7 @@ func (x *Output) String() string {
 func (*Output) ProtoMessage() {}
 
 func (x *Output) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1380,7 @@ func (x *Output) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Output.ProtoReflect.Descriptor instead.
 func (*Output) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Output) GetKey() string {
@@ -1067,7 +1408,7 @@ type SessionUp struct {
 
 func (x *SessionUp) Reset() {
 	*x = SessionUp{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1420,7 @@ func (x *SessionUp) String() string {
 func (*SessionUp) ProtoMessage() {}
 
 func (x *SessionUp) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1433,7 @@ func (x *SessionUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionUp.ProtoReflect.Descriptor instead.
 func (*SessionUp) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SessionUp) GetFrames() []*CallFrame {
@@ -1115,7 +1456,7 @@ type CallFrame struct {
 
 func (x *CallFrame) Reset() {
 	*x = CallFrame{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1468,7 @@ func (x *CallFrame) String() string {
 func (*CallFrame) ProtoMessage() {}
 
 func (x *CallFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1481,7 @@ func (x *CallFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallFrame.ProtoReflect.Descriptor instead.
 func (*CallFrame) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CallFrame) GetId() uint64 {
@@ -1182,7 +1523,7 @@ type SessionDown struct {
 
 func (x *SessionDown) Reset() {
 	*x = SessionDown{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1535,7 @@ func (x *SessionDown) String() string {
 func (*SessionDown) ProtoMessage() {}
 
 func (x *SessionDown) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1548,7 @@ func (x *SessionDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionDown.ProtoReflect.Descriptor instead.
 func (*SessionDown) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SessionDown) GetFrames() []*ReplyFrame {
@@ -1238,7 +1579,7 @@ type ReplyFrame struct {
 
 func (x *ReplyFrame) Reset() {
 	*x = ReplyFrame{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1591,7 @@ func (x *ReplyFrame) String() string {
 func (*ReplyFrame) ProtoMessage() {}
 
 func (x *ReplyFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1604,7 @@ func (x *ReplyFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplyFrame.ProtoReflect.Descriptor instead.
 func (*ReplyFrame) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReplyFrame) GetId() uint64 {
@@ -1370,7 +1711,7 @@ type CallError struct {
 
 func (x *CallError) Reset() {
 	*x = CallError{}
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1723,7 @@ func (x *CallError) String() string {
 func (*CallError) ProtoMessage() {}
 
 func (x *CallError) ProtoReflect() protoreflect.Message {
-	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_reprise_plugin_v1_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1736,7 @@ func (x *CallError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallError.ProtoReflect.Descriptor instead.
 func (*CallError) Descriptor() ([]byte, []int) {
-	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
+	return file_reprise_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CallError) GetCode() int32 {
@@ -1437,19 +1778,39 @@ const file_reprise_plugin_v1_plugin_proto_rawDesc = "" +
 	"\fRestorePoint\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04time\x18\x02 \x01(\tR\x04time\x12\x12\n" +
-	"\x04path\x18\x03 \x01(\tR\x04path\"\x84\x01\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\"Z\n" +
+	"\x19ListRestorePointsResponse\x12=\n" +
+	"\x06points\x18\x01 \x03(\v2%.reprise.plugin.v1.ListedRestorePointR\x06points\"\x90\x01\n" +
+	"\x12ListedRestorePoint\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04time\x18\x02 \x01(\tR\x04time\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\x12#\n" +
+	"\rneeds_staging\x18\x05 \x01(\bR\fneedsStaging\"o\n" +
+	"\x18StageRestorePointRequest\x128\n" +
+	"\arequest\x18\x01 \x01(\v2\x1e.reprise.plugin.v1.StepRequestR\arequest\x12\x19\n" +
+	"\bpoint_id\x18\x02 \x01(\tR\apointId\"/\n" +
+	"\x19StageRestorePointResponse\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\"\x85\x01\n" +
+	"\x1aReleaseRestorePointRequest\x128\n" +
+	"\arequest\x18\x01 \x01(\v2\x1e.reprise.plugin.v1.StepRequestR\arequest\x12\x19\n" +
+	"\bpoint_id\x18\x02 \x01(\tR\apointId\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\"\x1d\n" +
+	"\x1bReleaseRestorePointResponse\"\x84\x01\n" +
 	"\aOutputs\x12>\n" +
 	"\x06values\x18\x01 \x03(\v2&.reprise.plugin.v1.Outputs.ValuesEntryR\x06values\x1a9\n" +
 	"\vValuesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x11\n" +
-	"\x0fDescribeRequest\"\xb0\x01\n" +
+	"\x0fDescribeRequest\"\xe2\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x14\n" +
 	"\x05kinds\x18\x03 \x03(\tR\x05kinds\x126\n" +
 	"\x06fields\x18\x04 \x03(\v2\x1e.reprise.plugin.v1.ConfigFieldR\x06fields\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\"s\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x120\n" +
+	"\x14lists_restore_points\x18\x06 \x01(\bR\x12listsRestorePoints\"s\n" +
 	"\vConfigField\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
@@ -1524,14 +1885,17 @@ const file_reprise_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"OP_RESTORE\x10\x03\x12\r\n" +
 	"\tOP_VERIFY\x10\x04\x12\r\n" +
-	"\tOP_CANCEL\x10\x052\xdd\x03\n" +
+	"\tOP_CANCEL\x10\x052\xa6\x06\n" +
 	"\x06Plugin\x12S\n" +
 	"\bDescribe\x12\".reprise.plugin.v1.DescribeRequest\x1a#.reprise.plugin.v1.DescribeResponse\x12O\n" +
 	"\bValidate\x12\x1e.reprise.plugin.v1.StepRequest\x1a#.reprise.plugin.v1.ValidateResponse\x12I\n" +
 	"\x05Check\x12\x1e.reprise.plugin.v1.StepRequest\x1a .reprise.plugin.v1.CheckResponse\x12L\n" +
 	"\aRestore\x12\x1e.reprise.plugin.v1.StepRequest\x1a\x1f.reprise.plugin.v1.RestoreEvent0\x01\x12G\n" +
 	"\x06Verify\x12\x1e.reprise.plugin.v1.StepRequest\x1a\x1d.reprise.plugin.v1.StepResult\x12K\n" +
-	"\aSession\x12\x1c.reprise.plugin.v1.SessionUp\x1a\x1e.reprise.plugin.v1.SessionDown(\x010\x01BHZFgithub.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1;pluginv1b\x06proto3"
+	"\aSession\x12\x1c.reprise.plugin.v1.SessionUp\x1a\x1e.reprise.plugin.v1.SessionDown(\x010\x01\x12a\n" +
+	"\x11ListRestorePoints\x12\x1e.reprise.plugin.v1.StepRequest\x1a,.reprise.plugin.v1.ListRestorePointsResponse\x12n\n" +
+	"\x11StageRestorePoint\x12+.reprise.plugin.v1.StageRestorePointRequest\x1a,.reprise.plugin.v1.StageRestorePointResponse\x12t\n" +
+	"\x13ReleaseRestorePoint\x12-.reprise.plugin.v1.ReleaseRestorePointRequest\x1a..reprise.plugin.v1.ReleaseRestorePointResponseBHZFgithub.com/reprise-si/reprise/plugins/proto/reprise/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_reprise_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -1546,74 +1910,89 @@ func file_reprise_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_reprise_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_reprise_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_reprise_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_reprise_plugin_v1_plugin_proto_goTypes = []any{
-	(Mode)(0),                // 0: reprise.plugin.v1.Mode
-	(Status)(0),              // 1: reprise.plugin.v1.Status
-	(Op)(0),                  // 2: reprise.plugin.v1.Op
-	(*StepRequest)(nil),      // 3: reprise.plugin.v1.StepRequest
-	(*RestorePoint)(nil),     // 4: reprise.plugin.v1.RestorePoint
-	(*Outputs)(nil),          // 5: reprise.plugin.v1.Outputs
-	(*DescribeRequest)(nil),  // 6: reprise.plugin.v1.DescribeRequest
-	(*DescribeResponse)(nil), // 7: reprise.plugin.v1.DescribeResponse
-	(*ConfigField)(nil),      // 8: reprise.plugin.v1.ConfigField
-	(*ValidateResponse)(nil), // 9: reprise.plugin.v1.ValidateResponse
-	(*CheckResponse)(nil),    // 10: reprise.plugin.v1.CheckResponse
-	(*StepResult)(nil),       // 11: reprise.plugin.v1.StepResult
-	(*RestoreEvent)(nil),     // 12: reprise.plugin.v1.RestoreEvent
-	(*Log)(nil),              // 13: reprise.plugin.v1.Log
-	(*Progress)(nil),         // 14: reprise.plugin.v1.Progress
-	(*Output)(nil),           // 15: reprise.plugin.v1.Output
-	(*SessionUp)(nil),        // 16: reprise.plugin.v1.SessionUp
-	(*CallFrame)(nil),        // 17: reprise.plugin.v1.CallFrame
-	(*SessionDown)(nil),      // 18: reprise.plugin.v1.SessionDown
-	(*ReplyFrame)(nil),       // 19: reprise.plugin.v1.ReplyFrame
-	(*CallError)(nil),        // 20: reprise.plugin.v1.CallError
-	nil,                      // 21: reprise.plugin.v1.StepRequest.InputsEntry
-	nil,                      // 22: reprise.plugin.v1.Outputs.ValuesEntry
-	nil,                      // 23: reprise.plugin.v1.CheckResponse.OutputsEntry
-	nil,                      // 24: reprise.plugin.v1.StepResult.OutputsEntry
+	(Mode)(0),                           // 0: reprise.plugin.v1.Mode
+	(Status)(0),                         // 1: reprise.plugin.v1.Status
+	(Op)(0),                             // 2: reprise.plugin.v1.Op
+	(*StepRequest)(nil),                 // 3: reprise.plugin.v1.StepRequest
+	(*RestorePoint)(nil),                // 4: reprise.plugin.v1.RestorePoint
+	(*ListRestorePointsResponse)(nil),   // 5: reprise.plugin.v1.ListRestorePointsResponse
+	(*ListedRestorePoint)(nil),          // 6: reprise.plugin.v1.ListedRestorePoint
+	(*StageRestorePointRequest)(nil),    // 7: reprise.plugin.v1.StageRestorePointRequest
+	(*StageRestorePointResponse)(nil),   // 8: reprise.plugin.v1.StageRestorePointResponse
+	(*ReleaseRestorePointRequest)(nil),  // 9: reprise.plugin.v1.ReleaseRestorePointRequest
+	(*ReleaseRestorePointResponse)(nil), // 10: reprise.plugin.v1.ReleaseRestorePointResponse
+	(*Outputs)(nil),                     // 11: reprise.plugin.v1.Outputs
+	(*DescribeRequest)(nil),             // 12: reprise.plugin.v1.DescribeRequest
+	(*DescribeResponse)(nil),            // 13: reprise.plugin.v1.DescribeResponse
+	(*ConfigField)(nil),                 // 14: reprise.plugin.v1.ConfigField
+	(*ValidateResponse)(nil),            // 15: reprise.plugin.v1.ValidateResponse
+	(*CheckResponse)(nil),               // 16: reprise.plugin.v1.CheckResponse
+	(*StepResult)(nil),                  // 17: reprise.plugin.v1.StepResult
+	(*RestoreEvent)(nil),                // 18: reprise.plugin.v1.RestoreEvent
+	(*Log)(nil),                         // 19: reprise.plugin.v1.Log
+	(*Progress)(nil),                    // 20: reprise.plugin.v1.Progress
+	(*Output)(nil),                      // 21: reprise.plugin.v1.Output
+	(*SessionUp)(nil),                   // 22: reprise.plugin.v1.SessionUp
+	(*CallFrame)(nil),                   // 23: reprise.plugin.v1.CallFrame
+	(*SessionDown)(nil),                 // 24: reprise.plugin.v1.SessionDown
+	(*ReplyFrame)(nil),                  // 25: reprise.plugin.v1.ReplyFrame
+	(*CallError)(nil),                   // 26: reprise.plugin.v1.CallError
+	nil,                                 // 27: reprise.plugin.v1.StepRequest.InputsEntry
+	nil,                                 // 28: reprise.plugin.v1.Outputs.ValuesEntry
+	nil,                                 // 29: reprise.plugin.v1.CheckResponse.OutputsEntry
+	nil,                                 // 30: reprise.plugin.v1.StepResult.OutputsEntry
 }
 var file_reprise_plugin_v1_plugin_proto_depIdxs = []int32{
-	21, // 0: reprise.plugin.v1.StepRequest.inputs:type_name -> reprise.plugin.v1.StepRequest.InputsEntry
+	27, // 0: reprise.plugin.v1.StepRequest.inputs:type_name -> reprise.plugin.v1.StepRequest.InputsEntry
 	0,  // 1: reprise.plugin.v1.StepRequest.mode:type_name -> reprise.plugin.v1.Mode
 	4,  // 2: reprise.plugin.v1.StepRequest.restore_point:type_name -> reprise.plugin.v1.RestorePoint
-	22, // 3: reprise.plugin.v1.Outputs.values:type_name -> reprise.plugin.v1.Outputs.ValuesEntry
-	8,  // 4: reprise.plugin.v1.DescribeResponse.fields:type_name -> reprise.plugin.v1.ConfigField
-	23, // 5: reprise.plugin.v1.CheckResponse.outputs:type_name -> reprise.plugin.v1.CheckResponse.OutputsEntry
-	1,  // 6: reprise.plugin.v1.StepResult.status:type_name -> reprise.plugin.v1.Status
-	24, // 7: reprise.plugin.v1.StepResult.outputs:type_name -> reprise.plugin.v1.StepResult.OutputsEntry
-	13, // 8: reprise.plugin.v1.RestoreEvent.log:type_name -> reprise.plugin.v1.Log
-	14, // 9: reprise.plugin.v1.RestoreEvent.progress:type_name -> reprise.plugin.v1.Progress
-	15, // 10: reprise.plugin.v1.RestoreEvent.output:type_name -> reprise.plugin.v1.Output
-	11, // 11: reprise.plugin.v1.RestoreEvent.result:type_name -> reprise.plugin.v1.StepResult
-	17, // 12: reprise.plugin.v1.SessionUp.frames:type_name -> reprise.plugin.v1.CallFrame
-	2,  // 13: reprise.plugin.v1.CallFrame.op:type_name -> reprise.plugin.v1.Op
-	3,  // 14: reprise.plugin.v1.CallFrame.request:type_name -> reprise.plugin.v1.StepRequest
-	19, // 15: reprise.plugin.v1.SessionDown.frames:type_name -> reprise.plugin.v1.ReplyFrame
-	12, // 16: reprise.plugin.v1.ReplyFrame.event:type_name -> reprise.plugin.v1.RestoreEvent
-	11, // 17: reprise.plugin.v1.ReplyFrame.result:type_name -> reprise.plugin.v1.StepResult
-	10, // 18: reprise.plugin.v1.ReplyFrame.check:type_name -> reprise.plugin.v1.CheckResponse
-	9,  // 19: reprise.plugin.v1.ReplyFrame.validate:type_name -> reprise.plugin.v1.ValidateResponse
-	20, // 20: reprise.plugin.v1.ReplyFrame.error:type_name -> reprise.plugin.v1.CallError
-	5,  // 21: reprise.plugin.v1.StepRequest.InputsEntry.value:type_name -> reprise.plugin.v1.Outputs
-	6,  // 22: reprise.plugin.v1.Plugin.Describe:input_type -> reprise.plugin.v1.DescribeRequest
-	3,  // 23: reprise.plugin.v1.Plugin.Validate:input_type -> reprise.plugin.v1.StepRequest
-	3,  // 24: reprise.plugin.v1.Plugin.Check:input_type -> reprise.plugin.v1.StepRequest
-	3,  // 25: reprise.plugin.v1.Plugin.Restore:input_type -> reprise.plugin.v1.StepRequest
-	3,  // 26: reprise.plugin.v1.Plugin.Verify:input_type -> reprise.plugin.v1.StepRequest
-	16, // 27: reprise.plugin.v1.Plugin.Session:input_type -> reprise.plugin.v1.SessionUp
-	7,  // 28: reprise.plugin.v1.Plugin.Describe:output_type -> reprise.plugin.v1.DescribeResponse
-	9,  // 29: reprise.plugin.v1.Plugin.Validate:output_type -> reprise.plugin.v1.ValidateResponse
-	10, // 30: reprise.plugin.v1.Plugin.Check:output_type -> reprise.plugin.v1.CheckResponse
-	12, // 31: reprise.plugin.v1.Plugin.Restore:output_type -> reprise.plugin.v1.RestoreEvent
-	11, // 32: reprise.plugin.v1.Plugin.Verify:output_type -> reprise.plugin.v1.StepResult
-	18, // 33: reprise.plugin.v1.Plugin.Session:output_type -> reprise.plugin.v1.SessionDown
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	6,  // 3: reprise.plugin.v1.ListRestorePointsResponse.points:type_name -> reprise.plugin.v1.ListedRestorePoint
+	3,  // 4: reprise.plugin.v1.StageRestorePointRequest.request:type_name -> reprise.plugin.v1.StepRequest
+	3,  // 5: reprise.plugin.v1.ReleaseRestorePointRequest.request:type_name -> reprise.plugin.v1.StepRequest
+	28, // 6: reprise.plugin.v1.Outputs.values:type_name -> reprise.plugin.v1.Outputs.ValuesEntry
+	14, // 7: reprise.plugin.v1.DescribeResponse.fields:type_name -> reprise.plugin.v1.ConfigField
+	29, // 8: reprise.plugin.v1.CheckResponse.outputs:type_name -> reprise.plugin.v1.CheckResponse.OutputsEntry
+	1,  // 9: reprise.plugin.v1.StepResult.status:type_name -> reprise.plugin.v1.Status
+	30, // 10: reprise.plugin.v1.StepResult.outputs:type_name -> reprise.plugin.v1.StepResult.OutputsEntry
+	19, // 11: reprise.plugin.v1.RestoreEvent.log:type_name -> reprise.plugin.v1.Log
+	20, // 12: reprise.plugin.v1.RestoreEvent.progress:type_name -> reprise.plugin.v1.Progress
+	21, // 13: reprise.plugin.v1.RestoreEvent.output:type_name -> reprise.plugin.v1.Output
+	17, // 14: reprise.plugin.v1.RestoreEvent.result:type_name -> reprise.plugin.v1.StepResult
+	23, // 15: reprise.plugin.v1.SessionUp.frames:type_name -> reprise.plugin.v1.CallFrame
+	2,  // 16: reprise.plugin.v1.CallFrame.op:type_name -> reprise.plugin.v1.Op
+	3,  // 17: reprise.plugin.v1.CallFrame.request:type_name -> reprise.plugin.v1.StepRequest
+	25, // 18: reprise.plugin.v1.SessionDown.frames:type_name -> reprise.plugin.v1.ReplyFrame
+	18, // 19: reprise.plugin.v1.ReplyFrame.event:type_name -> reprise.plugin.v1.RestoreEvent
+	17, // 20: reprise.plugin.v1.ReplyFrame.result:type_name -> reprise.plugin.v1.StepResult
+	16, // 21: reprise.plugin.v1.ReplyFrame.check:type_name -> reprise.plugin.v1.CheckResponse
+	15, // 22: reprise.plugin.v1.ReplyFrame.validate:type_name -> reprise.plugin.v1.ValidateResponse
+	26, // 23: reprise.plugin.v1.ReplyFrame.error:type_name -> reprise.plugin.v1.CallError
+	11, // 24: reprise.plugin.v1.StepRequest.InputsEntry.value:type_name -> reprise.plugin.v1.Outputs
+	12, // 25: reprise.plugin.v1.Plugin.Describe:input_type -> reprise.plugin.v1.DescribeRequest
+	3,  // 26: reprise.plugin.v1.Plugin.Validate:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 27: reprise.plugin.v1.Plugin.Check:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 28: reprise.plugin.v1.Plugin.Restore:input_type -> reprise.plugin.v1.StepRequest
+	3,  // 29: reprise.plugin.v1.Plugin.Verify:input_type -> reprise.plugin.v1.StepRequest
+	22, // 30: reprise.plugin.v1.Plugin.Session:input_type -> reprise.plugin.v1.SessionUp
+	3,  // 31: reprise.plugin.v1.Plugin.ListRestorePoints:input_type -> reprise.plugin.v1.StepRequest
+	7,  // 32: reprise.plugin.v1.Plugin.StageRestorePoint:input_type -> reprise.plugin.v1.StageRestorePointRequest
+	9,  // 33: reprise.plugin.v1.Plugin.ReleaseRestorePoint:input_type -> reprise.plugin.v1.ReleaseRestorePointRequest
+	13, // 34: reprise.plugin.v1.Plugin.Describe:output_type -> reprise.plugin.v1.DescribeResponse
+	15, // 35: reprise.plugin.v1.Plugin.Validate:output_type -> reprise.plugin.v1.ValidateResponse
+	16, // 36: reprise.plugin.v1.Plugin.Check:output_type -> reprise.plugin.v1.CheckResponse
+	18, // 37: reprise.plugin.v1.Plugin.Restore:output_type -> reprise.plugin.v1.RestoreEvent
+	17, // 38: reprise.plugin.v1.Plugin.Verify:output_type -> reprise.plugin.v1.StepResult
+	24, // 39: reprise.plugin.v1.Plugin.Session:output_type -> reprise.plugin.v1.SessionDown
+	5,  // 40: reprise.plugin.v1.Plugin.ListRestorePoints:output_type -> reprise.plugin.v1.ListRestorePointsResponse
+	8,  // 41: reprise.plugin.v1.Plugin.StageRestorePoint:output_type -> reprise.plugin.v1.StageRestorePointResponse
+	10, // 42: reprise.plugin.v1.Plugin.ReleaseRestorePoint:output_type -> reprise.plugin.v1.ReleaseRestorePointResponse
+	34, // [34:43] is the sub-list for method output_type
+	25, // [25:34] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_reprise_plugin_v1_plugin_proto_init() }
@@ -1621,13 +2000,13 @@ func file_reprise_plugin_v1_plugin_proto_init() {
 	if File_reprise_plugin_v1_plugin_proto != nil {
 		return
 	}
-	file_reprise_plugin_v1_plugin_proto_msgTypes[9].OneofWrappers = []any{
+	file_reprise_plugin_v1_plugin_proto_msgTypes[15].OneofWrappers = []any{
 		(*RestoreEvent_Log)(nil),
 		(*RestoreEvent_Progress)(nil),
 		(*RestoreEvent_Output)(nil),
 		(*RestoreEvent_Result)(nil),
 	}
-	file_reprise_plugin_v1_plugin_proto_msgTypes[16].OneofWrappers = []any{
+	file_reprise_plugin_v1_plugin_proto_msgTypes[22].OneofWrappers = []any{
 		(*ReplyFrame_Event)(nil),
 		(*ReplyFrame_Result)(nil),
 		(*ReplyFrame_Check)(nil),
@@ -1640,7 +2019,7 @@ func file_reprise_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_reprise_plugin_v1_plugin_proto_rawDesc), len(file_reprise_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   22,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,12 +22,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Plugin_Describe_FullMethodName = "/reprise.plugin.v1.Plugin/Describe"
-	Plugin_Validate_FullMethodName = "/reprise.plugin.v1.Plugin/Validate"
-	Plugin_Check_FullMethodName    = "/reprise.plugin.v1.Plugin/Check"
-	Plugin_Restore_FullMethodName  = "/reprise.plugin.v1.Plugin/Restore"
-	Plugin_Verify_FullMethodName   = "/reprise.plugin.v1.Plugin/Verify"
-	Plugin_Session_FullMethodName  = "/reprise.plugin.v1.Plugin/Session"
+	Plugin_Describe_FullMethodName            = "/reprise.plugin.v1.Plugin/Describe"
+	Plugin_Validate_FullMethodName            = "/reprise.plugin.v1.Plugin/Validate"
+	Plugin_Check_FullMethodName               = "/reprise.plugin.v1.Plugin/Check"
+	Plugin_Restore_FullMethodName             = "/reprise.plugin.v1.Plugin/Restore"
+	Plugin_Verify_FullMethodName              = "/reprise.plugin.v1.Plugin/Verify"
+	Plugin_Session_FullMethodName             = "/reprise.plugin.v1.Plugin/Session"
+	Plugin_ListRestorePoints_FullMethodName   = "/reprise.plugin.v1.Plugin/ListRestorePoints"
+	Plugin_StageRestorePoint_FullMethodName   = "/reprise.plugin.v1.Plugin/StageRestorePoint"
+	Plugin_ReleaseRestorePoint_FullMethodName = "/reprise.plugin.v1.Plugin/ReleaseRestorePoint"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -56,6 +59,19 @@ type PluginClient interface {
 	// plugin supports sessions); a plugin that answers UNIMPLEMENTED instead
 	// is called with the RPCs above. See README.md, "Sessions".
 	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionUp, SessionDown], error)
+	// ListRestorePoints is optional (a plugin that implements it says so in
+	// DescribeResponse.lists_restore_points). It returns the backups of one
+	// node that declares `restore_points: {from: plugin}`, so that the engine
+	// scans them before choosing one. No side effects. Never in a session.
+	ListRestorePoints(ctx context.Context, in *StepRequest, opts ...grpc.CallOption) (*ListRestorePointsResponse, error)
+	// StageRestorePoint is optional: it makes a listed point whose
+	// `needs_staging` is set readable by the host (mounts a snapshot, fetches
+	// an archive into a folder) and returns its folder. The host calls
+	// ReleaseRestorePoint with that folder once it no longer reads it.
+	StageRestorePoint(ctx context.Context, in *StageRestorePointRequest, opts ...grpc.CallOption) (*StageRestorePointResponse, error)
+	// ReleaseRestorePoint undoes a StageRestorePoint (unmounts, deletes the
+	// copy). It must accept a point that is not, or no longer, staged.
+	ReleaseRestorePoint(ctx context.Context, in *ReleaseRestorePointRequest, opts ...grpc.CallOption) (*ReleaseRestorePointResponse, error)
 }
 
 type pluginClient struct {
@@ -138,6 +154,36 @@ func (c *pluginClient) Session(ctx context.Context, opts ...grpc.CallOption) (gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_SessionClient = grpc.BidiStreamingClient[SessionUp, SessionDown]
 
+func (c *pluginClient) ListRestorePoints(ctx context.Context, in *StepRequest, opts ...grpc.CallOption) (*ListRestorePointsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRestorePointsResponse)
+	err := c.cc.Invoke(ctx, Plugin_ListRestorePoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pluginClient) StageRestorePoint(ctx context.Context, in *StageRestorePointRequest, opts ...grpc.CallOption) (*StageRestorePointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StageRestorePointResponse)
+	err := c.cc.Invoke(ctx, Plugin_StageRestorePoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pluginClient) ReleaseRestorePoint(ctx context.Context, in *ReleaseRestorePointRequest, opts ...grpc.CallOption) (*ReleaseRestorePointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseRestorePointResponse)
+	err := c.cc.Invoke(ctx, Plugin_ReleaseRestorePoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -164,6 +210,19 @@ type PluginServer interface {
 	// plugin supports sessions); a plugin that answers UNIMPLEMENTED instead
 	// is called with the RPCs above. See README.md, "Sessions".
 	Session(grpc.BidiStreamingServer[SessionUp, SessionDown]) error
+	// ListRestorePoints is optional (a plugin that implements it says so in
+	// DescribeResponse.lists_restore_points). It returns the backups of one
+	// node that declares `restore_points: {from: plugin}`, so that the engine
+	// scans them before choosing one. No side effects. Never in a session.
+	ListRestorePoints(context.Context, *StepRequest) (*ListRestorePointsResponse, error)
+	// StageRestorePoint is optional: it makes a listed point whose
+	// `needs_staging` is set readable by the host (mounts a snapshot, fetches
+	// an archive into a folder) and returns its folder. The host calls
+	// ReleaseRestorePoint with that folder once it no longer reads it.
+	StageRestorePoint(context.Context, *StageRestorePointRequest) (*StageRestorePointResponse, error)
+	// ReleaseRestorePoint undoes a StageRestorePoint (unmounts, deletes the
+	// copy). It must accept a point that is not, or no longer, staged.
+	ReleaseRestorePoint(context.Context, *ReleaseRestorePointRequest) (*ReleaseRestorePointResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -191,6 +250,15 @@ func (UnimplementedPluginServer) Verify(context.Context, *StepRequest) (*StepRes
 }
 func (UnimplementedPluginServer) Session(grpc.BidiStreamingServer[SessionUp, SessionDown]) error {
 	return status.Errorf(codes.Unimplemented, "method Session not implemented")
+}
+func (UnimplementedPluginServer) ListRestorePoints(context.Context, *StepRequest) (*ListRestorePointsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListRestorePoints not implemented")
+}
+func (UnimplementedPluginServer) StageRestorePoint(context.Context, *StageRestorePointRequest) (*StageRestorePointResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StageRestorePoint not implemented")
+}
+func (UnimplementedPluginServer) ReleaseRestorePoint(context.Context, *ReleaseRestorePointRequest) (*ReleaseRestorePointResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReleaseRestorePoint not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -303,6 +371,60 @@ func _Plugin_Session_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_SessionServer = grpc.BidiStreamingServer[SessionUp, SessionDown]
 
+func _Plugin_ListRestorePoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StepRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).ListRestorePoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_ListRestorePoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).ListRestorePoints(ctx, req.(*StepRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Plugin_StageRestorePoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StageRestorePointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).StageRestorePoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_StageRestorePoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).StageRestorePoint(ctx, req.(*StageRestorePointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Plugin_ReleaseRestorePoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseRestorePointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).ReleaseRestorePoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_ReleaseRestorePoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).ReleaseRestorePoint(ctx, req.(*ReleaseRestorePointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -325,6 +447,18 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Verify",
 			Handler:    _Plugin_Verify_Handler,
+		},
+		{
+			MethodName: "ListRestorePoints",
+			Handler:    _Plugin_ListRestorePoints_Handler,
+		},
+		{
+			MethodName: "StageRestorePoint",
+			Handler:    _Plugin_StageRestorePoint_Handler,
+		},
+		{
+			MethodName: "ReleaseRestorePoint",
+			Handler:    _Plugin_ReleaseRestorePoint_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

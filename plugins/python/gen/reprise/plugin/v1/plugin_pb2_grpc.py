@@ -47,6 +47,21 @@ class PluginStub(object):
                 request_serializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.SessionUp.SerializeToString,
                 response_deserializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.SessionDown.FromString,
                 )
+        self.ListRestorePoints = channel.unary_unary(
+                '/reprise.plugin.v1.Plugin/ListRestorePoints',
+                request_serializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.StepRequest.SerializeToString,
+                response_deserializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.ListRestorePointsResponse.FromString,
+                )
+        self.StageRestorePoint = channel.unary_unary(
+                '/reprise.plugin.v1.Plugin/StageRestorePoint',
+                request_serializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.StageRestorePointRequest.SerializeToString,
+                response_deserializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.StageRestorePointResponse.FromString,
+                )
+        self.ReleaseRestorePoint = channel.unary_unary(
+                '/reprise.plugin.v1.Plugin/ReleaseRestorePoint',
+                request_serializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.ReleaseRestorePointRequest.SerializeToString,
+                response_deserializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.ReleaseRestorePointResponse.FromString,
+                )
 
 
 class PluginServicer(object):
@@ -103,6 +118,34 @@ class PluginServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRestorePoints(self, request, context):
+        """ListRestorePoints is optional (a plugin that implements it says so in
+        DescribeResponse.lists_restore_points). It returns the backups of one
+        node that declares `restore_points: {from: plugin}`, so that the engine
+        scans them before choosing one. No side effects. Never in a session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StageRestorePoint(self, request, context):
+        """StageRestorePoint is optional: it makes a listed point whose
+        `needs_staging` is set readable by the host (mounts a snapshot, fetches
+        an archive into a folder) and returns its folder. The host calls
+        ReleaseRestorePoint with that folder once it no longer reads it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseRestorePoint(self, request, context):
+        """ReleaseRestorePoint undoes a StageRestorePoint (unmounts, deletes the
+        copy). It must accept a point that is not, or no longer, staged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PluginServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -135,6 +178,21 @@ def add_PluginServicer_to_server(servicer, server):
                     servicer.Session,
                     request_deserializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.SessionUp.FromString,
                     response_serializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.SessionDown.SerializeToString,
+            ),
+            'ListRestorePoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRestorePoints,
+                    request_deserializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.StepRequest.FromString,
+                    response_serializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.ListRestorePointsResponse.SerializeToString,
+            ),
+            'StageRestorePoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.StageRestorePoint,
+                    request_deserializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.StageRestorePointRequest.FromString,
+                    response_serializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.StageRestorePointResponse.SerializeToString,
+            ),
+            'ReleaseRestorePoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseRestorePoint,
+                    request_deserializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.ReleaseRestorePointRequest.FromString,
+                    response_serializer=reprise_dot_plugin_dot_v1_dot_plugin__pb2.ReleaseRestorePointResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -248,5 +306,56 @@ class Plugin(object):
         return grpc.experimental.stream_stream(request_iterator, target, '/reprise.plugin.v1.Plugin/Session',
             reprise_dot_plugin_dot_v1_dot_plugin__pb2.SessionUp.SerializeToString,
             reprise_dot_plugin_dot_v1_dot_plugin__pb2.SessionDown.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListRestorePoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/reprise.plugin.v1.Plugin/ListRestorePoints',
+            reprise_dot_plugin_dot_v1_dot_plugin__pb2.StepRequest.SerializeToString,
+            reprise_dot_plugin_dot_v1_dot_plugin__pb2.ListRestorePointsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def StageRestorePoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/reprise.plugin.v1.Plugin/StageRestorePoint',
+            reprise_dot_plugin_dot_v1_dot_plugin__pb2.StageRestorePointRequest.SerializeToString,
+            reprise_dot_plugin_dot_v1_dot_plugin__pb2.StageRestorePointResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ReleaseRestorePoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/reprise.plugin.v1.Plugin/ReleaseRestorePoint',
+            reprise_dot_plugin_dot_v1_dot_plugin__pb2.ReleaseRestorePointRequest.SerializeToString,
+            reprise_dot_plugin_dot_v1_dot_plugin__pb2.ReleaseRestorePointResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
