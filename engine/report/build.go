@@ -69,6 +69,7 @@ func FromModel(m *view.Model, opts Options) *Report {
 	}
 	r.Decisions = decisions(m.Journal, m.Nodes)
 	r.addClean(m)
+	r.addCrisis(m)
 	r.journal, r.graph = m.Journal, m.Graph
 	assemble(r, m, opts)
 	return r

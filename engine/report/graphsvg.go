@@ -18,6 +18,9 @@ const (
 	gMargin = 12
 	gHead   = 22 // room for the wave headings
 	gChars  = 19 // label characters that fit in a box
+	// A trust zone is a band across every wave: a heading, then its rows.
+	gZoneHead = 18
+	gZoneGap  = 10
 )
 
 // graphView is the graph laid out by waves: one column per wave, edges from
@@ -27,6 +30,18 @@ type graphView struct {
 	Waves         []waveHead
 	Nodes         []graphBox
 	Edges         []graphEdge
+	// Zones are the trust zones drawn as clusters: one band each, most
+	// trusted on top, holding every node of the zone (none without zones).
+	Zones []zoneBand
+}
+
+// zoneBand is a trust zone's cluster: a rectangle across the drawing and
+// its heading.
+type zoneBand struct {
+	ID, Label, Tip string
+	Certified      bool
+	X, Y, W, H     int
+	LX, LY         int // the heading's baseline
 }
 
 type waveHead struct {
@@ -48,14 +63,18 @@ type graphEdge struct {
 // layoutGraph places every node: columns are waves, and within a column the
 // nodes are ordered by a few barycentre sweeps (the mean row of their
 // neighbours), which keeps edges short and untangled for graphs of a few
-// hundred nodes. It costs O(sweeps·(V+E) + V log V).
-func layoutGraph(nodes []Node) graphView {
+// hundred nodes. With trust zones, each zone is a band across the columns,
+// most trusted on top, and a node stays in its zone's band (nodes of a zone
+// the graph no longer declares go to a last band). It costs
+// O(sweeps·(V+E) + V log V).
+func layoutGraph(nodes []Node, zones []Zone) graphView {
 	idx := make(map[string]int, len(nodes))
 	waves := 0
 	for i, n := range nodes {
 		idx[n.ID] = i
 		waves = max(waves, n.Wave+1)
 	}
+	band, bands := zoneBands(nodes, zones)
 	cols := make([][]int, waves)
 	for i, n := range nodes {
 		cols[n.Wave] = append(cols[n.Wave], i)
@@ -63,6 +82,9 @@ func layoutGraph(nodes []Node) graphView {
 	for _, c := range cols {
 		sort.SliceStable(c, func(a, b int) bool {
 			na, nb := nodes[c[a]], nodes[c[b]]
+			if band[c[a]] != band[c[b]] {
+				return band[c[a]] < band[c[b]]
+			}
 			ra, rb := graphs.Criticality(na.Effective).Rank(), graphs.Criticality(nb.Effective).Rank()
 			if ra != rb {
 				return ra > rb
@@ -86,14 +108,15 @@ func layoutGraph(nodes []Node) graphView {
 	}
 	setRows()
 	bary := func(i int, neigh []int, self float64) float64 {
+		key := float64(band[i]) * 1e9 // a node never leaves its zone's band
 		if len(neigh) == 0 {
-			return self
+			return key + self
 		}
 		s := 0.0
 		for _, j := range neigh {
 			s += row[j]
 		}
-		return s / float64(len(neigh))
+		return key + s/float64(len(neigh))
 	}
 	depIdx := make([][]int, len(nodes))
 	for i, n := range nodes {
@@ -111,26 +134,58 @@ func layoutGraph(nodes []Node) graphView {
 			setRows()
 		}
 	}
-	tallest := 0
+	// rows[b]: the tallest column's number of nodes in band b.
+	rows := make([]int, len(bands))
 	for _, c := range cols {
-		tallest = max(tallest, len(c))
+		count := make([]int, len(bands))
+		for _, i := range c {
+			count[band[i]]++
+		}
+		for b := range rows {
+			rows[b] = max(rows[b], count[b])
+		}
 	}
-	v := graphView{
-		Width:  2*gMargin + waves*gBoxW + max(waves-1, 0)*gGapX,
-		Height: 2*gMargin + gHead + tallest*(gBoxH+gGapY),
+	width := 2*gMargin + waves*gBoxW + max(waves-1, 0)*gGapX
+	v := graphView{Width: width}
+	top := make([]int, len(bands)) // y of band b's first row
+	y := gMargin + gHead
+	for b, zb := range bands {
+		if rows[b] == 0 {
+			continue
+		}
+		if zb.ID != "" {
+			zb.X, zb.Y, zb.W = gMargin/2, y, width-gMargin
+			zb.LX, zb.LY = gMargin, y+13
+			y += gZoneHead
+		}
+		top[b] = y
+		y += rows[b] * (gBoxH + gGapY)
+		if zb.ID != "" {
+			zb.H = y - zb.Y
+			v.Zones = append(v.Zones, zb)
+			y += gZoneGap
+		}
 	}
+	v.Height = y + gMargin
 	pos := make([][2]int, len(nodes))
 	for w, c := range cols {
 		x := gMargin + w*(gBoxW+gGapX)
 		v.Waves = append(v.Waves, waveHead{X: x + gBoxW/2, Y: gMargin + 12, Label: fmt.Sprintf("wave %d", w+1)})
-		off := (tallest - len(c)) * (gBoxH + gGapY) / 2 // centre short columns
-		for r, i := range c {
-			y := gMargin + gHead + off + r*(gBoxH+gGapY)
-			pos[i] = [2]int{x, y}
+		count := make([]int, len(bands))
+		for _, i := range c {
+			count[band[i]]++
+		}
+		r := make([]int, len(bands))
+		for _, i := range c {
+			b := band[i]
+			off := (rows[b] - count[b]) * (gBoxH + gGapY) / 2 // centre short columns in their band
+			yy := top[b] + off + r[b]*(gBoxH+gGapY)
+			r[b]++
+			pos[i] = [2]int{x, yy}
 			n := nodes[i]
 			v.Nodes = append(v.Nodes, graphBox{
 				ID: n.ID, Label: glyph(n.State) + " " + truncate(n.ID, gChars), State: n.State, Glyph: glyph(n.State),
-				Tip: tip(n), X: x, Y: y, TX: x + 8, TY: y + gBoxH/2 + 4,
+				Tip: tip(n), X: x, Y: yy, TX: x + 8, TY: yy + gBoxH/2 + 4,
 			})
 		}
 	}
@@ -149,6 +204,45 @@ func layoutGraph(nodes []Node) graphView {
 		}
 	}
 	return v
+}
+
+// zoneBands returns each node's band and the bands: one per zone, most
+// trusted first, plus one for nodes of no declared zone when there are
+// zones; a single unnamed band without zones.
+func zoneBands(nodes []Node, zones []Zone) ([]int, []zoneBand) {
+	band := make([]int, len(nodes))
+	if len(zones) == 0 {
+		return band, []zoneBand{{}}
+	}
+	rank := make(map[string]int, len(zones))
+	bands := make([]zoneBand, 0, len(zones)+1)
+	for i, z := range zones {
+		rank[z.ID] = i
+		label := fmt.Sprintf("zone %d: %s", i+1, z.ID)
+		if z.Title != "" {
+			label += " — " + truncate(z.Title, 60)
+		}
+		tipText := fmt.Sprintf("%s: %d/%d restored, not certified", z.ID, z.Restored, z.Total)
+		if z.CertifiedBy != "" {
+			label += " · ✓ certified by " + truncate(z.CertifiedBy, 40)
+			tipText = fmt.Sprintf("%s: %d/%d restored, certified by %s: %s", z.ID, z.Restored, z.Total, z.CertifiedBy, z.Comment)
+		} else {
+			label += " · not certified"
+		}
+		bands = append(bands, zoneBand{ID: z.ID, Label: label, Tip: tipText, Certified: z.CertifiedBy != ""})
+	}
+	other := false
+	for i, n := range nodes {
+		b, ok := rank[n.Zone]
+		if !ok {
+			b, other = len(zones), true
+		}
+		band[i] = b
+	}
+	if other {
+		bands = append(bands, zoneBand{ID: "-", Label: "no declared zone", Tip: "nodes whose zone the graph does not declare"})
+	}
+	return band, bands
 }
 
 // sortByKey sorts a column by key, ties kept in their current order.

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/reprise-si/reprise/engine/state"
@@ -18,6 +19,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pct":   formatPercent,
 	"inc":   func(i int) int { return i + 1 },
 	"short": findingsShort,
+	"isURL": func(s string) bool { return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://") },
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -47,7 +49,32 @@ type htmlView struct {
 	ReportName   string // "Rebuild report", or "Drill report" for a drill
 	// CleanupCommand records a drill's clean-up (shown while it is not).
 	CleanupCommand string
+	// DeadlineRows are the deadlines, what needs action first.
+	DeadlineRows []deadlineRow
 }
+
+// deadlineRow is a deadline with its node (for the owner) and its status
+// in words.
+type deadlineRow struct {
+	Deadline
+	Node  Node
+	Words string
+}
+
+// Who returns the node id's node, for its owner, contact and runbook.
+func (v htmlView) Who(id string) *Node {
+	n, ok := v.Report.node(id)
+	if !ok {
+		return nil
+	}
+	return &n
+}
+
+// DeadlineWords says the deadlines' counts: "1 late, 2 at risk, 5 met".
+func (v htmlView) DeadlineWords() string { return v.Report.deadlineCounts() }
+
+// DeadlinesOrigin says what deadlines count from.
+func (v htmlView) DeadlinesOrigin() string { return v.Report.deadlinesOrigin() }
 
 // waitingRow is a manual gate that waits for someone's approval.
 type waitingRow struct {
@@ -121,7 +148,7 @@ var cardStates = []struct {
 const segWidth = 160
 
 func (r *Report) view() htmlView {
-	v := htmlView{Report: r, ReportName: r.name(), Timeline: r.layoutTimeline(), Graph: layoutGraph(r.Nodes),
+	v := htmlView{Report: r, ReportName: r.name(), Timeline: r.layoutTimeline(), Graph: layoutGraph(r.Nodes, r.Zones),
 		StatusNote: statusNotes[r.Run.Status]}
 	if r.Run.Drill {
 		v.CleanupCommand = cleanupCommand(r.Run.ID)
@@ -150,6 +177,10 @@ func (r *Report) view() htmlView {
 			}
 			v.Waiting = append(v.Waiting, w)
 		}
+	}
+	for _, d := range r.deadlinesByUrgency() {
+		n, _ := r.node(d.NodeID)
+		v.DeadlineRows = append(v.DeadlineRows, deadlineRow{Deadline: d, Node: n, Words: statusWords(d.Status)})
 	}
 	for _, n := range r.Nodes {
 		row := nodeRow{Node: n, Glyph: glyph(n.State), Started: r.clock(n.Started), Ended: r.clock(n.Ended),

@@ -45,7 +45,7 @@ func TestGraphLayoutNoOverlap(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			g, recs := syntheticRun(n, 7)
 			r := Build(state.Run{ID: "s"}, recs, nil, state.VerifyReport{OK: true}, g, Options{Now: t0})
-			v := layoutGraph(r.Nodes)
+			v := layoutGraph(r.Nodes, r.Zones)
 			if len(v.Nodes) != n {
 				t.Fatalf("%d boxes; want %d", len(v.Nodes), n)
 			}

@@ -66,10 +66,11 @@ func (r *Report) Markdown(w io.Writer) error {
 	if len(r.Failures) == 0 {
 		p("No node failed.\n\n")
 	} else {
-		p("| Node | Kind | Criticality | Attempts | Last failed | Last error | Blocks |\n|---|---|---|---:|---|---|---|\n")
+		p("| Node | Kind | Criticality | Attempts | Last failed | Last error | Blocks | Who to call |\n|---|---|---|---:|---|---|---|---|\n")
 		for _, f := range r.Failures {
-			p("| **%s** | %s | %s | %d | %s | %s | %s |\n", md(f.NodeID), md(f.Kind), md(f.Effective), f.Attempts,
-				r.mdClock(f.At), md(f.LastError), md(joinMax(f.Blocks, 10)))
+			n, _ := r.node(f.NodeID)
+			p("| **%s** | %s | %s | %d | %s | %s | %s | %s |\n", md(f.NodeID), md(f.Kind), md(f.Effective), f.Attempts,
+				r.mdClock(f.At), md(f.LastError), md(joinMax(f.Blocks, 10)), md(orDash(contactLine(n))))
 		}
 		p("\n")
 	}
@@ -81,12 +82,14 @@ func (r *Report) Markdown(w io.Writer) error {
 		}
 	}
 	if len(waiting) > 0 {
-		p("## Waiting for approval\n\n| Node | Kind | Criticality | Waiting since |\n|---|---|---|---|\n")
+		p("## Waiting for approval\n\n| Node | Kind | Criticality | Waiting since | Who to call |\n|---|---|---|---|---|\n")
 		for _, n := range waiting {
-			p("| **%s** | %s | %s | %s |\n", md(n.ID), md(n.Kind), md(n.Effective), r.mdClock(n.Started))
+			p("| **%s** | %s | %s | %s | %s |\n", md(n.ID), md(n.Kind), md(n.Effective), r.mdClock(n.Started), md(orDash(contactLine(n))))
 		}
 		p("\n")
 	}
+
+	r.markdownDeadlines(p)
 
 	p("## Approvals and overrides\n\n")
 	if len(r.Decisions) == 0 {
@@ -119,7 +122,7 @@ func (r *Report) Markdown(w io.Writer) error {
 		p(". %d entries read. Treat this report's history as untrusted.\n\n", r.Journal.Entries)
 	}
 
-	p("## Every node\n\n| Node | State | Kind | Criticality | Wave | Attempts | Started | Ended | Note |\n|---|---|---|---|---:|---:|---|---|---|\n")
+	p("## Every node\n\n| Node | State | Kind | Criticality | Zone | Wave | Attempts | Started | Ended | Owner | Note |\n|---|---|---|---|---|---:|---:|---|---|---|---|\n")
 	for _, n := range r.Nodes {
 		note := n.LastError
 		switch {
@@ -138,8 +141,9 @@ func (r *Report) Markdown(w io.Writer) error {
 			}
 			note += "outputs: " + strings.Join(outs, ", ")
 		}
-		p("| %s | %s %s | %s | %s | %d | %d | %s | %s | %s |\n", md(n.ID), glyph(n.State), md(n.State), md(n.Kind),
-			md(n.Effective), n.Wave+1, len(n.Attempts), r.mdClock(n.Started), r.mdClock(n.Ended), md(truncate(note, 200)))
+		p("| %s | %s %s | %s | %s | %s | %d | %d | %s | %s | %s | %s |\n", md(n.ID), glyph(n.State), md(n.State), md(n.Kind),
+			md(n.Effective), md(orDash(n.Zone)), n.Wave+1, len(n.Attempts), r.mdClock(n.Started), r.mdClock(n.Ended),
+			md(orDash(contactLine(n))), md(truncate(note, 200)))
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("render markdown: %w", err)

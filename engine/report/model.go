@@ -37,6 +37,12 @@ type Report struct {
 	Verdicts []Verdict `json:"verdicts,omitempty"`
 	RPO      []RPO     `json:"rpo,omitempty"`
 	Incident time.Time `json:"incident,omitzero"`
+	// Deadlines: each node with an RTO, its target, projected and actual
+	// end and where it stands (the same as `reprise status`), counted
+	// from DeadlinesFrom; DeadlineCounts tallies them by status.
+	Deadlines      []Deadline     `json:"deadlines,omitempty"`
+	DeadlinesFrom  time.Time      `json:"deadlines_from,omitzero"`
+	DeadlineCounts map[string]int `json:"deadline_counts,omitempty"`
 
 	loc       *time.Location // times are shown in this zone (HTML, Markdown)
 	waitUntil time.Time      // gates waiting for approval are drawn to here
@@ -144,6 +150,13 @@ type Node struct {
 	MarkReason string `json:"mark_reason,omitempty"`
 	// Outputs are the node's outputs as stored (secrets never are).
 	Outputs map[string]string `json:"outputs,omitempty"`
+	// Zone is the node's trust zone; Owner, Contact and Runbook who
+	// answers for it, how to reach them and the procedure (as the graph
+	// says; metadata only).
+	Zone    string `json:"zone,omitempty"`
+	Owner   string `json:"owner,omitempty"`
+	Contact string `json:"contact,omitempty"`
+	Runbook string `json:"runbook,omitempty"`
 }
 
 // Attempt is one try of a node's restore step.

@@ -177,12 +177,12 @@ func TestMarkdown(t *testing.T) {
 		"| 10 | 1 | 2 | 1 | 0 | 0 | 0 | 14 |\n",
 		"| infrastructure | 4 / 4 | 100 % | 0 | 0 | 0 | 0 |\n",
 		"| vital | 7 / 8 | 87.5 % | 1 | 0 | 0 | 0 |\n",
-		"| **lis** | application | vital | 2 | 2026-11-28 09:24:00 | restore-lis.sh: database restore: checksum mismatch on backup set 2026-08-19 &lt;older set> | lab-middleware, lis-to-dpi |\n",
+		"| **lis** | application | vital | 2 | 2026-11-28 09:24:00 | restore-lis.sh: database restore: checksum mismatch on backup set 2026-08-19 &lt;older set> | lab-middleware, lis-to-dpi | — |\n",
 		"| 2026-11-28 10:11:00 | approval | paper-reentry | **dr.lefevre** | emergency paper files typed in, checked by 2 nurses |\n",
 		"| 2026-11-28 09:30:00 | override | sterilisation | **m.durand** | restored by hand from the vendor's image |\n",
 		"The journal's hash chain is intact: 30 entries verified",
-		"| lab-middleware | ⊘ blocked | application | high | 4 | 0 | — | — | blocked by lis |\n",
-		"## Waiting for approval\n\n| Node | Kind | Criticality | Waiting since |\n|---|---|---|---|\n| **pmsi-signoff** | data | low | 2026-11-28 09:52:06 |\n",
+		"| lab-middleware | ⊘ blocked | application | high | — | 4 | 0 | — | — | — | blocked by lis |\n",
+		"## Waiting for approval\n\n| Node | Kind | Criticality | Waiting since | Who to call |\n|---|---|---|---|---|\n| **pmsi-signoff** | data | low | 2026-11-28 09:52:06 | — |\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Markdown lacks %q; got:\n%s", want, out)
