@@ -291,3 +291,70 @@ func TestPythonPluginPinnedZipapp(t *testing.T) {
 		t.Errorf("run of a changed zipapp: exit %d, want a checksum mismatch\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestPythonPluginListsPoints: the Python plugin lists the lab database's
+// restore points itself (ListRestorePoints, times sent in UTC); reprise
+// scans them newest first, rejects the one holding a ransom note, and the
+// plugin restores the dump of the clean one it is given.
+func TestPythonPluginListsPoints(t *testing.T) {
+	s := mustSite(t)
+	dump, err := os.ReadFile(filepath.Join(s.dir, "backup", "lis.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, _ := os.ReadFile(filepath.Join(s.dir, "backup", "lis.sql.counts.json"))
+	for id, taken := range map[string]string{"lis-1128": "2026-11-28T02:00:00Z", "lis-1129": "2026-11-29T03:00:00+01:00"} {
+		mustWrite(t, filepath.Join(s.dir, "vault", id, "taken"), taken+"\n")
+		mustWrite(t, filepath.Join(s.dir, "vault", id, "lis.sql"), string(dump))
+		mustWrite(t, filepath.Join(s.dir, "vault", id, "lis.sql.counts.json"), string(counts))
+	}
+	mustWrite(t, filepath.Join(s.dir, "vault", "lis-1129", "HOW_TO_DECRYPT.txt"), "pay")
+	plugin, err := filepath.Abs("reprise-plugin-lis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := filepath.Join(s.dir, "points.yaml")
+	mustWrite(t, g, fmt.Sprintf(`version: 1
+name: lab
+plugins:
+  lis: { path: %s }
+scanners:
+  notes: { type: ioc, names: ['*DECRYPT*'] }
+nodes:
+  - id: lis-db
+    kind: data
+    plugin: lis
+    scan: [notes]
+    restore_points: { from: plugin, roots: [vault] }
+    with: { dump: lis.sql, database: lis.db, backups: vault }
+`, plugin))
+	if code, out, errOut := s.run(t, "validate", g); code != 0 {
+		t.Fatalf("validate: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := s.run(t, "run", "--state", "reprise.db", g); code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut := s.run(t, "status", "--state", "reprise.db", "--json")
+	if code != 0 {
+		t.Fatalf("status: exit %d\n%s", code, errOut)
+	}
+	var st struct {
+		RestorePoints []struct {
+			Node, Point, Time, Verdict string
+		} `json:"restore_points"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if len(st.RestorePoints) != 1 || st.RestorePoints[0].Point != "lis-1128" || st.RestorePoints[0].Verdict != "clean" ||
+		st.RestorePoints[0].Time != "2026-11-28T02:00:00Z" {
+		t.Errorf("restore points %+v, want lis-1128 (clean)", st.RestorePoints)
+	}
+	code, out, _ = s.run(t, "log", "--state", "reprise.db")
+	if code != 0 || !strings.Contains(out, "lis-1129: encrypted") || !strings.Contains(out, "2026-11-29T02:00:00Z") {
+		t.Errorf("log: exit %d, want lis-1129 (taken 2026-11-29T02:00:00Z in UTC) found encrypted:\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, "lis.db")); err != nil {
+		t.Errorf("lis.db not restored: %v", err)
+	}
+}
