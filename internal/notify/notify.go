@@ -4,8 +4,11 @@
 //
 // Delivery never blocks or slows the run: Send only puts the message in a
 // bounded queue (a full queue drops it and says so in the journal), and
-// deliveries run in their own goroutines, each retried with exponential
-// backoff for a bounded time. Every delivery and every failure is
+// each target has its own queue and a few delivery goroutines, which try
+// its messages in order, each retried with exponential backoff for a
+// bounded time. A target that is down or failing thus costs a few
+// attempts per backoff period, however many messages wait for it, and
+// gets them in order once it is back. Every delivery and every failure is
 // journaled through Options.Record.
 package notify
 
@@ -77,11 +80,22 @@ type Options struct {
 	Getenv func(string) string
 }
 
+// perTarget is how many deliveries to one target may be in flight.
+const perTarget = 4
+
+// queued is a message waiting for one target.
+type queued struct {
+	m     Message
+	body  []byte
+	since time.Time // when it was queued: its retries end RetryFor after
+}
+
 // Notifier delivers messages to a graph's targets.
 type Notifier struct {
 	targets []graphs.Notify
 	opts    Options
 	queue   chan Message
+	perQ    []chan queued // one per target
 	client  *http.Client
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -116,6 +130,14 @@ func New(targets []graphs.Notify, opts Options) *Notifier {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Notifier{targets: targets, opts: opts, queue: make(chan Message, opts.QueueSize),
 		client: &http.Client{Timeout: opts.Timeout}, ctx: ctx, cancel: cancel}
+	n.perQ = make([]chan queued, len(targets))
+	for i := range targets {
+		n.perQ[i] = make(chan queued, opts.QueueSize)
+		for k := 0; k < perTarget; k++ {
+			n.wg.Add(1)
+			go n.worker(i)
+		}
+	}
 	n.wg.Add(1)
 	go n.dispatch()
 	return n
@@ -159,6 +181,11 @@ func (n *Notifier) Close(grace time.Duration) {
 
 func (n *Notifier) dispatch() {
 	defer n.wg.Done()
+	defer func() {
+		for _, q := range n.perQ {
+			close(q)
+		}
+	}()
 	for m := range n.queue {
 		body, err := json.Marshal(m)
 		if err != nil {
@@ -169,18 +196,36 @@ func (n *Notifier) dispatch() {
 			if !t.Wants(m.Event) {
 				continue
 			}
-			n.wg.Add(1)
-			go n.deliver(i, t, m, body)
+			select {
+			case n.perQ[i] <- queued{m: m, body: body, since: time.Now()}:
+			default:
+				n.opts.Record(Outcome{Target: t.Label(i), Event: m.Event, Node: m.Node, Final: true,
+					Detail: fmt.Sprintf("dropped: %d messages already wait for this target", cap(n.perQ[i]))})
+			}
 		}
+	}
+}
+
+// worker delivers target i's messages in turn; once the notifier is
+// stopped, those still waiting are given up (and journaled so).
+func (n *Notifier) worker(i int) {
+	defer n.wg.Done()
+	t := &n.targets[i]
+	for q := range n.perQ[i] {
+		if n.ctx.Err() != nil {
+			n.opts.Record(Outcome{Target: t.Label(i), Event: q.m.Event, Node: q.m.Node, Final: true,
+				Detail: "given up: reprise stopped before it could be sent"})
+			continue
+		}
+		n.deliver(i, t, q.m, q.body, q.since)
 	}
 }
 
 // deliver tries one message on one target until it is delivered, RetryFor
 // has passed, or the notifier is closed.
-func (n *Notifier) deliver(i int, t *graphs.Notify, m Message, body []byte) {
-	defer n.wg.Done()
+func (n *Notifier) deliver(i int, t *graphs.Notify, m Message, body []byte, since time.Time) {
 	label := t.Label(i)
-	deadline := time.Now().Add(n.opts.RetryFor)
+	deadline := since.Add(n.opts.RetryFor)
 	delay := n.opts.FirstDelay
 	for attempt := 1; ; attempt++ {
 		detail, err := n.attempt(t, m, body)

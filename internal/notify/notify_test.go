@@ -294,3 +294,41 @@ nodes:
 		t.Error("the delivery is not journaled")
 	}
 }
+
+// TestFailingTargetCostsFewAttempts: fifty messages for a target that
+// answers 500 cost a few attempts per backoff period (a few deliveries in
+// flight per target), not fifty; once it is back every message arrives.
+func TestFailingTargetCostsFewAttempts(t *testing.T) {
+	var mu sync.Mutex
+	up, whileDown, got := false, 0, map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var m notify.Message
+		_ = json.Unmarshal(b, &m)
+		mu.Lock()
+		defer mu.Unlock()
+		if !up {
+			whileDown++
+			w.WriteHeader(500)
+			return
+		}
+		got[m.Node] = true
+	}))
+	defer srv.Close()
+	g := enginetest.MustGraph(t, t.TempDir(), fmt.Sprintf("version: 1\nnotify:\n  - {webhook: %q, events: [node-failed]}\nnodes:\n  - {id: a, kind: data, plugin: noop}\n", srv.URL))
+	n := notify.New(g.Notify, notify.Options{FirstDelay: 50 * time.Millisecond, RetryFor: time.Minute})
+	for i := 0; i < 50; i++ {
+		n.Send(notify.Message{Event: "node-failed", Node: fmt.Sprint(i)})
+	}
+	time.Sleep(400 * time.Millisecond)
+	mu.Lock()
+	down := whileDown
+	up = true
+	mu.Unlock()
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 50 })
+	n.Close(time.Second)
+	// Four in flight, each retried at 50, 100, 200 ms: about 16 attempts.
+	if down == 0 || down > 25 {
+		t.Errorf("%d attempts while the target failed, for 50 messages (want a few per backoff period)", down)
+	}
+}
