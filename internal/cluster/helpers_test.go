@@ -101,7 +101,7 @@ func startCoordinator(t *testing.T, c *etcdtest.Cluster, k cluster.Keys, dir str
 	return co
 }
 
-func mustGraph(t *testing.T, dir, src string) *graphs.Graph {
+func mustGraph(t testing.TB, dir, src string) *graphs.Graph {
 	t.Helper()
 	path := filepath.Join(dir, "graph.yaml")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
@@ -115,7 +115,7 @@ func mustGraph(t *testing.T, dir, src string) *graphs.Graph {
 }
 
 // counts reads a file of lines (one per step invocation) into counts.
-func counts(t *testing.T, path string) map[string]int {
+func counts(t testing.TB, path string) map[string]int {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {

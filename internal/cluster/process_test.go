@@ -31,7 +31,7 @@ func (p *proc) Write(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); 
 
 func (p *proc) output() string { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
 
-func reprise(t *testing.T, args ...string) *proc {
+func reprise(t testing.TB, args ...string) *proc {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("real reprise processes are not run with -short")
@@ -56,7 +56,7 @@ func reprise(t *testing.T, args ...string) *proc {
 	return p
 }
 
-func (p *proc) wait(t *testing.T, limit time.Duration) (code int) {
+func (p *proc) wait(t testing.TB, limit time.Duration) (code int) {
 	t.Helper()
 	select {
 	case <-p.done:
