@@ -74,6 +74,7 @@ type Agent struct {
 	running map[string]*running  // item key → the call this agent runs
 	hosts   map[string]*localHost
 	wake    chan struct{}
+	results chan *pendingResult
 	paused  bool // the lease was lost: claim nothing until registered again
 	seen    int  // items of this agent's zone seen (for the idle log line)
 	claimed atomic.Int64
@@ -121,6 +122,7 @@ func NewAgent(o AgentOptions) *Agent {
 		running: map[string]*running{},
 		hosts:   map[string]*localHost{},
 		wake:    make(chan struct{}, 1),
+		results: make(chan *pendingResult, 64),
 	}
 	return a
 }
@@ -187,15 +189,13 @@ func (a *Agent) Run(drain, hard context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); a.keepAlive(ctx, drain) }()
 	go func() { defer wg.Done(); a.watch(ctx) }()
-	var workers sync.WaitGroup
-	for range a.opts.Slots {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			a.work(drain, hard)
-		}()
-	}
-	workers.Wait() // drain (or hard) is done and every step ended
+	rstop, stopResults := context.WithCancel(context.Background())
+	var rw sync.WaitGroup
+	rw.Add(1)
+	go func() { defer rw.Done(); a.resultLoop(hard, rstop) }()
+	a.claimLoop(drain, hard) // until drain (or hard) is done and every step ended
+	stopResults()
+	rw.Wait()
 	stop()
 	wg.Wait()
 	a.mu.Lock()
@@ -315,104 +315,145 @@ func (a *Agent) notify() {
 	}
 }
 
-// next waits for an item to claim; ok is false once drain is done.
-func (a *Agent) next(drain context.Context) (key string, c candidate, ok bool) {
+// maxClaimBatch bounds the claims of one transaction (each is a nested
+// transaction of two puts: well under etcd's --max-txn-ops).
+const maxClaimBatch = 30
+
+// take waits for items to claim and returns up to n of them; none once
+// drain is done.
+func (a *Agent) take(drain context.Context, n int) []claimable {
 	for {
 		a.mu.Lock()
+		var out []claimable
 		if !a.paused {
-			for len(a.queue) > 0 {
+			for len(a.queue) > 0 && len(out) < n {
 				// A random one near the head: agents of a zone then seldom
 				// race for the same item.
-				i := rand.IntN(min(len(a.queue), 16))
+				i := rand.IntN(min(len(a.queue), 4*n))
 				a.queue[0], a.queue[i] = a.queue[i], a.queue[0]
-				key = a.queue[0]
+				key := a.queue[0]
 				a.queue = a.queue[1:]
-				if c, ok = a.cand[key]; ok {
+				if c, ok := a.cand[key]; ok {
 					delete(a.cand, key)
-					a.mu.Unlock()
-					return key, c, true
+					out = append(out, claimable{key: key, c: c})
 				}
 			}
 		}
 		a.mu.Unlock()
+		if len(out) > 0 {
+			return out
+		}
 		select {
 		case <-drain.Done():
-			return "", candidate{}, false
+			return nil
 		case <-a.wake:
-			a.notify() // let the other workers look too
-			select {
-			case <-drain.Done():
-				return "", candidate{}, false
-			default:
-			}
-			// Wait a moment so that one wake-up does not spin every worker.
-			a.mu.Lock()
-			empty := len(a.queue) == 0 || a.paused
-			a.mu.Unlock()
-			if empty {
-				select {
-				case <-drain.Done():
-					return "", candidate{}, false
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
 		}
 	}
 }
 
-// work claims and runs items, one at a time, until drain is done.
-func (a *Agent) work(drain, hard context.Context) {
+type claimable struct {
+	key string
+	c   candidate
+	rev int64 // the claim's revision, once claimed
+}
+
+// claimLoop claims items while slots are free, in batches, and runs each
+// claimed one in its own goroutine, until drain is done; it returns once
+// every step it started has ended.
+func (a *Agent) claimLoop(drain, hard context.Context) {
+	sem := make(chan struct{}, a.opts.Slots)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
-		key, c, ok := a.next(drain)
-		if !ok {
+		select {
+		case sem <- struct{}{}:
+		case <-drain.Done():
 			return
 		}
-		rev, ok := a.claim(hard, key, c)
-		if !ok {
-			continue
+		free := 1
+		for free < min(a.opts.Slots, maxClaimBatch) {
+			select {
+			case sem <- struct{}{}:
+				free++
+				continue
+			default:
+			}
+			break
 		}
-		a.execute(hard, key, c.item, rev)
+		batch := a.take(drain, free)
+		claimed := a.claim(hard, batch)
+		for range free - len(claimed) {
+			<-sem
+		}
+		if len(batch) == 0 {
+			return
+		}
+		for _, cl := range claimed {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				a.execute(hard, cl.key, cl.c.item, cl.rev)
+			}()
+		}
 	}
 }
 
-// claim takes item key with a compare-and-swap: the item is still the one
-// seen (its revision) and nobody claimed it. The claim lives under the
-// agent's lease; its revision fences the result.
-func (a *Agent) claim(ctx context.Context, key string, c candidate) (int64, bool) {
+// claim takes the items of batch in one transaction, each with a nested
+// compare-and-swap: the item is still the one seen (its revision) and
+// nobody claimed it. A claim lives under the agent's lease, and marks its
+// item claimed; its revision fences the result. It returns those taken.
+func (a *Agent) claim(ctx context.Context, batch []claimable) []claimable {
 	a.mu.Lock()
 	lease := a.lease
 	a.mu.Unlock()
-	if lease == 0 {
-		return 0, false
+	if lease == 0 || len(batch) == 0 {
+		a.requeue(batch)
+		return nil
 	}
-	run, node := c.item.Req.RunID, c.item.Req.NodeID
-	ck := a.opts.Keys.Claim(run, node)
-	val, _ := json.Marshal(Claim{Agent: a.opts.Name, Call: c.item.Call})
-	marked := c.item
-	marked.ClaimedBy = a.opts.Name
-	ival, _ := json.Marshal(marked)
+	ops := make([]clientv3.Op, len(batch))
+	for i, cl := range batch {
+		run, node := cl.c.item.Req.RunID, cl.c.item.Req.NodeID
+		ck := a.opts.Keys.Claim(run, node)
+		val, _ := json.Marshal(Claim{Agent: a.opts.Name, Call: cl.c.item.Call})
+		marked := cl.c.item
+		marked.ClaimedBy = a.opts.Name
+		ival, _ := json.Marshal(marked)
+		ops[i] = clientv3.OpTxn(
+			[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(cl.key), "=", cl.c.rev), clientv3.Compare(clientv3.CreateRevision(ck), "=", 0)},
+			[]clientv3.Op{clientv3.OpPut(ck, string(val), clientv3.WithLease(lease)), clientv3.OpPut(cl.key, string(ival))}, nil)
+	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := a.opts.Client.Txn(cctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", c.rev), clientv3.Compare(clientv3.CreateRevision(ck), "=", 0)).
-		Then(clientv3.OpPut(ck, string(val), clientv3.WithLease(lease)), clientv3.OpPut(key, string(ival))).Commit()
+	resp, err := a.opts.Client.Txn(cctx).Then(ops...).Commit()
 	if err != nil {
-		a.log.Warn("claim failed", zap.String("run", run), zap.String("node", node), zap.Error(err))
-		// Seen again at the next change of the item, or here after a pause.
-		a.mu.Lock()
-		if _, ok := a.cand[key]; !ok {
-			a.cand[key] = c
-			a.queue = append(a.queue, key)
-		}
-		a.mu.Unlock()
+		a.log.Warn("claim failed: trying again", zap.Int("items", len(batch)), zap.Error(err))
+		a.requeue(batch) // seen again here, or at the item's next change
 		sleep(ctx, 200*time.Millisecond)
-		return 0, false
+		return nil
 	}
-	if !resp.Succeeded {
-		return 0, false // another agent was faster, or the item changed
+	var out []claimable
+	for i, r := range resp.Responses {
+		if tr := r.GetResponseTxn(); tr != nil && tr.Succeeded {
+			cl := batch[i]
+			cl.rev = resp.Header.Revision
+			out = append(out, cl)
+		}
 	}
-	a.claimed.Add(1)
-	return resp.Header.Revision, true
+	a.claimed.Add(int64(len(out)))
+	return out
+}
+
+// requeue makes items candidates again after a failed claim.
+func (a *Agent) requeue(batch []claimable) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, cl := range batch {
+		if _, ok := a.cand[cl.key]; !ok {
+			a.cand[cl.key] = cl.c
+			a.queue = append(a.queue, cl.key)
+		}
+	}
 }
 
 // Claimed returns how many calls the agent has claimed since it started.

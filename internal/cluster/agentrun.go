@@ -202,43 +202,101 @@ func (a *Agent) hostOf(ctx context.Context, g *graphs.Graph, plugin string) (ste
 	return lh.h, nil
 }
 
-// writeResult writes res if the claim still holds (fencing); otherwise it
-// writes it aside as refused, for the coordinator to journal. It tries
-// again while etcd is unreachable, until hard is done.
+// pendingResult is a result waiting for the result writer.
+type pendingResult struct {
+	it   Item
+	res  Result
+	evs  []wireEvent
+	nlog *zap.Logger
+	done chan struct{}
+}
+
+// writeResult hands res to the result writer and waits until it is
+// written (or refused, or given up).
 func (a *Agent) writeResult(hard context.Context, it Item, res Result, evs []wireEvent, nlog *zap.Logger) {
+	p := &pendingResult{it: it, res: res, evs: evs, nlog: nlog, done: make(chan struct{})}
+	select {
+	case a.results <- p:
+		<-p.done
+	case <-hard.Done():
+	}
+}
+
+// resultLoop writes results in batches until stop is done.
+func (a *Agent) resultLoop(hard, stop context.Context) {
+	for {
+		var first *pendingResult
+		select {
+		case first = <-a.results:
+		case <-stop.Done():
+			return
+		}
+		batch := []*pendingResult{first}
+	fill:
+		for len(batch) < maxClaimBatch {
+			select {
+			case p := <-a.results:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		a.writeResults(hard, batch)
+		for _, p := range batch {
+			close(p.done)
+		}
+	}
+}
+
+// writeResults writes each result of batch if its claim still holds
+// (fencing: one nested transaction each); a refused one is written aside,
+// for the coordinator to journal. It tries again while etcd is
+// unreachable, until hard is done.
+func (a *Agent) writeResults(hard context.Context, batch []*pendingResult) {
 	k := a.opts.Keys
-	run, node := it.Req.RunID, it.Req.NodeID
-	val, _ := json.Marshal(res)
-	then := []clientv3.Op{clientv3.OpPut(k.Result(run, node), string(val))}
-	if len(evs) > 0 {
-		b, _ := json.Marshal(evs)
-		then = append([]clientv3.Op{clientv3.OpPut(k.Event(run, node, res.ClaimRev, 99999999), string(b))}, then...)
+	ops := make([]clientv3.Op, len(batch))
+	vals := make([]string, len(batch))
+	for i, p := range batch {
+		run, node := p.it.Req.RunID, p.it.Req.NodeID
+		val, _ := json.Marshal(p.res)
+		vals[i] = string(val)
+		then := []clientv3.Op{clientv3.OpPut(k.Result(run, node), string(val))}
+		if len(p.evs) > 0 {
+			b, _ := json.Marshal(p.evs)
+			then = append([]clientv3.Op{clientv3.OpPut(k.Event(run, node, p.res.ClaimRev, 99999999), string(b))}, then...)
+		}
+		ops[i] = clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k.Claim(run, node)), "=", p.res.ClaimRev)}, then, nil)
 	}
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		ctx, cancel := context.WithTimeout(hard, 10*time.Second)
-		resp, err := a.opts.Client.Txn(ctx).
-			If(clientv3.Compare(clientv3.CreateRevision(k.Claim(run, node)), "=", res.ClaimRev)).
-			Then(then...).Commit()
+		resp, err := a.opts.Client.Txn(ctx).Then(ops...).Commit()
 		cancel()
-		if err == nil && resp.Succeeded {
-			nlog.Info("step done", zap.String("status", string(res.Status)), zap.Bool("restored", res.Restored), zap.String("error", res.Error))
-			return
-		}
 		if err == nil {
-			nlog.Error("result refused: this agent's claim was taken over (its lease expired); writing it aside for the journal",
-				zap.String("status", string(res.Status)))
-			ctx, cancel := context.WithTimeout(hard, 10*time.Second)
-			_, err = a.opts.Client.Put(ctx, k.Refused(run, node, res.ClaimRev), string(val))
-			cancel()
-			if err == nil || hard.Err() != nil {
-				return
+			var refused []clientv3.Op
+			for i, r := range resp.Responses {
+				p := batch[i]
+				if tr := r.GetResponseTxn(); tr != nil && tr.Succeeded {
+					p.nlog.Info("step done", zap.String("status", string(p.res.Status)), zap.Bool("restored", p.res.Restored), zap.String("error", p.res.Error))
+					continue
+				}
+				p.nlog.Error("result refused: this agent's claim was taken over (its lease expired); writing it aside for the journal",
+					zap.String("status", string(p.res.Status)))
+				refused = append(refused, clientv3.OpPut(k.Refused(p.it.Req.RunID, p.it.Req.NodeID, p.res.ClaimRev), vals[i]))
 			}
+			if len(refused) > 0 {
+				ctx, cancel := context.WithTimeout(hard, 10*time.Second)
+				if _, err := a.opts.Client.Txn(ctx).Then(refused...).Commit(); err != nil {
+					a.log.Error("write refused results aside", zap.Error(err))
+				}
+				cancel()
+			}
+			return
 		}
 		if hard.Err() != nil {
-			nlog.Error("result not written: stopped while etcd was unreachable", zap.Error(err))
+			a.log.Error("results not written: stopped while etcd was unreachable", zap.Int("results", len(batch)), zap.Error(err))
 			return
 		}
-		nlog.Warn("write result: etcd unreachable, trying again", zap.Error(err))
+		a.log.Warn("write results: etcd unreachable, trying again", zap.Error(err))
 		sleep(hard, wait)
 	}
 }

@@ -68,7 +68,9 @@ func BenchmarkDispatch10k(b *testing.B) {
 		g2 := mustGraph(b, dir, noopGraph(n))
 		st2 := openStore(b, filepath.Join(dir, "etcd-run.db"))
 		d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: c.Client(b), Keys: k, Graph: g2, Name: "bench",
-			Journal: func(ctx context.Context, run string, e *state.Entry) error { return st2.Apply(ctx, state.Change{RunID: run, Entry: e}) }})
+			Journal: func(ctx context.Context, run string, e *state.Entry) error {
+				return st2.Apply(ctx, state.Change{RunID: run, Entry: e})
+			}})
 		if len(d.Agents()) == 0 {
 			b.Fatal("no agents seen")
 		}
