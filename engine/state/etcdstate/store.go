@@ -81,6 +81,9 @@ type Store struct {
 	wake      chan struct{}
 	done      chan struct{}
 	interrupt chan struct{} // closed by Interrupt
+	// heads are the journal heads the writer left, by run: only the
+	// writer goroutine uses them.
+	heads map[string]*runHead
 	intOnce   sync.Once
 
 	stats struct{ commits, changes, applies, failed atomic.Uint64 }

@@ -171,6 +171,10 @@ func (t *txn) request(k keys) ([]clientv3.Cmp, []clientv3.Op, error) {
 	var cmps []clientv3.Cmp
 	for _, id := range t.touched {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k.head(id)), "=", t.base[id].modRev))
+		if t.recs[id] {
+			// The record is rewritten from what the writer knew of it.
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k.run(id)), "=", t.base[id].recRev))
+		}
 	}
 	ops := make([]clientv3.Op, 0, len(t.ops)+len(t.heads)+len(t.recs)+len(t.snaps))
 	for _, o := range t.ops {
@@ -220,9 +224,14 @@ func (s *Store) send(ctxs []context.Context, t *txn) (map[string]*runHead, error
 			if n > 1 && s.opts.OnWait != nil {
 				s.opts.OnWait(nil)
 			}
-			for id := range t.heads {
+			for _, id := range t.touched {
 				h := *t.after[id]
-				h.modRev = resp.Header.Revision
+				if t.heads[id] {
+					h.modRev = resp.Header.Revision
+				}
+				if t.recs[id] {
+					h.recRev = resp.Header.Revision
+				}
 				t.after[id] = &h
 			}
 			return nil, nil
@@ -249,7 +258,7 @@ func (s *Store) send(ctxs []context.Context, t *txn) (map[string]*runHead, error
 		}
 		moved := false
 		for _, id := range t.touched {
-			if cur[id].modRev != t.base[id].modRev {
+			if cur[id].modRev != t.base[id].modRev || cur[id].recRev != t.base[id].recRev {
 				moved = true
 			}
 		}

@@ -87,7 +87,8 @@ func (s *Store) writer() {
 type runHead struct {
 	seq    uint64
 	hash   string
-	modRev int64
+	modRev int64      // of the head key
+	recRev int64      // of the run record's key
 	run    *state.Run // nil: no such run
 }
 
@@ -113,7 +114,7 @@ func (s *Store) commit(batch []*request) {
 			}
 		}
 	}
-	heads, err := s.loadHeads(ctxs, ids)
+	heads, err := s.knownHeads(ctxs, ids)
 	if err != nil {
 		s.finish(batch, fmt.Errorf("read journal heads on %s: %w", s.url, err))
 		return
@@ -140,10 +141,12 @@ func (s *Store) commit(batch []*request) {
 			conflict, err = s.send(ctxs, t)
 			if err == nil && conflict != nil {
 				heads = conflict // another writer moved a head: seal again after it
+				s.remember(heads, t.touched)
 				continue
 			}
 		}
 		if err != nil {
+			s.forget(t)
 			err = fmt.Errorf("commit %d changes to %s: %w", len(items)-pos, s.url, err)
 			for _, it := range items[pos:] {
 				if it.req.err == nil {
@@ -153,6 +156,7 @@ func (s *Store) commit(batch []*request) {
 			break
 		}
 		heads = t.after
+		s.remember(heads, t.touched)
 		s.stats.commits.Add(1)
 		s.stats.changes.Add(uint64(n))
 		for _, it := range items[pos : pos+n] {
@@ -178,6 +182,56 @@ func (s *Store) finish(batch []*request, err error) {
 	}
 }
 
+// knownHeads returns the heads of runs ids: those the writer knows from
+// its last commits, the others read from etcd. A head known here may be
+// stale (another process wrote since): the transaction's guard finds it
+// out, and the writer reads it again.
+func (s *Store) knownHeads(ctxs []context.Context, ids []string) (map[string]*runHead, error) {
+	heads := make(map[string]*runHead, len(ids))
+	var missing []string
+	for _, id := range ids {
+		if h, ok := s.heads[id]; ok {
+			heads[id] = h
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		loaded, err := s.loadHeads(ctxs, missing)
+		if err != nil {
+			return nil, err
+		}
+		for id, h := range loaded {
+			heads[id] = h
+		}
+		s.remember(loaded, missing)
+	}
+	return heads, nil
+}
+
+// remember keeps the heads of ids for the next batches (runs that exist).
+func (s *Store) remember(heads map[string]*runHead, ids []string) {
+	if s.heads == nil {
+		s.heads = map[string]*runHead{}
+	}
+	for _, id := range ids {
+		if h := heads[id]; h != nil && h.run != nil {
+			s.heads[id] = h
+		}
+	}
+}
+
+// forget drops what the writer knows of t's runs after a failed commit.
+func (s *Store) forget(t *txn) {
+	if t == nil {
+		s.heads = nil
+		return
+	}
+	for _, id := range t.touched {
+		delete(s.heads, id)
+	}
+}
+
 // loadHeads reads the record and journal head of each run, in one
 // linearizable transaction, retrying while etcd is unavailable.
 func (s *Store) loadHeads(ctxs []context.Context, ids []string) (map[string]*runHead, error) {
@@ -198,7 +252,7 @@ func (s *Store) loadHeads(ctxs []context.Context, ids []string) (map[string]*run
 				if err != nil {
 					return err
 				}
-				h.run = &run
+				h.run, h.recRev = &run, kvs[0].ModRevision
 			}
 			if kvs := resp.Responses[2*i+1].GetResponseRange().Kvs; len(kvs) == 1 {
 				h.modRev = kvs[0].ModRevision
