@@ -83,8 +83,8 @@ type Store struct {
 	interrupt chan struct{} // closed by Interrupt
 	// heads are the journal heads the writer left, by run: only the
 	// writer goroutine uses them.
-	heads map[string]*runHead
-	intOnce   sync.Once
+	heads   map[string]*runHead
+	intOnce sync.Once
 
 	stats struct{ commits, changes, applies, failed atomic.Uint64 }
 }
