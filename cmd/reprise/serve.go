@@ -41,11 +41,14 @@ certificate and prints its SHA-256 fingerprint to check in the browser.`,
 			if selfSigned && certFile != "" {
 				return usageError("serve: --tls-self-signed or --tls-cert/--tls-key, not both")
 			}
-			if _, err := os.Stat(*statePath); err != nil {
-				return fmt.Errorf("serve: no state file at %s: nothing has run here yet (use --state or REPRISE_STATE to name another)", *statePath)
-			}
 			useTLS := selfSigned || certFile != ""
-			srv, err := web.New(web.Options{StatePath: *statePath, TLS: useTLS, Warm: true})
+			wo, closeState, err := serveState(*statePath)
+			if err != nil {
+				return err
+			}
+			defer closeState()
+			wo.TLS, wo.Warm = useTLS, true
+			srv, err := web.New(wo)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/reprise-si/reprise/engine/state/etcdstate"
 	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/etcdconn"
+	"github.com/reprise-si/reprise/internal/web"
 )
 
 // A --state value is a state file, or an etcd cluster:
@@ -117,4 +118,21 @@ func openReadOnly(path string) (state.Backend, error) {
 		return openEtcd(path, true)
 	}
 	return state.Open(path, state.Options{ReadOnly: true})
+}
+
+// serveState returns the web options of the state serve shows: the file
+// (which must exist), or etcd, opened for the operators' actions.
+func serveState(path string) (web.Options, func(), error) {
+	if !etcdconn.IsURL(path) {
+		if _, err := os.Stat(path); err != nil {
+			return web.Options{}, nil, fmt.Errorf("serve: no state file at %s: nothing has run here yet (use --state or REPRISE_STATE to name another)", path)
+		}
+		return web.Options{StatePath: path}, func() {}, nil
+	}
+	st, err := openEtcd(path, false)
+	if err != nil {
+		return web.Options{}, nil, err
+	}
+	return web.Options{StatePath: path, Backend: st, LogPath: logPath(path),
+		Live: func() string { return etcdLive(st) }}, func() { st.Close() }, nil
 }

@@ -26,7 +26,7 @@ type runData struct {
 // view model (engine/view) and the crisis view beside it. Pages call load,
 // which shares one loadFresh among the viewers of the same moment.
 func (s *Server) loadFresh(runID string, journal bool) (*runData, error) {
-	r, err := control.Open(s.opts.StatePath)
+	r, err := s.openState()
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (s *Server) loadFresh(runID string, journal bool) (*runData, error) {
 
 // runs lists the runs of the state file, newest first.
 func (s *Server) runs() ([]state.Run, string, error) {
-	r, err := control.Open(s.opts.StatePath)
+	r, err := s.openState()
 	if err != nil {
 		return nil, "", err
 	}
@@ -69,7 +69,7 @@ const (
 func (s *Server) do(ctx context.Context, act action, runID, node string, op state.Operator, text string) (string, error) {
 	defer s.models.forget(runID) // the next page shows what the action did
 	by := op.Name
-	st, err := state.Open(s.opts.StatePath, state.Options{Holder: fmt.Sprintf("reprise serve: %s %s by %s", act, node, by)})
+	st, err := s.openWriter(fmt.Sprintf("reprise serve: %s %s by %s", act, node, by))
 	var locked *state.LockedError
 	if errors.As(err, &locked) {
 		if act != actApprove {

@@ -242,7 +242,7 @@ func (s *Server) formAction(act action) handler {
 // logTail returns the last n messages of node id in the JSON log beside
 // the state file (STATE.log), read from its last 512 KiB.
 func (s *Server) logTail(id string, n int) []string {
-	f, err := os.Open(s.opts.StatePath + ".log")
+	f, err := os.Open(s.logPath())
 	if err != nil {
 		return nil
 	}

@@ -24,7 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reprise-si/reprise/engine/control"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/internal/auth"
 )
@@ -34,8 +33,17 @@ var assets embed.FS
 
 // Options configure a Server.
 type Options struct {
-	// StatePath is the state file served.
+	// StatePath is the state file served (with Backend: where it is, for
+	// messages).
 	StatePath string
+	// Backend, when set, is the state served instead of the file: etcd,
+	// read and written directly (no file lock, no control socket). The
+	// server does not close it.
+	Backend state.Backend
+	// Live, with Backend, returns the run a process is running now ("").
+	Live func() string
+	// LogPath is the JSON log of the runs (default StatePath + ".log").
+	LogPath string
 	// TLS says the server is reached over HTTPS (cookies are Secure).
 	TLS bool
 	// Now is the clock (default time.Now).
@@ -159,7 +167,7 @@ func (s *Server) operators() ([]state.Operator, error) {
 	if now := time.Now(); now.Sub(s.opsAt) < operatorsTTL && s.ops != nil {
 		return s.ops, nil
 	}
-	r, err := control.Open(s.opts.StatePath)
+	r, err := s.openState()
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reprise-si/reprise/engine/control"
 	"github.com/reprise-si/reprise/engine/state"
 )
 
@@ -60,7 +59,7 @@ func (h *hubs) subscribe(run string) (chan []byte, func(), error) {
 }
 
 func (h *hubs) lastSeq(run string) (uint64, error) {
-	r, err := control.Open(h.s.opts.StatePath)
+	r, err := h.s.openState()
 	if err != nil {
 		return 0, err
 	}
@@ -97,7 +96,7 @@ func (h *hubs) poll(run string, hb *hub) {
 		// the machine little while a run commits thousands of entries.
 		var batch []byte
 		last := after
-		if r, err := control.Open(h.s.opts.StatePath); err == nil {
+		if r, err := h.s.openState(); err == nil {
 			_ = r.Journal(run, after, func(e state.Entry) error {
 				b, _ := json.Marshal(map[string]any{"seq": e.Seq, "time": e.Time, "type": e.Type, "node": e.NodeID,
 					"state": e.State, "by": e.By, "message": e.Message})
