@@ -8,7 +8,7 @@ PKGS    := ./...
 # benchmarks have their own targets.
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build test test-short fuzz bench demo demo-resume report-screenshot proto proto-python clean tidy vet
+.PHONY: all build test test-short fuzz bench demo demo-resume demo-cluster report-screenshot proto proto-python clean tidy vet
 
 all: build
 
@@ -49,6 +49,13 @@ demo: build
 
 demo-resume: build
 	@if [ -x examples/hospital/demo-resume.sh ]; then examples/hospital/demo-resume.sh; else echo "demo-resume not built yet"; exit 1; fi
+
+# The reference hospital rebuilt by a cluster on this machine: 3 etcd members
+# (bin/etcd, the etcd server module go.mod pins), two coordinators (leader and
+# standby), three agents; an agent, the leader and one member are killed on the way.
+demo-cluster: build
+	$(GO) build -o $(BIN)/etcd ./internal/etcdmain
+	examples/hospital/demo-cluster.sh
 
 # Regenerate the plugin contract's Go code from plugins/proto (the output is
 # committed: CI never runs protoc). Needs Debian's protobuf-compiler and the

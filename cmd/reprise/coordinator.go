@@ -111,6 +111,9 @@ func (co *coordinator) elect(ctx context.Context, stderr io.Writer, graph, comma
 	go func() {
 		select {
 		case <-lead.Lost():
+			if co.ctx.Err() != nil {
+				return // close resigned: the session is ending, not losing the lead
+			}
 			fmt.Fprintf(stderr, "lost the lead of graph %s (etcd unreachable past --ttl): another coordinator may lead now; cancelling this session\n", graph)
 			co.cancel()
 		case <-co.ctx.Done():
@@ -159,11 +162,11 @@ func (co *coordinator) close() {
 	if co == nil {
 		return
 	}
+	if co.cancel != nil {
+		co.cancel() // first: resigning below is not a lost lead
+	}
 	if co.lead != nil {
 		co.lead.Resign()
-	}
-	if co.cancel != nil {
-		co.cancel()
 	}
 	co.cli.Close()
 }

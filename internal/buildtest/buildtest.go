@@ -23,6 +23,7 @@ import (
 var Packages = map[string]string{
 	"reprise":             "./cmd/reprise",
 	"reprise-plugin-pacs": "./examples/vendor-plugin",
+	"etcd":                "./internal/etcdmain", // make demo-cluster
 }
 
 // Root returns the repository's top folder: the first folder holding
