@@ -273,10 +273,14 @@ func (r *runner) beginStop(msg string, cancel bool) {
 }
 
 // shortStep is the mean step time under which the scheduler arms nodes
-// ahead of free slots; armAhead is how many, per slot.
+// ahead of free slots; armAhead is at most how many, per slot, and armWait
+// about the longest an armed node waits for its slot (steps of 1 ms get
+// the 16 per slot that let a commit carry a hundred nodes' transitions;
+// steps of 10 ms, 5).
 const (
 	shortStep = 20 * time.Millisecond
-	armAhead  = 4
+	armAhead  = 16
+	armWait   = 50 * time.Millisecond
 )
 
 // ahead is how many nodes may be armed beyond the free slots. A node's
@@ -289,10 +293,14 @@ const (
 // started when the run stops goes back to pending; after a crash it is
 // checked like any node left running.
 func (r *runner) ahead() int {
-	if r.measuredN < r.e.opts.Parallelism || r.measured/time.Duration(r.measuredN) >= shortStep {
+	if r.measuredN < r.e.opts.Parallelism {
 		return 0
 	}
-	return armAhead * r.e.opts.Parallelism
+	mean := r.measured / time.Duration(r.measuredN)
+	if mean >= shortStep {
+		return 0
+	}
+	return int(min(armAhead, armWait/max(mean, time.Microsecond))) * r.e.opts.Parallelism
 }
 
 // startReady takes nodes off the ready queue while there is room and arms
