@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,8 +25,10 @@ import (
 // Exec runs commands: `with: {restore: [argv…], check: [argv…], verify:
 // [argv…], env: {K: V}, dir: …}`. The working directory defaults to the
 // graph file's folder (a relative dir resolves from it). Each command gets
-// REPRISE_RUN, REPRISE_NODE, REPRISE_ATTEMPT, REPRISE_OUTPUT (a file
-// where `KEY=VALUE` lines become the node's outputs) and REPRISE_DRILL (1 in
+// REPRISE_RUN, REPRISE_NODE, REPRISE_ATTEMPT, REPRISE_OUTPUT (a file, in
+// a folder only the plugin's user can enter, that the command creates or
+// appends to, `>> "$REPRISE_OUTPUT"`, where `KEY=VALUE` lines become the
+// node's outputs) and REPRISE_DRILL (1 in
 // a drill run: restore into the exercise environment; else 0) in its
 // environment.
 // Restore streams stdout and stderr as log lines (info and warn); a
@@ -358,7 +361,7 @@ func sortedKeys(m map[string]string) []string {
 // that are not valid UTF-8 are read as Windows-1252, said once.
 func readOutputs(path string) (map[string]string, []string, error) {
 	out := map[string]string{}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+	if fi, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Mode().IsRegular() && fi.Size() == 0) {
 		return out, nil, nil // what most commands leave: nothing to open
 	}
 	f, err := os.Open(path)

@@ -11,18 +11,19 @@ import (
 
 // What each command exec runs needs from the file system, made cheap: a
 // run of 10,000 short commands spent a fifth of the plugin's time creating
-// and removing a temporary file per command in a crowded temporary folder,
-// and opening /dev/null for each command's stdin.
+// and removing a temporary file per command (a file created or removed on
+// a file system where the state file is synced waits for its journal), and
+// opening /dev/null for each command's stdin.
 
 // outputsIdle is how long the outputs folder outlives the last command.
 const outputsIdle = 2 * time.Second
 
-// outputsFolder hands out REPRISE_OUTPUT files in a folder of its own
-// (mode 0700, made on first use in the OS temporary folder): creating a
-// file there costs a fraction of what os.CreateTemp pays in a crowded
-// /tmp, and no other user can put a file or a link in it. Each file is
-// created empty, exclusively, mode 0600, and removed when its command is
-// done; the folder is removed once no command has used it for outputsIdle,
+// outputsFolder hands out REPRISE_OUTPUT paths in a folder of its own
+// (mode 0700, made on first use in the OS temporary folder), where no
+// other user can put a file or a link. The file is not made in advance: a
+// command that sets outputs creates it (`>> "$REPRISE_OUTPUT"`), most
+// commands never do, and a command's outputs file is removed when it is
+// done. The folder is removed once no command has used it for outputsIdle,
 // and when the plugin stops (Serve).
 type outputsFolder struct {
 	mu    sync.Mutex
@@ -34,8 +35,8 @@ type outputsFolder struct {
 
 var outputs outputsFolder
 
-// take creates a new empty outputs file and returns its path; give it back
-// with done.
+// take returns a new outputs file path, of a file that does not exist;
+// give it back with done.
 func (o *outputsFolder) take() (string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -51,17 +52,12 @@ func (o *outputsFolder) take() (string, error) {
 	}
 	o.seq++
 	path := filepath.Join(o.dir, "output-"+strconv.FormatUint(o.seq, 10))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("create output file: %w", err)
-	}
-	f.Close()
 	o.users++
 	return path, nil
 }
 
-// done removes an outputs file take returned, and the folder after
-// outputsIdle without use.
+// done removes the outputs file at a path take returned, if the command
+// made one, and the folder after outputsIdle without use.
 func (o *outputsFolder) done(path string) {
 	_ = os.Remove(path)
 	o.mu.Lock()

@@ -13,17 +13,16 @@ import (
 	"github.com/reprise-si/reprise/plugins/sdk"
 )
 
-// Each command gets its own empty REPRISE_OUTPUT file, mode 0600, in a
-// folder of mode 0700 that only this process uses; the file is gone when
-// the command is done, the folder once no command used it for a while (or
-// when the plugin stops); stdin reads as empty. Sixteen commands at once
-// never share a file.
+// Each command gets its own REPRISE_OUTPUT path, of a file it creates if
+// it sets outputs, in a folder of mode 0700 that only this process uses;
+// the file is gone when the command is done, the folder once no command
+// used it for a while (or when the plugin stops); stdin reads as empty.
+// Sixteen commands at once never share a file.
 func TestExecOutputsFiles(t *testing.T) {
 	dir := t.TempDir()
 	mustScript(t, dir, "restore.sh", `cat   # stdin is /dev/null: ends at once
 ls -ld "$(dirname "$REPRISE_OUTPUT")" | cut -c1-10
-ls -l "$REPRISE_OUTPUT" | cut -c1-10
-test -s "$REPRISE_OUTPUT" && echo "not empty"
+test -e "$REPRISE_OUTPUT" && echo "the outputs file exists before the command writes it"
 echo "path=$REPRISE_OUTPUT" >> "$REPRISE_OUTPUT"
 echo "node=$REPRISE_NODE" >> "$REPRISE_OUTPUT"
 `)
@@ -49,8 +48,8 @@ echo "node=$REPRISE_NODE" >> "$REPRISE_OUTPUT"
 					logs = append(logs, ev.Message)
 				}
 			}
-			if strings.Join(logs, "|") != "drwx------|-rw-------" {
-				errs <- fmt.Errorf("node %s: modes of the folder and the file: %q, want drwx------ and -rw-------, an empty file", node, logs)
+			if strings.Join(logs, "|") != "drwx------" {
+				errs <- fmt.Errorf("node %s: the command said %q, want only the folder's mode drwx------", node, logs)
 			}
 			out := rec.Outputs()
 			if out["node"] != node {
@@ -87,6 +86,16 @@ echo "node=$REPRISE_NODE" >> "$REPRISE_OUTPUT"
 			t.Fatalf("outputs folder %s still there %s after the last command", folder, outputsIdle+10*time.Second)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A command that sets no outputs never made the file: no outputs, no
+	// warning.
+	rec := sdk.NewRecorder()
+	if err := (&Exec{}).Restore(context.Background(), execRequest("quiet", dir, map[string]any{"restore": []string{"true"}}), rec.Stream); err != nil {
+		t.Fatal(err)
+	}
+	if evs := rec.Events(); len(rec.Outputs()) != 0 || len(evs) != 0 {
+		t.Errorf("a command that set no outputs: outputs %v, events %+v; want none", rec.Outputs(), evs)
 	}
 
 	// close (the plugin stops) removes a folder at once.
