@@ -15,3 +15,9 @@ func endGroup(pid int, _ time.Duration) {
 		_ = p.Kill()
 	}
 }
+
+// processExists reports whether a process pid exists; without a way to
+// ask, every process does (the outputs folders' sweep leaves them all).
+func processExists(int) bool { return true }
+
+func ownedByMe(os.FileInfo) bool { return false }

@@ -3,6 +3,7 @@
 package builtin
 
 import (
+	"os"
 	"os/exec"
 	"syscall"
 	"time"
@@ -23,4 +24,17 @@ func endGroup(pgid int, grace time.Duration) {
 		return // already gone
 	}
 	time.AfterFunc(grace, func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+}
+
+// processExists reports whether a process pid exists (for the outputs
+// folders' sweep: one that exists under another user counts).
+func processExists(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}
+
+// ownedByMe reports whether this process's user owns the file fi describes.
+func ownedByMe(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Getuid()
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -31,6 +32,29 @@ type outputsFolder struct {
 	users int
 	seq   uint64
 	idle  *time.Timer
+	sweep sync.Once
+}
+
+// outputsPrefix starts the outputs folders' names, before the pid of the
+// plugin process that made one.
+const outputsPrefix = "reprise-exec-"
+
+// sweepOutputs removes the outputs folders that plugin processes killed
+// outright left behind: empty, this user's, an hour old, and named after a
+// process that no longer exists. A live process of another pid namespace
+// sharing the temporary folder could look gone, hence the other conditions:
+// its folder is kept while a command writes in it (or within an hour).
+func sweepOutputs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), outputsPrefix+"*-*"))
+	for _, dir := range dirs {
+		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(filepath.Base(dir), outputsPrefix), "-", 2)[0])
+		if err != nil || pid == os.Getpid() || processExists(pid) {
+			continue
+		}
+		if fi, err := os.Lstat(dir); err == nil && fi.IsDir() && ownedByMe(fi) && time.Since(fi.ModTime()) > time.Hour {
+			_ = os.Remove(dir) // an empty folder only
+		}
+	}
 }
 
 var outputs outputsFolder
@@ -44,7 +68,8 @@ func (o *outputsFolder) take() (string, error) {
 		o.idle.Stop()
 	}
 	if o.dir == "" {
-		dir, err := os.MkdirTemp("", "reprise-exec-"+strconv.Itoa(os.Getpid())+"-*")
+		o.sweep.Do(sweepOutputs)
+		dir, err := os.MkdirTemp("", outputsPrefix+strconv.Itoa(os.Getpid())+"-*")
 		if err != nil {
 			return "", fmt.Errorf("create outputs folder: %w", err)
 		}

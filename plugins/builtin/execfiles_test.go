@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -116,4 +117,43 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	outputs.close()
 	os.Exit(code)
+}
+
+// The sweep removes the empty, hour-old outputs folders of processes that
+// are gone, and nothing else.
+func TestSweepOutputs(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	gone, live := dead.Process.Pid, os.Getppid()
+	old := time.Now().Add(-2 * time.Hour)
+	mk := func(pid int, age time.Time, file bool) string {
+		dir, err := os.MkdirTemp(tmp, fmt.Sprintf("%s%d-", outputsPrefix, pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if file {
+			if err := os.WriteFile(filepath.Join(dir, "output-1"), []byte("k=v\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chtimes(dir, age, age); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	swept := mk(gone, old, false)
+	kept := []string{mk(gone, time.Now(), false), mk(gone, old, true), mk(live, old, false), mk(os.Getpid(), old, false)}
+	sweepOutputs()
+	if _, err := os.Stat(swept); !os.IsNotExist(err) {
+		t.Errorf("the empty, old folder of a process that is gone was kept (%v)", err)
+	}
+	for _, dir := range kept {
+		if _, err := os.Stat(dir); err != nil {
+			t.Errorf("folder %s was swept: %v", filepath.Base(dir), err)
+		}
+	}
 }
