@@ -149,10 +149,11 @@ func (co *coordinator) newHost(journal func(ctx context.Context, run string, e *
 	}
 }
 
-// context is the session's context: cancelled if the lead is lost.
-func (co *coordinator) context() context.Context {
+// context is the session's context: ctx, cancelled too if the lead is
+// lost.
+func (co *coordinator) context(ctx context.Context) context.Context {
 	if co == nil || co.ctx == nil {
-		return context.Background()
+		return ctx
 	}
 	return co.ctx
 }
@@ -195,16 +196,16 @@ func waitForLock(ctx context.Context, stderr io.Writer, path, who string) (*sess
 
 // takeOver goes on with run prev, left by the leader this standby took
 // over from, as resume does: nodes left running are asked Check first.
-func (s *session) takeOver(c *cobra.Command, f runFlags, opts engine.Options, prev state.Run) error {
-	fmt.Fprintf(c.ErrOrStderr(), "standby: going on with run %s of %s (%s)\n", prev.ID, prev.GraphName, progressOf(s.st, prev))
-	if prev.Options.Parallelism > 0 && !c.Flags().Changed("parallelism") {
+func (s *session) takeOver(ctx context.Context, o sessionOptions, opts engine.Options, prev state.Run, std stdio) (runOutcome, error) {
+	fmt.Fprintf(std.Err, "standby: going on with run %s of %s (%s)\n", prev.ID, prev.GraphName, progressOf(s.st, prev))
+	if prev.Options.Parallelism > 0 && !o.ParallelismSet {
 		opts.Parallelism = prev.Options.Parallelism
 	}
-	if err := s.start(f, opts); err != nil {
-		return err
+	if err := s.start(o, opts, std.Err); err != nil {
+		return runOutcome{}, err
 	}
-	res, err := s.do(func(ctx context.Context) (engine.Result, error) { return s.eng.Resume(ctx, prev.ID, nil) })
-	return s.finish(c.OutOrStdout(), res, err, f.json)
+	res, err := s.do(ctx, func(ctx context.Context) (engine.Result, error) { return s.eng.Resume(ctx, prev.ID, nil) })
+	return runOutcome{Result: res}, s.end(res, err)
 }
 
 // serveCommands applies the operators' commands sent through etcd

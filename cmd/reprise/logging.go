@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -83,14 +84,15 @@ func isTerminal(f *os.File) bool {
 	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
 }
 
-// stderrProgress is the one place where a run's progress reaches stderr
-// (the live display of progress.go: bars on a terminal, one plain line per
-// event otherwise); quiet shows nothing. done flushes the display.
-func stderrProgress(quiet bool) (onEvent func(engine.Event), done func()) {
+// progressTo is the one place where a run's progress reaches stderr (w):
+// the live display of progress.go, bars when w is a terminal, one plain
+// line per event otherwise; quiet shows nothing. done flushes the display.
+func progressTo(w io.Writer, quiet bool) (onEvent func(engine.Event), done func()) {
 	if quiet {
 		return nil, func() {}
 	}
-	p := newProgress(os.Stderr, isTerminal(os.Stderr))
+	f, ok := w.(*os.File)
+	p := newProgress(w, ok && isTerminal(f))
 	return p.Event, p.Close
 }
 

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -15,8 +15,7 @@ import (
 
 func newResumeCmd() *cobra.Command {
 	var f runFlags
-	var graphFile string
-	var dryRun, rerunChanged bool
+	var opts resumeOptions
 	c := &cobra.Command{
 		Use:   "resume [RUN]",
 		Short: "Continue a run (default: the latest unfinished one) from its stored graph",
@@ -39,32 +38,28 @@ Without --parallelism or --fail-fast, the run keeps the values it started with.
 Exit codes as for run.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			runID := ""
+			opts.sessionOptions = f.options(c)
 			if len(args) == 1 {
-				runID = args[0]
+				opts.RunID = args[0]
 			}
-			if graphFile == "" && (dryRun || rerunChanged) {
-				return usageError("resume: --dry-run and --rerun-changed need --graph FILE (the edited graph)")
-			}
-			var edited *graphs.Graph
-			if graphFile != "" {
-				var err error
-				if edited, err = graphs.Load(graphFile); err != nil {
+			std := stdioOf(c)
+			out, err := runResume(c.Context(), opts, std)
+			if opts.DryRun {
+				if err != nil {
 					return err
 				}
+				return printEditPlan(std.Out, out, opts.JSON)
 			}
-			if dryRun {
-				return printEditPlan(c, *f.state, runID, edited, rerunChanged, f.json)
+			if err != nil {
+				return err
 			}
-			return resumeRun(c, f, runID, "resume", func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
-				return e.ResumeWith(ctx, id, engine.ResumeOptions{Graph: edited, RerunChanged: rerunChanged})
-			}, edited, rerunChanged)
+			return printOutcome(std.Out, out.Result, opts.JSON)
 		},
 	}
 	f.add(c)
-	c.Flags().StringVar(&graphFile, "graph", "", "go on with this edited graph file instead of the stored one (its plan is printed first)")
-	c.Flags().BoolVar(&dryRun, "dry-run", false, "with --graph: print the plan of the edit (added, removed, changed and kept, to run again, with reasons) and change nothing")
-	c.Flags().BoolVar(&rerunChanged, "rerun-changed", false, "with --graph: run again the done nodes whose step changed (default: kept done)")
+	c.Flags().StringVar(&opts.GraphFile, "graph", "", "go on with this edited graph file instead of the stored one (its plan is printed first)")
+	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "with --graph: print the plan of the edit (added, removed, changed and kept, to run again, with reasons) and change nothing")
+	c.Flags().BoolVar(&opts.RerunChanged, "rerun-changed", false, "with --graph: run again the done nodes whose step changed (default: kept done)")
 	return c
 }
 
@@ -86,31 +81,19 @@ func editPlanOf(r reader, run state.Run, edited *graphs.Graph, rerunChanged bool
 	return engine.PlanEdit(run, old, edited, recs, rerunChanged), nil
 }
 
-// printEditPlan prints the plan of resume --graph --dry-run and writes
-// nothing.
-func printEditPlan(c *cobra.Command, path, runID string, edited *graphs.Graph, rerunChanged, asJSON bool) error {
-	r, _, closeFn, err := openReader(path)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	run, err := resumable(r, path, runID)
-	if err != nil {
-		return err
-	}
-	plan, err := editPlanOf(r, run, edited, rerunChanged)
-	if err != nil {
-		return err
-	}
-	w := c.OutOrStdout()
+// printEditPlan prints the plan of resume --graph --dry-run.
+func printEditPlan(w io.Writer, out runOutcome, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(plan)
+		return writeJSON(w, out.Edit)
 	}
-	fmt.Fprintf(w, "plan of resuming run %s of %s with %s:\n%s", run.ID, run.GraphName, plan.Graph, plan.Text())
+	printEditText(w, out.EditRun, *out.Edit)
 	fmt.Fprintln(w, "dry run: nothing was changed")
 	return nil
+}
+
+// printEditText prints the plan of resuming run with an edited graph.
+func printEditText(w io.Writer, run state.Run, plan engine.EditPlan) {
+	fmt.Fprintf(w, "plan of resuming run %s of %s with %s:\n%s", run.ID, run.GraphName, plan.Graph, plan.Text())
 }
 
 // resumable returns run runID, or without one the latest unfinished run.
@@ -125,63 +108,133 @@ func resumable(r reader, path, runID string) (state.Run, error) {
 	return run, err
 }
 
-// resumeRun opens a session on the run runID ("": the latest unfinished)
-// and calls fn with it (resume, retry).
-func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context.Context, *engine.Engine, string) (engine.Result, error), edited *graphs.Graph, rerunChanged bool) error {
-	if f.parallelism < 1 {
-		return usageError("--parallelism %d: want at least 1", f.parallelism)
+// resumeOptions are the options of `reprise resume [RUN]`, from its flags
+// and argument.
+type resumeOptions struct {
+	sessionOptions
+	// RunID is the run to resume ("": the latest unfinished one).
+	RunID string
+	// GraphFile is an edited graph that replaces the run's snapshot (--graph).
+	GraphFile string
+	// DryRun computes the plan of the edit and changes nothing.
+	DryRun bool
+	// RerunChanged runs again the done nodes whose step changed.
+	RerunChanged bool
+}
+
+// runResume continues run opts.RunID (or the latest unfinished one) from
+// its stored graph, or from opts.GraphFile, whose plan of the edit is
+// printed first on std.Out (std.Err with JSON); with opts.DryRun it only
+// computes that plan (in the outcome) and changes nothing.
+func runResume(ctx context.Context, opts resumeOptions, std stdio) (runOutcome, error) {
+	if opts.GraphFile == "" && (opts.DryRun || opts.RerunChanged) {
+		return runOutcome{}, usageError("resume: --dry-run and --rerun-changed need --graph FILE (the edited graph)")
 	}
-	opts := engine.Options{Parallelism: f.parallelism, FailFast: f.failFast, Wait: f.wait}
-	co, err := dialCluster(c.Context(), f.cluster, *f.state)
+	var edited *graphs.Graph
+	if opts.GraphFile != "" {
+		var err error
+		if edited, err = graphs.Load(opts.GraphFile); err != nil {
+			return runOutcome{}, err
+		}
+	}
+	if opts.DryRun {
+		return editPlanAt(opts.StatePath, opts.RunID, edited, opts.RerunChanged)
+	}
+	return continueRun(ctx, opts.sessionOptions, opts.RunID, "resume", func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
+		return e.ResumeWith(ctx, id, engine.ResumeOptions{Graph: edited, RerunChanged: opts.RerunChanged})
+	}, edited, opts.RerunChanged, std)
+}
+
+// editPlanAt computes the plan of resuming run runID ("": the latest
+// unfinished) of the state file at path with edited, and writes nothing.
+func editPlanAt(path, runID string, edited *graphs.Graph, rerunChanged bool) (runOutcome, error) {
+	r, _, closeFn, err := openReader(path)
+	if err != nil {
+		return runOutcome{}, err
+	}
+	defer closeFn()
+	run, err := resumable(r, path, runID)
+	if err != nil {
+		return runOutcome{}, err
+	}
+	plan, err := editPlanOf(r, run, edited, rerunChanged)
+	if err != nil {
+		return runOutcome{}, err
+	}
+	return runOutcome{Edit: &plan, EditRun: run}, nil
+}
+
+// resumeRun is the command side of continueRun for retry: it reads the
+// flags, continues the run and prints the outcome.
+func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context.Context, *engine.Engine, string) (engine.Result, error), edited *graphs.Graph, rerunChanged bool) error {
+	std := stdioOf(c)
+	out, err := continueRun(c.Context(), f.options(c), runID, verb, fn, edited, rerunChanged, std)
 	if err != nil {
 		return err
 	}
+	return printOutcome(std.Out, out.Result, f.json)
+}
+
+// continueRun opens a session on the run runID ("": the latest
+// unfinished), checks its journal (and the anchors of opts.Anchor), and
+// calls fn with it (resume, retry). Without ParallelismSet or FailFastSet
+// the run keeps the values it started with. An edited graph's plan is
+// printed first on std.Out (std.Err with JSON: stdout holds the outcome).
+func continueRun(ctx context.Context, opts sessionOptions, runID, verb string, fn func(context.Context, *engine.Engine, string) (engine.Result, error), edited *graphs.Graph, rerunChanged bool, std stdio) (runOutcome, error) {
+	if err := opts.check(); err != nil {
+		return runOutcome{}, err
+	}
+	eo := opts.engineOptions()
+	co, err := dialCluster(ctx, opts.Cluster, opts.StatePath)
+	if err != nil {
+		return runOutcome{}, err
+	}
 	var s *session
-	if co != nil && f.cluster.standby {
-		s, err = waitForLock(c.Context(), c.ErrOrStderr(), *f.state, holder(verb, runID))
+	if co != nil && opts.Cluster.standby {
+		s, err = waitForLock(ctx, std.Err, opts.StatePath, holder(verb, runID))
 	} else {
-		s, err = openSession(*f.state, holder(verb, runID))
+		s, err = openSession(opts.StatePath, holder(verb, runID))
 	}
 	if err != nil {
 		co.close()
-		return err
+		return runOutcome{}, err
 	}
 	s.co = co
 	defer s.close()
-	run, err := resumable(s.st, *f.state, runID)
+	run, err := resumable(s.st, opts.StatePath, runID)
 	if err != nil {
-		return err
+		return runOutcome{}, err
 	}
-	if err := co.elect(c.Context(), c.ErrOrStderr(), run.GraphName, verb+" "+run.ID); err != nil {
-		return err
+	if err := co.elect(ctx, std.Err, run.GraphName, verb+" "+run.ID); err != nil {
+		return runOutcome{}, err
 	}
-	if err := checkIntegrity(s.st, *f.state, run.ID, *f.anchor); err != nil {
-		return err
+	if err := checkIntegrity(s.st, opts.StatePath, run.ID, opts.Anchor); err != nil {
+		return runOutcome{}, err
 	}
 	if edited != nil {
 		plan, err := editPlanOf(s.st, run, edited, rerunChanged)
 		if err != nil {
-			return err
+			return runOutcome{}, err
 		}
-		w := c.OutOrStdout()
-		if f.json {
-			w = c.ErrOrStderr() // stdout holds the outcome's JSON
+		w := std.Out
+		if opts.JSON {
+			w = std.Err // stdout holds the outcome's JSON
 		}
-		fmt.Fprintf(w, "plan of resuming run %s of %s with %s:\n%s", run.ID, run.GraphName, plan.Graph, plan.Text())
+		printEditText(w, run, plan)
 	}
 	if run.Options.Drill && run.Cleanup == nil {
-		fmt.Fprintf(c.ErrOrStderr(), "DRILL: run %s of %s is a drill, an exercise on the real plan; plugins are told to restore into the exercise environment (REPRISE_DRILL=1)\n",
+		fmt.Fprintf(std.Err, "DRILL: run %s of %s is a drill, an exercise on the real plan; plugins are told to restore into the exercise environment (REPRISE_DRILL=1)\n",
 			run.ID, run.GraphName)
 	}
-	if !c.Flags().Changed("parallelism") && run.Options.Parallelism > 0 {
-		opts.Parallelism = run.Options.Parallelism
+	if !opts.ParallelismSet && run.Options.Parallelism > 0 {
+		eo.Parallelism = run.Options.Parallelism
 	}
-	if !c.Flags().Changed("fail-fast") {
-		opts.FailFast = run.Options.FailFast
+	if !opts.FailFastSet {
+		eo.FailFast = run.Options.FailFast
 	}
-	if err := s.start(f, opts); err != nil {
-		return err
+	if err := s.start(opts, eo, std.Err); err != nil {
+		return runOutcome{}, err
 	}
-	res, err := s.do(func(ctx context.Context) (engine.Result, error) { return fn(ctx, s.eng, run.ID) })
-	return s.finish(c.OutOrStdout(), res, err, f.json)
+	res, err := s.do(ctx, func(ctx context.Context) (engine.Result, error) { return fn(ctx, s.eng, run.ID) })
+	return runOutcome{Result: res}, s.end(res, err)
 }
