@@ -40,7 +40,7 @@ func runStatesCertified(statePath, runID string) (*graphs.Graph, map[string]stri
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g, err := runGraph(r, run)
+	g, err := view.ReadGraph(r, run)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -66,12 +66,6 @@ func newestRun(r reader, id string) (state.Run, error) {
 		return runByID(r, id)
 	}
 	return newestOf(r)
-}
-
-// runGraph parses the graph snapshot a run was started with (or last
-// resumed with).
-func runGraph(r reader, run state.Run) (*graphs.Graph, error) {
-	return view.ReadGraph(r, run)
 }
 
 // renderSVG lays out a DOT graph with graphviz (`dot -Tsvg`) and writes the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,13 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reprise-si/reprise/engine/anchor"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/view"
 )
 
 func newLogCmd() *cobra.Command {
-	var asJSON, verify bool
-	var node string
+	var opts logOptions
 	var statePath, anchorSrc *string
 	c := &cobra.Command{
 		Use:   "log [RUN]",
@@ -39,62 +40,135 @@ read, under a first line "journal broken at entry N: …" (on stderr with
 NAME: reason".`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			r, run, _, closeFn, err := openRun(*statePath, args)
+			opts.StatePath, opts.Anchor, opts.RunID = *statePath, *anchorSrc, argOr(args, "")
+			res, err := runLog(c.Context(), opts)
+			out := c.OutOrStdout()
+			if opts.Verify {
+				printVerify(out, res.Verify, err)
+				return err
+			}
 			if err != nil {
 				return err
 			}
-			defer closeFn()
-			out := c.OutOrStdout()
-			if verify {
-				return verifyRun(out, r, run.ID, *statePath, *anchorSrc)
-			}
-			return printJournal(out, c.ErrOrStderr(), r, run.ID, node, asJSON)
+			return printJournal(out, c.ErrOrStderr(), res, opts.JSON)
 		},
 	}
 	statePath = addStateFlag(c)
 	anchorSrc = addAnchorFlag(c, "with --verify, also check the journal against the heads anchored in this file or at this URL (env REPRISE_ANCHOR)")
-	c.Flags().StringVar(&node, "node", "", "only the entries of this node")
-	c.Flags().BoolVar(&asJSON, "json", false, "one JSON entry per line")
-	c.Flags().BoolVar(&verify, "verify", false, "check the journal's hash chain")
+	c.Flags().StringVar(&opts.Node, "node", "", "only the entries of this node")
+	c.Flags().BoolVar(&opts.JSON, "json", false, "one JSON entry per line")
+	c.Flags().BoolVar(&opts.Verify, "verify", false, "check the journal's hash chain")
 	return c
 }
 
-// verifyRun checks run runID at every level and prints what held.
-func verifyRun(out io.Writer, r reader, runID, statePath, anchorSrc string) error {
+// logOptions are the options of `reprise log [RUN]`.
+type logOptions struct {
+	// StatePath is the state file (--state).
+	StatePath string
+	// RunID is the run ("": the latest unfinished, else the newest).
+	RunID string
+	// Node keeps only this node's entries (--node).
+	Node string
+	// Verify checks the run instead of reading its journal (--verify).
+	Verify bool
+	// Anchor is a file or URL of anchored heads to check against, with
+	// Verify (--anchor).
+	Anchor string
+	// JSON asks for one JSON entry per line (the command prints them).
+	JSON bool
+}
+
+// logResult is a run's journal as read, or with Verify what held.
+type logResult struct {
+	RunID string
+	// Journal is the entries that could be read (of Node, when given);
+	// Broken says where the journal breaks ("": it does not).
+	Journal []state.Entry
+	Broken  string
+	// Verify is what held of the run's check (nil when not even the
+	// chain and the records hold).
+	Verify *logVerify
+}
+
+// logVerify is what `log --verify` found to hold.
+type logVerify struct {
+	RunID   string
+	Report  state.VerifyReport
+	Anchors *anchor.Report // nil: they could not be checked
+}
+
+// runLog reads run opts.RunID's journal, or with opts.Verify checks the run
+// at every level: the hash chain, the records and the snapshot, then the
+// anchors of the JSON log and of opts.Anchor. A broken journal is no error
+// when read (Broken says where); a check that fails is one (exit 1), and
+// the result still says what held before it.
+func runLog(_ context.Context, opts logOptions) (logResult, error) {
+	r, _, closeFn, err := openReader(opts.StatePath)
+	if err != nil {
+		return logResult{}, err
+	}
+	defer closeFn()
+	run, err := pickRun(r, opts.RunID)
+	if err != nil {
+		return logResult{}, err
+	}
+	if opts.Verify {
+		v, err := verifyRun(r, run.ID, opts.StatePath, opts.Anchor)
+		return logResult{RunID: run.ID, Verify: v}, err
+	}
+	return readJournal(r, run.ID, opts.Node)
+}
+
+// verifyRun checks run runID at every level and returns what held.
+func verifyRun(r reader, runID, statePath, anchorSrc string) (*logVerify, error) {
 	rep, err := r.Verify(runID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch {
 	case !rep.OK && rep.Level == "chain":
-		return withCode(exitError, fmt.Errorf("journal of run %s is broken at entry %d (chain): %s (%d entries read)",
+		return nil, withCode(exitError, fmt.Errorf("journal of run %s is broken at entry %d (chain): %s (%d entries read)",
 			runID, rep.FirstBad, rep.Problem, rep.Entries))
 	case !rep.OK:
-		return withCode(exitError, fmt.Errorf("run %s fails verification (%s): %s (%d entries read)",
+		return nil, withCode(exitError, fmt.Errorf("run %s fails verification (%s): %s (%d entries read)",
 			runID, rep.Level, rep.Problem, rep.Entries))
 	}
-	fmt.Fprintf(out, "journal of run %s: %d entries, hash chain intact (head: entry %d, %.16s…)\n", runID, rep.Entries, rep.HeadSeq, rep.HeadHash)
-	fmt.Fprintf(out, "node records: %d, each as the journal left it; graph snapshot matches its hash\n", rep.Records)
+	v := &logVerify{RunID: runID, Report: rep}
 	srcs := []string{logPath(statePath)}
 	if anchorSrc != "" {
 		srcs = append(srcs, anchorSrc)
 	}
 	ar, err := checkAnchors(r, runID, srcs...)
 	if err != nil {
-		return err
+		return v, err
 	}
 	if !ar.OK {
-		return withCode(exitError, fmt.Errorf("run %s fails verification (anchor): %s", runID, ar.Problem))
+		return v, withCode(exitError, fmt.Errorf("run %s fails verification (anchor): %s", runID, ar.Problem))
 	}
-	switch {
-	case ar.Checked == 0 && anchorSrc != "":
-		return withCode(exitError, fmt.Errorf("run %s: no anchor of this run in %s (nor in the JSON log): nothing outside the file vouches for its journal", runID, anchorSrc))
-	case ar.Checked == 0:
+	if ar.Checked == 0 && anchorSrc != "" {
+		return v, withCode(exitError, fmt.Errorf("run %s: no anchor of this run in %s (nor in the JSON log): nothing outside the file vouches for its journal", runID, anchorSrc))
+	}
+	v.Anchors = &ar
+	return v, nil
+}
+
+// printVerify prints what held of a run's check; err is the check's
+// error (the anchors' line is printed only without one).
+func printVerify(out io.Writer, v *logVerify, err error) {
+	if v == nil {
+		return
+	}
+	rep := v.Report
+	fmt.Fprintf(out, "journal of run %s: %d entries, hash chain intact (head: entry %d, %.16s…)\n", v.RunID, rep.Entries, rep.HeadSeq, rep.HeadHash)
+	fmt.Fprintf(out, "node records: %d, each as the journal left it; graph snapshot matches its hash\n", rep.Records)
+	if err != nil || v.Anchors == nil {
+		return
+	}
+	if v.Anchors.Checked == 0 {
 		fmt.Fprintln(out, "anchors: none found for this run (give --anchor FILE_OR_URL): a journal rewritten as a whole, head included, would not be caught")
-	default:
-		fmt.Fprintf(out, "anchors: %d, up to entry %d, agree with the journal\n", ar.Checked, ar.Seq)
+		return
 	}
-	return nil
+	fmt.Fprintf(out, "anchors: %d, up to entry %d, agree with the journal\n", v.Anchors.Checked, v.Anchors.Seq)
 }
 
 func formatEntry(e state.Entry) string {
@@ -132,31 +206,39 @@ func formatEntry(e state.Entry) string {
 	return b.String()
 }
 
-// printJournal prints a run's journal: the entries that can be read, the
-// broken chain said first (exit 3).
-func printJournal(out, errw io.Writer, r reader, runID, node string, asJSON bool) error {
+// readJournal reads a run's journal: the entries that can be read (of
+// node, when given) and where the chain breaks.
+func readJournal(r reader, runID, node string) (logResult, error) {
 	m, err := view.Load(r, runID, view.LoadOptions{Journal: true})
 	if err != nil {
-		return err
+		return logResult{}, err
 	}
-	broken := ""
+	res := logResult{RunID: runID}
 	if v := m.Verify; v != nil && !v.OK {
-		broken = fmt.Sprintf("journal broken at entry %d: %s", v.FirstBad, v.Problem)
+		res.Broken = fmt.Sprintf("journal broken at entry %d: %s", v.FirstBad, v.Problem)
 	} else if m.JournalErr != nil {
-		broken = "journal broken: " + m.JournalErr.Error()
+		res.Broken = "journal broken: " + m.JournalErr.Error()
 	}
-	if broken != "" {
+	for _, e := range m.Journal {
+		if node == "" || e.NodeID == node {
+			res.Journal = append(res.Journal, e)
+		}
+	}
+	return res, nil
+}
+
+// printJournal prints a run's journal: the entries that could be read,
+// the broken chain said first (exit 3).
+func printJournal(out, errw io.Writer, res logResult, asJSON bool) error {
+	if res.Broken != "" {
 		if asJSON {
-			fmt.Fprintln(errw, "reprise: "+broken)
+			fmt.Fprintln(errw, "reprise: "+res.Broken)
 		} else {
-			fmt.Fprintf(out, "!! %s; the entries below are shown as read, treat them as untrusted\n", broken)
+			fmt.Fprintf(out, "!! %s; the entries below are shown as read, treat them as untrusted\n", res.Broken)
 		}
 	}
 	enc := json.NewEncoder(out)
-	for _, e := range m.Journal {
-		if node != "" && e.NodeID != node {
-			continue
-		}
+	for _, e := range res.Journal {
 		var err error
 		if asJSON {
 			err = enc.Encode(e)
@@ -167,8 +249,8 @@ func printJournal(out, errw io.Writer, r reader, runID, node string, asJSON bool
 			return err
 		}
 	}
-	if broken != "" {
-		return withCode(exitBrokenJournal, fmt.Errorf("run %s: %s", runID, broken))
+	if res.Broken != "" {
+		return withCode(exitBrokenJournal, fmt.Errorf("run %s: %s", res.RunID, res.Broken))
 	}
 	return nil
 }

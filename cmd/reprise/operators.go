@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"text/tabwriter"
@@ -54,6 +55,72 @@ the old one.`,
 	return c
 }
 
+// operatorsOptions are the options of `reprise operators add|list|revoke`.
+type operatorsOptions struct {
+	// StatePath is the state file (--state).
+	StatePath string
+	// Name is the operator's name (add, revoke).
+	Name string
+	// Role is the operator's role (add): viewer, operator, approver or
+	// admin.
+	Role string
+}
+
+// runOperatorsAdd adds operator opts.Name with opts.Role (or gives them a
+// new token, revoking the old one) in the state file, or through the
+// control socket of the process that holds it, and returns the operator
+// and the token, which nothing keeps. A bad role or name is a usage error.
+func runOperatorsAdd(_ context.Context, opts operatorsOptions) (state.Operator, string, error) {
+	if opts.Role == "" {
+		return state.Operator{}, "", usageError("operators add: --role is required (viewer, operator, approver or admin)")
+	}
+	r, err := auth.ParseRole(opts.Role)
+	if err != nil {
+		return state.Operator{}, "", usageError("operators add: --role: %v", err)
+	}
+	if err := auth.ValidName(opts.Name); err != nil {
+		return state.Operator{}, "", usageError("operators add: %v", err)
+	}
+	op, token, err := auth.NewOperator(opts.Name, r, operatorName(), time.Now())
+	if err != nil {
+		return state.Operator{}, "", err
+	}
+	st, closeFn, err := openOperators(opts.StatePath, holder("operators", "add", opts.Name))
+	if err != nil {
+		return state.Operator{}, "", err
+	}
+	defer closeFn()
+	if err := st.PutOperator(op); err != nil {
+		return state.Operator{}, "", fmt.Errorf("add operator %s: %w", op.Name, err)
+	}
+	return op, token, nil
+}
+
+// runOperatorsList returns the operators (their tokens' hashes with them:
+// the command prints names, roles and who added them).
+func runOperatorsList(_ context.Context, opts operatorsOptions) ([]state.Operator, error) {
+	st, closeFn, err := openOperators(opts.StatePath, holder("operators", "list"))
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	return st.Operators()
+}
+
+// runOperatorsRevoke removes operator opts.Name: their token stops
+// working at once.
+func runOperatorsRevoke(_ context.Context, opts operatorsOptions) error {
+	st, closeFn, err := openOperators(opts.StatePath, holder("operators", "revoke", opts.Name))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if err := st.DeleteOperator(opts.Name); err != nil {
+		return fmt.Errorf("revoke: %w (list them with `reprise operators list`)", err)
+	}
+	return nil
+}
+
 func newOperatorsAddCmd() *cobra.Command {
 	var role string
 	var statePath *string
@@ -62,27 +129,9 @@ func newOperatorsAddCmd() *cobra.Command {
 		Short: "Add an operator (or give one a new token) and print the token once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if role == "" {
-				return usageError("operators add: --role is required (viewer, operator, approver or admin)")
-			}
-			r, err := auth.ParseRole(role)
-			if err != nil {
-				return usageError("operators add: --role: %v", err)
-			}
-			if err := auth.ValidName(args[0]); err != nil {
-				return usageError("operators add: %v", err)
-			}
-			op, token, err := auth.NewOperator(args[0], r, operatorName(), time.Now())
+			op, token, err := runOperatorsAdd(c.Context(), operatorsOptions{StatePath: *statePath, Name: args[0], Role: role})
 			if err != nil {
 				return err
-			}
-			st, closeFn, err := openOperators(*statePath, holder("operators", "add", args[0]))
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			if err := st.PutOperator(op); err != nil {
-				return fmt.Errorf("add operator %s: %w", op.Name, err)
 			}
 			fmt.Fprintf(c.ErrOrStderr(), "operator %s added as %s; the token below is shown once, hand it over now:\n", op.Name, op.Role)
 			fmt.Fprintln(c.OutOrStdout(), token)
@@ -101,12 +150,7 @@ func newOperatorsListCmd() *cobra.Command {
 		Short: "List the operators and their roles (never their tokens)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			st, closeFn, err := openOperators(*statePath, holder("operators", "list"))
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			ops, err := st.Operators()
+			ops, err := runOperatorsList(c.Context(), operatorsOptions{StatePath: *statePath})
 			if err != nil {
 				return err
 			}
@@ -133,13 +177,8 @@ func newOperatorsRevokeCmd() *cobra.Command {
 		Short: "Revoke an operator: their token stops working at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			st, closeFn, err := openOperators(*statePath, holder("operators", "revoke", args[0]))
-			if err != nil {
+			if err := runOperatorsRevoke(c.Context(), operatorsOptions{StatePath: *statePath, Name: args[0]}); err != nil {
 				return err
-			}
-			defer closeFn()
-			if err := st.DeleteOperator(args[0]); err != nil {
-				return fmt.Errorf("revoke: %w (list them with `reprise operators list`)", err)
 			}
 			fmt.Fprintf(c.OutOrStdout(), "operator %s revoked\n", args[0])
 			return nil

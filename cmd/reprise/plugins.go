@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -13,8 +13,7 @@ import (
 )
 
 func newPluginsCmd() *cobra.Command {
-	var asJSON, noValidate bool
-	var timeout time.Duration
+	var opts pluginsOptions
 	cmd := &cobra.Command{
 		Use:   "plugins FILE",
 		Short: "List the plugins a graph uses: where each resolves, its pinned hash, what it says of itself",
@@ -27,15 +26,13 @@ started once. Exit 1 when a plugin is missing, refused (changed binary) or
 does not answer, or when a node's config has problems.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			g, err := loadGraphForCmd(cmd, args[0], nil)
+			opts.File = args[0]
+			reports, err := runPlugins(cmd.Context(), opts)
 			if err != nil {
-				return err
+				return reportGraphError(cmd.ErrOrStderr(), err)
 			}
-			reports := host.Inspect(cmd.Context(), g, host.InspectOptions{Timeout: timeout, NoValidate: noValidate})
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(reports); err != nil {
+			if opts.JSON {
+				if err := writeJSON(cmd.OutOrStdout(), reports); err != nil {
 					return err
 				}
 			} else {
@@ -49,11 +46,34 @@ does not answer, or when a node's config has problems.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as JSON on stdout")
-	cmd.Flags().BoolVar(&noValidate, "no-validate", false, "do not ask the plugins to validate their nodes' configs")
-	cmd.Flags().DurationVar(&timeout, "timeout", 20*time.Second, "time allowed to each plugin to start and answer Describe")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the list as JSON on stdout")
+	cmd.Flags().BoolVar(&opts.NoValidate, "no-validate", false, "do not ask the plugins to validate their nodes' configs")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 20*time.Second, "time allowed to each plugin to start and answer Describe")
 	cmd.AddCommand(newPluginsNewCmd())
 	return cmd
+}
+
+// pluginsOptions are the options of `reprise plugins FILE`.
+type pluginsOptions struct {
+	// File is the graph file.
+	File string
+	// NoValidate does not ask the plugins to validate their nodes' configs.
+	NoValidate bool
+	// Timeout is the time each plugin has to start and answer Describe.
+	Timeout time.Duration
+	// JSON asks for JSON (the command prints it).
+	JSON bool
+}
+
+// runPlugins inspects the plugins the graph opts.File uses, starting each
+// once (host.Inspect). A graph with problems returns its
+// *graphs.ValidationError (reportGraphError prints it).
+func runPlugins(ctx context.Context, opts pluginsOptions) ([]host.PluginReport, error) {
+	g, err := loadGraph(opts.File, nil)
+	if err != nil {
+		return nil, err
+	}
+	return host.Inspect(ctx, g, host.InspectOptions{Timeout: opts.Timeout, NoValidate: opts.NoValidate}), nil
 }
 
 func printPlugins(w io.Writer, reports []host.PluginReport) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -39,7 +40,7 @@ type skeletonData struct {
 }
 
 func newPluginsNewCmd() *cobra.Command {
-	var lang, dir, module, sdkDir string
+	var opts pluginsNewOptions
 	cmd := &cobra.Command{
 		Use:   "new NAME",
 		Short: "Write the skeleton of a new plugin (Go or Python) that builds and passes its test",
@@ -52,48 +53,76 @@ test_plugin.py, README.md and the contract's Python code. As written, the
 plugin restores one file and checks its SHA-256, and its test passes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			if !pluginNameRE.MatchString(name) {
-				return usageError("plugin name %q: want lowercase letters, digits and '-', starting with a letter", name)
-			}
-			if graphs.IsBuiltin(name) {
-				return usageError("plugin name %q: a built-in plugin has that name (%s)", name, strings.Join(graphs.BuiltinPlugins, ", "))
-			}
-			data := skeletonData{Name: name, Binary: "reprise-plugin-" + name, Module: module}
-			if dir == "" {
-				dir = data.Binary
-			}
-			if data.Module == "" {
-				data.Module = "example.com/" + data.Binary
-			}
-			var files map[string][]byte
-			var err error
-			switch lang {
-			case "go":
-				if data.SDKDir, data.GoVersion, err = findSDK(sdkDir); err != nil {
-					return withCode(exitError, err)
-				}
-				files, err = renderSkeleton("go", data, map[string]string{"main.tmpl": "", "go.mod.tmpl": "go.mod"})
-			case "python":
-				files, err = pythonSkeleton(data)
-			default:
-				return usageError("--lang %q: want go or python", lang)
-			}
+			opts.Name = args[0]
+			dir, err := runPluginsNew(cmd.Context(), opts)
 			if err != nil {
-				return withCode(exitError, err)
+				return err
 			}
-			if err := writeSkeleton(dir, files); err != nil {
-				return withCode(exitError, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s plugin %q in %s: see its README.md\n", lang, name, dir)
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s plugin %q in %s: see its README.md\n", opts.Lang, opts.Name, dir)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&lang, "lang", "go", "the plugin's language: go or python")
-	cmd.Flags().StringVar(&dir, "dir", "", "folder to write (default ./reprise-plugin-NAME; must not exist or be empty)")
-	cmd.Flags().StringVar(&module, "module", "", "Go module path (default example.com/reprise-plugin-NAME)")
-	cmd.Flags().StringVar(&sdkDir, "sdk", "", "a checkout of reprise to build against (default: the one holding the current folder)")
+	cmd.Flags().StringVar(&opts.Lang, "lang", "go", "the plugin's language: go or python")
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "folder to write (default ./reprise-plugin-NAME; must not exist or be empty)")
+	cmd.Flags().StringVar(&opts.Module, "module", "", "Go module path (default example.com/reprise-plugin-NAME)")
+	cmd.Flags().StringVar(&opts.SDK, "sdk", "", "a checkout of reprise to build against (default: the one holding the current folder)")
 	return cmd
+}
+
+// pluginsNewOptions are the options of `reprise plugins new NAME`.
+type pluginsNewOptions struct {
+	// Name is the plugin's name in graphs.
+	Name string
+	// Lang is go or python.
+	Lang string
+	// Dir is the folder to write ("": ./reprise-plugin-NAME); it must not
+	// exist or be empty.
+	Dir string
+	// Module is the Go module path ("": example.com/reprise-plugin-NAME).
+	Module string
+	// SDK is the reprise checkout a Go plugin builds against ("": the one
+	// holding the current folder).
+	SDK string
+}
+
+// runPluginsNew writes the skeleton of plugin opts.Name and returns the
+// folder it wrote. A bad name or language is a usage error.
+func runPluginsNew(_ context.Context, opts pluginsNewOptions) (string, error) {
+	name := opts.Name
+	if !pluginNameRE.MatchString(name) {
+		return "", usageError("plugin name %q: want lowercase letters, digits and '-', starting with a letter", name)
+	}
+	if graphs.IsBuiltin(name) {
+		return "", usageError("plugin name %q: a built-in plugin has that name (%s)", name, strings.Join(graphs.BuiltinPlugins, ", "))
+	}
+	data := skeletonData{Name: name, Binary: "reprise-plugin-" + name, Module: opts.Module}
+	dir := opts.Dir
+	if dir == "" {
+		dir = data.Binary
+	}
+	if data.Module == "" {
+		data.Module = "example.com/" + data.Binary
+	}
+	var files map[string][]byte
+	var err error
+	switch opts.Lang {
+	case "go":
+		if data.SDKDir, data.GoVersion, err = findSDK(opts.SDK); err != nil {
+			return "", withCode(exitError, err)
+		}
+		files, err = renderSkeleton("go", data, map[string]string{"main.tmpl": "", "go.mod.tmpl": "go.mod"})
+	case "python":
+		files, err = pythonSkeleton(data)
+	default:
+		return "", usageError("--lang %q: want go or python", opts.Lang)
+	}
+	if err != nil {
+		return "", withCode(exitError, err)
+	}
+	if err := writeSkeleton(dir, files); err != nil {
+		return "", withCode(exitError, err)
+	}
+	return dir, nil
 }
 
 // findSDK returns the absolute path of the reprise checkout at dir (or, when

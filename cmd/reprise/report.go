@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -23,8 +24,7 @@ var reportFormats = map[string]string{
 }
 
 func newReportCmd() *cobra.Command {
-	var format, output, tz string
-	var asJSON bool
+	var opts reportOptions
 	cmd := &cobra.Command{
 		Use:   "report [RUN]",
 		Short: "Write a run's report: HTML for people, Markdown for e-mail, JSON for tools",
@@ -56,34 +56,18 @@ running process's control socket.`,
   reprise report 20261128-080000-ab12 --format timeline --tz Europe/Paris -o main-courante.csv`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			statePath, _ := cmd.Flags().GetString("state")
-			if asJSON {
-				if cmd.Flags().Changed("format") && format != "json" {
-					return usageError("--json and --format %s disagree", format)
-				}
-				format = "json"
-			}
-			f, err := reportFormat(format, output)
+			opts.StatePath, _ = cmd.Flags().GetString("state")
+			opts.FormatSet, opts.RunID = cmd.Flags().Changed("format"), argOr(args, "")
+			res, err := runReport(cmd.Context(), opts, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			loc, err := reportZone(tz)
-			if err != nil {
-				return err
-			}
-			runID := ""
-			if len(args) == 1 {
-				runID = args[0]
-			}
-			r, err := loadReport(statePath, runID, report.Options{Now: time.Now(), Location: loc}, cmd.ErrOrStderr())
-			if err != nil {
+			r := res.Report
+			if err := writeReport(cmd.OutOrStdout(), opts.Output, res.Format, r); err != nil {
 				return withCode(exitError, err)
 			}
-			if err := writeReport(cmd.OutOrStdout(), output, f, r); err != nil {
-				return withCode(exitError, err)
-			}
-			if output != "" && output != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s report of run %s: %s)\n", output, f, r.Run.ID, r.Summary.Headline)
+			if opts.Output != "" && opts.Output != "-" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s report of run %s: %s)\n", opts.Output, res.Format, r.Run.ID, r.Summary.Headline)
 			}
 			if r.Journal.Broken != "" {
 				// Everything is written; the exit code says it is untrusted.
@@ -93,11 +77,65 @@ running process's control socket.`,
 		},
 	}
 	addStateFlag(cmd)
-	cmd.Flags().StringVar(&format, "format", "", "html, markdown, json, timeline (CSV) or timeline-json (default: from -o's extension, else markdown)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "same as --format json")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
-	cmd.Flags().StringVar(&tz, "tz", "Local", `time zone of the times shown ("UTC", "Europe/Paris"; JSON always carries offsets)`)
+	cmd.Flags().StringVar(&opts.Format, "format", "", "html, markdown, json, timeline (CSV) or timeline-json (default: from -o's extension, else markdown)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "same as --format json")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write to this file instead of stdout")
+	cmd.Flags().StringVar(&opts.TZ, "tz", "Local", `time zone of the times shown ("UTC", "Europe/Paris"; JSON always carries offsets)`)
 	return cmd
+}
+
+// reportOptions are the options of `reprise report [RUN]`.
+type reportOptions struct {
+	// StatePath is the state file (--state).
+	StatePath string
+	// RunID is the run ("": the newest).
+	RunID string
+	// Format is html, markdown, json, timeline or timeline-json, or an
+	// alias (md, csv); "": from Output's extension, else markdown.
+	Format string
+	// FormatSet says --format was given (it must then agree with JSON).
+	FormatSet bool
+	// JSON is --format json.
+	JSON bool
+	// Output is the file to write ("" or "-": stdout).
+	Output string
+	// TZ is the time zone of the times shown ("", "Local", "UTC" or an
+	// IANA zone).
+	TZ string
+}
+
+// reportResult is a run's report and the format to write it in.
+type reportResult struct {
+	Report *report.Report
+	Format string
+}
+
+// runReport builds the report of run opts.RunID (the newest without one)
+// in the format the options ask for; bad options are usage errors, a run
+// that cannot be read exit 1. A graph snapshot that no longer parses is
+// warned about on warn. A broken journal is no error here: the report says
+// where it breaks (Journal.Broken).
+func runReport(_ context.Context, opts reportOptions, warn io.Writer) (reportResult, error) {
+	format := opts.Format
+	if opts.JSON {
+		if opts.FormatSet && format != "json" {
+			return reportResult{}, usageError("--json and --format %s disagree", format)
+		}
+		format = "json"
+	}
+	f, err := reportFormat(format, opts.Output)
+	if err != nil {
+		return reportResult{}, err
+	}
+	loc, err := reportZone(opts.TZ)
+	if err != nil {
+		return reportResult{}, err
+	}
+	r, err := loadReport(opts.StatePath, opts.RunID, report.Options{Now: time.Now(), Location: loc}, warn)
+	if err != nil {
+		return reportResult{}, withCode(exitError, err)
+	}
+	return reportResult{Report: r, Format: f}, nil
 }
 
 // reportFormat picks the format from --format, else from the output

@@ -1,8 +1,9 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
+	"io"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -14,7 +15,7 @@ import (
 )
 
 func newRunsCmd() *cobra.Command {
-	var asJSON, latest bool
+	var opts runsOptions
 	var statePath *string
 	c := &cobra.Command{
 		Use:   "runs",
@@ -32,64 +33,96 @@ When the file holds drills (run --drill), a DRILL column marks them, with
 "cleaned up" once their clean-up is recorded (reprise cleanup).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			r, live, closeFn, err := openReader(*statePath)
+			opts.StatePath = *statePath
+			rows, err := runRuns(c.Context(), opts)
 			if err != nil {
 				return err
 			}
-			defer closeFn()
-			runs, err := r.Runs()
-			if err != nil {
-				return err
-			}
-			if latest {
-				if len(runs) == 0 {
-					return fmt.Errorf("state file %s: %w", *statePath, state.ErrNoRun)
-				}
-				fmt.Fprintln(c.OutOrStdout(), runs[0].ID)
+			out := c.OutOrStdout()
+			switch {
+			case opts.Latest:
+				fmt.Fprintln(out, rows[0].ID)
 				return nil
+			case opts.JSON:
+				return writeJSON(out, rows)
 			}
-			rows := make([]runRow, 0, len(runs))
-			for _, run := range runs {
-				row, err := newRunRow(r, run, run.ID == live)
-				if err != nil {
-					return err
-				}
-				rows = append(rows, row)
-			}
-			if asJSON {
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
-			}
-			drills := slices.ContainsFunc(runs, func(r state.Run) bool { return r.Options.Drill })
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			header := "RUN\tSTATUS\tGRAPH\tNODES\tCREATED\tLAST CHANGE"
-			if drills {
-				header += "\tDRILL"
-			}
-			fmt.Fprintln(tw, header)
-			for _, row := range rows {
-				status := string(row.Status)
-				switch {
-				case row.Live:
-					status += " (in progress)"
-				case row.gone:
-					status += " (process gone)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s", row.ID, status, row.GraphName, row.Total,
-					row.Created.Local().Format(time.DateTime), row.LastSeen.Local().Format(time.DateTime))
-				if drills {
-					fmt.Fprintf(tw, "\t%s", drillMark(row.Run))
-				}
-				fmt.Fprintln(tw)
-			}
-			return tw.Flush()
+			return printRuns(out, rows)
 		},
 	}
 	statePath = addStateFlag(c)
-	c.Flags().BoolVar(&asJSON, "json", false, "print the runs as JSON")
-	c.Flags().BoolVar(&latest, "latest", false, "print only the id of the newest run")
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print the runs as JSON")
+	c.Flags().BoolVar(&opts.Latest, "latest", false, "print only the id of the newest run")
 	return c
+}
+
+// runsOptions are the options of `reprise runs`.
+type runsOptions struct {
+	// StatePath is the state file (--state).
+	StatePath string
+	// Latest asks for the newest run only (--latest): an error when there
+	// is none.
+	Latest bool
+	// JSON asks for JSON (the command prints it).
+	JSON bool
+}
+
+// runRuns lists the runs of the state file, newest first, each with its
+// true status (a run whose process is gone is interrupted) and its last
+// change; with opts.Latest only the newest, and an error wrapping
+// state.ErrNoRun when there is none.
+func runRuns(_ context.Context, opts runsOptions) ([]runRow, error) {
+	r, live, closeFn, err := openReader(opts.StatePath)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	runs, err := r.Runs()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Latest {
+		if len(runs) == 0 {
+			return nil, fmt.Errorf("state file %s: %w", opts.StatePath, state.ErrNoRun)
+		}
+		return []runRow{{Run: runs[0]}}, nil
+	}
+	rows := make([]runRow, 0, len(runs))
+	for _, run := range runs {
+		row, err := newRunRow(r, run, run.ID == live)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// printRuns writes the runs as a table, with a DRILL column when the file
+// holds drills.
+func printRuns(w io.Writer, rows []runRow) error {
+	drills := slices.ContainsFunc(rows, func(r runRow) bool { return r.Options.Drill })
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	header := "RUN\tSTATUS\tGRAPH\tNODES\tCREATED\tLAST CHANGE"
+	if drills {
+		header += "\tDRILL"
+	}
+	fmt.Fprintln(tw, header)
+	for _, row := range rows {
+		status := string(row.Status)
+		switch {
+		case row.Live:
+			status += " (in progress)"
+		case row.gone:
+			status += " (process gone)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s", row.ID, status, row.GraphName, row.Total,
+			row.Created.Local().Format(time.DateTime), row.LastSeen.Local().Format(time.DateTime))
+		if drills {
+			fmt.Fprintf(tw, "\t%s", drillMark(row.Run))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
 }
 
 // drillMark is a run's DRILL cell: "-" for a real run, "drill", or "drill,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,8 +18,7 @@ import (
 )
 
 func newStatusCmd() *cobra.Command {
-	var asJSON bool
-	var node string
+	var opts statusOptions
 	var statePath *string
 	c := &cobra.Command{
 		Use:   "status [RUN]",
@@ -65,54 +65,109 @@ Beside the Summary, --json carries the crisis cell's view: "deadlines_from",
 "runbook"}}.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			r, run, live, closeFn, err := openRun(*statePath, args)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			m, err := view.Load(r, run.ID, view.LoadOptions{Now: time.Now(), Live: live == run.ID})
+			opts.StatePath, opts.RunID = *statePath, argOr(args, "")
+			st, err := runStatus(c.Context(), opts)
 			if err != nil {
 				return err
 			}
 			out := c.OutOrStdout()
-			if node != "" {
-				n := m.Node(node)
-				if n == nil {
-					ids := make([]string, len(m.Nodes))
-					for i := range m.Nodes {
-						ids[i] = m.Nodes[i].ID
-					}
-					hint := fmt.Sprintf("list them with `reprise status %s --json`", run.ID)
-					if c := graphs.Suggest(node, ids); c != "" {
-						hint = fmt.Sprintf("did you mean %q?", c)
-					}
-					return fmt.Errorf("run %s has no node %q (%s)", run.ID, node, hint)
-				}
-				if asJSON {
-					return writeJSON(out, nodeDetail(m, n))
-				}
-				printNode(out, m, n)
-				if cv, err := crisis.Build(m, nil); err == nil {
-					printNodeCrisis(out, cv, n.ID)
+			switch {
+			case st.Node != nil && opts.JSON:
+				return writeJSON(out, nodeDetail(st.Model, st.Node))
+			case st.Node != nil:
+				printNode(out, st.Model, st.Node)
+				if st.Crisis != nil {
+					printNodeCrisis(out, *st.Crisis, st.Node.ID)
 				}
 				return nil
+			case opts.JSON:
+				return writeJSON(out, statusOut{st.Model.Summary(), *st.Crisis})
 			}
-			cv, err := crisis.Build(m, r.Journal)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(out, statusOut{m.Summary(), cv})
-			}
-			printStatus(out, m)
-			printCrisis(out, m, cv)
+			printStatus(out, st.Model)
+			printCrisis(out, st.Model, *st.Crisis)
 			return nil
 		},
 	}
 	statePath = addStateFlag(c)
-	c.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
-	c.Flags().StringVar(&node, "node", "", "show one node: attempts, last error, decisions, outputs")
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
+	c.Flags().StringVar(&opts.Node, "node", "", "show one node: attempts, last error, decisions, outputs")
 	return c
+}
+
+// statusOptions are the options of `reprise status [RUN]`.
+type statusOptions struct {
+	// StatePath is the state file (--state).
+	StatePath string
+	// RunID is the run ("": the latest unfinished, else the newest).
+	RunID string
+	// Node asks for one node (--node).
+	Node string
+	// JSON asks for JSON (the command prints it).
+	JSON bool
+}
+
+// runStatusResult is where a run stands: its view model, the crisis cell's view
+// and, with opts.Node, that node. It reads the state file, or the control
+// socket of the process running it.
+type runStatusResult struct {
+	Model *view.Model
+	// Crisis is the crisis cell's view; with Node, nil when it could not
+	// be built (status --node then shows no deadline and no contact).
+	Crisis *crisis.View
+	// Node is opts.Node's view.
+	Node *view.Node
+}
+
+// runStatus loads where run opts.RunID stands (the latest unfinished run,
+// else the newest, without one): the view model and the crisis cell's
+// view, or with opts.Node that node, whose mistyped id gets a "did you
+// mean".
+func runStatus(_ context.Context, opts statusOptions) (runStatusResult, error) {
+	r, live, closeFn, err := openReader(opts.StatePath)
+	if err != nil {
+		return runStatusResult{}, err
+	}
+	defer closeFn()
+	run, err := pickRun(r, opts.RunID)
+	if err != nil {
+		return runStatusResult{}, err
+	}
+	m, err := view.Load(r, run.ID, view.LoadOptions{Now: time.Now(), Live: live == run.ID})
+	if err != nil {
+		return runStatusResult{}, err
+	}
+	if opts.Node != "" {
+		n := m.Node(opts.Node)
+		if n == nil {
+			ids := make([]string, len(m.Nodes))
+			for i := range m.Nodes {
+				ids[i] = m.Nodes[i].ID
+			}
+			hint := fmt.Sprintf("list them with `reprise status %s --json`", run.ID)
+			if c := graphs.Suggest(opts.Node, ids); c != "" {
+				hint = fmt.Sprintf("did you mean %q?", c)
+			}
+			return runStatusResult{}, fmt.Errorf("run %s has no node %q (%s)", run.ID, opts.Node, hint)
+		}
+		res := runStatusResult{Model: m, Node: n}
+		if cv, err := crisis.Build(m, nil); err == nil {
+			res.Crisis = &cv
+		}
+		return res, nil
+	}
+	cv, err := crisis.Build(m, r.Journal)
+	if err != nil {
+		return runStatusResult{}, err
+	}
+	return runStatusResult{Model: m, Crisis: &cv}, nil
+}
+
+// argOr is args[0], or def without arguments.
+func argOr(args []string, def string) string {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return def
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -19,7 +19,7 @@ import (
 )
 
 func newValidateCmd() *cobra.Command {
-	var offline, asJSON bool
+	var opts validateOptions
 	cmd := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a graph file and report every problem at once",
@@ -28,37 +28,64 @@ once, one per line on stderr, as FILE:LINE:COL: node "ID": message.
 Exit 0 with a one-line summary when the graph is valid, 1 otherwise.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := args[0]
-			tuneGCForGraphs(path)
-			g, err := graphs.Load(path)
-			var pluginProblems []host.NodeProblem
-			if err == nil && !offline {
-				pluginProblems = validateWithPlugins(cmd.Context(), g)
-				pluginProblems = append(pluginProblems, validateScanners(cmd.Context(), g)...)
+			opts.File = args[0]
+			res := runValidate(cmd.Context(), opts)
+			if opts.JSON {
+				return printValidateJSON(cmd.OutOrStdout(), res.File, res.Graph, res.Err, res.Problems)
 			}
-			if asJSON {
-				return printValidateJSON(cmd.OutOrStdout(), path, g, err, pluginProblems)
+			if res.Err != nil {
+				return reportGraphError(cmd.ErrOrStderr(), res.Err)
 			}
-			if err != nil {
-				return reportGraphError(cmd.ErrOrStderr(), err)
-			}
-			if len(pluginProblems) > 0 {
-				for _, p := range pluginProblems {
+			if len(res.Problems) > 0 {
+				for _, p := range res.Problems {
 					if p.Scanner != "" {
-						fmt.Fprintf(cmd.ErrOrStderr(), "%s:%s\n", path, p.String())
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s:%s\n", res.File, p.String())
 						continue
 					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s:%s (plugin %s)\n", path, p.String(), p.Plugin)
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s:%s (plugin %s)\n", res.File, p.String(), p.Plugin)
 				}
 				return withCode(exitError, nil)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), validSummary(path, g))
+			fmt.Fprintln(cmd.OutOrStdout(), validSummary(res.File, res.Graph))
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&offline, "offline", false, "check the file only, without asking the plugins to check their nodes' settings")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object on stdout")
+	cmd.Flags().BoolVar(&opts.Offline, "offline", false, "check the file only, without asking the plugins to check their nodes' settings")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as one JSON object on stdout")
 	return cmd
+}
+
+// validateOptions are the options of `reprise validate FILE`.
+type validateOptions struct {
+	// File is the graph file.
+	File string
+	// Offline checks the file only, without the plugins (--offline).
+	Offline bool
+	// JSON asks for one JSON object (the command prints it).
+	JSON bool
+}
+
+// validateResult is what validate found: the graph when it loads, else
+// why not (a *graphs.ValidationError lists every problem), and the
+// problems its plugins and scanners found in a graph that loads.
+type validateResult struct {
+	File     string
+	Graph    *graphs.Graph
+	Err      error
+	Problems []host.NodeProblem
+}
+
+// runValidate checks the graph file opts.File and, unless opts.Offline,
+// asks each node's plugin to check its settings and loads the scanners.
+func runValidate(ctx context.Context, opts validateOptions) validateResult {
+	tuneGCForGraphs(opts.File)
+	res := validateResult{File: opts.File}
+	res.Graph, res.Err = graphs.Load(opts.File)
+	if res.Err == nil && !opts.Offline {
+		res.Problems = validateWithPlugins(ctx, res.Graph)
+		res.Problems = append(res.Problems, validateScanners(ctx, res.Graph)...)
+	}
+	return res
 }
 
 // validateWithPlugins asks each node's plugin to check the node's `with`
@@ -106,9 +133,14 @@ func tuneGCForGraphs(path string) {
 }
 
 // reportGraphError prints a graph's validation problems, one per line,
-// and returns the exit-1 error; other errors (an unreadable file) are
-// returned for run to print.
+// and returns the exit-1 error; an error that carries its exit code
+// already is returned as is, others (an unreadable file) exit 1 and are
+// printed by run.
 func reportGraphError(stderr io.Writer, err error) error {
+	var ce *exitCodeError
+	if errors.As(err, &ce) {
+		return err
+	}
 	var ve *graphs.ValidationError
 	if !errors.As(err, &ve) {
 		return withCode(exitError, err)
@@ -119,12 +151,12 @@ func reportGraphError(stderr io.Writer, err error) error {
 	return withCode(exitError, nil)
 }
 
-// loadGraphForCmd loads a graph, printing its problems if any, and cuts it
-// to targets when some are given.
-func loadGraphForCmd(cmd *cobra.Command, path string, targets []string) (*graphs.Graph, error) {
+// loadGraph loads a graph and cuts it to targets when some are given; a
+// target that is not in the graph exits 1 (printed by run).
+func loadGraph(path string, targets []string) (*graphs.Graph, error) {
 	g, err := graphs.Load(path)
 	if err != nil {
-		return nil, reportGraphError(cmd.ErrOrStderr(), err)
+		return nil, err
 	}
 	if len(targets) > 0 {
 		sub, err := g.Subset(targets)
