@@ -71,10 +71,9 @@ func TestGraphCommandsDirect(t *testing.T) {
 	}
 }
 
-// TestGraphOfRunDirect draws the graph a run started with, coloured by
-// its nodes' states, through runGraph.
-func TestGraphOfRunDirect(t *testing.T) {
-	d, _ := mustDirectFailedRun(t)
+// testGraphOfRunDirect draws the graph a run started with, coloured by
+// its nodes' states, through runGraph (TestViewsDirect).
+func testGraphOfRunDirect(t *testing.T, d directDir) {
 	dot, err := runGraph(context.Background(), graphOptions{RunSet: true, Run: "latest", StatePath: d.state, Format: "dot"})
 	if err != nil {
 		t.Fatal(err)

@@ -24,11 +24,20 @@ func mustDirectFailedRun(t *testing.T) (directDir, string) {
 	return d, out.Result.RunID
 }
 
-// TestStatusDirect reads where a run stands through runStatus, without
-// cobra: the numbers of a run of 4 nodes with one failure blocking one
-// node, as status prints them; --node, and a mistyped node id.
-func TestStatusDirect(t *testing.T) {
+// TestViewsDirect reads one failed run (2 of 4 nodes done, one failure
+// blocking one node) through status, report, graph --run, runs and log's
+// runX functions, without cobra.
+func TestViewsDirect(t *testing.T) {
 	d, runID := mustDirectFailedRun(t)
+	t.Run("status", func(t *testing.T) { testStatusDirect(t, d, runID) })
+	t.Run("report", func(t *testing.T) { testReportDirect(t, d, runID) })
+	t.Run("graph of the run", func(t *testing.T) { testGraphOfRunDirect(t, d) })
+	t.Run("runs and log", func(t *testing.T) { testRunsAndLogDirect(t, d, runID) }) // last: removes the JSON log
+}
+
+// testStatusDirect reads where the run stands through runStatus: its
+// numbers, as status prints them; --node, and a mistyped node id.
+func testStatusDirect(t *testing.T, d directDir, runID string) {
 	ctx := context.Background()
 	st, err := runStatus(ctx, statusOptions{StatePath: d.state})
 	if err != nil {
@@ -70,11 +79,10 @@ func TestStatusDirect(t *testing.T) {
 	}
 }
 
-// TestReportDirect builds reports through runReport, without cobra: the
-// numbers agree with status's, the format follows the options, bad options
-// are usage errors, and a report file is written whole.
-func TestReportDirect(t *testing.T) {
-	d, runID := mustDirectFailedRun(t)
+// testReportDirect builds reports through runReport: the numbers agree
+// with status's, the format follows the options, bad options are usage
+// errors, and a report file is written whole.
+func testReportDirect(t *testing.T, d directDir, runID string) {
 	ctx := context.Background()
 	res, err := runReport(ctx, reportOptions{StatePath: d.state, JSON: true}, &bytes.Buffer{})
 	if err != nil {
@@ -130,10 +138,9 @@ func TestReportDirect(t *testing.T) {
 	}
 }
 
-// TestRunsAndLogDirect lists runs through runRuns and reads and checks the
-// journal through runLog, without cobra.
-func TestRunsAndLogDirect(t *testing.T) {
-	d, runID := mustDirectFailedRun(t)
+// testRunsAndLogDirect lists runs through runRuns and reads and checks
+// the journal through runLog.
+func testRunsAndLogDirect(t *testing.T, d directDir, runID string) {
 	ctx := context.Background()
 	rows, err := runRuns(ctx, runsOptions{StatePath: d.state})
 	if err != nil || len(rows) != 1 || rows[0].ID != runID || rows[0].Status != state.RunFailed || rows[0].Live || rows[0].LastSeen.IsZero() {
