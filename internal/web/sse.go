@@ -77,6 +77,15 @@ func (h *hubs) lastSeq(run string) (uint64, error) {
 func (h *hubs) poll(run string, hb *hub) {
 	t := time.NewTicker(h.s.opts.Poll)
 	defer t.Stop()
+	// The socket of the process running the run is kept from one poll to
+	// the next (one call per poll instead of three); the state file is
+	// never kept open, which would keep a resume from taking it.
+	var sock stateReader
+	defer func() {
+		if sock != nil {
+			sock.Close()
+		}
+	}()
 	for {
 		select {
 		case <-h.ctx.Done():
@@ -96,15 +105,26 @@ func (h *hubs) poll(run string, hb *hub) {
 		// the machine little while a run commits thousands of entries.
 		var batch []byte
 		last := after
-		if r, err := h.s.openState(); err == nil {
-			_ = r.Journal(run, after, func(e state.Entry) error {
+		r := sock
+		if r == nil {
+			if o, err := h.s.openState(); err == nil {
+				r = o
+			}
+		}
+		if r != nil {
+			err := r.Journal(run, after, func(e state.Entry) error {
 				b, _ := json.Marshal(map[string]any{"seq": e.Seq, "time": e.Time, "type": e.Type, "node": e.NodeID,
 					"state": e.State, "by": e.By, "message": e.Message})
 				batch = fmt.Appendf(batch, "id: %d\nevent: entry\ndata: %s\n\n", e.Seq, b)
 				last = e.Seq
 				return nil
 			})
-			r.Close()
+			if err == nil && r.Live() != "" {
+				sock = r
+			} else {
+				r.Close()
+				sock = nil
+			}
 		}
 		h.mu.Lock()
 		hb.seq = last
