@@ -40,6 +40,9 @@ func (s *Server) loadFresh(runID string, journal bool) (*runData, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The data is shared by concurrent pages (modelCache): build the
+	// view's lazy deadline index now, so that pages only read it.
+	cv.Deadline("")
 	return &runData{M: m, Crisis: cv}, nil
 }
 
