@@ -12,6 +12,7 @@ import (
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/state/etcdstate"
+	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/internal/enginetest"
 	"github.com/reprise-si/reprise/internal/etcdconn"
 )
@@ -40,7 +41,7 @@ func BenchmarkRun10kBboltVsEtcd(b *testing.B) {
 	}
 	var perNode float64
 	for i := 0; i < b.N; i++ {
-		var bolt, etcd []time.Duration
+		var bolt, etcd, status []time.Duration
 		for r := 0; r < rounds; r++ {
 			fst, err := state.Open(filepath.Join(b.TempDir(), "reprise.db"), state.Options{Holder: "bench"})
 			if err != nil {
@@ -57,13 +58,16 @@ func BenchmarkRun10kBboltVsEtcd(b *testing.B) {
 			etcd = append(etcd, run(est))
 			perNode = bytesPerNode(b, est, u, nodes)
 			est.Close()
+			status = append(status, freshStatus(b, u))
 		}
 		mb, me := median(bolt), median(etcd)
 		b.ReportMetric(mb.Seconds(), "bbolt-s")
 		b.ReportMetric(me.Seconds(), "etcd-s")
 		b.ReportMetric(me.Seconds()/mb.Seconds(), "etcd/bbolt")
 		b.ReportMetric(perNode, "etcd-B/node")
-		b.Logf("10,000 nodes: bbolt %v, etcd %v (medians of %d), ratio %.2f, %.0f B/node in etcd", bolt, etcd, rounds, me.Seconds()/mb.Seconds(), perNode)
+		b.ReportMetric(median(status).Seconds(), "etcd-status-s")
+		b.Logf("10,000 nodes: bbolt %v, etcd %v (medians of %d), ratio %.2f, %.0f B/node in etcd; status from a fresh client %v",
+			bolt, etcd, rounds, me.Seconds()/mb.Seconds(), perNode, status)
 	}
 }
 
@@ -83,4 +87,25 @@ func bytesPerNode(b *testing.B, st *etcdstate.Store, u etcdconn.URL, nodes int) 
 		total += len(kv.Key) + len(kv.Value)
 	}
 	return float64(total) / float64(nodes)
+}
+
+// freshStatus times what `reprise status` does on etcd from another
+// machine's point of view: a new client dials the cluster, finds the run
+// and computes its view (records and graph, not the journal).
+func freshStatus(b *testing.B, u etcdconn.URL) time.Duration {
+	start := time.Now()
+	st, err := etcdstate.Open(context.Background(), u, etcdstate.Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs()
+	if err != nil || len(runs) != 1 {
+		b.Fatalf("runs: %v %v", runs, err)
+	}
+	m, err := view.Load(st, runs[0].ID, view.LoadOptions{})
+	if err != nil || m == nil {
+		b.Fatalf("status: %v", err)
+	}
+	return time.Since(start)
 }
