@@ -87,9 +87,13 @@ func (s *Store) backoff(n int, err error, ctxs []context.Context) error {
 // gets AttemptTimeout within parent.
 func (s *Store) retry(parent context.Context, ctxs []context.Context, fn func(ctx context.Context) error) error {
 	for n := 1; ; n++ {
-		ctx, cancel := context.WithTimeout(parent, s.opts.AttemptTimeout)
+		if err := s.giveUp(); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(parent, s.attemptTimeout())
 		err := fn(ctx)
 		cancel()
+		s.saw(err)
 		if !transient(err) {
 			if n > 1 && s.opts.OnWait != nil {
 				s.opts.OnWait(nil)
@@ -99,5 +103,39 @@ func (s *Store) retry(parent context.Context, ctxs []context.Context, fn func(ct
 		if berr := s.backoff(n, err, ctxs); berr != nil {
 			return berr
 		}
+	}
+}
+
+// saw records whether etcd answered the last attempt.
+func (s *Store) saw(err error) {
+	if transient(err) && !errors.Is(err, errRetryNow) {
+		s.unavailable.Store(true)
+	} else if err == nil {
+		s.unavailable.Store(false)
+	}
+}
+
+// giveUp fails at once, without waiting for an attempt to time out, a
+// request made after Interrupt while etcd is known not to answer: the
+// process is stopping.
+func (s *Store) giveUp() error {
+	select {
+	case <-s.interrupt:
+		if s.unavailable.Load() {
+			return fmt.Errorf("%w (etcd at %s did not answer the last request)", ErrInterrupted, s.url)
+		}
+	default:
+	}
+	return nil
+}
+
+// attemptTimeout is AttemptTimeout, or at most a second once interrupted:
+// a cluster that answers does so in milliseconds.
+func (s *Store) attemptTimeout() time.Duration {
+	select {
+	case <-s.interrupt:
+		return min(s.opts.AttemptTimeout, time.Second)
+	default:
+		return s.opts.AttemptTimeout
 	}
 }

@@ -85,6 +85,8 @@ type Store struct {
 	// writer goroutine uses them.
 	heads   map[string]*runHead
 	intOnce sync.Once
+	// unavailable is set when etcd did not answer the last attempt.
+	unavailable atomic.Bool
 
 	stats struct{ commits, changes, applies, failed atomic.Uint64 }
 }

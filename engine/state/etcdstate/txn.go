@@ -217,9 +217,13 @@ func (s *Store) send(ctxs []context.Context, t *txn) (map[string]*runHead, error
 		return nil, err
 	}
 	for n := 1; ; n++ {
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.AttemptTimeout)
+		if err := s.giveUp(); err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.attemptTimeout())
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 		cancel()
+		s.saw(err)
 		if err == nil && resp.Succeeded {
 			if n > 1 && s.opts.OnWait != nil {
 				s.opts.OnWait(nil)
