@@ -21,7 +21,7 @@ func TestQuorumLostMidApply(t *testing.T) {
 		t.Skip("stops and restarts etcd members")
 	}
 	c := etcdtest.Start(t, 3)
-	st, _ := mustEtcd(t, c, etcdstate.Options{AttemptTimeout: 500 * time.Millisecond})
+	st, u := mustEtcd(t, c, etcdstate.Options{AttemptTimeout: 500 * time.Millisecond})
 	createRun(t, st, "r1", 3)
 	apply := func(ctx context.Context, nid string) chan error {
 		done := make(chan error, 1)
@@ -89,7 +89,14 @@ func TestQuorumLostMidApply(t *testing.T) {
 	c.Restart(1)
 	c.Restart(2)
 	c.WaitHealthy(30 * time.Second)
-	rep, err := st.Verify("r1")
+	// An interrupted store belongs to a process that is stopping: read
+	// back through a new one.
+	st2, err := etcdstate.Open(context.Background(), u, etcdstate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	rep, err := st2.Verify("r1")
 	if err != nil || !rep.OK {
 		t.Fatalf("Verify after the faults = %+v, %v", rep, err)
 	}

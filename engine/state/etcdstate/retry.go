@@ -109,19 +109,19 @@ func (s *Store) retry(parent context.Context, ctxs []context.Context, fn func(ct
 // saw records whether etcd answered the last attempt.
 func (s *Store) saw(err error) {
 	if transient(err) && !errors.Is(err, errRetryNow) {
-		s.unavailable.Store(true)
+		s.unavailable.Store(time.Now().UnixNano())
 	} else if err == nil {
-		s.unavailable.Store(false)
+		s.unavailable.Store(0)
 	}
 }
 
 // giveUp fails at once, without waiting for an attempt to time out, a
-// request made after Interrupt while etcd is known not to answer: the
-// process is stopping.
+// request made after Interrupt while etcd did not answer in the last few
+// seconds: the process is stopping.
 func (s *Store) giveUp() error {
 	select {
 	case <-s.interrupt:
-		if s.unavailable.Load() {
+		if t := s.unavailable.Load(); t != 0 && time.Since(time.Unix(0, t)) < 3*time.Second {
 			return fmt.Errorf("%w (etcd at %s did not answer the last request)", ErrInterrupted, s.url)
 		}
 	default:

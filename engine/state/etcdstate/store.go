@@ -85,8 +85,9 @@ type Store struct {
 	// writer goroutine uses them.
 	heads   map[string]*runHead
 	intOnce sync.Once
-	// unavailable is set when etcd did not answer the last attempt.
-	unavailable atomic.Bool
+	// unavailable is when etcd last did not answer an attempt (Unix ns;
+	// 0 once it answered again).
+	unavailable atomic.Int64
 
 	stats struct{ commits, changes, applies, failed atomic.Uint64 }
 }
@@ -133,10 +134,12 @@ func (s *Store) Stats() state.Stats {
 }
 
 // Interrupt makes writes give up instead of waiting for etcd to come back:
-// the batch being retried fails, and so does every later write that cannot
-// reach etcd at its first attempt. Writes that etcd accepts still go
-// through. A run calls it at its first signal, so that it stops cleanly
-// while the cluster has no quorum.
+// the batch being retried fails, and so does every later request that
+// cannot reach etcd at its first attempt (of at most a second) — at once,
+// without an attempt, within 3 s of etcd's last failure to answer. Requests
+// that etcd answers still go through. A run calls it at its first signal,
+// so that it stops cleanly while the cluster has no quorum; the store is
+// then only good for the rest of that stop.
 func (s *Store) Interrupt() {
 	s.intOnce.Do(func() { close(s.interrupt) })
 }
