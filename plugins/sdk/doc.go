@@ -1,7 +1,9 @@
 // Package sdk is what a vendor plugin imports to serve reprise restore steps.
 //
 // Implement Plugin (Describe and Restore), optionally Checker, Verifier and
-// Validator, and call Serve from main:
+// Validator (and PointLister, with PointStager, for a plugin that lists a
+// node's restore points itself: `restore_points: {from: plugin}`), and call
+// Serve from main:
 //
 //	func main() { sdk.Serve(&pacs.Plugin{}) }
 //
