@@ -20,8 +20,9 @@ func newPluginsCmd() *cobra.Command {
 		Long: `List the plugins a graph uses: the built-in ones its nodes name and the
 vendor plugins it declares. For each: the binary it resolves to, the pinned
 sha256 and whether the file still matches it, the nodes it serves, what
-the plugin's Describe says (version, node kinds, config fields) and what its
-Validate says of each node's config (--no-validate skips it). Each plugin is
+the plugin's Describe says (version, node kinds, config fields, whether it
+lists restore points) and what its Validate says of each node's config
+(--no-validate skips it). Each plugin is
 started once. Exit 1 when a plugin is missing, refused (changed binary) or
 does not answer, or when a node's config has problems.`,
 		Args: cobra.ExactArgs(1),
@@ -112,6 +113,9 @@ func printPlugins(w io.Writer, reports []host.PluginReport) {
 				kinds = strings.Join(d.Kinds, ", ")
 			}
 			fmt.Fprintf(w, "  kinds:   %s\n", kinds)
+			if d.ListsRestorePoints {
+				fmt.Fprintln(w, "  points:  lists restore points (ListRestorePoints: restore_points: {from: plugin} allowed)")
+			}
 			for j, f := range d.Fields {
 				label := "  fields:  "
 				if j > 0 {

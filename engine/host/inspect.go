@@ -40,6 +40,9 @@ type Description struct {
 	Description string   `json:"description,omitempty"`
 	Kinds       []string `json:"kinds"` // empty: every kind
 	Fields      []Field  `json:"fields"`
+	// ListsRestorePoints: the plugin implements ListRestorePoints (a node
+	// may say `restore_points: {from: plugin}`).
+	ListsRestorePoints bool `json:"lists_restore_points"`
 }
 
 // Field is one field of a plugin's `with` configuration.
@@ -108,7 +111,7 @@ func Inspect(ctx context.Context, g *graphs.Graph, opts InspectOptions) []Plugin
 			continue
 		}
 		d := &Description{Name: info.Name, Version: info.Version, Description: info.Description,
-			Kinds: []string{}, Fields: []Field{}}
+			Kinds: []string{}, Fields: []Field{}, ListsRestorePoints: info.ListsRestorePoints}
 		for _, k := range info.Kinds {
 			d.Kinds = append(d.Kinds, string(k))
 		}

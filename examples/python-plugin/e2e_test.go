@@ -331,6 +331,9 @@ nodes:
 	if code, out, errOut := s.run(t, "validate", g); code != 0 {
 		t.Fatalf("validate: exit %d\n%s\n%s", code, out, errOut)
 	}
+	if code, out, errOut := s.run(t, "plugins", g); code != 0 || !strings.Contains(out, "  points:  lists restore points") {
+		t.Errorf("plugins: exit %d, want the plugin listed as listing restore points\n%s\n%s", code, out, errOut)
+	}
 	if code, out, errOut := s.run(t, "run", "--state", "reprise.db", g); code != 0 {
 		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
 	}
