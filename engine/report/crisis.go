@@ -9,7 +9,6 @@ import (
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/graphs"
-	"github.com/reprise-si/reprise/internal/crisis"
 	"github.com/reprise-si/reprise/internal/deadline"
 )
 
@@ -30,43 +29,35 @@ type Deadline struct {
 }
 
 // addCrisis fills the deadlines and each node's zone and contacts from
-// the crisis view of m (the one status and the dashboard show).
+// the run's view m: deadlines are deadline.Compute of m's graph, records
+// and time, counted from deadline.Origin, exactly as the crisis view that
+// status and the dashboard show (internal/crisis) computes them.
 func (r *Report) addCrisis(m *view.Model) {
-	var journal crisis.Journal
-	if m.Journal != nil {
-		journal = func(_ string, after uint64, fn func(state.Entry) error) error {
-			for _, e := range m.Journal {
-				if e.Seq > after {
-					if err := fn(e); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		}
+	if m.Graph == nil || m.Analysis == nil {
+		return
 	}
-	cv, _ := crisis.Build(m, journal) // a journal read from memory cannot fail
-	for _, d := range cv.Deadlines {
+	recs := make([]state.NodeRecord, len(m.Nodes))
+	for i := range m.Nodes {
+		recs[i] = m.Nodes[i].NodeRecord
+	}
+	origin := deadline.Origin(m.Graph, m.Run.Created)
+	ds := deadline.Compute(m.Graph, m.Analysis, recs, origin, m.Now)
+	for _, d := range ds {
 		r.Deadlines = append(r.Deadlines, Deadline{NodeID: d.Node, Criticality: string(d.Criticality),
 			RTO: graphs.FormatDuration(d.RTO), RTOSeconds: d.RTO.Seconds(), Target: d.Target,
 			Projected: d.Projected, Actual: d.Actual, Status: string(d.Status)})
 	}
-	if len(r.Deadlines) > 0 {
-		r.DeadlinesFrom = cv.DeadlinesFrom
+	if len(ds) > 0 {
+		r.DeadlinesFrom = origin
 		r.DeadlineCounts = map[string]int{}
-		for st, n := range cv.DeadlineCount {
+		for st, n := range deadline.Count(ds) {
 			r.DeadlineCounts[string(st)] = n
 		}
 	}
 	for i := range r.Nodes {
 		n := &r.Nodes[i]
-		if c, ok := cv.Contacts[n.ID]; ok {
-			n.Owner, n.Contact, n.Runbook = c.Owner, c.Contact, c.Runbook
-		}
-		if m.Graph != nil {
-			if gn, ok := m.Graph.Node(n.ID); ok {
-				n.Zone = gn.Zone
-			}
+		if gn, ok := m.Graph.Node(n.ID); ok {
+			n.Zone, n.Owner, n.Contact, n.Runbook = gn.Zone, gn.Owner, gn.Contact, gn.Runbook
 		}
 	}
 }
