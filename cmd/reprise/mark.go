@@ -46,6 +46,9 @@ harmless. Its dependents run at the next resume. The run must not be running.`,
 				return err
 			}
 			defer st.Close()
+			if err := refuseLive(st, args[0]); err != nil {
+				return err
+			}
 			log, closeLog, err := openLog(*statePath)
 			if err != nil {
 				return err

@@ -19,6 +19,9 @@ func withStoppedRun(statePath, who, runID string, do func(*engine.Engine) error)
 	if _, err := runByID(st, runID); err != nil {
 		return err
 	}
+	if err := refuseLive(st, runID); err != nil {
+		return err
+	}
 	log, closeLog, err := openLog(statePath)
 	if err != nil {
 		return err

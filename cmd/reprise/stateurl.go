@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -81,23 +82,43 @@ func etcdLive(st *etcdstate.Store) string {
 	if err != nil {
 		return ""
 	}
-	u, err := etcdconn.Parse(st.Path())
-	if err != nil {
-		return ""
-	}
-	keys := cluster.NewKeys(u.Root())
 	for _, r := range runs {
-		if r.Status != state.RunRunning {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5e9)
-		resp, err := st.Client().Get(ctx, keys.Leader(r.GraphName)+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		cancel()
-		if err == nil && resp.Count > 0 {
+		if etcdLeads(st, r) {
 			return r.ID
 		}
 	}
 	return ""
+}
+
+// etcdLeads reports whether a coordinator runs run now: it is recorded
+// running and its graph's election has a leader.
+func etcdLeads(st *etcdstate.Store, run state.Run) bool {
+	if run.Status != state.RunRunning {
+		return false
+	}
+	u, err := etcdconn.Parse(st.Path())
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := st.Client().Get(ctx, cluster.NewKeys(u.Root()).Leader(run.GraphName)+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	return err == nil && resp.Count > 0
+}
+
+// refuseLive refuses an operator's direct write to run runID on etcd
+// while a coordinator runs it (on a state file, the file's lock does
+// that): the coordinator's engine would not know of it.
+func refuseLive(st state.Backend, runID string) error {
+	et, ok := st.(*etcdstate.Store)
+	if !ok {
+		return nil
+	}
+	run, err := et.Run(runID)
+	if err != nil || !etcdLeads(et, run) {
+		return nil
+	}
+	return fmt.Errorf("run %s of %s is being run by a coordinator (its graph's election on %s has a leader): stop it first (a gate is approved with `reprise approve`, which goes through the coordinator)", runID, run.GraphName, et.Path())
 }
 
 // etcdLogPath is where the JSON log of a run on etcd goes: a file in the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"os"
 	"strings"
@@ -8,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/state/etcdstate"
+	"github.com/reprise-si/reprise/internal/cluster"
+	"github.com/reprise-si/reprise/internal/etcdconn"
 	"github.com/reprise-si/reprise/internal/etcdtest"
 )
 
@@ -173,5 +178,43 @@ nodes:
 	}
 	if out := d.mustRun(0, "log", "--state", url, "--verify"); !strings.Contains(out, "intact") {
 		t.Errorf("log --verify: %s", out)
+	}
+}
+
+// TestRefuseLiveOnEtcd: mark, certify, cleanup and restore-point write to
+// a stopped run; on etcd, a run whose graph has a leading coordinator is
+// refused (the file's lock does that for a state file), and accepted once
+// the coordinator resigned.
+func TestRefuseLiveOnEtcd(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	u, err := etcdconn.Parse(c.URL("live/reprise"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := etcdstate.Open(context.Background(), u, etcdstate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	run := state.Run{ID: "r1", GraphName: "g", Status: state.RunRunning}
+	if err := st.CreateRun(context.Background(), run, []byte("x"), []state.NodeRecord{{ID: "a", State: state.NodePending}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := refuseLive(st, "r1"); err != nil {
+		t.Fatalf("no coordinator: %v", err)
+	}
+	lead, err := cluster.Elect(context.Background(), cluster.ElectOptions{Client: st.Client(), Keys: cluster.NewKeys(u.Root()), Graph: "g", Command: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := refuseLive(st, "r1"); err == nil || !strings.Contains(err.Error(), "being run by a coordinator") {
+		t.Fatalf("with a leading coordinator: %v", err)
+	}
+	if got := etcdLive(st); got != "r1" {
+		t.Errorf("etcdLive = %q, want r1", got)
+	}
+	lead.Resign()
+	if err := refuseLive(st, "r1"); err != nil {
+		t.Fatalf("after the coordinator resigned: %v", err)
 	}
 }
