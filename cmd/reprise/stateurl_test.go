@@ -54,6 +54,14 @@ func TestCLIEtcdState(t *testing.T) {
 	if done := readFile(t, d.path("done.txt")); done != "ad\nlab-report\n" {
 		t.Errorf("steps ran: %q", done)
 	}
+	d.mustRun(0, "operators", "add", "vic", "--role", "viewer", "--state", url)
+	if out := d.mustRun(0, "operators", "list", "--state", url); !strings.Contains(out, "vic") || !strings.Contains(out, "viewer") {
+		t.Errorf("operators list: %s", out)
+	}
+	d.mustRun(0, "operators", "revoke", "vic", "--state", url)
+	if out := d.mustRun(0, "operators", "list", "--state", url); strings.Contains(out, "vic") {
+		t.Errorf("operators list after revoke: %s", out)
+	}
 }
 
 // TestCLIEtcdUnreachable: no member answers: exit 1 within the dial
