@@ -191,9 +191,19 @@ func (a *Agent) Run(drain, hard context.Context) error {
 	go func() { defer wg.Done(); a.watch(ctx) }()
 	rstop, stopResults := context.WithCancel(context.Background())
 	var rw sync.WaitGroup
-	rw.Add(1)
-	go func() { defer rw.Done(); a.resultLoop(hard, rstop) }()
-	a.claimLoop(drain, hard) // until drain (or hard) is done and every step ended
+	// A few claim and result transactions in flight at once: etcd commits
+	// concurrent ones in one Raft round (one fsync per member).
+	for range pipelines {
+		rw.Add(1)
+		go func() { defer rw.Done(); a.resultLoop(hard, rstop) }()
+	}
+	sem := make(chan struct{}, a.opts.Slots)
+	var cl sync.WaitGroup
+	for range pipelines {
+		cl.Add(1)
+		go func() { defer cl.Done(); a.claimLoop(drain, hard, sem) }()
+	}
+	cl.Wait() // drain (or hard) is done and every step ended
 	stopResults()
 	rw.Wait()
 	stop()
@@ -315,6 +325,10 @@ func (a *Agent) notify() {
 	}
 }
 
+// pipelines is how many claim (and result) transactions an agent has in
+// flight at once.
+const pipelines = 4
+
 // maxClaimBatch bounds the claims of one transaction (each is a nested
 // transaction of two puts: well under etcd's --max-txn-ops).
 const maxClaimBatch = 30
@@ -339,8 +353,12 @@ func (a *Agent) take(drain context.Context, n int) []claimable {
 				}
 			}
 		}
+		more := len(a.queue) > 0
 		a.mu.Unlock()
 		if len(out) > 0 {
+			if more {
+				a.notify() // another claimer may take the rest
+			}
 			return out
 		}
 		select {
@@ -360,8 +378,7 @@ type claimable struct {
 // claimLoop claims items while slots are free, in batches, and runs each
 // claimed one in its own goroutine, until drain is done; it returns once
 // every step it started has ended.
-func (a *Agent) claimLoop(drain, hard context.Context) {
-	sem := make(chan struct{}, a.opts.Slots)
+func (a *Agent) claimLoop(drain, hard context.Context, sem chan struct{}) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {

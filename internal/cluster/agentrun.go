@@ -408,7 +408,7 @@ func (a *Agent) watch(ctx context.Context) {
 		}
 		a.idleLog()
 		rev := resp.Header.Revision
-		wch := a.opts.Client.Watch(clientv3.WithRequireLeader(ctx), k.Runs(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithPrevKV())
+		wch := a.opts.Client.Watch(clientv3.WithRequireLeader(ctx), k.Runs(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 		for wr := range wch {
 			if wr.Err() != nil {
 				break
@@ -476,13 +476,15 @@ func (a *Agent) seeItem(kv *mvccpb.KeyValue, deleted bool) {
 
 func (a *Agent) seeDelete(ev *clientv3.Event) {
 	p, ok := a.opts.Keys.parse(string(ev.Kv.Key))
-	if !ok || p.kind != "claim" || ev.PrevKv == nil {
+	if !ok || p.kind != "claim" {
 		return
 	}
 	ik := a.opts.Keys.Item(p.run, p.node)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if r := a.running[ik]; r != nil && r.claimRev == ev.PrevKv.CreateRevision {
+	// One claim at a time per item: the one deleted is this agent's if it
+	// runs the item.
+	if r := a.running[ik]; r != nil && ev.Kv.ModRevision > r.claimRev {
 		r.cancel() // the claim is gone (lease lost): the result would be refused
 	}
 }

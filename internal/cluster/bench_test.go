@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,7 +44,7 @@ func noopGraph(n int) string {
 // reports both wall times and their ratio (target: etcd ≤ 3× bbolt).
 func BenchmarkDispatch10k(b *testing.B) {
 	c := etcdtest.Start(b, 3)
-	const n, par = 10000, 64
+	n, par, slots := envInt("REPRISE_BENCH_NODES", 10000), envInt("REPRISE_BENCH_PARALLELISM", 256), envInt("REPRISE_BENCH_SLOTS", 128)
 	var bolt, etcd []float64
 	for i := range b.N {
 		dir := b.TempDir()
@@ -63,7 +64,7 @@ func BenchmarkDispatch10k(b *testing.B) {
 		k := cluster.NewKeys(fmt.Sprintf("bench%d", i))
 		var agents []*testAgent
 		for j := range 3 {
-			agents = append(agents, benchAgent(b, c, k, fmt.Sprintf("a%d", j), 32))
+			agents = append(agents, benchAgent(b, c, k, fmt.Sprintf("a%d", j), slots))
 		}
 		g2 := mustGraph(b, dir, noopGraph(n))
 		st2 := openStore(b, filepath.Join(dir, "etcd-run.db"))
@@ -169,4 +170,12 @@ func openStore(b testing.TB, path string) *state.Store {
 		b.Fatal(err)
 	}
 	return st
+}
+
+// envInt reads a benchmark's size from the environment (def when unset).
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

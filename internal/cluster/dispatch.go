@@ -211,7 +211,7 @@ func answer(r Result) (Result, error) {
 func (rw *runWork) watch(from int64) {
 	d := rw.d
 	for d.ctx.Err() == nil {
-		wch := d.o.Client.Watch(clientv3.WithRequireLeader(d.ctx), d.k.Run(rw.run), clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithPrevKV())
+		wch := d.o.Client.Watch(clientv3.WithRequireLeader(d.ctx), d.k.Run(rw.run), clientv3.WithPrefix(), clientv3.WithRev(from))
 		for wr := range wch {
 			if err := wr.Err(); err != nil {
 				d.log.Warn("watch the agents' work: trying again", zap.String("run", rw.run), zap.Error(err))
@@ -254,12 +254,11 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 				d.log.Debug("step claimed", zap.String("run", rw.run), zap.String("node", c.node), zap.String("agent", cl.Agent), zap.Int64("claim", c.claimRev))
 			}
 		case p.kind == "claim" && del:
-			if ev.PrevKv != nil && c.claimRev != 0 && ev.PrevKv.CreateRevision == c.claimRev {
-				var cl Claim
-				json.Unmarshal(ev.PrevKv.Value, &cl)
-				rev := c.claimRev
+			// One claim at a time per item: the one deleted is the call's.
+			if c.claimRev != 0 && ev.Kv.ModRevision > c.claimRev {
+				rev, agent, it, itemRev := c.claimRev, c.agent, c.item, c.itemRev
 				c.claimRev = 0
-				go rw.lost(c, cl.Agent, rev)
+				go rw.lost(c, agent, rev, it, itemRev)
 			}
 		case p.kind == "item" && !del:
 			var it Item
@@ -303,13 +302,9 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 // before a result: another agent of the zone takes it and asks Check
 // first. Journaled as "left running by lost agent N". Nothing happens if
 // the item changed meanwhile (handed back) or a result is there.
-func (rw *runWork) lost(c *call, agent string, claimRev int64) {
+func (rw *runWork) lost(c *call, agent string, claimRev int64, it Item, itemRev int64) {
 	d := rw.d
 	k := d.k
-	rw.mu.Lock()
-	it := c.item
-	itemRev := c.itemRev
-	rw.mu.Unlock()
 	it.CheckFirst, it.LostAgent, it.ClaimedBy = true, agent, ""
 	val, _ := json.Marshal(it)
 	for d.ctx.Err() == nil {

@@ -55,7 +55,7 @@ type Dispatcher struct {
 	k   Keys
 	log *zap.Logger
 	seq atomic.Int64
-	w   *writer
+	w   lanes
 
 	closeOnce sync.Once
 	ctx       context.Context // ends with Close
@@ -83,7 +83,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Dispatcher{o: o, k: o.Keys, log: o.Logger, ctx: ctx, cancel: cancel,
 		zones: map[string]int{}, served: map[string]bool{}, runs: map[string]*runWork{}, ready: make(chan struct{})}
-	d.w = newWriter(o.Client, d.log)
+	d.w = newLanes(4, o.Client, d.log)
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.watchAgents() }()
 	return d

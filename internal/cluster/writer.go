@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -11,6 +12,37 @@ import (
 
 // maxBatchOps stays under etcd's --max-txn-ops (128 by default).
 const maxBatchOps = 100
+
+// lanes writes a few batches at once (etcd commits concurrent transactions
+// in one Raft round); a node's writes always go through the same lane, in
+// order.
+type lanes []*writer
+
+func newLanes(n int, cli *clientv3.Client, log *zap.Logger) lanes {
+	l := make(lanes, n)
+	for i := range l {
+		l[i] = newWriter(cli, log)
+	}
+	return l
+}
+
+func (l lanes) of(node string) *writer {
+	h := fnv.New32a()
+	h.Write([]byte(node))
+	return l[h.Sum32()%uint32(len(l))]
+}
+
+func (l lanes) do(ctx context.Context, node string, ops ...clientv3.Op) (int64, error) {
+	return l.of(node).do(ctx, node, ops...)
+}
+
+func (l lanes) async(node string, ops ...clientv3.Op) { l.of(node).async(node, ops...) }
+
+func (l lanes) close() {
+	for _, w := range l {
+		w.close()
+	}
+}
 
 // writer groups the dispatcher's unconditional writes (items put, work
 // consumed) into few transactions: one Raft round for many nodes. Writes
