@@ -36,13 +36,18 @@ func failoverGraph(name string) string {
 // run; every step ran exactly once.
 func TestLeaderKilledStandbyTakesOver(t *testing.T) {
 	c := etcdtest.Start(t, 3)
-	url := c.URL("failover")
+	dir := t.TempDir()
+	t.Run("bbolt state", func(t *testing.T) { leaderKilled(t, c, c.URL("failover"), filepath.Join(dir, "reprise.db")) })
+	// On an etcd state the coordinators may be on different machines.
+	t.Run("etcd state", func(t *testing.T) { leaderKilled(t, c, c.URL("failover-etcd"), c.URL("failover-etcd")) })
+}
+
+func leaderKilled(t *testing.T, c *etcdtest.Cluster, url, db string) {
 	dir := t.TempDir()
 	graph := filepath.Join(dir, "graph.yaml")
 	if err := os.WriteFile(graph, []byte(failoverGraph("failover")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	db := filepath.Join(dir, "reprise.db")
 	leader := reprise(t, "run", "-q", "--cluster", url, "--ttl", "2s", "--state", db, graph)
 	waitFor(t, 60*time.Second, "the leader's run started", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "runs.txt"))

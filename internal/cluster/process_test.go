@@ -45,6 +45,7 @@ func reprise(t testing.TB, args ...string) *proc {
 	}
 	p := &proc{cmd: exec.Command(filepath.Join(root, "bin", "reprise"), args...), done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.Dir = t.TempDir() // logs of an etcd state go to the working directory
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
