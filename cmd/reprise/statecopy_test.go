@@ -15,6 +15,7 @@ import (
 // side with the same head, an existing run is never overwritten, and a
 // live run is refused.
 func TestCLIStateCopy(t *testing.T) {
+	t.Parallel() // waits on etcd members and leases more than it works
 	c := etcdtest.Start(t, 3)
 	url := c.URL("copy/reprise")
 	d := newCLIDir(t)

@@ -21,6 +21,7 @@ import (
 // status reads it, approve writes the approval, resume finishes it, and
 // log --verify, report and runs read it back.
 func TestCLIEtcdState(t *testing.T) {
+	t.Parallel() // waits on etcd members and leases more than it works
 	c := etcdtest.Start(t, 3)
 	url := c.URL("cli/reprise")
 	d := newCLIDir(t)
@@ -67,6 +68,7 @@ func TestCLIEtcdState(t *testing.T) {
 // TestCLIEtcdUnreachable: no member answers: exit 1 within the dial
 // timeout, naming the endpoints.
 func TestCLIEtcdUnreachable(t *testing.T) {
+	t.Parallel() // waits on etcd members and leases more than it works
 	d := newCLIDir(t)
 	var eps []string
 	for range 2 {
@@ -93,6 +95,7 @@ func TestCLIEtcdUnreachable(t *testing.T) {
 
 // TestCLIEtcdBadURL: a bad scheme, prefix or endpoint is a usage error.
 func TestCLIEtcdBadURL(t *testing.T) {
+	t.Parallel() // waits on etcd members and leases more than it works
 	d := newCLIDir(t)
 	for _, url := range []string{"http://127.0.0.1:2379/reprise", "etcd://127.0.0.1:2379/", "etcd://127.0.0.1:2379", "etcd://127.0.0.1/reprise", "etcd://127.0.0.1:2379/a//b"} {
 		for _, cmd := range []string{"status", "runs", "log"} {
@@ -109,6 +112,7 @@ func TestCLIEtcdBadURL(t *testing.T) {
 // promptly all the same, and once the members are back `resume` finishes
 // the run with every step done.
 func TestCLIEtcdQuorumLostSIGINT(t *testing.T) {
+	t.Parallel() // waits on etcd members and leases more than it works
 	if testing.Short() {
 		t.Skip("stops etcd members under a running reprise")
 	}
@@ -194,6 +198,7 @@ nodes:
 // refused (the file's lock does that for a state file), and accepted once
 // the coordinator resigned.
 func TestRefuseLiveOnEtcd(t *testing.T) {
+	t.Parallel() // waits on etcd members and leases more than it works
 	c := etcdtest.Start(t, 3)
 	u, err := etcdconn.Parse(c.URL("live/reprise"))
 	if err != nil {
