@@ -8,7 +8,6 @@ package etcdtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -44,43 +43,72 @@ func Start(t testing.TB, n int) *Cluster {
 	if n < 1 {
 		t.Fatalf("etcdtest: %d members", n)
 	}
-	c := &Cluster{t: t, token: fmt.Sprintf("reprise-test-%d", time.Now().UnixNano())}
-	base := t.TempDir()
-	for i := 0; i < n; i++ {
-		c.members = append(c.members, &member{
-			name:      fmt.Sprintf("m%d", i),
-			dir:       filepath.Join(base, fmt.Sprintf("m%d", i)),
-			peerURL:   url.URL{Scheme: "http", Host: freeAddr(t)},
-			clientURL: url.URL{Scheme: "http", Host: freeAddr(t)},
-		})
-	}
+	c := &Cluster{t: t}
 	t.Cleanup(c.Close)
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range c.members {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			errs[i] = c.start(i)
-		}(i)
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("etcdtest: member %d: %v", i, err)
-		}
+	if err := c.boot(t.TempDir(), n); err != nil {
+		t.Fatal(err)
 	}
 	c.WaitHealthy(30 * time.Second)
 	return c
 }
 
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("etcdtest: %v", err)
+// bootAttempts bounds the retries of a first boot whose ports were taken
+// between choosing them and binding them (another process may bind a port
+// the kernel just reported free).
+const bootAttempts = 5
+
+// pickAddr chooses a free loopback address (a variable for the test that
+// makes a first choice collide).
+var pickAddr = freeAddrErr
+
+// boot picks free loopback ports for n members under base and starts them
+// all for the first time; a member that cannot bind its ports makes it
+// stop every member, forget their data and try again on other ports.
+func (c *Cluster) boot(base string, n int) error {
+	var last error
+	for attempt := 1; attempt <= bootAttempts; attempt++ {
+		c.mu.Lock()
+		c.token = fmt.Sprintf("reprise-test-%d", time.Now().UnixNano())
+		c.members = nil
+		for i := 0; i < n; i++ {
+			peer, err1 := pickAddr()
+			client, err2 := pickAddr()
+			if err1 != nil || err2 != nil {
+				c.mu.Unlock()
+				return fmt.Errorf("etcdtest: free port: %v %v", err1, err2)
+			}
+			c.members = append(c.members, &member{
+				name: fmt.Sprintf("m%d", i), dir: filepath.Join(base, fmt.Sprintf("a%d-m%d", attempt, i)),
+				peerURL: urlOf(peer), clientURL: urlOf(client),
+			})
+		}
+		c.mu.Unlock()
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range c.members {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				errs[i] = c.start(i)
+			}(i)
+		}
+		wg.Wait()
+		last = nil
+		for i, err := range errs {
+			if err != nil {
+				last = fmt.Errorf("etcdtest: member %d: %w", i, err)
+				break
+			}
+		}
+		if last == nil {
+			return nil
+		}
+		c.Close()
+		if !strings.Contains(last.Error(), "address already in use") {
+			return last
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Errorf("%w (after %d attempts on other ports)", last, bootAttempts)
 }
 
 func (c *Cluster) initialCluster() string {

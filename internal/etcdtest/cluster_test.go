@@ -2,6 +2,7 @@ package etcdtest
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 )
@@ -37,5 +38,34 @@ func TestQuorumLostAndBack(t *testing.T) {
 	}
 	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v1" {
 		t.Fatalf("after restart: %v", resp.Kvs)
+	}
+}
+
+// TestBootRetriesTakenPorts: a port taken between being chosen and being
+// bound (another process got it first) does not fail the cluster's start:
+// the first choice here is a port a listener holds.
+func TestBootRetriesTakenPorts(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	calls := 0
+	pickAddr = func() (string, error) {
+		calls++
+		if calls == 1 {
+			return l.Addr().String(), nil
+		}
+		return freeAddrErr()
+	}
+	defer func() { pickAddr = freeAddrErr }()
+	c := Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Client(t).Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if calls < 4 {
+		t.Fatalf("%d addresses chosen: the taken port was not retried", calls)
 	}
 }

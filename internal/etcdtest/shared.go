@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
-	"sync"
 	"time"
 )
 
@@ -19,38 +17,14 @@ func StartShared(n int) (c *Cluster, stop func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c = &Cluster{token: fmt.Sprintf("reprise-test-%d", time.Now().UnixNano())}
-	for i := 0; i < n; i++ {
-		peer, err1 := freeAddrErr()
-		client, err2 := freeAddrErr()
-		if err1 != nil || err2 != nil {
-			os.RemoveAll(base)
-			return nil, nil, fmt.Errorf("etcdtest: free port: %v %v", err1, err2)
-		}
-		c.members = append(c.members, &member{
-			name: fmt.Sprintf("m%d", i), dir: filepath.Join(base, fmt.Sprintf("m%d", i)),
-			peerURL: urlOf(peer), clientURL: urlOf(client),
-		})
-	}
+	c = &Cluster{}
 	stop = func() {
 		c.Close()
 		os.RemoveAll(base)
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range c.members {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			errs[i] = c.start(i)
-		}(i)
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			stop()
-			return nil, nil, fmt.Errorf("etcdtest: member %d: %w", i, err)
-		}
+	if err := c.boot(base, n); err != nil {
+		stop()
+		return nil, nil, err
 	}
 	defer func() {
 		if r := recover(); r != nil {
