@@ -169,9 +169,9 @@ nodes:
 	_ = cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second): // seconds when idle; the race detector on a loaded machine is far slower
 		cmd.Process.Kill()
-		t.Fatalf("reprise still running 20 s after SIGINT without a quorum:\n%s", errb.String())
+		t.Fatalf("reprise still running 60 s after SIGINT without a quorum:\n%s", errb.String())
 	}
 	if !strings.Contains(errb.String(), "waiting for etcd") {
 		t.Errorf("stderr does not say it waited for etcd:\n%s", tail(errb.String(), 2000))
