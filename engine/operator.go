@@ -21,24 +21,8 @@ func (e *Engine) Approve(ctx context.Context, runID, nodeID, by, comment string)
 	if strings.TrimSpace(by) == "" {
 		return fmt.Errorf("approve node %q: the approver's name is required", nodeID)
 	}
-	e.mu.Lock()
-	live := e.live
-	e.mu.Unlock()
-	if live != nil && live.run.ID == runID {
-		reply := make(chan error, 1)
-		select {
-		case live.approvals <- approval{node: nodeID, by: by, comment: comment, reply: reply}:
-			select {
-			case err := <-reply:
-				return err
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		case <-live.done:
-			// The run ended meanwhile: write to the store below.
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if handled, err := e.onLive(ctx, runID, func(r *runner) error { return r.approve(nodeID, by, comment) }); handled {
+		return err
 	}
 	if run, err := e.store.Run(runID); err != nil {
 		return fmt.Errorf("approve: %w", err)
@@ -102,14 +86,20 @@ func (e *Engine) Approve(ctx context.Context, runID, nodeID, by, comment string)
 }
 
 // Mark records an operator's override: node nodeID of run runID is done
-// (succeeded) although its step did not succeed, for the reason given. Its
-// dependents run at the next resume. The run must not be running.
+// (succeeded) although its step did not succeed, for the reason given. If
+// this engine is running that run, the mark goes through its scheduler:
+// the nodes it blocked go back to pending and its dependents start at once
+// (a node whose step is running is refused: ErrNodeRunning). Otherwise it
+// is written to the store and the dependents run at the next resume.
 func (e *Engine) Mark(ctx context.Context, runID, nodeID, by, reason string) error {
 	if strings.TrimSpace(reason) == "" {
 		return fmt.Errorf("mark node %q: a reason is required", nodeID)
 	}
-	if live := e.LiveRun(); live == runID {
-		return fmt.Errorf("mark node %q of run %q: %w", nodeID, runID, ErrBusy)
+	if strings.TrimSpace(by) == "" {
+		return fmt.Errorf("mark node %q: the name of who decides is required", nodeID)
+	}
+	if handled, err := e.onLive(ctx, runID, func(r *runner) error { return r.mark(nodeID, by, reason) }); handled {
+		return err
 	}
 	if run, err := e.store.Run(runID); err != nil {
 		return fmt.Errorf("mark: %w", err)
@@ -263,10 +253,17 @@ func (r *runner) may(i int) bool { return r.only == nil || r.only[i] }
 
 // ResetNodes puts node nodeID of run runID back to pending, and with
 // downstream every descendant too (a succeeded node runs again), journaling
-// each reset. It returns the ids reset. Retry calls it, then Resume.
+// each reset with who asked. It returns the ids reset. If this engine is
+// running that run, the reset goes through its scheduler and the nodes run
+// again at once (see runner.retry); otherwise it is written to the store
+// and they run at the next resume (Retry calls it, then ResumeWith).
 func (e *Engine) ResetNodes(ctx context.Context, runID, nodeID string, downstream bool, by string) ([]string, error) {
-	if live := e.LiveRun(); live == runID {
-		return nil, fmt.Errorf("retry node %q of run %q: %w", nodeID, runID, ErrBusy)
+	var reset []string
+	if handled, err := e.onLive(ctx, runID, func(r *runner) (err error) {
+		reset, err = r.retry(nodeID, downstream, by)
+		return err
+	}); handled {
+		return reset, err
 	}
 	items, err := e.PlanRetry(runID, nodeID, downstream)
 	if err != nil {

@@ -59,10 +59,10 @@ type runner struct {
 	inCommit   bool
 	commitDone chan error
 
-	results   chan result
-	retryDue  chan int
-	approvals chan approval
-	done      chan struct{}
+	results  chan result
+	retryDue chan int
+	ops      chan liveOp // operators' actions on this run (live.go)
+	done     chan struct{}
 
 	// Trust zones: each node's zone rank, which ranks are certified, and
 	// the ready nodes held back until every more trusted zone is.
@@ -101,11 +101,6 @@ type result struct {
 	ended     time.Time
 }
 
-type approval struct {
-	node, by, comment string
-	reply             chan error
-}
-
 func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analysis, run state.Run, recs []state.NodeRecord, only map[string]bool) (*runner, error) {
 	p := e.opts.Parallelism
 	sctx, stop := context.WithCancel(ctx)
@@ -130,7 +125,7 @@ func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analy
 		counts:     map[state.NodeState]int{},
 		results:    make(chan result, p+1),
 		retryDue:   make(chan int, 16),
-		approvals:  make(chan approval),
+		ops:        make(chan liveOp),
 		done:       make(chan struct{}),
 	}
 	if only != nil {
@@ -192,8 +187,8 @@ func (r *runner) loop() (Result, error) {
 			if err := r.committed(err); err != nil {
 				return r.abort(err)
 			}
-		case a := <-r.approvals:
-			r.approve(a)
+		case op := <-r.ops:
+			op.reply <- op.do(r)
 		case <-drainCh:
 			drainCh = nil // handled: never fires again for this runner
 			r.beginStop("interrupt: starting nothing new, waiting for running steps", false)
@@ -251,9 +246,11 @@ func (r *runner) idle() bool {
 }
 
 // waitForGates reports whether an idle run should keep waiting: only with
-// Options.Wait, when gates wait and nothing asked it to stop.
+// Options.Wait, when gates wait for approval or nodes for a zone's
+// certification, no node failed and nothing asked it to stop.
 func (r *runner) waitForGates() bool {
-	return r.e.opts.Wait && !r.stopping && !r.failedFast && r.counts[state.NodeWaiting] > 0 &&
+	return r.e.opts.Wait && !r.stopping && !r.failedFast &&
+		(r.counts[state.NodeWaiting] > 0 || len(r.uncertified()) > 0) &&
 		r.counts[state.NodeFailed]+r.counts[state.NodeBlocked] == 0
 }
 
@@ -313,6 +310,12 @@ func (r *runner) startReady() {
 	for ; room > 0 && r.queue.Len() > 0; room-- {
 		i := r.queue.pop()
 		n := r.g.Nodes[i]
+		if r.recs[i].State != state.NodePending || r.waitDeps[i] > 0 {
+			// Changed by an operator since it was queued (marked done, or a
+			// dependency retried): dropped; release queues it again.
+			room++
+			continue
+		}
 		if !r.zoneOpen(i) {
 			r.holdForZone(i)
 			room++
@@ -399,69 +402,61 @@ func (r *runner) launch(i int) {
 	go r.execute(l)
 }
 
-// approve handles an approval for the live run: persisted before replying.
-func (r *runner) approve(a approval) {
-	i, ok := r.g.Index(a.node)
+// approve handles an approval for the live run: persisted before it
+// returns, then the gate's dependents start.
+func (r *runner) approve(node, by, comment string) error {
+	i, ok := r.g.Index(node)
 	if !ok {
-		a.reply <- fmt.Errorf("approve node %q of run %q: %w%s", a.node, r.run.ID, state.ErrNodeNotFound, didYouMean(a.node, r.nodeIDs()))
-		return
+		return fmt.Errorf("approve node %q of run %q: %w%s", node, r.run.ID, state.ErrNodeNotFound, didYouMean(node, r.nodeIDs()))
 	}
 	if r.recs[i].State != state.NodeWaiting {
-		a.reply <- fmt.Errorf("approve node %q (state %s): %w", a.node, r.recs[i].State, ErrNotWaiting)
-		return
+		return fmt.Errorf("approve node %q (state %s): %w", node, r.recs[i].State, ErrNotWaiting)
 	}
 	if err := refusePointGate(r.run.ID, r.recs[i]); err != nil {
-		a.reply <- err
-		return
+		return err
 	}
 	// Earlier approvals of this gate are in the journal: make what is
 	// queued durable, then read them.
 	if err := r.flushSync(); err != nil {
-		a.reply <- err
-		return
+		return err
 	}
-	prior, err := GateApprovals(r.e.store.Journal, r.run.ID, a.node)
+	prior, err := GateApprovals(r.e.store.Journal, r.run.ID, node)
 	if err != nil {
-		a.reply <- err
-		return
+		return err
 	}
 	needed := neededApprovals(r.g, r.a, i)
-	open, err := gateDecision(r.run.ID, a.node, a.by, prior, needed)
+	open, err := gateDecision(r.run.ID, node, by, prior, needed)
 	if err != nil {
-		a.reply <- err
-		return
+		return err
 	}
 	now := r.e.opts.Now()
-	comment := r.e.red.String(a.comment)
-	ent, all := approvalEntry(now, a.node, a.by, comment, prior, needed, open)
+	comment = r.e.red.String(comment)
+	ent, all := approvalEntry(now, node, by, comment, prior, needed, open)
 	rec := &r.recs[i]
 	if !open {
 		r.addNodeChange(i, ent)
 		if err := r.flushSync(); err != nil {
-			a.reply <- err
-			return
+			return err
 		}
-		msg := fmt.Sprintf("approval %d of %d by %s (approved so far: %s)", len(prior)+1, needed, a.by, all)
-		r.log.Info("gate approval given", zap.String("node", a.node), zap.String("by", a.by), zap.String("comment", comment),
+		msg := fmt.Sprintf("approval %d of %d by %s (approved so far: %s)", len(prior)+1, needed, by, all)
+		r.log.Info("gate approval given", zap.String("node", node), zap.String("by", by), zap.String("comment", comment),
 			zap.Int("given", len(prior)+1), zap.Int("needed", needed))
 		ev := r.event(EventApprovalGiven, i, msg)
 		ev.State = state.NodeWaiting
 		r.e.emit(ev)
-		a.reply <- nil
-		return
+		return nil
 	}
 	rec.ApprovedBy, rec.ApprovalComment, rec.ApprovedAt = all, comment, now
 	rec.Ended = now
 	r.setState(i, state.NodeSucceeded)
 	r.addNodeChange(i, ent)
 	if err := r.flushSync(); err != nil {
-		a.reply <- err
-		return
+		return err
 	}
-	r.log.Info("node approved", zap.String("node", a.node), zap.String("by", all), zap.String("comment", comment))
+	r.log.Info("node approved", zap.String("node", node), zap.String("by", all), zap.String("comment", comment))
 	ev := r.event(EventNodeApproved, i, fmt.Sprintf("approved by %s", all))
 	ev.State = state.NodeSucceeded
 	r.e.emit(ev)
 	r.release(i)
-	a.reply <- nil
+	return nil
 }

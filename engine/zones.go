@@ -2,18 +2,16 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/graphs"
 )
-
-// ErrZoneNotReady is returned by Certify when the zone's nodes are not all
-// done, or a more trusted zone is not certified yet.
-var ErrZoneNotReady = errors.New("zone not ready for certification")
 
 // initZones reads each node's zone rank and the run's certifications.
 func (r *runner) initZones() {
@@ -44,8 +42,9 @@ func (r *runner) zoneOpen(i int) bool {
 	return true
 }
 
-// holdForZone keeps ready node i back until its zone opens (a later run
-// session, after reprise certify).
+// holdForZone keeps ready node i back until its zone opens: a
+// certification sent to this run (through the control socket) or recorded
+// before a later session.
 func (r *runner) holdForZone(i int) {
 	r.zoneHeld = append(r.zoneHeld, i)
 	n := r.g.Nodes[i]
@@ -65,12 +64,11 @@ func (r *runner) firstUncertified() string {
 
 // uncertified lists the zones not certified that hold nodes back.
 func (r *runner) uncertified() []string {
-	if len(r.zoneHeld) == 0 {
-		return nil
-	}
 	maxRank := 0
 	for _, i := range r.zoneHeld {
-		maxRank = max(maxRank, r.zone[i])
+		if r.recs[i].State == state.NodePending { // not marked done meanwhile
+			maxRank = max(maxRank, r.zone[i])
+		}
 	}
 	var out []string
 	for k := 0; k < maxRank; k++ {
@@ -83,9 +81,11 @@ func (r *runner) uncertified() []string {
 
 // Certify records that trust zone zone of run runID is certified clean, by
 // whom and with what comment: journaled and kept on the run, after which
-// the nodes of the next zone may start (at the next resume). Every node of
-// the zone must be done (succeeded, skipped or marked) and every more
-// trusted zone certified first. The run must not be running in this engine.
+// the nodes of the next zone may start. Every node of the zone must be done
+// (succeeded, skipped or marked) and every more trusted zone certified
+// first. If this engine is running that run, the certification goes
+// through its scheduler, which starts the nodes it held back at once;
+// otherwise it is written to the store and they start at the next resume.
 func (e *Engine) Certify(ctx context.Context, runID, zone, by, comment string) error {
 	if strings.TrimSpace(by) == "" {
 		return fmt.Errorf("certify zone %q: the name of who certifies is required", zone)
@@ -93,8 +93,8 @@ func (e *Engine) Certify(ctx context.Context, runID, zone, by, comment string) e
 	if strings.TrimSpace(comment) == "" {
 		return fmt.Errorf("certify zone %q: a comment saying what was checked is required", zone)
 	}
-	if live := e.LiveRun(); live == runID {
-		return fmt.Errorf("certify zone %q of run %q: %w", zone, runID, ErrBusy)
+	if handled, err := e.onLive(ctx, runID, func(r *runner) error { return r.certify(zone, by, comment) }); handled {
+		return err
 	}
 	run, err := e.store.Run(runID)
 	if err != nil {
@@ -107,25 +107,6 @@ func (e *Engine) Certify(ctx context.Context, runID, zone, by, comment string) e
 	if err != nil {
 		return err
 	}
-	rank := g.ZoneRank(zone)
-	if rank < 0 {
-		ids := make([]string, len(g.Zones))
-		for k, z := range g.Zones {
-			ids[k] = z.ID
-		}
-		if len(ids) == 0 {
-			return fmt.Errorf("certify zone %q of run %q: the run's graph declares no zones", zone, runID)
-		}
-		return fmt.Errorf("certify zone %q of run %q: unknown zone (want one of %s)", zone, runID, strings.Join(ids, ", "))
-	}
-	if run.IsCertified(zone) {
-		return fmt.Errorf("certify zone %q of run %q: already certified", zone, runID)
-	}
-	for k := 0; k < rank; k++ {
-		if !run.IsCertified(g.Zones[k].ID) {
-			return fmt.Errorf("certify zone %q of run %q: %w: certify zone %q first (zones are certified most trusted first)", zone, runID, ErrZoneNotReady, g.Zones[k].ID)
-		}
-	}
 	recs, err := e.store.Nodes(runID)
 	if err != nil {
 		return fmt.Errorf("certify: %w", err)
@@ -134,10 +115,53 @@ func (e *Engine) Certify(ctx context.Context, runID, zone, by, comment string) e
 	for _, rec := range recs {
 		byID[rec.ID] = rec.State
 	}
+	if _, err := certifyCheck(run, g, func(id string) state.NodeState { return byID[id] }, zone); err != nil {
+		return err
+	}
+	now := e.opts.Now()
+	comment = e.red.String(comment)
+	run.Certified = append(slices.Clone(run.Certified), state.Certification{Zone: zone, By: by, At: now, Comment: comment})
+	run.Updated = now
+	ch := state.Change{RunID: runID, Run: &run, Entry: certifiedEntry(now, zone, by, comment)}
+	if err := e.store.Apply(context.WithoutCancel(ctx), ch); err != nil {
+		return fmt.Errorf("certify zone %q of run %q: %w", zone, runID, err)
+	}
+	e.log.Info("zone certified", zapRun(runID), zapString("zone", zone), zapString("by", by), zapString("comment", comment))
+	e.emit(Event{Time: now, Type: EventZoneCertified, RunID: runID, Zone: zone, Message: fmt.Sprintf("zone %s certified by %s: %s", zone, by, comment)})
+	return nil
+}
+
+func certifiedEntry(now time.Time, zone, by, comment string) *state.Entry {
+	return &state.Entry{Time: now, Type: state.EntryCertified, By: by, Message: comment, Data: map[string]string{"zone": zone}}
+}
+
+// certifyCheck returns the rank of zone in run's graph g if it may be
+// certified now: a zone of the graph, not certified yet, every more
+// trusted zone certified, every node of the zone done (stateOf gives a
+// node's state by id).
+func certifyCheck(run state.Run, g *graphs.Graph, stateOf func(id string) state.NodeState, zone string) (int, error) {
+	rank := g.ZoneRank(zone)
+	if rank < 0 {
+		ids := make([]string, len(g.Zones))
+		for k, z := range g.Zones {
+			ids[k] = z.ID
+		}
+		if len(ids) == 0 {
+			return 0, fmt.Errorf("certify zone %q of run %q: the run's graph declares no zones", zone, run.ID)
+		}
+		return 0, fmt.Errorf("certify zone %q of run %q: unknown zone (want one of %s)", zone, run.ID, strings.Join(ids, ", "))
+	}
+	if run.IsCertified(zone) {
+		return 0, fmt.Errorf("certify zone %q of run %q: %w: already certified", zone, run.ID, ErrZoneNotReady)
+	}
+	for k := 0; k < rank; k++ {
+		if !run.IsCertified(g.Zones[k].ID) {
+			return 0, fmt.Errorf("certify zone %q of run %q: %w: certify zone %q first (zones are certified most trusted first)", zone, run.ID, ErrZoneNotReady, g.Zones[k].ID)
+		}
+	}
 	var notDone []string
 	for _, n := range g.Nodes {
-		if n.Zone == zone && !byID[n.ID].Done() {
-			st := byID[n.ID]
+		if st := stateOf(n.ID); n.Zone == zone && !st.Done() {
 			if st == "" {
 				st = state.NodePending
 			}
@@ -150,18 +174,42 @@ func (e *Engine) Certify(ctx context.Context, runID, zone, by, comment string) e
 			more = fmt.Sprintf(" and %d more", len(notDone)-10)
 			notDone = notDone[:10]
 		}
-		return fmt.Errorf("certify zone %q of run %q: %w: not done: %s%s", zone, runID, ErrZoneNotReady, strings.Join(notDone, ", "), more)
+		return 0, fmt.Errorf("certify zone %q of run %q: %w: not done: %s%s", zone, run.ID, ErrZoneNotReady, strings.Join(notDone, ", "), more)
 	}
-	now := e.opts.Now()
-	comment = e.red.String(comment)
-	run.Certified = append(run.Certified, state.Certification{Zone: zone, By: by, At: now, Comment: comment})
-	run.Updated = now
-	ch := state.Change{RunID: runID, Run: &run, Entry: &state.Entry{Time: now, Type: state.EntryCertified,
-		By: by, Message: comment, Data: map[string]string{"zone": zone}}}
-	if err := e.store.Apply(context.WithoutCancel(ctx), ch); err != nil {
-		return fmt.Errorf("certify zone %q of run %q: %w", zone, runID, err)
+	return rank, nil
+}
+
+// certify certifies zone in the live run: persisted before it returns,
+// then the nodes held back by it start.
+func (r *runner) certify(zone, by, comment string) error {
+	rank, err := certifyCheck(r.run, r.g, func(id string) state.NodeState {
+		i, _ := r.g.Index(id)
+		return r.recs[i].State
+	}, zone)
+	if err != nil {
+		return err
 	}
-	e.log.Info("zone certified", zapRun(runID), zapString("zone", zone), zapString("by", by), zapString("comment", comment))
-	e.emit(Event{Time: now, Type: EventZoneCertified, RunID: runID, Zone: zone, Message: fmt.Sprintf("zone %s certified by %s: %s", zone, by, comment)})
+	now := r.e.opts.Now()
+	comment = r.e.red.String(comment)
+	r.run.Certified = append(slices.Clone(r.run.Certified), state.Certification{Zone: zone, By: by, At: now, Comment: comment})
+	r.addRunChange(certifiedEntry(now, zone, by, comment))
+	if err := r.flushSync(); err != nil {
+		return err
+	}
+	r.certified[rank] = true
+	held := r.zoneHeld
+	r.zoneHeld = nil
+	for _, i := range held {
+		if r.recs[i].State != state.NodePending {
+			continue
+		}
+		if r.zoneOpen(i) {
+			r.queue.push(i)
+		} else {
+			r.zoneHeld = append(r.zoneHeld, i)
+		}
+	}
+	r.log.Info("zone certified", zap.String("zone", zone), zap.String("by", by), zap.String("comment", comment))
+	r.e.emit(Event{Time: now, Type: EventZoneCertified, RunID: r.run.ID, Zone: zone, Message: fmt.Sprintf("zone %s certified by %s: %s", zone, by, comment)})
 	return nil
 }

@@ -86,7 +86,7 @@ func approve(c *cobra.Command, path, runID, node, by, comment string) (live bool
 			return false, fmt.Errorf("%w; and its control socket does not answer: %v", err, cerr)
 		}
 		liveRun, _ := client.Live()
-		return liveRun == runID, client.Approve(runID, node, by, comment)
+		return liveRun == runID, client.Approve(c.Context(), runID, node, by, comment)
 	}
 	if err != nil {
 		return false, err

@@ -51,8 +51,7 @@ func TestReaderAcrossRunEnd(t *testing.T) {
 	if err := st.CreateRun(context.Background(), run, []byte("version: 1\n"), []state.NodeRecord{{ID: "a", State: state.NodePending}}); err != nil {
 		t.Fatal(err)
 	}
-	backend := control.Backend{Store: st, Live: func() string { return "r1" },
-		Approve: func(context.Context, string, string, string, string) error { return nil }}
+	backend := control.Backend{Store: st, Live: func() string { return "r1" }}
 	// The socket comes up a moment after the file was opened.
 	var srv *control.Server
 	up := make(chan error, 1)

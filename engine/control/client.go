@@ -2,6 +2,7 @@ package control
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,9 +178,52 @@ func (c *Client) Live() (string, error) {
 	return id, err
 }
 
+var _ Actions = (*Client)(nil)
+
 // Approve approves a waiting gate through the serving process.
-func (c *Client) Approve(runID, nodeID, by, comment string) error {
-	return c.call(Request{Op: OpApprove, Run: runID, Node: nodeID, By: by, Comment: comment}, nil, nil)
+func (c *Client) Approve(ctx context.Context, runID, nodeID, by, comment string) error {
+	return c.callCtx(ctx, Request{Op: OpApprove, Run: runID, Node: nodeID, By: by, Comment: comment}, nil)
+}
+
+// Certify certifies a trust zone through the serving process.
+func (c *Client) Certify(ctx context.Context, runID, zone, by, comment string) error {
+	return c.callCtx(ctx, Request{Op: OpCertify, Run: runID, Zone: zone, By: by, Comment: comment}, nil)
+}
+
+// RestorePointDecision records a decision on a node's restore point
+// through the serving process.
+func (c *Client) RestorePointDecision(ctx context.Context, runID, nodeID, action, pointID, by, reason string) error {
+	return c.callCtx(ctx, Request{Op: OpPointDecision, Run: runID, Node: nodeID, Action: action, Point: pointID, By: by, Comment: reason}, nil)
+}
+
+// ResetNodes puts a node (and with downstream its descendants) back to
+// pending through the serving process, and returns the ids reset.
+func (c *Client) ResetNodes(ctx context.Context, runID, nodeID string, downstream bool, by string) ([]string, error) {
+	var ids []string
+	err := c.callCtx(ctx, Request{Op: OpRetry, Run: runID, Node: nodeID, Downstream: downstream, By: by}, &ids)
+	return ids, err
+}
+
+// Mark marks a node done through the serving process.
+func (c *Client) Mark(ctx context.Context, runID, nodeID, by, reason string) error {
+	return c.callCtx(ctx, Request{Op: OpMark, Run: runID, Node: nodeID, By: by, Comment: reason}, nil)
+}
+
+// RecordCleanup records a drill's clean-up through the serving process.
+func (c *Client) RecordCleanup(ctx context.Context, runID, by, note string) error {
+	return c.callCtx(ctx, Request{Op: OpCleanup, Run: runID, By: by, Comment: note}, nil)
+}
+
+// callCtx is call bounded by ctx as well.
+func (c *Client) callCtx(ctx context.Context, req Request, out any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cc := *c
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < cc.timeout {
+		cc.timeout = max(time.Until(d), time.Millisecond)
+	}
+	return cc.call(req, out, nil)
 }
 
 // Operators returns the dashboard's operators.

@@ -1,7 +1,17 @@
 // Package control serves a running reprise process's state over a unix
 // socket beside its state file (STATE.sock, mode 0600), so that `reprise
-// status`, `runs`, `log` and `approve` work from another terminal while
-// bbolt's exclusive lock keeps them out of the file itself.
+// status`, `runs` and `log` work from another terminal while bbolt's
+// exclusive lock keeps them out of the file itself, and so that an
+// operator's actions (approve, certify, restore-point, retry, mark,
+// cleanup: Actions) reach the process that holds the file: the engine
+// applies them to the run it is running, which goes on from there, or
+// writes them to the file for a run it is not running.
+//
+// Only the user who owns the state file is served: the socket is 0600,
+// and a client checks that the server runs as that user (SO_PEERCRED)
+// before trusting its answer. Names in an action (By) are the operator's
+// word, as --by is on the command line; the dashboard (internal/web) puts
+// there the name of the operator it authenticated.
 //
 // The protocol is JSON lines: the client writes one Request and reads
 // Frames until one has End set. A journal answer streams one Frame per
@@ -12,6 +22,7 @@
 package control
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 
@@ -36,8 +47,14 @@ const (
 	OpSnapshot Op = "snapshot"
 	OpJournal  Op = "journal"
 	OpVerify   Op = "verify"
-	OpApprove  Op = "approve"
 	OpLive     Op = "live"
+	// Operators' actions (Actions).
+	OpApprove       Op = "approve"
+	OpCertify       Op = "certify"
+	OpPointDecision Op = "restore-point"
+	OpRetry         Op = "retry"
+	OpMark          Op = "mark"
+	OpCleanup       Op = "cleanup"
 	// Operators of the dashboard (records hold hashes, never tokens).
 	OpOperators      Op = "operators"
 	OpPutOperator    Op = "put-operator"
@@ -51,7 +68,12 @@ type Request struct {
 	Node     string `json:"node,omitempty"`
 	AfterSeq uint64 `json:"after_seq,omitempty"`
 	By       string `json:"by,omitempty"`
-	Comment  string `json:"comment,omitempty"`
+	Comment  string `json:"comment,omitempty"` // also a mark's reason, a decision's reason, a clean-up's note
+	Zone     string `json:"zone,omitempty"`
+	// Action and Point are a restore-point decision (engine.PointUse …).
+	Action     string `json:"action,omitempty"`
+	Point      string `json:"point,omitempty"`
+	Downstream bool   `json:"downstream,omitempty"`
 	// Operator is the record of OpPutOperator; OpDeleteOperator names it in By.
 	Operator *state.Operator `json:"operator,omitempty"`
 }
@@ -65,23 +87,52 @@ type Frame struct {
 	End    bool            `json:"end,omitempty"`
 }
 
-// Error codes carried by a Frame, mapped to sentinel errors.
-var codes = map[string]error{
-	"run-not-found":    state.ErrRunNotFound,
-	"node-not-found":   state.ErrNodeNotFound,
-	"no-run":           state.ErrNoRun,
-	"not-waiting":      state.ErrNotWaiting,
-	"no-operator":      state.ErrOperatorNotFound,
-	"already-approved": state.ErrAlreadyApproved,
+// Error codes carried by a Frame, mapped to sentinel errors, the most
+// specific first (an error may match several).
+var codeList = []struct {
+	code     string
+	sentinel error
+}{
+	{"run-not-found", state.ErrRunNotFound},
+	{"node-not-found", state.ErrNodeNotFound},
+	{"no-run", state.ErrNoRun},
+	{"not-waiting", state.ErrNotWaiting},
+	{"no-operator", state.ErrOperatorNotFound},
+	{"already-approved", state.ErrAlreadyApproved},
+	{"tampered", state.ErrTampered},
+	{"not-applicable", state.ErrNotApplicable},
 }
 
+var codes = func() map[string]error {
+	m := make(map[string]error, len(codeList))
+	for _, c := range codeList {
+		m[c.code] = c.sentinel
+	}
+	return m
+}()
+
 func codeOf(err error) string {
-	for c, sentinel := range codes {
-		if errors.Is(err, sentinel) {
-			return c
+	for _, c := range codeList {
+		if errors.Is(err, c.sentinel) {
+			return c.code
 		}
 	}
 	return ""
+}
+
+// Actions are what an operator does to a run, with who (by) and why.
+// engine.Engine implements them over the state file it holds (on the run it
+// is running, through its scheduler); Client sends them to the process that
+// holds the file.
+type Actions interface {
+	Approve(ctx context.Context, runID, nodeID, by, comment string) error
+	Certify(ctx context.Context, runID, zone, by, comment string) error
+	RestorePointDecision(ctx context.Context, runID, nodeID, action, pointID, by, reason string) error
+	// ResetNodes puts a node (with downstream, its descendants) back to
+	// pending and returns the ids reset; a live run runs them at once.
+	ResetNodes(ctx context.Context, runID, nodeID string, downstream bool, by string) ([]string, error)
+	Mark(ctx context.Context, runID, nodeID, by, reason string) error
+	RecordCleanup(ctx context.Context, runID, by, note string) error
 }
 
 // RemoteError is an error answered by the server.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine/control"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/internal/hosttest"
 )
 
 const fakeServerEnv = "REPRISE_CONTROL_FAKE_SERVER"
@@ -22,6 +23,7 @@ const fakeServerEnv = "REPRISE_CONTROL_FAKE_SERVER"
 // TestMain lets the test binary be a fake control server (another user's
 // process that took the socket's place): it says yes to everything.
 func TestMain(m *testing.M) {
+	hosttest.MaybeServe()
 	if path := os.Getenv(fakeServerEnv); path != "" {
 		fakeServer(path)
 		return
@@ -98,7 +100,7 @@ func TestFakeServerOfAnotherUser(t *testing.T) {
 	}
 	c, err := control.Dial(sock)
 	if err == nil {
-		err = c.Approve("r1", "gate", "bob", "")
+		err = c.Approve(context.Background(), "r1", "gate", "bob", "")
 		t.Fatalf("Dial and Approve through another user's server: %v; want ErrUntrustedServer", err)
 	}
 	if !errors.Is(err, control.ErrUntrustedServer) {
@@ -115,8 +117,7 @@ func TestPeerCredentialsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv, err := control.Listen(control.SocketPath(st.Path()), control.Backend{Store: st, Live: func() string { return "" },
-		Approve: func(context.Context, string, string, string, string) error { return nil }})
+	srv, err := control.Listen(control.SocketPath(st.Path()), control.Backend{Store: st, Live: func() string { return "r" }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,11 +126,11 @@ func TestPeerCredentialsChecked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Approve("r", "n", "bob", ""); err != nil {
-		t.Fatalf("Approve through our own server: %v", err)
+	if live, err := c.Live(); err != nil || live != "r" {
+		t.Fatalf("Live through our own server: %q, %v", live, err)
 	}
 	control.SetWantUID(c, os.Geteuid()+1)
-	if err := c.Approve("r", "n", "bob", ""); !errors.Is(err, control.ErrUntrustedServer) {
+	if err := c.Approve(context.Background(), "r", "n", "bob", ""); !errors.Is(err, control.ErrUntrustedServer) {
 		t.Fatalf("Approve through a server of another uid = %v, want ErrUntrustedServer", err)
 	}
 }

@@ -16,11 +16,11 @@ import (
 )
 
 // Backend is what the server answers from: the process's open store, and
-// the engine for approvals and the live run.
+// the engine for operators' actions and the live run.
 type Backend struct {
 	Store *state.Store
-	// Approve approves a waiting gate (engine.Engine.Approve).
-	Approve func(ctx context.Context, runID, nodeID, by, comment string) error
+	// Actions applies operators' actions (the engine; nil: refused).
+	Actions Actions
 	// Live returns the id of the run in progress ("" if none).
 	Live func() string
 }
@@ -158,12 +158,60 @@ func (s *Server) handle(req Request, w *bufio.Writer) (any, error) {
 		return nil, st.PutOperator(*req.Operator)
 	case OpDeleteOperator:
 		return nil, st.DeleteOperator(req.By)
-	case OpApprove:
-		if s.b.Approve == nil {
-			return nil, errors.New("approvals are not served by this process")
-		}
-		return nil, s.b.Approve(s.ctx, req.Run, req.Node, req.By, req.Comment)
+	case OpApprove, OpCertify, OpPointDecision, OpRetry, OpMark, OpCleanup:
+		return s.act(req)
 	default:
 		return nil, fmt.Errorf("unknown operation %q", req.Op)
 	}
+}
+
+// act applies an operator's action. On a run this process is not running
+// (the engine writes it to the file), the run's state is first checked
+// against its journal, as a resume does: an action is never added to a
+// record that was changed outside reprise. The live run was checked when
+// it started, and the process has held the file since.
+func (s *Server) act(req Request) (any, error) {
+	a := s.b.Actions
+	if a == nil {
+		return nil, fmt.Errorf("%s: operators' actions are not served by this process", req.Op)
+	}
+	if s.b.Live == nil || s.b.Live() != req.Run {
+		if err := CheckRun(s.b.Store, req.Run); err != nil {
+			return nil, err
+		}
+	}
+	ctx := s.ctx
+	switch req.Op {
+	case OpApprove:
+		return nil, a.Approve(ctx, req.Run, req.Node, req.By, req.Comment)
+	case OpCertify:
+		return nil, a.Certify(ctx, req.Run, req.Zone, req.By, req.Comment)
+	case OpPointDecision:
+		return nil, a.RestorePointDecision(ctx, req.Run, req.Node, req.Action, req.Point, req.By, req.Comment)
+	case OpRetry:
+		ids, err := a.ResetNodes(ctx, req.Run, req.Node, req.Downstream, req.By)
+		if ids == nil {
+			ids = []string{}
+		}
+		return ids, err
+	case OpMark:
+		return nil, a.Mark(ctx, req.Run, req.Node, req.By, req.Comment)
+	default:
+		return nil, a.RecordCleanup(ctx, req.Run, req.By, req.Comment)
+	}
+}
+
+// CheckRun refuses a run whose stored state its journal does not vouch for
+// (records, snapshot, chain: state.Store.Verify), with state.ErrTampered.
+// Every writer of an operator's action calls it first.
+func CheckRun(st *state.Store, runID string) error {
+	rep, err := st.Verify(runID)
+	if err != nil {
+		return err
+	}
+	if !rep.OK {
+		return fmt.Errorf("run %s: the state file does not match its journal (%s): %s; refusing to go on: `reprise log --verify %s` says more, restore the state file from a backup: %w",
+			runID, rep.Level, rep.Problem, runID, state.ErrTampered)
+	}
+	return nil
 }

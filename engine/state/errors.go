@@ -28,6 +28,13 @@ var (
 	// ErrNotWaiting is returned when a node is approved that is not a gate
 	// waiting for approval (its state is not NodeWaiting).
 	ErrNotWaiting = errors.New("node is not waiting for approval")
+	// ErrNotApplicable is returned when an operator's action does not apply
+	// to a run as it stands: a zone not ready for certification, a node
+	// whose step is running, a drill already cleaned up, a run that is
+	// stopping. The error's message says which; the engine's sentinels of
+	// that kind (engine.ErrZoneNotReady …) match it too, so that the control
+	// socket carries the kind without knowing the engine.
+	ErrNotApplicable = errors.New("action does not apply")
 )
 
 // LockedError is returned by Open when another opener holds the file: a

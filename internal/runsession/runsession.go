@@ -44,7 +44,7 @@ func Start(st state.Backend, opts engine.Options, log *zap.Logger) (*Session, er
 	eng := engine.New(st, nil, opts)
 	s := &Session{Engine: eng, log: log, st: st}
 	if file, ok := st.(*state.Store); ok {
-		srv, err := control.Listen(control.SocketPath(file.Path()), control.Backend{Store: file, Approve: eng.Approve, Live: eng.LiveRun})
+		srv, err := control.Listen(control.SocketPath(file.Path()), control.Backend{Store: file, Actions: eng, Live: eng.LiveRun})
 		if err != nil {
 			eng.Close()
 			return nil, fmt.Errorf("start control socket: %w", err)

@@ -72,7 +72,7 @@ func TestBrowser(t *testing.T) {
 		return step.Result{Status: step.Succeeded}, nil
 	}}
 	e := engine.New(st, h, engine.Options{Wait: true})
-	srvCtl, err := control.Listen(control.SocketPath(st.Path()), control.Backend{Store: st, Approve: e.Approve, Live: e.LiveRun})
+	srvCtl, err := control.Listen(control.SocketPath(st.Path()), control.Backend{Store: st, Actions: e, Live: e.LiveRun})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func (s *Server) do(ctx context.Context, act action, runID, node string, op stat
 		if cerr != nil {
 			return "", fmt.Errorf("%w; and its control socket does not answer: %v", err, cerr)
 		}
-		if err := c.Approve(runID, node, by, text); err != nil {
+		if err := c.Approve(ctx, runID, node, by, text); err != nil {
 			return "", err
 		}
 		return s.gateOutcome(runID, node, by), nil
