@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"github.com/reprise-si/reprise/engine/anchor"
 	"github.com/reprise-si/reprise/engine/state"
-	"github.com/reprise-si/reprise/internal/etcdconn"
+	"github.com/reprise-si/reprise/internal/operate"
 )
 
 // addAnchorFlag adds --anchor FILE_OR_URL (default $REPRISE_ANCHOR).
@@ -24,49 +22,17 @@ func addAnchorFlag(c *cobra.Command, usage string) *string {
 // opened O_APPEND, or a webhook). A failure is said on stderr and in the
 // log, not fatal: the run itself is done.
 func (s *session) writeAnchors(runID string) {
-	seq, hash, err := s.st.Head(runID)
-	if err != nil || seq == 0 {
-		return
-	}
-	abs := s.path
-	if !etcdconn.IsURL(abs) {
-		abs, _ = filepath.Abs(s.path)
-	}
-	a := anchor.New(abs, runID, seq, hash, anchor.KeyFromEnv())
-	s.log.Info("journal anchor", zap.String("anchor", a.Kind), zap.String("state", a.State),
-		zap.String("run", a.Run), zap.Uint64("seq", a.Seq), zap.String("hash", a.Hash), zap.String("mac", a.MAC))
-	if s.anchor == "" {
-		return
-	}
-	if err := anchor.Write(context.Background(), s.anchor, a); err != nil {
-		fmt.Fprintf(os.Stderr, "warning: the journal head of run %s (entry %d) was not anchored: %v\n", runID, seq, err)
-		s.log.Warn("journal anchor not written", zap.String("run", runID), zap.Error(err))
+	if err := operate.WriteAnchor(context.Background(), s.st, s.log, runID, s.anchor); err != nil {
+		fmt.Fprintf(os.Stderr, "warning: %v\n", err)
 	}
 }
 
 // checkIntegrity refuses to go on with a run whose state the journal does
 // not vouch for (records, snapshot, chain), or whose journal disagrees with
-// the anchors at src (when set): resume and retry call it before any write.
-func checkIntegrity(st state.Backend, statePath, runID, src string) error {
-	rep, err := st.Verify(runID)
-	if err != nil {
-		return err
-	}
-	if !rep.OK {
-		return fmt.Errorf("run %s: the state file does not match its journal (%s): %s; refusing to go on: `reprise log --verify %s` says more, restore the state file from a backup: %w",
-			runID, rep.Level, rep.Problem, runID, state.ErrTampered)
-	}
-	if src == "" {
-		return nil
-	}
-	ar, err := checkAnchors(st, runID, src)
-	if err != nil {
-		return err
-	}
-	if !ar.OK {
-		return fmt.Errorf("run %s: the journal does not match the anchors in %s: %s; refusing to go on: %w", runID, src, ar.Problem, state.ErrTampered)
-	}
-	return nil
+// the anchors at src (when set): resume, retry and every operator's action
+// call it before any write (operate.CheckIntegrity).
+func checkIntegrity(st state.Backend, _, runID, src string) error {
+	return operate.CheckIntegrity(context.Background(), st, runID, src)
 }
 
 // checkAnchors reads the anchors at each source and checks r's journal of

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -9,95 +9,102 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/control"
-	"github.com/reprise-si/reprise/engine/host"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/operate"
 )
 
+// approveOptions are what approve needs.
+type approveOptions struct {
+	State, Anchor string
+	Run, Node     string // Run "": the only unfinished run where gate Node waits
+	By, Comment   string
+}
+
+// approveResult is where an approval went, and whether the gate still
+// waits for another approver (Note says so).
+type approveResult struct {
+	operate.Outcome
+	Run  string
+	Note string
+}
+
+// runApprove approves gate Node (operate.Do).
+func runApprove(ctx context.Context, o approveOptions) (approveResult, error) {
+	if o.Run == "" {
+		var err error
+		if o.Run, err = runWaitingAt(o.State, o.Node); err != nil {
+			return approveResult{}, err
+		}
+	}
+	out, err := actOn(ctx, o.State, o.Anchor, holder("approve", o.Run, o.Node), o.Run, func(ctx context.Context, a control.Actions) error {
+		return a.Approve(ctx, o.Run, o.Node, o.By, o.Comment)
+	})
+	if err != nil {
+		return approveResult{}, err
+	}
+	return approveResult{Outcome: out, Run: o.Run, Note: gateNote(o.State, o.Run, o.Node)}, nil
+}
+
 func newApproveCmd() *cobra.Command {
-	var by, comment string
+	var o approveOptions
 	var quiet bool
-	var statePath, clusterURL *string
+	var f actionFlags
+	var clusterURL *string
 	c := &cobra.Command{
 		Use:   "approve [RUN] NODE --by NAME [--comment TEXT]",
 		Short: "Approve a manual gate: the journal records who, when and why",
-		Long: `Approve a manual gate that waits for a human. On a parked run the approval is
-written to the state file (continue with resume); on a run going on with
---wait it goes through that process, which then starts what follows the gate.
-Without RUN, the run where gate NODE waits (refused when several do). A
-mistyped NODE gets the nearest id. -q prints nothing on success.`,
+		Long: `Approve a manual gate that waits for a human. On a stopped (parked) run the
+approval is written to the state file (continue with resume); on a run going
+on (--wait, or started from the dashboard) it goes through that process's
+control socket, and what follows the gate starts at once; with --cluster (or
+an etcd --state), through etcd to the coordinator leading the run. Without
+RUN, the run where gate NODE waits (refused when several do). A mistyped
+NODE gets the nearest id. -q prints nothing on success.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(c *cobra.Command, args []string) error {
-			if by == "" {
+			if o.By == "" {
 				return usageError("approve: --by NAME is required: the journal records who approved")
 			}
-			node := args[len(args)-1]
-			runID := ""
+			o.Node, o.State, o.Anchor = args[len(args)-1], *f.state, *f.anchor
 			if len(args) == 2 {
-				runID = args[0]
+				o.Run = args[0]
 			} else {
 				var err error
-				if runID, err = runWaitingAt(*statePath, node); err != nil {
+				if o.Run, err = runWaitingAt(o.State, o.Node); err != nil {
 					return err
 				}
 			}
-			live, err := approveThroughCluster(c, clusterOf(*clusterURL, *statePath), runID, node, by, comment)
+			sent, err := approveThroughCluster(c, clusterOf(*clusterURL, o.State), o.Run, o.Node, o.By, o.Comment)
 			if err != nil {
 				return err
 			}
-			if !live {
-				live, err = approve(c, *statePath, runID, node, by, comment)
-			}
-			if err != nil {
+			res := approveResult{Outcome: operate.Outcome{Live: true}, Run: o.Run}
+			if sent {
+				res.Note = gateNote(o.State, o.Run, o.Node)
+			} else if res, err = runApprove(c.Context(), o); err != nil {
 				return err
 			}
 			if quiet {
 				return nil
 			}
-			if note := gateNote(*statePath, runID, node); note != "" {
-				fmt.Fprintf(c.OutOrStdout(), "approval of node %s of run %s by %s recorded\n%s\n", node, runID, by, note)
+			w := c.OutOrStdout()
+			if res.Note != "" {
+				fmt.Fprintf(w, "approval of node %s of run %s by %s recorded\n%s\n", o.Node, res.Run, o.By, res.Note)
 				return nil
 			}
-			fmt.Fprintf(c.OutOrStdout(), "node %s of run %s approved by %s\n", node, runID, by)
-			if !live {
-				fmt.Fprintf(c.OutOrStdout(), "continue with `reprise resume %s`\n", runID)
-			}
+			fmt.Fprintf(w, "node %s of run %s approved by %s\n", o.Node, res.Run, o.By)
+			printNext(w, res.Outcome, res.Run, "what follows the gate starts now")
 			return nil
 		},
 	}
-	statePath = addStateFlag(c)
+	f.add(c)
 	clusterURL = c.Flags().String("cluster", os.Getenv("REPRISE_CLUSTER"), "etcd://HOST:PORT[,…]/PREFIX: send the approval through etcd to the coordinator leading the run (from any machine); with none leading, it is written to the state (env REPRISE_CLUSTER)")
-	c.Flags().StringVar(&by, "by", "", "who approves (required)")
-	c.Flags().StringVar(&comment, "comment", "", "why, or what was checked")
+	c.Flags().StringVar(&o.By, "by", "", "who approves (required)")
+	c.Flags().StringVar(&o.Comment, "comment", "", "why, or what was checked")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on success")
 	return c
-}
-
-// approve writes the approval to the state file, or sends it to the
-// process that holds the file; live says which.
-func approve(c *cobra.Command, path, runID, node, by, comment string) (live bool, err error) {
-	st, err := openStore(path, holder("approve", runID, node))
-	var locked *state.LockedError
-	if errors.As(err, &locked) {
-		client, cerr := control.Dial(control.SocketPath(path))
-		if cerr != nil {
-			return false, fmt.Errorf("%w; and its control socket does not answer: %v", err, cerr)
-		}
-		liveRun, _ := client.Live()
-		return liveRun == runID, client.Approve(c.Context(), runID, node, by, comment)
-	}
-	if err != nil {
-		return false, err
-	}
-	defer st.Close()
-	log, closeLog, err := openLog(path)
-	if err != nil {
-		return false, err
-	}
-	defer closeLog()
-	return false, engine.New(st, host.New(host.Options{}), engine.Options{Logger: log}).Approve(c.Context(), runID, node, by, comment)
 }
 
 // runWaitingAt returns the run whose gate node waits for approval: the

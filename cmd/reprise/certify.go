@@ -1,26 +1,44 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/internal/operate"
 )
 
+// certifyOptions are what certify needs.
+type certifyOptions struct {
+	State, Anchor string
+	Run, Zone     string
+	By, Comment   string
+}
+
+// runCertify certifies zone Zone of run Run (operate.Do).
+func runCertify(ctx context.Context, o certifyOptions) (operate.Outcome, error) {
+	return actOn(ctx, o.State, o.Anchor, holder("certify", o.Run, o.Zone), o.Run, func(ctx context.Context, a control.Actions) error {
+		return a.Certify(ctx, o.Run, o.Zone, o.By, o.Comment)
+	})
+}
+
 func newCertifyCmd() *cobra.Command {
-	var by, comment string
-	var statePath *string
+	var o certifyOptions
+	var f actionFlags
 	c := &cobra.Command{
 		Use:   "certify RUN ZONE --by NAME --comment TEXT",
 		Short: "Certify a trust zone clean, so that the nodes of the next zone may start",
 		Long: `Record that trust zone ZONE of run RUN is certified clean: by whom, when, and
 what was checked. No node of a zone starts before every more trusted zone is
-certified; a run stops (parked) when only such nodes are left. Certify once
-every node of the zone is done, most trusted zone first, then resume the run.
-The run keeps the record and the journal an entry "zone-certified"; status,
-plan and the reports show it. Not while the run is running.`,
+certified; a run stops (parked) when only such nodes are left, or waits
+there with --wait. Certify once every node of the zone is done, most trusted
+zone first. On a run going on the certification reaches it through its
+control socket and the next zone's nodes start at once; on a stopped run
+they start at the next resume. The run keeps the record and the journal an
+entry "zone-certified"; status, plan and the reports show it.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usageError("certify: want RUN and ZONE, got %d argument(s)", len(args))
@@ -28,24 +46,24 @@ plan and the reports show it. Not while the run is running.`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			runID, zone := args[0], args[1]
-			if strings.TrimSpace(by) == "" {
+			if strings.TrimSpace(o.By) == "" {
 				return usageError("certify: --by NAME is required: the journal records who certified the zone")
 			}
-			if strings.TrimSpace(comment) == "" {
+			if strings.TrimSpace(o.Comment) == "" {
 				return usageError("certify: --comment TEXT is required: say what was checked")
 			}
-			if err := withStoppedRun(*statePath, holder("certify", runID, zone), runID, func(e *engine.Engine) error {
-				return e.Certify(c.Context(), runID, zone, by, comment)
-			}); err != nil {
+			o.Run, o.Zone, o.State, o.Anchor = args[0], args[1], *f.state, *f.anchor
+			out, err := runCertify(c.Context(), o)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "zone %s of run %s certified by %s\ncontinue with `reprise resume %s`\n", zone, runID, by, runID)
+			fmt.Fprintf(c.OutOrStdout(), "zone %s of run %s certified by %s\n", o.Zone, o.Run, o.By)
+			printNext(c.OutOrStdout(), out, o.Run, "the nodes of the next zone start now")
 			return nil
 		},
 	}
-	statePath = addStateFlag(c)
-	c.Flags().StringVar(&by, "by", "", "who certifies (required; kept in the journal)")
-	c.Flags().StringVar(&comment, "comment", "", "what was checked (required; kept in the journal)")
+	f.add(c)
+	c.Flags().StringVar(&o.By, "by", "", "who certifies (required; kept in the journal)")
+	c.Flags().StringVar(&o.Comment, "comment", "", "what was checked (required; kept in the journal)")
 	return c
 }

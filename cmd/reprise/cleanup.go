@@ -1,17 +1,33 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/internal/operate"
 )
 
+// cleanupOptions are what cleanup needs.
+type cleanupOptions struct {
+	State, Anchor string
+	Run           string
+	By, Note      string
+}
+
+// runCleanup records the drill's clean-up (operate.Do).
+func runCleanup(ctx context.Context, o cleanupOptions) (operate.Outcome, error) {
+	return actOn(ctx, o.State, o.Anchor, holder("cleanup", o.Run), o.Run, func(ctx context.Context, a control.Actions) error {
+		return a.RecordCleanup(ctx, o.Run, o.By, o.Note)
+	})
+}
+
 func newCleanupCmd() *cobra.Command {
-	var by, note string
-	var statePath *string
+	var o cleanupOptions
+	var f actionFlags
 	c := &cobra.Command{
 		Use:   "cleanup RUN --by NAME --note TEXT",
 		Short: "Record a drill's clean-up: who cleaned up the exercise environment, and what was done",
@@ -28,24 +44,22 @@ they run. Recording again replaces the run's record; the journal keeps both.`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			runID := args[0]
-			if strings.TrimSpace(by) == "" {
+			if strings.TrimSpace(o.By) == "" {
 				return usageError("cleanup: --by NAME is required: the journal records who cleaned up")
 			}
-			if strings.TrimSpace(note) == "" {
+			if strings.TrimSpace(o.Note) == "" {
 				return usageError("cleanup: --note TEXT is required: say what was cleaned up (VMs reverted, test data deleted, …)")
 			}
-			if err := withStoppedRun(*statePath, holder("cleanup", runID), runID, func(e *engine.Engine) error {
-				return e.RecordCleanup(c.Context(), runID, by, note)
-			}); err != nil {
+			o.Run, o.State, o.Anchor = args[0], *f.state, *f.anchor
+			if _, err := runCleanup(c.Context(), o); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "recorded clean-up of drill %s by %s\n", runID, by)
+			fmt.Fprintf(c.OutOrStdout(), "recorded clean-up of drill %s by %s\n", o.Run, o.By)
 			return nil
 		},
 	}
-	statePath = addStateFlag(c)
-	c.Flags().StringVar(&by, "by", "", "who cleaned up (required; kept in the journal)")
-	c.Flags().StringVar(&note, "note", "", "what was cleaned up (required; kept in the journal)")
+	f.add(c)
+	c.Flags().StringVar(&o.By, "by", "", "who cleaned up (required; kept in the journal)")
+	c.Flags().StringVar(&o.Note, "note", "", "what was cleaned up (required; kept in the journal)")
 	return c
 }

@@ -1,16 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/reprise-si/reprise/engine"
-	"github.com/reprise-si/reprise/engine/host"
+	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/internal/operate"
 )
 
-// operatorName is who runs the command, for the journal: $USER, else "operator".
+// operatorName is who runs the command, for the journal: $REPRISE_OPERATOR,
+// else $USER, else "operator".
 func operatorName() string {
 	for _, k := range []string{"REPRISE_OPERATOR", "USER", "LOGNAME"} {
 		if v := os.Getenv(k); v != "" {
@@ -20,56 +22,59 @@ func operatorName() string {
 	return "operator"
 }
 
+// markOptions are what mark needs.
+type markOptions struct {
+	State, Anchor string
+	Run, Node     string
+	By, Reason    string
+}
+
+// runMark marks node Node of run Run done (operate.Do).
+func runMark(ctx context.Context, o markOptions) (operate.Outcome, error) {
+	return actOn(ctx, o.State, o.Anchor, holder("mark", o.Run, o.Node), o.Run, func(ctx context.Context, a control.Actions) error {
+		return a.Mark(ctx, o.Run, o.Node, o.By, o.Reason)
+	})
+}
+
 func newMarkCmd() *cobra.Command {
 	var done, quiet bool
-	var reason, by string
-	var statePath *string
+	var o markOptions
+	var f actionFlags
 	c := &cobra.Command{
 		Use:   "mark RUN NODE --done --reason TEXT",
 		Short: "Record an operator's override: a node is done although its step did not succeed",
 		Long: `Mark a node done (succeeded) by hand, for a reason that the journal keeps with
 who and when: for a step restored outside reprise, or a failure judged
-harmless. Its dependents run at the next resume. The run must not be running.`,
+harmless. On a run going on (in another terminal, or started from the
+dashboard) the mark reaches it through its control socket: the nodes the
+failure blocked go back to pending and the dependents start at once (a node
+whose step is running is refused). On a stopped run its dependents run at
+the next resume.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			if !done {
 				return usageError("mark: --done is required (the only override there is)")
 			}
-			if reason == "" {
+			if o.Reason == "" {
 				return usageError("mark: --reason is required: say why, the journal keeps it")
 			}
-			if by == "" {
-				by = operatorName()
+			if o.By == "" {
+				o.By = operatorName()
 			}
-			st, err := openStore(*statePath, holder("mark", args[0], args[1]))
-			if err != nil {
+			o.Run, o.Node, o.State, o.Anchor = args[0], args[1], *f.state, *f.anchor
+			out, err := runMark(c.Context(), o)
+			if err != nil || quiet {
 				return err
 			}
-			defer st.Close()
-			if err := refuseLive(st, args[0]); err != nil {
-				return err
-			}
-			log, closeLog, err := openLog(*statePath)
-			if err != nil {
-				return err
-			}
-			defer closeLog()
-			e := engine.New(st, host.New(host.Options{}), engine.Options{Logger: log})
-			if err := e.Mark(c.Context(), args[0], args[1], by, reason); err != nil {
-				return err
-			}
-			if quiet {
-				return nil
-			}
-			fmt.Fprintf(c.OutOrStdout(), "node %s of run %s marked done by %s: %s\ncontinue with `reprise resume %s`\n",
-				args[1], args[0], by, reason, args[0])
+			fmt.Fprintf(c.OutOrStdout(), "node %s of run %s marked done by %s: %s\n", o.Node, o.Run, o.By, o.Reason)
+			printNext(c.OutOrStdout(), out, o.Run, "the nodes that wait for it start now")
 			return nil
 		},
 	}
-	statePath = addStateFlag(c)
+	f.add(c)
 	c.Flags().BoolVar(&done, "done", false, "mark the node done (succeeded)")
-	c.Flags().StringVar(&reason, "reason", "", "why (required; kept in the journal)")
-	c.Flags().StringVar(&by, "by", "", "who decides (default: $USER)")
+	c.Flags().StringVar(&o.Reason, "reason", "", "why (required; kept in the journal)")
+	c.Flags().StringVar(&o.By, "by", "", "who decides (default: $USER)")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on success")
 	return c
 }

@@ -1,17 +1,36 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/internal/operate"
 )
 
+// restorePointOptions are what restore-point needs.
+type restorePointOptions struct {
+	State, Anchor string
+	Run, Node     string
+	Action, Point string // engine.PointUse or engine.PointExclude, and the point's id
+	By, Reason    string
+}
+
+// runRestorePoint records the decision (operate.Do).
+func runRestorePoint(ctx context.Context, o restorePointOptions) (operate.Outcome, error) {
+	return actOn(ctx, o.State, o.Anchor, holder("restore-point", o.Run, o.Node), o.Run, func(ctx context.Context, a control.Actions) error {
+		return a.RestorePointDecision(ctx, o.Run, o.Node, o.Action, o.Point, o.By, o.Reason)
+	})
+}
+
 func newRestorePointCmd() *cobra.Command {
-	var use, exclude, by, reason string
-	var statePath *string
+	var use, exclude string
+	var o restorePointOptions
+	var f actionFlags
 	c := &cobra.Command{
 		Use:   "restore-point RUN NODE (--use ID | --exclude ID) --by NAME --reason TEXT",
 		Short: "Decide which restore point a node uses: use one whatever its verdict, or exclude one",
@@ -21,9 +40,10 @@ journaled with who and why:
                 taken after the incident was detected (it is still scanned, and
                 its verdict journaled);
   --exclude ID  never restore from point ID.
-A node waiting on a suspicious point goes back to pending: resume the run to
-restore it. A node already restored is refused (retry it to restore again).
-Not while the run is running.`,
+A node waiting on a suspicious point goes back to pending: on a run going on
+(through its control socket) it starts again at once, on a stopped run at
+the next resume. A node already restored is refused (retry it to restore
+again), and so is a node whose step is running.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usageError("restore-point: want RUN and NODE, got %d argument(s)", len(args))
@@ -31,36 +51,35 @@ Not while the run is running.`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			runID, node := args[0], args[1]
-			action, point := engine.PointUse, use
+			o.Action, o.Point = engine.PointUse, use
 			switch {
 			case use != "" && exclude != "":
 				return usageError("restore-point: give --use or --exclude, not both")
 			case exclude != "":
-				action, point = engine.PointExclude, exclude
+				o.Action, o.Point = engine.PointExclude, exclude
 			case use == "":
 				return usageError("restore-point: --use ID or --exclude ID is required")
 			}
-			if strings.TrimSpace(by) == "" {
+			if strings.TrimSpace(o.By) == "" {
 				return usageError("restore-point: --by NAME is required: the journal records who decided")
 			}
-			if strings.TrimSpace(reason) == "" {
+			if strings.TrimSpace(o.Reason) == "" {
 				return usageError("restore-point: --reason TEXT is required: say why, the journal keeps it")
 			}
-			if err := withStoppedRun(*statePath, holder("restore-point", runID, node), runID, func(e *engine.Engine) error {
-				return e.RestorePointDecision(c.Context(), runID, node, action, point, by, reason)
-			}); err != nil {
+			o.Run, o.Node, o.State, o.Anchor = args[0], args[1], *f.state, *f.anchor
+			out, err := runRestorePoint(c.Context(), o)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "node %s of run %s: %s restore point %s (by %s)\ncontinue with `reprise resume %s`\n",
-				node, runID, action, point, by, runID)
+			fmt.Fprintf(c.OutOrStdout(), "node %s of run %s: %s restore point %s (by %s)\n", o.Node, o.Run, o.Action, o.Point, o.By)
+			printNext(c.OutOrStdout(), out, o.Run, "the node follows the decision when it chooses its point")
 			return nil
 		},
 	}
-	statePath = addStateFlag(c)
+	f.add(c)
 	c.Flags().StringVar(&use, "use", "", "restore from this point whatever its verdict")
 	c.Flags().StringVar(&exclude, "exclude", "", "never restore from this point")
-	c.Flags().StringVar(&by, "by", "", "who decides (required; kept in the journal)")
-	c.Flags().StringVar(&reason, "reason", "", "why (required; kept in the journal)")
+	c.Flags().StringVar(&o.By, "by", "", "who decides (required; kept in the journal)")
+	c.Flags().StringVar(&o.Reason, "reason", "", "why (required; kept in the journal)")
 	return c
 }

@@ -3,12 +3,49 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/internal/etcdconn"
 )
+
+// retryOptions are what a retry sent to a run going on needs.
+type retryOptions struct {
+	State      string
+	Run, Node  string
+	Downstream bool
+	By         string
+}
+
+// retrySent is a retry taken by the process that holds the state file.
+type retrySent struct {
+	Reset []string // the nodes put back to pending
+	Live  bool     // that process runs the run: they run again now
+}
+
+// runRetryLive sends the retry to the process that holds the state file,
+// through its control socket; sent is false when no process serves one
+// (the run is stopped: this process runs the retry itself).
+func runRetryLive(ctx context.Context, o retryOptions) (res retrySent, sent bool, err error) {
+	if etcdconn.IsURL(o.State) {
+		return retrySent{}, false, nil // no control socket: the retry runs here
+	}
+	c, err := control.Dial(control.SocketPath(o.State))
+	if errors.Is(err, control.ErrNoServer) {
+		return retrySent{}, false, nil
+	}
+	if err != nil {
+		return retrySent{}, false, err
+	}
+	live, _ := c.Live()
+	ids, err := c.ResetNodes(ctx, o.Run, o.Node, o.Downstream, o.By)
+	return retrySent{Reset: ids, Live: live == o.Run}, true, err
+}
 
 func newRetryCmd() *cobra.Command {
 	var f runFlags
@@ -18,10 +55,13 @@ func newRetryCmd() *cobra.Command {
 		Use:   "retry RUN NODE",
 		Short: "Run a node again (and with --downstream everything after it), and only that",
 		Long: `Reset a node to pending (with --downstream, its descendants too: succeeded
-ones run again), journal the reset, and run those nodes only: other failed
-nodes of the run stay failed and other pending nodes wait (` + "`reprise resume`" + `
-runs them). With --dry-run, print the nodes that would run again and change
-nothing (--json: as JSON). Exit codes as for run.`,
+ones run again), journal the reset with who asked (--by), and run those nodes
+only: other failed nodes of the run stay failed and other pending nodes wait
+(` + "`reprise resume`" + ` runs them). On a run going on in another process
+(another terminal, or started from the dashboard) the retry goes through its
+control socket: the nodes run again there, at once, with what the failure
+blocked after them. With --dry-run, print the nodes that would run again and
+change nothing (--json: as JSON). Exit codes as for run.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			runID, node := args[0], args[1]
@@ -30,6 +70,15 @@ nothing (--json: as JSON). Exit codes as for run.`,
 			}
 			if dryRun {
 				return printRetryPlan(c, *f.state, runID, node, downstream, f.json)
+			}
+			o := retryOptions{State: *f.state, Run: runID, Node: node, Downstream: downstream, By: by}
+			res, sent, err := runRetryLive(c.Context(), o)
+			if err != nil {
+				return err
+			}
+			if sent {
+				printRetrySent(c, o, res)
+				return nil
 			}
 			return resumeRun(c, f, runID, "retry", func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
 				return e.Retry(ctx, id, node, downstream, by)
@@ -41,6 +90,20 @@ nothing (--json: as JSON). Exit codes as for run.`,
 	c.Flags().StringVar(&by, "by", "", "who asks for the retry (default: $USER)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the nodes that would run again, change nothing")
 	return c
+}
+
+func printRetrySent(c *cobra.Command, o retryOptions, res retrySent) {
+	w := c.OutOrStdout()
+	if len(res.Reset) == 0 {
+		fmt.Fprintf(w, "retry of %s in run %s: nothing to reset (already pending)\n", o.Node, o.Run)
+		return
+	}
+	fmt.Fprintf(w, "run %s: %s reset to pending by %s\n", o.Run, strings.Join(res.Reset, ", "), o.By)
+	if res.Live {
+		fmt.Fprintln(w, "the run is going on: they run again now")
+	} else {
+		fmt.Fprintf(w, "written by the process that holds the state file; continue with `reprise resume %s` once it has ended\n", o.Run)
+	}
 }
 
 // printRetryPlan prints what retry would reset, from the state file opened

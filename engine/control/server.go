@@ -204,7 +204,9 @@ func (s *Server) act(req Request) (any, error) {
 // CheckRun refuses a run whose stored state its journal does not vouch for
 // (records, snapshot, chain: state.Store.Verify), with state.ErrTampered.
 // Every writer of an operator's action calls it first.
-func CheckRun(st *state.Store, runID string) error {
+func CheckRun(st interface {
+	Verify(runID string) (state.VerifyReport, error)
+}, runID string) error {
 	rep, err := st.Verify(runID)
 	if err != nil {
 		return err
