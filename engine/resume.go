@@ -28,6 +28,9 @@ type ResumeOptions struct {
 	// failed or blocked nodes stay so, other pending nodes wait for the
 	// next resume.
 	Only []string
+	// By, when set, is who resumed the run (an operator of the dashboard,
+	// or `resume --by`), kept in the run-resumed journal entry.
+	By string
 }
 
 // Resume continues run runID ("": the latest unfinished run) from its stored
@@ -157,6 +160,7 @@ func (e *Engine) ResumeWith(ctx context.Context, runID string, o ResumeOptions) 
 		msg += fmt.Sprintf("; only %s may run", strings.Join(o.Only, ", "))
 	}
 	ent := r.entry(state.EntryRunResumed, "", msg)
+	ent.By = o.By
 	r.addRunChange(ent)
 	return r.loop()
 }

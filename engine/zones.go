@@ -147,9 +147,9 @@ func certifyCheck(run state.Run, g *graphs.Graph, stateOf func(id string) state.
 			ids[k] = z.ID
 		}
 		if len(ids) == 0 {
-			return 0, fmt.Errorf("certify zone %q of run %q: the run's graph declares no zones", zone, run.ID)
+			return 0, fmt.Errorf("certify zone %q of run %q: %w: the run's graph declares no zones", zone, run.ID, state.ErrZoneNotFound)
 		}
-		return 0, fmt.Errorf("certify zone %q of run %q: unknown zone (want one of %s)", zone, run.ID, strings.Join(ids, ", "))
+		return 0, fmt.Errorf("certify zone %q of run %q: %w (want one of %s)", zone, run.ID, state.ErrZoneNotFound, strings.Join(ids, ", "))
 	}
 	if run.IsCertified(zone) {
 		return 0, fmt.Errorf("certify zone %q of run %q: %w: already certified", zone, run.ID, ErrZoneNotReady)

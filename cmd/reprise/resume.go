@@ -59,6 +59,7 @@ Exit codes as for run.`,
 	f.add(c)
 	c.Flags().StringVar(&opts.GraphFile, "graph", "", "go on with this edited graph file instead of the stored one (its plan is printed first)")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "with --graph: print the plan of the edit (added, removed, changed and kept, to run again, with reasons) and change nothing")
+	c.Flags().StringVar(&opts.By, "by", "", "who resumes the run, kept in the journal (the dashboard gives the operator's name)")
 	c.Flags().BoolVar(&opts.RerunChanged, "rerun-changed", false, "with --graph: run again the done nodes whose step changed (default: kept done)")
 	return c
 }
@@ -120,6 +121,9 @@ type resumeOptions struct {
 	DryRun bool
 	// RerunChanged runs again the done nodes whose step changed.
 	RerunChanged bool
+	// By is who resumes, kept in the run-resumed journal entry (--by; the
+	// dashboard gives the operator's name).
+	By string
 }
 
 // runResume continues run opts.RunID (or the latest unfinished one) from
@@ -141,7 +145,7 @@ func runResume(ctx context.Context, opts resumeOptions, std stdio) (runOutcome, 
 		return editPlanAt(opts.StatePath, opts.RunID, edited, opts.RerunChanged)
 	}
 	return continueRun(ctx, opts.sessionOptions, opts.RunID, "resume", func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
-		return e.ResumeWith(ctx, id, engine.ResumeOptions{Graph: edited, RerunChanged: opts.RerunChanged})
+		return e.ResumeWith(ctx, id, engine.ResumeOptions{Graph: edited, RerunChanged: opts.RerunChanged, By: opts.By})
 	}, edited, opts.RerunChanged, std)
 }
 

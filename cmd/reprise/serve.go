@@ -20,7 +20,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var listen, certFile, keyFile string
 	var selfSigned bool
-	var statePath *string
+	var statePath, anchorDest *string
 	c := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8080] [--tls-cert FILE --tls-key FILE | --tls-self-signed]",
 		Short: "Serve the crisis room: a live web dashboard of the state file's runs and its JSON API",
@@ -30,7 +30,11 @@ gates, failures, deadlines, the graph, each node, the journal and its check,
 the report — and the JSON API under /api/v1/ (docs/API.md).
 
 Operators log in with the token of ` + "`reprise operators add`" + `; every action
-taken here is journaled with their name. Listen on 127.0.0.1 (the default) or
+taken here is journaled with their name, and reaches a run going on through
+its control socket. A resume started here (role operator or above) runs as a
+process of its own, ` + "`reprise resume RUN --by OPERATOR --wait`" + `, in its own
+process group with its output in STATE.resume.log: stopping serve does not
+stop it (send it SIGINT to drain it). Listen on 127.0.0.1 (the default) or
 serve TLS: --tls-cert/--tls-key, or --tls-self-signed, which makes a
 certificate and prints its SHA-256 fingerprint to check in the browser.`,
 		Args: cobra.NoArgs,
@@ -48,6 +52,13 @@ certificate and prints its SHA-256 fingerprint to check in the browser.`,
 			}
 			defer closeState()
 			wo.TLS, wo.Warm = useTLS, true
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("serve: find the reprise binary, which runs the resumes started from the dashboard: %w", err)
+			}
+			errw := c.ErrOrStderr()
+			wo.Anchor, wo.Reprise = *anchorDest, self
+			wo.Logf = func(format string, args ...any) { fmt.Fprintf(errw, "reprise serve: "+format+"\n", args...) }
 			srv, err := web.New(wo)
 			if err != nil {
 				return err
@@ -96,6 +107,7 @@ certificate and prints its SHA-256 fingerprint to check in the browser.`,
 		},
 	}
 	statePath = addStateFlag(c)
+	anchorDest = addAnchorFlag(c, "also record the journal head after each action taken on the dashboard here (a file, appended to, or an http(s) webhook), and check the journal against it first; resumes started here get it too (env REPRISE_ANCHOR)")
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
 	c.Flags().StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM)")
 	c.Flags().StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")

@@ -95,6 +95,7 @@ var codeList = []struct {
 }{
 	{"run-not-found", state.ErrRunNotFound},
 	{"node-not-found", state.ErrNodeNotFound},
+	{"zone-not-found", state.ErrZoneNotFound},
 	{"no-run", state.ErrNoRun},
 	{"not-waiting", state.ErrNotWaiting},
 	{"no-operator", state.ErrOperatorNotFound},

@@ -35,6 +35,9 @@ var (
 	// that kind (engine.ErrZoneNotReady …) match it too, so that the control
 	// socket carries the kind without knowing the engine.
 	ErrNotApplicable = errors.New("action does not apply")
+	// ErrZoneNotFound is returned when a run's graph has no trust zone
+	// with the given id.
+	ErrZoneNotFound = errors.New("zone not found")
 )
 
 // LockedError is returned by Open when another opener holds the file: a

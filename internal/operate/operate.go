@@ -48,8 +48,11 @@ type Options struct {
 	// journal is checked against before the write.
 	Anchor string
 	// Logger receives the engine's lines and the anchor line (nil: the
-	// JSON log beside the state file, STATE.log, opened for the action).
+	// JSON log, opened by OpenLog for an action written here).
 	Logger *zap.Logger
+	// OpenLog opens the JSON log of the state (nil: STATE.log beside the
+	// file, appended, 0600).
+	OpenLog func(statePath string) (*zap.Logger, func(), error)
 	// NoSync skips fsync (tests; REPRISE_UNSAFE_NOSYNC=1).
 	NoSync bool
 	// Open, when set, opens the state for writing in place of state.Open
@@ -110,6 +113,10 @@ func Do(ctx context.Context, o Options, runID string, fn func(ctx context.Contex
 	}
 	log := o.Logger
 	if log == nil {
+		openLog := o.OpenLog
+		if openLog == nil {
+			openLog = func(statePath string) (*zap.Logger, func(), error) { return OpenLogFile(statePath + ".log") }
+		}
 		l, closeLog, err := openLog(o.StatePath)
 		if err != nil {
 			return Outcome{}, err
@@ -196,9 +203,10 @@ func WriteAnchor(ctx context.Context, st state.Backend, log *zap.Logger, runID, 
 	return nil
 }
 
-// openLog opens the JSON log beside the state file (appended, 0600).
-func openLog(statePath string) (*zap.Logger, func(), error) {
-	f, err := state.OpenAppend(statePath + ".log")
+// OpenLogFile opens the JSON log at path (appended, 0600, no symlink
+// followed) and returns a logger writing to it and what closes it.
+func OpenLogFile(path string) (*zap.Logger, func(), error) {
+	f, err := state.OpenAppend(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open log file: %w", err)
 	}

@@ -95,30 +95,71 @@ func nodeInfo(d *runData, n *view.Node) nodeOut {
 	return out
 }
 
-// apiAction is POST …/approve {comment}, …/retry, …/mark {reason}.
+// apiAction is POST …/nodes/{node}/approve {comment}, …/retry,
+// …/mark {reason}, and …/zones/{zone}/certify {comment}.
 func (s *Server) apiAction(act action) handler {
 	return func(w http.ResponseWriter, r *http.Request, op state.Operator, _ string) {
 		var body struct {
 			Comment string `json:"comment"`
 			Reason  string `json:"reason"`
 		}
-		raw, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-		if err == nil && len(raw) > 0 {
-			err = json.Unmarshal(raw, &body)
-		}
-		if err != nil {
-			apiError(w, http.StatusBadRequest, "bad JSON body: "+err.Error())
+		if !readBody(w, r, &body) {
 			return
 		}
 		text := body.Comment
 		if act == actMark {
 			text = body.Reason
 		}
-		msg, err := s.do(r.Context(), act, r.PathValue("run"), r.PathValue("node"), op, text)
+		msg, err := s.do(r.Context(), act, r.PathValue("run"), actionTarget(act, r), op, text)
 		if err != nil {
 			apiError(w, statusOf(err), err.Error())
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"result": msg, "by": op.Name})
 	}
+}
+
+// actionTarget is the node an action is on, or the zone to certify.
+func actionTarget(act action, r *http.Request) string {
+	if act == actCertify {
+		return r.PathValue("zone")
+	}
+	return r.PathValue("node")
+}
+
+// apiResume is POST /api/v1/runs/{run}/resume {wait}: 202 while the run
+// goes on in the resume process started for it, 200 when that process has
+// already ended (the answer says how the run stands).
+func (s *Server) apiResume(w http.ResponseWriter, r *http.Request, op state.Operator, _ string) {
+	body := struct {
+		Wait *bool `json:"wait"`
+	}{}
+	if !readBody(w, r, &body) {
+		return
+	}
+	wait := body.Wait == nil || *body.Wait
+	res, err := s.resume(r.Context(), r.PathValue("run"), op, wait)
+	if err != nil {
+		apiError(w, statusOf(err), err.Error())
+		return
+	}
+	code := http.StatusAccepted
+	if res.Exit != nil {
+		code = http.StatusOK
+	}
+	writeJSON(w, code, res)
+}
+
+// readBody decodes an optional JSON body (at most 64 KiB) into v; on a
+// bad one it answers 400 and returns false.
+func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err == nil && len(raw) > 0 {
+		err = json.Unmarshal(raw, v)
+	}
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "bad JSON body: "+err.Error())
+		return false
+	}
+	return true
 }

@@ -8,12 +8,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reprise-si/reprise/engine"
+	"go.uber.org/zap"
+
 	"github.com/reprise-si/reprise/engine/control"
-	"github.com/reprise-si/reprise/engine/host"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/internal/crisis"
+	"github.com/reprise-si/reprise/internal/operate"
 )
 
 // runData is one run as a page or the API shows it.
@@ -57,68 +58,67 @@ func (s *Server) runs() ([]state.Run, string, error) {
 	return runs, r.Live(), err
 }
 
-// action is what an operator does to a node.
+// action is what an operator does to a node (or, to certify, a zone).
 type action string
 
 const (
 	actApprove action = "approve"
 	actRetry   action = "retry"
 	actMark    action = "mark"
+	actCertify action = "certify"
 )
 
-// do performs act on node of run as op, journaled with op's name. A run
-// going on in another process takes approvals through its control socket;
-// retry and mark need the run stopped (409 otherwise).
-func (s *Server) do(ctx context.Context, act action, runID, node string, op state.Operator, text string) (string, error) {
+// do performs act on target (a node; a zone to certify) of run runID as
+// op, journaled with op's name, through operate.Do: on a stopped run the
+// state file is checked against its journal (and the anchors), written and
+// anchored; on a run going on in another process (a terminal's run, a
+// resume started here) the action goes through its control socket and the
+// run goes on from it at once.
+func (s *Server) do(ctx context.Context, act action, runID, target string, op state.Operator, text string) (string, error) {
 	defer s.models.forget(runID) // the next page shows what the action did
 	by := op.Name
-	st, err := s.openWriter(fmt.Sprintf("reprise serve: %s %s by %s", act, node, by))
-	var locked *state.LockedError
-	if errors.As(err, &locked) {
-		if act != actApprove {
-			return "", fmt.Errorf("%s node %q of run %q: the run is going on in another process (%v): %s it once it has stopped: %w",
-				act, node, runID, locked.Holder.Command, act, errNotApplicable)
-		}
-		c, cerr := control.Dial(control.SocketPath(s.opts.StatePath))
-		if cerr != nil {
-			return "", fmt.Errorf("%w; and its control socket does not answer: %v", err, cerr)
-		}
-		if err := c.Approve(ctx, runID, node, by, text); err != nil {
-			return "", err
-		}
-		return s.gateOutcome(runID, node, by), nil
+	switch {
+	case act == actMark && strings.TrimSpace(text) == "":
+		return "", fmt.Errorf("mark node %q: a reason is required: %w", target, errBadInput)
+	case act == actCertify && strings.TrimSpace(text) == "":
+		return "", fmt.Errorf("certify zone %q: a comment saying what was checked is required: %w", target, errBadInput)
 	}
+	o := operate.Options{StatePath: s.opts.StatePath, Holder: fmt.Sprintf("reprise serve: %s %s by %s", act, target, by), Anchor: s.opts.Anchor,
+		Open:    func(_, holder string) (state.Backend, error) { return s.openWriter(holder) },
+		OpenLog: func(string) (*zap.Logger, func(), error) { return operate.OpenLogFile(s.logPath()) }}
+	out, err := operate.Do(ctx, o, runID, func(ctx context.Context, a control.Actions) error {
+		switch act {
+		case actApprove:
+			return a.Approve(ctx, runID, target, by, text)
+		case actRetry:
+			ids, err := a.ResetNodes(ctx, runID, target, false, by)
+			if err == nil && len(ids) == 0 {
+				err = fmt.Errorf("retry node %q of run %q: it is pending already: %w", target, runID, errNotApplicable)
+			}
+			return err
+		case actMark:
+			return a.Mark(ctx, runID, target, by, text)
+		case actCertify:
+			return a.Certify(ctx, runID, target, by, text)
+		}
+		return fmt.Errorf("unknown action %q", act)
+	})
 	if err != nil {
 		return "", err
 	}
-	e := engine.New(st, host.New(host.Options{}), engine.Options{})
-	switch act {
-	case actApprove:
-		err = e.Approve(ctx, runID, node, by, text)
-	case actRetry:
-		var ids []string
-		ids, err = e.ResetNodes(ctx, runID, node, false, by)
-		if err == nil && len(ids) == 0 {
-			err = fmt.Errorf("retry node %q of run %q: it is pending already: %w", node, runID, errNotApplicable)
-		}
-	case actMark:
-		if strings.TrimSpace(text) == "" {
-			st.Close()
-			return "", fmt.Errorf("mark node %q: a reason is required: %w", node, errBadInput)
-		}
-		err = e.Mark(ctx, runID, node, by, text)
-	}
-	st.Close()
-	if err != nil {
-		return "", err
+	next := "when the run is resumed"
+	if out.Live {
+		next = "now (the run is going on)"
 	}
 	switch act {
 	case actApprove:
-		return s.gateOutcome(runID, node, by), nil
+		return s.gateOutcome(runID, target, by), nil
 	case actRetry:
-		return fmt.Sprintf("node %s reset by %s: it runs again at the next `reprise resume %s`", node, by, runID), nil
+		return fmt.Sprintf("node %s reset by %s: it runs again %s", target, by, next), nil
+	case actCertify:
+		return fmt.Sprintf("zone %s certified by %s: the next zone's nodes start %s", target, by, next), nil
 	}
-	return fmt.Sprintf("node %s marked done by %s: %s", node, by, text), nil
+	return fmt.Sprintf("node %s marked done by %s: %s; what waits for it starts %s", target, by, text, next), nil
 }
 
 // gateOutcome says whether an approval opened the gate.
@@ -140,13 +140,15 @@ var errBadInput = errors.New("bad input")
 // node, 409 for an action that does not apply, 400 for bad input.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, state.ErrRunNotFound), errors.Is(err, state.ErrNodeNotFound):
+	case errors.Is(err, state.ErrRunNotFound), errors.Is(err, state.ErrNodeNotFound), errors.Is(err, state.ErrZoneNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, state.ErrNotWaiting), errors.Is(err, state.ErrAlreadyApproved), errors.Is(err, engine.ErrBusy),
-		errors.Is(err, engine.ErrCleanedUp), errors.Is(err, errNotApplicable):
+	case errors.Is(err, state.ErrNotWaiting), errors.Is(err, state.ErrAlreadyApproved), errors.Is(err, state.ErrNotApplicable),
+		errors.Is(err, state.ErrTampered), errors.Is(err, errNotApplicable):
 		return http.StatusConflict
 	case errors.Is(err, errBadInput):
 		return http.StatusBadRequest
+	case errors.Is(err, errNoResume):
+		return http.StatusNotImplemented
 	}
 	return http.StatusInternalServerError
 }

@@ -222,21 +222,36 @@ func (s *Server) reportDownload(w http.ResponseWriter, r *http.Request, op state
 	_, _ = w.Write(buf.Bytes())
 }
 
-// formAction handles a page's approve, retry or mark form, then goes back
-// to the node's page with the outcome.
+// formAction handles a page's approve, retry, mark or certify form, then
+// goes back to the node's page (the run's, for a zone) with the outcome.
 func (s *Server) formAction(act action) handler {
 	return func(w http.ResponseWriter, r *http.Request, op state.Operator, csrf string) {
 		text := r.PostFormValue("comment")
 		if act == actMark {
 			text = r.PostFormValue("reason")
 		}
-		msg, err := s.do(r.Context(), act, r.PathValue("run"), r.PathValue("node"), op, text)
+		msg, err := s.do(r.Context(), act, r.PathValue("run"), actionTarget(act, r), op, text)
 		if err != nil {
 			s.errorPage(w, err, op, csrf)
 			return
 		}
-		http.Redirect(w, r, "/runs/"+url.PathEscape(r.PathValue("run"))+"/nodes/"+url.PathEscape(r.PathValue("node"))+"?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+		back := "/runs/" + url.PathEscape(r.PathValue("run"))
+		if act != actCertify {
+			back += "/nodes/" + url.PathEscape(r.PathValue("node"))
+		}
+		http.Redirect(w, r, back+"?msg="+url.QueryEscape(msg), http.StatusSeeOther)
 	}
+}
+
+// resumeForm handles the run page's resume form (--wait unless the form
+// says wait=no), then goes back to the run's page with the outcome.
+func (s *Server) resumeForm(w http.ResponseWriter, r *http.Request, op state.Operator, csrf string) {
+	res, err := s.resume(r.Context(), r.PathValue("run"), op, r.PostFormValue("wait") != "no")
+	if err != nil {
+		s.errorPage(w, err, op, csrf)
+		return
+	}
+	http.Redirect(w, r, "/runs/"+url.PathEscape(r.PathValue("run"))+"?msg="+url.QueryEscape(res.Result), http.StatusSeeOther)
 }
 
 // logTail returns the last n messages of node id in the JSON log beside

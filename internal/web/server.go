@@ -59,6 +59,17 @@ type Options struct {
 	// background as the server starts, so that the first page a browser
 	// asks for does not wait for a large graph to be parsed.
 	Warm bool
+	// Anchor is where the actions taken here also record the new journal
+	// head (serve --anchor: a file or a webhook; "": the JSON log only),
+	// and what a run's journal is checked against before they write.
+	Anchor string
+	// Reprise is the reprise binary that a resume started here runs, as a
+	// process of its own (resume.go; serve: its own executable). Empty:
+	// the dashboard does not resume runs (501).
+	Reprise string
+	// Logf receives what the server says of the resumes it started: their
+	// pid and how they ended (nil: nothing).
+	Logf func(format string, args ...any)
 	// DrawAtMost is the largest run whose graph page draws every node
 	// (default 2000); a larger one is drawn as one cell per zone and kind.
 	DrawAtMost int
@@ -75,10 +86,11 @@ type Server struct {
 	sessions map[string]*session
 	limiter  map[string]*bucket
 
-	hubs   *hubs
-	graphs *graphCache
-	models *modelCache
-	warmed chan struct{} // closed when the warm-up is over
+	hubs    *hubs
+	graphs  *graphCache
+	models  *modelCache
+	warmed  chan struct{} // closed when the warm-up is over
+	resumes resumes       // the resumes started here (resume.go)
 
 	opsMu sync.Mutex // serialises reads of the operators: one at a time
 	ops   []state.Operator
@@ -215,6 +227,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /runs/{run}/nodes/{node}/approve", s.page(auth.ActApprove, s.formAction(actApprove)))
 	s.mux.HandleFunc("POST /runs/{run}/nodes/{node}/retry", s.page(auth.ActRetry, s.formAction(actRetry)))
 	s.mux.HandleFunc("POST /runs/{run}/nodes/{node}/mark", s.page(auth.ActMark, s.formAction(actMark)))
+	s.mux.HandleFunc("POST /runs/{run}/zones/{zone}/certify", s.page(auth.ActCertify, s.formAction(actCertify)))
+	s.mux.HandleFunc("POST /runs/{run}/resume", s.page(auth.ActResume, s.resumeForm))
 
 	s.mux.HandleFunc("GET /api/v1/runs", s.api(auth.ActView, s.apiRuns))
 	s.mux.HandleFunc("GET /api/v1/runs/{run}", s.api(auth.ActView, s.apiRun))
@@ -223,6 +237,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /api/v1/runs/{run}/nodes/{node}/approve", s.api(auth.ActApprove, s.apiAction(actApprove)))
 	s.mux.HandleFunc("POST /api/v1/runs/{run}/nodes/{node}/retry", s.api(auth.ActRetry, s.apiAction(actRetry)))
 	s.mux.HandleFunc("POST /api/v1/runs/{run}/nodes/{node}/mark", s.api(auth.ActMark, s.apiAction(actMark)))
+	s.mux.HandleFunc("POST /api/v1/runs/{run}/zones/{zone}/certify", s.api(auth.ActCertify, s.apiAction(actCertify)))
+	s.mux.HandleFunc("POST /api/v1/runs/{run}/resume", s.api(auth.ActResume, s.apiResume))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := s.bearer(w, r, auth.ActView); ok {
 			apiError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
