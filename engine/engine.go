@@ -28,8 +28,10 @@ type Options struct {
 	// Targets restricts a new run to these nodes and their ancestors; the
 	// other nodes are recorded as skipped.
 	Targets []string
-	// Wait keeps a run going when only manual gates are left, waiting for
-	// approvals (through Approve), instead of parking it.
+	// Wait keeps a run going when only manual gates or nodes held by a
+	// zone's certification are left, waiting for approvals and
+	// certifications (Approve, Certify: through the control socket),
+	// instead of parking it. A failed or blocked node still ends it.
 	Wait bool
 	// Drill makes a new run a drill: an exercise on the same plan. Every
 	// step request says so (plugins restore into the exercise environment;
@@ -71,8 +73,10 @@ type Options struct {
 
 // Engine runs graphs through a step.Host and keeps every transition in a
 // state.Backend (the bbolt file or etcd). An Engine runs one run at a time (Start, Resume and Retry
-// block until the run stops); Approve, Drain and the read methods are safe
-// to call from other goroutines while it runs.
+// block until the run stops); Drain, the read methods and the operators'
+// actions (Approve, Certify, RestorePointDecision, ResetNodes, Mark: handed
+// to the running scheduler, see live.go) are safe to call from other
+// goroutines while it runs.
 type Engine struct {
 	store state.Backend
 	host  step.Host

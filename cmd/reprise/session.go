@@ -49,7 +49,7 @@ func (f *runFlags) add(c *cobra.Command) {
 	f.anchor = addAnchorFlag(c, "also record the run's journal head here when the session ends: a file (appended to; e.g. on a WORM share) or an http(s) webhook (POST); resume and retry check the journal against it first (env REPRISE_ANCHOR)")
 	c.Flags().IntVarP(&f.parallelism, "parallelism", "p", engine.DefaultParallelism, "steps run at once")
 	c.Flags().BoolVar(&f.failFast, "fail-fast", false, "start no new node once one has failed")
-	c.Flags().BoolVar(&f.wait, "wait", false, "when only manual gates are left, wait for approvals instead of parking (exit 4)")
+	c.Flags().BoolVar(&f.wait, "wait", false, "when only manual gates or zones to certify are left, wait for approvals and certifications (from another terminal or the dashboard) instead of parking (exit 4)")
 	c.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	c.Flags().BoolVar(&f.json, "json", false, `print the outcome as JSON: {"run", "status", "counts", "total", "failed": [{"id", "error"}], "blocked", "waiting"} (with --dry-run: the plan)`)
 	f.cluster.add(c)
