@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,7 +192,27 @@ func TestWebActionsOnLiveRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.waitNode("slow", "succeeded")
-	f.want("root", "POST", run+"/zones/core/certify", `{"comment":"AD and the vault checked clean"}`, 200, "start now (the run is going on)")
+	// Certified from the run's page: its form shows once the zone is done.
+	root := f.login("root")
+	var page string
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(page, `id="certify-core"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run page never offered to certify core:\n%s", page)
+		}
+		_, page, _ = get(t, root, f.srv.URL+"/runs/"+f.run)
+	}
+	if strings.Contains(page, `id="resume"`) {
+		t.Errorf("the page of a run going on offers to resume it")
+	}
+	tok := csrfRE.FindStringSubmatch(page)
+	resp, err := root.PostForm(f.srv.URL+"/runs/"+f.run+"/zones/core/certify", url.Values{"comment": {"AD and the vault checked clean"}, "csrf": {tok[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || !strings.Contains(loc, "start+now+%28the+run+is+going+on%29") {
+		t.Errorf("certify form: %d → %q", resp.StatusCode, loc)
+	}
 	select {
 	case res := <-done:
 		finished = true
@@ -272,6 +293,12 @@ nodes:
 	f.want("ann", "POST", run+"/resume", ``, 403, "role approver may not resume")
 	f.want("otto", "POST", "/api/v1/runs/nope/resume", ``, 404, "run not found")
 	f.want("otto", "POST", run+"/resume", `{bad`, 400, "bad JSON body")
+	if _, page, _ := get(t, f.login("vic"), f.srv.URL+"/runs/"+f.run); strings.Contains(page, `id="resume"`) {
+		t.Errorf("a viewer is offered to resume")
+	}
+	if _, page, _ := get(t, f.login("otto"), f.srv.URL+"/runs/"+f.run); !strings.Contains(page, `id="resume"`) {
+		t.Errorf("an operator is not offered to resume a stopped run")
+	}
 
 	if err := os.WriteFile(filepath.Join(dir, "fixed"), nil, 0o644); err != nil {
 		t.Fatal(err)
