@@ -51,7 +51,7 @@ func actOn(ctx context.Context, statePath, anchorDest, who, runID string, fn fun
 		return st, nil
 	}
 	out, err := operate.Do(ctx, operate.Options{StatePath: statePath, Holder: who, Anchor: anchorDest,
-		Open: open, Notify: notifyOf}, runID, fn)
+		Open: open, OpenLog: openLog, Notify: notifyOf}, runID, fn)
 	if err == nil && out.AnchorErr != nil {
 		fmt.Fprintf(os.Stderr, "warning: %v\n", out.AnchorErr)
 	}
