@@ -85,7 +85,7 @@ func (s *Server) do(ctx context.Context, act action, runID, target string, op st
 	}
 	o := operate.Options{StatePath: s.opts.StatePath, Holder: fmt.Sprintf("reprise serve: %s %s by %s", act, target, by), Anchor: s.opts.Anchor,
 		Open:    func(_, holder string) (state.Backend, error) { return s.openWriter(holder) },
-		OpenLog: func(string) (*zap.Logger, func(), error) { return operate.OpenLogFile(s.logPath()) }}
+		OpenLog: s.openLog}
 	out, err := operate.Do(ctx, o, runID, func(ctx context.Context, a control.Actions) error {
 		switch act {
 		case actApprove:
@@ -119,6 +119,16 @@ func (s *Server) do(ctx context.Context, act action, runID, target string, op st
 		return fmt.Sprintf("zone %s certified by %s: the next zone's nodes start %s", target, by, next), nil
 	}
 	return fmt.Sprintf("node %s marked done by %s: %s; what waits for it starts %s", target, by, text, next), nil
+}
+
+// openLog opens the JSON log where an action written here logs and
+// anchors the journal head: beside the state file, or Options.LogPath
+// with a Backend (none when not given).
+func (s *Server) openLog(string) (*zap.Logger, func(), error) {
+	if s.opts.Backend != nil && s.opts.LogPath == "" {
+		return zap.NewNop(), func() {}, nil
+	}
+	return operate.OpenLogFile(s.logPath())
 }
 
 // gateOutcome says whether an approval opened the gate.
