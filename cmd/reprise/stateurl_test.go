@@ -123,10 +123,12 @@ func TestCLIEtcdQuorumLostSIGINT(t *testing.T) {
 name: slow
 defaults: {retries: 0}
 nodes:
-  - {id: a, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, "sleep 12; echo a >> done.txt"]}}
+  - {id: a, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, "sleep 14; echo a >> done.txt"]}}
   - {id: b, kind: application, plugin: exec, depends_on: [a], with: {restore: [sh, -c, "echo b >> done.txt"]}}
 `)
-	cmd := d.command("run", "-q", "--state", url, g)
+	// A lease longer than the test's quorum loss: the coordinator keeps
+	// its lead (it would cancel its session once the lease is gone).
+	cmd := d.command("run", "-q", "--ttl", "30s", "--state", url, g)
 	var errb strings.Builder
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
