@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/operate"
 )
 
@@ -53,9 +55,17 @@ entry "zone-certified"; status, plan and the reports show it.`,
 				return usageError("certify: --comment TEXT is required: say what was checked")
 			}
 			o.Run, o.Zone, o.State, o.Anchor = args[0], args[1], *f.state, *f.anchor
-			out, err := runCertify(c.Context(), o)
+			// On etcd, a coordinator leading the run applies it (from any machine).
+			sent, err := sendThroughCluster(c, clusterOf(os.Getenv("REPRISE_CLUSTER"), o.State),
+				cluster.Command{Op: cluster.CmdCertify, Run: o.Run, Zone: o.Zone, By: o.By, Comment: o.Comment})
 			if err != nil {
 				return err
+			}
+			out := operate.Outcome{Live: true}
+			if !sent {
+				if out, err = runCertify(c.Context(), o); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintf(c.OutOrStdout(), "zone %s of run %s certified by %s\n", o.Zone, o.Run, o.By)
 			printNext(c.OutOrStdout(), out, o.Run, "the nodes of the next zone start now")

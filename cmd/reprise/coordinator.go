@@ -220,6 +220,10 @@ func (co *coordinator) serveCommands(eng *engine.Engine, log *zap.Logger) {
 			switch cmd.Op {
 			case cluster.CmdApprove:
 				return eng.Approve(ctx, cmd.Run, cmd.Node, cmd.By, cmd.Comment)
+			case cluster.CmdCertify:
+				return eng.Certify(ctx, cmd.Run, cmd.Zone, cmd.By, cmd.Comment)
+			case cluster.CmdMark:
+				return eng.Mark(ctx, cmd.Run, cmd.Node, cmd.By, cmd.Comment)
 			}
 			return fmt.Errorf("unknown command %q", cmd.Op)
 		}, log)
@@ -229,6 +233,14 @@ func (co *coordinator) serveCommands(eng *engine.Engine, log *zap.Logger) {
 // runID through etcd (from any machine). sent is false when no coordinator
 // leads it: the approval is then written to the state directly.
 func approveThroughCluster(c *cobra.Command, clusterURL, runID, node, by, comment string) (sent bool, err error) {
+	return sendThroughCluster(c, clusterURL, cluster.Command{Op: cluster.CmdApprove, Run: runID, Node: node, By: by, Comment: comment})
+}
+
+// sendThroughCluster sends an operator's command to the coordinator leading
+// its run through etcd (from any machine) and waits until it is applied.
+// sent is false when there is no cluster, or no coordinator leads the run:
+// the command is then applied to the state directly by the caller.
+func sendThroughCluster(c *cobra.Command, clusterURL string, cmd cluster.Command) (sent bool, err error) {
 	if clusterURL == "" {
 		return false, nil
 	}
@@ -236,19 +248,19 @@ func approveThroughCluster(c *cobra.Command, clusterURL, runID, node, by, commen
 	if err != nil {
 		return false, withCode(exitUsage, err)
 	}
-	cli, err := etcdconn.Dial(c.Context(), u, etcdconn.Options{TLS: etcdconn.TLS{}.WithEnv()})
+	cli, err := etcdconn.Dial(c.Context(), u, etcdconn.Options{TLS: stateTLS.WithEnv()})
 	if err != nil {
 		return false, err
 	}
 	defer cli.Close()
-	got, err := cluster.Send(c.Context(), cli, cluster.NewKeys(u.Root()), cluster.Command{Op: cluster.CmdApprove, Run: runID, Node: node, By: by, Comment: comment}, 5*time.Second)
+	got, err := cluster.Send(c.Context(), cli, cluster.NewKeys(u.Root()), cmd, 5*time.Second)
 	if errors.Is(err, cluster.ErrNoLeader) {
 		return false, nil
 	}
 	if err != nil {
 		return true, err
 	}
-	fmt.Fprintf(c.ErrOrStderr(), "approval applied by coordinator %s (through etcd)\n", got.PickedBy)
+	fmt.Fprintf(c.ErrOrStderr(), "%s applied by coordinator %s (through etcd)\n", cmd.Op, got.PickedBy)
 	return true, nil
 }
 

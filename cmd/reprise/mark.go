@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/operate"
 )
 
@@ -62,9 +63,20 @@ the next resume.`,
 				o.By = operatorName()
 			}
 			o.Run, o.Node, o.State, o.Anchor = args[0], args[1], *f.state, *f.anchor
-			out, err := runMark(c.Context(), o)
-			if err != nil || quiet {
+			// On etcd, a coordinator leading the run applies it (from any machine).
+			sent, err := sendThroughCluster(c, clusterOf(os.Getenv("REPRISE_CLUSTER"), o.State),
+				cluster.Command{Op: cluster.CmdMark, Run: o.Run, Node: o.Node, By: o.By, Comment: o.Reason})
+			if err != nil {
 				return err
+			}
+			out := operate.Outcome{Live: true}
+			if !sent {
+				if out, err = runMark(c.Context(), o); err != nil {
+					return err
+				}
+			}
+			if quiet {
+				return nil
 			}
 			fmt.Fprintf(c.OutOrStdout(), "node %s of run %s marked done by %s: %s\n", o.Node, o.Run, o.By, o.Reason)
 			printNext(c.OutOrStdout(), out, o.Run, "the nodes that wait for it start now")

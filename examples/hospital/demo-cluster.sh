@@ -141,12 +141,15 @@ say "Drive the run as the crisis cell, and break things part-way"
 killed_agent= killed_leader= stopped_member= approved= core_certified= deadline=$(($(date +%s) + ${CLUSTER_DEMO_LIMIT:-900}))
 status=running
 while :; do
-	json=$("$REPRISE" status "$run" --json 2>/dev/null || true)
-	status=$(printf '%s' "$json" | json_field status)
+	# Read from files, not pipes that a reader may close early (SIGPIPE
+	# under pipefail would end the script).
+	"$REPRISE" status "$run" --json >"$CW/status.json" 2>/dev/null || true
+	status=$(json_field status <"$CW/status.json" || true)
 	case "$status" in succeeded | failed | cancelled) break ;; esac
-	done_n=$(printf '%s' "$json" | grep -m 1 '"succeeded": *[0-9]' | tr -dc 0-9)
+	done_n=$(grep -m 1 '"succeeded": *[0-9]' "$CW/status.json" | tr -dc 0-9 || true)
 	done_n=${done_n:-0}
-	if [ -z "$approved" ] && printf '%s' "$json" | tr -d '\n ' | grep -q '"waiting":\[[^]]*"lab-validation"'; then
+	tr -d '\n ' <"$CW/status.json" >"$CW/status.flat" || true
+	if [ -z "$approved" ] && grep -q '"waiting":\[[^]]*"lab-validation"' "$CW/status.flat"; then
 		show "$REPRISE" approve "$run" lab-validation --by "Dr Claire Martin (biologist)" \
 			--comment "analysers online, reference ranges checked, middleware results reviewed" && approved=1
 		at "lab-validation approved through etcd by Dr Claire Martin"

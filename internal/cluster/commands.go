@@ -20,9 +20,10 @@ var ErrNoLeader = errors.New("no live coordinator picked the command up")
 
 // Command is an operator's command for the coordinator leading a run.
 type Command struct {
-	Op      string    `json:"op"` // "approve"
+	Op      string    `json:"op"` // "approve", "certify", "mark"
 	Run     string    `json:"run"`
-	Node    string    `json:"node"`
+	Node    string    `json:"node,omitempty"`
+	Zone    string    `json:"zone,omitempty"` // certify
 	By      string    `json:"by"`
 	Comment string    `json:"comment,omitempty"`
 	From    string    `json:"from"` // the operator's host and pid
@@ -34,8 +35,14 @@ type Command struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// The commands a leading coordinator applies.
-const CmdApprove = "approve"
+// The commands a leading coordinator applies: approve a gate (Node), certify
+// a zone (Zone; Comment says what was checked), mark a node done (Node;
+// Comment is the reason).
+const (
+	CmdApprove = "approve"
+	CmdCertify = "certify"
+	CmdMark    = "mark"
+)
 
 // Send writes cmd for the leader of its run and waits for it to be
 // applied. If no coordinator picks it up within pickup, it is withdrawn and
