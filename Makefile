@@ -18,6 +18,7 @@ build:
 	@if [ -d examples/vendor-plugin ]; then $(GO) build -o $(BIN)/reprise-plugin-pacs ./examples/vendor-plugin; fi
 
 test: build
+	$(GO) build -o $(BIN)/etcd ./internal/etcdmain   # the tests' etcd members run it
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 

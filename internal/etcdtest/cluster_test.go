@@ -2,7 +2,10 @@ package etcdtest
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -67,5 +70,37 @@ func TestBootRetriesTakenPorts(t *testing.T) {
 	}
 	if calls < 4 {
 		t.Fatalf("%d addresses chosen: the taken port was not retried", calls)
+	}
+}
+
+// recordTB records the errors a cluster reports instead of failing.
+type recordTB struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recordTB) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// TestMemberDeathReported: a member that exits without being stopped (here
+// killed behind the harness's back, as a crashing etcd would exit) fails
+// the test with the end of its log, and never takes the test process with
+// it; a member stopped on purpose is not reported.
+func TestMemberDeathReported(t *testing.T) {
+	rec := &recordTB{TB: t}
+	c := Start(rec, 3)
+	c.Stop(2) // on purpose: not news
+	c.mu.Lock()
+	p, exited := c.members[1].proc, c.members[1].exited
+	c.mu.Unlock()
+	if err := p.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	c.closeAndReport()
+	if len(rec.errs) != 1 || !strings.Contains(rec.errs[0], "etcd member m1 exited by itself") ||
+		!strings.Contains(rec.errs[0], "etcdtest: m1 starting (new)") {
+		t.Fatalf("reported: %q", rec.errs)
 	}
 }

@@ -20,6 +20,11 @@ func StartShared(n int) (c *Cluster, stop func(), err error) {
 	c = &Cluster{}
 	stop = func() {
 		c.Close()
+		c.mu.Lock()
+		for _, d := range c.deaths {
+			fmt.Fprintf(os.Stderr, "etcdtest: %s\n", d)
+		}
+		c.mu.Unlock()
 		os.RemoveAll(base)
 	}
 	if err := c.boot(base, n); err != nil {
