@@ -454,6 +454,7 @@ func (a *Agent) claim(ctx context.Context, batch []claimable) []claimable {
 		if tr := r.GetResponseTxn(); tr != nil && tr.Succeeded {
 			cl := batch[i]
 			cl.rev = resp.Header.Revision
+			trace(cl.c.item.Req.NodeID, "claimed")
 			out = append(out, cl)
 		}
 	}

@@ -52,6 +52,7 @@ func (a *Agent) execute(hard context.Context, key string, it Item, rev int64) {
 	stopFlush := ev.start(ctx)
 	res := a.call(ctx, it, ev.add)
 	stopFlush()
+	trace(it.Req.NodeID, "ran")
 	res.Call, res.ClaimRev, res.Agent, res.Op = it.Call, rev, a.opts.Name, it.Op
 	a.mu.Lock()
 	superseded := r.superseded
@@ -276,6 +277,7 @@ func (a *Agent) writeResults(hard context.Context, batch []*pendingResult) {
 			for i, r := range resp.Responses {
 				p := batch[i]
 				if tr := r.GetResponseTxn(); tr != nil && tr.Succeeded {
+					trace(p.it.Req.NodeID, "written")
 					p.nlog.Info("step done", zap.String("status", string(p.res.Status)), zap.Bool("restored", p.res.Restored), zap.String("error", p.res.Error))
 					continue
 				}
@@ -469,6 +471,7 @@ func (a *Agent) seeItem(kv *mvccpb.KeyValue, deleted bool) {
 		}
 		if _, ok := a.cand[ik]; !ok {
 			a.queue = append(a.queue, ik)
+			trace(p.node, "seen")
 		}
 		a.cand[ik] = candidate{item: it, rev: kv.ModRevision}
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/host"
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/state/etcdstate"
 	"github.com/reprise-si/reprise/internal/cluster"
+	"github.com/reprise-si/reprise/internal/etcdconn"
 	"github.com/reprise-si/reprise/internal/etcdtest"
 	"github.com/reprise-si/reprise/internal/hosttest"
 )
@@ -37,60 +40,169 @@ func noopGraph(n int) string {
 	return b.String()
 }
 
-// BenchmarkDispatch10k runs the same 10,000-node noop graph twice per
-// operation, in the same process: through the local plugin host over a
-// bbolt file (the one-machine run), and through three agents on a real
-// 3-member etcd cluster (the run's state still in a bbolt file). It
-// reports both wall times and their ratio (target: etcd ≤ 3× bbolt).
+// BenchmarkDispatch10k runs the same 10,000-node noop graph (100 chains
+// of 100) per operation, in the same process, as it is deployed:
+//
+//   - bbolt: the one-machine run, a durable bbolt file and the local
+//     plugin host;
+//   - etcd: the cluster run, the run's state on the 3-member etcd cluster
+//     (etcdstate, as `--state etcd://… --cluster`) and every step
+//     dispatched through etcd to three agents of the zone;
+//   - agents-bbolt (REPRISE_BENCH_AGENTS_BBOLT=1): the three agents with
+//     the state in a bbolt file, to separate the dispatch's cost from the
+//     state's.
+//
+// It reports the medians, their ratio etcd/bbolt (target ≤ 3) and logs each
+// round's figures and where a dispatched step's time went (mean time
+// between its phases).
 func BenchmarkDispatch10k(b *testing.B) {
 	c := etcdtest.Start(b, 3)
 	n, par, slots := envInt("REPRISE_BENCH_NODES", 10000), envInt("REPRISE_BENCH_PARALLELISM", 256), envInt("REPRISE_BENCH_SLOTS", 128)
-	var bolt, etcd []float64
+	withBolt := os.Getenv("REPRISE_BENCH_AGENTS_BBOLT") == "1"
+	var bolt, etcd, agentsBolt, ratios []float64
 	for i := range b.N {
 		dir := b.TempDir()
-		g1 := mustGraph(b, dir, noopGraph(n))
-		// bbolt, local host.
-		st1 := openStore(b, filepath.Join(dir, "bolt.db"))
-		h := host.New(host.Options{Plugins: g1.Plugins, GraphDir: g1.Dir, BuiltinCommand: hosttest.BuiltinCommand})
-		start := time.Now()
-		res, err := engine.New(st1, h, engine.Options{Parallelism: par, NoProgress: true}).Start(context.Background(), g1)
-		bolt = append(bolt, time.Since(start).Seconds())
-		h.Close()
-		st1.Close()
-		if err != nil || res.Status != state.RunSucceeded {
-			b.Fatalf("bbolt run: %+v %v", res, err)
+		bolt = append(bolt, benchLocal(b, dir, n, par))
+		tr := newPhaseTrace()
+		cluster.SetTracer(tr.see)
+		u, err := etcdconn.Parse(c.URL(fmt.Sprintf("bench%d", i)))
+		if err != nil {
+			b.Fatal(err)
 		}
-		// etcd, three agents.
-		k := cluster.NewKeys(fmt.Sprintf("bench%d", i))
-		var agents []*testAgent
-		for j := range 3 {
-			agents = append(agents, benchAgent(b, c, k, fmt.Sprintf("a%d", j), slots))
-		}
-		g2 := mustGraph(b, dir, noopGraph(n))
-		st2 := openStore(b, filepath.Join(dir, "etcd-run.db"))
-		d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: c.Client(b), Keys: k, Graph: g2, Name: "bench",
-			Journal: func(ctx context.Context, run string, e *state.Entry) error {
-				return st2.Apply(ctx, state.Change{RunID: run, Entry: e})
-			}})
-		if len(d.Agents()) == 0 {
-			b.Fatal("no agents seen")
-		}
-		start = time.Now()
-		res, err = engine.New(st2, d, engine.Options{Parallelism: par, NoProgress: true}).Start(context.Background(), g2)
-		etcd = append(etcd, time.Since(start).Seconds())
-		d.Close()
-		st2.Close()
-		for _, a := range agents {
-			a.stop()
-		}
-		if err != nil || res.Status != state.RunSucceeded {
-			b.Fatalf("etcd run: %+v %v", res, err)
+		est := etcdstate.New(c.Client(b), u, etcdstate.Options{})
+		etcd = append(etcd, benchAgents(b, c, dir, cluster.NewKeys(u.Root()), est, n, par, slots))
+		est.Close()
+		cluster.SetTracer(nil)
+		ratios = append(ratios, etcd[i]/bolt[i])
+		b.Logf("round %d: bbolt %.2fs, etcd state + 3 agents %.2fs: %.2fx; a dispatched step's time: %s", i+1, bolt[i], etcd[i], ratios[i], tr.summary())
+		if withBolt {
+			st := openStore(b, filepath.Join(dir, "agents.db"))
+			agentsBolt = append(agentsBolt, benchAgents(b, c, dir, cluster.NewKeys(fmt.Sprintf("benchb%d", i)), st, n, par, slots))
+			st.Close()
+			b.Logf("round %d: bbolt state + 3 agents %.2fs: %.2fx", i+1, agentsBolt[i], agentsBolt[i]/bolt[i])
 		}
 	}
 	mb, me := median(bolt), median(etcd)
 	b.ReportMetric(mb, "bbolt-s")
 	b.ReportMetric(me, "etcd-s")
 	b.ReportMetric(me/mb, "ratio")
+	b.ReportMetric(median(ratios), "median-round-ratio")
+	if withBolt {
+		b.ReportMetric(median(agentsBolt), "agents-bbolt-s")
+	}
+}
+
+// benchLocal runs the graph on a durable bbolt file through the local
+// plugin host and returns its wall time in seconds.
+func benchLocal(b *testing.B, dir string, n, par int) float64 {
+	g := mustGraph(b, dir, noopGraph(n))
+	st := openStore(b, filepath.Join(dir, "bolt.db"))
+	defer st.Close()
+	h := host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, BuiltinCommand: hosttest.BuiltinCommand})
+	defer h.Close()
+	start := time.Now()
+	res, err := engine.New(st, h, engine.Options{Parallelism: par, NoProgress: true}).Start(context.Background(), g)
+	took := time.Since(start).Seconds()
+	if err != nil || res.Status != state.RunSucceeded {
+		b.Fatalf("bbolt run: %+v %v", res, err)
+	}
+	return took
+}
+
+// benchAgents runs the graph on state st with every step dispatched to
+// three agents under k, and returns its wall time in seconds.
+func benchAgents(b *testing.B, c *etcdtest.Cluster, dir string, k cluster.Keys, st state.Backend, n, par, slots int) float64 {
+	var agents []*testAgent
+	for j := range 3 {
+		agents = append(agents, benchAgent(b, c, k, fmt.Sprintf("a%d", j), slots))
+	}
+	defer func() {
+		for _, a := range agents {
+			a.stop()
+		}
+	}()
+	g := mustGraph(b, dir, noopGraph(n))
+	d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: c.Client(b), Keys: k, Graph: g, Name: "bench",
+		Journal: func(ctx context.Context, run string, e *state.Entry) error {
+			return st.Apply(ctx, state.Change{RunID: run, Entry: e})
+		}})
+	defer d.Close()
+	if len(d.Agents()) == 0 {
+		b.Fatal("no agents seen")
+	}
+	start := time.Now()
+	res, err := engine.New(st, d, engine.Options{Parallelism: par, NoProgress: true}).Start(context.Background(), g)
+	took := time.Since(start).Seconds()
+	if err != nil || res.Status != state.RunSucceeded {
+		b.Fatalf("run through agents: %+v %v", res, err)
+	}
+	return took
+}
+
+// phaseTrace keeps when each node first passed each phase of a dispatched
+// call.
+type phaseTrace struct {
+	mu sync.Mutex
+	at map[string]map[string]time.Time
+}
+
+var phases = []string{"call", "dispatched", "seen", "claimed", "ran", "written", "answered"}
+
+func newPhaseTrace() *phaseTrace { return &phaseTrace{at: map[string]map[string]time.Time{}} }
+
+func (t *phaseTrace) see(node, phase string) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.at[node]
+	if m == nil {
+		m = map[string]time.Time{}
+		t.at[node] = m
+	}
+	if _, ok := m[phase]; !ok {
+		m[phase] = now
+	}
+}
+
+// summary gives the median time between consecutive phases, and from a
+// node's answer to its dependent's call (the engine's part: the result
+// recorded, the dependent's start recorded), leaving out the first layer
+// (it pays for starting the plugin processes).
+func (t *phaseTrace) summary() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	gap := func(from, to string, next int) string {
+		var ds []float64
+		for node, m := range t.at {
+			id, _ := strconv.Atoi(strings.TrimPrefix(node, "n"))
+			if id < 100 {
+				continue
+			}
+			m2 := m
+			if next > 0 {
+				m2 = t.at[fmt.Sprintf("n%d", id+next)]
+			}
+			a, ok1 := m[from]
+			z, ok2 := m2[to]
+			if ok1 && ok2 {
+				ds = append(ds, z.Sub(a).Seconds())
+			}
+		}
+		if len(ds) == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%s→%s %.1fms", from, to, 1000*median(ds))
+	}
+	var parts []string
+	for i := 1; i < len(phases); i++ {
+		if p := gap(phases[i-1], phases[i], 0); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if p := gap("answered", "call", 100); p != "" {
+		parts = append(parts, "dependent's "+p)
+	}
+	return "medians (first layer left out): " + strings.Join(parts, ", ")
 }
 
 func median(v []float64) float64 {

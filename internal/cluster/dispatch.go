@@ -122,6 +122,7 @@ func (d *Dispatcher) call(ctx context.Context, op, zone string, req step.Request
 		return Result{}, err
 	}
 	node := req.NodeID
+	trace(node, "call")
 	c := &call{node: node, onEvent: onEvent, done: make(chan Result, 1)}
 	rw.mu.Lock()
 	o := rw.orphans[node]
@@ -163,6 +164,7 @@ func (d *Dispatcher) call(ctx context.Context, op, zone string, req step.Request
 		rw.forget(c)
 		return Result{}, fmt.Errorf("dispatch node %q to the agents of zone %q: %w", node, zone, err)
 	}
+	trace(node, "dispatched")
 	rw.mu.Lock()
 	if c.itemRev == 0 {
 		c.itemRev = rev
@@ -293,6 +295,7 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 	}
 	rw.mu.Unlock()
 	for i, c := range done {
+		trace(c.node, "answered")
 		d.w.async(rw.run+"/"+c.node, clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix()))
 		c.done <- got[i]
 	}

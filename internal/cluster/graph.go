@@ -45,24 +45,64 @@ func publishGraph(ctx context.Context, cli *clientv3.Client, k Keys, g *graphs.G
 	return nil
 }
 
-// graphCache keeps the graphs an agent fetched, by hash.
+// graphCache keeps the graphs an agent fetched, by hash. Concurrent gets
+// of one graph fetch and parse it once: the others wait for that one (an
+// agent that claims a batch of steps of a new graph would otherwise parse
+// it once per step, at once).
 type graphCache struct {
 	cli *clientv3.Client
 	k   Keys
 	mu  sync.Mutex
-	m   map[string]*graphs.Graph
+	m   map[string]*graphEntry
+}
+
+// graphEntry is a graph fetched, or being fetched (ready is closed once g
+// or err is set).
+type graphEntry struct {
+	ready chan struct{}
+	g     *graphs.Graph
+	err   error
 }
 
 // get returns the graph of hash hash, parsed under file name file (so
 // that relative plugin paths and scripts resolve as the graph says, on
-// this machine). The source is checked against hash.
+// this machine). The source is checked against hash. A failed fetch is not
+// kept: the next get tries again.
 func (c *graphCache) get(ctx context.Context, hash, file string) (*graphs.Graph, error) {
+	key := hash + "\x00" + file
 	c.mu.Lock()
-	g, ok := c.m[hash+"\x00"+file]
+	if c.m == nil {
+		c.m = map[string]*graphEntry{}
+	}
+	e, ok := c.m[key]
+	if !ok {
+		e = &graphEntry{ready: make(chan struct{})}
+		c.m[key] = e
+	}
 	c.mu.Unlock()
 	if ok {
-		return g, nil
+		select {
+		case <-e.ready:
+			if e.err != nil {
+				return c.get(ctx, hash, file) // the fetcher failed and forgot it: try again
+			}
+			return e.g, nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("fetch graph %s: %w", hash, ctx.Err())
+		}
 	}
+	e.g, e.err = c.fetch(ctx, hash, file)
+	if e.err != nil {
+		c.mu.Lock()
+		delete(c.m, key)
+		c.mu.Unlock()
+	}
+	close(e.ready)
+	return e.g, e.err
+}
+
+// fetch reads and parses the graph of hash hash.
+func (c *graphCache) fetch(ctx context.Context, hash, file string) (*graphs.Graph, error) {
 	prefix := c.k.Graph(hash)
 	resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
@@ -84,15 +124,9 @@ func (c *graphCache) get(ctx context.Context, hash, file string) (*graphs.Graph,
 	if got := hex.EncodeToString(sum[:]); got != hash {
 		return nil, fmt.Errorf("fetch graph %s: content hash is %s", hash, got)
 	}
-	g, err = graphs.Parse(file, buf.Bytes())
+	g, err := graphs.Parse(file, buf.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("fetch graph %s: %w", hash, err)
 	}
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]*graphs.Graph{}
-	}
-	c.m[hash+"\x00"+file] = g
-	c.mu.Unlock()
 	return g, nil
 }
