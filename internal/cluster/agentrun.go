@@ -79,7 +79,7 @@ func (a *Agent) call(ctx context.Context, it Item, onEvent func(step.Event)) Res
 	if !ok {
 		return Result{Error: fmt.Sprintf("node %q is not in graph %s (%s)", it.Req.NodeID, g.Name, it.Graph), Permanent: true}
 	}
-	h, err := a.hostOf(ctx, g, n.Plugin)
+	h, err := a.hostOf(ctx, g, it.Graph, n.Plugin)
 	if err != nil {
 		return Result{Error: fmt.Sprintf("agent %q: %v", a.opts.Name, err), Permanent: true}
 	}
@@ -172,10 +172,11 @@ func errResult(err error) Result {
 	return Result{Error: err.Error(), Permanent: errors.As(err, &p) && p.Permanent()}
 }
 
-// hostOf returns the local plugin host of graph g, with plugin's binary
-// checked (exists, pinned sha256 matches) on this machine.
-func (a *Agent) hostOf(ctx context.Context, g *graphs.Graph, plugin string) (step.Host, error) {
-	hk := g.Hash() + "\x00" + g.File
+// hostOf returns the local plugin host of graph g (of hash hash, as the
+// graph cache checked it), with plugin's binary checked (exists, pinned
+// sha256 matches) on this machine.
+func (a *Agent) hostOf(ctx context.Context, g *graphs.Graph, hash, plugin string) (step.Host, error) {
+	hk := hash + "\x00" + g.File
 	a.mu.Lock()
 	lh := a.hosts[hk]
 	if lh == nil {

@@ -67,7 +67,7 @@ func (d *Dispatcher) work(ctx context.Context, run string) (*runWork, error) {
 
 func (rw *runWork) start(ctx context.Context) error {
 	d := rw.d
-	if err := publishGraph(ctx, d.o.Client, d.k, d.o.Graph); err != nil {
+	if err := publishGraph(ctx, d.o.Client, d.k, d.o.Graph, d.hash); err != nil {
 		return err
 	}
 	resp, err := d.o.Client.Get(ctx, d.k.Run(rw.run), clientv3.WithPrefix())
@@ -144,7 +144,7 @@ func (d *Dispatcher) call(ctx context.Context, op, zone string, req step.Request
 		}
 	}
 	c.id = fmt.Sprintf("%s-%d-%d", d.o.Name, time.Now().UnixNano(), d.seq.Add(1))
-	c.item = Item{Call: c.id, Op: op, Zone: zone, Graph: d.o.Graph.Hash(), GraphFile: d.o.Graph.File, Req: req, By: d.o.Name}
+	c.item = Item{Call: c.id, Op: op, Zone: zone, Graph: d.hash, GraphFile: d.o.Graph.File, Req: req, By: d.o.Name}
 	c.item.Req.Config = nil // secrets stay out of etcd: the agent resolves the config
 	if dl, ok := ctx.Deadline(); ok {
 		c.item.Timeout = Duration(time.Until(dl))

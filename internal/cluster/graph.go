@@ -17,10 +17,10 @@ import (
 // (1.5 MiB by default).
 const chunkSize = 512 << 10
 
-// publishGraph writes g's source under Keys.Graph(g.Hash()) in chunks, once:
-// a graph already there (same hash, same content) is left as it is.
-func publishGraph(ctx context.Context, cli *clientv3.Client, k Keys, g *graphs.Graph) error {
-	hash := g.Hash()
+// publishGraph writes g's source under Keys.Graph(hash) in chunks, once
+// (hash is g.Hash()): a graph already there (same hash, same content) is
+// left as it is.
+func publishGraph(ctx context.Context, cli *clientv3.Client, k Keys, g *graphs.Graph, hash string) error {
 	prefix := k.Graph(hash)
 	got, err := cli.Get(ctx, prefix+"count")
 	if err != nil {

@@ -33,7 +33,7 @@ func TestGraphCacheFetchesOnce(t *testing.T) {
 	if _, err := gc.get(ctx, g.Hash(), g.File); err == nil || !strings.Contains(err.Error(), "not published") {
 		t.Fatalf("unpublished graph: %v", err)
 	}
-	if err := publishGraph(ctx, cli, k, g); err != nil {
+	if err := publishGraph(ctx, cli, k, g, g.Hash()); err != nil {
 		t.Fatal(err)
 	}
 	got := make([]*graphs.Graph, 64)

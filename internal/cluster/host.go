@@ -51,11 +51,14 @@ type DispatcherOptions struct {
 // Dispatcher is the coordinator's step.Host: the calls of a node whose zone
 // has agents go to them through etcd, the others to the local host.
 type Dispatcher struct {
-	o   DispatcherOptions
-	k   Keys
-	log *zap.Logger
-	seq atomic.Int64
-	w   lanes
+	o DispatcherOptions
+	// hash is the graph's hash, computed once: hashing the source is
+	// linear in the graph's size, too dear once per call.
+	hash string
+	k    Keys
+	log  *zap.Logger
+	seq  atomic.Int64
+	w    *writer
 
 	closeOnce sync.Once
 	ctx       context.Context // ends with Close
@@ -81,9 +84,9 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 		o.Name = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &Dispatcher{o: o, k: o.Keys, log: o.Logger, ctx: ctx, cancel: cancel,
+	d := &Dispatcher{o: o, k: o.Keys, log: o.Logger, ctx: ctx, cancel: cancel, hash: o.Graph.Hash(),
 		zones: map[string]int{}, served: map[string]bool{}, runs: map[string]*runWork{}, ready: make(chan struct{})}
-	d.w = newLanes(4, o.Client, d.log)
+	d.w = newWriter(o.Client, d.log)
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.watchAgents() }()
 	return d

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"hash/fnv"
 	"sync"
 	"time"
 
@@ -13,48 +12,30 @@ import (
 // maxBatchOps stays under etcd's --max-txn-ops (128 by default).
 const maxBatchOps = 100
 
-// lanes writes a few batches at once (etcd commits concurrent transactions
-// in one Raft round); a node's writes always go through the same lane, in
-// order.
-type lanes []*writer
-
-func newLanes(n int, cli *clientv3.Client, log *zap.Logger) lanes {
-	l := make(lanes, n)
-	for i := range l {
-		l[i] = newWriter(cli, log)
-	}
-	return l
-}
-
-func (l lanes) of(node string) *writer {
-	h := fnv.New32a()
-	h.Write([]byte(node))
-	return l[h.Sum32()%uint32(len(l))]
-}
-
-func (l lanes) do(ctx context.Context, node string, ops ...clientv3.Op) (int64, error) {
-	return l.of(node).do(ctx, node, ops...)
-}
-
-func (l lanes) async(node string, ops ...clientv3.Op) { l.of(node).async(node, ops...) }
-
-func (l lanes) close() {
-	for _, w := range l {
-		w.close()
-	}
-}
+// maxInFlight is how many of the dispatcher's transactions are in flight
+// at once: etcd commits concurrent transactions in one Raft round, so a
+// write queued while others are committed goes at once instead of waiting
+// for them.
+const maxInFlight = 4
 
 // writer groups the dispatcher's unconditional writes (items put, work
-// consumed) into few transactions: one Raft round for many nodes. Writes
-// of one node keep their order and never share a transaction.
+// consumed) into few transactions, several in flight at once. Writes of one
+// node keep their order: a node's write waits while an earlier one of the
+// same node is queued before it or in flight, and one transaction holds at
+// most one write per node.
 type writer struct {
-	cli     *clientv3.Client
-	log     *zap.Logger
-	ctx     context.Context // ends after the last write
-	cancel  context.CancelFunc
-	ch      chan *wreq
-	closing chan struct{}
-	wg      sync.WaitGroup
+	cli    *clientv3.Client
+	log    *zap.Logger
+	ctx    context.Context // ends after the last write
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	queue    []*wreq
+	busy     map[string]bool // nodes with a write in flight
+	inFlight int
+	closing  bool
+	wake     chan struct{}
+	wg       sync.WaitGroup // the loop and the transactions in flight
 }
 
 type wreq struct {
@@ -71,84 +52,145 @@ type wres struct {
 
 func newWriter(cli *clientv3.Client, log *zap.Logger) *writer {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &writer{cli: cli, log: log, ctx: ctx, cancel: cancel, ch: make(chan *wreq, 1024), closing: make(chan struct{})}
+	w := &writer{cli: cli, log: log, ctx: ctx, cancel: cancel, busy: map[string]bool{}, wake: make(chan struct{}, 1)}
 	w.wg.Add(1)
-	go func() { defer w.wg.Done(); defer cancel(); w.loop() }()
+	go func() { defer w.wg.Done(); w.loop() }()
 	return w
 }
 
 // close writes what is queued (giving up after a few seconds if etcd is
 // unreachable) and stops.
 func (w *writer) close() {
-	close(w.closing)
+	w.mu.Lock()
+	w.closing = true
+	w.mu.Unlock()
+	w.signal()
 	t := time.AfterFunc(5*time.Second, w.cancel)
 	defer t.Stop()
 	w.wg.Wait()
+	w.cancel()
+}
+
+func (w *writer) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // do writes ops (of node) and returns the revision they were committed at.
 // It tries again while etcd is unreachable, until ctx is done.
 func (w *writer) do(ctx context.Context, node string, ops ...clientv3.Op) (int64, error) {
 	r := &wreq{ctx: ctx, node: node, ops: ops, done: make(chan wres, 1)}
-	select {
-	case w.ch <- r:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-w.ctx.Done():
-		return 0, w.ctx.Err()
+	if err := w.enqueue(r); err != nil {
+		return 0, err
 	}
 	select {
 	case res := <-r.done:
 		return res.rev, res.err
 	case <-ctx.Done():
 		return 0, ctx.Err()
+	case <-w.ctx.Done():
+		return 0, w.ctx.Err()
 	}
 }
 
 // async writes ops of node without waiting.
 func (w *writer) async(node string, ops ...clientv3.Op) {
-	select {
-	case w.ch <- &wreq{ctx: w.ctx, node: node, ops: ops}:
-	case <-w.ctx.Done():
+	w.enqueue(&wreq{ctx: w.ctx, node: node, ops: ops})
+}
+
+func (w *writer) enqueue(r *wreq) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.queue = append(w.queue, r)
+	w.mu.Unlock()
+	w.signal()
+	return nil
+}
+
+// loop starts a transaction whenever one may be in flight and writes are
+// queued that may go, until closed with nothing left.
+func (w *writer) loop() {
+	for {
+		w.mu.Lock()
+		var batch []*wreq
+		if w.inFlight < maxInFlight {
+			batch = w.takeLocked()
+		}
+		if batch != nil {
+			w.inFlight++
+			for _, r := range batch {
+				w.busy[r.node] = true
+			}
+		}
+		idle := w.inFlight == 0 && len(w.queue) == 0
+		closing := w.closing
+		w.mu.Unlock()
+		if batch != nil {
+			w.wg.Add(1)
+			go func() {
+				defer w.wg.Done()
+				w.commit(batch)
+				w.mu.Lock()
+				w.inFlight--
+				for _, r := range batch {
+					delete(w.busy, r.node)
+				}
+				w.mu.Unlock()
+				w.signal()
+			}()
+			continue
+		}
+		if idle && closing {
+			return
+		}
+		select {
+		case <-w.wake:
+		case <-w.ctx.Done():
+			w.fail(w.ctx.Err())
+			return
+		}
 	}
 }
 
-func (w *writer) loop() {
-	var next *wreq
-	for {
-		if next == nil {
-			select {
-			case next = <-w.ch:
-			case <-w.closing:
-				select {
-				case next = <-w.ch:
-				default:
-					return
-				}
-			case <-w.ctx.Done():
-				return
-			}
+// takeLocked takes the writes that may go now, oldest first: not of a node
+// with a write in flight, or held back, or already in this batch; at most
+// maxBatchOps operations. nil: none.
+func (w *writer) takeLocked() []*wreq {
+	var batch, rest []*wreq
+	held := map[string]bool{}
+	n := 0
+	for i, r := range w.queue {
+		if n+len(r.ops) > maxBatchOps && n > 0 {
+			rest = append(rest, w.queue[i:]...)
+			break
 		}
-		batch := []*wreq{next}
-		nodes := map[string]bool{next.node: true}
-		n := len(next.ops)
-		next = nil
-	fill:
-		for n < maxBatchOps {
-			select {
-			case r := <-w.ch:
-				if nodes[r.node] || n+len(r.ops) > maxBatchOps {
-					next = r
-					break fill
-				}
-				batch = append(batch, r)
-				nodes[r.node] = true
-				n += len(r.ops)
-			default:
-				break fill
-			}
+		if w.busy[r.node] || held[r.node] {
+			held[r.node] = true
+			rest = append(rest, r)
+			continue
 		}
-		w.commit(batch)
+		held[r.node] = true // one write per node per transaction
+		batch = append(batch, r)
+		n += len(r.ops)
+	}
+	w.queue = rest
+	return batch
+}
+
+// fail answers every queued write with err (the writer is stopping).
+func (w *writer) fail(err error) {
+	w.mu.Lock()
+	q := w.queue
+	w.queue = nil
+	w.mu.Unlock()
+	for _, r := range q {
+		if r.done != nil {
+			r.done <- wres{err: err}
+		}
 	}
 }
 
