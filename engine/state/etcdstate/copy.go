@@ -70,13 +70,11 @@ func (s *Store) ImportRun(ctx context.Context, c *state.RunCopy) error {
 	if err != nil {
 		return err
 	}
-	bulk := make([]op, 0, len(c.Nodes)+len(c.Entries)+len(c.Snapshot)/ChunkSize+1)
-	for _, n := range c.Nodes {
-		bulk = append(bulk, op{key: s.k.node(id, n.ID), val: n.Stored})
+	bulk, err := s.splitNodes(id, c.Nodes)
+	if err != nil {
+		return fmt.Errorf("copy run %q: %w", id, err)
 	}
-	for _, e := range c.Entries {
-		bulk = append(bulk, op{key: s.k.entry(id, e.Seq), val: e.Stored})
-	}
+	bulk = append(bulk, s.entryBlocks(id, c.Entries)...)
 	for i := 0; i*ChunkSize < len(c.Snapshot); i++ {
 		bulk = append(bulk, op{key: s.k.chunk(id, run.GraphHash, i), val: c.Snapshot[i*ChunkSize : min((i+1)*ChunkSize, len(c.Snapshot))]})
 	}
@@ -111,4 +109,28 @@ func (s *Store) ImportRun(ctx context.Context, c *state.RunCopy) error {
 		return fmt.Errorf("copy run %q to %s: %w", id, s.url, err)
 	}
 	return nil
+}
+
+// Entries per journal key of a copied run, at most.
+const (
+	copyBlockEntries = 64
+	copyBlockBytes   = 64 << 10
+)
+
+// entryBlocks returns the journal keys of copied entries: runs of
+// consecutive entries in blocks (block.go), a gap starting a new one.
+func (s *Store) entryBlocks(id string, entries []state.StoredEntry) []op {
+	var out []op
+	var block [][]byte
+	bytes := 0
+	for i, e := range entries {
+		block = append(block, e.Stored)
+		bytes += len(e.Stored)
+		next := i + 1
+		if next == len(entries) || entries[next].Seq != e.Seq+1 || len(block) == copyBlockEntries || bytes >= copyBlockBytes {
+			out = append(out, op{key: s.k.entry(id, e.Seq), val: appendBlock(nil, block)})
+			block, bytes = nil, 0
+		}
+	}
+	return out
 }

@@ -45,9 +45,9 @@ func (s *Store) CreateRun(ctx context.Context, run state.Run, snapshot []byte, n
 	if err != nil {
 		return err
 	}
-	bulk := make([]op, 0, len(p.Nodes)+len(snapshot)/ChunkSize+1)
-	for _, n := range p.Nodes {
-		bulk = append(bulk, op{key: s.k.node(id, n.ID), val: n.Stored})
+	bulk, err := s.splitNodes(id, p.Nodes)
+	if err != nil {
+		return fmt.Errorf("create run %q: %w", id, err)
 	}
 	for i := 0; i*ChunkSize < len(snapshot); i++ {
 		bulk = append(bulk, op{key: s.k.chunk(id, p.Run.GraphHash, i), val: snapshot[i*ChunkSize : min((i+1)*ChunkSize, len(snapshot))]})
@@ -105,6 +105,7 @@ func (s *Store) claim(ctx context.Context, id string) (int64, error) {
 			clientv3.OpDelete(s.k.nodes(id), clientv3.WithPrefix()),
 			clientv3.OpDelete(s.k.journal(id), clientv3.WithPrefix()),
 			clientv3.OpDelete(s.k.snaps(id), clientv3.WithPrefix()),
+			clientv3.OpDelete(s.k.rosters(id), clientv3.WithPrefix()),
 			clientv3.OpDelete(s.k.head(id)),
 		}
 		claimCmp := clientv3.Compare(clientv3.CreateRevision(s.k.creating(id)), "=", 0)

@@ -12,8 +12,10 @@
 //
 //	/P/runs/rec/<run>                      Run, JSON
 //	/P/runs/head/<run>                     journal head: seq (8 bytes BE) + hash (32 bytes)
-//	/P/runs/nodes/<run>/<node>             NodeRecord, binary (state.EncodeNode)
-//	/P/runs/journal/<run>/<seq, 16 hex>    Entry, the sealed JSON (state.SealEntry)
+//	/P/runs/nodes/<run>/<node>             NodeRecord, binary (state.EncodeNode); empty: removed
+//	/P/runs/roster/<run>/<i>               ids of the nodes created plain pending, without a key yet
+//	/P/runs/journal/<run>/<seq, 16 hex>    Entry, the sealed JSON (state.SealEntry), or a block of
+//	                                       the entries one transaction appended, named by the last
 //	/P/runs/snap/<run>/<graph hash>/<i>    graph snapshot, in chunks of 256 KiB
 //	/P/runs/creating/<run>                 claim of a CreateRun under way
 //	/P/operators/<name>                    Operator, JSON
@@ -23,15 +25,25 @@
 // addressed by its SHA-256, which the run record names: its chunks are
 // written before the transaction that switches the record to them, so that
 // a snapshot of any size never makes a request near etcd's 1.5 MiB limit.
+// A new run's plain pending nodes are listed in its roster instead of
+// having a key each (roster.go), so that creating a 10,000-node run is a
+// few puts; a node's first change writes its key. Every reader merges the
+// two, so that they give the records the file gives.
 //
 // # Writes
 //
 // A node's record and its journal entry are written in one transaction
 // (Txn). Apply calls from many goroutines are group-committed by one writer
 // goroutine, as in the file: it takes everything queued and writes it in as
-// few transactions as etcd allows (at most MaxTxnOps operations and
-// MaxTxnBytes bytes each; a key written twice in a batch is written once,
-// with its last value). Each transaction is guarded by the ModRevision of
+// few transactions as etcd allows (at most MaxTxnBytes bytes each; a key
+// written twice in a batch is written once, with its last value). etcd
+// allows MaxTxnOps operations per level of a transaction, and a nested
+// transaction what its parent's level leaves: the writes are spread over
+// nested transactions (txn.go, nest), 4,096 in one transaction with the
+// default 128, applied at one revision like a flat one. The entries one
+// transaction appends to a run share one journal key (block.go), so that a
+// change costs its node's key and a share of one journal key, and a batch
+// of a few hundred changes is one round trip. Each transaction is guarded by the ModRevision of
 // the journal head of every run it touches: if another process (a second
 // machine, an agent) moved a head meanwhile, the writer reads the heads
 // again and seals the entries again after the new head, so that two writers

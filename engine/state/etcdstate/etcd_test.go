@@ -130,40 +130,63 @@ func TestCorruptValuesNeverPanic(t *testing.T) {
 	}
 }
 
-// TestBigApplySplit: one Apply of more changes than a transaction holds is
-// written in several, in order, within the limits.
-func TestBigApplySplit(t *testing.T) {
-	st, _ := mustEtcd(t, nil, etcdstate.Options{})
-	const n = 300
-	createRun(t, st, "r1", n)
+// bigApply is one Apply of 2n changes: n nodes started and succeeded.
+func bigApply(t *testing.T, st state.Backend, run string, n int) {
+	t.Helper()
 	var changes []state.Change
 	for i := 0; i < n; i++ {
 		nid := fmt.Sprintf("n%03d", i)
-		changes = append(changes, state.Change{RunID: "r1",
+		changes = append(changes, state.Change{RunID: run,
 			Node:  &state.NodeRecord{ID: nid, State: state.NodeRunning},
-			Entry: &state.Entry{Type: state.EntryStarted, NodeID: nid, State: state.NodeRunning}})
+			Entry: &state.Entry{Type: state.EntryStarted, NodeID: nid, State: state.NodeRunning, Message: st.Path()}})
 		// The same node twice in one batch: one key written twice.
-		changes = append(changes, state.Change{RunID: "r1",
+		changes = append(changes, state.Change{RunID: run,
 			Node:  &state.NodeRecord{ID: nid, State: state.NodeSucceeded},
-			Entry: &state.Entry{Type: state.EntrySucceeded, NodeID: nid, State: state.NodeSucceeded}})
+			Entry: &state.Entry{Type: state.EntrySucceeded, NodeID: nid, State: state.NodeSucceeded, Message: st.Path()}})
 	}
-	before := st.Stats().Commits
 	if err := st.Apply(context.Background(), changes...); err != nil {
 		t.Fatal(err)
 	}
-	commits := st.Stats().Commits - before
-	// n node keys (each written twice, once per transaction) and 2n entries.
-	if min := uint64(3 * n / etcdstate.DefaultMaxTxnOps); commits < min {
-		t.Errorf("%d commits for %d changes: want at least %d to stay within %d operations", commits, 2*n, min, etcdstate.DefaultMaxTxnOps)
-	}
-	nodes, _ := st.Nodes("r1")
-	for _, nd := range nodes[:n] {
-		if nd.State != state.NodeSucceeded {
-			t.Fatalf("node %s is %s", nd.ID, nd.State)
-		}
-	}
-	if rep, err := st.Verify("r1"); err != nil || !rep.OK || rep.Entries != 2*n+1 {
-		t.Errorf("Verify = %+v, %v", rep, err)
+}
+
+// TestBigApplySplit: one Apply of more changes than one level of a
+// transaction holds (etcd's 128 operations) is one transaction, its
+// writes nested (the real server takes it); with a lower limit it is
+// written in several, in order, within the limits.
+func TestBigApplySplit(t *testing.T) {
+	const n = 300
+	for _, tt := range []struct {
+		maxOps              int
+		minCommits, maxCmts uint64
+	}{
+		{0, 1, 1}, // 300 node keys, one journal key, the head: 4,096 fit
+		// 8 a level: 16 writes a transaction (4 × 4), so at least 300/16.
+		{8, n / 16, n},
+	} {
+		t.Run(fmt.Sprintf("max-ops-%d", tt.maxOps), func(t *testing.T) {
+			st, _ := mustEtcd(t, nil, etcdstate.Options{MaxTxnOps: tt.maxOps})
+			createRun(t, st, "r1", n)
+			before := st.Stats().Commits
+			bigApply(t, st, "r1", n)
+			if commits := st.Stats().Commits - before; commits < tt.minCommits || commits > tt.maxCmts {
+				t.Errorf("%d commits for %d changes, want %d to %d", commits, 2*n, tt.minCommits, tt.maxCmts)
+			}
+			nodes, _ := st.Nodes("r1")
+			for _, nd := range nodes[:n] {
+				if nd.State != state.NodeSucceeded {
+					t.Fatalf("node %s is %s", nd.ID, nd.State)
+				}
+			}
+			j := journalOf(t, st, "r1")
+			for i, e := range j {
+				if e.Seq != uint64(i+1) || (i > 0 && e.Prev != j[i-1].Hash) {
+					t.Fatalf("entry %d: seq %d prev %.8s", i+1, e.Seq, e.Prev)
+				}
+			}
+			if rep, err := st.Verify("r1"); err != nil || !rep.OK || rep.Entries != 2*n+1 {
+				t.Errorf("Verify = %+v, %v", rep, err)
+			}
+		})
 	}
 }
 

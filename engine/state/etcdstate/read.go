@@ -2,7 +2,9 @@ package etcdstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,19 +98,24 @@ func (s *Store) LatestUnfinished() (state.Run, error) {
 func (s *Store) Nodes(runID string) ([]state.NodeRecord, error) {
 	var nodes []state.NodeRecord
 	err := s.read(func(ctx context.Context) error {
-		run, resp, err := s.withRun(ctx, runID, clientv3.OpGet(s.k.nodes(runID), clientv3.WithPrefix()))
+		run, resp, err := s.withRun(ctx, runID, clientv3.OpGet(s.k.nodes(runID), clientv3.WithPrefix()),
+			clientv3.OpGet(s.k.rosters(runID), clientv3.WithPrefix()))
+		if err != nil {
+			return err
+		}
+		ids, err := s.rosterIDs(resp.Responses[2].GetResponseRange().Kvs)
 		if err != nil {
 			return err
 		}
 		nodes = make([]state.NodeRecord, 0, max(run.Total, 1))
-		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		return s.records(s.k.nodes(runID), resp.Responses[1].GetResponseRange().Kvs, ids, func(_ string, kv *mvccpb.KeyValue) error {
 			n, err := s.decodeNode(kv)
 			if err != nil {
 				return err
 			}
 			nodes = append(nodes, n)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -133,12 +140,29 @@ func (s *Store) Node(runID, nodeID string) (state.NodeRecord, error) {
 		if err != nil {
 			return err
 		}
+		notFound := fmt.Errorf("node %q of run %q: %w", nodeID, runID, state.ErrNodeNotFound)
 		kvs := resp.Responses[1].GetResponseRange().Kvs
-		if len(kvs) == 0 {
-			return fmt.Errorf("node %q of run %q: %w", nodeID, runID, state.ErrNodeNotFound)
+		if len(kvs) == 1 && len(kvs[0].Value) == 0 {
+			return notFound // removed
 		}
-		n, err = s.decodeNode(kvs[0])
-		return err
+		if len(kvs) == 1 {
+			n, err = s.decodeNode(kvs[0])
+			return err
+		}
+		// No key of its own: pending, if the roster has it.
+		roster, err := s.cli.Get(ctx, s.k.rosters(runID), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision))
+		if err != nil {
+			return err
+		}
+		ids, err := s.rosterIDs(roster.Kvs)
+		if err != nil {
+			return err
+		}
+		if _, ok := slices.BinarySearch(ids, nodeID); !ok {
+			return notFound
+		}
+		n = state.NodeRecord{ID: nodeID, State: state.NodePending}
+		return nil
 	})
 	return n, err
 }
@@ -188,7 +212,8 @@ const journalPage = 1024
 
 // Journal calls fn with each journal entry of a run whose Seq is above
 // afterSeq, in order, as of the moment of the call, and stops at fn's first
-// error. fn runs outside any request. A damaged entry gives
+// error. The first key read is the one holding entry afterSeq+1 (a key is
+// named by its last entry, block.go). fn runs outside any request. A damaged entry gives
 // *state.CorruptError naming its key, after fn was called with every entry
 // before it.
 func (s *Store) Journal(runID string, afterSeq uint64, fn func(state.Entry) error) error {
@@ -218,16 +243,32 @@ func (s *Store) Journal(runID string, afterSeq uint64, fn func(state.Entry) erro
 			return err
 		}
 		for _, kv := range page {
-			e, err := state.OpenEntry(kv.Value)
-			if err != nil {
-				return s.corrupt(string(kv.Key), "journal entry of run %q: %v", runID, err)
+			last, ok := s.seqOf(runID, kv.Key)
+			n := uint64(blockLen(kv.Value))
+			seq := last - n // before the key's first entry
+			err := splitBlock(kv.Value, func(stored []byte) error {
+				seq++
+				if ok && n > 0 && seq <= afterSeq {
+					return nil // read for an earlier entry of its block
+				}
+				e, err := state.OpenEntry(stored)
+				if err != nil {
+					return s.corrupt(string(kv.Key), "journal entry of run %q: %v", runID, err)
+				}
+				if err := fn(e); err != nil {
+					return err
+				}
+				afterSeq = max(afterSeq+1, e.Seq)
+				return nil
+			})
+			if errors.Is(err, errBadBlock) {
+				return s.corrupt(string(kv.Key), "journal of run %q: %v", runID, err)
 			}
-			if err := fn(e); err != nil {
+			if err != nil {
 				return err
 			}
-			afterSeq = max(afterSeq+1, e.Seq)
-			if seq, ok := s.seqOf(runID, kv.Key); ok {
-				afterSeq = seq
+			if ok {
+				afterSeq = max(afterSeq, last)
 			}
 		}
 		if len(page) < journalPage {

@@ -192,6 +192,10 @@ func (k keys) journal(id string) string    { return k.root + "runs/journal/" + i
 func (k keys) operators() string           { return k.root + "operators/" }
 func (k keys) operator(name string) string { return k.root + "operators/" + name }
 func (k keys) snaps(id string) string      { return k.root + "runs/snap/" + id + "/" }
+func (k keys) rosters(id string) string    { return k.root + "runs/roster/" + id + "/" }
+func (k keys) roster(id string, i int) string {
+	return fmt.Sprintf("%s%04d", k.rosters(id), i)
+}
 func (k keys) snap(id, hash string) string { return k.snaps(id) + hash + "/" }
 func (k keys) entry(id string, seq uint64) string {
 	return fmt.Sprintf("%s%016x", k.journal(id), seq)

@@ -11,11 +11,10 @@ import (
 	"github.com/reprise-si/reprise/engine/state"
 )
 
-// op is one write of a transaction: a put, or a delete of a key.
+// op is one write of a transaction: a put.
 type op struct {
 	key string
 	val []byte
-	del bool
 }
 
 // txn is one transaction being built from a batch's changes.
@@ -30,16 +29,19 @@ type txn struct {
 	recs    map[string]bool            // runs whose record is rewritten
 	snaps   map[string]map[string]bool // run → snapshot hashes current during the transaction
 	chunks  []op                       // snapshot chunks, written before the transaction
+	entries map[string][][]byte        // run → the journal entries it appends (one key: block.go)
+	eBytes  map[string]int             // run → their bytes
 }
 
 // staged is what one change adds to a transaction.
 type staged struct {
-	run    string
-	head   runHead // the run's head after the change
-	ops    []op
-	rec    bool
-	snap   string // hash of the new snapshot ("": none)
-	chunks []op
+	run     string
+	head    runHead // the run's head after the change
+	ops     []op
+	rec     bool
+	snap    string // hash of the new snapshot ("": none)
+	chunks  []op
+	entries [][]byte // sealed journal entries
 }
 
 // opCost is what etcd adds to a key and value in a request, roughly.
@@ -49,7 +51,8 @@ const opCost = 32
 // transaction over heads, and returns it with how many it took.
 func (s *Store) build(items []item, heads map[string]*runHead) (*txn, int, error) {
 	t := &txn{base: heads, after: make(map[string]*runHead, len(heads)), index: map[string]int{},
-		heads: map[string]bool{}, recs: map[string]bool{}, snaps: map[string]map[string]bool{}}
+		heads: map[string]bool{}, recs: map[string]bool{}, snaps: map[string]map[string]bool{},
+		entries: map[string][][]byte{}, eBytes: map[string]int{}}
 	for id, h := range heads {
 		t.after[id] = h
 	}
@@ -72,7 +75,8 @@ func (s *Store) stage(t *txn, p *state.Prepared) (*staged, error) {
 	st := &staged{run: id, head: *t.after[id]}
 	h := &st.head
 	if rm := p.RemoveNode(); rm != "" {
-		st.ops = append(st.ops, op{key: s.k.node(id, rm), del: true})
+		// Emptied, not deleted: the node may be on the roster (roster.go).
+		st.ops = append(st.ops, op{key: s.k.node(id, rm), val: []byte{}})
 	}
 	if nid, stored := p.Node(); nid != "" {
 		st.ops = append(st.ops, op{key: s.k.node(id, nid), val: stored})
@@ -103,7 +107,7 @@ func (s *Store) stage(t *txn, p *state.Prepared) (*staged, error) {
 			return nil, fmt.Errorf("encode journal entry %d of run %q: %w", h.seq+1, id, err)
 		}
 		h.seq, h.hash = h.seq+1, hash
-		st.ops = append(st.ops, op{key: s.k.entry(id, h.seq), val: stored})
+		st.entries = append(st.entries, stored)
 	}
 	return st, nil
 }
@@ -121,6 +125,12 @@ func (t *txn) exceeds(st *staged, maxOps, maxBytes int) bool {
 	if !t.heads[st.run] && st.head.seq != t.after[st.run].seq {
 		heads++
 	}
+	if len(st.entries) > 0 {
+		if len(t.entries[st.run]) == 0 {
+			ops++ // the run's journal key
+		}
+		bytes += t.entryCost(st)
+	}
 	if st.rec && !t.recs[st.run] {
 		recs++
 	}
@@ -131,7 +141,66 @@ func (t *txn) exceeds(st *staged, maxOps, maxBytes int) bool {
 	// Head and record puts, deletes of replaced snapshots, and their bytes.
 	ops += heads + recs + 2*snaps
 	bytes += heads*(64+opCost) + recs*(4096+opCost)
-	return ops > maxOps || bytes > maxBytes
+	runs := len(t.touched)
+	if !slices.Contains(t.touched, st.run) {
+		runs++
+	}
+	return ops > capacity(maxOps, 2*runs) || bytes > maxBytes
+}
+
+// capacity is how many writes one transaction with cmps comparisons can
+// hold when etcd allows maxOps operations per level (--max-txn-ops): the
+// writes are spread over k nested transactions (nest), each allowed what
+// its parent's level leaves of the limit, maxOps - max(k, cmps). With the
+// default 128, one transaction holds 4,096 writes (64 × 64) instead of 128,
+// so that a batch of a few hundred changes is one round trip, not five.
+func capacity(maxOps, cmps int) int {
+	best := 0
+	if cmps <= maxOps {
+		best = maxOps
+	}
+	for k := 1; k < maxOps; k++ {
+		best = max(best, k*(maxOps-max(k, cmps)))
+	}
+	return best
+}
+
+// nest returns ops as they go into a transaction with cmps comparisons:
+// as they are when one level holds them, else spread evenly over as few
+// nested transactions (without comparisons, so each applies) as capacity
+// allows. etcd applies a transaction and everything nested in it at one
+// revision, atomically, as if flat.
+func nest(ops []clientv3.Op, cmps, maxOps int) []clientv3.Op {
+	if len(ops) <= maxOps && cmps <= maxOps {
+		return ops
+	}
+	k := 1
+	for k < maxOps && k*(maxOps-max(k, cmps)) < len(ops) {
+		k++
+	}
+	size := (len(ops) + k - 1) / k
+	out := make([]clientv3.Op, 0, k)
+	for i := 0; i < len(ops); i += size {
+		out = append(out, clientv3.OpTxn(nil, ops[i:min(i+size, len(ops))], nil))
+	}
+	return out
+}
+
+// entryKeyCost is what a journal key costs in a request, roughly.
+const entryKeyCost = 128 + opCost
+
+// entryCost is how many bytes st's journal entries add to t's request.
+func (t *txn) entryCost(st *staged) int {
+	had, hadBytes := len(t.entries[st.run]), t.eBytes[st.run]
+	n := hadBytes
+	for _, e := range st.entries {
+		n += len(e)
+	}
+	cost := blockSize(had+len(st.entries), n)
+	if had == 0 {
+		return cost + entryKeyCost
+	}
+	return cost - blockSize(had, hadBytes)
 }
 
 // add takes st into t.
@@ -154,6 +223,13 @@ func (t *txn) add(st *staged) {
 	}
 	if st.rec {
 		t.recs[st.run] = true
+	}
+	if len(st.entries) > 0 {
+		t.bytes += t.entryCost(st)
+		for _, e := range st.entries {
+			t.eBytes[st.run] += len(e)
+		}
+		t.entries[st.run] = append(t.entries[st.run], st.entries...)
 	}
 	if st.snap != "" {
 		if t.snaps[st.run] == nil {
@@ -178,14 +254,13 @@ func (t *txn) request(k keys) ([]clientv3.Cmp, []clientv3.Op, error) {
 	}
 	ops := make([]clientv3.Op, 0, len(t.ops)+len(t.heads)+len(t.recs)+len(t.snaps))
 	for _, o := range t.ops {
-		if o.del {
-			ops = append(ops, clientv3.OpDelete(o.key))
-		} else {
-			ops = append(ops, clientv3.OpPut(o.key, string(o.val)))
-		}
+		ops = append(ops, clientv3.OpPut(o.key, string(o.val)))
 	}
 	for _, id := range t.touched {
 		h := t.after[id]
+		if es := t.entries[id]; len(es) > 0 {
+			ops = append(ops, clientv3.OpPut(k.entry(id, h.seq), string(appendBlock(make([]byte, 0, blockSize(len(es), t.eBytes[id])), es))))
+		}
 		if t.heads[id] {
 			ops = append(ops, clientv3.OpPut(k.head(id), string(state.EncodeHead(h.seq, h.hash))))
 		}
@@ -205,6 +280,16 @@ func (t *txn) request(k keys) ([]clientv3.Cmp, []clientv3.Op, error) {
 	return cmps, ops, nil
 }
 
+// request returns the transaction's guard and writes, nested as the
+// limits require (nest).
+func (s *Store) request(t *txn) ([]clientv3.Cmp, []clientv3.Op, error) {
+	cmps, ops, err := t.request(s.k)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cmps, nest(ops, len(cmps), s.opts.MaxTxnOps), nil
+}
+
 // send writes t: its snapshot chunks, then the transaction itself. It
 // returns new heads to build on when another writer moved a head of t's
 // runs, nil once t is committed.
@@ -212,7 +297,7 @@ func (s *Store) send(ctxs []context.Context, t *txn) (map[string]*runHead, error
 	if err := s.putChunks(ctxs, t.chunks); err != nil {
 		return nil, err
 	}
-	cmps, ops, err := t.request(s.k)
+	cmps, ops, err := s.request(t)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +373,8 @@ func (s *Store) send(ctxs []context.Context, t *txn) (map[string]*runHead, error
 }
 
 // landed reports whether t was committed although its answer was lost: its
-// last journal entry of some run is stored, with the hash t gave it.
+// last journal entry of some run is stored (last in its key, block.go),
+// with the hash t gave it.
 func (s *Store) landed(ctxs []context.Context, t *txn, cur map[string]*runHead) (bool, error) {
 	for _, id := range t.touched {
 		if !t.heads[id] {
@@ -309,7 +395,11 @@ func (s *Store) landed(ctxs []context.Context, t *txn, cur map[string]*runHead) 
 		if err != nil {
 			return false, err
 		}
-		_, _, hash, cerr := state.CheckEntry(got)
+		var last []byte
+		if splitBlock(got, func(e []byte) error { last = e; return nil }) != nil {
+			return false, nil
+		}
+		_, _, hash, cerr := state.CheckEntry(last)
 		return cerr == nil && hash == want.hash, nil
 	}
 	return false, nil
@@ -320,9 +410,10 @@ func (s *Store) landed(ctxs []context.Context, t *txn, cur map[string]*runHead) 
 // writing one again is harmless, and nothing reads them before a run
 // record names them.
 func (s *Store) putChunks(ctxs []context.Context, chunks []op) error {
+	most := capacity(s.opts.MaxTxnOps, 0)
 	for len(chunks) > 0 {
 		n, bytes := 0, 0
-		for n < len(chunks) && n < s.opts.MaxTxnOps && (n == 0 || bytes+len(chunks[n].val)+len(chunks[n].key)+opCost <= s.opts.MaxTxnBytes) {
+		for n < len(chunks) && n < most && (n == 0 || bytes+len(chunks[n].val)+len(chunks[n].key)+opCost <= s.opts.MaxTxnBytes) {
 			bytes += len(chunks[n].val) + len(chunks[n].key) + opCost
 			n++
 		}
@@ -330,6 +421,7 @@ func (s *Store) putChunks(ctxs []context.Context, chunks []op) error {
 		for i, c := range chunks[:n] {
 			ops[i] = clientv3.OpPut(c.key, string(c.val))
 		}
+		ops = nest(ops, 0, s.opts.MaxTxnOps)
 		err := s.retry(context.Background(), ctxs, func(ctx context.Context) error {
 			_, err := s.cli.Txn(ctx).Then(ops...).Commit()
 			return err

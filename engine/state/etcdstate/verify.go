@@ -3,6 +3,8 @@ package etcdstate
 import (
 	"context"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/reprise-si/reprise/engine/state"
@@ -43,7 +45,19 @@ func (r *runAt) Journal(fn func(key []byte, seq uint64, stored []byte) error) er
 		}
 		for _, kv := range resp.Kvs {
 			seq, _ := r.s.seqOf(r.run.ID, kv.Key)
-			if err := fn(kv.Key, seq, kv.Value); err != nil {
+			if n := uint64(blockLen(kv.Value)); n == 0 {
+				// A damaged block: the chain check says where.
+				if err := fn(kv.Key, seq, kv.Value); err != nil {
+					return err
+				}
+				continue
+			} else if seq >= n {
+				seq -= n // the entries' numbers, from the last one's
+			}
+			if err := splitBlock(kv.Value, func(stored []byte) error {
+				seq++
+				return fn(kv.Key, seq, stored)
+			}); err != nil {
 				return err
 			}
 		}
@@ -68,12 +82,17 @@ func (r *runAt) Records(fn func(id string, stored []byte) error) error {
 	if err != nil {
 		return err
 	}
-	for _, kv := range resp.Kvs {
-		if err := fn(string(kv.Key[len(prefix):]), kv.Value); err != nil {
-			return err
-		}
+	roster, err := r.s.cli.Get(r.ctx, r.s.k.rosters(r.run.ID), clientv3.WithPrefix(), clientv3.WithRev(r.rev))
+	if err != nil {
+		return err
 	}
-	return nil
+	ids, err := r.s.rosterIDs(roster.Kvs)
+	if err != nil {
+		return err
+	}
+	return r.s.records(prefix, resp.Kvs, ids, func(id string, kv *mvccpb.KeyValue) error {
+		return fn(id, kv.Value)
+	})
 }
 
 func (r *runAt) Snapshot() ([]byte, error) { return r.s.snapshotAt(r.ctx, r.run, r.rev) }
