@@ -123,12 +123,14 @@ func TestCLIEtcdQuorumLostSIGINT(t *testing.T) {
 name: slow
 defaults: {retries: 0}
 nodes:
-  - {id: a, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, "sleep 14; echo a >> done.txt"]}}
+  - {id: a, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, "sleep 6; echo a >> done.txt"]}}
   - {id: b, kind: application, plugin: exec, depends_on: [a], with: {restore: [sh, -c, "echo b >> done.txt"]}}
 `)
-	// A lease longer than the test's quorum loss: the coordinator keeps
-	// its lead (it would cancel its session once the lease is gone).
-	cmd := d.command("run", "-q", "--ttl", "30s", "--state", url, g)
+	// A lease longer than the test's quorum loss (a's 6 s, the second
+	// before SIGINT, up to a third of the TTL since the last renewal): the
+	// coordinator keeps its lead (it would cancel its session once the
+	// lease is gone). Members stop at once (SIGKILL), well within a's 6 s.
+	cmd := d.command("run", "-q", "--ttl", "20s", "--state", url, g)
 	var errb strings.Builder
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
@@ -169,9 +171,11 @@ nodes:
 	}
 	time.Sleep(time.Second) // its success cannot be recorded: b must not start
 	_ = cmd.Process.Signal(os.Interrupt)
+	sigAt := time.Now()
 	select {
 	case <-done:
-	case <-time.After(60 * time.Second): // seconds when idle; the race detector on a loaded machine is far slower
+		t.Logf("reprise ended %s after SIGINT", time.Since(sigAt).Round(time.Millisecond))
+	case <-time.After(60 * time.Second): // ~10 s (resigning is bounded to 5 s); the race detector on a loaded machine is far slower
 		cmd.Process.Kill()
 		t.Fatalf("reprise still running 60 s after SIGINT without a quorum:\n%s", errb.String())
 	}

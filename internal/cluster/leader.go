@@ -127,10 +127,18 @@ func Elect(ctx context.Context, o ElectOptions) (*Leadership, error) {
 // past the TTL): another coordinator may lead now, this one must stop.
 func (l *Leadership) Lost() <-chan struct{} { return l.sess.Done() }
 
+// resignTimeout bounds Resign: a coordinator stopping while etcd has no
+// quorum must not wait for it (its lease then expires by itself, after the
+// TTL, and a standby takes over then).
+const resignTimeout = 5 * time.Second
+
 // Resign gives the lead up (a clean stop): a standby takes over at once.
+// It returns within resignTimeout, answered or not (Session.Close would
+// wait up to the lease's TTL for etcd).
 func (l *Leadership) Resign() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), resignTimeout)
 	defer cancel()
 	l.el.Resign(ctx)
-	l.sess.Close()
+	l.sess.Orphan() // stop renewing the lease; revoke it within the same budget
+	l.sess.Client().Revoke(ctx, l.sess.Lease())
 }
