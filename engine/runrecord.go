@@ -50,7 +50,9 @@ func (r *runner) finishRun() (Result, error) {
 	if err := r.flushSync(); err != nil {
 		return res, err
 	}
-	r.log.Info("run "+string(res.Status), zap.String("summary", msg))
+	st := r.e.store.Stats() // the store's since it was opened: this run's in the CLI
+	r.log.Info("run "+string(res.Status), zap.String("summary", msg),
+		zap.Uint64("commits", st.Commits), zap.Uint64("changes", st.Changes))
 	r.e.emit(r.event(EventRunFinished, -1, msg))
 	return res, nil
 }

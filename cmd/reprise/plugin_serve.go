@@ -1,6 +1,10 @@
 package main
 
 import (
+	"os"
+	"runtime/pprof"
+	"strconv"
+
 	"github.com/spf13/cobra"
 
 	"github.com/reprise-si/reprise/plugins/builtin"
@@ -15,6 +19,15 @@ func newPluginServeCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			// For benchmarks: a CPU profile of the plugin process, written
+			// when the host ends it (PATH.NAME.PID, one file a process).
+			if path := os.Getenv("REPRISE_PLUGIN_CPUPROFILE"); path != "" {
+				if f, err := os.Create(path + "." + args[0] + "." + strconv.Itoa(os.Getpid())); err == nil {
+					if pprof.StartCPUProfile(f) == nil {
+						defer func() { pprof.StopCPUProfile(); f.Close() }()
+					}
+				}
+			}
 			if err := builtin.Serve(args[0]); err != nil {
 				return usageError("%v", err)
 			}
