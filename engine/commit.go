@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -15,9 +16,16 @@ import (
 // record is never durable after a later change, and a dependent (armed in
 // a later batch) never starts before the success it depends on is durable.
 func (r *runner) flush() {
-	if r.inCommit || len(r.changes) == 0 {
+	if r.inCommit || len(r.changes) == 0 || r.hold() {
 		return
 	}
+	r.commit()
+}
+
+// commit starts the background commit of every pending change.
+func (r *runner) commit() {
+	r.holding = false
+	r.commitStarted = time.Now()
 	changes := r.changes
 	r.changes = nil
 	r.committing = append(r.committing[:0], r.arming...)
@@ -30,6 +38,7 @@ func (r *runner) flush() {
 // may start.
 func (r *runner) committed(err error) error {
 	r.inCommit = false
+	r.commitTime = ewma(r.commitTime, time.Since(r.commitStarted))
 	if err != nil {
 		return fmt.Errorf("persist run %q: %w", r.run.ID, err)
 	}
@@ -47,11 +56,65 @@ func (r *runner) flushSync() error {
 			return err
 		}
 	}
-	r.flush()
+	if len(r.changes) > 0 {
+		r.commit()
+	}
 	if !r.inCommit {
 		return nil
 	}
 	return r.committed(<-r.commitDone)
+}
+
+// hold reports whether the next commit should wait for the steps in
+// flight. When steps are short and all the work started (in flight and
+// armed) should end within one commit's time, one commit after it carries
+// their outcomes and the starts of every dependent they allow; committing
+// at once would carry a few, and the rest would wait for that commit and
+// the next (two commits a dependency level instead of one). It waits at
+// most one commit's time, measured; never while the run stops, nor when
+// nothing runs.
+func (r *runner) hold() bool {
+	if r.inflight == 0 || r.stopping || r.failedFast || r.commitTime == 0 ||
+		r.stepTime == 0 || r.stepTime >= shortStep {
+		r.holding = false
+		return false
+	}
+	now := time.Now()
+	if !r.holding {
+		work := time.Duration(r.inflight+len(r.armed)) * r.stepTime / time.Duration(r.e.opts.Parallelism)
+		if work >= r.commitTime {
+			return false
+		}
+		r.holding = true
+		r.holdUntil = now.Add(r.commitTime)
+		if r.holdTimer == nil {
+			r.holdTimer = time.NewTimer(r.commitTime)
+		} else {
+			r.holdTimer.Reset(r.commitTime)
+		}
+		return true
+	}
+	if now.Before(r.holdUntil) {
+		return true
+	}
+	r.holding = false
+	return false
+}
+
+// holdDone is the channel of the hold's timer: nil when not holding.
+func (r *runner) holdDone() <-chan time.Time {
+	if !r.holding {
+		return nil
+	}
+	return r.holdTimer.C
+}
+
+// ewma moves a running average a quarter of the way to d.
+func ewma(avg, d time.Duration) time.Duration {
+	if avg == 0 {
+		return d
+	}
+	return avg + (d-avg)/4
 }
 
 // abort stops after a failure of the state store: running steps are

@@ -41,6 +41,7 @@ func (r *runner) finish(res result) {
 	case res.status == step.Succeeded:
 		r.measured += res.ended.Sub(res.started)
 		r.measuredN++
+		r.stepTime = ewma(r.stepTime, res.ended.Sub(res.started))
 		rec.Outputs = res.outputs
 		rec.LastError = ""
 		r.setState(i, state.NodeSucceeded)

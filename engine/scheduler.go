@@ -58,6 +58,14 @@ type runner struct {
 	committing []int
 	inCommit   bool
 	commitDone chan error
+	// The commit may wait for short steps in flight (hold, commit.go):
+	// measured times, and the wait's end.
+	commitStarted time.Time
+	commitTime    time.Duration // recent commits' duration (moving average)
+	stepTime      time.Duration // recent steps' duration (moving average)
+	holding       bool
+	holdUntil     time.Time
+	holdTimer     *time.Timer
 
 	results  chan result
 	retryDue chan int
@@ -189,6 +197,8 @@ func (r *runner) loop() (Result, error) {
 			}
 		case op := <-r.ops:
 			op.reply <- op.do(r)
+		case <-r.holdDone():
+			// the next flush commits
 		case <-drainCh:
 			drainCh = nil // handled: never fires again for this runner
 			r.beginStop("interrupt: starting nothing new, waiting for running steps", false)
@@ -211,6 +221,7 @@ const lingerFor = 300 * time.Microsecond
 // within lingerFor of each other, so that they share one commit with the
 // transitions they allow.
 func (r *runner) drainResults() {
+	r.takeRunnable()
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -375,9 +386,13 @@ func (r *runner) launchArmed() {
 	if r.stopping || r.failedFast {
 		return
 	}
-	k := 0
-	for ; k < len(r.armed) && r.inflight < r.e.opts.Parallelism; k++ {
-		r.launch(r.armed[k])
+	k := min(len(r.armed), r.e.opts.Parallelism-r.inflight)
+	if k <= 0 {
+		return
+	}
+	r.announce(r.armed[:k])
+	for _, i := range r.armed[:k] {
+		r.launch(i)
 	}
 	r.armed = r.armed[:copy(r.armed, r.armed[k:])]
 }

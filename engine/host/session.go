@@ -7,8 +7,11 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -32,7 +35,34 @@ type session struct {
 	wake   chan struct{}
 	err    error         // why the session ended, once done is closed
 	done   chan struct{} // closed when the session has ended
+
+	// expect counts the calls announced by Expect (the engine starts
+	// them together) and not queued yet: the writer waits for them, up to
+	// expectWait, so that they leave in one message.
+	expect atomic.Int64
+
+	stats sessionStats
 }
+
+// sessionStats counts a session's messages and the frames they carried,
+// each way: frames a message is what the batching achieves.
+type sessionStats struct {
+	sent, sentFrames, received, receivedFrames atomic.Int64
+}
+
+// logStats writes the session's counts to the debug log.
+func (s *session) logStats(z *zap.Logger, p *proc) {
+	p.log(z, zapcore.DebugLevel, "plugin session",
+		zap.Int64("sent", s.stats.sent.Load()), zap.Int64("sent_frames", s.stats.sentFrames.Load()),
+		zap.Int64("received", s.stats.received.Load()), zap.Int64("received_frames", s.stats.receivedFrames.Load()))
+}
+
+// expectWait bounds how long the writer waits for announced calls: a call
+// that is announced but never made (its config failed to resolve) costs a
+// message this much delay, once.
+var expectWait atomic.Int64 // nanoseconds
+
+func init() { expectWait.Store(int64(200 * time.Microsecond)) }
 
 // call is one call in flight: the frames received for it, in order.
 type call struct {
@@ -118,6 +148,8 @@ func (s *session) read() {
 			return
 		}
 		var full []*call
+		s.stats.received.Add(1)
+		s.stats.receivedFrames.Add(int64(len(m.GetFrames())))
 		s.mu.Lock()
 		for _, f := range m.GetFrames() {
 			if c := s.calls[f.GetId()]; c != nil {
@@ -167,6 +199,8 @@ func (s *session) waitSpace(c *call) bool {
 // message. Before taking the queue it lets the other runnable goroutines
 // (callers about to queue a call) run first.
 func (s *session) write() {
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
 	for {
 		select {
 		case <-s.wake:
@@ -174,12 +208,17 @@ func (s *session) write() {
 			return
 		}
 		runtime.Gosched()
+		if !s.waitExpected(wait) {
+			return
+		}
 		s.mu.Lock()
 		batch := s.queue
 		s.queue = nil
 		s.mu.Unlock()
 		for len(batch) > 0 {
 			n := wire.SplitBatch(batch)
+			s.stats.sent.Add(1)
+			s.stats.sentFrames.Add(int64(n))
 			if err := s.stream.Send(&pluginv1.SessionUp{Frames: batch[:n]}); err != nil {
 				if !errors.Is(err, io.EOF) { // io.EOF: read gets the stream's real status
 					s.end(err)
@@ -187,6 +226,45 @@ func (s *session) write() {
 				return
 			}
 			batch = batch[n:]
+		}
+	}
+}
+
+// waitExpected waits until the calls announced by Expect are queued, or
+// expectWait has passed (then the announcement is dropped); false when the
+// session has ended.
+func (s *session) waitExpected(t *time.Timer) bool {
+	if s.expect.Load() <= 0 {
+		return true
+	}
+	t.Reset(time.Duration(expectWait.Load()))
+	defer t.Stop()
+	for s.expect.Load() > 0 {
+		select {
+		case <-s.wake: // a call was queued
+		case <-t.C:
+			s.expect.Store(0)
+			return true
+		case <-s.done:
+			return false
+		}
+	}
+	return true
+}
+
+// announce tells the writer that n calls are about to be made together.
+func (s *session) announce(n int) {
+	if n > 1 {
+		s.expect.Add(int64(n))
+	}
+}
+
+// queued counts one announced call as queued.
+func (s *session) queued() {
+	for {
+		n := s.expect.Load()
+		if n <= 0 || s.expect.CompareAndSwap(n, n-1) {
+			return
 		}
 	}
 }
@@ -230,6 +308,7 @@ func (s *session) start(ctx context.Context, op pluginv1.Op, req *pluginv1.StepR
 	c.id = s.nextID
 	f.Id = c.id
 	s.calls[c.id] = c
+	s.queued()
 	s.enqueue(f)
 	return c, nil
 }

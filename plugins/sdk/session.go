@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -53,6 +54,13 @@ func (s *server) Session(gs pluginv1.Plugin_SessionServer) error {
 			recvErr = err
 			break
 		}
+		starts := 0
+		for _, f := range up.GetFrames() {
+			if f.GetOp() != pluginv1.Op_OP_CANCEL {
+				starts++
+			}
+		}
+		out.announce(starts)
 		for _, f := range up.GetFrames() {
 			id := f.GetId()
 			if f.GetOp() == pluginv1.Op_OP_CANCEL {
@@ -80,6 +88,7 @@ func (s *server) Session(gs pluginv1.Plugin_SessionServer) error {
 			pool.run(func() {
 				defer wg.Done()
 				s.serveFrame(callCtx, f, out)
+				out.answered()
 				stop()
 				mu.Lock()
 				delete(calls, id)
@@ -199,6 +208,69 @@ type outbox struct {
 	closed bool
 	err    error // the first send error: the session is over
 	wake   chan struct{}
+
+	// expect counts the calls that came in one message and have not
+	// answered yet: the writer waits for them, up to expectWait, so that
+	// the answers of calls that end together leave in one message.
+	expect atomic.Int64
+}
+
+// expectWait bounds how long the writer waits for the answers of calls
+// that came together: a long call costs its companions' answers this much
+// delay, once.
+var expectWait atomic.Int64 // nanoseconds
+
+func init() { expectWait.Store(int64(200 * time.Microsecond)) }
+
+// announce counts n calls that came in one message.
+func (o *outbox) announce(n int) {
+	if n > 1 {
+		o.expect.Add(int64(n))
+	}
+}
+
+// answered counts one call as answered (its last frame queued).
+func (o *outbox) answered() {
+	for {
+		n := o.expect.Load()
+		if n <= 0 || o.expect.CompareAndSwap(n, n-1) {
+			if n == 1 {
+				o.signal()
+			}
+			return
+		}
+	}
+}
+
+func (o *outbox) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// waitAnswers waits until the calls counted by announce have answered, or
+// expectWait has passed (then the count is dropped).
+func (o *outbox) waitAnswers(t *time.Timer) {
+	if o.expect.Load() <= 0 {
+		return
+	}
+	t.Reset(time.Duration(expectWait.Load()))
+	defer t.Stop()
+	for o.expect.Load() > 0 {
+		select {
+		case <-o.wake:
+			o.mu.Lock()
+			closed := o.closed
+			o.mu.Unlock()
+			if closed {
+				return
+			}
+		case <-t.C:
+			o.expect.Store(0)
+			return
+		}
+	}
 }
 
 func newOutbox() *outbox {
@@ -252,8 +324,11 @@ func (o *outbox) close() {
 // other runnable goroutines (calls about to answer) run first, so that one
 // message carries the answers of several calls.
 func (o *outbox) run(send func(*pluginv1.SessionDown) error) error {
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
 	for range o.wake {
 		runtime.Gosched()
+		o.waitAnswers(wait)
 		o.mu.Lock()
 		batch, closed := o.frames, o.closed
 		o.frames, o.bytes = nil, 0
