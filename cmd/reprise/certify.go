@@ -56,7 +56,7 @@ entry "zone-certified"; status, plan and the reports show it.`,
 			}
 			o.Run, o.Zone, o.State, o.Anchor = args[0], args[1], *f.state, *f.anchor
 			// On etcd, a coordinator leading the run applies it (from any machine).
-			sent, err := sendThroughCluster(c, clusterOf(os.Getenv("REPRISE_CLUSTER"), o.State),
+			_, sent, err := sendThroughCluster(c, clusterOf(os.Getenv("REPRISE_CLUSTER"), o.State),
 				cluster.Command{Op: cluster.CmdCertify, Run: o.Run, Zone: o.Zone, By: o.By, Comment: o.Comment})
 			if err != nil {
 				return err

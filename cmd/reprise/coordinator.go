@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ import (
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/auth"
 	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/etcdconn"
 )
@@ -209,14 +211,21 @@ func (s *session) takeOver(ctx context.Context, o sessionOptions, opts engine.Op
 }
 
 // serveCommands applies the operators' commands sent through etcd
-// (reprise approve --cluster, from any machine) to the live run of eng,
-// as the control socket does on this machine.
-func (co *coordinator) serveCommands(eng *engine.Engine, log *zap.Logger) {
+// (approve, certify, mark, retry from any machine) to the live run of eng,
+// as the control socket does on this machine. Once st has operators, a
+// command must carry the token of one whose role allows it (see
+// authorizeCommand).
+func (co *coordinator) serveCommands(eng *engine.Engine, st state.Backend, log *zap.Logger) {
 	if co == nil || co.lead == nil {
 		return
 	}
-	go cluster.ServeCommands(co.ctx, co.cli, cluster.NewKeys(co.u.Root()), co.lead.Info.Name, eng.LiveRun,
-		func(ctx context.Context, cmd cluster.Command) error {
+	checker := &auth.Checker{Operators: st.Operators}
+	go cluster.ServeCommands(co.ctx, cluster.ServeOptions{Client: co.cli, Keys: cluster.NewKeys(co.u.Root()), Name: co.lead.Info.Name,
+		TTL: co.f.ttl, Live: eng.LiveRun, Logger: log,
+		Authorize: func(_ context.Context, cmd cluster.Command, token string) (string, error) {
+			return authorizeCommand(st.Operators, checker, cmd, token)
+		},
+		Apply: func(ctx context.Context, cmd *cluster.Command) (err error) {
 			switch cmd.Op {
 			case cluster.CmdApprove:
 				return eng.Approve(ctx, cmd.Run, cmd.Node, cmd.By, cmd.Comment)
@@ -224,44 +233,130 @@ func (co *coordinator) serveCommands(eng *engine.Engine, log *zap.Logger) {
 				return eng.Certify(ctx, cmd.Run, cmd.Zone, cmd.By, cmd.Comment)
 			case cluster.CmdMark:
 				return eng.Mark(ctx, cmd.Run, cmd.Node, cmd.By, cmd.Comment)
+			case cluster.CmdRetry:
+				// The live run's scheduler resets the nodes and runs them
+				// again at once (the control socket's retry).
+				cmd.Reset, err = eng.ResetNodes(ctx, cmd.Run, cmd.Node, cmd.Downstream, cmd.By)
+				return err
 			}
 			return fmt.Errorf("unknown command %q", cmd.Op)
-		}, log)
+		}})
+}
+
+// commandActions are the roles' actions of the commands through etcd.
+var commandActions = map[string]auth.Action{
+	cluster.CmdApprove: auth.ActApprove, cluster.CmdCertify: auth.ActCertify,
+	cluster.CmdMark: auth.ActMark, cluster.CmdRetry: auth.ActRetry,
+}
+
+// authorizeCommand decides whether an operator's command through etcd is
+// applied, and returns the name it is journaled with. A state without
+// operators takes a command as sent (its --by), as on one machine; once
+// it has operators, the command must carry the token of one (checked
+// against the state's argon2id hashes, as the dashboard does) whose role
+// allows the command, and is journaled with that operator's name (a --by
+// naming someone else is refused).
+func authorizeCommand(operators func() ([]state.Operator, error), checker *auth.Checker, cmd cluster.Command, token string) (string, error) {
+	act, ok := commandActions[cmd.Op]
+	if !ok {
+		return "", fmt.Errorf("unknown command %q", cmd.Op)
+	}
+	if token == "" {
+		ops, err := operators()
+		if err != nil {
+			return "", fmt.Errorf("read the operators: %w", err)
+		}
+		if len(ops) == 0 {
+			return cmd.By, nil
+		}
+		return "", fmt.Errorf("this state has operators: a command through etcd needs an operator's token (REPRISE_TOKEN or REPRISE_TOKEN_FILE; reprise operators add)")
+	}
+	op, err := checker.Check(token)
+	if err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	if !auth.Role(op.Role).Can(act) {
+		return "", fmt.Errorf("operator %s (role %s) may not %s", op.Name, op.Role, act)
+	}
+	if cmd.By != "" && cmd.By != op.Name {
+		return "", fmt.Errorf("--by %q but the token is operator %s's: a command is journaled with its token's operator", cmd.By, op.Name)
+	}
+	return op.Name, nil
+}
+
+// operatorToken is the operator's token for commands through etcd:
+// $REPRISE_TOKEN, else the first line of the file $REPRISE_TOKEN_FILE
+// names; "" for none. (Never a flag: a command line is visible to every
+// user of the machine.)
+func operatorToken() (string, error) {
+	if t := strings.TrimSpace(os.Getenv("REPRISE_TOKEN")); t != "" {
+		return t, nil
+	}
+	path := os.Getenv("REPRISE_TOKEN_FILE")
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("REPRISE_TOKEN_FILE: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	if line = strings.TrimSpace(line); line == "" {
+		return "", fmt.Errorf("REPRISE_TOKEN_FILE %s: empty", path)
+	}
+	return line, nil
+}
+
+// commandBy is the --by a command through etcd carries: by, unless it is
+// the default ($USER) and the operator gives a token: the token's operator
+// is then journaled.
+func commandBy(c *cobra.Command, by string) string {
+	if t, _ := operatorToken(); t != "" && !c.Flags().Changed("by") {
+		return ""
+	}
+	return by
 }
 
 // approveThroughCluster sends an approval to the coordinator leading run
 // runID through etcd (from any machine). sent is false when no coordinator
 // leads it: the approval is then written to the state directly.
 func approveThroughCluster(c *cobra.Command, clusterURL, runID, node, by, comment string) (sent bool, err error) {
-	return sendThroughCluster(c, clusterURL, cluster.Command{Op: cluster.CmdApprove, Run: runID, Node: node, By: by, Comment: comment})
+	_, sent, err = sendThroughCluster(c, clusterURL, cluster.Command{Op: cluster.CmdApprove, Run: runID, Node: node, By: by, Comment: comment})
+	return sent, err
 }
 
 // sendThroughCluster sends an operator's command to the coordinator leading
-// its run through etcd (from any machine) and waits until it is applied.
-// sent is false when there is no cluster, or no coordinator leads the run:
-// the command is then applied to the state directly by the caller.
-func sendThroughCluster(c *cobra.Command, clusterURL string, cmd cluster.Command) (sent bool, err error) {
+// its run through etcd (from any machine), with the operator's token when
+// there is one (operatorToken), and waits until it is applied. sent is
+// false when there is no cluster, or no coordinator leads the run: the
+// command is then applied to the state directly by the caller. got is the
+// coordinator's answer (a retry's nodes reset).
+func sendThroughCluster(c *cobra.Command, clusterURL string, cmd cluster.Command) (got cluster.Command, sent bool, err error) {
 	if clusterURL == "" {
-		return false, nil
+		return cmd, false, nil
 	}
 	u, err := etcdconn.Parse(clusterURL)
 	if err != nil {
-		return false, withCode(exitUsage, err)
+		return cmd, false, withCode(exitUsage, err)
+	}
+	token, err := operatorToken()
+	if err != nil {
+		return cmd, false, withCode(exitUsage, err)
 	}
 	cli, err := etcdconn.Dial(c.Context(), u, etcdconn.Options{TLS: stateTLS.WithEnv()})
 	if err != nil {
-		return false, err
+		return cmd, false, err
 	}
 	defer cli.Close()
-	got, err := cluster.Send(c.Context(), cli, cluster.NewKeys(u.Root()), cmd, 5*time.Second)
+	got, err = cluster.SendWith(c.Context(), cli, cluster.NewKeys(u.Root()), cmd, cluster.SendOptions{Pickup: 5 * time.Second, Token: token})
 	if errors.Is(err, cluster.ErrNoLeader) {
-		return false, nil
+		return cmd, false, nil
 	}
 	if err != nil {
-		return true, err
+		return got, true, err
 	}
 	fmt.Fprintf(c.ErrOrStderr(), "%s applied by coordinator %s (through etcd)\n", cmd.Op, got.PickedBy)
-	return true, nil
+	return got, true, nil
 }
 
 // clusterOf is --cluster, else the --state when it is an etcd URL.

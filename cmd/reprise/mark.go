@@ -64,10 +64,13 @@ the next resume.`,
 			}
 			o.Run, o.Node, o.State, o.Anchor = args[0], args[1], *f.state, *f.anchor
 			// On etcd, a coordinator leading the run applies it (from any machine).
-			sent, err := sendThroughCluster(c, clusterOf(os.Getenv("REPRISE_CLUSTER"), o.State),
-				cluster.Command{Op: cluster.CmdMark, Run: o.Run, Node: o.Node, By: o.By, Comment: o.Reason})
+			got, sent, err := sendThroughCluster(c, clusterOf(os.Getenv("REPRISE_CLUSTER"), o.State),
+				cluster.Command{Op: cluster.CmdMark, Run: o.Run, Node: o.Node, By: commandBy(c, o.By), Comment: o.Reason})
 			if err != nil {
 				return err
+			}
+			if sent {
+				o.By = got.By
 			}
 			out := operate.Outcome{Live: true}
 			if !sent {

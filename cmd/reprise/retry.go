@@ -11,6 +11,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/control"
+	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/etcdconn"
 )
 
@@ -60,7 +61,10 @@ only: other failed nodes of the run stay failed and other pending nodes wait
 (` + "`reprise resume`" + ` runs them). On a run going on in another process
 (another terminal, or started from the dashboard) the retry goes through its
 control socket: the nodes run again there, at once, with what the failure
-blocked after them. With --dry-run, print the nodes that would run again and
+blocked after them; on an etcd state (or with --cluster), through etcd to the
+coordinator leading the run, from any machine (with the operator's token in
+REPRISE_TOKEN or REPRISE_TOKEN_FILE once the state has operators). With no
+coordinator leading, the retry runs here. With --dry-run, print the nodes that would run again and
 change nothing (--json: as JSON). Exit codes as for run.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -79,6 +83,20 @@ change nothing (--json: as JSON). Exit codes as for run.`,
 			if sent {
 				printRetrySent(c, o, res)
 				return nil
+			}
+			if !f.cluster.standby {
+				// On etcd, a coordinator leading the run runs the nodes
+				// again at once (from any machine).
+				cmd := cluster.Command{Op: cluster.CmdRetry, Run: runID, Node: node, Downstream: downstream, By: commandBy(c, by)}
+				got, sent, err := sendThroughCluster(c, clusterOf(f.cluster.url, o.State), cmd)
+				if err != nil {
+					return err
+				}
+				if sent {
+					o.By = got.By
+					printRetrySent(c, o, retrySent{Reset: got.Reset, Live: true})
+					return nil
+				}
 			}
 			return resumeRun(c, f, runID, "retry", func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
 				return e.Retry(ctx, id, node, downstream, by)

@@ -188,7 +188,7 @@ func (s *session) start(o sessionOptions, opts engine.Options, errw io.Writer) e
 	eng = rs.Engine
 	mu.Unlock()
 	s.rs, s.eng = rs, rs.Engine
-	s.co.serveCommands(s.eng, s.log)
+	s.co.serveCommands(s.eng, s.st, s.log)
 	return nil
 }
 

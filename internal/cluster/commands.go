@@ -10,7 +10,6 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // ErrNoLeader is returned by Send when no coordinator picked the command
@@ -18,68 +17,136 @@ import (
 // to the state directly).
 var ErrNoLeader = errors.New("no live coordinator picked the command up")
 
+// ErrCoordinatorLost is returned by Send when the coordinator that took
+// the command died (its lease expired) before answering. The command went
+// with it: no other coordinator applies it (at most once). Whether it was
+// applied before the coordinator died is in the run's journal.
+var ErrCoordinatorLost = errors.New("the coordinator that took the command died before answering")
+
 // Command is an operator's command for the coordinator leading a run.
 type Command struct {
-	Op      string    `json:"op"` // "approve", "certify", "mark"
-	Run     string    `json:"run"`
-	Node    string    `json:"node,omitempty"`
-	Zone    string    `json:"zone,omitempty"` // certify
-	By      string    `json:"by"`
-	Comment string    `json:"comment,omitempty"`
-	From    string    `json:"from"` // the operator's host and pid
-	At      time.Time `json:"at"`
+	Op         string    `json:"op"` // "approve", "certify", "mark", "retry"
+	Run        string    `json:"run"`
+	Node       string    `json:"node,omitempty"`
+	Zone       string    `json:"zone,omitempty"`       // certify
+	Downstream bool      `json:"downstream,omitempty"` // retry: the node's descendants too
+	By         string    `json:"by"`
+	Comment    string    `json:"comment,omitempty"`
+	From       string    `json:"from"` // the operator's host and pid
+	At         time.Time `json:"at"`
+	// Seals is the operator's token sealed for each leading coordinator
+	// (by name; see SendOptions.Token): only that coordinator can open it.
+	Seals map[string]string `json:"seals,omitempty"`
+	// Lease is the sender's lease: an unanswered command and its answer go
+	// when the sender does.
+	Lease int64 `json:"lease,omitempty"`
 	// Set by the coordinator: PickedBy when it takes the command, Done
-	// (and Error) once applied.
-	PickedBy string `json:"picked_by,omitempty"`
-	Done     bool   `json:"done,omitempty"`
-	Error    string `json:"error,omitempty"`
+	// (and Error, or Reset for a retry) once applied.
+	PickedBy string   `json:"picked_by,omitempty"`
+	Done     bool     `json:"done,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Reset    []string `json:"reset,omitempty"` // retry: the nodes put back to pending
 }
 
 // The commands a leading coordinator applies: approve a gate (Node), certify
 // a zone (Zone; Comment says what was checked), mark a node done (Node;
-// Comment is the reason).
+// Comment is the reason), retry a node (Node, and with Downstream its
+// descendants: they run again at once).
 const (
 	CmdApprove = "approve"
 	CmdCertify = "certify"
 	CmdMark    = "mark"
+	CmdRetry   = "retry"
 )
 
-// Send writes cmd for the leader of its run and waits for it to be
-// applied. If no coordinator picks it up within pickup, it is withdrawn and
-// Send returns ErrNoLeader. An error of the command itself (an unknown
-// node, a gate not waiting …) is returned as the coordinator's error.
+// SendOptions configure SendWith.
+type SendOptions struct {
+	// Pickup is how long a coordinator has to take the command before it
+	// is withdrawn (ErrNoLeader). 0: 5 s.
+	Pickup time.Duration
+	// Token is the operator's token (reprise operators add), or "". It
+	// never travels in clear: it is sealed for each leading coordinator's
+	// public key (anonymous NaCl box, bound to this command), so that etcd
+	// and its history hold only ciphertexts that the coordinators' keys,
+	// kept in their memory, open.
+	Token string
+}
+
+// Send is SendWith without a token.
 func Send(ctx context.Context, cli *clientv3.Client, k Keys, cmd Command, pickup time.Duration) (Command, error) {
+	return SendWith(ctx, cli, k, cmd, SendOptions{Pickup: pickup})
+}
+
+// SendWith writes cmd for the leader of its run and waits for it to be
+// applied. If no coordinator picks it up within o.Pickup, it is withdrawn
+// and SendWith returns ErrNoLeader. An error of the command itself (an
+// unknown node, a gate not waiting, a token refused …) is returned as the
+// coordinator's error; a coordinator that took it and died gives
+// ErrCoordinatorLost. The command lives under this client's lease: if the
+// sender dies before a coordinator takes it, it goes too.
+func SendWith(ctx context.Context, cli *clientv3.Client, k Keys, cmd Command, o SendOptions) (Command, error) {
+	if o.Pickup <= 0 {
+		o.Pickup = 5 * time.Second
+	}
 	host, _ := os.Hostname()
 	cmd.From, cmd.At = fmt.Sprintf("%s:%d", host, os.Getpid()), time.Now().UTC()
-	cmd.PickedBy, cmd.Done, cmd.Error = "", false, ""
+	cmd.PickedBy, cmd.Done, cmd.Error, cmd.Reset, cmd.Seals = "", false, "", nil, nil
 	key := fmt.Sprintf("%s%s/%d-%d", k.Commands(), cmd.Run, time.Now().UnixNano(), os.Getpid())
+	lease, err := cli.Grant(ctx, 15)
+	if err != nil {
+		return cmd, fmt.Errorf("send %s of run %s through etcd: %w", cmd.Op, cmd.Run, err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer cli.Revoke(context.WithoutCancel(ctx), lease.ID)
+	ka, err := cli.KeepAlive(wctx, lease.ID)
+	if err != nil {
+		return cmd, fmt.Errorf("send %s of run %s through etcd: %w", cmd.Op, cmd.Run, err)
+	}
+	go func() {
+		for range ka { // drained, or the client warns of a full queue
+		}
+	}()
+	cmd.Lease = int64(lease.ID)
+	if o.Token != "" {
+		if cmd.Seals, err = sealToken(ctx, cli, k, key, cmd, o.Token); err != nil {
+			return cmd, fmt.Errorf("send %s of run %s through etcd: %w", cmd.Op, cmd.Run, err)
+		}
+	}
 	val, _ := json.Marshal(cmd)
-	resp, err := cli.Put(ctx, key, string(val))
+	resp, err := cli.Put(ctx, key, string(val), clientv3.WithLease(lease.ID))
 	if err != nil {
 		return cmd, fmt.Errorf("send %s of node %q of run %s through etcd: %w", cmd.Op, cmd.Node, cmd.Run, err)
 	}
 	rev := resp.Header.Revision
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	wch := cli.Watch(wctx, key, clientv3.WithRev(rev+1))
-	timer := time.NewTimer(pickup)
+	timer := time.NewTimer(o.Pickup)
 	defer timer.Stop()
-	picked := false
+	pickedBy := ""
 	for {
 		select {
 		case wr, ok := <-wch:
 			if !ok || wr.Err() != nil {
+				if ctx.Err() != nil {
+					return cmd, ctx.Err()
+				}
 				return cmd, fmt.Errorf("send %s through etcd: watch the answer: %v", cmd.Op, wr.Err())
 			}
 			for _, ev := range wr.Events {
-				if ev.Type != mvccpb.PUT {
-					continue
+				if ev.Type == mvccpb.DELETE {
+					if pickedBy == "" {
+						return cmd, fmt.Errorf("send %s through etcd: the command was deleted before a coordinator took it", cmd.Op)
+					}
+					return cmd, fmt.Errorf("%w: coordinator %s took %s of run %s and stopped before answering; no other coordinator applies it: see `reprise log %s` whether it was applied, and send it again if not",
+						ErrCoordinatorLost, pickedBy, describe(cmd), cmd.Run, cmd.Run)
 				}
 				var got Command
 				if json.Unmarshal(ev.Kv.Value, &got) != nil {
 					continue
 				}
-				picked = got.PickedBy != ""
+				if got.PickedBy != "" {
+					pickedBy = got.PickedBy
+				}
 				if got.Done {
 					cli.Delete(context.WithoutCancel(ctx), key)
 					if got.Error != "" {
@@ -89,7 +156,7 @@ func Send(ctx context.Context, cli *clientv3.Client, k Keys, cmd Command, pickup
 				}
 			}
 		case <-timer.C:
-			if picked {
+			if pickedBy != "" {
 				continue // being applied
 			}
 			// Withdraw it, unless a coordinator took it meanwhile.
@@ -100,63 +167,20 @@ func Send(ctx context.Context, cli *clientv3.Client, k Keys, cmd Command, pickup
 			if tr.Succeeded {
 				return cmd, ErrNoLeader
 			}
-			picked = true
+			pickedBy = "?" // taken meanwhile: its PUT event names who
 		case <-ctx.Done():
 			return cmd, ctx.Err()
 		}
 	}
 }
 
-// ServeCommands applies, through apply, the operators' commands for the
-// run live returns, until ctx is done: each is taken with a
-// compare-and-swap (so that exactly one coordinator applies it), applied,
-// and answered.
-func ServeCommands(ctx context.Context, cli *clientv3.Client, k Keys, name string, live func() string, apply func(context.Context, Command) error, log *zap.Logger) {
-	if log == nil {
-		log = zap.NewNop()
+// describe names what a command acts on, for messages.
+func describe(cmd Command) string {
+	switch {
+	case cmd.Zone != "":
+		return fmt.Sprintf("the %s of zone %s", cmd.Op, cmd.Zone)
+	case cmd.Node != "":
+		return fmt.Sprintf("the %s of node %s", cmd.Op, cmd.Node)
 	}
-	handle := func(kv *mvccpb.KeyValue) {
-		var cmd Command
-		if json.Unmarshal(kv.Value, &cmd) != nil || cmd.PickedBy != "" || cmd.Done || cmd.Run == "" || cmd.Run != live() {
-			return
-		}
-		cmd.PickedBy = name
-		val, _ := json.Marshal(cmd)
-		tr, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision)).
-			Then(clientv3.OpPut(string(kv.Key), string(val))).Commit()
-		if err != nil || !tr.Succeeded {
-			return
-		}
-		err = apply(ctx, cmd)
-		cmd.Done = true
-		if err != nil {
-			cmd.Error = err.Error()
-		}
-		log.Info("operator's command applied", zap.String("op", cmd.Op), zap.String("run", cmd.Run), zap.String("node", cmd.Node),
-			zap.String("by", cmd.By), zap.String("from", cmd.From), zap.String("error", cmd.Error))
-		val, _ = json.Marshal(cmd)
-		cli.Put(context.WithoutCancel(ctx), string(kv.Key), string(val))
-	}
-	for ctx.Err() == nil {
-		resp, err := cli.Get(ctx, k.Commands(), clientv3.WithPrefix())
-		if err != nil {
-			sleep(ctx, time.Second)
-			continue
-		}
-		for _, kv := range resp.Kvs {
-			handle(kv)
-		}
-		wch := cli.Watch(ctx, k.Commands(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
-		for wr := range wch {
-			if wr.Err() != nil {
-				break
-			}
-			for _, ev := range wr.Events {
-				if ev.Type == mvccpb.PUT {
-					handle(ev.Kv)
-				}
-			}
-		}
-		sleep(ctx, 200*time.Millisecond)
-	}
+	return "the " + cmd.Op
 }
