@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -154,6 +155,24 @@ func serveState(path string) (web.Options, func(), error) {
 	if err != nil {
 		return web.Options{}, nil, err
 	}
-	return web.Options{StatePath: path, Backend: st, LogPath: logPath(path),
+	return web.Options{StatePath: path, Backend: st, LogPath: logPath(path), ResumeArgs: etcdTLSArgs(stateTLS.WithEnv()),
 		Live: func() string { return etcdLive(st) }}, func() { st.Close() }, nil
+}
+
+// etcdTLSArgs are the --etcd-cacert/--etcd-cert/--etcd-key flags of the
+// files of t (made absolute), for a reprise process started by this one
+// (a resume from the dashboard) to reach etcd as this one does. They are
+// file paths: no secret is on the command line.
+func etcdTLSArgs(t etcdconn.TLS) []string {
+	var args []string
+	for _, f := range []struct{ flag, path string }{{"--etcd-cacert", t.CACert}, {"--etcd-cert", t.Cert}, {"--etcd-key", t.Key}} {
+		if f.path == "" {
+			continue
+		}
+		if abs, err := filepath.Abs(f.path); err == nil {
+			f.path = abs
+		}
+		args = append(args, f.flag, f.path)
+	}
+	return args
 }

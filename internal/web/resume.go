@@ -17,8 +17,9 @@ import (
 )
 
 // A resume started from the dashboard runs as a process of its own,
-// `reprise resume RUN --by OPERATOR [--wait]` (Options.Reprise), never in
-// the server's process:
+// `reprise resume RUN --by OPERATOR [--wait]` (Options.Reprise; with the
+// state's connection settings of Options.ResumeArgs, e.g. the etcd TLS
+// files), never in the server's process:
 //
 //   - that process is the state file's only writer while it runs (it holds
 //     the file's lock, as any resume does) and serves its control socket:
@@ -101,6 +102,7 @@ func (s *Server) resume(ctx context.Context, runID string, op state.Operator, wa
 	if s.opts.Anchor != "" {
 		args = append(args, "--anchor", s.opts.Anchor)
 	}
+	args = append(args, s.opts.ResumeArgs...)
 	cmd := exec.Command(s.opts.Reprise, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // not stopped with the server

@@ -67,6 +67,12 @@ type Options struct {
 	// process of its own (resume.go; serve: its own executable). Empty:
 	// the dashboard does not resume runs (501).
 	Reprise string
+	// ResumeArgs are added to the command line of every resume started
+	// here: how to reach the state as this server does (serve: the etcd
+	// TLS files it was given, --etcd-cacert/--etcd-cert/--etcd-key). File
+	// paths only, never a secret: a command line is visible to every user
+	// of the machine.
+	ResumeArgs []string
 	// Logf receives what the server says of the resumes it started: their
 	// pid and how they ended (nil: nothing).
 	Logf func(format string, args ...any)
