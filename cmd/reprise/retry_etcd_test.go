@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,13 +42,14 @@ func (d *cliDir) runWith(env []string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), 0
 }
 
-// startCoordinator starts `reprise ARGS` (a run or resume --wait on
-// etcd) and returns a function that waits for its exit code.
-func (d *cliDir) startProcess(args ...string) (wait func(limit time.Duration) (int, string), kill func()) {
+// startProcess starts `reprise ARGS` (a coordinator: run --wait on etcd)
+// and returns a function that waits for its exit code and stderr, one that
+// kills it (SIGKILL), and its pid and stderr so far.
+func (d *cliDir) startProcess(args ...string) (wait func(limit time.Duration) (int, string), kill func(), pid int, stderr func() string) {
 	d.t.Helper()
 	cmd := d.command(args...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	errb := &lockedBuffer{}
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}
@@ -75,7 +78,25 @@ func (d *cliDir) startProcess(args ...string) (wait func(limit time.Duration) (i
 			return -1, ""
 		}
 	}
-	return wait, kill
+	return wait, kill, cmd.Process.Pid, errb.String
+}
+
+// lockedBuffer is a bytes.Buffer written by a process and read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // liveRunOn waits until a run of the state is live and returns its id.
@@ -103,14 +124,15 @@ func (d *cliDir) liveRunOn() string {
 // without a token, with a viewer's token, with a wrong token or with a
 // --by naming someone else is refused, each saying why, and nothing runs;
 // an operator's token is accepted and journaled with the operator's name;
-// an approval needs an approver's (or admin's) token.
+// an approval needs an approver's (or admin's) token. Once the run has
+// ended (no coordinator leads), retry resumes it here, as on one machine.
 func TestCLIRetryThroughEtcd(t *testing.T) {
 	t.Parallel() // waits on etcd members and leases more than it works
 	c := etcdtest.Start(t, 3)
 	d := newCLIDir(t)
 	d.env = append(d.env, "REPRISE_STATE="+c.URL("retry/reprise"))
 	g := d.write("graph.yaml", retryEtcdGraph)
-	wait, _ := d.startProcess("run", "--wait", "--quiet", "--ttl", "5s", g)
+	wait, _, _, _ := d.startProcess("run", "--wait", "--quiet", "--ttl", "5s", g)
 	run := d.liveRunOn()
 
 	out, errs, code := d.runWith(nil, "retry", run, "tpe", "--by", "alice")
@@ -184,36 +206,69 @@ func TestCLIRetryThroughEtcd(t *testing.T) {
 	if code, errs := wait(120 * time.Second); code != 0 {
 		t.Fatalf("the coordinator's run: exit %d\n%s", code, tail(errs, 3000))
 	}
+	// No coordinator leads now (the run succeeded): a retry does what it
+	// does on a stopped run on one machine, it resumes the run here with
+	// the node reset (a node done runs again only when asked: retry asks).
+	out, errs, code = d.runWith(nil, "retry", run, "tape", "--by", "bob")
+	if code != 0 || strings.Contains(errs, "through etcd") || !strings.Contains(out, "succeeded") {
+		t.Fatalf("retry with no coordinator: exit %d\n%s%s", code, out, errs)
+	}
+	if got := readFile(t, d.path("ran.txt")); got != "tape\ntape\ndb\ndb\ntape\n" {
+		t.Errorf("steps ran: %q, want tape once more, alone", got)
+	}
+	if out := d.mustRun(0, "log", run, "--node", "tape"); !strings.Contains(out, "by bob") {
+		t.Errorf("the journal does not name the operator of the retry:\n%s", out)
+	}
 	if out := d.mustRun(0, "log", run, "--verify"); !strings.Contains(out, "intact") {
 		t.Errorf("log --verify: %s", out)
 	}
 }
 
-// TestCLIRetryEtcdNoLeader: with no coordinator leading the run (it
-// stopped), `reprise retry` on an etcd state does what it does on a
-// stopped file run: it resumes the run here with the node reset, and the
-// node runs again, once.
-func TestCLIRetryEtcdNoLeader(t *testing.T) {
+// TestCLIRetryAfterFailover: the coordinator leading the run is SIGKILLed;
+// the standby takes the lead and goes on with the run; a retry sent then
+// from another process reaches the standby through etcd (it names it) and
+// the node runs again once there.
+func TestCLIRetryAfterFailover(t *testing.T) {
 	t.Parallel() // waits on etcd members and leases more than it works
 	c := etcdtest.Start(t, 3)
 	d := newCLIDir(t)
-	d.env = append(d.env, "REPRISE_STATE="+c.URL("noleader/reprise"))
+	d.env = append(d.env, "REPRISE_STATE="+c.URL("failover/reprise"))
 	g := d.write("graph.yaml", retryEtcdGraph)
-	d.write("go", "")
-	_, errs, code := d.runWith(nil, "run", "--quiet", g)
-	if code != exitFailedNodes {
-		t.Fatalf("run: exit %d, want %d (tape failed)\n%s", code, exitFailedNodes, errs)
-	}
-	run := d.status().Run
+	_, killLeader, _, _ := d.startProcess("run", "--wait", "--quiet", "--ttl", "2s", g)
+	run := d.liveRunOn()
+	wait, _, standbyPID, standbyErr := d.startProcess("run", "--wait", "--quiet", "--ttl", "2s", "--standby", g)
+	waitUntil(t, 60*time.Second, "the standby waits", func() bool { return strings.Contains(standbyErr(), "waiting to take over") })
+	killLeader()
+	waitUntil(t, 60*time.Second, "the standby took over", func() bool { return strings.Contains(standbyErr(), "took over the lead") })
+	// The standby resumes the run: tape (failed) runs again, and fails.
+	waitUntil(t, 60*time.Second, "tape failed again under the standby", func() bool {
+		return strings.Count(readFile(t, d.path("ran.txt")), "tape") == 2 && d.nodeStates(run)["tape"] == "failed"
+	})
+	before := strings.Count(readFile(t, d.path("ran.txt")), "tape")
 	d.write("fixed", "")
-	out, errs, code := d.runWith(nil, "retry", run, "tape", "--by", "bob")
-	if strings.Contains(errs, "through etcd") || d.nodeStates(run)["tape"] != "succeeded" {
-		t.Fatalf("retry with no coordinator: exit %d, tape %s\n%s%s", code, d.nodeStates(run)["tape"], out, errs)
+	out, errs, code := d.runWith(nil, "retry", run, "tape", "--by", "alice")
+	if code != 0 || !strings.Contains(out, "tape reset to pending by alice") || !strings.Contains(errs, fmt.Sprintf(":%d (through etcd)", standbyPID)) {
+		t.Fatalf("retry after the failover: exit %d, want it applied by the standby (pid %d)\n%s%s\nstandby:\n%s", code, standbyPID, out, errs, tail(standbyErr(), 3000))
 	}
-	if got := readFile(t, d.path("ran.txt")); !strings.HasPrefix(got, "tape\ntape\n") || strings.Count(got, "tape") != 2 {
-		t.Errorf("steps ran: %q, want tape twice", got)
+	d.waitNode(run, "db", "succeeded")
+	ran := readFile(t, d.path("ran.txt"))
+	if strings.Count(ran, "tape") != before+1 || strings.Count(ran, "db") != 1 {
+		t.Errorf("steps ran: %q, want tape once more (%d before) and db once", ran, before)
 	}
-	if out := d.mustRun(0, "log", run, "--node", "tape"); !strings.Contains(out, "by bob") {
-		t.Errorf("the journal does not name the operator:\n%s", out)
+	d.write("go", "")
+	d.mustRun(0, "approve", run, "gate", "--by", "claire")
+	if code, errs := wait(120 * time.Second); code != 0 {
+		t.Fatalf("the standby's run: exit %d\n%s", code, tail(errs, 3000))
+	}
+}
+
+func waitUntil(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

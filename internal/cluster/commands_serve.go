@@ -68,10 +68,18 @@ func ServeCommands(ctx context.Context, o ServeOptions) {
 		o.Logger.Warn("publish the key for the operators' tokens", zap.Error(err))
 	}
 	seen := map[string]bool{} // the commands taken: a copy put again is not applied again
+	// Commands for a run not live here yet (a coordinator taking over is
+	// still resuming it): looked at again until they are taken or gone.
+	later := map[string]*mvccpb.KeyValue{}
 	handle := func(kv *mvccpb.KeyValue) {
 		var cmd Command
 		key := string(kv.Key)
-		if json.Unmarshal(kv.Value, &cmd) != nil || cmd.PickedBy != "" || cmd.Done || cmd.Run == "" || cmd.Run != o.Live() || seen[key] {
+		delete(later, key)
+		if json.Unmarshal(kv.Value, &cmd) != nil || cmd.PickedBy != "" || cmd.Done || cmd.Run == "" || seen[key] {
+			return
+		}
+		if cmd.Run != o.Live() {
+			later[key] = kv
 			return
 		}
 		picked := cmd
@@ -113,17 +121,38 @@ func ServeCommands(ctx context.Context, o ServeOptions) {
 		for _, kv := range resp.Kvs {
 			handle(kv)
 		}
-		wch := o.Client.Watch(ctx, o.Keys.Commands(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
-		for wr := range wch {
-			if wr.Err() != nil {
-				break
-			}
-			for _, ev := range wr.Events {
-				if ev.Type == mvccpb.PUT {
-					handle(ev.Kv)
+		wctx, cancel := context.WithCancel(ctx)
+		wch := o.Client.Watch(wctx, o.Keys.Commands(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+		tick := time.NewTicker(200 * time.Millisecond)
+	watch:
+		for {
+			select {
+			case wr, ok := <-wch:
+				if !ok || wr.Err() != nil {
+					break watch
+				}
+				for _, ev := range wr.Events {
+					if ev.Type == mvccpb.PUT {
+						handle(ev.Kv)
+					} else {
+						delete(later, string(ev.Kv.Key))
+					}
+				}
+			case <-tick.C:
+				if len(later) > 0 && o.Live() != "" {
+					kvs := make([]*mvccpb.KeyValue, 0, len(later))
+					for _, kv := range later {
+						kvs = append(kvs, kv)
+					}
+					for _, kv := range kvs {
+						handle(kv)
+					}
 				}
 			}
 		}
+		tick.Stop()
+		cancel()
+		clear(later) // the next Get finds them again
 		sleep(ctx, 200*time.Millisecond)
 	}
 }

@@ -144,7 +144,8 @@ func serveAs(t *testing.T, c *etcdtest.Cluster, k cluster.Keys, name string, app
 
 func (s *served) count() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.applied) }
 
-// TestCommandOfDeadCoordinatorNotAppliedTwice: coordinator A takes a retry
+// TestCommandOfDeadCoordinatorNotAppliedTwice (and sealedToken, on the same
+// cluster): coordinator A takes a retry
 // and dies before acting (its etcd client closed, as a SIGKILL leaves it:
 // no answer, its lease left to expire). The command goes with A's lease:
 // the standby B, serving before and after it expires, never applies it,
@@ -152,6 +153,11 @@ func (s *served) count() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.ap
 // that nobody had taken yet when the leader died is applied once by B.
 func TestCommandOfDeadCoordinatorNotAppliedTwice(t *testing.T) {
 	c := etcdtest.Start(t, 3)
+	t.Run("dead coordinator", func(t *testing.T) { deadCoordinator(t, c) })
+	t.Run("sealed token", func(t *testing.T) { sealedToken(t, c) })
+}
+
+func deadCoordinator(t *testing.T, c *etcdtest.Cluster) {
 	k := cluster.NewKeys("dead")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -226,13 +232,11 @@ func TestCommandOfDeadCoordinatorNotAppliedTwice(t *testing.T) {
 	}
 }
 
-// TestCommandTokenSealed: the operator's token reaches the coordinator's
-// Authorize, yet etcd never holds it in clear (every revision written
+// sealedToken: the operator's token reaches the coordinator's Authorize, yet etcd never holds it in clear (every revision written
 // during the test is read back); a seal copied onto another command does
 // not open; a refusal comes back to the sender with its reason; a command
 // whose sender is gone before any coordinator takes it goes with its lease.
-func TestCommandTokenSealed(t *testing.T) {
-	c := etcdtest.Start(t, 3)
+func sealedToken(t *testing.T, c *etcdtest.Cluster) {
 	k := cluster.NewKeys("sealed")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
