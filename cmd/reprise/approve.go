@@ -59,7 +59,9 @@ func newApproveCmd() *cobra.Command {
 approval is written to the state file (continue with resume); on a run going
 on (--wait, or started from the dashboard) it goes through that process's
 control socket, and what follows the gate starts at once; with --cluster (or
-an etcd --state), through etcd to the coordinator leading the run. Without
+an etcd --state), through etcd to the coordinator leading the run (once the
+state has operators, with an approver's token in REPRISE_TOKEN or
+REPRISE_TOKEN_FILE). Without
 RUN, the run where gate NODE waits (refused when several do). A mistyped
 NODE gets the nearest id. -q prints nothing on success.`,
 		Args: cobra.RangeArgs(1, 2),

@@ -39,7 +39,9 @@ certified; a run stops (parked) when only such nodes are left, or waits
 there with --wait. Certify once every node of the zone is done, most trusted
 zone first. On a run going on the certification reaches it through its
 control socket and the next zone's nodes start at once; on a stopped run
-they start at the next resume. The run keeps the record and the journal an
+they start at the next resume. On an etcd state it goes through etcd to the
+coordinator leading the run, from any machine (once the state has operators,
+with an approver's token in REPRISE_TOKEN or REPRISE_TOKEN_FILE). The run keeps the record and the journal an
 entry "zone-certified"; status, plan and the reports show it.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {

@@ -49,8 +49,10 @@ who and when: for a step restored outside reprise, or a failure judged
 harmless. On a run going on (in another terminal, or started from the
 dashboard) the mark reaches it through its control socket: the nodes the
 failure blocked go back to pending and the dependents start at once (a node
-whose step is running is refused). On a stopped run its dependents run at
-the next resume.`,
+whose step is running is refused); on an etcd state, through etcd to the
+coordinator leading the run, from any machine (once the state has operators,
+with an operator's token in REPRISE_TOKEN or REPRISE_TOKEN_FILE). On a
+stopped run its dependents run at the next resume.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			if !done {
