@@ -62,7 +62,14 @@ func ServeCommands(ctx context.Context, o ServeOptions) {
 	if ctx.Err() != nil {
 		return
 	}
-	defer sess.Close() // revokes the lease: the key published goes at once
+	defer func() {
+		// Revoke the lease (the key published goes at once), bounded:
+		// without a quorum it expires by itself.
+		sess.Orphan()
+		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		o.Client.Revoke(rctx, sess.Lease())
+		cancel()
+	}()
 	keyOfMine := o.Keys.CommandKeys() + o.Name
 	if _, err := o.Client.Put(ctx, keyOfMine, sl.published(), clientv3.WithLease(sess.Lease())); err != nil && ctx.Err() == nil {
 		o.Logger.Warn("publish the key for the operators' tokens", zap.Error(err))
