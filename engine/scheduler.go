@@ -68,6 +68,7 @@ type runner struct {
 	holdTimer     *time.Timer
 
 	results  chan result
+	spare    chan launch // steps for a goroutine that has run one (batch.go)
 	retryDue chan int
 	ops      chan liveOp // operators' actions on this run (live.go)
 	done     chan struct{}
@@ -132,6 +133,7 @@ func (e *Engine) newRunner(ctx context.Context, g *graphs.Graph, a *graphs.Analy
 		timers:     map[int]*time.Timer{},
 		counts:     map[state.NodeState]int{},
 		results:    make(chan result, p+1),
+		spare:      make(chan launch),
 		retryDue:   make(chan int, 16),
 		ops:        make(chan liveOp),
 		done:       make(chan struct{}),
@@ -414,7 +416,7 @@ func (r *runner) launch(i int) {
 	ev := r.event(EventNodeStarted, i, "")
 	ev.Attempt = l.attempt
 	r.e.emit(ev)
-	go r.execute(l)
+	r.startStep(l)
 }
 
 // approve handles an approval for the live run: persisted before it

@@ -257,14 +257,13 @@ func (h *Host) prepare(ctx context.Context, op string, req step.Request) (*proc,
 }
 
 func toPB(req step.Request) (*pluginv1.StepRequest, error) {
-	cfg := req.Config
-	if cfg == nil {
-		cfg = map[string]any{}
-	}
-	js, err := json.Marshal(cfg)
-	if err != nil {
-		// The error may quote a value; the config can hold secrets.
-		return nil, errors.New("encode config: a value of `with` cannot be encoded as JSON")
+	js := []byte("{}") // most milestones have no `with`
+	if len(req.Config) > 0 {
+		var err error
+		if js, err = json.Marshal(req.Config); err != nil {
+			// The error may quote a value; the config can hold secrets.
+			return nil, errors.New("encode config: a value of `with` cannot be encoded as JSON")
+		}
 	}
 	pb := &pluginv1.StepRequest{
 		RunId: req.RunID, NodeId: req.NodeID, Kind: string(req.Kind), Plugin: req.Plugin,

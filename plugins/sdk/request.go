@@ -71,8 +71,10 @@ func (r *Request) Decode(v any) error {
 		raw = []byte("{}")
 	}
 	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &keys); err != nil {
-		return &ConfigError{Field: "with", Problem: "not a mapping: " + err.Error()}
+	if !emptyObject(raw) { // `with` left out (milestones): nothing to decode
+		if err := json.Unmarshal(raw, &keys); err != nil {
+			return &ConfigError{Field: "with", Problem: "not a mapping: " + err.Error()}
+		}
 	}
 	fields := structFields(rv.Elem().Type())
 	var errs []error
@@ -104,6 +106,10 @@ func (r *Request) Decode(v any) error {
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
+
+// emptyObject tells whether raw is the JSON of an empty object, "{}", as
+// the host sends a node without `with`.
+func emptyObject(raw []byte) bool { return len(raw) == 2 && raw[0] == '{' && raw[1] == '}' }
 
 // decodeValue decodes one JSON value into dst, with Go duration strings for
 // time.Duration.

@@ -35,7 +35,8 @@ func TestDecode(t *testing.T) {
 		{name: "null counts as missing", json: `{"backup":null,"target":"/t"}`,
 			wantErr: []string{"with.backup: required field missing"}},
 		{name: "not a mapping", json: `[1]`, wantErr: []string{"with: not a mapping"}},
-		{name: "empty config", json: ``, wantErr: []string{"with.backup: required field missing"}},
+		{name: "empty config", json: ``, wantErr: []string{"with.backup: required field missing", "with.target: required field missing"}},
+		{name: "empty object", json: `{}`, wantErr: []string{"with.backup: required field missing", "with.target: required field missing"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

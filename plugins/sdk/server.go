@@ -66,7 +66,9 @@ func toRequest(pb *pluginv1.StepRequest) (*Request, error) {
 	if len(req.ConfigJSON) == 0 {
 		req.ConfigJSON = []byte("{}")
 	}
-	if err := json.Unmarshal(req.ConfigJSON, &req.Config); err != nil {
+	if emptyObject(req.ConfigJSON) {
+		// nothing to decode: Config stays empty
+	} else if err := json.Unmarshal(req.ConfigJSON, &req.Config); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "node %q: config_json is not a JSON object: %v", req.NodeID, err)
 	}
 	if req.Config == nil {

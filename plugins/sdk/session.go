@@ -282,7 +282,9 @@ func newOutbox() *outbox {
 // push queues f; it waits while the queue is full, and fails once the
 // session can no longer send.
 func (o *outbox) push(f *pluginv1.ReplyFrame) error {
-	wire.FixUTF8(f) // an invalid string would end the whole session
+	if !validReply(f) {
+		wire.FixUTF8(f) // an invalid string would end the whole session
+	}
 	size := proto.Size(f)
 	o.mu.Lock()
 	for len(o.frames) > 0 && (len(o.frames) >= maxQueuedFrames || o.bytes+size > maxQueuedBytes) && o.err == nil && !o.closed {
