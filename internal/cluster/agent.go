@@ -75,9 +75,20 @@ type Agent struct {
 	hosts   map[string]*localHost
 	wake    chan struct{}
 	results chan *pendingResult
-	paused  bool // the lease was lost: claim nothing until registered again
-	seen    int  // items of this agent's zone seen (for the idle log line)
-	claimed atomic.Int64
+	// offers are calls a coordinator claimed for this agent, waiting for
+	// a free slot (agentoffer.go); offered maps the item key of each offer
+	// queued or taken to its claim's revision; offerItems and offerClaims
+	// hold the half of an offer seen first.
+	offers      []claimable
+	offered     map[string]int64
+	offerItems  map[string]offerHalf
+	offerClaims map[string]offerHalf
+	paused      bool // the lease was lost: claim nothing until registered again
+	seen        int  // items of this agent's zone seen (for the idle log line)
+	claimed     atomic.Int64
+	// heard is when etcd last renewed the lease (Unix ns): offers start
+	// only while that is recent (agentoffer.go).
+	heard atomic.Int64
 }
 
 type candidate struct {
@@ -123,6 +134,10 @@ func NewAgent(o AgentOptions) *Agent {
 		hosts:   map[string]*localHost{},
 		wake:    make(chan struct{}, 1),
 		results: make(chan *pendingResult, 64),
+
+		offered:     map[string]int64{},
+		offerItems:  map[string]offerHalf{},
+		offerClaims: map[string]offerHalf{},
 	}
 	return a
 }
@@ -166,6 +181,7 @@ func (a *Agent) Register(ctx context.Context) error {
 	a.lease = lease.ID
 	a.paused = false
 	a.mu.Unlock()
+	a.heard.Store(time.Now().UnixNano())
 	a.log.Info("agent registered", zap.Int("slots", a.opts.Slots), zap.Duration("ttl", a.opts.TTL), zap.Int64("lease", int64(lease.ID)))
 	return nil
 }
@@ -203,7 +219,17 @@ func (a *Agent) Run(drain, hard context.Context) error {
 		cl.Add(1)
 		go func() { defer cl.Done(); a.claimLoop(drain, hard, sem) }()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-drain.Done():
+			a.setDraining() // offered nothing more
+		case <-ctx.Done():
+		}
+	}()
 	cl.Wait() // drain (or hard) is done and every step ended
+	a.handBackOffers()
 	stopResults()
 	rw.Wait()
 	stop()
@@ -237,7 +263,11 @@ func (a *Agent) keepAlive(ctx, drain context.Context) {
 		lease := a.Lease()
 		ch, err := a.opts.Client.KeepAlive(ctx, lease)
 		if err == nil {
-			for range ch {
+			for ka := range ch {
+				if ka.TTL > 0 {
+					a.heard.Store(time.Now().UnixNano())
+					a.notify() // offers held back for want of news may start
+				}
 			}
 		}
 		if ctx.Err() != nil {
@@ -333,14 +363,19 @@ const pipelines = 4
 // transaction of two puts: well under etcd's --max-txn-ops).
 const maxClaimBatch = 30
 
-// take waits for items to claim and returns up to n of them; none once
-// drain is done.
-func (a *Agent) take(drain context.Context, n int) []claimable {
+// take waits for work and returns up to n calls: offers (claimed for this
+// agent already) first, then items to claim; none once drain is done.
+func (a *Agent) take(drain context.Context, n int) (offers, out []claimable) {
 	for {
+		if drain.Err() != nil {
+			return nil, nil
+		}
 		a.mu.Lock()
-		var out []claimable
+		if !a.paused && a.leaseFresh() {
+			offers = a.takeOffersLocked(n)
+		}
 		if !a.paused {
-			for len(a.queue) > 0 && len(out) < n {
+			for len(a.queue) > 0 && len(offers)+len(out) < n {
 				// A random one near the head: agents of a zone then seldom
 				// race for the same item.
 				i := rand.IntN(min(len(a.queue), 4*n))
@@ -353,17 +388,17 @@ func (a *Agent) take(drain context.Context, n int) []claimable {
 				}
 			}
 		}
-		more := len(a.queue) > 0
+		more := len(a.queue) > 0 || len(a.offers) > 0
 		a.mu.Unlock()
-		if len(out) > 0 {
+		if len(offers)+len(out) > 0 {
 			if more {
 				a.notify() // another claimer may take the rest
 			}
-			return out
+			return offers, out
 		}
 		select {
 		case <-drain.Done():
-			return nil
+			return nil, nil
 		case <-a.wake:
 		}
 	}
@@ -397,12 +432,13 @@ func (a *Agent) claimLoop(drain, hard context.Context, sem chan struct{}) {
 			}
 			break
 		}
-		batch := a.take(drain, free)
-		claimed := a.claim(hard, batch)
+		offers, batch := a.take(drain, free)
+		a.claimed.Add(int64(len(offers)))
+		claimed := append(offers, a.claim(hard, batch)...)
 		for range free - len(claimed) {
 			<-sem
 		}
-		if len(batch) == 0 {
+		if len(offers)+len(batch) == 0 {
 			return
 		}
 		for _, cl := range claimed {
@@ -474,5 +510,6 @@ func (a *Agent) requeue(batch []claimable) {
 	}
 }
 
-// Claimed returns how many calls the agent has claimed since it started.
+// Claimed returns how many calls the agent has taken since it started:
+// claimed itself, or offered to it by a coordinator.
 func (a *Agent) Claimed() int { return int(a.claimed.Load()) }

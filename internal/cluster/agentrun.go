@@ -449,8 +449,12 @@ func (a *Agent) seeItem(kv *mvccpb.KeyValue, deleted bool) {
 	switch {
 	case p.kind == "claim" && !deleted:
 		delete(a.cand, ik) // taken
+		a.seeClaimLocked(ik, kv)
+	case p.kind == "claim":
+		a.dropOfferLocked(ik) // gone with a lease, or handed back
 	case p.kind == "item" && deleted:
 		delete(a.cand, ik)
+		a.dropOfferLocked(ik)
 		if r := a.running[ik]; r != nil {
 			r.superseded = true
 			r.cancel() // the coordinator withdrew the call
@@ -468,8 +472,12 @@ func (a *Agent) seeItem(kv *mvccpb.KeyValue, deleted bool) {
 		}
 		if it.ClaimedBy != "" {
 			delete(a.cand, ik) // claimed (its claim may be gone with a lost agent: the coordinator puts it back)
+			if it.ClaimedBy == a.opts.Name {
+				a.seeOfferItemLocked(ik, it, kv.ModRevision) // offered to this agent, if its claim says so
+			}
 			return
 		}
+		a.dropOfferLocked(ik) // put back unclaimed
 		if _, ok := a.cand[ik]; !ok {
 			a.queue = append(a.queue, ik)
 			trace(p.node, "seen")

@@ -72,14 +72,15 @@ func BenchmarkDispatch10k(b *testing.B) {
 			b.Fatal(err)
 		}
 		est := etcdstate.New(c.Client(b), u, etcdstate.Options{})
-		cpu0 = cpuTime()
+		split0 := cpuSplit()
 		etcd = append(etcd, benchAgents(b, c, dir, cluster.NewKeys(u.Root()), est, n, par, slots))
-		etcdCPU = append(etcdCPU, cpuTime()-cpu0)
+		split := cpuSplit().minus(split0)
+		etcdCPU = append(etcdCPU, split.self+split.etcd+split.plugins)
 		est.Close()
 		cluster.SetTracer(nil)
 		ratios = append(ratios, etcd[i]/bolt[i])
-		b.Logf("round %d: bbolt %.2fs (CPU %.2fs), etcd state + 3 agents %.2fs (CPU %.2fs): %.2fx; a dispatched step's time: %s",
-			i+1, bolt[i], boltCPU[i], etcd[i], etcdCPU[i], ratios[i], tr.summary())
+		b.Logf("round %d: bbolt %.2fs (CPU %.2fs), etcd state + 3 agents %.2fs (CPU %.2fs: %v): %.2fx; a dispatched step's time: %s",
+			i+1, bolt[i], boltCPU[i], etcd[i], etcdCPU[i], split, ratios[i], tr.summary())
 		if withBolt {
 			st := openStore(b, filepath.Join(dir, "agents.db"))
 			agentsBolt = append(agentsBolt, benchAgents(b, c, dir, cluster.NewKeys(fmt.Sprintf("benchb%d", i)), st, n, par, slots))
@@ -104,10 +105,27 @@ func BenchmarkDispatch10k(b *testing.B) {
 // the plugin processes still serving), in seconds. On a machine shared with
 // other jobs, a run's CPU time says what it costs whatever the load.
 func cpuTime() float64 {
+	c := cpuSplit()
+	return c.self + c.etcd + c.plugins
+}
+
+// cpuParts is CPU time (seconds) by who used it.
+type cpuParts struct{ self, etcd, plugins float64 }
+
+func (c cpuParts) minus(o cpuParts) cpuParts {
+	return cpuParts{c.self - o.self, c.etcd - o.etcd, c.plugins - o.plugins}
+}
+
+func (c cpuParts) String() string {
+	return fmt.Sprintf("engine+coordinator+agents %.2fs, etcd members %.2fs, plugins %.2fs", c.self, c.etcd, c.plugins)
+}
+
+func cpuSplit() cpuParts {
 	var self, kids syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
 	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
-	total := time.Duration(self.Utime.Nano() + self.Stime.Nano() + kids.Utime.Nano() + kids.Stime.Nano()).Seconds()
+	c := cpuParts{self: time.Duration(self.Utime.Nano() + self.Stime.Nano()).Seconds(),
+		plugins: time.Duration(kids.Utime.Nano() + kids.Stime.Nano()).Seconds()}
 	dirs, _ := os.ReadDir("/proc")
 	me := os.Getpid()
 	for _, d := range dirs {
@@ -117,7 +135,11 @@ func cpuTime() float64 {
 		}
 		// pid (comm) state ppid … utime(14) stime(15), counted after the comm.
 		s := string(data)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
 		if len(f) < 13 {
 			continue
 		}
@@ -126,9 +148,14 @@ func cpuTime() float64 {
 		}
 		ut, _ := strconv.ParseFloat(f[11], 64)
 		st, _ := strconv.ParseFloat(f[12], 64)
-		total += (ut + st) / 100 // clock ticks (USER_HZ, 100 on Linux)
+		sec := (ut + st) / 100 // clock ticks (USER_HZ, 100 on Linux)
+		if strings.Contains(s[:i], "(etcd") {
+			c.etcd += sec
+		} else {
+			c.plugins += sec
+		}
 	}
-	return total
+	return c
 }
 
 // benchLocal runs the graph on a durable bbolt file through the local

@@ -38,6 +38,7 @@ type call struct {
 	agent    string
 	onEvent  func(step.Event)
 	done     chan Result
+	offered  *liveAgent // the agent the call was offered to, until it ends
 }
 
 // orphan is a node's work found in etcd when the run's work was first
@@ -158,16 +159,32 @@ func (d *Dispatcher) call(ctx context.Context, op, zone string, req step.Request
 			return Result{}, fmt.Errorf("dispatch node %q: %w", node, err)
 		}
 	}
-	val, _ := json.Marshal(c.item)
-	rev, err := d.w.do(ctx, key, clientv3.OpPut(d.k.Item(rw.run, node), string(val)))
-	if err != nil {
+	var write clientv3.Op
+	la := d.offerTo(zone)
+	if la != nil {
+		write = d.offerOp(rw.run, c, la)
+	} else {
+		val, _ := json.Marshal(c.item)
+		write = clientv3.OpPut(d.k.Item(rw.run, node), string(val))
+	}
+	res := d.w.doTxn(ctx, key, write)
+	rw.mu.Lock()
+	if la != nil && res.err == nil && res.held && rw.calls[node] == c {
+		c.offered = la // released when the call ends or its claim goes
+		la = nil
+	}
+	rw.mu.Unlock()
+	if la != nil {
+		d.release(la) // not offered after all: written unclaimed
+	}
+	if res.err != nil {
 		rw.forget(c)
-		return Result{}, fmt.Errorf("dispatch node %q to the agents of zone %q: %w", node, zone, err)
+		return Result{}, fmt.Errorf("dispatch node %q to the agents of zone %q: %w", node, zone, res.err)
 	}
 	trace(node, "dispatched")
 	rw.mu.Lock()
 	if c.itemRev == 0 {
-		c.itemRev = rev
+		c.itemRev = res.rev
 	}
 	rw.mu.Unlock()
 	return rw.wait(ctx, c)
@@ -178,7 +195,17 @@ func (rw *runWork) forget(c *call) {
 	if rw.calls[c.node] == c {
 		delete(rw.calls, c.node)
 	}
+	rw.releaseLocked(c)
 	rw.mu.Unlock()
+}
+
+// releaseLocked uncounts c on the agent it was offered to (the call ended,
+// or its claim went with the agent).
+func (rw *runWork) releaseLocked(c *call) {
+	if c.offered != nil {
+		rw.d.release(c.offered)
+		c.offered = nil
+	}
 }
 
 // wait waits for c's result; cancelled, it withdraws the call (the agent
@@ -260,6 +287,7 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 			if c.claimRev != 0 && ev.Kv.ModRevision > c.claimRev {
 				rev, agent, it, itemRev := c.claimRev, c.agent, c.item, c.itemRev
 				c.claimRev = 0
+				rw.releaseLocked(c)
 				go rw.lost(c, agent, rev, it, itemRev)
 			}
 		case p.kind == "item" && !del:
@@ -291,6 +319,7 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 			continue // a call withdrawn or answered already
 		}
 		delete(rw.calls, p.node)
+		rw.releaseLocked(c)
 		done, got = append(done, c), append(got, r)
 	}
 	rw.mu.Unlock()

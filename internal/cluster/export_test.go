@@ -1,5 +1,7 @@
 package cluster
 
+import clientv3 "go.etcd.io/etcd/client/v3"
+
 // SetTracer makes f see each phase of each call (nil: none).
 func SetTracer(f func(node, phase string)) {
 	if f == nil {
@@ -7,4 +9,29 @@ func SetTracer(f func(node, phase string)) {
 		return
 	}
 	tracer.Store(&f)
+}
+
+// SetAgentSlots makes d believe that agent name (registered, live) has
+// slots free slots, as a second coordinator's offers would make it run
+// more than it can: offers then wait in the agent for a free slot.
+func (d *Dispatcher) SetAgentSlots(name string, slots int) bool {
+	<-d.ready
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	la := d.agents[d.k.Agent(name)]
+	if la == nil {
+		return false
+	}
+	la.slots = slots
+	return true
+}
+
+// AddGhostAgent makes d believe that an agent name of zone is registered
+// under lease (a lease that expired: its offers are written unclaimed).
+func (d *Dispatcher) AddGhostAgent(name, zone string, slots int, lease int64) {
+	<-d.ready
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key := d.k.Agent(name)
+	d.agents[key] = &liveAgent{key: key, name: name, zone: zone, slots: slots, lease: clientv3.LeaseID(lease)}
 }

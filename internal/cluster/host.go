@@ -66,8 +66,9 @@ type Dispatcher struct {
 	wg        sync.WaitGroup
 
 	mu     sync.Mutex
-	zones  map[string]int  // zone → live agents
-	served map[string]bool // zones that had agents during this dispatcher's life
+	zones  map[string]int        // zone → live agents
+	agents map[string]*liveAgent // registration key → live agent
+	served map[string]bool       // zones that had agents during this dispatcher's life
 	runs   map[string]*runWork
 	ready  chan struct{} // closed once the agents are listed
 }
@@ -85,7 +86,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Dispatcher{o: o, k: o.Keys, log: o.Logger, ctx: ctx, cancel: cancel, hash: o.Graph.Hash(),
-		zones: map[string]int{}, served: map[string]bool{}, runs: map[string]*runWork{}, ready: make(chan struct{})}
+		zones: map[string]int{}, agents: map[string]*liveAgent{}, served: map[string]bool{}, runs: map[string]*runWork{}, ready: make(chan struct{})}
 	d.w = newWriter(o.Client, d.log)
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.watchAgents() }()
@@ -108,7 +109,7 @@ func (d *Dispatcher) Close() error {
 	return nil
 }
 
-// watchAgents keeps the count of live agents per zone.
+// watchAgents keeps the live agents, and their count per zone.
 func (d *Dispatcher) watchAgents() {
 	var once sync.Once
 	defer once.Do(func() { close(d.ready) })
@@ -118,16 +119,11 @@ func (d *Dispatcher) watchAgents() {
 			sleep(d.ctx, time.Second)
 			continue
 		}
-		names := map[string]string{} // agent key → zone
 		d.mu.Lock()
-		d.zones = map[string]int{}
+		old := d.agents
+		d.zones, d.agents = map[string]int{}, map[string]*liveAgent{}
 		for _, kv := range resp.Kvs {
-			var ai AgentInfo
-			if json.Unmarshal(kv.Value, &ai) == nil {
-				names[string(kv.Key)] = ai.Zone
-				d.zones[ai.Zone]++
-				d.served[ai.Zone] = true
-			}
+			d.seeAgentLocked(kv, old[string(kv.Key)])
 		}
 		d.mu.Unlock()
 		once.Do(func() { close(d.ready) })
@@ -139,22 +135,35 @@ func (d *Dispatcher) watchAgents() {
 			d.mu.Lock()
 			for _, ev := range wr.Events {
 				key := string(ev.Kv.Key)
-				if z, ok := names[key]; ok {
-					d.zones[z]--
-					delete(names, key)
+				prev := d.agents[key]
+				if prev != nil {
+					d.zones[prev.zone]--
+					delete(d.agents, key)
 				}
 				if ev.Type == mvccpb.PUT {
-					var ai AgentInfo
-					if json.Unmarshal(ev.Kv.Value, &ai) == nil {
-						names[key] = ai.Zone
-						d.zones[ai.Zone]++
-						d.served[ai.Zone] = true
-					}
+					d.seeAgentLocked(ev.Kv, prev)
 				}
 			}
 			d.mu.Unlock()
 		}
 	}
+}
+
+// seeAgentLocked records the registration kv; prev is what was known of
+// the same key (its offers in flight carry over if the lease is the same).
+func (d *Dispatcher) seeAgentLocked(kv *mvccpb.KeyValue, prev *liveAgent) {
+	var ai AgentInfo
+	if json.Unmarshal(kv.Value, &ai) != nil {
+		return
+	}
+	la := &liveAgent{key: string(kv.Key), name: ai.Name, zone: ai.Zone, slots: ai.Slots,
+		lease: clientv3.LeaseID(kv.Lease), draining: ai.Draining}
+	if prev != nil && prev.lease == la.lease {
+		la.busy = prev.busy
+	}
+	d.agents[la.key] = la
+	d.zones[ai.Zone]++
+	d.served[ai.Zone] = true
 }
 
 // Agents returns the live agents of each zone.

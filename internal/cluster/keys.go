@@ -164,6 +164,9 @@ func (d *Duration) UnmarshalText(b []byte) error {
 type Claim struct {
 	Agent string `json:"agent"`
 	Call  string `json:"call"`
+	// By is the coordinator that claimed the call for the agent (an
+	// offer, see offer.go); "" when the agent claimed it.
+	By string `json:"by,omitempty"`
 }
 
 // Result is an agent's answer to a call, fenced by its claim's revision.
@@ -193,4 +196,7 @@ type AgentInfo struct {
 	Host    string    `json:"host"`
 	PID     int       `json:"pid"`
 	Started time.Time `json:"started"`
+	// Draining says the agent is stopping: it takes no new step, and
+	// coordinators offer it none.
+	Draining bool `json:"draining,omitempty"`
 }

@@ -48,6 +48,9 @@ type wreq struct {
 type wres struct {
 	rev int64
 	err error
+	// held: every nested transaction among the write's operations took
+	// its Then branch.
+	held bool
 }
 
 func newWriter(cli *clientv3.Client, log *zap.Logger) *writer {
@@ -81,17 +84,24 @@ func (w *writer) signal() {
 // do writes ops (of node) and returns the revision they were committed at.
 // It tries again while etcd is unreachable, until ctx is done.
 func (w *writer) do(ctx context.Context, node string, ops ...clientv3.Op) (int64, error) {
+	res := w.doTxn(ctx, node, ops...)
+	return res.rev, res.err
+}
+
+// doTxn is do, telling also whether the nested transactions among ops
+// held (took their Then branch).
+func (w *writer) doTxn(ctx context.Context, node string, ops ...clientv3.Op) wres {
 	r := &wreq{ctx: ctx, node: node, ops: ops, done: make(chan wres, 1)}
 	if err := w.enqueue(r); err != nil {
-		return 0, err
+		return wres{err: err}
 	}
 	select {
 	case res := <-r.done:
-		return res.rev, res.err
+		return res
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return wres{err: ctx.Err()}
 	case <-w.ctx.Done():
-		return 0, w.ctx.Err()
+		return wres{err: w.ctx.Err()}
 	}
 }
 
@@ -216,9 +226,19 @@ func (w *writer) commit(batch []*wreq) {
 		resp, err := w.cli.Txn(ctx).Then(ops...).Commit()
 		cancel()
 		if err == nil {
+			off := 0
 			for _, r := range batch {
+				held := true
+				for i, op := range r.ops {
+					if op.IsTxn() && off+i < len(resp.Responses) {
+						if tr := resp.Responses[off+i].GetResponseTxn(); tr == nil || !tr.Succeeded {
+							held = false
+						}
+					}
+				}
+				off += len(r.ops)
 				if r.done != nil {
-					r.done <- wres{rev: resp.Header.Revision}
+					r.done <- wres{rev: resp.Header.Revision, held: held}
 				}
 			}
 			return
