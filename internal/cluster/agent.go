@@ -207,8 +207,7 @@ func (a *Agent) Run(drain, hard context.Context) error {
 	go func() { defer wg.Done(); a.watch(ctx) }()
 	rstop, stopResults := context.WithCancel(context.Background())
 	var rw sync.WaitGroup
-	// A few claim and result transactions in flight at once: etcd commits
-	// concurrent ones in one Raft round (one fsync per member).
+	// Claims and results are group-committed: see pipelines.
 	for range pipelines {
 		rw.Add(1)
 		go func() { defer rw.Done(); a.resultLoop(hard, rstop) }()
@@ -356,12 +355,18 @@ func (a *Agent) notify() {
 }
 
 // pipelines is how many claim (and result) transactions an agent has in
-// flight at once.
-const pipelines = 4
+// flight at once. One, for the reason of the dispatcher's maxInFlight:
+// what queues while a transaction commits goes in the next one.
+const pipelines = 1
 
 // maxClaimBatch bounds the claims of one transaction (each is a nested
 // transaction of two puts: well under etcd's --max-txn-ops).
 const maxClaimBatch = 30
+
+// maxResultBatch bounds the results of one transaction: each is a nested
+// transaction of at most two operations, and etcd's --max-txn-ops (128 by
+// default) bounds the operations of each level of a transaction.
+const maxResultBatch = 100
 
 // take waits for work and returns up to n calls: offers (claimed for this
 // agent already) first, then items to claim; none once drain is done.

@@ -235,7 +235,7 @@ func (a *Agent) resultLoop(hard, stop context.Context) {
 		}
 		batch := []*pendingResult{first}
 	fill:
-		for len(batch) < maxClaimBatch {
+		for len(batch) < maxResultBatch {
 			select {
 			case p := <-a.results:
 				batch = append(batch, p)

@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,15 +74,15 @@ func BenchmarkDispatch10k(b *testing.B) {
 			b.Fatal(err)
 		}
 		est := etcdstate.New(c.Client(b), u, etcdstate.Options{})
-		split0 := cpuSplit()
+		split0, m0 := cpuSplit(), etcdMetrics(c)
 		etcd = append(etcd, benchAgents(b, c, dir, cluster.NewKeys(u.Root()), est, n, par, slots))
-		split := cpuSplit().minus(split0)
+		split, m := cpuSplit().minus(split0), etcdMetrics(c)
 		etcdCPU = append(etcdCPU, split.self+split.etcd+split.plugins)
 		est.Close()
 		cluster.SetTracer(nil)
 		ratios = append(ratios, etcd[i]/bolt[i])
-		b.Logf("round %d: bbolt %.2fs (CPU %.2fs), etcd state + 3 agents %.2fs (CPU %.2fs: %v): %.2fx; a dispatched step's time: %s",
-			i+1, bolt[i], boltCPU[i], etcd[i], etcdCPU[i], split, ratios[i], tr.summary())
+		b.Logf("round %d: bbolt %.2fs (CPU %.2fs), etcd state + 3 agents %.2fs (CPU %.2fs: %v): %.2fx; per node: %s; a dispatched step's time: %s",
+			i+1, bolt[i], boltCPU[i], etcd[i], etcdCPU[i], split, ratios[i], m.perNode(m0, n), tr.summary())
 		if withBolt {
 			st := openStore(b, filepath.Join(dir, "agents.db"))
 			agentsBolt = append(agentsBolt, benchAgents(b, c, dir, cluster.NewKeys(fmt.Sprintf("benchb%d", i)), st, n, par, slots))
@@ -156,6 +158,47 @@ func cpuSplit() cpuParts {
 		}
 	}
 	return c
+}
+
+// metrics are counters of the etcd members (their /metrics), summed over
+// the members.
+type metrics map[string]float64
+
+var metricNames = []string{"etcd_server_proposals_committed_total", "etcd_debugging_mvcc_put_total",
+	"etcd_debugging_mvcc_delete_total", "etcd_debugging_mvcc_events_total", "grpc_server_handled_total"}
+
+func etcdMetrics(c *etcdtest.Cluster) metrics {
+	m := metrics{}
+	for _, ep := range c.Endpoints() {
+		resp, err := http.Get("http://" + ep + "/metrics")
+		if err != nil {
+			continue
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(data), "\n") {
+			for _, name := range metricNames {
+				if rest, ok := strings.CutPrefix(line, name); ok && (rest[0] == ' ' || rest[0] == '{') {
+					if name == "grpc_server_handled_total" && !strings.Contains(rest, `grpc_method="Txn"`) {
+						continue
+					}
+					f := strings.Fields(rest)
+					v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+					m[name] += v
+				}
+			}
+		}
+	}
+	return m
+}
+
+// perNode says what one node cost etcd between m0 and m (proposals as
+// committed by one member: the counters are summed over the three).
+func (m metrics) perNode(m0 metrics, n int) string {
+	per := func(name string) float64 { return (m[name] - m0[name]) / float64(n) }
+	return fmt.Sprintf("%.2f Raft proposals, %.2f transactions, %.2f puts, %.2f deletes, %.1f watch events sent",
+		per("etcd_server_proposals_committed_total")/3, per("grpc_server_handled_total"),
+		per("etcd_debugging_mvcc_put_total")/3, per("etcd_debugging_mvcc_delete_total")/3, per("etcd_debugging_mvcc_events_total"))
 }
 
 // benchLocal runs the graph on a durable bbolt file through the local
