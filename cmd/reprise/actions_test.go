@@ -81,6 +81,7 @@ func (d *cliDir) waitNode(runID, node, want string) {
 // nodes start, from the point chosen) and ends succeeded, and the journal
 // names each operator.
 func TestCLIActionsOnLiveRun(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	for _, p := range []string{"r1", "r2"} {
 		if err := os.MkdirAll(d.path("points/"+p), 0o755); err != nil {
@@ -190,6 +191,7 @@ func TestCLIActionsOnLiveRun(t *testing.T) {
 // resume is), and otherwise writes the new journal head to --anchor and to
 // the JSON log, which then vouch for it.
 func TestActionsCheckAndAnchor(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d := newCLIDir(t)
 	anchors := d.path("anchors.jsonl")

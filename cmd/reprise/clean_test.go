@@ -17,6 +17,7 @@ import (
 // what to do, certify and restore-point record who and why (usage errors
 // exit 2), resume finishes, and plan shows the zones.
 func TestCLICleanRecovery(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	for rel, data := range map[string]string{
 		"points/lab/l2/HOW_TO_DECRYPT.txt": "pay",

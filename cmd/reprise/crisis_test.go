@@ -21,6 +21,7 @@ nodes:
 // name twice, opens with the second; status shows the gate's approvals,
 // deadlines (late: the vital rto is 1s) and who to call.
 func TestCLIFourEyesAndDeadlines(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	d.write("g.yaml", crisisCLIGraph)
 	d.mustRun(4, "run", "g.yaml")

@@ -77,6 +77,7 @@ func runsRow(t *testing.T, out, runID string) string {
 // (only for drills, with --by and --note), after which status shows the
 // record and the drill cannot be resumed.
 func TestCLIDrill(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", drillGraph)
 

@@ -11,6 +11,7 @@ import (
 // shows names and roles, never tokens; revoke removes; bad input is a
 // usage error naming the value.
 func TestCLIOperators(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	token := strings.TrimSpace(d.mustRun(0, "operators", "add", "alice", "--role", "approver"))
 	if !strings.HasPrefix(token, "rpr_") || len(token) < 40 {

@@ -60,6 +60,7 @@ func checkRestored(t *testing.T, d *cliDir) {
 // its own test (which drives it through the plugin host) and builds with
 // GOFLAGS=-mod=mod, and `reprise run` restores a node with it.
 func TestPluginsNewGoOutOfTree(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds a plugin module")
 	}
@@ -91,6 +92,7 @@ func TestPluginsNewGoOutOfTree(t *testing.T) {
 // and restores a node through `reprise run` (AutoMTLS, Restore, Verify's
 // outputs to a dependent).
 func TestPluginsNewPython(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs a Python plugin")
 	}
@@ -115,6 +117,7 @@ func TestPluginsNewPython(t *testing.T) {
 // TestPluginsNewRefuses: bad names, a built-in's name, an unknown language,
 // a folder in use and a missing reprise checkout are refused.
 func TestPluginsNewRefuses(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	if err := os.Mkdir(d.path("taken"), 0o755); err != nil {
 		t.Fatal(err)

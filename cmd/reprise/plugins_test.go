@@ -10,6 +10,7 @@ import (
 )
 
 func TestCLIPlugins(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	if err := os.Chmod(d.write("changed-plugin", "#!/bin/sh\necho not the pinned binary\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -87,6 +88,7 @@ nodes:
 }
 
 func TestCLIPluginServe(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	tests := []struct {
 		name     string

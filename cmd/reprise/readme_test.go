@@ -15,6 +15,7 @@ import (
 // walkthrough, as written, on a copy of examples/quickstart: every command
 // must exit as the README says (0, or the code of a trailing "# exit N").
 func TestReadmeWalkthrough(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the built binary through a whole rebuild")
 	}

@@ -92,6 +92,7 @@ func succeededNodes(t *testing.T, d *cliDir) (map[string]bool, string) {
 // as in a power cut). At the end every node has succeeded, no node whose
 // success was recorded before a kill ran again, and the journal verifies.
 func TestCLISigkillResume(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills and resumes a 300-node run 20 times")
 	}
@@ -206,6 +207,7 @@ func TestCLISigkillResume(t *testing.T) {
 // nodes it had in flight; the other plugin's nodes go on, and resume
 // finishes the failed ones.
 func TestCLIPluginCrash(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", `version: 1
 name: crash
@@ -238,6 +240,7 @@ nodes:
 // TestCLIInterrupt sends SIGINT once (running steps finish) and twice
 // (running steps are cancelled): exit 130 and a consistent state.
 func TestCLIInterrupt(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		sig     syscall.Signal
@@ -253,6 +256,7 @@ func TestCLIInterrupt(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			d := newCLIDir(t)
 			g := d.write("graph.yaml", `version: 1
 name: int
@@ -316,6 +320,7 @@ nodes:
 // TestCLIStatusAndApproveWhileRunning reads a run in progress from another
 // process (through the control socket) and approves its gate there.
 func TestCLIStatusAndApproveWhileRunning(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", gatesGraph)
 	cmd := d.command("run", "--wait", g)
@@ -369,6 +374,7 @@ func TestCLIStatusAndApproveWhileRunning(t *testing.T) {
 // TestCLIMarkRetryEditedGraph: an operator marks a failed node done, retries
 // a node with its downstream, and resumes with an edited graph.
 func TestCLIMarkRetryEditedGraph(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	src := `version: 1
 name: ops

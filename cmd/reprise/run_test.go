@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/reprise-si/reprise/internal/buildtest"
+	"github.com/reprise-si/reprise/internal/hosttest"
 )
 
 // envCLI makes the test binary run the reprise command line instead of the
@@ -35,10 +36,15 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envCLI) == "1" || (len(os.Args) > 1 && os.Args[1] == "plugin-serve") {
 		os.Exit(run(os.Args[1:]))
 	}
+	// Each reprise command the tests start, and each plugin it starts,
+	// exits without the race detector's one-second sleep.
+	hosttest.QuickRaceExit()
 	// The hospital graph names its vendor plugin under bin/, where `make
 	// build` puts it: build it, so that plain `go test` needs nothing first.
 	pacsBuildErr = buildtest.Build("reprise-plugin-pacs")
-	os.Exit(m.Run())
+	code := m.Run()
+	stopSharedEtcd()
+	os.Exit(code)
 }
 
 // pacsBuildErr is why bin/reprise-plugin-pacs could not be built (nil: it is).
@@ -52,6 +58,9 @@ type cliDir struct {
 	env []string
 }
 
+// newCLIDir makes a test's folder. Tests that only run reprise commands in
+// it call t.Parallel(): their folders, state files and processes are their
+// own, and most of their time is spent waiting for those processes.
 func newCLIDir(t *testing.T) *cliDir {
 	t.Helper()
 	dir := t.TempDir()
@@ -176,6 +185,7 @@ nodes:
 `
 
 func TestCLIGateParkApproveResumeVerify(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", gatesGraph)
 	out := d.mustRun(exitParked, "run", g)
@@ -237,6 +247,7 @@ func TestCLIGateParkApproveResumeVerify(t *testing.T) {
 }
 
 func TestCLIDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", gatesGraph)
 	out := d.mustRun(0, "run", "--dry-run", g)
@@ -257,6 +268,7 @@ func TestCLIDryRunWritesNothing(t *testing.T) {
 // fails with a secret from the environment, then searches the state file,
 // the journal and the log file for it.
 func TestCLISecretsNeverPersisted(t *testing.T) {
+	t.Parallel()
 	const secret = "Xk9-pa55w0rd-of-the-AD-admin"
 	d := newCLIDir(t)
 	d.env = append(d.env, "AD_PASSWORD="+secret)

@@ -20,6 +20,7 @@ func sortedLines(s string) string {
 // unfinished refuses (exit 2) naming that run, its progress and resume;
 // --new starts a fresh run anyway and journals why.
 func TestCLIRunRefusesUnfinished(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", `version: 1
 name: twice
@@ -59,6 +60,7 @@ nodes:
 // --dry-run says what would run and changes nothing; a mistyped id gets a
 // suggestion.
 func TestCLIRetryOnlyThatNode(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", `version: 1
 name: retry
@@ -102,6 +104,7 @@ nodes:
 // gate waits; a mistyped id gets "did you mean" in approve and mark; -q
 // prints nothing.
 func TestCLIApproveWithoutRun(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", gatesGraph)
 	d.mustRun(exitParked, "run", "-q", g)
@@ -134,6 +137,7 @@ func TestCLIApproveWithoutRun(t *testing.T) {
 // TestCLIRunCheck: run --check restores only what Check does not find
 // restored, and records the others as restored with Check's outputs.
 func TestCLIRunCheck(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", `version: 1
 name: half
@@ -170,6 +174,7 @@ nodes:
 // its placeholder "(known once X has run)", not as the plugin's parsing
 // error, and does not call the node invalid for it.
 func TestCLIDryRunUnknownOutput(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", `version: 1
 name: dry
@@ -187,6 +192,7 @@ nodes:
 // status and a body excerpt it saw; an exec step that times out keeps its
 // last output lines.
 func TestCLITimeoutKeepsDetail(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprint(w, "database not ready: replaying WAL")

@@ -6,8 +6,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/reprise-si/reprise/internal/etcdtest"
 )
 
 // TestCLIStateCopy moves a parked run from a state file to etcd, finishes
@@ -16,7 +14,7 @@ import (
 // live run is refused.
 func TestCLIStateCopy(t *testing.T) {
 	t.Parallel() // waits on etcd members and leases more than it works
-	c := etcdtest.Start(t, 3)
+	c := sharedEtcd(t)
 	url := c.URL("copy/reprise")
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", gatesGraph)

@@ -16,6 +16,7 @@ import (
 // holds no run, and every command says so the same way: readers report no
 // run, never damage; a run rebuilds the file and goes on.
 func TestCLIEmptyStateFile(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	if err := os.WriteFile(d.path("reprise.db"), nil, 0o600); err != nil {
 		t.Fatal(err)

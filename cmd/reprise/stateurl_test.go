@@ -22,7 +22,7 @@ import (
 // log --verify, report and runs read it back.
 func TestCLIEtcdState(t *testing.T) {
 	t.Parallel() // waits on etcd members and leases more than it works
-	c := etcdtest.Start(t, 3)
+	c := sharedEtcd(t)
 	url := c.URL("cli/reprise")
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", gatesGraph)
@@ -205,7 +205,7 @@ nodes:
 // the coordinator resigned.
 func TestRefuseLiveOnEtcd(t *testing.T) {
 	t.Parallel() // waits on etcd members and leases more than it works
-	c := etcdtest.Start(t, 3)
+	c := sharedEtcd(t)
 	u, err := etcdconn.Parse(c.URL("live/reprise"))
 	if err != nil {
 		t.Fatal(err)

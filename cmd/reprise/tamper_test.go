@@ -107,6 +107,7 @@ func sum32(h string) []byte { b, _ := hex.DecodeString(h); return b }
 // TestTamperNodeRecord: a's record set to succeeded by hand: resume and
 // retry refuse (b would run), log --verify names the records level.
 func TestTamperNodeRecord(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	runID := mustFailedRun(t, d, d.path("anchors.jsonl"))
 	editState(t, d.path("reprise.db"), func(tx *bolt.Tx) error { forgeRecord(t, tx, runID, "a"); return nil })
@@ -129,6 +130,7 @@ func TestTamperNodeRecord(t *testing.T) {
 // hash fixed too) never runs: resume and retry refuse, log --verify names
 // the snapshot level.
 func TestTamperSnapshot(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	runID := mustFailedRun(t, d, d.path("anchors.jsonl"))
 	evil := strings.ReplaceAll(tamperGraph, `"exit 1"`, `"touch injected"`)
@@ -181,6 +183,7 @@ func anchorHook(t *testing.T) string {
 // file can tell; the anchors can: the JSON log's, the anchor file's, the
 // webhook's. With the JSON log cleaned too, only --anchor catches it.
 func TestTamperWholeChain(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	hook := anchorHook(t)
 	g := d.write("graph.yaml", tamperGraph)
@@ -234,6 +237,7 @@ func TestTamperWholeChain(t *testing.T) {
 // TestTamperDropLastEntry: the last entry (run-level: no record to
 // contradict it) dropped and the head fixed: only an anchor tells.
 func TestTamperDropLastEntry(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	runID := mustFailedRun(t, d, d.path("anchors.jsonl"))
 	var last uint64

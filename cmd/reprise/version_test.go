@@ -31,6 +31,7 @@ func TestFormatVersion(t *testing.T) {
 
 // TestCLIVersion: reprise --version says the version and the commit.
 func TestCLIVersion(t *testing.T) {
+	t.Parallel()
 	d := newCLIDir(t)
 	out := d.mustRun(0, "--version")
 	if !strings.HasPrefix(out, "reprise ") || !strings.Contains(out, "commit ") {
