@@ -1,0 +1,6 @@
+// Command probe is the binary TestBuildSeeded builds.
+package main
+
+import "fmt"
+
+func main() { fmt.Println("probe") }
