@@ -76,7 +76,37 @@ func (*Exec) Validate(_ context.Context, req *sdk.Request) ([]string, error) {
 	return problems, nil
 }
 
+// decodedConfigs remembers valid configs by their JSON (at most
+// maxDecodedConfigs, then it starts over): a node's config is decoded for
+// its check, restore and verify, and generated graphs repeat theirs. A
+// remembered config is shared: nothing changes one once decoded.
+var decodedConfigs struct {
+	sync.Mutex
+	m map[string]*execConfig
+}
+
+const maxDecodedConfigs = 512
+
 func decodeExec(req *sdk.Request) (*execConfig, []string) {
+	decodedConfigs.Lock()
+	cfg := decodedConfigs.m[string(req.ConfigJSON)]
+	decodedConfigs.Unlock()
+	if cfg != nil {
+		return cfg, nil
+	}
+	cfg, problems := decodeExecConfig(req)
+	if cfg != nil {
+		decodedConfigs.Lock()
+		if len(decodedConfigs.m) >= maxDecodedConfigs || decodedConfigs.m == nil {
+			decodedConfigs.m = make(map[string]*execConfig)
+		}
+		decodedConfigs.m[string(req.ConfigJSON)] = cfg
+		decodedConfigs.Unlock()
+	}
+	return cfg, problems
+}
+
+func decodeExecConfig(req *sdk.Request) (*execConfig, []string) {
 	var cfg execConfig
 	if err := req.Decode(&cfg); err != nil {
 		return nil, splitJoined(err)
@@ -250,23 +280,22 @@ func runCommand(ctx context.Context, req *sdk.Request, cfg *execConfig, argv []s
 
 	prog := argv[0]
 	if !strings.Contains(prog, "/") {
-		// A bare name is looked up in PATH; ./x and dir/x are relative to dir.
+		// A bare name is looked up in PATH (the plugin's, as os/exec does).
+		if prog, err = lookPath(prog); err != nil {
+			return nil, fmt.Errorf("start command %s: %w", filepath.Base(argv[0]), unwrapExec(err))
+		}
 	} else if !filepath.IsAbs(prog) && dir != "" {
+		// ./x and dir/x are relative to dir.
 		prog = filepath.Join(dir, prog)
 	}
-	cmd := exec.Command(prog, argv[1:]...)
-	cmd.Args[0] = argv[0]
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), envList(cfg.Env)...)
-	cmd.Env = append(cmd.Env,
-		"REPRISE_RUN="+req.RunID, "REPRISE_NODE="+req.NodeID,
-		"REPRISE_ATTEMPT="+strconv.Itoa(req.Attempt), "REPRISE_OUTPUT="+outPath,
-		"REPRISE_DRILL="+drillFlag(req.Drill))
+	own := []string{"REPRISE_RUN=" + req.RunID, "REPRISE_NODE=" + req.NodeID,
+		"REPRISE_ATTEMPT=" + strconv.Itoa(req.Attempt), "REPRISE_OUTPUT=" + outPath,
+		"REPRISE_DRILL=" + drillFlag(req.Drill)}
 	if rp := req.RestorePoint; rp != nil {
-		cmd.Env = append(cmd.Env, "REPRISE_RESTORE_POINT="+rp.ID, "REPRISE_RESTORE_PATH="+rp.Path,
+		own = append(own, "REPRISE_RESTORE_POINT="+rp.ID, "REPRISE_RESTORE_PATH="+rp.Path,
 			"REPRISE_RESTORE_POINT_TIME="+rp.Time.UTC().Format(time.RFC3339))
 	}
-	newGroup(cmd)
+	spec := spawnSpec{path: prog, argv: argv, dir: dir, env: commandEnv(cfg.Env, own)}
 	res := &cmdResult{}
 	var (
 		mu             sync.Mutex
@@ -298,15 +327,11 @@ func runCommand(ctx context.Context, req *sdk.Request, cfg *execConfig, argv []s
 	conv := &converter{}
 	stdout := &lineSink{stream: "stdout", line: line, conv: conv}
 	stderr := &lineSink{stream: "stderr", line: line, conv: conv}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	// A background process that keeps the pipes open must not hold the step.
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
+	exitErr, err := runProcess(ctx, spec, stdin, stdout, stderr)
+	if err != nil {
 		return nil, fmt.Errorf("start command %s: %w", filepath.Base(argv[0]), unwrapExec(err))
 	}
-	stop := context.AfterFunc(ctx, func() { endGroup(cmd.Process.Pid, killGrace) })
-	defer stop()
-	res.exitErr = cmd.Wait()
+	res.exitErr = exitErr
 	stdout.flush()
 	stderr.flush()
 	if ctx.Err() != nil {
@@ -336,14 +361,6 @@ func unwrapExec(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func envList(env map[string]string) []string {
-	out := make([]string, 0, len(env))
-	for _, k := range sortedKeys(env) {
-		out = append(out, k+"="+env[k])
-	}
-	return out
 }
 
 func sortedKeys(m map[string]string) []string {

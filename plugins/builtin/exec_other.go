@@ -4,11 +4,8 @@ package builtin
 
 import (
 	"os"
-	"os/exec"
 	"time"
 )
-
-func newGroup(*exec.Cmd) {}
 
 func endGroup(pid int, _ time.Duration) {
 	if p, err := os.FindProcess(pid); err == nil {

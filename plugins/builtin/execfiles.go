@@ -1,12 +1,15 @@
 package builtin
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -84,7 +87,9 @@ func (o *outputsFolder) take() (string, error) {
 // done removes the outputs file at a path take returned, if the command
 // made one, and the folder after outputsIdle without use.
 func (o *outputsFolder) done(path string) {
-	_ = os.Remove(path)
+	if err := syscall.Unlink(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		_ = os.Remove(path) // not a file: a folder, say
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.users--
