@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -29,7 +30,8 @@ const minLineLen = 4
 // are kept for the life of the process, in memory only.
 type Redactor struct {
 	mu     sync.RWMutex
-	values []string // longest first, so that a secret holding another is removed whole
+	values []string     // longest first, so that a secret holding another is removed whole
+	n      atomic.Int32 // len(values): most runs have no secret, and every log line asks
 }
 
 // NewRedactor returns an empty Redactor.
@@ -59,11 +61,12 @@ func (r *Redactor) add(v string, min int) {
 	}
 	r.values = append(r.values, v)
 	sort.Slice(r.values, func(i, j int) bool { return len(r.values[i]) > len(r.values[j]) })
+	r.n.Store(int32(len(r.values)))
 }
 
 // Contains reports whether s holds a known secret (or a line of one).
 func (r *Redactor) Contains(s string) bool {
-	if r == nil || s == "" {
+	if r.none() || s == "" {
 		return false
 	}
 	r.mu.RLock()
@@ -76,9 +79,12 @@ func (r *Redactor) Contains(s string) bool {
 	return false
 }
 
+// none tells whether no secret is known (yet).
+func (r *Redactor) none() bool { return r == nil || r.n.Load() == 0 }
+
 // String returns s with every known secret replaced by Redacted.
 func (r *Redactor) String(s string) string {
-	if r == nil || s == "" {
+	if r.none() || s == "" {
 		return s
 	}
 	r.mu.RLock()
@@ -132,6 +138,9 @@ func (c *redactCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.C
 }
 
 func (c *redactCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	if c.r.none() {
+		return c.Core.Write(e, fields) // nothing to redact: no copy of the fields
+	}
 	e.Message = c.r.String(e.Message)
 	return c.Core.Write(e, c.fields(fields))
 }

@@ -238,6 +238,8 @@ type txWriter struct {
 	tx    *bolt.Tx
 	path  string // for errors
 	heads map[string]*head
+	// each run's buckets, looked up once a transaction
+	journals, nodes map[string]*bolt.Bucket
 }
 
 type head struct {
@@ -246,7 +248,8 @@ type head struct {
 }
 
 func newTxWriter(tx *bolt.Tx, path string) *txWriter {
-	return &txWriter{tx: tx, path: path, heads: map[string]*head{}}
+	return &txWriter{tx: tx, path: path, heads: map[string]*head{},
+		journals: map[string]*bolt.Bucket{}, nodes: map[string]*bolt.Bucket{}}
 }
 
 // check refuses a request whose runs are not stored, before any write.
@@ -270,13 +273,17 @@ func (w *txWriter) apply(c *encodedChange) error {
 		}
 	}
 	if c.node != nil || c.removeNode != "" {
-		nb, err := w.tx.Bucket(bucketNodes).CreateBucketIfNotExists([]byte(c.runID))
-		if err != nil {
-			return fmt.Errorf("nodes of run %q: %w", c.runID, err)
+		nb := w.nodes[c.runID]
+		if nb == nil {
+			var err error
+			if nb, err = w.tx.Bucket(bucketNodes).CreateBucketIfNotExists([]byte(c.runID)); err != nil {
+				return fmt.Errorf("nodes of run %q: %w", c.runID, err)
+			}
+			// Records grow as a run goes (pending → running → succeeded):
+			// split full leaves into fuller pages than bbolt's default half.
+			nb.FillPercent = 0.9
+			w.nodes[c.runID] = nb
 		}
-		// Records grow as a run goes (pending → running → succeeded):
-		// split full leaves into fuller pages than bbolt's default half.
-		nb.FillPercent = 0.9
 		if c.removeNode != "" {
 			if err := nb.Delete([]byte(c.removeNode)); err != nil {
 				return fmt.Errorf("remove node %q of run %q: %w", c.removeNode, c.runID, err)
@@ -380,11 +387,14 @@ func (w *txWriter) append(runID string, e *Entry) error {
 	if err != nil {
 		return err
 	}
-	jb, err := w.tx.Bucket(bucketJournal).CreateBucketIfNotExists([]byte(runID))
-	if err != nil {
-		return fmt.Errorf("journal of run %q: %w", runID, err)
+	jb := w.journals[runID]
+	if jb == nil {
+		if jb, err = w.tx.Bucket(bucketJournal).CreateBucketIfNotExists([]byte(runID)); err != nil {
+			return fmt.Errorf("journal of run %q: %w", runID, err)
+		}
+		jb.FillPercent = 0.95 // keys only grow: pack the pages
+		w.journals[runID] = jb
 	}
-	jb.FillPercent = 0.95 // keys only grow: pack the pages
 	stored, hash, err := chainEntry(e, h.seq+1, h.hash)
 	if err != nil {
 		return fmt.Errorf("encode journal entry %d of run %q: %w", e.Seq, runID, err)
