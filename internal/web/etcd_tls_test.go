@@ -1,13 +1,16 @@
-package main
+package web_test
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -24,14 +27,14 @@ import (
 	"github.com/reprise-si/reprise/internal/buildtest"
 )
 
-// TestServeResumeOnEtcdTLS: `reprise serve` on an etcd state whose member
-// requires client certificates, given them by --etcd-cacert/--etcd-cert/
-// --etcd-key (no ETCDCTL_* in the environment). A resume started from the
-// dashboard runs as a reprise process of its own: it gets the same files
-// and reaches etcd, so the run is resumed and finishes; the journal says
-// who resumed it.
+// TestServeResumeOnEtcdTLS: `reprise serve` (bin/reprise) on an etcd state
+// whose member requires client certificates, given them by --etcd-cacert/
+// --etcd-cert/--etcd-key (no ETCDCTL_* in the environment). A resume
+// started from the dashboard runs as a reprise process of its own: it gets
+// the same files and reaches etcd, so the run is resumed and finishes; the
+// journal says who resumed it.
 func TestServeResumeOnEtcdTLS(t *testing.T) {
-	t.Parallel() // waits on an etcd member more than it works
+	bin := repriseBinary(t)
 	if err := buildtest.Build("etcd"); err != nil {
 		t.Fatal(err)
 	}
@@ -39,15 +42,15 @@ func TestServeResumeOnEtcdTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newCLIDir(t)
-	certs := writeTestCerts(t, d.path("certs"))
+	dir := t.TempDir()
+	certs := writeTestCerts(t, filepath.Join(dir, "certs"))
 	client, peer := freeLoopback(t), freeLoopback(t)
-	member := exec.Command(filepath.Join(root, "bin", "etcd"), "--name", "tls0", "--data-dir", d.path("etcd-data"),
+	member := exec.Command(filepath.Join(root, "bin", "etcd"), "--name", "tls0", "--data-dir", filepath.Join(dir, "etcd-data"),
 		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", "http://"+peer,
 		"--listen-client-urls", "https://"+client, "--advertise-client-urls", "https://"+client,
 		"--initial-cluster", "tls0=http://"+peer, "--cert-file", certs.serverCert, "--key-file", certs.serverKey,
 		"--trusted-ca-file", certs.ca, "--client-cert-auth", "--log-level", "error")
-	logf, err := os.Create(d.path("etcd.log"))
+	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,48 +63,88 @@ func TestServeResumeOnEtcdTLS(t *testing.T) {
 
 	url := "etcd://" + client + "/tlsweb"
 	// No ETCDCTL_* for any process of this test: the flags are the only way in.
-	d.env = append(d.env, "REPRISE_STATE="+url, "ETCDCTL_CACERT=", "ETCDCTL_CERT=", "ETCDCTL_KEY=")
+	env := append(os.Environ(), "REPRISE_STATE="+url, "ETCDCTL_CACERT=", "ETCDCTL_CERT=", "ETCDCTL_KEY=")
 	tlsArgs := []string{"--etcd-cacert", certs.ca, "--etcd-cert", certs.clientCert, "--etcd-key", certs.clientKey}
-	g := d.write("graph.yaml", `version: 1
+	command := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append(args, tlsArgs...)...)
+		cmd.Dir, cmd.Env = dir, env
+		return cmd
+	}
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		cmd := command(args...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return out.String(), errb.String(), ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("reprise %v: %v", args, err)
+		}
+		return out.String(), errb.String(), 0
+	}
+	graph := filepath.Join(dir, "graph.yaml")
+	if err := os.WriteFile(graph, []byte(`version: 1
 name: tls-web
 defaults: {retries: 0}
 nodes:
   - {id: tape, kind: data, plugin: exec, with: {restore: [sh, -c, 'echo tape >> ran.txt; test -f fixed']}}
   - {id: db, kind: application, plugin: exec, depends_on: [tape], with: {restore: [sh, -c, 'echo db >> ran.txt']}}
-`)
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var code int
 	var errs string
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) {
-		if _, errs, code = d.run(append([]string{"run", "--quiet", g}, tlsArgs...)...); code == exitFailedNodes {
+		if _, errs, code = run("run", "--quiet", graph); code == 3 { // tape failed
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("run on the TLS member: exit %d\n%s\netcd: %s", code, errs, tail(readFile(t, d.path("etcd.log")), 2000))
+			b, _ := os.ReadFile(filepath.Join(dir, "etcd.log"))
+			t.Fatalf("run on the TLS member: exit %d\n%s\netcd: %s", code, errs, b)
 		}
 	}
-	run := d.status(tlsArgs...).Run
-	token := strings.TrimSpace(d.mustRun(0, append([]string{"operators", "add", "otto", "--role", "operator"}, tlsArgs...)...))
+	status := func() (runID, st string) {
+		out, errs, code := run("status", "--json")
+		var s struct {
+			Run    string `json:"run"`
+			Status string `json:"status"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &s) != nil {
+			t.Fatalf("status: exit %d\n%s%s", code, out, errs)
+		}
+		return s.Run, s.Status
+	}
+	runID, _ := status()
+	out, errs, code := run("operators", "add", "otto", "--role", "operator")
+	token := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(token, "rpr_") {
+		t.Fatalf("operators add: exit %d\n%s%s", code, out, errs)
+	}
 
-	srv := d.command(append([]string{"serve", "--listen", "127.0.0.1:0"}, tlsArgs...)...)
-	out, err := srv.StdoutPipe()
+	srv := command("serve", "--listen", "127.0.0.1:0")
+	stdout, err := srv.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var srvErr strings.Builder
+	var srvErr bytes.Buffer
 	srv.Stderr = &srvErr
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
+	line, err := bufio.NewReader(stdout).ReadString('\n')
 	base := regexp.MustCompile(`http://[0-9.:]+`).FindString(line)
 	if err != nil || base == "" {
-		t.Fatalf("serve's first line %q: %v\n%s", line, err, srvErr.String())
+		t.Fatalf("serve's first line %q: %v", line, err)
 	}
-	go io.Copy(io.Discard, out)
+	go io.Copy(io.Discard, stdout)
 
-	d.write("fixed", "")
-	req, _ := http.NewRequest("POST", base+"/api/v1/runs/"+run+"/resume", strings.NewReader(`{}`))
+	if err := os.WriteFile(filepath.Join(dir, "fixed"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", base+"/api/v1/runs/"+runID+"/resume", strings.NewReader(`{}`))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -111,34 +154,34 @@ nodes:
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("resume from the dashboard: %d %s\nresume log: %s", resp.StatusCode, body, readResumeLog(d))
+		t.Fatalf("resume from the dashboard: %d %s\nresume log: %s", resp.StatusCode, body, readResumeLog(dir))
 	}
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(300 * time.Millisecond) {
-		if s := d.status(append([]string{run}, tlsArgs...)...); s.Status == "succeeded" {
+		if _, st := status(); st == "succeeded" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the resumed run never succeeded (answer %s)\nresume log: %s", body, readResumeLog(d))
+			t.Fatalf("the resumed run never succeeded (answer %s)\nresume log: %s", body, readResumeLog(dir))
 		}
 	}
-	if got := readFile(t, d.path("ran.txt")); got != "tape\ntape\ndb\n" {
+	if got, _ := os.ReadFile(filepath.Join(dir, "ran.txt")); string(got) != "tape\ntape\ndb\n" {
 		t.Errorf("steps ran: %q", got)
 	}
-	if out := d.mustRun(0, append([]string{"log", run}, tlsArgs...)...); !strings.Contains(out, "by otto") {
-		t.Errorf("the journal does not say who resumed:\n%s", tail(out, 2000))
+	if out, errs, code := run("log", runID); code != 0 || !strings.Contains(out, "by otto") {
+		t.Errorf("the journal does not say who resumed: exit %d\n%s%s", code, out, errs)
 	}
 }
 
 // readResumeLog is the output of the resumes serve started (in the
 // working directory: serve's log path of an etcd state).
-func readResumeLog(d *cliDir) string {
-	matches, _ := filepath.Glob(d.path("*.resume.log"))
+func readResumeLog(dir string) string {
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.resume.log"))
 	var b strings.Builder
 	for _, m := range matches {
 		c, _ := os.ReadFile(m)
 		b.Write(c)
 	}
-	return tail(b.String(), 3000)
+	return b.String()
 }
 
 func freeLoopback(t *testing.T) string {
