@@ -19,8 +19,9 @@ import (
 func TestRosterPendingNodes(t *testing.T) {
 	cli := rawClient(t)
 	st, u := mustEtcd(t, nil, etcdstate.Options{})
-	// Long ids, so that the roster takes more than one chunk.
-	const n = 1500
+	// Long ids, so that the roster takes more than one chunk; enough of
+	// them that Nodes reads the keys in two pages at once.
+	const n = 2100
 	pad := strings.Repeat("x", 200)
 	var nodes []state.NodeRecord
 	for i := 0; i < n; i++ {
@@ -69,7 +70,9 @@ func TestRosterPendingNodes(t *testing.T) {
 	if err := st.Apply(context.Background(),
 		state.Change{RunID: "r1", Node: &state.NodeRecord{ID: first, State: state.NodeRunning},
 			Entry: &state.Entry{Type: state.EntryStarted, NodeID: first, State: state.NodeRunning}},
-		state.Change{RunID: "r1", RemoveNode: second}); err != nil {
+		state.Change{RunID: "r1", RemoveNode: second},
+		state.Change{RunID: "r1", Node: &state.NodeRecord{ID: nodes[n-2].ID, State: state.NodeSucceeded}},
+		state.Change{RunID: "r1", RemoveNode: nodes[n-1].ID}); err != nil {
 		t.Fatal(err)
 	}
 	if rec, err := st.Node("r1", first); err != nil || rec.State != state.NodeRunning {
@@ -78,23 +81,25 @@ func TestRosterPendingNodes(t *testing.T) {
 	if _, err := st.Node("r1", second); !errors.Is(err, state.ErrNodeNotFound) {
 		t.Errorf("Node(second) after its removal = %v, want ErrNodeNotFound", err)
 	}
-	if got, _ := st.Nodes("r1"); len(got) != n || got[0].State != state.NodeRunning || got[1].ID != nodes[2].ID {
-		t.Errorf("Nodes after a start and a removal: %d, first %+v", len(got), got[0])
+	got, _ = st.Nodes("r1")
+	if len(got) != n-1 || got[0].State != state.NodeRunning || got[1].ID != nodes[2].ID ||
+		got[n-3].ID != nodes[n-2].ID || got[n-3].State != state.NodeSucceeded || got[n-2].ID != "skipped" {
+		t.Errorf("Nodes after changes and removals in both pages: %d, first %+v", len(got), got[0])
 	}
-	if rep, err := st.Verify("r1"); err != nil || !rep.OK || rep.Records != n {
+	if rep, err := st.Verify("r1"); err != nil || !rep.OK || rep.Records != n-1 {
 		t.Fatalf("Verify = %+v, %v", rep, err)
 	}
 
 	// Copied to a file, every record is there, as if each had its key.
 	c, err := st.ExportRun("r1")
-	if err != nil || len(c.Nodes) != n {
+	if err != nil || len(c.Nodes) != n-1 {
 		t.Fatalf("ExportRun: %d nodes, %v", len(c.Nodes), err)
 	}
 	f := mustFile(t)
 	if err := f.ImportRun(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	if fn, err := f.Nodes("r1"); err != nil || len(fn) != n || fn[5].State != state.NodePending {
+	if fn, err := f.Nodes("r1"); err != nil || len(fn) != n-1 || fn[5].State != state.NodePending {
 		t.Errorf("Nodes of the copy: %d, %v", len(fn), err)
 	}
 
