@@ -133,6 +133,13 @@ func TestCorruptValuesNeverPanic(t *testing.T) {
 // bigApply is one Apply of 2n changes: n nodes started and succeeded.
 func bigApply(t *testing.T, st state.Backend, run string, n int) {
 	t.Helper()
+	if err := st.Apply(context.Background(), bigChanges(st, run, n)...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bigChanges are the changes of bigApply.
+func bigChanges(st state.Backend, run string, n int) []state.Change {
 	var changes []state.Change
 	for i := 0; i < n; i++ {
 		nid := fmt.Sprintf("n%03d", i)
@@ -144,9 +151,7 @@ func bigApply(t *testing.T, st state.Backend, run string, n int) {
 			Node:  &state.NodeRecord{ID: nid, State: state.NodeSucceeded},
 			Entry: &state.Entry{Type: state.EntrySucceeded, NodeID: nid, State: state.NodeSucceeded, Message: st.Path()}})
 	}
-	if err := st.Apply(context.Background(), changes...); err != nil {
-		t.Fatal(err)
-	}
+	return changes
 }
 
 // TestBigApplySplit: one Apply of more changes than one level of a
