@@ -205,7 +205,9 @@ func TestCLISigkillResume(t *testing.T) {
 
 // TestCLIPluginCrash: a plugin process that dies mid-run fails only the
 // nodes it had in flight; the other plugin's nodes go on, and resume
-// finishes the failed ones.
+// finishes the failed ones. The crasher kills its plugin once slow1 has
+// started (not after a fixed delay, which a loaded machine can outlast
+// before slow1 starts).
 func TestCLIPluginCrash(t *testing.T) {
 	t.Parallel()
 	d := newCLIDir(t)
@@ -213,7 +215,7 @@ func TestCLIPluginCrash(t *testing.T) {
 name: crash
 defaults: {retries: 0}
 nodes:
-  - {id: crasher, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, 'if mkdir crashed.d 2>/dev/null; then sleep 0.5; kill -9 $PPID; sleep 5; fi']}}
+  - {id: crasher, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, 'if mkdir crashed.d 2>/dev/null; then i=0; while [ ! -d crashed.d2 ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; kill -9 $PPID; sleep 5; fi']}}
   - {id: slow1, kind: infrastructure, plugin: exec, with: {restore: [sh, -c, 'test -d crashed.d2 || { mkdir crashed.d2; sleep 3; }']}}
   - {id: quiet1, kind: infrastructure, plugin: noop}
   - {id: quiet2, kind: application, plugin: noop, depends_on: [quiet1]}

@@ -203,8 +203,8 @@ func TestCLITimeoutKeepsDetail(t *testing.T) {
 name: timeouts
 defaults: {retries: 0}
 nodes:
-  - {id: web, kind: application, plugin: http, timeout: 1500ms, with: {url: "`+srv.URL+`/health", interval: 200ms, timeout: 1s}}
-  - {id: db, kind: application, plugin: exec, timeout: 1500ms, with: {restore: [sh, -c, 'echo mounting backup; echo waiting for the archive lock; sleep 30']}}
+  - {id: web, kind: application, plugin: http, timeout: 3s, with: {url: "`+srv.URL+`/health", interval: 200ms, timeout: 1s}}
+  - {id: db, kind: application, plugin: exec, timeout: 3s, with: {restore: [sh, -c, 'echo mounting backup; echo waiting for the archive lock; sleep 30']}}
 `)
 	out := d.mustRun(exitFailedNodes, "run", "-q", "--json", g)
 	var res struct {
