@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/reprise-si/reprise/internal/buildtest"
 )
 
 // TestReadmeWalkthrough runs the commands of the README's "A first rebuild"
@@ -28,12 +30,18 @@ func TestReadmeWalkthrough(t *testing.T) {
 		t.Fatalf("README walkthrough has %d commands, want the whole tour", len(lines))
 	}
 
-	// A scratch "repository": bin/reprise built from this tree, and a copy
-	// of the quickstart example.
+	// A scratch "repository": bin/reprise built from this tree (a copy of
+	// the repository's, which buildtest relinks only when it is out of
+	// date), and a copy of the quickstart example.
 	top := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(top, "bin", "reprise"), ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := buildtest.Build("reprise"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(top, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", filepath.Join(root, "bin", "reprise"), filepath.Join(top, "bin", "reprise")).CombinedOutput(); err != nil {
+		t.Fatalf("copy bin/reprise: %v\n%s", err, out)
 	}
 	if out, err := exec.Command("cp", "-R", filepath.Join(root, "examples"), filepath.Join(top, "examples")).CombinedOutput(); err != nil {
 		t.Fatalf("copy examples: %v\n%s", err, out)
