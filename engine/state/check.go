@@ -2,10 +2,12 @@ package state
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -38,7 +40,10 @@ const maxCheckProblems = 5
 //     found here, where the panic is recovered. Values are checked too: each
 //     run record decodes, each snapshot matches its run's graph hash, each
 //     node record decodes, each journal entry matches its own hash.
-//  2. bbolt's Tx.Check: every page reachable once and only once, or free,
+//  2. the bounds of every key and value of every branch and leaf page,
+//     read from the file (checkPages): Tx.Check reads them all, in a
+//     goroutine of its own where a fault cannot be recovered;
+//  3. bbolt's Tx.Check: every page reachable once and only once, or free,
 //     keys in order, nothing beyond the high-water mark.
 //
 // Its cost is one read of the file (BENCH.md: per MB).
@@ -54,7 +59,11 @@ func (s *Store) checkFile() error {
 		if len(problems) > 0 {
 			return nil // the structure check may fault on what the walk found
 		}
-		for err := range tx.Check() {
+		checkPages(tx, add)
+		if len(problems) > 0 {
+			return nil // the structure check would read past these pages
+		}
+		for err := range tx.Check(bolt.WithKVStringer(shortHex{})) {
 			add("%v", err)
 		}
 		return nil
@@ -119,4 +128,98 @@ func checkContent(tx *bolt.Tx, add func(string, ...any)) {
 			return nil
 		})
 	})
+}
+
+// pageElementSize is the size of an element of a bbolt page
+// (go.etcd.io/bbolt/internal/common/page.go): after the page header (id
+// u64, flags u16, count u16, overflow u32) come count elements. A branch
+// element is pos u32, ksize u32, pgid u64; a leaf element is flags u32,
+// pos u32, ksize u32, vsize u32. An element's key starts pos bytes after
+// the element itself; a leaf's value follows its key.
+const pageElementSize = 16
+
+// checkPages checks, for every branch and leaf page in use (not free)
+// below the high-water mark, that its elements, keys and values lie within
+// the page. bbolt's Tx.Check reads every key (and prints the ones out of
+// order) in a goroutine of its own, where a key running past the mapped
+// file crashes the process: a fault there cannot be recovered, unlike in
+// the walk of checkContent, which does not read branch keys nor the keys
+// of every bucket. The pages are read from the file, not the mapping.
+func checkPages(tx *bolt.Tx, add func(string, ...any)) {
+	pageSize := tx.DB().Info().PageSize
+	f, err := os.Open(tx.DB().Path())
+	if err != nil {
+		add("read the pages: %v", err)
+		return
+	}
+	defer f.Close()
+	var buf []byte
+	for id := 2; ; {
+		info, err := tx.Page(id)
+		if err != nil {
+			return // a read-only handle has no freelist: it never writes
+		}
+		if info == nil {
+			return // the high-water mark
+		}
+		if info.Type == "free" {
+			id++ // a freed span frees each of its pages
+			continue
+		}
+		if last, _ := tx.Page(id + info.OverflowCount); last == nil {
+			add("page %d: %d overflow pages run past the end of the pages in use", id, info.OverflowCount)
+			return
+		}
+		if info.Type == "branch" || info.Type == "leaf" {
+			span := pageSize * (1 + info.OverflowCount)
+			if cap(buf) < span {
+				buf = make([]byte, span)
+			}
+			buf = buf[:span]
+			if _, err := f.ReadAt(buf, int64(id)*int64(pageSize)); err != nil {
+				add("page %d: %v", id, err)
+				return
+			}
+			if problem := pageBounds(buf, info.Type == "leaf"); problem != "" {
+				add("%s page %d: %s", info.Type, id, problem)
+				return
+			}
+		}
+		id += 1 + info.OverflowCount
+	}
+}
+
+// pageBounds says what in page p (its whole span) lies outside it, or "".
+func pageBounds(p []byte, leaf bool) string {
+	count := int(binary.LittleEndian.Uint16(p[10:12]))
+	if pageHeaderSize+count*pageElementSize > len(p) {
+		return fmt.Sprintf("%d elements do not fit in %d bytes", count, len(p))
+	}
+	for i := range count {
+		e := pageHeaderSize + i*pageElementSize
+		var pos, ksize, vsize uint32
+		if leaf {
+			pos, ksize, vsize = binary.LittleEndian.Uint32(p[e+4:]), binary.LittleEndian.Uint32(p[e+8:]), binary.LittleEndian.Uint32(p[e+12:])
+		} else {
+			pos, ksize = binary.LittleEndian.Uint32(p[e:]), binary.LittleEndian.Uint32(p[e+4:])
+		}
+		if end := uint64(e) + uint64(pos) + uint64(ksize) + uint64(vsize); end > uint64(len(p)) {
+			return fmt.Sprintf("element %d (key of %d bytes, value of %d, at %d) runs past the page", i, ksize, vsize, pos)
+		}
+	}
+	return ""
+}
+
+// shortHex prints at most the first 16 bytes of a key or value in bbolt's
+// check messages, and the length (its default prints them whole).
+type shortHex struct{}
+
+func (shortHex) KeyToString(b []byte) string   { return shortHexString(b) }
+func (shortHex) ValueToString(b []byte) string { return shortHexString(b) }
+
+func shortHexString(b []byte) string {
+	if len(b) <= 16 {
+		return hex.EncodeToString(b)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", hex.EncodeToString(b[:16]), len(b))
 }
