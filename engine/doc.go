@@ -21,7 +21,10 @@
 // entry, in one transaction. A node is recorded running before its step
 // starts, and succeeded before any dependent starts; the scheduler hands all
 // the transitions that are ready to the store at once (one commit for many
-// nodes: the store group-commits). If the process dies, the state file says
+// nodes: the store group-commits). When steps are short and all those
+// started should end within one commit's time, the next commit waits for
+// them, at most that long, so that it carries their outcomes and their
+// dependents' starts at once. If the process dies, the state file says
 // which steps may have been running: Resume asks their plugin's Check and
 // runs them again only if they are not restored. A succeeded node is never
 // run again, except by an explicit retry or an edited graph that changes it.
