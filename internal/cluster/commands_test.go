@@ -46,16 +46,7 @@ nodes:
 		Apply: func(ctx context.Context, cmd *cluster.Command) error {
 			return co.eng.Approve(ctx, cmd.Run, cmd.Node, cmd.By, cmd.Comment)
 		}})
-	type out struct {
-		run string
-		st  state.RunStatus
-		err error
-	}
-	done := make(chan out, 1)
-	go func() {
-		res, err := co.eng.Start(ctx, g)
-		done <- out{res.RunID, res.Status, err}
-	}()
+	done := co.startRun(ctx, g)
 	var run string
 	waitFor(t, 60*time.Second, "the gate waits", func() bool {
 		run = co.eng.LiveRun()
@@ -81,7 +72,7 @@ nodes:
 	if o.err != nil || o.st != state.RunSucceeded {
 		t.Fatalf("run: %+v", o)
 	}
-	ap := journalOf(t, co.st, o.run, state.EntryApproved)
+	ap := journalOf(t, co.st, o.runID, state.EntryApproved)
 	if len(ap) != 1 || ap[0].By != "A. Martin" || ap[0].NodeID != "gate" {
 		t.Errorf("approved entries %+v", ap)
 	}

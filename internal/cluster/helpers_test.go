@@ -167,3 +167,21 @@ type events struct {
 func (e *events) add(ev engine.Event) { e.mu.Lock(); e.evs = append(e.evs, ev); e.mu.Unlock() }
 
 func clientv3WithPrefix() []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithPrefix()} }
+
+// runOut is how a run started in the background (startRun) ended.
+type runOut struct {
+	runID string
+	st    state.RunStatus
+	err   error
+}
+
+// startRun starts g on co's engine in the background; how it ended comes
+// on the channel.
+func (co *coordinator) startRun(ctx context.Context, g *graphs.Graph) <-chan runOut {
+	done := make(chan runOut, 1)
+	go func() {
+		res, err := co.eng.Start(ctx, g)
+		done <- runOut{res.RunID, res.Status, err}
+	}()
+	return done
+}

@@ -41,16 +41,7 @@ nodes:
 	co := startCoordinator(t, c, k, dir, g, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	type out struct {
-		runID string
-		st    state.RunStatus
-		err   error
-	}
-	done := make(chan out, 1)
-	go func() {
-		res, err := co.eng.Start(ctx, g)
-		done <- out{res.RunID, res.Status, err}
-	}()
+	done := co.startRun(ctx, g)
 	waitFor(t, 60*time.Second, "the first agent ran half", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "half.done"))
 		return err == nil
@@ -60,7 +51,7 @@ nodes:
 	if _, err := first.cli.Revoke(ctx, first.Lease()); err != nil {
 		t.Fatal(err)
 	}
-	var o out
+	var o runOut
 	select {
 	case o = <-done:
 	case <-ctx.Done():

@@ -130,16 +130,7 @@ func TestOffersInHandOfLostAgent(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	type out struct {
-		runID string
-		st    state.RunStatus
-		err   error
-	}
-	done := make(chan out, 1)
-	go func() {
-		res, err := co.eng.Start(ctx, g)
-		done <- out{res.RunID, res.Status, err}
-	}()
+	done := co.startRun(ctx, g)
 	waitFor(t, 60*time.Second, "four offers to first, one of them running", func() bool {
 		claims.mu.Lock()
 		n := claims.offers["first"]
@@ -155,7 +146,7 @@ func TestOffersInHandOfLostAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(dir, "hold"))
-	var o out
+	var o runOut
 	select {
 	case o = <-done:
 	case <-ctx.Done():

@@ -105,16 +105,7 @@ nodes:
 	co := startCoordinator(t, c, k, dir, g, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
-	type out struct {
-		run string
-		st  state.RunStatus
-		err error
-	}
-	done := make(chan out, 1)
-	go func() {
-		res, err := co.eng.Start(ctx, g)
-		done <- out{res.RunID, res.Status, err}
-	}()
+	done := co.startRun(ctx, g)
 	waitFor(t, 90*time.Second, "the victim ran long", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "long.done"))
 		return err == nil
@@ -122,20 +113,20 @@ nodes:
 	heir := reprise(t, "agent", "--state", url, "--zone", "core", "--name", "heir", "--slots", "2", "--ttl", "2s")
 	waitFor(t, 60*time.Second, "agent heir registered", func() bool { return strings.Contains(heir.output(), "agent registered") })
 	victim.cmd.Process.Signal(syscall.SIGKILL)
-	var o out
+	var o runOut
 	select {
 	case o = <-done:
 	case <-ctx.Done():
 		t.Fatalf("run did not finish; heir:\n%s", heir.output())
 	}
 	if o.err != nil || o.st != state.RunSucceeded {
-		recs, _ := co.st.Nodes(o.run)
+		recs, _ := co.st.Nodes(o.runID)
 		t.Fatalf("run: %s %v; nodes %+v\nheir:\n%s", o.st, o.err, recs, heir.output())
 	}
 	if got := counts(t, filepath.Join(dir, "runs.txt")); got["long"] != 1 || got["a"] != 1 || got["b"] != 1 {
 		t.Errorf("invocations %v, want each step once", got)
 	}
-	lost := journalOf(t, co.st, o.run, cluster.EntryAgentLost)
+	lost := journalOf(t, co.st, o.runID, cluster.EntryAgentLost)
 	if len(lost) != 1 || lost[0].NodeID != "long" || !strings.Contains(lost[0].Message, "left running by lost agent victim") {
 		t.Errorf("agent-lost entries %+v", lost)
 	}

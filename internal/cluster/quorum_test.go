@@ -43,16 +43,7 @@ func TestQuorumLostMidRun(t *testing.T) {
 	co := startCoordinator(t, c, k, dir, g, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
-	type out struct {
-		run string
-		st  state.RunStatus
-		err error
-	}
-	done := make(chan out, 1)
-	go func() {
-		res, err := co.eng.Start(ctx, g)
-		done <- out{res.RunID, res.Status, err}
-	}()
+	done := co.startRun(ctx, g)
 	runs := filepath.Join(dir, "runs.txt")
 	total := func() int {
 		n := 0
@@ -84,14 +75,14 @@ func TestQuorumLostMidRun(t *testing.T) {
 	}
 	c.Restart(1)
 	c.Restart(2)
-	var o out
+	var o runOut
 	select {
 	case o = <-done:
 	case <-ctx.Done():
 		t.Fatal("the run did not go on once the quorum was back")
 	}
 	if o.err != nil || o.st != state.RunSucceeded {
-		t.Fatalf("run: %s %v; nodes %s", o.st, o.err, nodeStates(t, co.st, o.run))
+		t.Fatalf("run: %s %v; nodes %s", o.st, o.err, nodeStates(t, co.st, o.runID))
 	}
 	got := counts(t, runs)
 	for i := range 12 {
