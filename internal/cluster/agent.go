@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,14 +76,14 @@ type Agent struct {
 	hosts   map[string]*localHost
 	wake    chan struct{}
 	results chan *pendingResult
-	// offers are calls a coordinator claimed for this agent, waiting for
-	// a free slot (agentoffer.go); offered maps the item key of each offer
-	// queued or taken to its claim's revision; offerItems and offerClaims
-	// hold the half of an offer seen first.
-	offers      []claimable
-	offered     map[string]int64
-	offerItems  map[string]offerHalf
-	offerClaims map[string]offerHalf
+	// offers are calls a coordinator offered this agent, waiting for a
+	// free slot (agentoffer.go); batches are the offer batches it answers,
+	// by key; settled those it answered in full, until their deletion is
+	// seen (a listing of the work then never queues them again).
+	offers   []claimable
+	batches  map[string]*batchState
+	settled  map[string]bool
+	batchSeq atomic.Int64
 	paused      bool // the lease was lost: claim nothing until registered again
 	seen        int  // items of this agent's zone seen (for the idle log line)
 	claimed     atomic.Int64
@@ -99,8 +100,10 @@ type candidate struct {
 type running struct {
 	item       Item
 	claimRev   int64
+	offer      string // its offer batch ("": claimed by this agent)
 	cancel     context.CancelFunc
-	superseded bool // the coordinator withdrew the call: no result to write
+	superseded bool   // the coordinator withdrew the call: no result to write
+	withdrawn  string // an offered call: the key that withdrew it
 }
 
 type localHost struct {
@@ -134,10 +137,8 @@ func NewAgent(o AgentOptions) *Agent {
 		hosts:   map[string]*localHost{},
 		wake:    make(chan struct{}, 1),
 		results: make(chan *pendingResult, 64),
-
-		offered:     map[string]int64{},
-		offerItems:  map[string]offerHalf{},
-		offerClaims: map[string]offerHalf{},
+		batches: map[string]*batchState{},
+		settled: map[string]bool{},
 	}
 	return a
 }
@@ -151,6 +152,9 @@ func (a *Agent) info() AgentInfo {
 // Register takes the agent's name under a new lease. A live agent with the
 // same name makes it fail with a *NameTakenError.
 func (a *Agent) Register(ctx context.Context) error {
+	if n := a.opts.Name; n == "" || strings.ContainsAny(n, "/\x00") {
+		return fmt.Errorf("agent name %q: it must be non-empty and hold no '/'", n)
+	}
 	k := a.opts.Keys.Agent(a.opts.Name)
 	ttl := int64(max(1, a.opts.TTL.Round(time.Second)/time.Second))
 	lease, err := a.opts.Client.Grant(ctx, ttl)
@@ -228,7 +232,7 @@ func (a *Agent) Run(drain, hard context.Context) error {
 		}
 	}()
 	cl.Wait() // drain (or hard) is done and every step ended
-	a.handBackOffers()
+	a.handBackOffers(hard)
 	stopResults()
 	rw.Wait()
 	stop()
@@ -410,9 +414,10 @@ func (a *Agent) take(drain context.Context, n int) (offers, out []claimable) {
 }
 
 type claimable struct {
-	key string
-	c   candidate
-	rev int64 // the claim's revision, once claimed
+	key   string // the node's item key
+	c     candidate
+	rev   int64  // the claim's revision, once claimed (offered: its batch's)
+	offer string // offered: its offer batch
 }
 
 // claimLoop claims items while slots are free, in batches, and runs each
@@ -451,7 +456,7 @@ func (a *Agent) claimLoop(drain, hard context.Context, sem chan struct{}) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				a.execute(hard, cl.key, cl.c.item, cl.rev)
+				a.execute(hard, cl)
 			}()
 		}
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -10,90 +11,104 @@ import (
 	"go.uber.org/zap"
 )
 
-// The agent's side of offers (offer.go): a call a coordinator claimed for
-// this agent. Its item (marked ClaimedBy this agent) and its claim (By the
-// coordinator, under this agent's lease) come in one revision, in either
-// order (a watch gives the item first, a listing the claim first); once
-// both are seen the call waits in offers for a free slot.
+// The agent's side of offers (offer.go): offer batches a coordinator wrote
+// for this agent, under its lease. Their calls wait in offers for a free
+// slot. Each offered call ends in a pendingResult for the result writer:
+// its result, a hand back, or a withdrawal (the coordinator no longer
+// waits for it); the writer puts the results of one batch in one key,
+// fenced by the batch's revision, and deletes the batch with its last
+// ones.
 
 // leaseFresh tells whether etcd renewed the agent's lease less than half
-// its TTL ago. An offer waiting for a slot starts only then: its claim
-// lives under the lease, and a lease that etcd may have let expire (the
-// agent cut off) may have taken the claim with it, the call given to
-// another agent meanwhile. (An agent's own claim is a transaction that
-// fails once its lease is gone.)
+// its TTL ago. An offer waiting for a slot starts only then: it lives
+// under the lease, and a lease that etcd may have let expire (the agent
+// cut off) may have taken the offer with it, the call given to another
+// agent meanwhile. (An agent's own claim is a transaction that fails once
+// its lease is gone.)
 func (a *Agent) leaseFresh() bool {
 	return time.Since(time.Unix(0, a.heard.Load())) < a.opts.TTL/2
 }
 
-// offerHalf is one half of an offer seen: the item, or the claim.
-type offerHalf struct {
-	item Item
-	rev  int64 // the item's ModRevision, or the claim's CreateRevision
-	call string
+// batchState is what the agent knows of one offer batch it answers.
+type batchState struct {
+	run  string
+	rev  int64 // its create revision: fences every write for its calls
+	left int   // calls not answered yet
 }
 
-// seeOfferItemLocked notes an item claimed for this agent.
-func (a *Agent) seeOfferItemLocked(ik string, it Item, rev int64) {
-	a.offerItems[ik] = offerHalf{item: it, rev: rev, call: it.Call}
-	a.matchOfferLocked(ik)
+// seeOfferLocked notes an offer batch put or deleted.
+func (a *Agent) seeOfferLocked(kv *mvccpb.KeyValue, deleted bool) {
+	key := string(kv.Key)
+	if deleted {
+		bs := a.batches[key]
+		if bs == nil {
+			return // answered in full (this agent deleted it)
+		}
+		// Gone with the lease this agent lost: its calls' results would be
+		// refused, and the coordinator puts them back.
+		delete(a.batches, key)
+		kept := a.offers[:0]
+		for _, o := range a.offers {
+			if o.offer != key {
+				kept = append(kept, o)
+			}
+		}
+		a.offers = kept
+		for _, r := range a.running {
+			if r.offer == key {
+				r.cancel()
+			}
+		}
+		return
+	}
+	if a.lease == 0 || clientv3.LeaseID(kv.Lease) != a.lease {
+		return // under a lease this agent no longer holds: gone with it
+	}
+	if _, ok := a.batches[key]; ok || a.settled[key] {
+		return // seen already (listed again after the watch broke)
+	}
+	var b OfferBatch
+	if err := json.Unmarshal(kv.Value, &b); err != nil {
+		a.log.Error("unreadable offer batch: its calls go back to the coordinator when this agent stops", zap.String("key", key), zap.Error(err))
+		return
+	}
+	p, _ := a.opts.Keys.parse(key)
+	a.batches[key] = &batchState{run: p.run, rev: kv.CreateRevision, left: len(b.Items)}
+	for _, it := range b.Items {
+		a.seen++
+		a.offers = append(a.offers, claimable{key: a.opts.Keys.Item(p.run, it.Req.NodeID), c: candidate{item: it}, rev: kv.CreateRevision, offer: key})
+		trace(it.Req.NodeID, "seen")
+		trace(it.Req.NodeID, "claimed")
+	}
 }
 
-// seeClaimLocked notes a claim put: an offer to this agent, under its
-// current lease, is kept; any other claim of the item ends what was noted
-// of it.
-func (a *Agent) seeClaimLocked(ik string, kv *mvccpb.KeyValue) {
-	var cl Claim
-	if json.Unmarshal(kv.Value, &cl) != nil || cl.By == "" || cl.Agent != a.opts.Name ||
-		a.lease == 0 || clientv3.LeaseID(kv.Lease) != a.lease {
-		delete(a.offerItems, ik)
-		delete(a.offerClaims, ik)
-		return
-	}
-	a.offerClaims[ik] = offerHalf{rev: kv.CreateRevision, call: cl.Call}
-	a.matchOfferLocked(ik)
-}
-
-// matchOfferLocked queues the offer of ik once both halves are seen (and
-// it is neither queued nor running already).
-func (a *Agent) matchOfferLocked(ik string) {
-	it, ok1 := a.offerItems[ik]
-	cl, ok2 := a.offerClaims[ik]
-	if !ok1 || !ok2 {
-		return
-	}
-	delete(a.offerItems, ik)
-	delete(a.offerClaims, ik)
-	if it.call != cl.call {
-		return
-	}
-	if a.offered[ik] == cl.rev {
-		return // queued or taken already (seen again in a new listing)
-	}
-	a.offered[ik] = cl.rev
-	a.offers = append(a.offers, claimable{key: ik, c: candidate{item: it.item, rev: it.rev}, rev: cl.rev})
-	trace(it.item.Req.NodeID, "seen")
-	trace(it.item.Req.NodeID, "claimed")
-}
-
-// dropOfferLocked forgets what was noted or queued of ik (its item or its
-// claim went away: consumed, withdrawn, put back, or the claim went with
-// a lease). Until then, an offer taken is remembered by its claim's
-// revision, so that a new listing of the work (after the watch broke)
-// never queues it again, even once it ended.
-func (a *Agent) dropOfferLocked(ik string) {
-	delete(a.offerItems, ik)
-	delete(a.offerClaims, ik)
-	if _, ok := a.offered[ik]; !ok {
-		return
-	}
-	delete(a.offered, ik)
+// seeWithdrawLocked: the coordinator withdrew call (its run stopped, or
+// the call timed out): cancelled if it runs, answered as withdrawn if it
+// waits.
+func (a *Agent) seeWithdrawLocked(kv *mvccpb.KeyValue, call string) {
+	offerKey := string(kv.Value)
 	for i, o := range a.offers {
-		if o.key == ik {
+		if o.c.item.Call == call {
 			a.offers = append(a.offers[:i], a.offers[i+1:]...)
-			break
+			p := &pendingResult{it: o.c.item, offer: o.offer, rev: o.rev, withdrawn: string(kv.Key), done: make(chan struct{})}
+			go a.queueResult(p)
+			return
 		}
 	}
+	for _, r := range a.running {
+		if r.item.Call == call && r.offer == offerKey {
+			r.superseded = true
+			r.withdrawn = string(kv.Key)
+			r.cancel()
+			return
+		}
+	}
+	// Answered already: the marker goes with the lease, or now.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.opts.Client.Delete(ctx, string(kv.Key))
+	}()
 }
 
 // takeOffersLocked takes up to n queued offers, oldest first.
@@ -104,31 +119,26 @@ func (a *Agent) takeOffersLocked(n int) []claimable {
 	return out
 }
 
-// handBackOffers gives back, unclaimed, the offers this agent could not
-// start before it stopped, for another agent of the zone: each in a
-// transaction that holds only while its claim is still this one. They
-// never ran here, so they are put back as they were (no Check first added).
-func (a *Agent) handBackOffers() {
+// handBackOffers gives back the offers this agent could not start before
+// it stopped, for another agent of the zone. They never ran here: no Check
+// first is asked for them.
+func (a *Agent) handBackOffers(hard context.Context) {
 	a.mu.Lock()
 	offers := a.offers
 	a.offers = nil
 	a.mu.Unlock()
-	k := a.opts.Keys
+	var batch []*pendingResult
 	for _, o := range offers {
-		it := o.c.item
-		run, node := it.Req.RunID, it.Req.NodeID
-		it.ClaimedBy = ""
-		val, _ := json.Marshal(it)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := a.opts.Client.Txn(ctx).
-			If(clientv3.Compare(clientv3.CreateRevision(k.Claim(run, node)), "=", o.rev)).
-			Then(clientv3.OpDelete(k.Claim(run, node)), clientv3.OpPut(o.key, string(val))).Commit()
-		cancel()
-		if err != nil {
-			a.log.Warn("hand back a step offered and not started: its claim will expire with the agent's lease", zap.String("node", node), zap.Error(err))
-			continue
-		}
-		a.log.Info("step offered and not started handed back (agent stopping)", zap.String("run", run), zap.String("node", node))
+		batch = append(batch, &pendingResult{it: o.c.item, offer: o.offer, rev: o.rev,
+			res: Result{HandedBack: true}, nlog: a.log.With(zap.String("run", o.c.item.Req.RunID), zap.String("node", o.c.item.Req.NodeID))})
+	}
+	for len(batch) > 0 {
+		n := min(len(batch), maxResultBatch)
+		a.writeResults(hard, batch[:n])
+		batch = batch[n:]
+	}
+	if len(offers) > 0 {
+		a.log.Info(fmt.Sprintf("%d steps offered and not started handed back (agent stopping)", len(offers)))
 	}
 }
 

@@ -29,15 +29,21 @@ type wireEvent struct {
 	Value   string         `json:"v,omitempty"`
 }
 
-// execute runs claimed item key (claim revision rev) and writes its result.
-func (a *Agent) execute(hard context.Context, key string, it Item, rev int64) {
+// event is w as a step event.
+func (w wireEvent) event() step.Event {
+	return step.Event{Kind: w.Kind, Level: w.Level, Message: w.Message, Percent: w.Percent, Key: w.Key, Value: w.Value}
+}
+
+// execute runs claimed (or offered) call cl and writes its result.
+func (a *Agent) execute(hard context.Context, cl claimable) {
+	key, it, rev := cl.key, cl.c.item, cl.rev
 	ctx, cancel := context.WithCancel(hard)
 	defer cancel()
 	if it.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(it.Timeout))
 		defer cancel()
 	}
-	r := &running{item: it, claimRev: rev, cancel: cancel}
+	r := &running{item: it, claimRev: rev, offer: cl.offer, cancel: cancel}
 	a.mu.Lock()
 	a.running[key] = r
 	a.mu.Unlock()
@@ -48,25 +54,39 @@ func (a *Agent) execute(hard context.Context, key string, it Item, rev int64) {
 	}()
 	nlog := a.log.With(zap.String("run", it.Req.RunID), zap.String("node", it.Req.NodeID), zap.String("op", it.Op), zap.Int64("claim", rev))
 	nlog.Info("step claimed", zap.Bool("check_first", it.CheckFirst), zap.String("lost_agent", it.LostAgent))
-	ev := &eventBatch{a: a, it: it, rev: rev}
+	fence := a.opts.Keys.Claim(it.Req.RunID, it.Req.NodeID)
+	if cl.offer != "" {
+		fence = cl.offer
+	}
+	ev := &eventBatch{a: a, it: it, rev: rev, fence: fence}
 	stopFlush := ev.start(ctx)
 	res := a.call(ctx, it, ev.add)
 	stopFlush()
 	trace(it.Req.NodeID, "ran")
-	res.Call, res.ClaimRev, res.Agent, res.Op = it.Call, rev, a.opts.Name, it.Op
+	res.Call, res.ClaimRev, res.Agent, res.Op, res.Node = it.Call, rev, a.opts.Name, it.Op, it.Req.NodeID
 	a.mu.Lock()
-	superseded := r.superseded
+	superseded, withdrawn := r.superseded, r.withdrawn
 	a.mu.Unlock()
 	if superseded {
 		nlog.Info("step withdrawn by the coordinator while it ran: no result to write", zap.String("status", string(res.Status)))
+		if cl.offer != "" {
+			a.writeResult(hard, &pendingResult{it: it, offer: cl.offer, rev: rev, withdrawn: withdrawn, nlog: nlog})
+		}
 		return
 	}
 	if hard.Err() != nil && res.Status != step.Succeeded {
 		// Cancelled by the operator (second signal): hand the step back.
-		a.handBack(it, key, rev, nlog)
+		if cl.offer == "" {
+			a.handBack(it, key, rev, nlog)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.writeResults(ctx, []*pendingResult{{it: it, offer: cl.offer, rev: rev, nlog: nlog,
+			res: Result{Call: it.Call, ClaimRev: rev, Agent: a.opts.Name, Op: it.Op, Node: it.Req.NodeID, HandedBack: true, CheckFirst: true}}})
 		return
 	}
-	a.writeResult(hard, it, res, ev.rest(), nlog)
+	a.writeResult(hard, &pendingResult{it: it, res: res, evs: ev.rest(), offer: cl.offer, rev: rev, nlog: nlog})
 }
 
 // call runs the item's operation through the local plugin host.
@@ -211,16 +231,35 @@ type pendingResult struct {
 	evs  []wireEvent
 	nlog *zap.Logger
 	done chan struct{}
+	// offer, rev: an offered call's batch and its revision ("": a call
+	// this agent claimed itself).
+	offer string
+	rev   int64
+	// withdrawn: the coordinator withdrew the offered call (this is the
+	// key that said so): no result, the call only counts as answered.
+	withdrawn string
 }
 
-// writeResult hands res to the result writer and waits until it is
-// written (or refused, or given up).
-func (a *Agent) writeResult(hard context.Context, it Item, res Result, evs []wireEvent, nlog *zap.Logger) {
-	p := &pendingResult{it: it, res: res, evs: evs, nlog: nlog, done: make(chan struct{})}
+// writeResult hands p to the result writer and waits until it is written
+// (or refused, or given up).
+func (a *Agent) writeResult(hard context.Context, p *pendingResult) {
+	p.done = make(chan struct{})
 	select {
 	case a.results <- p:
 		<-p.done
 	case <-hard.Done():
+	}
+}
+
+// queueResult hands p to the result writer without waiting.
+func (a *Agent) queueResult(p *pendingResult) {
+	if p.nlog == nil {
+		p.nlog = a.log
+	}
+	select {
+	case a.results <- p:
+	case <-time.After(time.Minute):
+		a.log.Warn("withdrawn step not counted in its offer batch: the batch goes with the agent's lease", zap.String("node", p.it.Req.NodeID))
 	}
 }
 
@@ -245,46 +284,129 @@ func (a *Agent) resultLoop(hard, stop context.Context) {
 		}
 		a.writeResults(hard, batch)
 		for _, p := range batch {
-			close(p.done)
+			if p.done != nil {
+				close(p.done)
+			}
 		}
 	}
 }
 
-// writeResults writes each result of batch if its claim still holds
-// (fencing: one nested transaction each); a refused one is written aside,
-// for the coordinator to journal. It tries again while etcd is
-// unreachable, until hard is done.
+// resultGroup is the results of one offer batch in one transaction.
+type resultGroup struct {
+	offer   string
+	run     string
+	rev     int64
+	results []Result
+	logs    []*pendingResult
+	markers []string // withdrawal keys to delete
+}
+
+// writeResults writes the results of batch, each only if its claim still
+// holds (fencing): a call this agent claimed in a nested transaction of
+// its own; the results of one offer batch together, in one key, with the
+// batch deleted once each of its calls is answered. A result refused is
+// written aside, for the coordinator to journal. It tries again while etcd
+// is unreachable, until hard is done.
 func (a *Agent) writeResults(hard context.Context, batch []*pendingResult) {
 	k := a.opts.Keys
-	ops := make([]clientv3.Op, len(batch))
-	vals := make([]string, len(batch))
-	for i, p := range batch {
-		run, node := p.it.Req.RunID, p.it.Req.NodeID
-		val, _ := json.Marshal(p.res)
-		vals[i] = string(val)
-		then := []clientv3.Op{clientv3.OpPut(k.Result(run, node), string(val))}
-		if len(p.evs) > 0 {
-			b, _ := json.Marshal(p.evs)
-			then = append([]clientv3.Op{clientv3.OpPut(k.Event(run, node, p.res.ClaimRev, 99999999), string(b))}, then...)
+	var ops []clientv3.Op
+	var own []*pendingResult
+	var groups []*resultGroup
+	byOffer := map[string]*resultGroup{}
+	for _, p := range batch {
+		if p.res.Call == "" {
+			p.res.Call, p.res.ClaimRev, p.res.Agent, p.res.Op, p.res.Node = p.it.Call, p.rev, a.opts.Name, p.it.Op, p.it.Req.NodeID
 		}
-		ops[i] = clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k.Claim(run, node)), "=", p.res.ClaimRev)}, then, nil)
+		if p.offer == "" {
+			run, node := p.it.Req.RunID, p.it.Req.NodeID
+			val, _ := json.Marshal(p.res)
+			then := []clientv3.Op{clientv3.OpPut(k.Result(run, node), string(val))}
+			if len(p.evs) > 0 {
+				b, _ := json.Marshal(p.evs)
+				then = append([]clientv3.Op{clientv3.OpPut(k.Event(run, node, p.res.ClaimRev, 99999999), string(b))}, then...)
+			}
+			ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k.Claim(run, node)), "=", p.res.ClaimRev)}, then, nil))
+			own = append(own, p)
+			continue
+		}
+		g := byOffer[p.offer]
+		if g == nil {
+			g = &resultGroup{offer: p.offer, run: p.it.Req.RunID, rev: p.rev}
+			byOffer[p.offer] = g
+			groups = append(groups, g)
+		}
+		if p.withdrawn != "" {
+			g.markers = append(g.markers, p.withdrawn)
+			continue
+		}
+		r := p.res
+		r.Events = p.evs
+		g.results = append(g.results, r)
+		g.logs = append(g.logs, p)
 	}
+	a.mu.Lock()
+	for _, g := range groups {
+		var then []clientv3.Op
+		if len(g.results) > 0 {
+			val, _ := json.Marshal(g.results)
+			id := fmt.Sprintf("%s.%x.%d", a.opts.Name, int64(a.lease), a.batchSeq.Add(1))
+			then = append(then, clientv3.OpPut(k.Batch(g.run, id), string(val)))
+		}
+		for _, m := range g.markers {
+			then = append(then, clientv3.OpDelete(m))
+		}
+		if bs := a.batches[g.offer]; bs != nil {
+			bs.left -= len(g.results) + len(g.markers)
+			if bs.left <= 0 {
+				delete(a.batches, g.offer)
+				a.settled[g.offer] = true
+				then = append(then, clientv3.OpDelete(g.offer))
+			}
+		}
+		ops = append(ops, clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(g.offer), "=", g.rev)}, then, nil))
+	}
+	a.mu.Unlock()
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		ctx, cancel := context.WithTimeout(hard, 10*time.Second)
 		resp, err := a.opts.Client.Txn(ctx).Then(ops...).Commit()
 		cancel()
 		if err == nil {
 			var refused []clientv3.Op
+			refuse := func(p *pendingResult, r Result) {
+				p.nlog.Error("result refused: this agent's claim was taken over (its lease expired); writing it aside for the journal",
+					zap.String("status", string(r.Status)))
+				val, _ := json.Marshal(r)
+				refused = append(refused, clientv3.OpPut(k.Refused(p.it.Req.RunID, r.Node, r.ClaimRev), string(val)))
+			}
 			for i, r := range resp.Responses {
-				p := batch[i]
+				held := false
 				if tr := r.GetResponseTxn(); tr != nil && tr.Succeeded {
+					held = true
+				}
+				if i < len(own) {
+					p := own[i]
+					if !held {
+						refuse(p, p.res)
+						continue
+					}
 					trace(p.it.Req.NodeID, "written")
 					p.nlog.Info("step done", zap.String("status", string(p.res.Status)), zap.Bool("restored", p.res.Restored), zap.String("error", p.res.Error))
 					continue
 				}
-				p.nlog.Error("result refused: this agent's claim was taken over (its lease expired); writing it aside for the journal",
-					zap.String("status", string(p.res.Status)))
-				refused = append(refused, clientv3.OpPut(k.Refused(p.it.Req.RunID, p.it.Req.NodeID, p.res.ClaimRev), vals[i]))
+				g := groups[i-len(own)]
+				for j, p := range g.logs {
+					switch {
+					case !held && p.res.HandedBack:
+						p.nlog.Warn("step not handed back: its offer went with this agent's lease; the coordinator puts it back")
+					case !held:
+						refuse(p, g.results[j])
+					case p.res.HandedBack:
+						p.nlog.Info("step handed back (agent stopping)", zap.Bool("check_first", p.res.CheckFirst))
+					default:
+						trace(p.it.Req.NodeID, "written")
+						p.nlog.Info("step done", zap.String("status", string(p.res.Status)), zap.Bool("restored", p.res.Restored), zap.String("error", p.res.Error))
+					}
+				}
 			}
 			if len(refused) > 0 {
 				ctx, cancel := context.WithTimeout(hard, 10*time.Second)
@@ -327,9 +449,10 @@ func (a *Agent) handBack(it Item, key string, rev int64, nlog *zap.Logger) {
 // eventBatch streams a step's events to etcd every 200 ms, fenced by the
 // claim; what is left goes with the result.
 type eventBatch struct {
-	a   *Agent
-	it  Item
-	rev int64
+	a     *Agent
+	it    Item
+	rev   int64
+	fence string // the claim, or the offer batch, whose revision is rev
 	mu  sync.Mutex
 	buf []wireEvent
 	seq int
@@ -381,7 +504,7 @@ func (b *eventBatch) flush(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	b.a.opts.Client.Txn(cctx).
-		If(clientv3.Compare(clientv3.CreateRevision(k.Claim(run, node)), "=", b.rev)).
+		If(clientv3.Compare(clientv3.CreateRevision(b.fence), "=", b.rev)).
 		Then(clientv3.OpPut(k.Event(run, node, b.rev, seq), string(val))).Commit()
 }
 
@@ -443,19 +566,34 @@ func (a *Agent) seeItem(kv *mvccpb.KeyValue, deleted bool) {
 	if !ok {
 		return
 	}
+	switch {
+	case p.kind == "batch" || p.kind == "ev" || p.kind == "result" || p.kind == "refused":
+		return
+	case p.kind == "offer" || p.kind == "withdraw":
+		if p.agent != a.opts.Name {
+			return
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if p.kind == "offer" {
+			if deleted {
+				delete(a.settled, string(kv.Key))
+			}
+			a.seeOfferLocked(kv, deleted)
+		} else if !deleted {
+			a.seeWithdrawLocked(kv, p.id)
+		}
+		return
+	}
 	ik := a.opts.Keys.Item(p.run, p.node)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
 	case p.kind == "claim" && !deleted:
 		delete(a.cand, ik) // taken
-		a.seeClaimLocked(ik, kv)
-	case p.kind == "claim":
-		a.dropOfferLocked(ik) // gone with a lease, or handed back
 	case p.kind == "item" && deleted:
 		delete(a.cand, ik)
-		a.dropOfferLocked(ik)
-		if r := a.running[ik]; r != nil {
+		if r := a.running[ik]; r != nil && r.offer == "" {
 			r.superseded = true
 			r.cancel() // the coordinator withdrew the call
 		}
@@ -465,19 +603,15 @@ func (a *Agent) seeItem(kv *mvccpb.KeyValue, deleted bool) {
 			return
 		}
 		a.seen++
-		if r := a.running[ik]; r != nil && (r.item.Call != it.Call || it.ClaimedBy == "") {
+		if r := a.running[ik]; r != nil && r.offer == "" && (r.item.Call != it.Call || it.ClaimedBy == "") {
 			// Put back (this agent's claim was lost), or another call: its
 			// result, if it writes one, is refused by fencing and journaled.
 			r.cancel()
 		}
 		if it.ClaimedBy != "" {
 			delete(a.cand, ik) // claimed (its claim may be gone with a lost agent: the coordinator puts it back)
-			if it.ClaimedBy == a.opts.Name {
-				a.seeOfferItemLocked(ik, it, kv.ModRevision) // offered to this agent, if its claim says so
-			}
 			return
 		}
-		a.dropOfferLocked(ik) // put back unclaimed
 		if _, ok := a.cand[ik]; !ok {
 			a.queue = append(a.queue, ik)
 			trace(p.node, "seen")
@@ -496,7 +630,7 @@ func (a *Agent) seeDelete(ev *clientv3.Event) {
 	defer a.mu.Unlock()
 	// One claim at a time per item: the one deleted is this agent's if it
 	// runs the item.
-	if r := a.running[ik]; r != nil && ev.Kv.ModRevision > r.claimRev {
+	if r := a.running[ik]; r != nil && r.offer == "" && ev.Kv.ModRevision > r.claimRev {
 		r.cancel() // the claim is gone (lease lost): the result would be refused
 	}
 }

@@ -32,13 +32,21 @@ type runWork struct {
 type call struct {
 	id       string
 	node     string
+	ctx      context.Context // the engine's: offering again stops with it
 	item     Item
+	val      []byte // item in JSON, as written unclaimed
 	itemRev  int64
 	claimRev int64 // 0 while unclaimed
 	agent    string
 	onEvent  func(step.Event)
 	done     chan Result
 	offered  *liveAgent // the agent the call was offered to, until it ends
+	// offerKey is the offer batch the call is in (set before the batch's
+	// transaction goes, "" once the call is put back); agentKey and lease
+	// are the agent's registration and lease it was offered under.
+	offerKey string
+	agentKey string
+	lease    clientv3.LeaseID
 }
 
 // orphan is a node's work found in etcd when the run's work was first
@@ -49,6 +57,9 @@ type orphan struct {
 	claim    *Claim
 	claimRev int64
 	result   *Result
+	// offerKey, lease: the item is in an offer batch to a live agent.
+	offerKey string
+	lease    clientv3.LeaseID
 }
 
 // work returns run's work, started on first use: the graph published for
@@ -75,36 +86,62 @@ func (rw *runWork) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the work of run %s: %w", rw.run, err)
 	}
+	orphan := func(node string) *orphan {
+		o := rw.orphans[node]
+		if o == nil {
+			o = &orphan{}
+			rw.orphans[node] = o
+		}
+		return o
+	}
 	for _, kv := range resp.Kvs {
 		p, ok := d.k.parse(string(kv.Key))
 		if !ok {
 			continue
 		}
-		if p.kind == "refused" {
-			rw.refused(kv)
-			continue
-		}
-		o := rw.orphans[p.node]
-		if o == nil {
-			o = &orphan{}
-			rw.orphans[p.node] = o
-		}
 		switch p.kind {
+		case "refused":
+			rw.refused(kv)
 		case "item":
 			var it Item
 			if json.Unmarshal(kv.Value, &it) == nil {
+				o := orphan(p.node)
 				o.item, o.itemRev = &it, kv.ModRevision
 			}
 		case "claim":
 			var cl Claim
 			if json.Unmarshal(kv.Value, &cl) == nil {
+				o := orphan(p.node)
 				o.claim, o.claimRev = &cl, kv.CreateRevision
 			}
 		case "result":
 			var r Result
 			if json.Unmarshal(kv.Value, &r) == nil {
-				o.result = &r
+				orphan(p.node).result = &r
 			}
+		case "offer":
+			var b OfferBatch
+			if json.Unmarshal(kv.Value, &b) != nil {
+				continue
+			}
+			for _, it := range b.Items {
+				o := orphan(it.Req.NodeID)
+				o.item, o.itemRev = &it, kv.ModRevision
+				o.claim, o.claimRev = &Claim{Agent: p.agent, Call: it.Call, By: b.By}, kv.CreateRevision
+				o.offerKey, o.lease = string(kv.Key), clientv3.LeaseID(kv.Lease)
+			}
+		case "batch":
+			var rs []Result
+			if json.Unmarshal(kv.Value, &rs) == nil {
+				for _, r := range rs {
+					if r.Node != "" && !r.HandedBack {
+						orphan(r.Node).result = &r
+					}
+				}
+			}
+			// Kept in memory now: a coordinator that takes over after this
+			// one finds the node running, and asks Check.
+			d.w.async("batch/"+string(kv.Key), clientv3.OpDelete(string(kv.Key)))
 		}
 	}
 	if n := len(rw.orphans); n > 0 {
@@ -124,20 +161,21 @@ func (d *Dispatcher) call(ctx context.Context, op, zone string, req step.Request
 	}
 	node := req.NodeID
 	trace(node, "call")
-	c := &call{node: node, onEvent: onEvent, done: make(chan Result, 1)}
+	c := &call{node: node, ctx: ctx, onEvent: onEvent, done: make(chan Result, 1)}
 	rw.mu.Lock()
 	o := rw.orphans[node]
 	delete(rw.orphans, node)
-	if o != nil && o.item != nil && o.item.Op == opRestore && op != opVerify {
-		if o.result != nil && o.result.Call == o.item.Call {
+	if o != nil && op != opVerify {
+		if r := o.result; r != nil && r.Op == opRestore && (o.item == nil || r.Call == o.item.Call) {
 			rw.mu.Unlock()
-			d.log.Info("adopted a result left by an earlier coordinator", zap.String("run", rw.run), zap.String("node", node), zap.String("agent", o.result.Agent))
+			d.log.Info("adopted a result left by an earlier coordinator", zap.String("run", rw.run), zap.String("node", node), zap.String("agent", r.Agent))
 			d.w.async(rw.run+"/"+node, clientv3.OpDelete(d.k.Node(rw.run, node), clientv3.WithPrefix()))
-			return answer(*o.result)
+			return answer(*r)
 		}
-		if o.claim != nil && o.claim.Call == o.item.Call {
+		if o.item != nil && o.item.Op == opRestore && o.claim != nil && o.claim.Call == o.item.Call {
 			// Still running on a live agent: wait for it, do not run it twice.
 			c.id, c.item, c.itemRev, c.claimRev, c.agent = o.item.Call, *o.item, o.itemRev, o.claimRev, o.claim.Agent
+			c.offerKey, c.lease, c.agentKey = o.offerKey, o.lease, d.k.Agent(o.claim.Agent)
 			rw.calls[node] = c
 			rw.mu.Unlock()
 			d.log.Info("adopted a step still running on an agent", zap.String("run", rw.run), zap.String("node", node), zap.String("agent", c.agent))
@@ -150,44 +188,84 @@ func (d *Dispatcher) call(ctx context.Context, op, zone string, req step.Request
 	if dl, ok := ctx.Deadline(); ok {
 		c.item.Timeout = Duration(time.Until(dl))
 	}
+	c.val, _ = json.Marshal(c.item)
 	rw.calls[node] = c
 	rw.mu.Unlock()
-	key := rw.run + "/" + node
-	if o != nil {
-		if _, err := d.w.do(ctx, key, clientv3.OpDelete(d.k.Node(rw.run, node), clientv3.WithPrefix())); err != nil {
+	if o != nil && (o.item != nil || o.claim != nil || o.result != nil) {
+		if _, err := d.w.do(ctx, rw.run+"/"+node, clientv3.OpDelete(d.k.Node(rw.run, node), clientv3.WithPrefix())); err != nil {
 			rw.forget(c)
 			return Result{}, fmt.Errorf("dispatch node %q: %w", node, err)
 		}
 	}
-	var write clientv3.Op
-	la := d.offerTo(zone)
-	if la != nil {
-		write = d.offerOp(rw.run, c, la)
-	} else {
-		val, _ := json.Marshal(c.item)
-		write = clientv3.OpPut(d.k.Item(rw.run, node), string(val))
-	}
-	res := d.w.doTxn(ctx, key, write)
-	rw.mu.Lock()
-	if la != nil && res.err == nil && res.held && rw.calls[node] == c {
-		c.offered = la // released when the call ends or its claim goes
-		la = nil
-	}
-	rw.mu.Unlock()
-	if la != nil {
-		d.release(la) // not offered after all: written unclaimed
-	}
-	if res.err != nil {
+	if err := rw.send(ctx, c); err != nil {
 		rw.forget(c)
-		return Result{}, fmt.Errorf("dispatch node %q to the agents of zone %q: %w", node, zone, res.err)
+		return Result{}, fmt.Errorf("dispatch node %q to the agents of zone %q: %w", node, zone, err)
 	}
 	trace(node, "dispatched")
-	rw.mu.Lock()
-	if c.itemRev == 0 {
-		c.itemRev = res.rev
-	}
-	rw.mu.Unlock()
 	return rw.wait(ctx, c)
+}
+
+// send writes c for the agents of its zone: offered to the live agent with
+// the most free slots, or unclaimed (no agent has a free slot, or the one
+// chosen has just gone).
+func (rw *runWork) send(ctx context.Context, c *call) error {
+	d := rw.d
+	key := rw.run + "/" + c.node
+	la := d.offerTo(c.item.Zone)
+	if la == nil {
+		rev, err := d.w.do(ctx, key, clientv3.OpPut(d.k.Item(rw.run, c.node), string(c.val)))
+		if err != nil {
+			return err
+		}
+		rw.mu.Lock()
+		c.itemRev = rev
+		rw.mu.Unlock()
+		return nil
+	}
+	res := d.w.doOffer(ctx, key, &offer{rw: rw, c: c, la: la, val: c.val})
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	live := rw.calls[c.node] == c
+	switch {
+	case res.err != nil:
+		d.release(la)
+		if live {
+			c.offerKey = ""
+		}
+		return res.err
+	case !res.held:
+		d.release(la) // not offered after all: written unclaimed
+		if live {
+			c.offerKey, c.itemRev = "", res.rev
+		}
+	case live && c.offerKey == res.key:
+		c.offered = la // released when the call ends or its offer goes
+		c.claimRev, c.agent, c.agentKey, c.lease = res.rev, la.name, la.key, la.lease
+	default:
+		d.release(la) // ended, or its offer went with the agent already
+	}
+	return nil
+}
+
+// again offers c again after it was put back (its agent lost, or handed
+// back); an operator's stop (the call's context) ends the attempts.
+func (rw *runWork) again(c *call) {
+	d := rw.d
+	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
+		rw.mu.Lock()
+		live := rw.calls[c.node] == c
+		c.val, _ = json.Marshal(c.item)
+		rw.mu.Unlock()
+		if !live || c.ctx.Err() != nil || d.ctx.Err() != nil {
+			return
+		}
+		err := rw.send(c.ctx, c)
+		if err == nil {
+			return
+		}
+		d.log.Warn("offer a step again: trying again", zap.String("run", rw.run), zap.String("node", c.node), zap.Error(err))
+		sleep(c.ctx, wait)
+	}
 }
 
 func (rw *runWork) forget(c *call) {
@@ -200,7 +278,7 @@ func (rw *runWork) forget(c *call) {
 }
 
 // releaseLocked uncounts c on the agent it was offered to (the call ended,
-// or its claim went with the agent).
+// or its offer went with the agent).
 func (rw *runWork) releaseLocked(c *call) {
 	if c.offered != nil {
 		rw.d.release(c.offered)
@@ -219,7 +297,17 @@ func (rw *runWork) wait(ctx context.Context, c *call) (Result, error) {
 	case <-d.ctx.Done():
 	}
 	rw.forget(c)
-	d.w.async(rw.run+"/"+c.node, clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix()))
+	rw.mu.Lock()
+	offerKey, agentKey, agent, lease := c.offerKey, c.agentKey, c.agent, c.lease
+	rw.mu.Unlock()
+	ops := []clientv3.Op{clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix())}
+	if offerKey != "" && lease != 0 {
+		// The agent cancels it, and counts it answered in its batch.
+		ops = append(ops, clientv3.OpTxn(
+			[]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(agentKey), "=", lease)},
+			[]clientv3.Op{clientv3.OpPut(d.k.Withdraw(rw.run, agent, c.id), offerKey, clientv3.WithLease(lease))}, nil))
+	}
+	d.w.async(rw.run+"/"+c.node, ops...)
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
@@ -257,10 +345,13 @@ func (rw *runWork) watch(from int64) {
 }
 
 // handle applies a batch of watch events: claims, events and lost claims
-// first, results after (a result and its events come in one revision).
+// first, results after (a result and its events come in one revision),
+// offer batches gone last (an agent deletes its batch in the revision that
+// writes its last results).
 func (rw *runWork) handle(evs []*clientv3.Event) {
 	d := rw.d
-	var results []*mvccpb.KeyValue
+	var results, batches []*mvccpb.KeyValue
+	var gone []string
 	rw.mu.Lock()
 	for _, ev := range evs {
 		p, ok := d.k.parse(string(ev.Kv.Key))
@@ -275,6 +366,10 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 			go rw.refused(kv)
 		case p.kind == "result" && !del:
 			results = append(results, ev.Kv)
+		case p.kind == "batch" && !del:
+			batches = append(batches, ev.Kv)
+		case p.kind == "offer" && del:
+			gone = append(gone, string(ev.Kv.Key))
 		case c == nil:
 		case p.kind == "claim" && !del:
 			var cl Claim
@@ -284,7 +379,7 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 			}
 		case p.kind == "claim" && del:
 			// One claim at a time per item: the one deleted is the call's.
-			if c.claimRev != 0 && ev.Kv.ModRevision > c.claimRev {
+			if c.offerKey == "" && c.claimRev != 0 && ev.Kv.ModRevision > c.claimRev {
 				rev, agent, it, itemRev := c.claimRev, c.agent, c.item, c.itemRev
 				c.claimRev = 0
 				rw.releaseLocked(c)
@@ -296,11 +391,11 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 				c.item, c.itemRev = it, ev.Kv.ModRevision
 			}
 		case p.kind == "ev" && !del:
-			if p.rev == c.claimRev && c.onEvent != nil {
+			if (p.rev == c.claimRev || c.claimRev == 0) && c.onEvent != nil {
 				var wevs []wireEvent
 				if json.Unmarshal(ev.Kv.Value, &wevs) == nil {
 					for _, w := range wevs {
-						c.onEvent(step.Event{Kind: w.Kind, Level: w.Level, Message: w.Message, Percent: w.Percent, Key: w.Key, Value: w.Value})
+						c.onEvent(w.event())
 					}
 				}
 			}
@@ -308,26 +403,86 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 	}
 	var done []*call
 	var got []Result
+	deliver := func(r Result) {
+		c := rw.calls[r.Node]
+		if c == nil || r.Call != c.id {
+			if o := rw.orphans[r.Node]; o != nil && r.Op == opRestore && !r.HandedBack {
+				o.result = &r // an adopted call's, before the engine asks for it
+			}
+			return // a call withdrawn or answered already
+		}
+		if r.HandedBack {
+			rw.putBackLocked(c, r.CheckFirst, "")
+			return
+		}
+		delete(rw.calls, r.Node)
+		rw.releaseLocked(c)
+		done, got = append(done, c), append(got, r)
+	}
 	for _, kv := range results {
 		p, _ := d.k.parse(string(kv.Key))
 		var r Result
 		if json.Unmarshal(kv.Value, &r) != nil {
 			continue
 		}
-		c := rw.calls[p.node]
-		if c == nil || r.Call != c.id {
-			continue // a call withdrawn or answered already
+		r.Node = p.node
+		deliver(r)
+	}
+	for _, kv := range batches {
+		var rs []Result
+		json.Unmarshal(kv.Value, &rs)
+		for _, r := range rs {
+			deliver(r)
 		}
-		delete(rw.calls, p.node)
-		rw.releaseLocked(c)
-		done, got = append(done, c), append(got, r)
+		d.w.async("batch/"+string(kv.Key), clientv3.OpDelete(string(kv.Key)))
+	}
+	for _, key := range gone {
+		for _, o := range rw.orphans {
+			if o.offerKey == key {
+				o.claim, o.offerKey = nil, ""
+			}
+		}
+		for _, c := range rw.calls {
+			if c.offerKey == key {
+				rw.putBackLocked(c, true, c.agent)
+			}
+		}
 	}
 	rw.mu.Unlock()
 	for i, c := range done {
 		trace(c.node, "answered")
-		d.w.async(rw.run+"/"+c.node, clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix()))
+		if c.offerKey == "" {
+			d.w.async(rw.run+"/"+c.node, clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix()))
+		}
+		if c.onEvent != nil {
+			for _, w := range got[i].Events {
+				c.onEvent(w.event())
+			}
+		}
+		got[i].Events = nil
 		c.done <- got[i]
 	}
+}
+
+// putBackLocked takes c out of its offer batch and offers it again: its
+// agent handed it back (checkFirst if it had started it), or is lost (its
+// lease expired with the batch: journaled as "left running by lost agent
+// N", and the next agent asks Check first).
+func (rw *runWork) putBackLocked(c *call, checkFirst bool, lostAgent string) {
+	rev := c.claimRev
+	c.offerKey, c.claimRev = "", 0
+	rw.releaseLocked(c)
+	c.item.CheckFirst = c.item.CheckFirst || checkFirst
+	if lostAgent != "" {
+		c.item.LostAgent = lostAgent
+	}
+	it := c.item
+	go func() {
+		if lostAgent != "" {
+			rw.journalLost(c.node, lostAgent, rev, it.Zone)
+		}
+		rw.again(c)
+	}()
 }
 
 // lost puts back a call whose claim went away with its agent's lease
@@ -354,16 +509,21 @@ func (rw *runWork) lost(c *call, agent string, claimRev int64, it Item, itemRev 
 		if !resp.Succeeded {
 			return
 		}
-		zone := it.Zone
-		if zone == "" {
-			zone = "(any)"
-		}
-		msg := fmt.Sprintf("left running by lost agent %s (its lease expired; claim revision %d): given to another agent of zone %s, which asks Check first", agent, claimRev, zone)
-		d.log.Warn(msg, zap.String("run", rw.run), zap.String("node", c.node))
-		rw.journal(&state.Entry{Type: EntryAgentLost, NodeID: c.node, State: state.NodeRunning, Message: msg,
-			Data: map[string]string{"agent": agent, "zone": it.Zone, "claim_rev": fmt.Sprint(claimRev)}})
+		rw.journalLost(c.node, agent, claimRev, it.Zone)
 		return
 	}
+}
+
+// journalLost journals node "left running by lost agent".
+func (rw *runWork) journalLost(node, agent string, claimRev int64, zone string) {
+	shown := zone
+	if shown == "" {
+		shown = "(any)"
+	}
+	msg := fmt.Sprintf("left running by lost agent %s (its lease expired; claim revision %d): given to another agent of zone %s, which asks Check first", agent, claimRev, shown)
+	rw.d.log.Warn(msg, zap.String("run", rw.run), zap.String("node", node))
+	rw.journal(&state.Entry{Type: EntryAgentLost, NodeID: node, State: state.NodeRunning, Message: msg,
+		Data: map[string]string{"agent": agent, "zone": zone, "claim_rev": fmt.Sprint(claimRev)}})
 }
 
 // refused journals a late result that fencing refused, and removes it.
@@ -372,6 +532,9 @@ func (rw *runWork) refused(kv *mvccpb.KeyValue) {
 	var r Result
 	json.Unmarshal(kv.Value, &r)
 	p, _ := d.k.parse(string(kv.Key))
+	if r.Node != "" {
+		p.node = r.Node
+	}
 	what := string(r.Status)
 	if r.Op == opCheck {
 		what = fmt.Sprintf("restored=%v", r.Restored)

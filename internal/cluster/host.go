@@ -87,7 +87,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Dispatcher{o: o, k: o.Keys, log: o.Logger, ctx: ctx, cancel: cancel, hash: o.Graph.Hash(),
 		zones: map[string]int{}, agents: map[string]*liveAgent{}, served: map[string]bool{}, runs: map[string]*runWork{}, ready: make(chan struct{})}
-	d.w = newWriter(o.Client, d.log)
+	d.w = newWriter(o.Client, d.log, d.groupOffers)
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.watchAgents() }()
 	return d

@@ -51,6 +51,18 @@ func (k Keys) Event(run, node string, rev int64, seq int) string {
 	return fmt.Sprintf("%sev/%016d-%08d", k.Node(run, node), rev, seq)
 }
 
+// Offer is the key of offer batch id: calls a coordinator claimed at once
+// for agent, under the agent's lease (offer.go).
+func (k Keys) Offer(run, agent, id string) string { return k.Run(run) + "o/" + agent + "/" + id }
+
+// Batch is the key of result batch id: the results an agent wrote at once
+// for the calls of one offer batch.
+func (k Keys) Batch(run, id string) string { return k.Run(run) + "b/" + id }
+
+// Withdraw is the key that withdraws offered call from agent, under the
+// agent's lease.
+func (k Keys) Withdraw(run, agent, call string) string { return k.Run(run) + "x/" + agent + "/" + call }
+
 // Refused is the key of a late result refused: node's, claim rev.
 func (k Keys) Refused(run, node string, rev int64) string {
 	return fmt.Sprintf("%srefused/%s-%d", k.Run(run), node, rev)
@@ -68,8 +80,10 @@ func (k Keys) Commands() string { return k.Root + "commands/" }
 // parsed is a key under Runs, taken apart.
 type parsed struct {
 	run, node string
-	kind      string // "item", "claim", "result", "ev", "refused"
+	kind      string // "item", "claim", "result", "ev", "refused", "offer", "batch", "withdraw"
 	rev       int64  // ev: the claim's revision
+	agent     string // offer, withdraw: the agent
+	id        string // offer, batch: the batch's id; withdraw: the call
 }
 
 // parse takes a key under Runs apart; ok is false for any other key.
@@ -91,6 +105,20 @@ func (k Keys) parse(key string) (p parsed, ok bool) {
 		p.node, p.kind = ref[:i], "refused"
 		p.rev, _ = strconv.ParseInt(ref[i+1:], 10, 64)
 		return p, true
+	}
+	for _, kind := range [...]string{"o/", "x/"} {
+		if r, ok := strings.CutPrefix(rest, kind); ok {
+			agent, id, ok := strings.Cut(r, "/")
+			if !ok || agent == "" || id == "" {
+				return p, false
+			}
+			p.kind, p.agent, p.id = map[string]string{"o/": "offer", "x/": "withdraw"}[kind], agent, id
+			return p, true
+		}
+	}
+	if id, ok := strings.CutPrefix(rest, "b/"); ok {
+		p.kind, p.id = "batch", id
+		return p, ok && id != ""
 	}
 	rest, ok = strings.CutPrefix(rest, "n/")
 	if !ok {
@@ -186,6 +214,22 @@ type Result struct {
 	// Checked says the step was left running by a lost agent and Check
 	// found it restored: it was not restored again.
 	Checked bool `json:"checked,omitempty"`
+	// Node is the call's node (results of an offer batch travel together).
+	Node string `json:"node,omitempty"`
+	// HandedBack says the agent gives an offered call back instead of a
+	// result: it stops (never started: no Check needed) or was stopped
+	// while the call ran (CheckFirst). The coordinator offers it again.
+	HandedBack bool `json:"handed_back,omitempty"`
+	CheckFirst bool `json:"check_first,omitempty"`
+	// Events are the call's last events, not streamed yet.
+	Events []wireEvent `json:"events,omitempty"`
+}
+
+// OfferBatch is the value of an offer key: calls a coordinator claimed for
+// one agent in one transaction.
+type OfferBatch struct {
+	By    string `json:"by"`
+	Items []Item `json:"items"`
 }
 
 // AgentInfo is an agent's registration.

@@ -2,22 +2,30 @@ package cluster
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Offers: the coordinator claims a call for a live agent of its zone that
-// has a free slot, in the transaction that writes the item, instead of
-// writing it unclaimed and waiting for an agent to see it and claim it:
-// one etcd round trip less per step on the critical path. The claim is the
-// one an agent would have made: created under the agent's lease (so that it
-// goes with the agent), its create revision fencing the result, the item
-// marked ClaimedBy. The transaction holds only if the agent's registration
-// is still under that lease and nobody claimed the item; otherwise it
-// writes the item unclaimed, for any agent of the zone to claim as before.
-// The agent runs an offered call when it has a free slot (it never runs
-// more than its slots at once); one it could not start before it stopped
-// it hands back unclaimed.
+// Offers: the coordinator claims calls for a live agent of their zone that
+// has free slots, in the transaction that writes them, instead of writing
+// each call unclaimed and waiting for an agent to see it and claim it. The
+// calls offered to one agent in one transaction travel in one key, an offer
+// batch (Keys.Offer), created under the agent's lease: it goes with the
+// agent, and its create revision fences every result of its calls. One key
+// per agent and transaction, not two per call: on a run of many short
+// steps the etcd members' work (Raft entries, watch events) is per key.
+//
+// The transaction holds only while the agent's registration is still under
+// that lease; otherwise the calls are written unclaimed (Keys.Item), for any
+// agent of the zone to claim as before. The agent runs an offered call when
+// it has a free slot (never more than its slots at once), writes the results
+// of one offer batch together (Keys.Batch), fenced by the offer's revision,
+// and deletes the offer once each of its calls is answered. A call it could
+// not start before it stopped, or that it cancelled when told to stop at
+// once, it hands back in a result marked so; the coordinator offers it
+// again.
 
 // liveAgent is a registered agent as the dispatcher sees it.
 type liveAgent struct {
@@ -57,24 +65,82 @@ func (d *Dispatcher) release(la *liveAgent) {
 	}
 }
 
-// offerOp is the transaction that writes c's item claimed for agent la,
-// or unclaimed if la's registration is no longer under its lease or the
-// item is claimed.
-func (d *Dispatcher) offerOp(run string, c *call, la *liveAgent) clientv3.Op {
-	k := d.k
-	free, _ := json.Marshal(c.item)
-	marked := c.item
-	marked.ClaimedBy = la.name
-	claimed, _ := json.Marshal(marked)
-	cl, _ := json.Marshal(Claim{Agent: la.name, Call: c.id, By: d.o.Name})
-	return clientv3.OpTxn(
-		[]clientv3.Cmp{
-			clientv3.Compare(clientv3.LeaseValue(la.key), "=", la.lease),
-			clientv3.Compare(clientv3.CreateRevision(k.Claim(run, c.node)), "=", 0),
-		},
-		[]clientv3.Op{
-			clientv3.OpPut(k.Item(run, c.node), string(claimed)),
-			clientv3.OpPut(k.Claim(run, c.node), string(cl), clientv3.WithLease(la.lease)),
-		},
-		[]clientv3.Op{clientv3.OpPut(k.Item(run, c.node), string(free))})
+// offer is a call to offer to an agent, in a writer's request: the writer
+// puts the offers of one agent in one transaction into one offer batch.
+type offer struct {
+	rw  *runWork
+	c   *call
+	la  *liveAgent
+	val []byte // the call's item, unclaimed, in JSON
+}
+
+// offerWire is an OfferBatch as the coordinator writes it: each item's
+// JSON is the one it would write unclaimed.
+type offerWire struct {
+	By    string            `json:"by"`
+	Items []json.RawMessage `json:"items"`
+}
+
+// maxOfferBytes bounds an offer batch's value; a transaction also writes
+// the calls unclaimed in its other branch, and stays well under etcd's
+// request size limit (1.5 MiB by default).
+const maxOfferBytes = 256 << 10
+
+// offerGroup is one offer batch being written.
+type offerGroup struct {
+	key    string
+	offers []*wreq
+}
+
+// groupOffers builds the offer batches of reqs (each an offer): one nested
+// transaction per agent (and run), holding while the agent's registration
+// is under the lease the calls were offered for; else its calls are
+// written unclaimed. The batch's key is set on each call before the
+// transaction goes (see runWork.handle: a batch deleted with its agent's
+// lease may be seen before the transaction's answer).
+func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offerGroup) {
+	type gk struct {
+		run, agent string
+		lease      clientv3.LeaseID
+	}
+	type acc struct {
+		g     offerGroup
+		la    *liveAgent
+		batch offerWire
+		free  []clientv3.Op
+		size  int
+	}
+	var order []*acc
+	open := map[gk]*acc{}
+	for _, r := range reqs {
+		o := r.offer
+		k := gk{o.rw.run, o.la.key, o.la.lease}
+		a := open[k]
+		if a != nil && (a.size > maxOfferBytes || len(a.batch.Items) >= maxBatchOps) {
+			a = nil
+		}
+		if a == nil {
+			id := fmt.Sprintf("%s.%d", strings.ReplaceAll(d.o.Name, "/", "_"), d.seq.Add(1))
+			a = &acc{la: o.la, batch: offerWire{By: d.o.Name}}
+			a.g.key = d.k.Offer(o.rw.run, o.la.name, id)
+			open[k] = a
+			order = append(order, a)
+		}
+		o.rw.mu.Lock()
+		o.c.offerKey, o.c.claimRev = a.g.key, 0
+		o.rw.mu.Unlock()
+		a.free = append(a.free, clientv3.OpPut(d.k.Item(o.rw.run, o.c.node), string(o.val)))
+		a.batch.Items = append(a.batch.Items, o.val)
+		a.size += r.size
+		a.g.offers = append(a.g.offers, r)
+	}
+	for _, a := range order {
+		val, _ := json.Marshal(a.batch)
+		ops = append(ops, clientv3.OpTxn(
+			[]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(a.la.key), "=", a.la.lease)},
+			[]clientv3.Op{clientv3.OpPut(a.g.key, string(val), clientv3.WithLease(a.la.lease))},
+			a.free))
+		groups = append(groups, a.g)
+	}
+	return ops, groups
 }

@@ -18,8 +18,9 @@ import (
 	"github.com/reprise-si/reprise/internal/etcdtest"
 )
 
-// claimLog records every claim written under a run prefix: offers (By a
-// coordinator) and an agent's own claims.
+// claimLog records every claim written under a run prefix: the calls of
+// offer batches (claimed by a coordinator for an agent) and an agent's own
+// claims.
 type claimLog struct {
 	mu     sync.Mutex
 	offers map[string]int // agent → claims made for it by a coordinator
@@ -34,7 +35,22 @@ func watchClaims(t *testing.T, c *etcdtest.Cluster, k cluster.Keys) *claimLog {
 	go func() {
 		for wr := range wch {
 			for _, ev := range wr.Events {
-				if ev.Type != clientv3.EventTypePut || !strings.HasSuffix(string(ev.Kv.Key), "/claim") {
+				if ev.Type != clientv3.EventTypePut {
+					continue
+				}
+				key := string(ev.Kv.Key)
+				if i := strings.Index(key, "/o/"); i >= 0 {
+					var b cluster.OfferBatch
+					if json.Unmarshal(ev.Kv.Value, &b) != nil {
+						continue
+					}
+					agent, _, _ := strings.Cut(key[i+3:], "/")
+					cl.mu.Lock()
+					cl.offers[agent] += len(b.Items)
+					cl.mu.Unlock()
+					continue
+				}
+				if !strings.HasSuffix(key, "/claim") {
 					continue
 				}
 				var claim cluster.Claim

@@ -12,6 +12,10 @@ import (
 // maxBatchOps stays under etcd's --max-txn-ops (128 by default).
 const maxBatchOps = 100
 
+// maxTxnBytes bounds the values of one transaction, well under etcd's
+// request size limit (1.5 MiB by default).
+const maxTxnBytes = 1 << 20
+
 // maxInFlight is how many of the dispatcher's transactions are in flight
 // at once. One: the writes queued while a transaction commits all go in the
 // next one (group commit). Measured on 2 shared cores with the three etcd
@@ -39,26 +43,37 @@ type writer struct {
 	closing  bool
 	wake     chan struct{}
 	wg       sync.WaitGroup // the loop and the transactions in flight
+	// group builds the offer batches of the offers of one transaction
+	// (Dispatcher.groupOffers).
+	group func([]*wreq) ([]clientv3.Op, []offerGroup)
 }
 
 type wreq struct {
 	ctx  context.Context
 	node string
 	ops  []clientv3.Op
-	done chan wres // nil: nobody waits
+	// offer, instead of ops: a call offered to an agent, written in the
+	// agent's offer batch of the transaction.
+	offer *offer
+	size  int       // the bytes it writes, about
+	done  chan wres // nil: nobody waits
 }
+
+// cost is what r counts against maxBatchOps.
+func (r *wreq) cost() int { return max(1, len(r.ops)) }
 
 type wres struct {
 	rev int64
 	err error
 	// held: every nested transaction among the write's operations took
-	// its Then branch.
+	// its Then branch (an offer: the agent's offer batch was written).
 	held bool
+	key  string // an offer held: its offer batch
 }
 
-func newWriter(cli *clientv3.Client, log *zap.Logger) *writer {
+func newWriter(cli *clientv3.Client, log *zap.Logger, group func([]*wreq) ([]clientv3.Op, []offerGroup)) *writer {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &writer{cli: cli, log: log, ctx: ctx, cancel: cancel, busy: map[string]bool{}, wake: make(chan struct{}, 1)}
+	w := &writer{cli: cli, log: log, ctx: ctx, cancel: cancel, busy: map[string]bool{}, wake: make(chan struct{}, 1), group: group}
 	w.wg.Add(1)
 	go func() { defer w.wg.Done(); w.loop() }()
 	return w
@@ -94,7 +109,22 @@ func (w *writer) do(ctx context.Context, node string, ops ...clientv3.Op) (int64
 // doTxn is do, telling also whether the nested transactions among ops
 // held (took their Then branch).
 func (w *writer) doTxn(ctx context.Context, node string, ops ...clientv3.Op) wres {
-	r := &wreq{ctx: ctx, node: node, ops: ops, done: make(chan wres, 1)}
+	return w.doReq(ctx, &wreq{ctx: ctx, node: node, ops: ops})
+}
+
+// doOffer writes o in its agent's offer batch (or unclaimed, if the
+// agent's registration is no longer under its lease).
+func (w *writer) doOffer(ctx context.Context, node string, o *offer) wres {
+	return w.doReq(ctx, &wreq{ctx: ctx, node: node, offer: o, size: 2 * len(o.val)})
+}
+
+func (w *writer) doReq(ctx context.Context, r *wreq) wres {
+	r.done = make(chan wres, 1)
+	if r.size == 0 {
+		for _, op := range r.ops {
+			r.size += len(op.KeyBytes()) + len(op.ValueBytes())
+		}
+	}
 	if err := w.enqueue(r); err != nil {
 		return wres{err: err}
 	}
@@ -110,7 +140,11 @@ func (w *writer) doTxn(ctx context.Context, node string, ops ...clientv3.Op) wre
 
 // async writes ops of node without waiting.
 func (w *writer) async(node string, ops ...clientv3.Op) {
-	w.enqueue(&wreq{ctx: w.ctx, node: node, ops: ops})
+	r := &wreq{ctx: w.ctx, node: node, ops: ops}
+	for _, op := range ops {
+		r.size += len(op.KeyBytes()) + len(op.ValueBytes())
+	}
+	w.enqueue(r)
 }
 
 func (w *writer) enqueue(r *wreq) error {
@@ -171,13 +205,13 @@ func (w *writer) loop() {
 
 // takeLocked takes the writes that may go now, oldest first: not of a node
 // with a write in flight, or held back, or already in this batch; at most
-// maxBatchOps operations. nil: none.
+// maxBatchOps operations and maxTxnBytes. nil: none.
 func (w *writer) takeLocked() []*wreq {
 	var batch, rest []*wreq
 	held := map[string]bool{}
-	n := 0
+	n, size := 0, 0
 	for i, r := range w.queue {
-		if n+len(r.ops) > maxBatchOps && n > 0 {
+		if (n+r.cost() > maxBatchOps || size+r.size > maxTxnBytes) && n > 0 {
 			rest = append(rest, w.queue[i:]...)
 			break
 		}
@@ -188,7 +222,8 @@ func (w *writer) takeLocked() []*wreq {
 		}
 		held[r.node] = true // one write per node per transaction
 		batch = append(batch, r)
-		n += len(r.ops)
+		n += r.cost()
+		size += r.size
 	}
 	w.queue = rest
 	return batch
@@ -210,6 +245,7 @@ func (w *writer) fail(err error) {
 func (w *writer) commit(batch []*wreq) {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		var ops []clientv3.Op
+		var offers []*wreq
 		live := batch[:0]
 		for _, r := range batch {
 			if r.ctx.Err() != nil {
@@ -219,18 +255,43 @@ func (w *writer) commit(batch []*wreq) {
 				continue
 			}
 			live = append(live, r)
+			if r.offer != nil {
+				offers = append(offers, r)
+				continue
+			}
 			ops = append(ops, r.ops...)
 		}
 		batch = live
 		if len(batch) == 0 {
 			return
 		}
+		plain := len(ops)
+		var groups []offerGroup
+		if len(offers) > 0 {
+			var gops []clientv3.Op
+			gops, groups = w.group(offers)
+			ops = append(ops, gops...)
+		}
 		ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
 		resp, err := w.cli.Txn(ctx).Then(ops...).Commit()
 		cancel()
 		if err == nil {
+			for i, g := range groups {
+				tr := resp.Responses[plain+i].GetResponseTxn()
+				held := tr != nil && tr.Succeeded
+				for _, r := range g.offers {
+					res := wres{rev: resp.Header.Revision, held: held}
+					if held {
+						res.key = g.key
+					}
+					r.done <- res
+				}
+			}
 			off := 0
 			for _, r := range batch {
+				if r.offer != nil {
+					continue
+				}
 				held := true
 				for i, op := range r.ops {
 					if op.IsTxn() && off+i < len(resp.Responses) {
