@@ -273,15 +273,28 @@ func (a *Agent) resultLoop(hard, stop context.Context) {
 			return
 		}
 		batch := []*pendingResult{first}
+		hold := time.NewTimer(resultHold)
 	fill:
 		for len(batch) < maxResultBatch {
 			select {
 			case p := <-a.results:
 				batch = append(batch, p)
+				continue
 			default:
+			}
+			if !a.batchesRunning(batch) {
+				break
+			}
+			select {
+			case p := <-a.results:
+				batch = append(batch, p)
+			case <-hold.C:
+				break fill
+			case <-stop.Done():
 				break fill
 			}
 		}
+		hold.Stop()
 		a.writeResults(hard, batch)
 		for _, p := range batch {
 			if p.done != nil {
@@ -289,6 +302,31 @@ func (a *Agent) resultLoop(hard, stop context.Context) {
 			}
 		}
 	}
+}
+
+// resultHold bounds how long a result waits for the other calls of its
+// offer batch that this agent runs.
+const resultHold = 10 * time.Millisecond
+
+// batchesRunning tells whether some call of the offer batches of batch's
+// results is not answered and not in batch: the results of one offer batch
+// then wait for each other a little (resultHold), and go in one key and
+// reach the coordinator together.
+func (a *Agent) batchesRunning(batch []*pendingResult) bool {
+	in := map[string]int{}
+	for _, p := range batch {
+		if p.offer != "" {
+			in[p.offer]++
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for offer, n := range in {
+		if bs := a.batches[offer]; bs != nil && bs.left > n {
+			return true
+		}
+	}
+	return false
 }
 
 // resultGroup is the results of one offer batch in one transaction.

@@ -52,7 +52,9 @@ func noopGraph(n int) string {
 //     dispatched through etcd to three agents of the zone;
 //   - agents-bbolt (REPRISE_BENCH_AGENTS_BBOLT=1): the three agents with
 //     the state in a bbolt file, to separate the dispatch's cost from the
-//     state's.
+//     state's;
+//   - etcd-local (REPRISE_BENCH_ETCD_LOCAL=1): the state on etcd and every
+//     step in the coordinator's local plugin host, no agents.
 //
 // It reports the medians, their ratio etcd/bbolt (target ≤ 3) and logs each
 // round's figures and where a dispatched step's time went (mean time
@@ -61,7 +63,8 @@ func BenchmarkDispatch10k(b *testing.B) {
 	c := etcdtest.Start(b, 3)
 	n, par, slots := envInt("REPRISE_BENCH_NODES", 10000), envInt("REPRISE_BENCH_PARALLELISM", 256), envInt("REPRISE_BENCH_SLOTS", 128)
 	withBolt := os.Getenv("REPRISE_BENCH_AGENTS_BBOLT") == "1"
-	var bolt, etcd, agentsBolt, ratios, boltCPU, etcdCPU []float64
+	withLocal := os.Getenv("REPRISE_BENCH_ETCD_LOCAL") == "1"
+	var bolt, etcd, agentsBolt, etcdLocal, ratios, boltCPU, etcdCPU []float64
 	for i := range b.N {
 		dir := b.TempDir()
 		cpu0 := cpuTime()
@@ -89,6 +92,18 @@ func BenchmarkDispatch10k(b *testing.B) {
 			st.Close()
 			b.Logf("round %d: bbolt state + 3 agents %.2fs: %.2fx", i+1, agentsBolt[i], agentsBolt[i]/bolt[i])
 		}
+		if withLocal {
+			u, err := etcdconn.Parse(c.URL(fmt.Sprintf("benchl%d", i)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			est := etcdstate.New(c.Client(b), u, etcdstate.Options{})
+			split0, m0 := cpuSplit(), etcdMetrics(c)
+			etcdLocal = append(etcdLocal, benchLocalOn(b, dir, est, n, par))
+			split, m := cpuSplit().minus(split0), etcdMetrics(c)
+			est.Close()
+			b.Logf("round %d: etcd state, steps in the coordinator %.2fs (CPU %v): %.2fx; per node: %s", i+1, etcdLocal[i], split, etcdLocal[i]/bolt[i], m.perNode(m0, n))
+		}
 	}
 	mb, me := median(bolt), median(etcd)
 	b.ReportMetric(mb, "bbolt-s")
@@ -99,6 +114,9 @@ func BenchmarkDispatch10k(b *testing.B) {
 	b.ReportMetric(median(etcdCPU), "etcd-cpu-s")
 	if withBolt {
 		b.ReportMetric(median(agentsBolt), "agents-bbolt-s")
+	}
+	if withLocal {
+		b.ReportMetric(median(etcdLocal), "etcd-local-s")
 	}
 }
 
@@ -204,9 +222,14 @@ func (m metrics) perNode(m0 metrics, n int) string {
 // benchLocal runs the graph on a durable bbolt file through the local
 // plugin host and returns its wall time in seconds.
 func benchLocal(b *testing.B, dir string, n, par int) float64 {
-	g := mustGraph(b, dir, noopGraph(n))
 	st := openStore(b, filepath.Join(dir, "bolt.db"))
 	defer st.Close()
+	return benchLocalOn(b, dir, st, n, par)
+}
+
+// benchLocalOn runs the graph on state st through the local plugin host.
+func benchLocalOn(b *testing.B, dir string, st state.Backend, n, par int) float64 {
+	g := mustGraph(b, dir, noopGraph(n))
 	h := host.New(host.Options{Plugins: g.Plugins, GraphDir: g.Dir, BuiltinCommand: hosttest.BuiltinCommand})
 	defer h.Close()
 	start := time.Now()

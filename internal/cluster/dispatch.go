@@ -47,6 +47,88 @@ type call struct {
 	offerKey string
 	agentKey string
 	lease    clientv3.LeaseID
+	// cohort is the calls offered with it (nil once it left them).
+	cohort *cohort
+}
+
+// cohort is the calls of one run offered in one transaction. Their results
+// go to the engine together: the first to come waits (at most cohortHold)
+// for the others, so that the engine records them, and starts the steps
+// they allow, in one commit rather than one per agent. Calls offered
+// together are the steps the engine started together; on a run of short
+// steps, answering them together keeps the dependency levels in step.
+type cohort struct {
+	left  int // calls offered and not answered, nor out of the cohort
+	ready []answered
+	timer *time.Timer
+}
+
+// answered is a call's result waiting for the engine.
+type answered struct {
+	c *call
+	r Result
+}
+
+// cohortHold bounds how long a result waits for the others of its cohort.
+const cohortHold = 15 * time.Millisecond
+
+// leaveCohortLocked takes c out of its cohort, and returns the results
+// that then go (c was the last one waited for).
+func (rw *runWork) leaveCohortLocked(c *call) []answered {
+	co := c.cohort
+	if co == nil {
+		return nil
+	}
+	c.cohort = nil
+	co.left--
+	if co.left > 0 || len(co.ready) == 0 {
+		return nil
+	}
+	out := co.ready
+	co.ready = nil
+	if co.timer != nil {
+		co.timer.Stop()
+	}
+	return out
+}
+
+// answerLocked takes c's result: it goes now, or with its cohort's.
+func (rw *runWork) answerLocked(c *call, r Result) []answered {
+	co := c.cohort
+	if co == nil {
+		return []answered{{c, r}}
+	}
+	co.ready = append(co.ready, answered{c, r})
+	out := rw.leaveCohortLocked(c)
+	if out == nil && co.timer == nil {
+		co.timer = time.AfterFunc(cohortHold, func() {
+			rw.mu.Lock()
+			out := co.ready
+			co.ready, co.timer = nil, nil
+			rw.mu.Unlock()
+			rw.hand(out)
+		})
+	}
+	return out
+}
+
+// hand gives the results to the calls waiting for them.
+func (rw *runWork) hand(out []answered) {
+	d := rw.d
+	for _, a := range out {
+		c, r := a.c, a.r
+		trace(c.node, "answered")
+		if c.offerKey == "" {
+			d.w.async(rw.run+"/"+c.node, clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix()))
+		}
+		if c.onEvent != nil {
+			for _, w := range r.Events {
+				c.onEvent(w.event())
+			}
+		}
+		r.Events = nil
+		c.done <- r
+	}
 }
 
 // orphan is a node's work found in etcd when the run's work was first
@@ -274,7 +356,9 @@ func (rw *runWork) forget(c *call) {
 		delete(rw.calls, c.node)
 	}
 	rw.releaseLocked(c)
+	out := rw.leaveCohortLocked(c)
 	rw.mu.Unlock()
+	rw.hand(out)
 }
 
 // releaseLocked uncounts c on the agent it was offered to (the call ended,
@@ -401,8 +485,7 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 			}
 		}
 	}
-	var done []*call
-	var got []Result
+	var out []answered
 	deliver := func(r Result) {
 		c := rw.calls[r.Node]
 		if c == nil || r.Call != c.id {
@@ -412,12 +495,12 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 			return // a call withdrawn or answered already
 		}
 		if r.HandedBack {
-			rw.putBackLocked(c, r.CheckFirst, "")
+			out = append(out, rw.putBackLocked(c, r.CheckFirst, "")...)
 			return
 		}
 		delete(rw.calls, r.Node)
 		rw.releaseLocked(c)
-		done, got = append(done, c), append(got, r)
+		out = append(out, rw.answerLocked(c, r)...)
 	}
 	for _, kv := range results {
 		p, _ := d.k.parse(string(kv.Key))
@@ -444,34 +527,23 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 		}
 		for _, c := range rw.calls {
 			if c.offerKey == key {
-				rw.putBackLocked(c, true, c.agent)
+				out = append(out, rw.putBackLocked(c, true, c.agent)...)
 			}
 		}
 	}
 	rw.mu.Unlock()
-	for i, c := range done {
-		trace(c.node, "answered")
-		if c.offerKey == "" {
-			d.w.async(rw.run+"/"+c.node, clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix()))
-		}
-		if c.onEvent != nil {
-			for _, w := range got[i].Events {
-				c.onEvent(w.event())
-			}
-		}
-		got[i].Events = nil
-		c.done <- got[i]
-	}
+	rw.hand(out)
 }
 
 // putBackLocked takes c out of its offer batch and offers it again: its
 // agent handed it back (checkFirst if it had started it), or is lost (its
 // lease expired with the batch: journaled as "left running by lost agent
 // N", and the next agent asks Check first).
-func (rw *runWork) putBackLocked(c *call, checkFirst bool, lostAgent string) {
+func (rw *runWork) putBackLocked(c *call, checkFirst bool, lostAgent string) []answered {
 	rev := c.claimRev
 	c.offerKey, c.claimRev = "", 0
 	rw.releaseLocked(c)
+	out := rw.leaveCohortLocked(c)
 	c.item.CheckFirst = c.item.CheckFirst || checkFirst
 	if lostAgent != "" {
 		c.item.LostAgent = lostAgent
@@ -483,6 +555,7 @@ func (rw *runWork) putBackLocked(c *call, checkFirst bool, lostAgent string) {
 		}
 		rw.again(c)
 	}()
+	return out
 }
 
 // lost puts back a call whose claim went away with its agent's lease

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +56,9 @@ type Dispatcher struct {
 	// hash is the graph's hash, computed once: hashing the source is
 	// linear in the graph's size, too dear once per call.
 	hash string
-	k    Keys
+	// zonesOf lists the zones of the nodes of each plugin.
+	zonesOf map[string][]string
+	k        Keys
 	log  *zap.Logger
 	seq  atomic.Int64
 	w    *writer
@@ -87,6 +90,12 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Dispatcher{o: o, k: o.Keys, log: o.Logger, ctx: ctx, cancel: cancel, hash: o.Graph.Hash(),
 		zones: map[string]int{}, agents: map[string]*liveAgent{}, served: map[string]bool{}, runs: map[string]*runWork{}, ready: make(chan struct{})}
+	d.zonesOf = map[string][]string{}
+	for _, n := range o.Graph.Nodes {
+		if !slices.Contains(d.zonesOf[n.Plugin], n.Zone) {
+			d.zonesOf[n.Plugin] = append(d.zonesOf[n.Plugin], n.Zone)
+		}
+	}
 	d.w = newWriter(o.Client, d.log, d.groupOffers)
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.watchAgents() }()
@@ -200,6 +209,35 @@ func (d *Dispatcher) remote(node string) (zone string, ok bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return n.Zone, d.served[n.Zone]
+}
+
+// Expect is told by the engine that n steps of plugin are about to start
+// together (engine's callBatcher): when every node of plugin goes to
+// agents, the next offers wait for them (a little), so that they travel in
+// one transaction; when none does, the local host is told.
+func (d *Dispatcher) Expect(plugin string, n int) {
+	remote, local := 0, 0
+	select {
+	case <-d.ready:
+	case <-d.ctx.Done():
+	}
+	d.mu.Lock()
+	for _, zone := range d.zonesOf[plugin] {
+		if d.o.AgentsOnly || zone != "" && d.served[zone] {
+			remote++
+		} else {
+			local++
+		}
+	}
+	d.mu.Unlock()
+	switch {
+	case remote > 0 && local == 0:
+		d.w.expect(n)
+	case local > 0 && remote == 0:
+		if b, ok := d.o.Local.(interface{ Expect(string, int) }); ok {
+			b.Expect(plugin, n)
+		}
+	}
 }
 
 // CheckPins checks, on this machine, the plugins of the nodes that run

@@ -46,6 +46,22 @@ type writer struct {
 	// group builds the offer batches of the offers of one transaction
 	// (Dispatcher.groupOffers).
 	group func([]*wreq) ([]clientv3.Op, []offerGroup)
+	// expected calls are about to be written (the engine said so,
+	// Dispatcher.Expect): the next transaction waits for them, until
+	// expectUntil at most.
+	expected    int
+	expectUntil time.Time
+}
+
+// expectHold bounds how long the writer waits for the calls announced.
+const expectHold = 2 * time.Millisecond
+
+// expect says that n calls are about to be written.
+func (w *writer) expect(n int) {
+	w.mu.Lock()
+	w.expected += n
+	w.expectUntil = time.Now().Add(expectHold)
+	w.mu.Unlock()
 }
 
 type wreq struct {
@@ -153,6 +169,9 @@ func (w *writer) enqueue(r *wreq) error {
 	}
 	w.mu.Lock()
 	w.queue = append(w.queue, r)
+	if r.done != nil && w.expected > 0 {
+		w.expected--
+	}
 	w.mu.Unlock()
 	w.signal()
 	return nil
@@ -161,10 +180,21 @@ func (w *writer) enqueue(r *wreq) error {
 // loop starts a transaction whenever one may be in flight and writes are
 // queued that may go, until closed with nothing left.
 func (w *writer) loop() {
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
 	for {
 		w.mu.Lock()
 		var batch []*wreq
-		if w.inFlight < maxInFlight {
+		var wait <-chan time.Time
+		if w.expected > 0 && len(w.queue) > 0 {
+			if d := time.Until(w.expectUntil); d > 0 {
+				hold.Reset(d)
+				wait = hold.C
+			} else {
+				w.expected = 0
+			}
+		}
+		if w.inFlight < maxInFlight && wait == nil {
 			batch = w.takeLocked()
 		}
 		if batch != nil {
@@ -196,9 +226,16 @@ func (w *writer) loop() {
 		}
 		select {
 		case <-w.wake:
+		case <-wait:
 		case <-w.ctx.Done():
 			w.fail(w.ctx.Err())
 			return
+		}
+		if wait != nil && !hold.Stop() {
+			select {
+			case <-hold.C:
+			default:
+			}
 		}
 	}
 }
