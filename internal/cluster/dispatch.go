@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type runWork struct {
 	mu      sync.Mutex
 	calls   map[string]*call   // node → call in flight
 	orphans map[string]*orphan // node → work left by an earlier coordinator
+	// waiting are results waiting for their peers (waveHold).
+	waiting   []answered
+	waveTimer *time.Timer
 }
 
 // call is one call in flight on an agent.
@@ -47,67 +51,85 @@ type call struct {
 	offerKey string
 	agentKey string
 	lease    clientv3.LeaseID
-	// cohort is the calls offered with it (nil once it left them).
-	cohort *cohort
+	// sent is when it was sent to the agents (zero: adopted).
+	sent time.Time
 }
 
-// cohort is the calls of one run offered in one transaction. Their results
-// go to the engine together: the first to come waits (at most cohortHold)
-// for the others, so that the engine records them, and starts the steps
-// they allow, in one commit rather than one per agent. Calls offered
-// together are the steps the engine started together; on a run of short
-// steps, answering them together keeps the dependency levels in step.
-type cohort struct {
-	left  int // calls offered and not answered, nor out of the cohort
-	ready []answered
-	timer *time.Timer
-}
+// Results wait for their peers. A call's result does not go to the engine
+// at once while calls sent within waveHold of it (before or after) are
+// still in flight: it waits for them, waveHold at most. Calls sent together are the
+// steps the engine started together; answered together, the engine records
+// them, and starts the steps they allow, in one commit, and those steps go
+// together again. Answered one agent at a time, a dependency level splits
+// into waves that each cost a commit, an offer and a result transaction,
+// and never merge again. On real steps (seconds to hours) the wait is
+// nothing; on a run of short steps it keeps the levels in step.
+const waveHold = 30 * time.Millisecond
 
 // answered is a call's result waiting for the engine.
 type answered struct {
-	c *call
-	r Result
+	c     *call
+	r     Result
+	sent  time.Time
+	until time.Time // it goes then at the latest
 }
 
-// cohortHold bounds how long a result waits for the others of its cohort.
-const cohortHold = 15 * time.Millisecond
-
-// leaveCohortLocked takes c out of its cohort, and returns the results
-// that then go (c was the last one waited for).
-func (rw *runWork) leaveCohortLocked(c *call) []answered {
-	co := c.cohort
-	if co == nil {
-		return nil
-	}
-	c.cohort = nil
-	co.left--
-	if co.left > 0 || len(co.ready) == 0 {
-		return nil
-	}
-	out := co.ready
-	co.ready = nil
-	if co.timer != nil {
-		co.timer.Stop()
-	}
-	return out
-}
-
-// answerLocked takes c's result: it goes now, or with its cohort's.
+// answerLocked takes c's result: it goes now (returned) or waits for its
+// peers.
 func (rw *runWork) answerLocked(c *call, r Result) []answered {
-	co := c.cohort
-	if co == nil {
-		return []answered{{c, r}}
+	if c.sent.IsZero() {
+		return []answered{{c: c, r: r}}
 	}
-	co.ready = append(co.ready, answered{c, r})
-	out := rw.leaveCohortLocked(c)
-	if out == nil && co.timer == nil {
-		co.timer = time.AfterFunc(cohortHold, func() {
-			rw.mu.Lock()
-			out := co.ready
-			co.ready, co.timer = nil, nil
-			rw.mu.Unlock()
-			rw.hand(out)
-		})
+	rw.waiting = append(rw.waiting, answered{c: c, r: r, sent: c.sent, until: time.Now().Add(waveHold)})
+	return rw.dueLocked()
+}
+
+// dueLocked returns the waiting results that may go now: no call in
+// flight was sent within waveHold after them, or they waited long enough;
+// it sets the timer for the others.
+func (rw *runWork) dueLocked() []answered {
+	if len(rw.waiting) == 0 {
+		return nil
+	}
+	sent := make([]time.Time, 0, len(rw.calls))
+	for _, c := range rw.calls {
+		if !c.sent.IsZero() {
+			sent = append(sent, c.sent)
+		}
+	}
+	slices.SortFunc(sent, time.Time.Compare)
+	// peer tells whether a call in flight was sent within waveHold of t.
+	peer := func(t time.Time) bool {
+		i, _ := slices.BinarySearchFunc(sent, t.Add(-waveHold), time.Time.Compare)
+		return i < len(sent) && !sent[i].After(t.Add(waveHold))
+	}
+	now := time.Now()
+	var out []answered
+	kept := rw.waiting[:0]
+	var next time.Time
+	for _, a := range rw.waiting {
+		if !peer(a.sent) || !now.Before(a.until) {
+			out = append(out, a)
+			continue
+		}
+		kept = append(kept, a)
+		if next.IsZero() || a.until.Before(next) {
+			next = a.until
+		}
+	}
+	rw.waiting = kept
+	if !next.IsZero() {
+		d := time.Until(next)
+		if rw.waveTimer == nil {
+			rw.waveTimer = time.AfterFunc(d, func() {
+				rw.mu.Lock()
+				out := rw.dueLocked()
+				rw.mu.Unlock()
+				rw.hand(out)
+			})
+		} else {
+			rw.waveTimer.Reset(d)
+		}
 	}
 	return out
 }
@@ -115,6 +137,9 @@ func (rw *runWork) answerLocked(c *call, r Result) []answered {
 // hand gives the results to the calls waiting for them.
 func (rw *runWork) hand(out []answered) {
 	d := rw.d
+	if len(out) > 0 {
+		dbg("hand %d", len(out))
+	}
 	for _, a := range out {
 		c, r := a.c, a.r
 		trace(c.node, "answered")
@@ -356,7 +381,7 @@ func (rw *runWork) forget(c *call) {
 		delete(rw.calls, c.node)
 	}
 	rw.releaseLocked(c)
-	out := rw.leaveCohortLocked(c)
+	out := rw.dueLocked()
 	rw.mu.Unlock()
 	rw.hand(out)
 }
@@ -543,7 +568,8 @@ func (rw *runWork) putBackLocked(c *call, checkFirst bool, lostAgent string) []a
 	rev := c.claimRev
 	c.offerKey, c.claimRev = "", 0
 	rw.releaseLocked(c)
-	out := rw.leaveCohortLocked(c)
+	c.sent = time.Time{}
+	out := rw.dueLocked()
 	c.item.CheckFirst = c.item.CheckFirst || checkFirst
 	if lostAgent != "" {
 		c.item.LostAgent = lostAgent

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -112,7 +113,6 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 	}
 	var order []*acc
 	open := map[gk]*acc{}
-	cohorts := map[*runWork]*cohort{}
 	for _, r := range reqs {
 		o := r.offer
 		k := gk{o.rw.run, o.la.key, o.la.lease}
@@ -127,20 +127,12 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 			open[k] = a
 			order = append(order, a)
 		}
-		co := cohorts[o.rw]
-		if co == nil {
-			co = &cohort{}
-			cohorts[o.rw] = co
-		}
 		o.rw.mu.Lock()
 		o.c.offerKey, o.c.claimRev = a.g.key, 0
-		out := o.rw.leaveCohortLocked(o.c) // an earlier attempt's
-		if o.rw.calls[o.c.node] == o.c {
-			o.c.cohort = co
-			co.left++
+		if o.c.sent.IsZero() {
+			o.c.sent = time.Now()
 		}
 		o.rw.mu.Unlock()
-		o.rw.hand(out)
 		a.free = append(a.free, clientv3.OpPut(d.k.Item(o.rw.run, o.c.node), string(o.val)))
 		a.batch.Items = append(a.batch.Items, o.val)
 		a.size += r.size
