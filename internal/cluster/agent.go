@@ -84,9 +84,9 @@ type Agent struct {
 	batches  map[string]*batchState
 	settled  map[string]bool
 	batchSeq atomic.Int64
-	paused      bool // the lease was lost: claim nothing until registered again
-	seen        int  // items of this agent's zone seen (for the idle log line)
-	claimed     atomic.Int64
+	paused   bool // the lease was lost: claim nothing until registered again
+	seen     int  // items of this agent's zone seen (for the idle log line)
+	claimed  atomic.Int64
 	// heard is when etcd last renewed the lease (Unix ns): offers start
 	// only while that is recent (agentoffer.go).
 	heard atomic.Int64

@@ -137,9 +137,6 @@ func (rw *runWork) dueLocked() []answered {
 // hand gives the results to the calls waiting for them.
 func (rw *runWork) hand(out []answered) {
 	d := rw.d
-	if len(out) > 0 {
-		dbg("hand %d", len(out))
-	}
 	for _, a := range out {
 		c, r := a.c, a.r
 		trace(c.node, "answered")

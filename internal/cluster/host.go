@@ -58,10 +58,10 @@ type Dispatcher struct {
 	hash string
 	// zonesOf lists the zones of the nodes of each plugin.
 	zonesOf map[string][]string
-	k        Keys
-	log  *zap.Logger
-	seq  atomic.Int64
-	w    *writer
+	k       Keys
+	log     *zap.Logger
+	seq     atomic.Int64
+	w       *writer
 
 	closeOnce sync.Once
 	ctx       context.Context // ends with Close
