@@ -108,6 +108,7 @@ type running struct {
 
 type localHost struct {
 	once  sync.Once
+	up    atomic.Bool // h is set
 	h     step.Host
 	mu    sync.Mutex
 	pins  map[string]error // plugin → CheckPins's verdict
@@ -451,6 +452,7 @@ func (a *Agent) claimLoop(drain, hard context.Context, sem chan struct{}) {
 		if len(offers)+len(batch) == 0 {
 			return
 		}
+		a.announce(claimed)
 		for _, cl := range claimed {
 			wg.Add(1)
 			go func() {
@@ -458,6 +460,40 @@ func (a *Agent) claimLoop(drain, hard context.Context, sem chan struct{}) {
 				defer func() { <-sem }()
 				a.execute(hard, cl)
 			}()
+		}
+	}
+}
+
+// announce tells the local plugin hosts how many of cls's calls are about
+// to reach each plugin at once, so that they go in one message (engine/host
+// Expect): the restores of graphs already fetched, without a Check first.
+func (a *Agent) announce(cls []claimable) {
+	if len(cls) < 2 {
+		return
+	}
+	type target struct {
+		lh     *localHost
+		plugin string
+	}
+	counts := map[target]int{}
+	a.mu.Lock()
+	for _, cl := range cls {
+		it := cl.c.item
+		if it.Op != opRestore || it.CheckFirst {
+			continue
+		}
+		lh := a.hosts[it.Graph+"\x00"+it.GraphFile]
+		if lh == nil || !lh.up.Load() {
+			continue
+		}
+		if n, ok := lh.graph.Node(it.Req.NodeID); ok {
+			counts[target{lh, n.Plugin}]++
+		}
+	}
+	a.mu.Unlock()
+	for t, n := range counts {
+		if b, ok := t.lh.h.(interface{ Expect(string, int) }); ok && n > 1 {
+			b.Expect(t.plugin, n)
 		}
 	}
 }

@@ -204,7 +204,7 @@ func (a *Agent) hostOf(ctx context.Context, g *graphs.Graph, hash, plugin string
 		a.hosts[hk] = lh
 	}
 	a.mu.Unlock()
-	lh.once.Do(func() { lh.h = a.opts.NewHost(g, a.log) })
+	lh.once.Do(func() { lh.h = a.opts.NewHost(g, a.log); lh.up.Store(true) })
 	lh.mu.Lock()
 	defer lh.mu.Unlock()
 	err, ok := lh.pins[plugin]

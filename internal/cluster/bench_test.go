@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,7 +79,9 @@ func BenchmarkDispatch10k(b *testing.B) {
 		}
 		est := etcdstate.New(c.Client(b), u, etcdstate.Options{})
 		split0, m0 := cpuSplit(), etcdMetrics(c)
-		etcd = append(etcd, benchAgents(b, c, dir, cluster.NewKeys(u.Root()), est, n, par, slots))
+		pprof.Do(context.Background(), pprof.Labels("phase", "agents"), func(context.Context) {
+			etcd = append(etcd, benchAgents(b, c, dir, cluster.NewKeys(u.Root()), est, n, par, slots))
+		})
 		split, m := cpuSplit().minus(split0), etcdMetrics(c)
 		etcdCPU = append(etcdCPU, split.self+split.etcd+split.plugins)
 		est.Close()

@@ -53,6 +53,7 @@ type call struct {
 	lease    clientv3.LeaseID
 	// sent is when it was sent to the agents (zero: adopted).
 	sent time.Time
+	evs  bool // events were streamed (their keys to delete)
 }
 
 // Results wait for their peers. A call's result does not go to the engine
@@ -140,8 +141,8 @@ func (rw *runWork) hand(out []answered) {
 	for _, a := range out {
 		c, r := a.c, a.r
 		trace(c.node, "answered")
-		if c.offerKey == "" {
-			d.w.async(rw.run+"/"+c.node, clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix()))
+		if c.offerKey == "" || c.evs {
+			d.w.cleanUp(rw.run+"/"+c.node, clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix()))
 		}
 		if c.onEvent != nil {
 			for _, w := range r.Events {
@@ -245,7 +246,7 @@ func (rw *runWork) start(ctx context.Context) error {
 			}
 			// Kept in memory now: a coordinator that takes over after this
 			// one finds the node running, and asks Check.
-			d.w.async("batch/"+string(kv.Key), clientv3.OpDelete(string(kv.Key)))
+			d.w.cleanUp("batch/"+string(kv.Key), clientv3.OpDelete(string(kv.Key)))
 		}
 	}
 	if n := len(rw.orphans); n > 0 {
@@ -497,6 +498,7 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 				c.item, c.itemRev = it, ev.Kv.ModRevision
 			}
 		case p.kind == "ev" && !del:
+			c.evs = true
 			if (p.rev == c.claimRev || c.claimRev == 0) && c.onEvent != nil {
 				var wevs []wireEvent
 				if json.Unmarshal(ev.Kv.Value, &wevs) == nil {
@@ -539,7 +541,7 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 		for _, r := range rs {
 			deliver(r)
 		}
-		d.w.async("batch/"+string(kv.Key), clientv3.OpDelete(string(kv.Key)))
+		d.w.cleanUp("batch/"+string(kv.Key), clientv3.OpDelete(string(kv.Key)))
 	}
 	for _, key := range gone {
 		for _, o := range rw.orphans {

@@ -73,7 +73,14 @@ type wreq struct {
 	offer *offer
 	size  int       // the bytes it writes, about
 	done  chan wres // nil: nobody waits
+	// lazy: clean-up that starts no transaction of its own before
+	// lazyWait; it goes with the next other write.
+	lazy bool
+	at   time.Time
 }
+
+// lazyWait is how long clean-up waits for another write to go with.
+const lazyWait = 100 * time.Millisecond
 
 // cost is what r counts against maxBatchOps.
 func (r *wreq) cost() int { return max(1, len(r.ops)) }
@@ -156,8 +163,18 @@ func (w *writer) doReq(ctx context.Context, r *wreq) wres {
 
 // async writes ops of node without waiting.
 func (w *writer) async(node string, ops ...clientv3.Op) {
-	r := &wreq{ctx: w.ctx, node: node, ops: ops}
-	for _, op := range ops {
+	w.asyncReq(&wreq{ctx: w.ctx, node: node, ops: ops})
+}
+
+// cleanUp deletes what is consumed without waiting, with the next other
+// write (or within lazyWait): a transaction of its own costs etcd as much
+// as the offers that would wait behind it.
+func (w *writer) cleanUp(node string, ops ...clientv3.Op) {
+	w.asyncReq(&wreq{ctx: w.ctx, node: node, ops: ops, lazy: true, at: time.Now()})
+}
+
+func (w *writer) asyncReq(r *wreq) {
+	for _, op := range r.ops {
 		r.size += len(op.KeyBytes()) + len(op.ValueBytes())
 	}
 	w.enqueue(r)
@@ -192,6 +209,23 @@ func (w *writer) loop() {
 				wait = hold.C
 			} else {
 				w.expected = 0
+			}
+		}
+		if wait == nil && !w.closing && len(w.queue) > 0 {
+			lazy := true
+			oldest := time.Now()
+			for _, r := range w.queue {
+				if !r.lazy {
+					lazy = false
+					break
+				}
+				if r.at.Before(oldest) {
+					oldest = r.at
+				}
+			}
+			if d := lazyWait - time.Since(oldest); lazy && d > 0 {
+				hold.Reset(d)
+				wait = hold.C
 			}
 		}
 		if w.inFlight < maxInFlight && wait == nil {
