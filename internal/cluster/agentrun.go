@@ -491,9 +491,9 @@ type eventBatch struct {
 	it    Item
 	rev   int64
 	fence string // the claim, or the offer batch, whose revision is rev
-	mu  sync.Mutex
-	buf []wireEvent
-	seq int
+	mu    sync.Mutex
+	buf   []wireEvent
+	seq   int
 }
 
 func (b *eventBatch) add(ev step.Event) {

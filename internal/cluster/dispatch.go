@@ -339,10 +339,19 @@ func (rw *runWork) send(ctx context.Context, c *call) error {
 		}
 		return res.err
 	case !res.held:
-		d.release(la) // not offered after all: written unclaimed
-		if live {
-			c.offerKey, c.itemRev = "", res.rev
+		// The agent has just gone: written unclaimed, for another agent.
+		d.release(la)
+		if !live {
+			return nil
 		}
+		c.offerKey = ""
+		rw.mu.Unlock()
+		rev, err := d.w.do(ctx, key, clientv3.OpPut(d.k.Item(rw.run, c.node), string(c.val)))
+		rw.mu.Lock()
+		if err == nil && rw.calls[c.node] == c && c.itemRev == 0 {
+			c.itemRev = rev
+		}
+		return err
 	case live && c.offerKey == res.key:
 		c.offered = la // released when the call ends or its offer goes
 		c.claimRev, c.agent, c.agentKey, c.lease = res.rev, la.name, la.key, la.lease

@@ -19,8 +19,10 @@ import (
 // steps the etcd members' work (Raft entries, watch events) is per key.
 //
 // The transaction holds only while the agent's registration is still under
-// that lease; otherwise the calls are written unclaimed (Keys.Item), for any
-// agent of the zone to claim as before. The agent runs an offered call when
+// that lease; otherwise the calls are written unclaimed (Keys.Item) in the
+// next one, for any agent of the zone to claim as before. (Not in the
+// same one's other branch: that would send every call twice through Raft
+// for a case that happens only when an agent has just gone.) The agent runs an offered call when
 // it has a free slot (never more than its slots at once), writes the results
 // of one offer batch together (Keys.Batch), fenced by the offer's revision,
 // and deletes the offer once each of its calls is answered. A call it could
@@ -82,9 +84,8 @@ type offerWire struct {
 	Items []json.RawMessage `json:"items"`
 }
 
-// maxOfferBytes bounds an offer batch's value; a transaction also writes
-// the calls unclaimed in its other branch, and stays well under etcd's
-// request size limit (1.5 MiB by default).
+// maxOfferBytes bounds an offer batch's value (a transaction stays under
+// maxTxnBytes, well under etcd's request size limit, 1.5 MiB by default).
 const maxOfferBytes = 256 << 10
 
 // offerGroup is one offer batch being written.
@@ -95,8 +96,7 @@ type offerGroup struct {
 
 // groupOffers builds the offer batches of reqs (each an offer): one nested
 // transaction per agent (and run), holding while the agent's registration
-// is under the lease the calls were offered for; else its calls are
-// written unclaimed. The batch's key is set on each call before the
+// is under the lease the calls were offered for. The batch's key is set on each call before the
 // transaction goes (see runWork.handle: a batch deleted with its agent's
 // lease may be seen before the transaction's answer).
 func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offerGroup) {
@@ -108,7 +108,6 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 		g     offerGroup
 		la    *liveAgent
 		batch offerWire
-		free  []clientv3.Op
 		size  int
 	}
 	var order []*acc
@@ -133,7 +132,6 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 			o.c.sent = time.Now()
 		}
 		o.rw.mu.Unlock()
-		a.free = append(a.free, clientv3.OpPut(d.k.Item(o.rw.run, o.c.node), string(o.val)))
 		a.batch.Items = append(a.batch.Items, o.val)
 		a.size += r.size
 		a.g.offers = append(a.g.offers, r)
@@ -142,8 +140,7 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 		val, _ := json.Marshal(a.batch)
 		ops = append(ops, clientv3.OpTxn(
 			[]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(a.la.key), "=", a.la.lease)},
-			[]clientv3.Op{clientv3.OpPut(a.g.key, string(val), clientv3.WithLease(a.la.lease))},
-			a.free))
+			[]clientv3.Op{clientv3.OpPut(a.g.key, string(val), clientv3.WithLease(a.la.lease))}, nil))
 		groups = append(groups, a.g)
 	}
 	return ops, groups

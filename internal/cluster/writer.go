@@ -47,20 +47,32 @@ type writer struct {
 	// (Dispatcher.groupOffers).
 	group func([]*wreq) ([]clientv3.Op, []offerGroup)
 	// expected calls are about to be written (the engine said so,
-	// Dispatcher.Expect): the next transaction waits for them, until
-	// expectUntil at most.
+	// Dispatcher.Expect): the next transaction waits for them while they
+	// keep coming (expectGap since the last one), until expectUntil at
+	// most.
 	expected    int
 	expectUntil time.Time
+	lastCame    time.Time
 }
 
-// expectHold bounds how long the writer waits for the calls announced.
-const expectHold = 2 * time.Millisecond
+// expectGap is how long the writer waits for the next call announced, and
+// expectHold how long for all of them. The engine starts them together,
+// but their goroutines reach the writer spread over a few milliseconds
+// when the machine is busy (the etcd members applying the commit that
+// started them): without waiting, a level's offers would go in two
+// transactions, and each agent would answer twice.
+const (
+	expectGap  = 10 * time.Millisecond
+	expectHold = 30 * time.Millisecond
+)
 
 // expect says that n calls are about to be written.
 func (w *writer) expect(n int) {
 	w.mu.Lock()
+	now := time.Now()
 	w.expected += n
-	w.expectUntil = time.Now().Add(expectHold)
+	w.expectUntil = now.Add(expectHold)
+	w.lastCame = now
 	w.mu.Unlock()
 }
 
@@ -82,8 +94,19 @@ type wreq struct {
 // lazyWait is how long clean-up waits for another write to go with.
 const lazyWait = 100 * time.Millisecond
 
-// cost is what r counts against maxBatchOps.
-func (r *wreq) cost() int { return max(1, len(r.ops)) }
+// cost is what r counts against maxBatchOps: its operations; an offer
+// none (the offers of a transaction go in a few nested transactions of at
+// most maxBatchOps items each, see groupOffers).
+func (r *wreq) cost() int {
+	if r.offer != nil {
+		return 0
+	}
+	return max(1, len(r.ops))
+}
+
+// maxOffers bounds the offers of one transaction; with the few offer
+// batches they make, its top level stays under maxBatchOps + 16.
+const maxOffers = 1000
 
 type wres struct {
 	rev int64
@@ -138,7 +161,7 @@ func (w *writer) doTxn(ctx context.Context, node string, ops ...clientv3.Op) wre
 // doOffer writes o in its agent's offer batch (or unclaimed, if the
 // agent's registration is no longer under its lease).
 func (w *writer) doOffer(ctx context.Context, node string, o *offer) wres {
-	return w.doReq(ctx, &wreq{ctx: ctx, node: node, offer: o, size: 2 * len(o.val)})
+	return w.doReq(ctx, &wreq{ctx: ctx, node: node, offer: o, size: len(o.val)})
 }
 
 func (w *writer) doReq(ctx context.Context, r *wreq) wres {
@@ -188,6 +211,7 @@ func (w *writer) enqueue(r *wreq) error {
 	w.queue = append(w.queue, r)
 	if r.done != nil && w.expected > 0 {
 		w.expected--
+		w.lastCame = time.Now()
 	}
 	w.mu.Unlock()
 	w.signal()
@@ -204,7 +228,7 @@ func (w *writer) loop() {
 		var batch []*wreq
 		var wait <-chan time.Time
 		if w.expected > 0 && len(w.queue) > 0 {
-			if d := time.Until(w.expectUntil); d > 0 {
+			if d := min(time.Until(w.expectUntil), time.Until(w.lastCame.Add(expectGap))); d > 0 {
 				hold.Reset(d)
 				wait = hold.C
 			} else {
@@ -280,9 +304,10 @@ func (w *writer) loop() {
 func (w *writer) takeLocked() []*wreq {
 	var batch, rest []*wreq
 	held := map[string]bool{}
-	n, size := 0, 0
+	n, size, offers := 0, 0, 0
 	for i, r := range w.queue {
-		if (n+r.cost() > maxBatchOps || size+r.size > maxTxnBytes) && n > 0 {
+		full := n+r.cost() > maxBatchOps || size+r.size > maxTxnBytes || r.offer != nil && offers >= maxOffers
+		if full && len(batch) > 0 {
 			rest = append(rest, w.queue[i:]...)
 			break
 		}
@@ -295,6 +320,9 @@ func (w *writer) takeLocked() []*wreq {
 		batch = append(batch, r)
 		n += r.cost()
 		size += r.size
+		if r.offer != nil {
+			offers++
+		}
 	}
 	w.queue = rest
 	return batch
