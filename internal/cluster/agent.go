@@ -207,9 +207,10 @@ func (a *Agent) Run(drain, hard context.Context) error {
 	ctx, stop := context.WithCancel(hard)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.keepAlive(ctx, drain) }()
 	go func() { defer wg.Done(); a.watch(ctx) }()
+	go func() { defer wg.Done(); a.prefetch(ctx) }()
 	rstop, stopResults := context.WithCancel(context.Background())
 	var rw sync.WaitGroup
 	// Claims and results are group-committed: see pipelines.

@@ -50,7 +50,13 @@ func (a *Agent) execute(hard context.Context, cl claimable) {
 	defer func() {
 		a.mu.Lock()
 		delete(a.running, key)
+		marker := r.withdrawn // withdrawn after its result was written
 		a.mu.Unlock()
+		if marker != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			a.opts.Client.Delete(ctx, marker)
+		}
 	}()
 	nlog := a.log.With(zap.String("run", it.Req.RunID), zap.String("node", it.Req.NodeID), zap.String("op", it.Op), zap.Int64("claim", rev))
 	nlog.Info("step claimed", zap.Bool("check_first", it.CheckFirst), zap.String("lost_agent", it.LostAgent))
@@ -66,6 +72,7 @@ func (a *Agent) execute(hard context.Context, cl claimable) {
 	res.Call, res.ClaimRev, res.Agent, res.Op, res.Node = it.Call, rev, a.opts.Name, it.Op, it.Req.NodeID
 	a.mu.Lock()
 	superseded, withdrawn := r.superseded, r.withdrawn
+	r.withdrawn = "" // deleted with the answer below
 	a.mu.Unlock()
 	if superseded {
 		nlog.Info("step withdrawn by the coordinator while it ran: no result to write", zap.String("status", string(res.Status)))

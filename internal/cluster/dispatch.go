@@ -184,7 +184,7 @@ func (d *Dispatcher) work(ctx context.Context, run string) (*runWork, error) {
 
 func (rw *runWork) start(ctx context.Context) error {
 	d := rw.d
-	if err := publishGraph(ctx, d.o.Client, d.k, d.o.Graph, d.hash); err != nil {
+	if err := d.publish(ctx); err != nil {
 		return err
 	}
 	resp, err := d.o.Client.Get(ctx, d.k.Run(rw.run), clientv3.WithPrefix())

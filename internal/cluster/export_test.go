@@ -35,3 +35,6 @@ func (d *Dispatcher) AddGhostAgent(name, zone string, slots int, lease int64) {
 	key := d.k.Agent(name)
 	d.agents[key] = &liveAgent{key: key, name: name, zone: zone, slots: slots, lease: clientv3.LeaseID(lease)}
 }
+
+// Busy returns how many steps a runs now.
+func (a *Agent) Busy() int { return a.busy() }

@@ -74,6 +74,9 @@ type Dispatcher struct {
 	served map[string]bool       // zones that had agents during this dispatcher's life
 	runs   map[string]*runWork
 	ready  chan struct{} // closed once the agents are listed
+
+	pubMu     sync.Mutex
+	published bool // the graph is published for the agents
 }
 
 var _ step.Host = (*Dispatcher)(nil)
@@ -97,9 +100,31 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 		}
 	}
 	d.w = newWriter(o.Client, d.log, d.groupOffers)
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go func() { defer d.wg.Done(); d.watchAgents() }()
+	go func() {
+		// Published now, the agents fetch and parse it while the engine
+		// prepares the run, not when the first steps reach them.
+		defer d.wg.Done()
+		ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+		defer cancel()
+		d.publish(ctx)
+	}()
 	return d
+}
+
+// publish publishes the graph for the agents, once.
+func (d *Dispatcher) publish(ctx context.Context) error {
+	d.pubMu.Lock()
+	defer d.pubMu.Unlock()
+	if d.published {
+		return nil
+	}
+	if err := publishGraph(ctx, d.o.Client, d.k, d.o.Graph, d.hash); err != nil {
+		return err
+	}
+	d.published = true
+	return nil
 }
 
 // Close stops the dispatcher and closes the local host.
