@@ -50,15 +50,22 @@ func publishGraph(ctx context.Context, cli *clientv3.Client, k Keys, g *graphs.G
 	return nil
 }
 
-// graphCache keeps the graphs an agent fetched, by hash. Concurrent gets
+// graphCache fetches the graphs an agent needs, by hash. Concurrent gets
 // of one graph fetch and parse it once: the others wait for that one (an
 // agent that claims a batch of steps of a new graph would otherwise parse
-// it once per step, at once).
+// it once per step, at once). The parsed graphs are kept for the whole
+// process (parsedGraphs): a graph's content is its hash, so the agents of
+// one process (one per zone on a small site) share one parse.
 type graphCache struct {
 	cli *clientv3.Client
 	k   Keys
-	mu  sync.Mutex
-	m   map[string]*graphEntry
+}
+
+// parsedGraphs are the graphs fetched by the agents of this process, by
+// hash and file name.
+var parsedGraphs struct {
+	mu sync.Mutex
+	m  map[string]*graphEntry
 }
 
 // graphEntry is a graph fetched, or being fetched (ready is closed once g
@@ -75,16 +82,17 @@ type graphEntry struct {
 // kept: the next get tries again.
 func (c *graphCache) get(ctx context.Context, hash, file string) (*graphs.Graph, error) {
 	key := hash + "\x00" + file
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]*graphEntry{}
+	pg := &parsedGraphs
+	pg.mu.Lock()
+	if pg.m == nil {
+		pg.m = map[string]*graphEntry{}
 	}
-	e, ok := c.m[key]
+	e, ok := pg.m[key]
 	if !ok {
 		e = &graphEntry{ready: make(chan struct{})}
-		c.m[key] = e
+		pg.m[key] = e
 	}
-	c.mu.Unlock()
+	pg.mu.Unlock()
 	if ok {
 		select {
 		case <-e.ready:
@@ -98,9 +106,9 @@ func (c *graphCache) get(ctx context.Context, hash, file string) (*graphs.Graph,
 	}
 	e.g, e.err = c.fetch(ctx, hash, file)
 	if e.err != nil {
-		c.mu.Lock()
-		delete(c.m, key)
-		c.mu.Unlock()
+		pg.mu.Lock()
+		delete(pg.m, key)
+		pg.mu.Unlock()
 	}
 	close(e.ready)
 	return e.g, e.err
