@@ -28,17 +28,20 @@ import (
 	"github.com/reprise-si/reprise/internal/hosttest"
 )
 
-// noopGraph is n noop nodes in zone core, in layers of 100, each node but
-// the first layer's depending on one node of the layer before.
+// noopGraph is n noop nodes in zone core, in layers of
+// REPRISE_BENCH_WIDTH (100 by default: 100 chains of 100 nodes for 10,000),
+// each node but the first layer's depending on one node of the layer
+// before.
 func noopGraph(n int) string {
+	w := envInt("REPRISE_BENCH_WIDTH", 100)
 	var b strings.Builder
 	b.WriteString("version: 1\nname: noop10k\nzones:\n  - {id: core, title: Core}\nnodes:\n")
 	for i := range n {
-		if i < 100 {
+		if i < w {
 			fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop, zone: core}\n", i)
 			continue
 		}
-		fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop, zone: core, depends_on: [n%d]}\n", i, i-100)
+		fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop, zone: core, depends_on: [n%d]}\n", i, i-w)
 	}
 	return b.String()
 }
