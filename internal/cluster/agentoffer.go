@@ -72,6 +72,7 @@ func (a *Agent) seeOfferLocked(kv *mvccpb.KeyValue, deleted bool) {
 		a.log.Error("unreadable offer batch: its calls go back to the coordinator when this agent stops", zap.String("key", key), zap.Error(err))
 		return
 	}
+	b.expand()
 	p, _ := a.opts.Keys.parse(key)
 	a.batches[key] = &batchState{run: p.run, rev: kv.CreateRevision, left: len(b.Items)}
 	for _, it := range b.Items {

@@ -39,6 +39,7 @@ type call struct {
 	ctx      context.Context // the engine's: offering again stops with it
 	item     Item
 	val      []byte // item in JSON, as written unclaimed
+	cval     []byte // item in JSON, compact, as in an offer batch
 	itemRev  int64
 	claimRev int64 // 0 while unclaimed
 	agent    string
@@ -229,6 +230,7 @@ func (rw *runWork) start(ctx context.Context) error {
 			if json.Unmarshal(kv.Value, &b) != nil {
 				continue
 			}
+			b.expand()
 			for _, it := range b.Items {
 				o := orphan(it.Req.NodeID)
 				o.item, o.itemRev = &it, kv.ModRevision
@@ -294,6 +296,7 @@ func (d *Dispatcher) call(ctx context.Context, op, zone string, req step.Request
 		c.item.Timeout = Duration(time.Until(dl))
 	}
 	c.val, _ = json.Marshal(c.item)
+	c.cval, _ = json.Marshal(c.item.compact())
 	rw.calls[node] = c
 	rw.mu.Unlock()
 	if o != nil && (o.item != nil || o.claim != nil || o.result != nil) {
@@ -327,7 +330,7 @@ func (rw *runWork) send(ctx context.Context, c *call) error {
 		rw.mu.Unlock()
 		return nil
 	}
-	res := d.w.doOffer(ctx, key, &offer{rw: rw, c: c, la: la, val: c.val})
+	res := d.w.doOffer(ctx, key, &offer{rw: rw, c: c, la: la, val: c.val, cval: c.cval})
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	live := rw.calls[c.node] == c
@@ -369,6 +372,7 @@ func (rw *runWork) again(c *call) {
 		rw.mu.Lock()
 		live := rw.calls[c.node] == c
 		c.val, _ = json.Marshal(c.item)
+		c.cval, _ = json.Marshal(c.item.compact())
 		rw.mu.Unlock()
 		if !live || c.ctx.Err() != nil || d.ctx.Err() != nil {
 			return

@@ -71,17 +71,22 @@ func (d *Dispatcher) release(la *liveAgent) {
 // offer is a call to offer to an agent, in a writer's request: the writer
 // puts the offers of one agent in one transaction into one offer batch.
 type offer struct {
-	rw  *runWork
-	c   *call
-	la  *liveAgent
-	val []byte // the call's item, unclaimed, in JSON
+	rw   *runWork
+	c    *call
+	la   *liveAgent
+	val  []byte // the call's item, unclaimed, in JSON
+	cval []byte // the same, compact (OfferBatch)
 }
 
 // offerWire is an OfferBatch as the coordinator writes it: each item's
 // JSON is the one it would write unclaimed.
 type offerWire struct {
-	By    string            `json:"by"`
-	Items []json.RawMessage `json:"items"`
+	By        string            `json:"by"`
+	Graph     string            `json:"graph,omitempty"`
+	GraphFile string            `json:"graph_file,omitempty"`
+	Run       string            `json:"run,omitempty"`
+	WorkDir   string            `json:"work_dir,omitempty"`
+	Items     []json.RawMessage `json:"items"`
 }
 
 // maxOfferBytes bounds an offer batch's value (a transaction stays under
@@ -121,7 +126,8 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 		}
 		if a == nil {
 			id := fmt.Sprintf("%s.%d", strings.ReplaceAll(d.o.Name, "/", "_"), d.seq.Add(1))
-			a = &acc{la: o.la, batch: offerWire{By: d.o.Name}}
+			it := o.c.item
+			a = &acc{la: o.la, batch: offerWire{By: it.By, Graph: it.Graph, GraphFile: it.GraphFile, Run: it.Req.RunID, WorkDir: it.Req.WorkDir}}
 			a.g.key = d.k.Offer(o.rw.run, o.la.name, id)
 			open[k] = a
 			order = append(order, a)
@@ -132,7 +138,12 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 			o.c.sent = time.Now()
 		}
 		o.rw.mu.Unlock()
-		a.batch.Items = append(a.batch.Items, o.val)
+		it, w := o.c.item, a.batch
+		if it.By == w.By && it.Graph == w.Graph && it.GraphFile == w.GraphFile && it.Req.RunID == w.Run && it.Req.WorkDir == w.WorkDir {
+			a.batch.Items = append(a.batch.Items, o.cval)
+		} else {
+			a.batch.Items = append(a.batch.Items, o.val)
+		}
 		a.size += r.size
 		a.g.offers = append(a.g.offers, r)
 	}
