@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/reprise-si/reprise/engine"
@@ -428,4 +429,36 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// BenchmarkEtcdRoundTrip measures, on the 3-member test cluster, the two
+// round trips a dispatched dependency level adds to a run (the floor of
+// what agents cost per level, BenchmarkDispatch10k): a key written in one
+// transaction (an offer batch, then a result batch) until a watcher of it
+// sees it. It reports the medians of 200 writes of 2 KB and of 15 KB (a
+// result batch and an offer batch of about 33 steps).
+func BenchmarkEtcdRoundTrip(b *testing.B) {
+	c := etcdtest.Start(b, 3)
+	cli, watcher := c.Client(b), c.Client(b)
+	ctx := context.Background()
+	for _, size := range []int{2 << 10, 15 << 10} {
+		val := strings.Repeat("x", size)
+		var commit, seen []float64
+		for i := range b.N * 200 {
+			prefix := fmt.Sprintf("/rt/%d/%d", size, i)
+			wctx, cancel := context.WithCancel(ctx)
+			wch := watcher.Watch(clientv3.WithRequireLeader(wctx), prefix, clientv3.WithCreatedNotify())
+			<-wch // the watch is set up
+			start := time.Now()
+			if _, err := cli.Txn(ctx).Then(clientv3.OpPut(prefix, val)).Commit(); err != nil {
+				b.Fatal(err)
+			}
+			commit = append(commit, time.Since(start).Seconds()*1000)
+			<-wch
+			seen = append(seen, time.Since(start).Seconds()*1000)
+			cancel()
+		}
+		b.ReportMetric(median(commit), fmt.Sprintf("commit-%dKB-ms", size>>10))
+		b.ReportMetric(median(seen), fmt.Sprintf("seen-%dKB-ms", size>>10))
+	}
 }
