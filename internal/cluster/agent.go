@@ -375,7 +375,8 @@ const maxClaimBatch = 30
 const maxResultBatch = 100
 
 // take waits for work and returns up to n calls: offers (claimed for this
-// agent already) first, then items to claim; none once drain is done.
+// agent already) first, then items to claim (at most maxClaimBatch, one
+// transaction's claims); none once drain is done.
 func (a *Agent) take(drain context.Context, n int) (offers, out []claimable) {
 	for {
 		if drain.Err() != nil {
@@ -386,7 +387,7 @@ func (a *Agent) take(drain context.Context, n int) (offers, out []claimable) {
 			offers = a.takeOffersLocked(n)
 		}
 		if !a.paused {
-			for len(a.queue) > 0 && len(offers)+len(out) < n {
+			for len(a.queue) > 0 && len(offers)+len(out) < n && len(out) < maxClaimBatch {
 				// A random one near the head: agents of a zone then seldom
 				// race for the same item.
 				i := rand.IntN(min(len(a.queue), 4*n))
@@ -435,7 +436,7 @@ func (a *Agent) claimLoop(drain, hard context.Context, sem chan struct{}) {
 			return
 		}
 		free := 1
-		for free < min(a.opts.Slots, maxClaimBatch) {
+		for free < a.opts.Slots {
 			select {
 			case sem <- struct{}{}:
 				free++

@@ -38,7 +38,6 @@ type call struct {
 	node     string
 	ctx      context.Context // the engine's: offering again stops with it
 	item     Item
-	val      []byte // item in JSON, as written unclaimed
 	cval     []byte // item in JSON, compact, as in an offer batch
 	itemRev  int64
 	claimRev int64 // 0 while unclaimed
@@ -295,7 +294,6 @@ func (d *Dispatcher) call(ctx context.Context, op, zone string, req step.Request
 	if dl, ok := ctx.Deadline(); ok {
 		c.item.Timeout = Duration(time.Until(dl))
 	}
-	c.val, _ = json.Marshal(c.item)
 	c.cval, _ = json.Marshal(c.item.compact())
 	rw.calls[node] = c
 	rw.mu.Unlock()
@@ -319,9 +317,13 @@ func (d *Dispatcher) call(ctx context.Context, op, zone string, req step.Request
 func (rw *runWork) send(ctx context.Context, c *call) error {
 	d := rw.d
 	key := rw.run + "/" + c.node
-	la := d.offerTo(c.item.Zone)
+	rw.mu.Lock()
+	it, cval := c.item, c.cval
+	rw.mu.Unlock()
+	la := d.offerTo(it.Zone)
 	if la == nil {
-		rev, err := d.w.do(ctx, key, clientv3.OpPut(d.k.Item(rw.run, c.node), string(c.val)))
+		val, _ := json.Marshal(it)
+		rev, err := d.w.do(ctx, key, clientv3.OpPut(d.k.Item(rw.run, c.node), string(val)))
 		if err != nil {
 			return err
 		}
@@ -330,7 +332,7 @@ func (rw *runWork) send(ctx context.Context, c *call) error {
 		rw.mu.Unlock()
 		return nil
 	}
-	res := d.w.doOffer(ctx, key, &offer{rw: rw, c: c, la: la, val: c.val, cval: c.cval})
+	res := d.w.doOffer(ctx, key, &offer{rw: rw, c: c, la: la, it: it, cval: cval})
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	live := rw.calls[c.node] == c
@@ -349,7 +351,8 @@ func (rw *runWork) send(ctx context.Context, c *call) error {
 		}
 		c.offerKey = ""
 		rw.mu.Unlock()
-		rev, err := d.w.do(ctx, key, clientv3.OpPut(d.k.Item(rw.run, c.node), string(c.val)))
+		val, _ := json.Marshal(it)
+		rev, err := d.w.do(ctx, key, clientv3.OpPut(d.k.Item(rw.run, c.node), string(val)))
 		rw.mu.Lock()
 		if err == nil && rw.calls[c.node] == c && c.itemRev == 0 {
 			c.itemRev = rev
@@ -371,7 +374,6 @@ func (rw *runWork) again(c *call) {
 	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
 		rw.mu.Lock()
 		live := rw.calls[c.node] == c
-		c.val, _ = json.Marshal(c.item)
 		c.cval, _ = json.Marshal(c.item.compact())
 		rw.mu.Unlock()
 		if !live || c.ctx.Err() != nil || d.ctx.Err() != nil {

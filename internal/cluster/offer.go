@@ -74,8 +74,8 @@ type offer struct {
 	rw   *runWork
 	c    *call
 	la   *liveAgent
-	val  []byte // the call's item, unclaimed, in JSON
-	cval []byte // the same, compact (OfferBatch)
+	it   Item   // the call's item
+	cval []byte // the same in JSON, compact (OfferBatch)
 }
 
 // offerWire is an OfferBatch as the coordinator writes it: each item's
@@ -126,7 +126,7 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 		}
 		if a == nil {
 			id := fmt.Sprintf("%s.%d", strings.ReplaceAll(d.o.Name, "/", "_"), d.seq.Add(1))
-			it := o.c.item
+			it := o.it
 			a = &acc{la: o.la, batch: offerWire{By: it.By, Graph: it.Graph, GraphFile: it.GraphFile, Run: it.Req.RunID, WorkDir: it.Req.WorkDir}}
 			a.g.key = d.k.Offer(o.rw.run, o.la.name, id)
 			open[k] = a
@@ -138,11 +138,12 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 			o.c.sent = time.Now()
 		}
 		o.rw.mu.Unlock()
-		it, w := o.c.item, a.batch
+		it, w := o.it, a.batch
 		if it.By == w.By && it.Graph == w.Graph && it.GraphFile == w.GraphFile && it.Req.RunID == w.Run && it.Req.WorkDir == w.WorkDir {
 			a.batch.Items = append(a.batch.Items, o.cval)
 		} else {
-			a.batch.Items = append(a.batch.Items, o.val)
+			val, _ := json.Marshal(it)
+			a.batch.Items = append(a.batch.Items, val)
 		}
 		a.size += r.size
 		a.g.offers = append(a.g.offers, r)

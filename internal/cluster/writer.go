@@ -161,7 +161,7 @@ func (w *writer) doTxn(ctx context.Context, node string, ops ...clientv3.Op) wre
 // doOffer writes o in its agent's offer batch (or unclaimed, if the
 // agent's registration is no longer under its lease).
 func (w *writer) doOffer(ctx context.Context, node string, o *offer) wres {
-	return w.doReq(ctx, &wreq{ctx: ctx, node: node, offer: o, size: len(o.val)})
+	return w.doReq(ctx, &wreq{ctx: ctx, node: node, offer: o, size: len(o.cval) + 200})
 }
 
 func (w *writer) doReq(ctx context.Context, r *wreq) wres {
