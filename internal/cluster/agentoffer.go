@@ -83,6 +83,24 @@ func (a *Agent) seeOfferLocked(kv *mvccpb.KeyValue, deleted bool) {
 	}
 }
 
+// forgetUnlisted ends the offer batches this agent answers that a new
+// listing of the work no longer holds: gone with its lease while the watch
+// was broken (their deletion was not seen).
+func (a *Agent) forgetUnlisted(listed map[string]bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for key := range a.batches {
+		if !listed[key] {
+			a.seeOfferLocked(&mvccpb.KeyValue{Key: []byte(key)}, true)
+		}
+	}
+	for key := range a.settled {
+		if !listed[key] {
+			delete(a.settled, key)
+		}
+	}
+}
+
 // seeWithdrawLocked: the coordinator withdrew call (its run stopped, or
 // the call timed out): cancelled if it runs, answered as withdrawn if it
 // waits.

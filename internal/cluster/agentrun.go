@@ -574,9 +574,12 @@ func (a *Agent) watch(ctx context.Context) {
 			}
 			continue
 		}
+		listed := map[string]bool{}
 		for _, kv := range resp.Kvs {
+			listed[string(kv.Key)] = true
 			a.seeItem(kv, false)
 		}
+		a.forgetUnlisted(listed)
 		a.idleLog()
 		rev := resp.Header.Revision
 		wch := a.opts.Client.Watch(clientv3.WithRequireLeader(ctx), k.Runs(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))

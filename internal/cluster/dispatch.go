@@ -328,7 +328,7 @@ func (rw *runWork) send(ctx context.Context, c *call) error {
 			return err
 		}
 		rw.mu.Lock()
-		c.itemRev = rev
+		c.itemRev = max(c.itemRev, rev) // the watch may have seen it claimed already
 		rw.mu.Unlock()
 		return nil
 	}
@@ -354,13 +354,13 @@ func (rw *runWork) send(ctx context.Context, c *call) error {
 		val, _ := json.Marshal(it)
 		rev, err := d.w.do(ctx, key, clientv3.OpPut(d.k.Item(rw.run, c.node), string(val)))
 		rw.mu.Lock()
-		if err == nil && rw.calls[c.node] == c && c.itemRev == 0 {
-			c.itemRev = rev
+		if err == nil && rw.calls[c.node] == c {
+			c.itemRev = max(c.itemRev, rev)
 		}
 		return err
 	case live && c.offerKey == res.key:
 		c.offered = la // released when the call ends or its offer goes
-		c.claimRev, c.agent, c.agentKey, c.lease = res.rev, la.name, la.key, la.lease
+		c.claimRev = res.rev
 	default:
 		d.release(la) // ended, or its offer went with the agent already
 	}

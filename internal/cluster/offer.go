@@ -134,6 +134,7 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 		}
 		o.rw.mu.Lock()
 		o.c.offerKey, o.c.claimRev = a.g.key, 0
+		o.c.agent, o.c.agentKey, o.c.lease = o.la.name, o.la.key, o.la.lease
 		if o.c.sent.IsZero() {
 			o.c.sent = time.Now()
 		}
