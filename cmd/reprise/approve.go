@@ -12,6 +12,7 @@ import (
 	"github.com/reprise-si/reprise/engine/control"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/operate"
 )
 
@@ -61,7 +62,8 @@ on (--wait, or started from the dashboard) it goes through that process's
 control socket, and what follows the gate starts at once; with --cluster (or
 an etcd --state), through etcd to the coordinator leading the run (once the
 state has operators, with an approver's token in REPRISE_TOKEN or
-REPRISE_TOKEN_FILE). Without
+REPRISE_TOKEN_FILE, also when no coordinator leads and the approval is
+written to the etcd state here). Without
 RUN, the run where gate NODE waits (refused when several do). A mistyped
 NODE gets the nearest id. -q prints nothing on success.`,
 		Args: cobra.RangeArgs(1, 2),
@@ -85,8 +87,16 @@ NODE gets the nearest id. -q prints nothing on success.`,
 			res := approveResult{Outcome: operate.Outcome{Live: true}, Run: o.Run}
 			if sent {
 				res.Note = gateNote(o.State, o.Run, o.Node)
-			} else if res, err = runApprove(c.Context(), o); err != nil {
-				return err
+			} else {
+				// No coordinator took it: written here, as a coordinator
+				// would decide (authorizeDirect).
+				cmd := cluster.Command{Op: cluster.CmdApprove, Run: o.Run, Node: o.Node, By: o.By, Comment: o.Comment}
+				if o.By, err = authorizeDirect(o.State, cmd, o.By); err != nil {
+					return err
+				}
+				if res, err = runApprove(c.Context(), o); err != nil {
+					return err
+				}
 			}
 			if quiet {
 				return nil

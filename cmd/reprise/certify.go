@@ -41,7 +41,9 @@ zone first. On a run going on the certification reaches it through its
 control socket and the next zone's nodes start at once; on a stopped run
 they start at the next resume. On an etcd state it goes through etcd to the
 coordinator leading the run, from any machine (once the state has operators,
-with an approver's token in REPRISE_TOKEN or REPRISE_TOKEN_FILE). The run keeps the record and the journal an
+with an approver's token in REPRISE_TOKEN or REPRISE_TOKEN_FILE, also when
+no coordinator leads and it is written to the etcd state here). The run
+keeps the record and the journal an
 entry "zone-certified"; status, plan and the reports show it.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
@@ -58,13 +60,18 @@ entry "zone-certified"; status, plan and the reports show it.`,
 			}
 			o.Run, o.Zone, o.State, o.Anchor = args[0], args[1], *f.state, *f.anchor
 			// On etcd, a coordinator leading the run applies it (from any machine).
-			_, sent, err := sendThroughCluster(c, clusterOf(os.Getenv("REPRISE_CLUSTER"), o.State),
-				cluster.Command{Op: cluster.CmdCertify, Run: o.Run, Zone: o.Zone, By: o.By, Comment: o.Comment})
+			cmd := cluster.Command{Op: cluster.CmdCertify, Run: o.Run, Zone: o.Zone, By: o.By, Comment: o.Comment}
+			_, sent, err := sendThroughCluster(c, clusterOf(os.Getenv("REPRISE_CLUSTER"), o.State), cmd)
 			if err != nil {
 				return err
 			}
 			out := operate.Outcome{Live: true}
 			if !sent {
+				// No coordinator took it: written here, as a coordinator
+				// would decide (authorizeDirect).
+				if o.By, err = authorizeDirect(o.State, cmd, o.By); err != nil {
+					return err
+				}
 				if out, err = runCertify(c.Context(), o); err != nil {
 					return err
 				}

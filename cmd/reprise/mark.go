@@ -51,7 +51,8 @@ dashboard) the mark reaches it through its control socket: the nodes the
 failure blocked go back to pending and the dependents start at once (a node
 whose step is running is refused); on an etcd state, through etcd to the
 coordinator leading the run, from any machine (once the state has operators,
-with an operator's token in REPRISE_TOKEN or REPRISE_TOKEN_FILE). On a
+with an operator's token in REPRISE_TOKEN or REPRISE_TOKEN_FILE, also when
+no coordinator leads and it is written to the etcd state here). On a
 stopped run its dependents run at the next resume.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -66,8 +67,8 @@ stopped run its dependents run at the next resume.`,
 			}
 			o.Run, o.Node, o.State, o.Anchor = args[0], args[1], *f.state, *f.anchor
 			// On etcd, a coordinator leading the run applies it (from any machine).
-			got, sent, err := sendThroughCluster(c, clusterOf(os.Getenv("REPRISE_CLUSTER"), o.State),
-				cluster.Command{Op: cluster.CmdMark, Run: o.Run, Node: o.Node, By: commandBy(c, o.By), Comment: o.Reason})
+			cmd := cluster.Command{Op: cluster.CmdMark, Run: o.Run, Node: o.Node, By: commandBy(c, o.By), Comment: o.Reason}
+			got, sent, err := sendThroughCluster(c, clusterOf(os.Getenv("REPRISE_CLUSTER"), o.State), cmd)
 			if err != nil {
 				return err
 			}
@@ -76,6 +77,11 @@ stopped run its dependents run at the next resume.`,
 			}
 			out := operate.Outcome{Live: true}
 			if !sent {
+				// No coordinator took it: written here, as a coordinator
+				// would decide (authorizeDirect).
+				if o.By, err = authorizeDirect(o.State, cmd, o.By); err != nil {
+					return err
+				}
 				if out, err = runMark(c.Context(), o); err != nil {
 					return err
 				}

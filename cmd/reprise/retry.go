@@ -64,7 +64,8 @@ control socket: the nodes run again there, at once, with what the failure
 blocked after them; on an etcd state (or with --cluster), through etcd to the
 coordinator leading the run, from any machine (with the operator's token in
 REPRISE_TOKEN or REPRISE_TOKEN_FILE once the state has operators). With no
-coordinator leading, the retry runs here. With --dry-run, print the nodes that would run again and
+coordinator leading, the retry runs here (after the same check of the token
+on an etcd state). With --dry-run, print the nodes that would run again and
 change nothing (--json: as JSON). Exit codes as for run.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -84,10 +85,10 @@ change nothing (--json: as JSON). Exit codes as for run.`,
 				printRetrySent(c, o, res)
 				return nil
 			}
+			cmd := cluster.Command{Op: cluster.CmdRetry, Run: runID, Node: node, Downstream: downstream, By: commandBy(c, by)}
 			if !f.cluster.standby {
 				// On etcd, a coordinator leading the run runs the nodes
 				// again at once (from any machine).
-				cmd := cluster.Command{Op: cluster.CmdRetry, Run: runID, Node: node, Downstream: downstream, By: commandBy(c, by)}
 				got, sent, err := sendThroughCluster(c, clusterOf(f.cluster.url, o.State), cmd)
 				if err != nil {
 					return err
@@ -97,6 +98,11 @@ change nothing (--json: as JSON). Exit codes as for run.`,
 					printRetrySent(c, o, retrySent{Reset: got.Reset, Live: true})
 					return nil
 				}
+			}
+			// No coordinator took it: the retry runs here, as a
+			// coordinator would decide (authorizeDirect).
+			if by, err = authorizeDirect(o.State, cmd, by); err != nil {
+				return err
 			}
 			return resumeRun(c, f, runID, "retry", func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
 				return e.Retry(ctx, id, node, downstream, by)

@@ -265,15 +265,16 @@ func TestRetryThroughEtcd(t *testing.T) {
 	}
 	// No coordinator leads now (the run succeeded): a retry does what it
 	// does on a stopped run on one machine, it resumes the run here with
-	// the node reset (a node done runs again only when asked: retry asks).
-	out, errs, code = cliRun(t, nil, "retry", run, "tape", "--by", "bob", "--state", url)
+	// the node reset (a node done runs again only when asked: retry asks),
+	// with the same check of the token (cmd/reprise TestEtcdDirectAuthorization).
+	out, errs, code = cliRun(t, []string{"REPRISE_TOKEN=" + opTok}, "retry", run, "tape", "--state", url)
 	if code != 0 || strings.Contains(errs, "through etcd") || !strings.Contains(out, "succeeded") {
 		t.Fatalf("retry with no coordinator: exit %d\n%s%s", code, out, errs)
 	}
 	if got := ran(); got != "tape\ntape\ndb\ndb\ntape\n" {
 		t.Errorf("steps ran: %q, want tape once more, alone", got)
 	}
-	if out := must("log", run, "--node", "tape"); !strings.Contains(out, "by bob") {
+	if out := must("log", run, "--node", "tape"); !strings.Contains(out, "by ops") {
 		t.Errorf("the journal does not name the operator of the retry:\n%s", out)
 	}
 	if out := must("log", run, "--verify"); !strings.Contains(out, "intact") {
