@@ -118,7 +118,7 @@ func run(args []string) int {
 	root.SetArgs(args)
 	code, err := exitCodeOf(root.Execute())
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "reprise: %v\n", err)
+		fmt.Fprintf(os.Stderr, "reprise: %v\n", explainEtcd(err))
 		if code == exitUsage {
 			fmt.Fprintln(os.Stderr, "Run 'reprise --help' for usage.")
 		}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/reprise-si/reprise/engine/state"
@@ -47,11 +49,57 @@ func parseStateURL(raw string) (etcdconn.URL, error) {
 	return u, nil
 }
 
+// envMaxTxnOps names the etcd cluster's --max-txn-ops when its members run
+// with less than etcd's default (128, what reprise assumes): every command
+// that opens an etcd state keeps each level of its transactions within it.
+// An environment variable, as ETCDCTL_* are: it describes the cluster, not
+// one command, and the processes reprise starts (a resume from the
+// dashboard) inherit it.
+const envMaxTxnOps = "REPRISE_ETCD_MAX_TXN_OPS"
+
+// minMaxTxnOps is the lowest REPRISE_ETCD_MAX_TXN_OPS taken: a node's change
+// is its record, its journal key and the run's head, under a comparison.
+const minMaxTxnOps = 8
+
+// maxTxnOps returns REPRISE_ETCD_MAX_TXN_OPS, or 0 (etcd's default) when it
+// is unset; a value that is not a whole number of at least minMaxTxnOps is
+// a usage error (exit 2) naming it.
+func maxTxnOps() (int, error) {
+	raw := strings.TrimSpace(os.Getenv(envMaxTxnOps))
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < minMaxTxnOps {
+		return 0, usageError("%s=%q: want the etcd members' --max-txn-ops, a whole number of at least %d (etcd's default: %d)",
+			envMaxTxnOps, raw, minMaxTxnOps, etcdstate.DefaultMaxTxnOps)
+	}
+	return n, nil
+}
+
+// explainEtcd adds what to do to an etcd error the operator can fix: a
+// transaction refused for its number of operations means that the members
+// run with a --max-txn-ops below what reprise was told (envMaxTxnOps).
+func explainEtcd(err error) error {
+	if !errors.Is(err, rpctypes.ErrTooManyOps) {
+		return err
+	}
+	if v := os.Getenv(envMaxTxnOps); v != "" {
+		return fmt.Errorf("%w (%s=%s is above the etcd members' --max-txn-ops: set it to their value)", err, envMaxTxnOps, v)
+	}
+	return fmt.Errorf("%w (the etcd members run with a --max-txn-ops below etcd's default of %d: set %s to their value)",
+		err, etcdstate.DefaultMaxTxnOps, envMaxTxnOps)
+}
+
 // openEtcd opens the etcd state of an etcd:// --state. It fails within the
 // dial timeout, naming the endpoints, when no member answers; while the
 // cluster has no quorum, writes wait and say so on stderr.
 func openEtcd(raw string, readOnly bool) (*etcdstate.Store, error) {
 	u, err := parseStateURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	maxOps, err := maxTxnOps()
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +112,9 @@ func openEtcd(raw string, readOnly bool) (*etcdstate.Store, error) {
 		return nil, err
 	}
 	return etcdstate.Open(context.Background(), u, etcdstate.Options{
-		Dial:     etcdconn.Options{TLS: tlsFiles},
-		ReadOnly: readOnly,
+		Dial:      etcdconn.Options{TLS: tlsFiles},
+		ReadOnly:  readOnly,
+		MaxTxnOps: maxOps,
 		OnWait: func(err error) {
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "reprise: waiting for etcd at %s (%v): nothing is recorded, so nothing new starts, until a quorum of members answers; Ctrl-C stops\n", u, err)

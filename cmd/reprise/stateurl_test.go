@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -235,5 +237,42 @@ func TestRefuseLiveOnEtcd(t *testing.T) {
 	lead.Resign()
 	if err := refuseLive(st, "r1"); err != nil {
 		t.Fatalf("after the coordinator resigned: %v", err)
+	}
+}
+
+// TestCLIEtcdMaxTxnOps: on a member started with --max-txn-ops=16 (below
+// etcd's default of 128, which reprise assumes), a run of 40 nodes fails
+// without REPRISE_ETCD_MAX_TXN_OPS, saying what to set; with it set to 16
+// the same run succeeds and verifies. A bad value is a usage error naming
+// the variable and the value.
+func TestCLIEtcdMaxTxnOps(t *testing.T) {
+	t.Parallel() // waits on etcd members and leases more than it works
+	c := etcdtest.StartWith(t, 1, etcdtest.Options{Flags: []string{"--max-txn-ops=16"}})
+	d := newCLIDir(t)
+	var b strings.Builder
+	b.WriteString("version: 1\nname: wide\nnodes:\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "  - {id: n%02d, kind: application, plugin: noop}\n", i)
+	}
+	g := d.write("graph.yaml", b.String())
+	out, errs, code := d.run("run", "-q", "--state", c.URL("without/reprise"), g)
+	if code == 0 || !strings.Contains(errs, "too many operations") || !strings.Contains(errs, envMaxTxnOps) {
+		t.Errorf("run of 40 nodes on --max-txn-ops=16 without %s: exit %d, want a failure naming the variable:\n%s%s", envMaxTxnOps, code, out, tail(errs, 3000))
+	}
+	d.env = append(d.env, envMaxTxnOps+"=16")
+	url := c.URL("with/reprise")
+	d.mustRun(0, "run", "-q", "--state", url, g)
+	if s := d.status("--state", url); s.Status != "succeeded" || s.Done != 40 {
+		t.Errorf("status with %s=16: %+v", envMaxTxnOps, s)
+	}
+	if out := d.mustRun(0, "log", "--state", url, "--verify"); !strings.Contains(out, "intact") {
+		t.Errorf("log --verify: %s", out)
+	}
+	for _, v := range []string{"abc", "0", "7", "-16", "1e3"} {
+		d.env = []string{envMaxTxnOps + "=" + v}
+		_, errs, code := d.run("status", "--state", url)
+		if code != exitUsage || !strings.Contains(errs, envMaxTxnOps) || !strings.Contains(errs, strconv.Quote(v)) {
+			t.Errorf("%s=%s: exit %d, want 2 naming it:\n%s", envMaxTxnOps, v, code, errs)
+		}
 	}
 }

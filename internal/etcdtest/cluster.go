@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,6 +38,15 @@ type Cluster struct {
 	members []*member
 	token   string
 	deaths  []string // members that exited without being stopped
+	flags   []string // Options.Flags
+}
+
+// Options tune StartWith. The zero value is what Start uses.
+type Options struct {
+	// Flags are added to every member's command line, after etcdtest's
+	// own ("--max-txn-ops=16" for a cluster configured below etcd's
+	// defaults). A flag etcd does not know makes the members fail to start.
+	Flags []string
 }
 
 type member struct {
@@ -57,11 +67,17 @@ type member struct {
 // before its data directory is removed.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return StartWith(t, n, Options{})
+}
+
+// StartWith is Start with members started with o's flags.
+func StartWith(t testing.TB, n int, o Options) *Cluster {
+	t.Helper()
 	if n < 1 {
 		t.Fatalf("etcdtest: %d members", n)
 	}
 	base := t.TempDir() // removed after c.Close (cleanups run last first)
-	c := &Cluster{t: t}
+	c := &Cluster{t: t, flags: slices.Clone(o.Flags)}
 	t.Cleanup(c.closeAndReport)
 	if err := c.boot(base, n); err != nil {
 		t.Fatal(err)
@@ -185,6 +201,7 @@ func (c *Cluster) start(i int) error {
 		"--heartbeat-interval", "50", "--election-timeout", "500",
 		"--log-level", "error", "--log-outputs", "stderr",
 	}
+	args = append(args, c.flags...)
 	c.mu.Unlock()
 	logf, err := os.OpenFile(m.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {

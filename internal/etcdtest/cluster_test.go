@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestQuorumLostAndBack checks the harness does what the state backend's
@@ -102,5 +104,34 @@ func TestMemberDeathReported(t *testing.T) {
 	if len(rec.errs) != 1 || !strings.Contains(rec.errs[0], "etcd member m1 exited by itself") ||
 		!strings.Contains(rec.errs[0], "etcdtest: m1 starting (new)") {
 		t.Fatalf("reported: %q", rec.errs)
+	}
+}
+
+// TestStartWithFlags: Options.Flags reach every member, at the first start
+// and at a restart: a member started with --max-txn-ops=4 refuses a
+// transaction of five puts and takes one of four.
+func TestStartWithFlags(t *testing.T) {
+	c := StartWith(t, 1, Options{Flags: []string{"--max-txn-ops=4"}})
+	cli := c.Client(t)
+	txn := func(n int) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ops := make([]clientv3.Op, n)
+		for i := range ops {
+			ops[i] = clientv3.OpPut(fmt.Sprintf("k%d", i), "v")
+		}
+		_, err := cli.Txn(ctx).Then(ops...).Commit()
+		return err
+	}
+	for round := range 2 {
+		if err := txn(5); err == nil || !strings.Contains(err.Error(), "too many operations") {
+			t.Errorf("round %d: a transaction of 5 puts with --max-txn-ops=4: %v, want refused", round, err)
+		}
+		if err := txn(4); err != nil {
+			t.Errorf("round %d: a transaction of 4 puts: %v", round, err)
+		}
+		c.Stop(0)
+		c.Restart(0)
+		c.WaitHealthy(30 * time.Second)
 	}
 }
