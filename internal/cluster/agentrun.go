@@ -498,9 +498,14 @@ type eventBatch struct {
 	it    Item
 	rev   int64
 	fence string // the claim, or the offer batch, whose revision is rev
+	ctx   context.Context
 	mu    sync.Mutex
 	buf   []wireEvent
 	seq   int
+	// done is closed to stop the flusher (nil until an event started it).
+	done    chan struct{}
+	stopped bool
+	wg      sync.WaitGroup
 }
 
 func (b *eventBatch) add(ev step.Event) {
@@ -510,27 +515,44 @@ func (b *eventBatch) add(ev step.Event) {
 	}
 	b.mu.Lock()
 	b.buf = append(b.buf, w)
+	if b.done == nil && !b.stopped {
+		// The first event starts the flusher: most short steps send none,
+		// and cost no goroutine nor ticker.
+		b.done = make(chan struct{})
+		b.wg.Add(1)
+		go b.flusher()
+	}
 	b.mu.Unlock()
 }
 
+// start arms the batch for a step that runs with ctx; stop ends its
+// flusher, if an event started one.
 func (b *eventBatch) start(ctx context.Context) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				b.flush(ctx)
-			}
+	b.ctx = ctx
+	return func() {
+		b.mu.Lock()
+		b.stopped = true
+		done := b.done
+		b.mu.Unlock()
+		if done != nil {
+			close(done)
+			b.wg.Wait()
 		}
-	}()
-	return func() { close(done); wg.Wait() }
+	}
+}
+
+func (b *eventBatch) flusher() {
+	defer b.wg.Done()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-t.C:
+			b.flush(b.ctx)
+		}
+	}
 }
 
 func (b *eventBatch) flush(ctx context.Context) {

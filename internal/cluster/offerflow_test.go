@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/etcdtest"
@@ -156,4 +158,49 @@ func noWorkLeft(t *testing.T, c *etcdtest.Cluster, k cluster.Keys, run string) {
 		}
 		return len(left) == 0
 	})
+}
+
+// TestOfferedStepStreamsEvents: an offered step's log lines reach the
+// coordinator while it still runs (streamed, fenced by its offer batch),
+// not only with its result.
+func TestOfferedStepStreamsEvents(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	k := cluster.NewKeys("stream")
+	dir := t.TempDir()
+	g := mustGraph(t, dir, `version: 1
+name: stream
+zones:
+  - {id: core, title: Core}
+nodes:
+  - {id: long, kind: application, plugin: exec, zone: core, with: {restore: [sh, -c, 'echo halfway there; sleep 3; echo done']}}
+`)
+	startAgent(t, c, k, "a1", "core", 2)
+	var mu sync.Mutex
+	var logAt, endAt time.Time
+	co := startCoordinator(t, c, k, dir, g, false, func(o *engine.Options) {
+		o.OnEvent = func(ev engine.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case ev.Type == engine.EventNodeLog && strings.Contains(ev.Message, "halfway there") && logAt.IsZero():
+				logAt = time.Now()
+			case ev.Type == engine.EventNodeFinished && ev.NodeID == "long":
+				endAt = time.Now()
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := co.eng.Start(ctx, g)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if logAt.IsZero() || endAt.IsZero() {
+		t.Fatalf("log line seen at %v, node finished at %v: want both", logAt, endAt)
+	}
+	if gap := endAt.Sub(logAt); gap < 1500*time.Millisecond {
+		t.Errorf("the log line came %v before the step ended (it sleeps 3 s after it): not streamed while it ran", gap)
+	}
 }
