@@ -139,6 +139,9 @@ func encodeChange(c *Change) (encodedChange, error) {
 	if c.Entry != nil {
 		e := *c.Entry
 		e.Data = maps.Clone(e.Data)
+		// Only the store says what run record an entry comes with.
+		delete(e.Data, dataRunRecord)
+		delete(e.Data, dataRunStatus)
 		if e.Time.IsZero() {
 			e.Time = time.Now() // when it was asked for, not when it landed
 		}
@@ -295,12 +298,15 @@ func (w *txWriter) apply(c *encodedChange) error {
 			}
 		}
 	}
+	var run *Run
+	var runStored []byte
 	if c.run != nil || c.snapshot != nil {
-		if err := w.putRun(c.runID, c.run); err != nil {
+		var err error
+		if run, runStored, err = w.putRun(c.runID, c.run); err != nil {
 			return err
 		}
 	}
-	for _, e := range c.plan() {
+	for _, e := range c.plan(run, runStored) {
 		if err := w.append(c.runID, e); err != nil {
 			return err
 		}
@@ -309,13 +315,15 @@ func (w *txWriter) apply(c *encodedChange) error {
 }
 
 // plan returns the journal entries a change appends, in order. Every
-// change to a node record or a snapshot is journaled, with what Verify
-// needs to check the stored bytes against the journal: the record's
-// digest, the snapshot's hash. The store writes an entry itself (node
-// removed, node updated, snapshot replaced) for what the change's own
-// entry does not cover. Each call returns new store entries; the change's
-// own entry is completed in place.
-func (c *encodedChange) plan() []*Entry {
+// change to a node record, a snapshot or the run record is journaled, with
+// what Verify needs to check the stored bytes against the journal: the
+// node record's digest, the snapshot's hash, the run record's digest and
+// status (run, as stored in runStored; nil when the change stores none).
+// The store writes an entry itself (node removed, node updated, snapshot
+// replaced, run updated) for what the change's own entry does not cover.
+// Each call returns new store entries; the change's own entry is completed
+// in place.
+func (c *encodedChange) plan(run *Run, runStored []byte) []*Entry {
 	entry := c.entry
 	var out []*Entry
 	if c.snapshot != nil {
@@ -340,29 +348,36 @@ func (c *encodedChange) plan() []*Entry {
 	if entry != nil {
 		out = append(out, entry)
 	}
+	if runStored != nil {
+		if len(out) == 0 {
+			out = append(out, &Entry{Type: EntryRunUpdated})
+		}
+		stampRun(out[len(out)-1], run.Status, runStored)
+	}
 	return out
 }
 
 // putRun stores run (nil: the stored record) with its GraphHash set to the
 // SHA-256 of the run's snapshot as stored now: the store keeps the two in
-// step, so that Verify can hold the snapshot to the hash.
-func (w *txWriter) putRun(runID string, run *Run) error {
+// step, so that Verify can hold the snapshot to the hash. It returns the
+// run and its bytes as stored, for the journal.
+func (w *txWriter) putRun(runID string, run *Run) (*Run, []byte, error) {
 	if run == nil {
 		raw := w.tx.Bucket(bucketRuns).Get([]byte(runID))
 		run = &Run{}
 		if err := json.Unmarshal(raw, run); err != nil {
-			return &CorruptError{Path: w.path, Err: fmt.Errorf("record of run %q: %v", runID, err)}
+			return nil, nil, &CorruptError{Path: w.path, Err: fmt.Errorf("record of run %q: %v", runID, err)}
 		}
 	}
 	run.GraphHash = sha256Hex(w.tx.Bucket(bucketSnapshots).Get([]byte(runID)))
-	b, err := json.Marshal(run)
+	b, err := encodeRun(run)
 	if err != nil {
-		return fmt.Errorf("encode run %q: %w", runID, err)
+		return nil, nil, err
 	}
 	if err := w.tx.Bucket(bucketRuns).Put([]byte(runID), b); err != nil {
-		return fmt.Errorf("put run %q: %w", runID, err)
+		return nil, nil, fmt.Errorf("put run %q: %w", runID, err)
 	}
-	return nil
+	return run, b, nil
 }
 
 // dataGraphHash is the Data key of the entries that change a run's graph

@@ -2,7 +2,6 @@ package state
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -13,7 +12,10 @@ import (
 // their bytes, so the hash chain and the records' digests hold on the
 // other side.
 type RunCopy struct {
-	Run      Run
+	Run Run
+	// Record is the run record as stored (nil: Run, encoded as the store
+	// encodes it): the journal holds its digest.
+	Record   []byte
 	Snapshot []byte
 	Nodes    []StoredNode  // by id
 	Entries  []StoredEntry // the journal, in order
@@ -66,6 +68,20 @@ func (d copyData) Records(fn func(id string, stored []byte) error) error {
 
 func (d copyData) Snapshot() ([]byte, error) { return d.c.Snapshot, nil }
 
+func (d copyData) RunRecord() ([]byte, error) { return d.c.record() }
+
+// record returns the run record to store: Record, or Run encoded.
+func (c *RunCopy) record() ([]byte, error) {
+	if c.Record != nil {
+		return c.Record, nil
+	}
+	return encodeRun(&c.Run)
+}
+
+// StoredRecord returns the run record an importer stores: Record as it
+// is, or Run encoded as the store encodes it when Record is nil.
+func (c *RunCopy) StoredRecord() ([]byte, error) { return c.record() }
+
 // ExportRun reads everything stored for a run in one read transaction.
 func (s *Store) ExportRun(runID string) (*RunCopy, error) {
 	c := &RunCopy{}
@@ -75,6 +91,7 @@ func (s *Store) ExportRun(runID string) (*RunCopy, error) {
 			return err
 		}
 		c.Run = run
+		c.Record = append([]byte{}, tx.Bucket(bucketRuns).Get([]byte(runID))...)
 		c.Snapshot = append([]byte{}, tx.Bucket(bucketSnapshots).Get([]byte(runID))...)
 		c.Head = append([]byte{}, tx.Bucket(bucketHeads).Get([]byte(runID))...)
 		b := boltRun{tx: tx, id: []byte(runID)}
@@ -107,9 +124,9 @@ func (s *Store) ImportRun(ctx context.Context, c *RunCopy) error {
 	if err := checkKey("run id", id); err != nil {
 		return err
 	}
-	rb, err := json.Marshal(&c.Run)
+	rb, err := c.record()
 	if err != nil {
-		return fmt.Errorf("encode run %q: %w", id, err)
+		return err
 	}
 	return s.update(func(tx *bolt.Tx) error {
 		if runExists(tx, id) {

@@ -105,9 +105,9 @@ func PrepareRun(run Run, snapshot []byte, nodes []NodeRecord) (*PreparedRun, err
 		return nil, fmt.Errorf("create run %q: graph hash %.12s… is not the snapshot's SHA-256 %.12s…: %w", run.ID, run.GraphHash, sum, ErrInvalidChange)
 	}
 	run.Total = len(nodes)
-	rb, err := json.Marshal(&run)
+	rb, err := encodeRun(&run)
 	if err != nil {
-		return nil, fmt.Errorf("encode run %q: %w", run.ID, err)
+		return nil, err
 	}
 	p := &PreparedRun{Run: run, Record: rb, Nodes: make([]StoredNode, len(nodes))}
 	seen := make(map[string]struct{}, len(nodes))
@@ -134,6 +134,7 @@ func PrepareRun(run Run, snapshot []byte, nodes []NodeRecord) (*PreparedRun, err
 		b, _ := json.Marshal(pinned)
 		p.Created.Data[dataInitialRecords] = string(b)
 	}
+	stampRun(p.Created, run.Status, rb)
 	return p, nil
 }
 

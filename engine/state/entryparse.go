@@ -302,7 +302,7 @@ var entryTypes = func() map[string]string {
 		EntryRunInterrupted, EntryGraphChanged, EntryStarted, EntrySucceeded, EntryFailed, EntryRetrying, EntryBlocked,
 		EntryWaiting, EntryApproved, EntryApprovalGiven, EntryMarked, EntryReset, EntryRestored, EntryInterrupted,
 		EntrySkipped, EntryCleanedUp, EntryNotified, EntryNotifyFailed, EntryNodeRemoved, EntryNodeUpdated,
-		EntrySnapshotReplaced, EntryCertified, EntryScanned, EntryPointSkipped, EntryPointChosen, EntryPointOverride} {
+		EntrySnapshotReplaced, EntryRunUpdated, EntryCertified, EntryScanned, EntryPointSkipped, EntryPointChosen, EntryPointOverride} {
 		m[string(t)] = string(t)
 	}
 	for _, s := range []NodeState{NodePending, NodeRunning, NodeSucceeded, NodeFailed, NodeBlocked, NodeWaiting, NodeSkipped} {

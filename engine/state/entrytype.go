@@ -41,6 +41,7 @@ const (
 	EntryNodeRemoved      EntryType = "node-removed"      // a Change with RemoveNode
 	EntryNodeUpdated      EntryType = "node-updated"      // a Change with a Node and no Entry for it
 	EntrySnapshotReplaced EntryType = "snapshot-replaced" // a Change with a Snapshot and no Entry
+	EntryRunUpdated       EntryType = "run-updated"       // a Change with a Run and no Entry
 	// Clean recovery.
 	EntryCertified     EntryType = "zone-certified" // By, Message (comment), Data: zone
 	EntryScanned       EntryType = "point-scanned"  // Data: point, time, path, verdict, findings, scanners

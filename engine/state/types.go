@@ -225,8 +225,9 @@ type VerifyReport struct {
 	// bytes, sequence or link, or the head), "records" (a node record that
 	// is not the one its last entry recorded), "snapshot" (the graph
 	// snapshot does not match the graph hash the run record and the
-	// journal give), "anchor" (the chain differs from a head recorded
-	// outside the file).
+	// journal give), "run" (the run record is not the one the journal
+	// last recorded, or its status is not the one the journal last gave),
+	// "anchor" (the chain differs from a head recorded outside the file).
 	Level string `json:",omitempty"`
 	// HeadSeq and HeadHash are the last entry's sequence number and hash:
 	// what an anchor outside the file records.

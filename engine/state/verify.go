@@ -26,6 +26,13 @@ import (
 //     removed has none.
 //   - snapshot: the graph snapshot's SHA-256 is the graph hash of the run
 //     record and of the last journal entry that set one.
+//   - run: the run record is the one the last journal entry that stored it
+//     recorded (its digest and status, in the entry's data run_record and
+//     run_status); for a journal written before run records were digested,
+//     its status is the one the last run entry gave (run-started,
+//     run-resumed: running; run-parked; run-interrupted; run-finished: the
+//     status its message starts with). A status, finish time, option,
+//     certification or clean-up edited in the stored record is caught.
 //
 // HeadSeq and HeadHash give the end of the chain, for an anchor.
 func (s *Store) Verify(runID string) (VerifyReport, error) {
@@ -54,6 +61,8 @@ type RunData interface {
 	Records(fn func(id string, stored []byte) error) error
 	// Snapshot returns the stored graph snapshot.
 	Snapshot() ([]byte, error)
+	// RunRecord returns the run record as stored.
+	RunRecord() ([]byte, error)
 }
 
 // VerifyRun is Verify for any backend: it checks run against what data
@@ -69,7 +78,15 @@ func VerifyRun(run Run, data RunData) (VerifyReport, error) {
 		return rep, err
 	}
 	v.snapshot(snap, run)
-	return rep, v.records(data)
+	if err := v.records(data); err != nil {
+		return rep, err
+	}
+	stored, err := data.RunRecord()
+	if err != nil {
+		return rep, err
+	}
+	v.runRecord(stored, run)
+	return rep, nil
 }
 
 // boltRun reads a run's data in a bbolt transaction.
@@ -104,6 +121,8 @@ func (b boltRun) Records(fn func(id string, stored []byte) error) error {
 
 func (b boltRun) Snapshot() ([]byte, error) { return b.tx.Bucket(bucketSnapshots).Get(b.id), nil }
 
+func (b boltRun) RunRecord() ([]byte, error) { return b.tx.Bucket(bucketRuns).Get(b.id), nil }
+
 // nodeLast is what the journal last said of a node.
 type nodeLast struct {
 	seq     uint64
@@ -118,6 +137,7 @@ type verifier struct {
 	graphHash string
 	graphSeq  uint64
 	created   *Entry
+	run       runLast
 }
 
 func (v *verifier) fail(level string, seq uint64, format string, args ...any) {
@@ -159,6 +179,14 @@ func (v *verifier) chain(data RunData) error {
 				return errStop
 			}
 		}
+		if e.Type == EntryRunFinished && e.Data[dataRunRecord] == "" {
+			// Written before run records were digested: its message
+			// (left out by the light parse) gives the final status.
+			var full Entry
+			if decodeEntry(b, &full) == nil {
+				e.Message = full.Message
+			}
+		}
 		v.note(&e)
 		prevSeq, prevHash = seq, prevBuf[:copy(prevBuf[:], hash)]
 		return nil
@@ -195,6 +223,7 @@ func (v *verifier) note(e *Entry) {
 	if e.Type == EntryRunCreated && v.created == nil {
 		v.created = e
 	}
+	v.run.note(e)
 	if h, ok := e.Data[dataGraphHash]; ok {
 		v.graphHash, v.graphSeq = h, e.Seq
 	} else if e.Type == EntryGraphChanged && e.Data["hash"] != "" {

@@ -2,7 +2,6 @@ package etcdstate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,8 +19,8 @@ func (s *Store) ExportRun(runID string) (*state.RunCopy, error) {
 		if err != nil {
 			return err
 		}
-		r := &runAt{s: s, ctx: ctx, run: run, rev: resp.Header.Revision}
-		*c = state.RunCopy{Run: run}
+		r := newRunAt(ctx, s, run, resp)
+		*c = state.RunCopy{Run: run, Record: r.record}
 		if c.Snapshot, err = r.Snapshot(); err != nil {
 			return err
 		}
@@ -62,9 +61,15 @@ func (s *Store) ImportRun(ctx context.Context, c *state.RunCopy) error {
 	if c.Run.GraphHash != "" && c.Run.GraphHash != run.GraphHash {
 		return fmt.Errorf("copy run %q: its snapshot is not the one its record names: %w", id, state.ErrTampered)
 	}
-	rb, err := json.Marshal(&run)
+	var rb []byte
+	var err error
+	if c.Run.GraphHash != "" {
+		rb, err = c.StoredRecord() // as stored: the journal holds its digest
+	} else {
+		rb, err = state.EncodeRun(&run)
+	}
 	if err != nil {
-		return fmt.Errorf("encode run %q: %w", id, err)
+		return err
 	}
 	claimRev, err := s.claim(ctx, id)
 	if err != nil {

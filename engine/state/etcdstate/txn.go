@@ -2,7 +2,6 @@ package etcdstate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -88,6 +87,7 @@ func (s *Store) stage(t *txn, p *state.Prepared) (*staged, error) {
 			st.chunks = append(st.chunks, op{key: s.k.chunk(id, st.snap, i), val: snap[i*ChunkSize : end]})
 		}
 	}
+	var runStored []byte
 	if r := p.Run(); r != nil || st.snap != "" {
 		var run state.Run
 		if r != nil {
@@ -100,8 +100,16 @@ func (s *Store) stage(t *txn, p *state.Prepared) (*staged, error) {
 			run.GraphHash = st.snap
 		}
 		h.run, st.rec = &run, true
+		var err error
+		if runStored, err = state.EncodeRun(&run); err != nil {
+			return nil, err
+		}
 	}
-	for _, e := range p.Entries() {
+	var run *state.Run
+	if runStored != nil {
+		run = h.run
+	}
+	for _, e := range p.Entries(run, runStored) {
 		stored, hash, err := state.SealEntry(e, h.seq+1, h.hash)
 		if err != nil {
 			return nil, fmt.Errorf("encode journal entry %d of run %q: %w", h.seq+1, id, err)
@@ -265,9 +273,9 @@ func (t *txn) request(k keys) ([]clientv3.Cmp, []clientv3.Op, error) {
 			ops = append(ops, clientv3.OpPut(k.head(id), string(state.EncodeHead(h.seq, h.hash))))
 		}
 		if t.recs[id] {
-			b, err := json.Marshal(h.run)
+			b, err := state.EncodeRun(h.run)
 			if err != nil {
-				return nil, nil, fmt.Errorf("encode run %q: %w", id, err)
+				return nil, nil, err
 			}
 			ops = append(ops, clientv3.OpPut(k.run(id), string(b)))
 		}

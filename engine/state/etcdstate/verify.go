@@ -11,7 +11,7 @@ import (
 )
 
 // Verify checks a run against its journal, at the levels of
-// state.Store.Verify (chain, records, snapshot), reading everything as of
+// state.Store.Verify (chain, records, snapshot, run), reading everything as of
 // one revision.
 func (s *Store) Verify(runID string) (state.VerifyReport, error) {
 	var rep state.VerifyReport
@@ -20,7 +20,7 @@ func (s *Store) Verify(runID string) (state.VerifyReport, error) {
 		if err != nil {
 			return err
 		}
-		rep, err = state.VerifyRun(run, &runAt{s: s, ctx: ctx, run: run, rev: resp.Header.Revision})
+		rep, err = state.VerifyRun(run, newRunAt(ctx, s, run, resp))
 		return err
 	})
 	return rep, err
@@ -28,11 +28,24 @@ func (s *Store) Verify(runID string) (state.VerifyReport, error) {
 
 // runAt reads one run's data as of revision rev (state.RunData).
 type runAt struct {
-	s   *Store
-	ctx context.Context
-	run state.Run
-	rev int64
+	s      *Store
+	ctx    context.Context
+	run    state.Run
+	record []byte // the run record as stored
+	rev    int64
 }
+
+// newRunAt reads run's data as of the revision of resp, the answer of
+// withRun (whose first response holds the run record).
+func newRunAt(ctx context.Context, s *Store, run state.Run, resp *clientv3.TxnResponse) *runAt {
+	r := &runAt{s: s, ctx: ctx, run: run, rev: resp.Header.Revision}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		r.record = kvs[0].Value
+	}
+	return r
+}
+
+func (r *runAt) RunRecord() ([]byte, error) { return r.record, nil }
 
 func (r *runAt) Journal(fn func(key []byte, seq uint64, stored []byte) error) error {
 	prefix := r.s.k.journal(r.run.ID)
