@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -126,6 +127,38 @@ func TestTamperNodeRecord(t *testing.T) {
 	}
 }
 
+// TestTamperRunRecord: the failed run's record set to succeeded by hand (a
+// report made to look good): log --verify names the run level, the field
+// and both statuses and exits 1; resume and retry refuse.
+func TestTamperRunRecord(t *testing.T) {
+	t.Parallel()
+	d := newCLIDir(t)
+	runID := mustFailedRun(t, d, d.path("anchors.jsonl"))
+	if out := d.mustRun(0, "log", "--verify", runID); !strings.Contains(out, "agree with the journal") {
+		t.Fatalf("log --verify before tampering:\n%s", out)
+	}
+	editState(t, d.path("reprise.db"), func(tx *bolt.Tx) error {
+		rb := tx.Bucket([]byte("runs"))
+		forged := bytes.Replace(rb.Get([]byte(runID)), []byte(`"status":"failed"`), []byte(`"status":"succeeded"`), 1)
+		if !bytes.Contains(forged, []byte(`"status":"succeeded"`)) {
+			t.Fatalf("run record holds no failed status: %s", rb.Get([]byte(runID)))
+		}
+		return rb.Put([]byte(runID), forged)
+	})
+	_, stderr, code := d.run("log", "--verify", runID)
+	if code != exitError || !strings.Contains(stderr, "(run)") ||
+		!strings.Contains(stderr, fmt.Sprintf("run %q is succeeded in its record (field status), but journal entry", runID)) ||
+		!strings.Contains(stderr, "left it failed") {
+		t.Errorf("log --verify: exit %d, stderr %q; want the run level naming both statuses", code, stderr)
+	}
+	for _, args := range [][]string{{"resume", "--quiet", runID}, {"retry", "--quiet", runID, "a"}} {
+		_, stderr, code := d.run(args...)
+		if code != exitError || !strings.Contains(stderr, "(run)") {
+			t.Errorf("reprise %s after a forged run record: exit %d, stderr %q; want a refusal (run)", args[0], code, stderr)
+		}
+	}
+}
+
 // TestTamperSnapshot: a replaced graph snapshot (with the run record's
 // hash fixed too) never runs: resume and retry refuse, log --verify names
 // the snapshot level.
@@ -234,8 +267,10 @@ func TestTamperWholeChain(t *testing.T) {
 	}
 }
 
-// TestTamperDropLastEntry: the last entry (run-level: no record to
-// contradict it) dropped and the head fixed: only an anchor tells.
+// TestTamperDropLastEntry: the last entry (run-finished) dropped and the
+// head fixed: the run record, still failed, contradicts the journal. With
+// the journal made to look older than run record digests and the record
+// made running too, nothing in the file does: only an anchor tells.
 func TestTamperDropLastEntry(t *testing.T) {
 	t.Parallel()
 	d := newCLIDir(t)
@@ -246,6 +281,18 @@ func TestTamperDropLastEntry(t *testing.T) {
 		n := uint64(0)
 		rechainAll(t, tx, runID, func(e *state.Entry) bool { n++; return n < last })
 		return nil
+	})
+	if _, stderr, code := d.run("log", "--verify", runID); code != exitError || !strings.Contains(stderr, "(run)") {
+		t.Errorf("log --verify after dropping entry %d: exit %d, stderr %q; want the run level", last, code, stderr)
+	}
+	editState(t, d.path("reprise.db"), func(tx *bolt.Tx) error {
+		rechainAll(t, tx, runID, func(e *state.Entry) bool {
+			delete(e.Data, "run_record")
+			delete(e.Data, "run_status")
+			return true
+		})
+		rb := tx.Bucket([]byte("runs"))
+		return rb.Put([]byte(runID), bytes.Replace(rb.Get([]byte(runID)), []byte(`"status":"failed"`), []byte(`"status":"running"`), 1))
 	})
 	if err := os.Remove(d.path("reprise.db.log")); err != nil {
 		t.Fatal(err)

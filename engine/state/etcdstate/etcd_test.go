@@ -61,6 +61,14 @@ func TestVerifyCatchesTamperingOnEtcd(t *testing.T) {
 			b, _ := state.EncodeNode(&rec)
 			put(t, cli, u.Key("runs/nodes/r1/n003"), b)
 		}, "records"},
+		{"run record status changed", func(t *testing.T, u etcdconn.URL, kv map[string][]byte) {
+			k := u.Key("runs/rec/r1")
+			put(t, cli, k, bytes.Replace(kv[k], []byte(`"status":"parked"`), []byte(`"status":"succeeded"`), 1))
+		}, "run"},
+		{"run record options changed", func(t *testing.T, u etcdconn.URL, kv map[string][]byte) {
+			k := u.Key("runs/rec/r1")
+			put(t, cli, k, bytes.Replace(kv[k], []byte(`"options":{}`), []byte(`"options":{"dry_run":true}`), 1))
+		}, "run"},
 		{"snapshot chunk replaced", func(t *testing.T, u etcdconn.URL, kv map[string][]byte) {
 			for k := range kv {
 				if strings.Contains(k, "/runs/snap/r1/") {
