@@ -28,7 +28,9 @@ order. --json prints one entry per line as stored ({"seq", "time", "type",
 
 --verify checks the run instead, at every level it can: the hash chain (each
 entry's bytes, order and link, and the head), each node record against the
-journal, the graph snapshot against its hash, and the journal against the
+journal, the graph snapshot against its hash, the run record (its status,
+times, options, certifications, clean-up) against the journal's last word
+on it, and the journal against the
 heads anchored outside the file: the anchor lines of the JSON log beside the
 state file, and --anchor FILE_OR_URL (the file or webhook given to run and
 resume). Exit 0 when everything agrees, 1 naming the level and the first
@@ -98,7 +100,8 @@ type logVerify struct {
 }
 
 // runLog reads run opts.RunID's journal, or with opts.Verify checks the run
-// at every level: the hash chain, the records and the snapshot, then the
+// at every level: the hash chain, the records, the snapshot and the run
+// record, then the
 // anchors of the JSON log and of opts.Anchor. A broken journal is no error
 // when read (Broken says where); a check that fails is one (exit 1), and
 // the result still says what held before it.

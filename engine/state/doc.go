@@ -30,6 +30,18 @@
 // stored bytes, so a change of any byte of any entry is caught, as are a
 // missing, reordered or appended entry (the head would not match).
 //
+// # Records against the journal
+//
+// Every write of a node record, a snapshot or the run record comes with a
+// journal entry that says what was stored (the store writes one itself when
+// the change has none: node-updated, node-removed, snapshot-replaced,
+// run-updated): Entry.Record, the digest of a node record; data graph_hash,
+// the snapshot's SHA-256; data run_record and run_status, the digest and
+// status of the run record. Verify holds each stored record to the last
+// entry that stored it (verify.go), so that a record edited outside reprise
+// is reported even though the chain is whole. Journals written before run
+// records were digested are held to the status their last run entry gave.
+//
 // # Writes and failure
 //
 // Every write is a bbolt transaction: a node's record and its journal entry

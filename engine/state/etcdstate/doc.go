@@ -1,9 +1,10 @@
 // Package etcdstate keeps reprise's run state in an etcd cluster, with the
 // behaviour of the bbolt file (package state): the same records, the same
 // binary node codec, the same hash-chained journal (state.SealEntry), the
-// same checks (state.VerifyRun). A run copied from a file to etcd or back
-// keeps its entries byte for byte, so `reprise log --verify` says the same
-// on both sides.
+// same checks (state.VerifyRun: chain, node records, snapshot, run record).
+// A run copied from a file to etcd or back keeps its entries and its run
+// record byte for byte, so `reprise log --verify` says the same on both
+// sides.
 //
 // # Layout
 //
