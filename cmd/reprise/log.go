@@ -163,7 +163,7 @@ func printVerify(out io.Writer, v *logVerify, err error) {
 	}
 	rep := v.Report
 	fmt.Fprintf(out, "journal of run %s: %d entries, hash chain intact (head: entry %d, %.16s…)\n", v.RunID, rep.Entries, rep.HeadSeq, rep.HeadHash)
-	fmt.Fprintf(out, "node records: %d, each as the journal left it; graph snapshot matches its hash\n", rep.Records)
+	fmt.Fprintf(out, "node records: %d, each as the journal left it; graph snapshot matches its hash; run record as the journal left it\n", rep.Records)
 	if err != nil || v.Anchors == nil {
 		return
 	}

@@ -134,7 +134,7 @@ func TestTamperRunRecord(t *testing.T) {
 	t.Parallel()
 	d := newCLIDir(t)
 	runID := mustFailedRun(t, d, d.path("anchors.jsonl"))
-	if out := d.mustRun(0, "log", "--verify", runID); !strings.Contains(out, "agree with the journal") {
+	if out := d.mustRun(0, "log", "--verify", runID); !strings.Contains(out, "run record as the journal left it") {
 		t.Fatalf("log --verify before tampering:\n%s", out)
 	}
 	editState(t, d.path("reprise.db"), func(tx *bolt.Tx) error {
