@@ -217,9 +217,12 @@ type Stats struct {
 
 // VerifyReport is what Verify found in a run's journal.
 type VerifyReport struct {
-	Entries  int    // entries read
-	OK       bool   // the chain is whole, and the records and snapshot agree with it
-	FirstBad uint64 // sequence number of the first bad entry (0 when OK or for a record or snapshot problem)
+	Entries int  // entries read
+	OK      bool // the chain is whole, and the records and snapshot agree with it
+	// FirstBad is the sequence number of the first bad entry ("chain"), or
+	// of the entry the stored data contradicts ("records", "snapshot",
+	// "run"); 0 when OK or when no entry is named.
+	FirstBad uint64
 	Problem  string // what is wrong
 	// Level names the check that failed ("" when OK): "chain" (an entry's
 	// bytes, sequence or link, or the head), "records" (a node record that
