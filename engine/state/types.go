@@ -218,7 +218,7 @@ type Stats struct {
 // VerifyReport is what Verify found in a run's journal.
 type VerifyReport struct {
 	Entries int  // entries read
-	OK      bool // the chain is whole, and the records and snapshot agree with it
+	OK      bool // the chain is whole, and the records, snapshot and run record agree with it
 	// FirstBad is the sequence number of the first bad entry ("chain"), or
 	// of the entry the stored data contradicts ("records", "snapshot",
 	// "run"); 0 when OK or when no entry is named.
