@@ -25,6 +25,8 @@ func newLogCmd() *cobra.Command {
 		Long: `Print a run's journal: every transition, approval, override and resume, in
 order. --json prints one entry per line as stored ({"seq", "time", "type",
 "node", "state", "attempt", "msg", "by", "data", "record", "prev", "hash"}).
+An entry stored with the run record holds a copy of it (data "run_record",
+for --verify), shown with --json only.
 
 --verify checks the run instead, at every level it can: the hash chain (each
 entry's bytes, order and link, and the head), each node record against the
@@ -201,7 +203,9 @@ func formatEntry(e state.Entry) string {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if e.Data[k] != "" {
+			// The run record stored with the entry is for log --verify
+			// (and --json), as a node record's digest is.
+			if e.Data[k] != "" && k != state.DataRunRecord {
 				fmt.Fprintf(&b, " %s=%s", k, e.Data[k])
 			}
 		}

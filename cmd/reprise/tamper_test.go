@@ -137,6 +137,12 @@ func TestTamperRunRecord(t *testing.T) {
 	if out := d.mustRun(0, "log", "--verify", runID); !strings.Contains(out, "run record as the journal left it") {
 		t.Fatalf("log --verify before tampering:\n%s", out)
 	}
+	if out := d.mustRun(0, "log", runID); strings.Contains(out, "run_record") {
+		t.Errorf("log shows the journaled run records:\n%s", out)
+	}
+	if out := d.mustRun(0, "log", "--json", runID); !strings.Contains(out, `"run_record":"{\"id\":`) {
+		t.Errorf("log --json does not show the journaled run records:\n%s", out)
+	}
 	editState(t, d.path("reprise.db"), func(tx *bolt.Tx) error {
 		rb := tx.Bucket([]byte("runs"))
 		forged := bytes.Replace(rb.Get([]byte(runID)), []byte(`"status":"failed"`), []byte(`"status":"succeeded"`), 1)
@@ -288,7 +294,6 @@ func TestTamperDropLastEntry(t *testing.T) {
 	editState(t, d.path("reprise.db"), func(tx *bolt.Tx) error {
 		rechainAll(t, tx, runID, func(e *state.Entry) bool {
 			delete(e.Data, "run_record")
-			delete(e.Data, "run_status")
 			return true
 		})
 		rb := tx.Bucket([]byte("runs"))

@@ -141,7 +141,6 @@ func encodeChange(c *Change) (encodedChange, error) {
 		e.Data = maps.Clone(e.Data)
 		// Only the store says what run record an entry comes with.
 		delete(e.Data, dataRunRecord)
-		delete(e.Data, dataRunStatus)
 		if e.Time.IsZero() {
 			e.Time = time.Now() // when it was asked for, not when it landed
 		}
@@ -298,15 +297,14 @@ func (w *txWriter) apply(c *encodedChange) error {
 			}
 		}
 	}
-	var run *Run
 	var runStored []byte
 	if c.run != nil || c.snapshot != nil {
 		var err error
-		if run, runStored, err = w.putRun(c.runID, c.run); err != nil {
+		if runStored, err = w.putRun(c.runID, c.run); err != nil {
 			return err
 		}
 	}
-	for _, e := range c.plan(run, runStored) {
+	for _, e := range c.plan(runStored) {
 		if err := w.append(c.runID, e); err != nil {
 			return err
 		}
@@ -317,13 +315,13 @@ func (w *txWriter) apply(c *encodedChange) error {
 // plan returns the journal entries a change appends, in order. Every
 // change to a node record, a snapshot or the run record is journaled, with
 // what Verify needs to check the stored bytes against the journal: the
-// node record's digest, the snapshot's hash, the run record's digest and
-// status (run, as stored in runStored; nil when the change stores none).
+// node record's digest, the snapshot's hash, the run record as stored
+// (runStored; nil when the change stores none).
 // The store writes an entry itself (node removed, node updated, snapshot
 // replaced, run updated) for what the change's own entry does not cover.
 // Each call returns new store entries; the change's own entry is completed
 // in place.
-func (c *encodedChange) plan(run *Run, runStored []byte) []*Entry {
+func (c *encodedChange) plan(runStored []byte) []*Entry {
 	entry := c.entry
 	var out []*Entry
 	if c.snapshot != nil {
@@ -352,7 +350,7 @@ func (c *encodedChange) plan(run *Run, runStored []byte) []*Entry {
 		if len(out) == 0 {
 			out = append(out, &Entry{Type: EntryRunUpdated})
 		}
-		stampRun(out[len(out)-1], run.Status, runStored)
+		stampRun(out[len(out)-1], runStored)
 	}
 	return out
 }
@@ -360,24 +358,24 @@ func (c *encodedChange) plan(run *Run, runStored []byte) []*Entry {
 // putRun stores run (nil: the stored record) with its GraphHash set to the
 // SHA-256 of the run's snapshot as stored now: the store keeps the two in
 // step, so that Verify can hold the snapshot to the hash. It returns the
-// run and its bytes as stored, for the journal.
-func (w *txWriter) putRun(runID string, run *Run) (*Run, []byte, error) {
+// bytes stored, for the journal.
+func (w *txWriter) putRun(runID string, run *Run) ([]byte, error) {
 	if run == nil {
 		raw := w.tx.Bucket(bucketRuns).Get([]byte(runID))
 		run = &Run{}
 		if err := json.Unmarshal(raw, run); err != nil {
-			return nil, nil, &CorruptError{Path: w.path, Err: fmt.Errorf("record of run %q: %v", runID, err)}
+			return nil, &CorruptError{Path: w.path, Err: fmt.Errorf("record of run %q: %v", runID, err)}
 		}
 	}
 	run.GraphHash = sha256Hex(w.tx.Bucket(bucketSnapshots).Get([]byte(runID)))
 	b, err := encodeRun(run)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := w.tx.Bucket(bucketRuns).Put([]byte(runID), b); err != nil {
-		return nil, nil, fmt.Errorf("put run %q: %w", runID, err)
+		return nil, fmt.Errorf("put run %q: %w", runID, err)
 	}
-	return run, b, nil
+	return b, nil
 }
 
 // dataGraphHash is the Data key of the entries that change a run's graph

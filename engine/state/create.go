@@ -134,7 +134,7 @@ func PrepareRun(run Run, snapshot []byte, nodes []NodeRecord) (*PreparedRun, err
 		b, _ := json.Marshal(pinned)
 		p.Created.Data[dataInitialRecords] = string(b)
 	}
-	stampRun(p.Created, run.Status, rb)
+	stampRun(p.Created, rb)
 	return p, nil
 }
 

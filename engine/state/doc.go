@@ -36,11 +36,12 @@
 // journal entry that says what was stored (the store writes one itself when
 // the change has none: node-updated, node-removed, snapshot-replaced,
 // run-updated): Entry.Record, the digest of a node record; data graph_hash,
-// the snapshot's SHA-256; data run_record and run_status, the digest and
-// status of the run record. Verify holds each stored record to the last
+// the snapshot's SHA-256; data run_record, the run record as stored (a few
+// hundred bytes, a few times a run: a field edited is named with both
+// values). Verify holds each stored record to the last
 // entry that stored it (verify.go), so that a record edited outside reprise
 // is reported even though the chain is whole. Journals written before run
-// records were digested are held to the status their last run entry gave.
+// records were journaled are held to the status their last run entry gave.
 //
 // # Writes and failure
 //

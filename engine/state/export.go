@@ -41,13 +41,13 @@ func (p *Prepared) Snapshot() []byte { return p.c.snapshot }
 // sealed yet: the store's own (node removed, node updated, snapshot
 // replaced, run updated) for what the change's entry does not cover, then
 // that entry, with the digest of the node record, the hash of the
-// snapshot, and the digest and status of the run record. run and stored
-// are the run record the backend stores with the change (EncodeRun), nil
-// when it stores none. Call it again to seal them again after a conflict.
-func (p *Prepared) Entries(run *Run, stored []byte) []*Entry { return p.c.plan(run, stored) }
+// snapshot, and the run record. runStored is the run record the backend
+// stores with the change (EncodeRun), nil when it stores none. Call it
+// again to seal them again after a conflict.
+func (p *Prepared) Entries(runStored []byte) []*Entry { return p.c.plan(runStored) }
 
 // EncodeRun encodes a run record as the store keeps it: every backend
-// stores these bytes, and the journal their digest.
+// stores these bytes, and the journal a copy of them.
 func EncodeRun(run *Run) ([]byte, error) { return encodeRun(run) }
 
 // SealEntry makes e entry seq of its run's journal, after the entry whose

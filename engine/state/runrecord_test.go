@@ -136,11 +136,10 @@ func mustLifecycle(t *testing.T, steps []runStep) string {
 }
 
 // asOldJournal rewrites r1's journal as a reprise from before run records
-// were digested wrote it: no run_record, no run_status, no run-updated.
+// were journaled wrote it: no run_record.
 func asOldJournal(tx *bolt.Tx) error {
 	return rechain(tx, 1, func(e *Entry) bool {
 		delete(e.Data, dataRunRecord)
-		delete(e.Data, dataRunStatus)
 		return true
 	})
 }
@@ -161,7 +160,7 @@ func verifyFile(t *testing.T, path string) VerifyReport {
 
 // TestVerifyRunRecordUntouched: a run left in any status by the engine's
 // own writes verifies clean, with journals of today and of before run
-// records were digested.
+// records were journaled.
 func TestVerifyRunRecordUntouched(t *testing.T) {
 	for _, lc := range lifecycles {
 		for _, old := range []bool{false, true} {
@@ -188,8 +187,9 @@ func TestVerifyRunRecordUntouched(t *testing.T) {
 	}
 }
 
-// editRun rewrites r1's stored run record behind the journal's back.
-func editRun(edit func(*Run)) func(tx *bolt.Tx) error {
+// editRun rewrites r1's stored run record behind the journal's back
+// (indented when indent).
+func editRun(edit func(*Run), indent bool) func(tx *bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
 		var run Run
 		if err := json.Unmarshal(tx.Bucket(bucketRuns).Get([]byte("r1")), &run); err != nil {
@@ -197,6 +197,9 @@ func editRun(edit func(*Run)) func(tx *bolt.Tx) error {
 		}
 		edit(&run)
 		b, _ := json.Marshal(&run)
+		if indent {
+			b, _ = json.MarshalIndent(&run, "", " ")
+		}
 		return tx.Bucket(bucketRuns).Put([]byte("r1"), b)
 	}
 }
@@ -218,11 +221,19 @@ func TestVerifyRunRecordTampered(t *testing.T) {
 			[]string{`run "r1" is succeeded in its record (field status), but journal entry 5 left it failed`}},
 		{"status failed to interrupted, old journal", true, func(r *Run) { r.Status = RunInterrupted },
 			[]string{`run "r1" is interrupted in its record (field status), but journal entry 5 left it failed`}},
+		{"status and finish time", false, func(r *Run) { r.Status = RunSucceeded; r.Finished = r.Finished.Add(-time.Hour) },
+			[]string{`run "r1" is succeeded in its record (field status), but journal entry 5 left it failed; ` +
+				`also field finished is "2026-12-02T05:00:00Z" in the record, "2026-12-02T06:00:00Z" in the entry: the record was changed outside reprise`}},
 		{"finish time", false, func(r *Run) { r.Finished = r.Finished.Add(-time.Hour) },
-			[]string{`the record of run "r1" (status failed) is not the one journal entry 5 recorded`, "other than its status"}},
-		{"dry run option", false, func(r *Run) { r.Options.DryRun = true }, []string{`run "r1"`, "entry 5"}},
-		{"zone certified", false, func(r *Run) { r.Certified = []Certification{{Zone: "core", By: "mallory"}} }, []string{`run "r1"`, "entry 5"}},
-		{"drill cleaned up", false, func(r *Run) { r.Cleanup = &Cleanup{By: "mallory"} }, []string{`run "r1"`, "entry 5"}},
+			[]string{`the record of run "r1" is not the one journal entry 5 recorded: field finished is "2026-12-02T05:00:00Z" in the record, "2026-12-02T06:00:00Z" in the entry: it was changed outside reprise`}},
+		{"dry run option", false, func(r *Run) { r.Options.DryRun = true },
+			[]string{`field options is {"parallelism":4,"dry_run":true} in the record, {"parallelism":4} in the entry`}},
+		{"zone certified", false, func(r *Run) { r.Certified = []Certification{{Zone: "core", By: "mallory"}} },
+			[]string{`journal entry 5`, `field certified is [{"zone":"core","by":"mallory",`, `in the record, absent in the entry`}},
+		{"drill cleaned up", false, func(r *Run) { r.Cleanup = &Cleanup{By: "mallory"} },
+			[]string{`journal entry 5`, `field cleanup is {"by":"mallory",`, "absent in the entry"}},
+		{"same fields, encoded otherwise", false, func(r *Run) {},
+			[]string{`the record of run "r1" is not byte for byte the one journal entry 5 recorded (the same fields, encoded otherwise)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,7 +244,7 @@ func TestVerifyRunRecordTampered(t *testing.T) {
 			if rep := verifyFile(t, path); !rep.OK {
 				t.Fatalf("Verify before the edit = %+v", rep)
 			}
-			tamper(t, path, editRun(tt.edit))
+			tamper(t, path, editRun(tt.edit, strings.HasPrefix(tt.name, "same fields")))
 			rep := verifyFile(t, path)
 			if rep.OK || rep.Level != "run" || rep.FirstBad != 5 {
 				t.Fatalf("Verify = %+v, want a run problem at entry 5", rep)
@@ -248,7 +259,7 @@ func TestVerifyRunRecordTampered(t *testing.T) {
 }
 
 // TestRunRecordJournaled: every entry that comes with a run record carries
-// its digest and status, a caller cannot set them, and a run record
+// a copy of it, a caller cannot set one, and a run record
 // stored without an entry gets a run-updated one.
 func TestRunRecordJournaled(t *testing.T) {
 	path := mustLifecycle(t, lifecycles[len(lifecycles)-1].steps)
@@ -259,16 +270,22 @@ func TestRunRecordJournaled(t *testing.T) {
 	defer s.Close()
 	// A caller's run_record on an entry without a run record is dropped.
 	if err := s.Apply(context.Background(), Change{RunID: "r1", Entry: &Entry{Type: EntryNotified,
-		Data: map[string]string{dataRunRecord: "0123", dataRunStatus: "succeeded", "target": "x"}}}); err != nil {
+		Data: map[string]string{dataRunRecord: `{"id":"r1","status":"succeeded"}`, "target": "x"}}}); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	_ = s.Journal("r1", 0, func(e Entry) error {
-		got = append(got, fmt.Sprintf("%s status=%s digest=%v", e.Type, e.Data[dataRunStatus], len(e.Data[dataRunRecord]) == 32))
+		var run Run
+		if r := e.Data[dataRunRecord]; r != "" {
+			if err := json.Unmarshal([]byte(r), &run); err != nil {
+				t.Errorf("entry %d: run record %q: %v", e.Seq, r, err)
+			}
+		}
+		got = append(got, fmt.Sprintf("%s run=%s status=%s", e.Type, run.ID, run.Status))
 		return nil
 	})
-	want := []string{"run-created status=running digest=true", "run-started status=running digest=true",
-		"run-updated status=parked digest=true", "notified status= digest=false"}
+	want := []string{"run-created run=r1 status=running", "run-started run=r1 status=running",
+		"run-updated run=r1 status=parked", "notified run= status="}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("journal:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

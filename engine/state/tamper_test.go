@@ -110,7 +110,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 			snap := []byte("version: 1\n# injected\n")
 			_ = tx.Bucket(bucketSnapshots).Put([]byte("r1"), snap)
 			w := newTxWriter(tx, "")
-			_, _, err := w.putRun("r1", nil)
+			_, err := w.putRun("r1", nil)
 			return err
 		}, "snapshot"},
 		{"a middle entry rewritten alone", func(tx *bolt.Tx) error {

@@ -27,12 +27,13 @@ import (
 //   - snapshot: the graph snapshot's SHA-256 is the graph hash of the run
 //     record and of the last journal entry that set one.
 //   - run: the run record is the one the last journal entry that stored it
-//     recorded (its digest and status, in the entry's data run_record and
-//     run_status); for a journal written before run records were digested,
-//     its status is the one the last run entry gave (run-started,
-//     run-resumed: running; run-parked; run-interrupted; run-finished: the
-//     status its message starts with). A status, finish time, option,
-//     certification or clean-up edited in the stored record is caught.
+//     recorded (a copy of its bytes, the entry's data run_record: each
+//     field that differs is named with both values); for a journal written
+//     before run records were journaled, its status is the one the last
+//     run entry gave (run-started, run-resumed: running; run-parked;
+//     run-interrupted; run-finished: the status its message starts with).
+//     A status, finish time, option, certification or clean-up edited in
+//     the stored record is caught.
 //
 // HeadSeq and HeadHash give the end of the chain, for an anchor.
 func (s *Store) Verify(runID string) (VerifyReport, error) {
@@ -180,7 +181,7 @@ func (v *verifier) chain(data RunData) error {
 			}
 		}
 		if e.Type == EntryRunFinished && e.Data[dataRunRecord] == "" {
-			// Written before run records were digested: its message
+			// Written before run records were journaled: its message
 			// (left out by the light parse) gives the final status.
 			var full Entry
 			if decodeEntry(b, &full) == nil {

@@ -85,7 +85,7 @@ func TestRunRecordTamperedOnEtcd(t *testing.T) {
 }
 
 // asOldCopy rewrites a copied run's journal as a reprise from before run
-// records were digested wrote it: no run_record, no run_status.
+// records were journaled wrote it: no run_record.
 func asOldCopy(t *testing.T, c *state.RunCopy) {
 	t.Helper()
 	prev := ""
@@ -95,7 +95,6 @@ func asOldCopy(t *testing.T, c *state.RunCopy) {
 			t.Fatal(err)
 		}
 		delete(e.Data, "run_record")
-		delete(e.Data, "run_status")
 		stored, hash, err := state.SealEntry(&e, e.Seq, prev)
 		if err != nil {
 			t.Fatal(err)
@@ -106,7 +105,7 @@ func asOldCopy(t *testing.T, c *state.RunCopy) {
 }
 
 // TestOldJournalOnEtcd: a run whose journal was written before run records
-// were digested, copied to etcd, verifies clean there; its status edited
+// were journaled, copied to etcd, verifies clean there; its status edited
 // is caught from the status its last run entry gave.
 func TestOldJournalOnEtcd(t *testing.T) {
 	cli := rawClient(t)

@@ -105,11 +105,7 @@ func (s *Store) stage(t *txn, p *state.Prepared) (*staged, error) {
 			return nil, err
 		}
 	}
-	var run *state.Run
-	if runStored != nil {
-		run = h.run
-	}
-	for _, e := range p.Entries(run, runStored) {
+	for _, e := range p.Entries(runStored) {
 		stored, hash, err := state.SealEntry(e, h.seq+1, h.hash)
 		if err != nil {
 			return nil, fmt.Errorf("encode journal entry %d of run %q: %w", h.seq+1, id, err)
