@@ -58,6 +58,9 @@ type AgentOptions struct {
 	Logger  *zap.Logger
 	// LookupEnv resolves ${env:…} and ${secret:…} here (nil: os.LookupEnv).
 	LookupEnv func(string) (string, bool)
+	// MaxTxnOps is the members' --max-txn-ops, when lower than etcd's
+	// default (0: the default).
+	MaxTxnOps int
 }
 
 // Agent takes the steps of its zone through etcd and runs them locally.
@@ -365,6 +368,13 @@ func (a *Agent) notify() {
 // what queues while a transaction commits goes in the next one.
 const pipelines = 1
 
+// claimBatch is how many claims go in one transaction, and resultBatch how
+// many results, within the ops budget: a claim is one nested transaction,
+// a result of an offered call a share of one (its offer batch's: a put, a
+// delete, and a delete per call withdrawn).
+func (a *Agent) claimBatch() int  { return min(maxClaimBatch, opsBudget(a.opts.MaxTxnOps)) }
+func (a *Agent) resultBatch() int { return max(1, min(maxResultBatch, opsBudget(a.opts.MaxTxnOps)-2)) }
+
 // maxClaimBatch bounds the claims of one transaction (each is a nested
 // transaction of two puts: well under etcd's --max-txn-ops).
 const maxClaimBatch = 30
@@ -387,7 +397,7 @@ func (a *Agent) take(drain context.Context, n int) (offers, out []claimable) {
 			offers = a.takeOffersLocked(n)
 		}
 		if !a.paused {
-			for len(a.queue) > 0 && len(offers)+len(out) < n && len(out) < maxClaimBatch {
+			for len(a.queue) > 0 && len(offers)+len(out) < n && len(out) < a.claimBatch() {
 				// A random one near the head: agents of a zone then seldom
 				// race for the same item.
 				i := rand.IntN(min(len(a.queue), 4*n))

@@ -152,7 +152,7 @@ func (a *Agent) handBackOffers(hard context.Context) {
 			res: Result{HandedBack: true}, nlog: a.log.With(zap.String("run", o.c.item.Req.RunID), zap.String("node", o.c.item.Req.NodeID))})
 	}
 	for len(batch) > 0 {
-		n := min(len(batch), maxResultBatch)
+		n := min(len(batch), a.resultBatch())
 		a.writeResults(hard, batch[:n])
 		batch = batch[n:]
 	}

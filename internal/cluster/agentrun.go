@@ -93,7 +93,15 @@ func (a *Agent) execute(hard context.Context, cl claimable) {
 			res: Result{Call: it.Call, ClaimRev: rev, Agent: a.opts.Name, Op: it.Op, Node: it.Req.NodeID, HandedBack: true, CheckFirst: true}}})
 		return
 	}
-	a.writeResult(hard, &pendingResult{it: it, res: res, evs: ev.rest(), offer: cl.offer, rev: rev, nlog: nlog})
+	evs := ev.rest()
+	if eventsSize(evs) > maxEventBytes {
+		ev.mu.Lock()
+		ev.buf = evs
+		ev.mu.Unlock()
+		ev.flush(hard) // in keys of their own, before the result
+		evs = nil
+	}
+	a.writeResult(hard, &pendingResult{it: it, res: res, evs: evs, offer: cl.offer, rev: rev, nlog: nlog})
 }
 
 // call runs the item's operation through the local plugin host.
@@ -191,7 +199,46 @@ func (a *Agent) guard(n *graphs.Node, res Result) Result {
 		res.Status = step.Failed
 		res.Message = fmt.Sprintf("node %q: output %s holds a secret (a ${secret:…} value): a secret must not travel through the state", n.ID, strings.Join(bad, ", "))
 	}
+	if size := resultSize(res); size > maxResultBytes {
+		res.Outputs = nil
+		res.Restored = false
+		res.Status = step.Failed
+		res.Message = fmt.Sprintf("node %q: its result is %d bytes, more than the %d an agent sends through etcd (limits.node_outputs above 1MiB holds only on one machine): outputs dropped; the message began: %s",
+			n.ID, size, maxResultBytes, strings.ToValidUTF8(res.Message[:min(len(res.Message), 512)], ""))
+	}
 	return res
+}
+
+// maxResultBytes bounds a result an agent writes (its message and
+// outputs): etcd refuses a request over 1.5 MiB by default. It is the
+// graphs' default limits.node_outputs; a graph that allows more (up to
+// 16 MiB) gets no more through agents (README, Scaling out).
+const maxResultBytes = 1 << 20
+
+// resultSize is the bytes of r's message and outputs.
+func resultSize(r Result) int {
+	n := len(r.Message) + len(r.Error)
+	for k, v := range r.Outputs {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// maxBatchBytes bounds the results of one transaction (a last one may go
+// over by one result and its events: still well under etcd's 1.5 MiB).
+const maxBatchBytes = 512 << 10
+
+// maxEventBytes bounds the events of one key (a flush, or a result's last
+// events).
+const maxEventBytes = 64 << 10
+
+// eventsSize is the bytes of evs, about.
+func eventsSize(evs []wireEvent) int {
+	n := 0
+	for _, e := range evs {
+		n += len(e.Message) + len(e.Key) + len(e.Value) + 16
+	}
+	return n
 }
 
 func errResult(err error) Result {
@@ -280,12 +327,14 @@ func (a *Agent) resultLoop(hard, stop context.Context) {
 			return
 		}
 		batch := []*pendingResult{first}
+		size := resultSize(first.res) + eventsSize(first.evs)
 		hold := time.NewTimer(resultHold)
 	fill:
-		for len(batch) < maxResultBatch {
+		for len(batch) < a.resultBatch() && size < maxBatchBytes {
 			select {
 			case p := <-a.results:
 				batch = append(batch, p)
+				size += resultSize(p.res) + eventsSize(p.evs)
 				continue
 			default:
 			}
@@ -295,6 +344,7 @@ func (a *Agent) resultLoop(hard, stop context.Context) {
 			select {
 			case p := <-a.results:
 				batch = append(batch, p)
+				size += resultSize(p.res) + eventsSize(p.evs)
 			case <-hold.C:
 				break fill
 			case <-stop.Done():
@@ -466,7 +516,11 @@ func (a *Agent) writeResults(hard context.Context, batch []*pendingResult) {
 			a.log.Error("results not written: stopped while etcd was unreachable", zap.Int("results", len(batch)), zap.Error(err))
 			return
 		}
-		a.log.Warn("write results: etcd unreachable, trying again", zap.Error(err))
+		if permanent(err) {
+			a.log.Error("write results: refused by etcd, trying again (mend what it says, then restart this agent)", zap.Int("results", len(batch)), zap.Error(explainRefused(err)))
+		} else {
+			a.log.Warn("write results: etcd unreachable, trying again", zap.Error(err))
+		}
 		sleep(hard, wait)
 	}
 }
@@ -567,12 +621,26 @@ func (b *eventBatch) flush(ctx context.Context) {
 	}
 	k := b.a.opts.Keys
 	run, node := b.it.Req.RunID, b.it.Req.NodeID
-	val, _ := json.Marshal(evs)
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	b.a.opts.Client.Txn(cctx).
-		If(clientv3.Compare(clientv3.CreateRevision(b.fence), "=", b.rev)).
-		Then(clientv3.OpPut(k.Event(run, node, b.rev, seq), string(val))).Commit()
+	// In chunks of maxEventBytes: a noisy step's 200 ms may exceed what
+	// etcd takes in one request.
+	for len(evs) > 0 {
+		n, size := 0, 0
+		for n < len(evs) && (n == 0 || size+eventsSize(evs[n:n+1]) <= maxEventBytes) {
+			size += eventsSize(evs[n : n+1])
+			n++
+		}
+		val, _ := json.Marshal(evs[:n])
+		evs = evs[n:]
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		b.a.opts.Client.Txn(cctx).
+			If(clientv3.Compare(clientv3.CreateRevision(b.fence), "=", b.rev)).
+			Then(clientv3.OpPut(k.Event(run, node, b.rev, seq), string(val))).Commit()
+		cancel()
+		b.mu.Lock()
+		b.seq++
+		seq = b.seq
+		b.mu.Unlock()
+	}
 }
 
 func (b *eventBatch) rest() []wireEvent {

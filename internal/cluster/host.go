@@ -47,6 +47,9 @@ type DispatcherOptions struct {
 	Logger  *zap.Logger
 	// Name is the coordinator's name in the items it writes.
 	Name string
+	// MaxTxnOps is the members' --max-txn-ops, when lower than etcd's
+	// default (0: the default).
+	MaxTxnOps int
 }
 
 // Dispatcher is the coordinator's step.Host: the calls of a node whose zone
@@ -99,7 +102,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 			d.zonesOf[n.Plugin] = append(d.zonesOf[n.Plugin], n.Zone)
 		}
 	}
-	d.w = newWriter(o.Client, d.log, d.groupOffers)
+	d.w = newWriter(o.Client, d.log, o.MaxTxnOps, d.groupOffers)
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); d.watchAgents() }()
 	go func() {

@@ -89,6 +89,15 @@ type offerWire struct {
 	Items     []json.RawMessage `json:"items"`
 }
 
+// offerPair is the run and agent (under one lease) of an offer: the
+// offers of one pair in one transaction go in one offer batch.
+type offerPair struct {
+	run, agent string
+	lease      clientv3.LeaseID
+}
+
+func (o *offer) pair() offerPair { return offerPair{o.rw.run, o.la.key, o.la.lease} }
+
 // maxOfferBytes bounds an offer batch's value (a transaction stays under
 // maxTxnBytes, well under etcd's request size limit, 1.5 MiB by default).
 const maxOfferBytes = 256 << 10
@@ -105,10 +114,6 @@ type offerGroup struct {
 // transaction goes (see runWork.handle: a batch deleted with its agent's
 // lease may be seen before the transaction's answer).
 func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offerGroup) {
-	type gk struct {
-		run, agent string
-		lease      clientv3.LeaseID
-	}
 	type acc struct {
 		g     offerGroup
 		la    *liveAgent
@@ -116,12 +121,12 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 		size  int
 	}
 	var order []*acc
-	open := map[gk]*acc{}
+	open := map[offerPair]*acc{}
 	for _, r := range reqs {
 		o := r.offer
-		k := gk{o.rw.run, o.la.key, o.la.lease}
+		k := o.pair()
 		a := open[k]
-		if a != nil && (a.size > maxOfferBytes || len(a.batch.Items) >= maxBatchOps) {
+		if a != nil && a.size+r.size > maxOfferBytes && len(a.batch.Items) > 0 {
 			a = nil
 		}
 		if a == nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
@@ -202,5 +204,144 @@ nodes:
 	}
 	if gap := endAt.Sub(logAt); gap < 1500*time.Millisecond {
 		t.Errorf("the log line came %v before the step ended (it sleeps 3 s after it): not streamed while it ran", gap)
+	}
+}
+
+// TestLowMaxTxnOps: with members run with --max-txn-ops=16 and the
+// coordinator and agents told so (MaxTxnOps, REPRISE_ETCD_MAX_TXN_OPS on
+// the command line), every transaction of the dispatch stays within it:
+// 60 calls written unclaimed before any agent runs (the coordinator's
+// writes spread over several transactions), claimed by two agents (16 at
+// most a transaction), their results written and offered ones too. Every
+// step runs once.
+func TestLowMaxTxnOps(t *testing.T) {
+	c := etcdtest.StartWith(t, 1, etcdtest.Options{Flags: []string{"--max-txn-ops=16"}})
+	k := cluster.NewKeys("lowops")
+	dir := t.TempDir()
+	g := mustGraph(t, dir, noopLike(60))
+	st, err := state.Open(filepath.Join(dir, "reprise.db"), state.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: c.Client(t), Keys: k, Graph: g, AgentsOnly: true, Logger: log,
+		Name: "coord", MaxTxnOps: 16,
+		Journal: func(ctx context.Context, run string, e *state.Entry) error {
+			return st.Apply(ctx, state.Change{RunID: run, Entry: e})
+		}})
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	type out struct {
+		res engine.Result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		res, err := engine.New(st, d, engine.Options{Parallelism: 64}).Start(ctx, g)
+		done <- out{res, err}
+	}()
+	cli := c.Client(t)
+	waitFor(t, 60*time.Second, "the 60 calls written unclaimed", func() bool {
+		resp, err := cli.Get(ctx, k.Runs(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			return false
+		}
+		items := 0
+		for _, kv := range resp.Kvs {
+			if strings.HasSuffix(string(kv.Key), "/item") {
+				items++
+			}
+		}
+		return items == 20 // the first level: 20 chains of 3
+	})
+	var agents []*cluster.Agent
+	for i := range 2 {
+		a := cluster.NewAgent(cluster.AgentOptions{Client: c.Client(t), Keys: k, Name: fmt.Sprintf("a%d", i), Zone: "core", Slots: 40,
+			TTL: 5 * time.Second, NewHost: localHost, Logger: log, MaxTxnOps: 16})
+		if err := a.Register(ctx); err != nil {
+			t.Fatal(err)
+		}
+		drain, stop := context.WithCancel(context.Background())
+		ended := make(chan struct{})
+		go func() { a.Run(drain, context.Background()); close(ended) }()
+		defer func() { stop(); <-ended }()
+		agents = append(agents, a)
+	}
+	var o out
+	select {
+	case o = <-done:
+	case <-ctx.Done():
+		t.Fatal("run did not finish")
+	}
+	if o.err != nil || o.res.Status != state.RunSucceeded {
+		t.Fatalf("run: %+v %v; nodes %s", o.res, o.err, nodeStates(t, st, o.res.RunID))
+	}
+	got := counts(t, filepath.Join(dir, "runs.txt"))
+	for i := range 60 {
+		if n := got[fmt.Sprintf("n%d", i)]; n != 1 {
+			t.Errorf("n%d ran %d times, want once", i, n)
+		}
+	}
+	if agents[0].Claimed()+agents[1].Claimed() != 60 {
+		t.Errorf("agents took %d and %d calls, want 60 in all", agents[0].Claimed(), agents[1].Claimed())
+	}
+}
+
+// noopLike is n quick exec nodes of zone core in 20 chains, each appending
+// its id to runs.txt.
+func noopLike(n int) string {
+	var b strings.Builder
+	b.WriteString("version: 1\nname: lowops\nzones:\n  - {id: core, title: Core}\nnodes:\n")
+	for i := range n {
+		deps := ""
+		if i >= 20 {
+			deps = fmt.Sprintf(", depends_on: [n%d]", i-20)
+		}
+		fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: exec, zone: core%s, with: {restore: [sh, -c, 'echo n%d >> runs.txt']}}\n", i, deps, i)
+	}
+	return b.String()
+}
+
+// TestAgentResultTooLarge: a step on an agent whose outputs pass what an
+// agent sends through etcd (1 MiB; the graph allows 4 MiB) fails, saying
+// so; the one beside it, with a large but allowed output, succeeds with it.
+// Nothing hangs on etcd's request limit.
+func TestAgentResultTooLarge(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	k := cluster.NewKeys("bigres")
+	dir := t.TempDir()
+	g := mustGraph(t, dir, `version: 1
+name: bigres
+limits: {output_value: 4MiB, node_outputs: 4MiB}
+defaults: {retries: 0}
+zones:
+  - {id: core, title: Core}
+nodes:
+  - {id: big, kind: application, plugin: exec, zone: core, with: {restore: [sh, -c, 'printf "blob=" >> "$REPRISE_OUTPUT"; head -c 1500000 /dev/zero | tr "\\0" a >> "$REPRISE_OUTPUT"; echo >> "$REPRISE_OUTPUT"']}}
+  - {id: fair, kind: application, plugin: exec, zone: core, with: {restore: [sh, -c, 'printf "blob=" >> "$REPRISE_OUTPUT"; head -c 600000 /dev/zero | tr "\\0" b >> "$REPRISE_OUTPUT"; echo >> "$REPRISE_OUTPUT"']}}
+`)
+	startAgent(t, c, k, "a1", "core", 2)
+	co := startCoordinator(t, c, k, dir, g, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := co.eng.Start(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := co.st.Node(res.RunID, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if big.State != state.NodeFailed || !strings.Contains(big.LastError, "more than the 1048576 an agent sends through etcd") || len(big.Outputs) != 0 {
+		t.Errorf("node big: %s %q, %d outputs; want failed, its result too large for etcd", big.State, big.LastError, len(big.Outputs))
+	}
+	fair, err := co.st.Node(res.RunID, "fair")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fair.State != state.NodeSucceeded || len(fair.Outputs["blob"]) != 600000 {
+		t.Errorf("node fair: %s %q, output of %d bytes; want succeeded with its 600000-byte output", fair.State, fair.LastError, len(fair.Outputs["blob"]))
 	}
 }

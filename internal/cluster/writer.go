@@ -2,15 +2,31 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
-// maxBatchOps stays under etcd's --max-txn-ops (128 by default).
-const maxBatchOps = 100
+// DefaultMaxTxnOps is etcd's default --max-txn-ops: the operations a level
+// of a transaction may hold.
+const DefaultMaxTxnOps = 128
+
+// opsBudget is what a level of a transaction is filled to, for members run
+// with --max-txn-ops limit (0: etcd's default): 100 of the default 128,
+// room left for the few nested transactions a batch adds.
+func opsBudget(limit int) int {
+	if limit <= 0 {
+		limit = DefaultMaxTxnOps
+	}
+	return max(1, limit*25/32)
+}
 
 // maxTxnBytes bounds the values of one transaction, well under etcd's
 // request size limit (1.5 MiB by default).
@@ -46,6 +62,7 @@ type writer struct {
 	// group builds the offer batches of the offers of one transaction
 	// (Dispatcher.groupOffers).
 	group func([]*wreq) ([]clientv3.Op, []offerGroup)
+	limit int // the members' --max-txn-ops (0: etcd's default)
 	// expected calls are about to be written (the engine said so,
 	// Dispatcher.Expect): the next transaction waits for them while they
 	// keep coming (expectGap since the last one), until expectUntil at
@@ -94,9 +111,9 @@ type wreq struct {
 // lazyWait is how long clean-up waits for another write to go with.
 const lazyWait = 100 * time.Millisecond
 
-// cost is what r counts against maxBatchOps: its operations; an offer
-// none (the offers of a transaction go in a few nested transactions of at
-// most maxBatchOps items each, see groupOffers).
+// cost is what r counts against the ops budget: its operations; an offer
+// none (the offers of a transaction go in one nested transaction per agent
+// and maxOfferBytes, counted apart, see takeLocked and groupOffers).
 func (r *wreq) cost() int {
 	if r.offer != nil {
 		return 0
@@ -104,8 +121,7 @@ func (r *wreq) cost() int {
 	return max(1, len(r.ops))
 }
 
-// maxOffers bounds the offers of one transaction; with the few offer
-// batches they make, its top level stays under maxBatchOps + 16.
+// maxOffers bounds the offers of one transaction.
 const maxOffers = 1000
 
 type wres struct {
@@ -117,9 +133,9 @@ type wres struct {
 	key  string // an offer held: its offer batch
 }
 
-func newWriter(cli *clientv3.Client, log *zap.Logger, group func([]*wreq) ([]clientv3.Op, []offerGroup)) *writer {
+func newWriter(cli *clientv3.Client, log *zap.Logger, limit int, group func([]*wreq) ([]clientv3.Op, []offerGroup)) *writer {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &writer{cli: cli, log: log, ctx: ctx, cancel: cancel, busy: map[string]bool{}, wake: make(chan struct{}, 1), group: group}
+	w := &writer{cli: cli, log: log, ctx: ctx, cancel: cancel, busy: map[string]bool{}, wake: make(chan struct{}, 1), group: group, limit: limit}
 	w.wg.Add(1)
 	go func() { defer w.wg.Done(); w.loop() }()
 	return w
@@ -299,14 +315,25 @@ func (w *writer) loop() {
 }
 
 // takeLocked takes the writes that may go now, oldest first: not of a node
-// with a write in flight, or held back, or already in this batch; at most
-// maxBatchOps operations and maxTxnBytes. nil: none.
+// with a write in flight, or held back, or already in this batch; within
+// the ops budget (an offer to an agent not offered to yet in the batch
+// counts one: its offer batch, as does each maxOfferBytes of offers) and
+// maxTxnBytes. nil: none.
 func (w *writer) takeLocked() []*wreq {
 	var batch, rest []*wreq
 	held := map[string]bool{}
-	n, size, offers := 0, 0, 0
+	pairs := map[offerPair]bool{}
+	n, size, offers, offerBytes := 0, 0, 0, 0
+	budget := opsBudget(w.limit)
 	for i, r := range w.queue {
-		full := n+r.cost() > maxBatchOps || size+r.size > maxTxnBytes || r.offer != nil && offers >= maxOffers
+		cost := r.cost()
+		if r.offer != nil {
+			if !pairs[r.offer.pair()] {
+				cost++
+			}
+			cost += (offerBytes+r.size)/maxOfferBytes - offerBytes/maxOfferBytes
+		}
+		full := n+cost > budget || size+r.size > maxTxnBytes || r.offer != nil && offers >= maxOffers
 		if full && len(batch) > 0 {
 			rest = append(rest, w.queue[i:]...)
 			break
@@ -318,10 +345,12 @@ func (w *writer) takeLocked() []*wreq {
 		}
 		held[r.node] = true // one write per node per transaction
 		batch = append(batch, r)
-		n += r.cost()
+		n += cost
 		size += r.size
 		if r.offer != nil {
 			offers++
+			offerBytes += r.size
+			pairs[r.offer.pair()] = true
 		}
 	}
 	w.queue = rest
@@ -406,7 +435,20 @@ func (w *writer) commit(batch []*wreq) {
 			}
 			return
 		}
-		if w.ctx.Err() != nil {
+		if permanent(err) && w.ctx.Err() == nil {
+			// Refused for what it holds (too many operations, too large):
+			// trying again would not change that. Halves may pass; a
+			// single write that etcd refuses fails, saying why.
+			if len(batch) > 1 {
+				h := len(batch) / 2
+				w.commit(batch[:h])
+				w.commit(batch[h:])
+				return
+			}
+			err = explainRefused(err)
+			w.log.Error("write work to etcd: refused", zap.Error(err))
+		}
+		if w.ctx.Err() != nil || permanent(err) {
 			for _, r := range batch {
 				if r.done != nil {
 					r.done <- wres{err: err}
@@ -417,4 +459,32 @@ func (w *writer) commit(batch []*wreq) {
 		w.log.Warn("write work to etcd: trying again", zap.Error(err))
 		sleep(w.ctx, wait)
 	}
+}
+
+// permanent reports whether etcd refused a request for what it holds (too
+// many operations, too large, not allowed): sent again, it would be
+// refused again.
+func permanent(err error) bool {
+	var code codes.Code
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		code = ee.Code()
+	} else if st, ok := status.FromError(err); ok {
+		code = st.Code()
+	} else {
+		return false
+	}
+	switch code {
+	case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated, codes.FailedPrecondition, codes.OutOfRange:
+		return true
+	}
+	return false
+}
+
+// explainRefused says what to do about a refusal the operator can mend.
+func explainRefused(err error) error {
+	if errors.Is(err, rpctypes.ErrTooManyOps) {
+		return fmt.Errorf("%w (the etcd members run with a --max-txn-ops below %d: set REPRISE_ETCD_MAX_TXN_OPS to it)", err, DefaultMaxTxnOps)
+	}
+	return err
 }
