@@ -78,6 +78,10 @@ finish; the second cancels them and hands them back to the zone.`,
 				host, _ := os.Hostname()
 				name = host + "-" + zone
 			}
+			maxOps, err := maxTxnOps()
+			if err != nil {
+				return err
+			}
 			log := agentLogger()
 			defer log.Sync()
 			cli, err := etcdconn.Dial(c.Context(), u, etcdconn.Options{TLS: ef.tls.WithEnv()})
@@ -86,7 +90,7 @@ finish; the second cancels them and hands them back to the zone.`,
 			}
 			defer cli.Close()
 			a := cluster.NewAgent(cluster.AgentOptions{Client: cli, Keys: cluster.NewKeys(u.Root()), Name: name, Zone: zone,
-				Slots: slots, TTL: ttl, NewHost: newAgentHost, Logger: log})
+				Slots: slots, TTL: ttl, NewHost: newAgentHost, Logger: log, MaxTxnOps: maxOps})
 			rctx, cancel := context.WithTimeout(c.Context(), 30*time.Second)
 			err = a.Register(rctx)
 			cancel()

@@ -142,8 +142,12 @@ func (co *coordinator) newHost(journal func(ctx context.Context, run string, e *
 			}
 			local = h
 		}
+		maxOps, err := maxTxnOps()
+		if err != nil {
+			return nil, err
+		}
 		co.disp = cluster.NewDispatcher(cluster.DispatcherOptions{Client: co.cli, Keys: cluster.NewKeys(co.u.Root()), Graph: g,
-			Local: local, AgentsOnly: co.f.agentsOnly, Journal: journal, Logger: log})
+			Local: local, AgentsOnly: co.f.agentsOnly, Journal: journal, Logger: log, MaxTxnOps: maxOps})
 		if agents := co.disp.Agents(); len(agents) > 0 {
 			log.Info("agents serving zones", zap.Any("agents", agents))
 		}
