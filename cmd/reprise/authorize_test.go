@@ -138,13 +138,18 @@ func TestEtcdDirectAuthorization(t *testing.T) {
 	}
 
 	// With the right tokens: applied, journaled with the token's operator
-	// (mark's default --by, $USER, gives way to it).
-	for name, r := range d.runAll(map[string]cmdLine{
-		"approve": {tok(claire), []string{"approve", runID, "gate", "--by", "claire", "--comment", "checked", "--state", url}},
-		"mark":    {tok(ops), []string{"mark", runID, "b2", "--done", "--reason", "restored by hand", "--state", url}},
-	}) {
+	// (mark's default --by, $USER, gives way to it). One after the other:
+	// two writers at once are not what this test is about.
+	for _, tc := range []struct {
+		name string
+		cmd  cmdLine
+	}{
+		{"approve", cmdLine{tok(claire), []string{"approve", runID, "gate", "--by", "claire", "--comment", "checked", "--state", url}}},
+		{"mark", cmdLine{tok(ops), []string{"mark", runID, "b2", "--done", "--reason", "restored by hand", "--state", url}}},
+	} {
+		r := d.runAll(map[string]cmdLine{tc.name: tc.cmd})[tc.name]
 		if r.code != 0 || strings.Contains(r.errs, "through etcd") {
-			t.Errorf("%s with the right token: exit %d\n%s%s", name, r.code, r.out, r.errs)
+			t.Errorf("%s with the right token: exit %d\n%s%s", tc.name, r.code, r.out, r.errs)
 		}
 	}
 	if out := d.mustRun(0, "log", "--state", url, runID, "--node", "gate"); !strings.Contains(out, "by claire") {
@@ -162,5 +167,28 @@ func TestEtcdDirectAuthorization(t *testing.T) {
 	}
 	if out := d.mustRun(0, "log", "--state", url, runID, "--verify"); !strings.Contains(out, "intact") {
 		t.Errorf("log --verify: %s", out)
+	}
+}
+
+// TestFileStateActionsKeepBy: on a state file the file's permissions are
+// the boundary (README, Security notes): with operators in it, approve
+// and mark without a token are applied and journal their --by.
+func TestFileStateActionsKeepBy(t *testing.T) {
+	t.Parallel()
+	d := newCLIDir(t)
+	d.env = []string{"REPRISE_TOKEN=", "REPRISE_TOKEN_FILE=", "REPRISE_CLUSTER="}
+	g := d.write("graph.yaml", authzGraph)
+	out, errs, code := d.run("run", g)
+	runID := regexp.MustCompile(`\b\d{8}-\d{6}-[0-9a-f]{4}\b`).FindString(out)
+	if code == 0 || runID == "" {
+		t.Fatalf("run: exit %d, want it stopped with a run id\n%s%s", code, out, errs)
+	}
+	d.mustRun(0, "operators", "add", "claire", "--role", "approver")
+	d.mustRun(0, "approve", runID, "gate", "--by", "alice", "--comment", "checked")
+	d.mustRun(0, "mark", runID, "b1", "--done", "--reason", "restored by hand", "--by", "bob")
+	for node, by := range map[string]string{"gate": "by alice", "b1": "by bob"} {
+		if out := d.mustRun(0, "log", runID, "--node", node); !strings.Contains(out, by) {
+			t.Errorf("the journal of %s does not say %q:\n%s", node, by, out)
+		}
 	}
 }
