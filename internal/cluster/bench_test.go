@@ -32,17 +32,21 @@ import (
 // noopGraph is n noop nodes in zone core, in layers of
 // REPRISE_BENCH_WIDTH (100 by default: 100 chains of 100 nodes for 10,000),
 // each node but the first layer's depending on one node of the layer
-// before.
+// before; with REPRISE_BENCH_DELAY (a duration), each step takes that long.
 func noopGraph(n int) string {
 	w := envInt("REPRISE_BENCH_WIDTH", 100)
+	with := ""
+	if d := os.Getenv("REPRISE_BENCH_DELAY"); d != "" {
+		with = fmt.Sprintf(", with: {delay: %s}", d)
+	}
 	var b strings.Builder
 	b.WriteString("version: 1\nname: noop10k\nzones:\n  - {id: core, title: Core}\nnodes:\n")
 	for i := range n {
 		if i < w {
-			fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop, zone: core}\n", i)
+			fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop, zone: core%s}\n", i, with)
 			continue
 		}
-		fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop, zone: core, depends_on: [n%d]}\n", i, i-w)
+		fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop, zone: core, depends_on: [n%d]%s}\n", i, i-w, with)
 	}
 	return b.String()
 }
