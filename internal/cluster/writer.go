@@ -10,8 +10,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+
+	"github.com/reprise-si/reprise/internal/etcdconn"
 )
 
 // DefaultMaxTxnOps is etcd's default --max-txn-ops: the operations a level
@@ -464,22 +464,7 @@ func (w *writer) commit(batch []*wreq) {
 // permanent reports whether etcd refused a request for what it holds (too
 // many operations, too large, not allowed): sent again, it would be
 // refused again.
-func permanent(err error) bool {
-	var code codes.Code
-	var ee rpctypes.EtcdError
-	if errors.As(err, &ee) {
-		code = ee.Code()
-	} else if st, ok := status.FromError(err); ok {
-		code = st.Code()
-	} else {
-		return false
-	}
-	switch code {
-	case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated, codes.FailedPrecondition, codes.OutOfRange:
-		return true
-	}
-	return false
-}
+func permanent(err error) bool { return etcdconn.Refused(err) }
 
 // explainRefused says what to do about a refusal the operator can mend.
 func explainRefused(err error) error {

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"github.com/reprise-si/reprise/internal/etcdconn"
 )
 
 // ErrInterrupted is returned by a write that gave up waiting for etcd
@@ -31,21 +29,10 @@ func transient(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	var code codes.Code
-	var ee rpctypes.EtcdError
-	if errors.As(err, &ee) {
-		code = ee.Code()
-	} else if st, ok := status.FromError(err); ok {
-		code = st.Code()
-	} else {
+	if _, ok := etcdconn.Code(err); !ok {
 		return false
 	}
-	switch code {
-	case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated, codes.FailedPrecondition,
-		codes.OutOfRange, codes.NotFound, codes.AlreadyExists, codes.Unimplemented, codes.DataLoss:
-		return false
-	}
-	return true
+	return !etcdconn.Refused(err)
 }
 
 // backoff waits before attempt n (from 1) of a write that failed with err:
