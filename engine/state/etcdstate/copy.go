@@ -64,7 +64,7 @@ func (s *Store) ImportRun(ctx context.Context, c *state.RunCopy) error {
 	var rb []byte
 	var err error
 	if c.Run.GraphHash != "" {
-		rb, err = c.StoredRecord() // as stored: the journal holds its digest
+		rb, err = c.StoredRecord() // as stored: the journal holds a copy
 	} else {
 		rb, err = state.EncodeRun(&run)
 	}

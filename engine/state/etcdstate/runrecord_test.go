@@ -140,3 +140,61 @@ func TestOldJournalOnEtcd(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v; want a run problem: %s", rep, err, want)
 	}
 }
+
+// TestCopyKeepsRunRecordBytes: a run record in a form this reprise would
+// not write (a field a newer one added), journaled as such, crosses from a
+// file to etcd and back byte for byte, and verifies on every side.
+func TestCopyKeepsRunRecordBytes(t *testing.T) {
+	f := mustFile(t)
+	createRun(t, f, "r1", 2)
+	finishAs(t, f, "r1", state.RunFailed) // entry 2
+	c, err := f.ExportRun("r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As a newer reprise would have stored and journaled it.
+	c.Record = []byte(strings.Replace(string(c.Record), `{"id":"r1",`, `{"id":"r1","future":{"x":1},`, 1))
+	prev := ""
+	for i := range c.Entries {
+		e, err := state.OpenEntry(c.Entries[i].Stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == len(c.Entries)-1 {
+			e.Data["run_record"] = string(c.Record)
+		}
+		stored, hash, err := state.SealEntry(&e, e.Seq, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Entries[i].Stored, prev = stored, hash
+	}
+	c.Head = state.EncodeHead(c.Entries[len(c.Entries)-1].Seq, prev)
+	if rep, err := c.Verify(); err != nil || !rep.OK {
+		t.Fatalf("Verify of the copy = %+v, %v", rep, err)
+	}
+	et, _ := mustEtcd(t, nil, etcdstate.Options{})
+	if err := et.ImportRun(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	back, err := et.ExportRun("r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2 := mustFile(t)
+	if err := f2.ImportRun(context.Background(), back); err != nil {
+		t.Fatal(err)
+	}
+	again, err := f2.ExportRun("r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]state.Backend{"etcd": et, "file": f2} {
+		if rep, err := st.Verify("r1"); err != nil || !rep.OK {
+			t.Errorf("%s: Verify = %+v, %v", name, rep, err)
+		}
+	}
+	if string(back.Record) != string(c.Record) || string(again.Record) != string(c.Record) {
+		t.Errorf("run record after the copies:\netcd %s\nfile %s\nwant %s", back.Record, again.Record, c.Record)
+	}
+}
