@@ -14,7 +14,7 @@ import (
 type RunCopy struct {
 	Run Run
 	// Record is the run record as stored (nil: Run, encoded as the store
-	// encodes it): the journal holds its digest.
+	// encodes it): the journal holds a copy of it.
 	Record   []byte
 	Snapshot []byte
 	Nodes    []StoredNode  // by id
