@@ -129,7 +129,8 @@ func TestTamperNodeRecord(t *testing.T) {
 
 // TestTamperRunRecord: the failed run's record set to succeeded by hand (a
 // report made to look good): log --verify names the run level, the field
-// and both statuses and exits 1; resume and retry refuse.
+// and both statuses and exits 1; the report carries the problem on top and
+// exits 3; resume and retry refuse.
 func TestTamperRunRecord(t *testing.T) {
 	t.Parallel()
 	d := newCLIDir(t)
@@ -156,6 +157,12 @@ func TestTamperRunRecord(t *testing.T) {
 		!strings.Contains(stderr, fmt.Sprintf("run %q is succeeded in its record (field status), but journal entry", runID)) ||
 		!strings.Contains(stderr, "left it failed") {
 		t.Errorf("log --verify: exit %d, stderr %q; want the run level naming both statuses", code, stderr)
+	}
+	// The report made to look good says it cannot be trusted.
+	out, stderr, code := d.run("report", "--format", "json", runID)
+	if code != exitBrokenJournal || !strings.Contains(stderr, "is succeeded in its record (field status)") ||
+		!strings.Contains(out, `"broken": "journal broken at entry`) {
+		t.Errorf("report: exit %d, stderr %q; want the forged status flagged (exit %d)\n%.1500s", code, stderr, exitBrokenJournal, out)
 	}
 	for _, args := range [][]string{{"resume", "--quiet", runID}, {"retry", "--quiet", runID, "a"}} {
 		_, stderr, code := d.run(args...)
