@@ -96,11 +96,17 @@ func TestEtcdDirectAuthorization(t *testing.T) {
 		t.Errorf("the journal does not name bob:\n%s", out)
 	}
 
+	tok := func(t string) []string { return []string{"REPRISE_TOKEN=" + t} }
+	// The first operator needs no token, the next ones an admin's
+	// (TestEtcdOperatorsNeedAdmin).
+	root := strings.TrimSpace(d.mustRun(0, "operators", "add", "root", "--role", "admin", "--state", url))
+	base := d.env
+	d.env = append(append([]string{}, base...), tok(root)...)
 	ops := strings.TrimSpace(d.mustRun(0, "operators", "add", "ops", "--role", "operator", "--state", url))
 	claire := strings.TrimSpace(d.mustRun(0, "operators", "add", "claire", "--role", "approver", "--state", url))
 	vic := strings.TrimSpace(d.mustRun(0, "operators", "add", "vic", "--role", "viewer", "--state", url))
+	d.env = base
 	before := journal()
-	tok := func(t string) []string { return []string{"REPRISE_TOKEN=" + t} }
 	type cmdLine = struct {
 		env  []string
 		args []string

@@ -107,13 +107,13 @@ func TestOperatorsDirect(t *testing.T) {
 	if strings.Contains(ops[0].Hash, token) || ops[0].Hash == "" {
 		t.Error("the state file keeps the token")
 	}
-	if err := runOperatorsRevoke(ctx, operatorsOptions{StatePath: path, Name: "alice"}); err != nil {
+	if _, err := runOperatorsRevoke(ctx, operatorsOptions{StatePath: path, Name: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	if ops, err := runOperatorsList(ctx, operatorsOptions{StatePath: path}); err != nil || len(ops) != 0 {
 		t.Errorf("list after revoke: %+v, %v", ops, err)
 	}
-	if err := runOperatorsRevoke(ctx, operatorsOptions{StatePath: path, Name: "alice"}); err == nil || !strings.Contains(err.Error(), "reprise operators list") {
+	if _, err := runOperatorsRevoke(ctx, operatorsOptions{StatePath: path, Name: "alice"}); err == nil || !strings.Contains(err.Error(), "reprise operators list") {
 		t.Errorf("revoke twice: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/reprise-si/reprise/engine/control"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/internal/auth"
+	"github.com/reprise-si/reprise/internal/etcdconn"
 )
 
 // operatorStore is where operators are kept: the state file, or the control
@@ -49,7 +51,13 @@ role: viewer (sees), operator (also retries, marks, resumes), approver (sees,
 opens gates, certifies zones), admin (everything, and manages operators).
 A token is printed once, when the operator is added; the state file keeps
 only its argon2id hash. Adding a name again gives a new token and revokes
-the old one.`,
+the old one.
+
+On a state file, whoever may open the file manages its operators. On an
+etcd state, the first operator is added without a token (make it an admin);
+once it has operators, add and revoke need an admin's token (REPRISE_TOKEN,
+or the file REPRISE_TOKEN_FILE names), and the operator added records that
+admin.`,
 	}
 	c.AddCommand(newOperatorsAddCmd(), newOperatorsListCmd(), newOperatorsRevokeCmd())
 	return c
@@ -70,6 +78,9 @@ type operatorsOptions struct {
 // new token, revoking the old one) in the state file, or through the
 // control socket of the process that holds it, and returns the operator
 // and the token, which nothing keeps. A bad role or name is a usage error.
+// On an etcd state that has operators, it needs an admin's token
+// (authorizeOperators), and the operator records that admin as who added
+// them.
 func runOperatorsAdd(_ context.Context, opts operatorsOptions) (state.Operator, string, error) {
 	if opts.Role == "" {
 		return state.Operator{}, "", usageError("operators add: --role is required (viewer, operator, approver or admin)")
@@ -81,19 +92,43 @@ func runOperatorsAdd(_ context.Context, opts operatorsOptions) (state.Operator, 
 	if err := auth.ValidName(opts.Name); err != nil {
 		return state.Operator{}, "", usageError("operators add: %v", err)
 	}
-	op, token, err := auth.NewOperator(opts.Name, r, operatorName(), time.Now())
-	if err != nil {
-		return state.Operator{}, "", err
-	}
 	st, closeFn, err := openOperators(opts.StatePath, holder("operators", "add", opts.Name))
 	if err != nil {
 		return state.Operator{}, "", err
 	}
 	defer closeFn()
+	by, err := authorizeOperators(opts.StatePath, st, fmt.Sprintf("operators add %q", opts.Name), func(ops []state.Operator) []state.Operator {
+		return append(without(ops, opts.Name), state.Operator{Name: opts.Name, Role: string(r)})
+	})
+	if err != nil {
+		return state.Operator{}, "", err
+	}
+	if by == "" {
+		by = operatorName()
+		if etcdconn.IsURL(opts.StatePath) && !r.Can(auth.ActManage) {
+			fmt.Fprintf(os.Stderr, "reprise: warning: %s is the first operator of this etcd state and is no admin: "+
+				"adding or revoking operators through etcd now needs an admin's token, and there is none\n", opts.Name)
+		}
+	}
+	op, token, err := auth.NewOperator(opts.Name, r, by, time.Now())
+	if err != nil {
+		return state.Operator{}, "", err
+	}
 	if err := st.PutOperator(op); err != nil {
 		return state.Operator{}, "", fmt.Errorf("add operator %s: %w", op.Name, err)
 	}
 	return op, token, nil
+}
+
+// without returns ops less the operator called name.
+func without(ops []state.Operator, name string) []state.Operator {
+	var out []state.Operator
+	for _, op := range ops {
+		if op.Name != name {
+			out = append(out, op)
+		}
+	}
+	return out
 }
 
 // runOperatorsList returns the operators (their tokens' hashes with them:
@@ -108,17 +143,25 @@ func runOperatorsList(_ context.Context, opts operatorsOptions) ([]state.Operato
 }
 
 // runOperatorsRevoke removes operator opts.Name: their token stops
-// working at once.
-func runOperatorsRevoke(_ context.Context, opts operatorsOptions) error {
+// working at once. On an etcd state it needs an admin's token
+// (authorizeOperators); it returns that admin's name ("" when no token was
+// needed).
+func runOperatorsRevoke(_ context.Context, opts operatorsOptions) (string, error) {
 	st, closeFn, err := openOperators(opts.StatePath, holder("operators", "revoke", opts.Name))
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer closeFn()
-	if err := st.DeleteOperator(opts.Name); err != nil {
-		return fmt.Errorf("revoke: %w (list them with `reprise operators list`)", err)
+	by, err := authorizeOperators(opts.StatePath, st, fmt.Sprintf("operators revoke %q", opts.Name), func(ops []state.Operator) []state.Operator {
+		return without(ops, opts.Name)
+	})
+	if err != nil {
+		return "", err
 	}
-	return nil
+	if err := st.DeleteOperator(opts.Name); err != nil {
+		return "", fmt.Errorf("revoke: %w (list them with `reprise operators list`)", err)
+	}
+	return by, nil
 }
 
 func newOperatorsAddCmd() *cobra.Command {
@@ -133,7 +176,7 @@ func newOperatorsAddCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.ErrOrStderr(), "operator %s added as %s; the token below is shown once, hand it over now:\n", op.Name, op.Role)
+			fmt.Fprintf(c.ErrOrStderr(), "operator %s added as %s by %s; the token below is shown once, hand it over now:\n", op.Name, op.Role, op.CreatedBy)
 			fmt.Fprintln(c.OutOrStdout(), token)
 			return nil
 		},
@@ -177,10 +220,15 @@ func newOperatorsRevokeCmd() *cobra.Command {
 		Short: "Revoke an operator: their token stops working at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := runOperatorsRevoke(c.Context(), operatorsOptions{StatePath: *statePath, Name: args[0]}); err != nil {
+			by, err := runOperatorsRevoke(c.Context(), operatorsOptions{StatePath: *statePath, Name: args[0]})
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "operator %s revoked\n", args[0])
+			if by != "" {
+				fmt.Fprintf(c.OutOrStdout(), "operator %s revoked by admin %s\n", args[0], by)
+			} else {
+				fmt.Fprintf(c.OutOrStdout(), "operator %s revoked\n", args[0])
+			}
 			return nil
 		},
 	}

@@ -57,6 +57,10 @@ func TestCLIEtcdState(t *testing.T) {
 	if done := readFile(t, d.path("done.txt")); done != "ad\nlab-report\n" {
 		t.Errorf("steps ran: %q", done)
 	}
+	// The first operator needs no token; the next ones an admin's
+	// (TestEtcdOperatorsNeedAdmin).
+	root := strings.TrimSpace(d.mustRun(0, "operators", "add", "root", "--role", "admin", "--state", url))
+	d.env = append(d.env, "REPRISE_TOKEN="+root)
 	d.mustRun(0, "operators", "add", "vic", "--role", "viewer", "--state", url)
 	if out := d.mustRun(0, "operators", "list", "--state", url); !strings.Contains(out, "vic") || !strings.Contains(out, "viewer") {
 		t.Errorf("operators list: %s", out)

@@ -212,10 +212,20 @@ func TestRetryThroughEtcd(t *testing.T) {
 		t.Errorf("the journal does not name the operator:\n%s", out)
 	}
 
-	// Operators: from now on a command through etcd needs a token.
-	opTok := strings.TrimSpace(must("operators", "add", "ops", "--role", "operator"))
-	viewTok := strings.TrimSpace(must("operators", "add", "vic", "--role", "viewer"))
-	apprTok := strings.TrimSpace(must("operators", "add", "claire", "--role", "approver"))
+	// Operators: from now on a command through etcd needs a token (and
+	// adding an operator after the first, an admin's).
+	admin := []string{"REPRISE_TOKEN=" + strings.TrimSpace(must("operators", "add", "root", "--role", "admin"))}
+	addOperator := func(name, role string) string {
+		t.Helper()
+		out, errs, code := cliRun(t, admin, "operators", "add", name, "--role", role, "--state", url)
+		if code != 0 {
+			t.Fatalf("operators add %s with an admin's token: exit %d\n%s%s", name, code, out, errs)
+		}
+		return strings.TrimSpace(out)
+	}
+	opTok := addOperator("ops", "operator")
+	viewTok := addOperator("vic", "viewer")
+	apprTok := addOperator("claire", "approver")
 	wrong := opTok[:len(opTok)-4] + "AAAA"
 	for _, tc := range []struct {
 		name string
