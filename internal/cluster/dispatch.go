@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -54,104 +53,6 @@ type call struct {
 	// sent is when it was sent to the agents (zero: adopted).
 	sent time.Time
 	evs  bool // events were streamed (their keys to delete)
-}
-
-// Results wait for their peers. A call's result does not go to the engine
-// at once while calls sent within waveHold of it (before or after) are
-// still in flight: it waits for them, waveHold at most. Calls sent together are the
-// steps the engine started together; answered together, the engine records
-// them, and starts the steps they allow, in one commit, and those steps go
-// together again. Answered one agent at a time, a dependency level splits
-// into waves that each cost a commit, an offer and a result transaction,
-// and never merge again. On real steps (seconds to hours) the wait is
-// nothing; on a run of short steps it keeps the levels in step.
-const waveHold = 30 * time.Millisecond
-
-// answered is a call's result waiting for the engine.
-type answered struct {
-	c     *call
-	r     Result
-	sent  time.Time
-	until time.Time // it goes then at the latest
-}
-
-// answerLocked takes c's result: it goes now (returned) or waits for its
-// peers.
-func (rw *runWork) answerLocked(c *call, r Result) []answered {
-	if c.sent.IsZero() {
-		return []answered{{c: c, r: r}}
-	}
-	rw.waiting = append(rw.waiting, answered{c: c, r: r, sent: c.sent, until: time.Now().Add(waveHold)})
-	return rw.dueLocked()
-}
-
-// dueLocked returns the waiting results that may go now: no call in
-// flight was sent within waveHold after them, or they waited long enough;
-// it sets the timer for the others.
-func (rw *runWork) dueLocked() []answered {
-	if len(rw.waiting) == 0 {
-		return nil
-	}
-	sent := make([]time.Time, 0, len(rw.calls))
-	for _, c := range rw.calls {
-		if !c.sent.IsZero() {
-			sent = append(sent, c.sent)
-		}
-	}
-	slices.SortFunc(sent, time.Time.Compare)
-	// peer tells whether a call in flight was sent within waveHold of t.
-	peer := func(t time.Time) bool {
-		i, _ := slices.BinarySearchFunc(sent, t.Add(-waveHold), time.Time.Compare)
-		return i < len(sent) && !sent[i].After(t.Add(waveHold))
-	}
-	now := time.Now()
-	var out []answered
-	kept := rw.waiting[:0]
-	var next time.Time
-	for _, a := range rw.waiting {
-		if !peer(a.sent) || !now.Before(a.until) {
-			out = append(out, a)
-			continue
-		}
-		kept = append(kept, a)
-		if next.IsZero() || a.until.Before(next) {
-			next = a.until
-		}
-	}
-	rw.waiting = kept
-	if !next.IsZero() {
-		d := time.Until(next)
-		if rw.waveTimer == nil {
-			rw.waveTimer = time.AfterFunc(d, func() {
-				rw.mu.Lock()
-				out := rw.dueLocked()
-				rw.mu.Unlock()
-				rw.hand(out)
-			})
-		} else {
-			rw.waveTimer.Reset(d)
-		}
-	}
-	return out
-}
-
-// hand gives the results to the calls waiting for them.
-func (rw *runWork) hand(out []answered) {
-	d := rw.d
-	for _, a := range out {
-		c, r := a.c, a.r
-		trace(c.node, "answered")
-		if c.offerKey == "" || c.evs {
-			d.w.cleanUp(rw.run+"/"+c.node, clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix()))
-		}
-		if c.onEvent != nil {
-			for _, w := range r.Events {
-				c.onEvent(w.event())
-			}
-		}
-		r.Events = nil
-		c.done <- r
-	}
 }
 
 // orphan is a node's work found in etcd when the run's work was first
