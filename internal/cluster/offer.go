@@ -110,9 +110,10 @@ type offerGroup struct {
 
 // groupOffers builds the offer batches of reqs (each an offer): one nested
 // transaction per agent (and run), holding while the agent's registration
-// is under the lease the calls were offered for. The batch's key is set on each call before the
-// transaction goes (see runWork.handle: a batch deleted with its agent's
-// lease may be seen before the transaction's answer).
+// is under the lease the calls were offered for. The batch's key is set on
+// each call before the transaction goes (see runWork.handle: a batch
+// deleted with its agent's lease may be seen before the transaction's
+// answer).
 func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offerGroup) {
 	type acc struct {
 		g     offerGroup
