@@ -60,12 +60,7 @@ func TestAgentsRunZoneSteps(t *testing.T) {
 	if err != nil || res.Status != state.RunSucceeded {
 		t.Fatalf("run: %+v, %v; nodes %s", res, err, nodeStates(t, co.st, res.RunID))
 	}
-	got := counts(t, filepath.Join(dir, "runs.txt"))
-	for i := range 9 {
-		if got[fmt.Sprintf("n%d", i)] != 1 {
-			t.Errorf("n%d ran %d times, want once: %v", i, got[fmt.Sprintf("n%d", i)], got)
-		}
-	}
+	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 9)
 	if a1.Claimed()+a2.Claimed() != 9 || a1.Claimed() == 0 && a2.Claimed() == 0 {
 		t.Errorf("claims: core-1 %d, core-2 %d; want 9 in all", a1.Claimed(), a2.Claimed())
 	}

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -173,6 +174,34 @@ type runOut struct {
 	runID string
 	st    state.RunStatus
 	err   error
+}
+
+// waitSucceeded waits for the run startRun started and fails the test
+// unless it succeeded.
+func (co *coordinator) waitSucceeded(t *testing.T, ctx context.Context, done <-chan runOut) runOut {
+	t.Helper()
+	var o runOut
+	select {
+	case o = <-done:
+	case <-ctx.Done():
+		t.Fatal("run did not finish")
+	}
+	if o.err != nil || o.st != state.RunSucceeded {
+		t.Fatalf("run: %s %v; nodes %s", o.st, o.err, nodeStates(t, co.st, o.runID))
+	}
+	return o
+}
+
+// ranOnce fails the test unless each node PREFIX0 … PREFIX(n-1) appended
+// its id to path exactly once (each step ran once).
+func ranOnce(t *testing.T, path, prefix string, n int) {
+	t.Helper()
+	got := counts(t, path)
+	for i := range n {
+		if c := got[fmt.Sprintf("%s%d", prefix, i)]; c != 1 {
+			t.Errorf("%s%d ran %d times, want once: %v", prefix, i, c, got)
+		}
+	}
 }
 
 // startRun starts g on co's engine in the background; how it ended comes

@@ -51,16 +51,7 @@ nodes:
 	if _, err := first.cli.Revoke(ctx, first.Lease()); err != nil {
 		t.Fatal(err)
 	}
-	var o runOut
-	select {
-	case o = <-done:
-	case <-ctx.Done():
-		t.Fatal("run did not finish")
-	}
-	if o.err != nil || o.st != state.RunSucceeded {
-		recs, _ := co.st.Nodes(o.runID)
-		t.Fatalf("run: %s %v; nodes %+v", o.st, o.err, recs)
-	}
+	o := co.waitSucceeded(t, ctx, done)
 	if got := counts(t, filepath.Join(dir, "runs.txt")); got["half"] != 1 || got["after"] != 1 {
 		t.Errorf("invocations %v, want half and after once each (half's Check said restored)", got)
 	}

@@ -99,12 +99,7 @@ func TestOfferBatchHalfHeld(t *testing.T) {
 	if err != nil || res.Status != state.RunSucceeded {
 		t.Fatalf("run: %+v, %v; nodes %s", res, err, nodeStates(t, co.st, res.RunID))
 	}
-	got := counts(t, filepath.Join(dir, "runs.txt"))
-	for i := range 12 {
-		if n := got[fmt.Sprintf("n%d", i)]; n != 1 {
-			t.Errorf("n%d ran %d times, want once: %v", i, n, got)
-		}
-	}
+	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 12)
 	claims.mu.Lock()
 	defer claims.mu.Unlock()
 	if claims.offers["ghost"]+claims.own["ghost"] != 0 {
@@ -162,21 +157,8 @@ func TestOffersInHandOfLostAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(dir, "hold"))
-	var o runOut
-	select {
-	case o = <-done:
-	case <-ctx.Done():
-		t.Fatal("run did not finish")
-	}
-	if o.err != nil || o.st != state.RunSucceeded {
-		t.Fatalf("run: %s %v; nodes %s", o.st, o.err, nodeStates(t, co.st, o.runID))
-	}
-	got := counts(t, filepath.Join(dir, "runs.txt"))
-	for i := range 4 {
-		if n := got[fmt.Sprintf("n%d", i)]; n != 1 {
-			t.Errorf("n%d restored %d times, want once: %v", i, n, got)
-		}
-	}
+	o := co.waitSucceeded(t, ctx, done)
+	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 4)
 	lost := journalOf(t, co.st, o.runID, cluster.EntryAgentLost)
 	if len(lost) != 4 {
 		t.Errorf("agent-lost entries: %d, want 4 (one per call first held): %+v", len(lost), lost)

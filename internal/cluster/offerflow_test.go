@@ -56,21 +56,8 @@ func TestDrainHandsBackOffers(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "hold")); err != nil {
 		t.Fatal(err)
 	}
-	var o runOut
-	select {
-	case o = <-done:
-	case <-ctx.Done():
-		t.Fatal("run did not finish")
-	}
-	if o.err != nil || o.st != state.RunSucceeded {
-		t.Fatalf("run: %s %v; nodes %s", o.st, o.err, nodeStates(t, co.st, o.runID))
-	}
-	got := counts(t, filepath.Join(dir, "runs.txt"))
-	for i := range 4 {
-		if n := got[fmt.Sprintf("n%d", i)]; n != 1 {
-			t.Errorf("n%d ran %d times, want once: %v", i, n, got)
-		}
-	}
+	o := co.waitSucceeded(t, ctx, done)
+	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 4)
 	if checks := counts(t, filepath.Join(dir, "checks.txt")); len(checks) != 0 {
 		t.Errorf("checks %v: a step handed back before it started needs no Check", checks)
 	}
@@ -278,12 +265,7 @@ func TestLowMaxTxnOps(t *testing.T) {
 	if o.err != nil || o.res.Status != state.RunSucceeded {
 		t.Fatalf("run: %+v %v; nodes %s", o.res, o.err, nodeStates(t, st, o.res.RunID))
 	}
-	got := counts(t, filepath.Join(dir, "runs.txt"))
-	for i := range 60 {
-		if n := got[fmt.Sprintf("n%d", i)]; n != 1 {
-			t.Errorf("n%d ran %d times, want once", i, n)
-		}
-	}
+	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 60)
 	if agents[0].Claimed()+agents[1].Claimed() != 60 {
 		t.Errorf("agents took %d and %d calls, want 60 in all", agents[0].Claimed(), agents[1].Claimed())
 	}
