@@ -44,15 +44,7 @@ func TestVerifyFlippedByte(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s, err := Open(path, Options{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			rep, err := s.Verify("r1")
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep := verifyFile(t, path)
 			if rep.OK || rep.FirstBad != 43 {
 				t.Errorf("Verify = %+v, want entry 43 bad", rep)
 			}
