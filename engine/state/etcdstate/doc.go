@@ -53,6 +53,10 @@
 // between them leaves a prefix of the changes, never a later one without an
 // earlier.
 //
+// ApplyWith commits a caller's own etcd writes (Extra) in the transaction
+// of its last change: the coordinator offers the steps it starts to the
+// agents in the commit that records them running (internal/cluster).
+//
 // # Failure
 //
 // While etcd cannot commit (no quorum, no member reachable), Apply blocks

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/reprise-si/reprise/engine/state"
@@ -30,6 +31,13 @@ type txn struct {
 	chunks  []op                       // snapshot chunks, written before the transaction
 	entries map[string][][]byte        // run → the journal entries it appends (one key: block.go)
 	eBytes  map[string]int             // run → their bytes
+	// extras are the callers' own writes (ApplyWith), after the
+	// writer's; extraOps counts their operations.
+	extras   []*Extra
+	extraOps int
+	// resps are the responses of the committed transaction (nil: its
+	// answer was lost and the commit recognised afterwards).
+	resps []*etcdserverpb.ResponseOp
 }
 
 // staged is what one change adds to a transaction.
@@ -60,10 +68,19 @@ func (s *Store) build(items []item, heads map[string]*runHead) (*txn, int, error
 		if err != nil {
 			return nil, 0, err
 		}
-		if i > 0 && t.exceeds(st, s.opts.MaxTxnOps, s.opts.MaxTxnBytes) {
+		var x *Extra
+		if it.last {
+			x = it.req.extra
+		}
+		if i > 0 && t.exceeds(st, x, s.opts.MaxTxnOps, s.opts.MaxTxnBytes) {
 			return t, i, nil
 		}
 		t.add(st)
+		if x != nil {
+			t.extras = append(t.extras, x)
+			t.extraOps += len(x.Ops)
+			t.bytes += x.Bytes
+		}
 	}
 	return t, len(items), nil
 }
@@ -116,9 +133,14 @@ func (s *Store) stage(t *txn, p *state.Prepared) (*staged, error) {
 	return st, nil
 }
 
-// exceeds reports whether adding st would take t over the limits.
-func (t *txn) exceeds(st *staged, maxOps, maxBytes int) bool {
-	ops, bytes := len(t.ops), t.bytes
+// exceeds reports whether adding st (with extra writes x, nil for none)
+// would take t over the limits.
+func (t *txn) exceeds(st *staged, x *Extra, maxOps, maxBytes int) bool {
+	ops, bytes, extraOps := len(t.ops), t.bytes, t.extraOps
+	if x != nil {
+		bytes += x.Bytes
+		extraOps += len(x.Ops)
+	}
 	for _, o := range st.ops {
 		if _, ok := t.index[o.key]; !ok {
 			ops++
@@ -149,37 +171,39 @@ func (t *txn) exceeds(st *staged, maxOps, maxBytes int) bool {
 	if !slices.Contains(t.touched, st.run) {
 		runs++
 	}
-	return ops > capacity(maxOps, 2*runs) || bytes > maxBytes
+	return ops > capacity(maxOps, 2*runs, extraOps) || bytes > maxBytes
 }
 
-// capacity is how many writes one transaction with cmps comparisons can
-// hold when etcd allows maxOps operations per level (--max-txn-ops): the
-// writes are spread over k nested transactions (nest), each allowed what
-// its parent's level leaves of the limit, maxOps - max(k, cmps). With the
-// default 128, one transaction holds 4,096 writes (64 × 64) instead of 128,
-// so that a batch of a few hundred changes is one round trip, not five.
-func capacity(maxOps, cmps int) int {
+// capacity is how many writes one transaction with cmps comparisons and
+// extra top-level operations (Extra) can hold when etcd allows maxOps
+// operations per level (--max-txn-ops): the writes are spread over k
+// nested transactions (nest), each allowed what its parent's level leaves
+// of the limit, maxOps - max(k+extra, cmps). With the default 128, one
+// transaction holds 4,096 writes (64 × 64) instead of 128, so that a batch
+// of a few hundred changes is one round trip, not five.
+func capacity(maxOps, cmps, extra int) int {
 	best := 0
-	if cmps <= maxOps {
-		best = maxOps
+	if cmps <= maxOps && extra < maxOps {
+		best = maxOps - extra
 	}
-	for k := 1; k < maxOps; k++ {
-		best = max(best, k*(maxOps-max(k, cmps)))
+	for k := 1; k+extra < maxOps; k++ {
+		best = max(best, k*(maxOps-max(k+extra, cmps)))
 	}
 	return best
 }
 
-// nest returns ops as they go into a transaction with cmps comparisons:
-// as they are when one level holds them, else spread evenly over as few
-// nested transactions (without comparisons, so each applies) as capacity
-// allows. etcd applies a transaction and everything nested in it at one
-// revision, atomically, as if flat.
-func nest(ops []clientv3.Op, cmps, maxOps int) []clientv3.Op {
-	if len(ops) <= maxOps && cmps <= maxOps {
+// nest returns ops as they go into a transaction with cmps comparisons
+// and extra other top-level operations: as they are when one level holds
+// them, else spread evenly over as few nested transactions (without
+// comparisons, so each applies) as capacity allows. etcd applies a
+// transaction and everything nested in it at one revision, atomically, as
+// if flat.
+func nest(ops []clientv3.Op, cmps, extra, maxOps int) []clientv3.Op {
+	if len(ops)+extra <= maxOps && cmps <= maxOps {
 		return ops
 	}
 	k := 1
-	for k < maxOps && k*(maxOps-max(k, cmps)) < len(ops) {
+	for k+extra < maxOps && k*(maxOps-max(k+extra, cmps)) < len(ops) {
 		k++
 	}
 	size := (len(ops) + k - 1) / k
@@ -291,7 +315,11 @@ func (s *Store) request(t *txn) ([]clientv3.Cmp, []clientv3.Op, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return cmps, nest(ops, len(cmps), s.opts.MaxTxnOps), nil
+	ops = nest(ops, len(cmps), t.extraOps, s.opts.MaxTxnOps)
+	for _, x := range t.extras {
+		ops = append(ops, x.Ops...)
+	}
+	return cmps, ops, nil
 }
 
 // send writes t: its snapshot chunks, then the transaction itself. It
@@ -314,6 +342,7 @@ func (s *Store) send(ctxs []context.Context, t *txn) (map[string]*runHead, error
 		cancel()
 		s.saw(err)
 		if err == nil && resp.Succeeded {
+			t.resps = resp.Responses
 			if n > 1 && s.opts.OnWait != nil {
 				s.opts.OnWait(nil)
 			}
@@ -414,7 +443,7 @@ func (s *Store) landed(ctxs []context.Context, t *txn, cur map[string]*runHead) 
 // writing one again is harmless, and nothing reads them before a run
 // record names them.
 func (s *Store) putChunks(ctxs []context.Context, chunks []op) error {
-	most := capacity(s.opts.MaxTxnOps, 0)
+	most := capacity(s.opts.MaxTxnOps, 0, 0)
 	for len(chunks) > 0 {
 		n, bytes := 0, 0
 		for n < len(chunks) && n < most && (n == 0 || bytes+len(chunks[n].val)+len(chunks[n].key)+opCost <= s.opts.MaxTxnBytes) {
@@ -425,7 +454,7 @@ func (s *Store) putChunks(ctxs []context.Context, chunks []op) error {
 		for i, c := range chunks[:n] {
 			ops[i] = clientv3.OpPut(c.key, string(c.val))
 		}
-		ops = nest(ops, 0, s.opts.MaxTxnOps)
+		ops = nest(ops, 0, 0, s.opts.MaxTxnOps)
 		err := s.retry(context.Background(), ctxs, func(ctx context.Context) error {
 			_, err := s.cli.Txn(ctx).Then(ops...).Commit()
 			return err

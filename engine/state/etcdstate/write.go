@@ -14,6 +14,7 @@ import (
 type request struct {
 	ctx     context.Context
 	changes []*state.Prepared
+	extra   *Extra // committed with the last change (ApplyWith)
 	err     error
 	done    chan struct{}
 }
@@ -26,16 +27,30 @@ type request struct {
 // queued. If ctx is done first, Apply returns ctx.Err(), but the changes
 // may still be committed.
 func (s *Store) Apply(ctx context.Context, changes ...state.Change) error {
+	if len(changes) == 0 {
+		if s.opts.ReadOnly {
+			return state.ErrReadOnly
+		}
+		return ctx.Err()
+	}
+	return s.apply(ctx, nil, changes)
+}
+
+// apply queues changes (with extra, nil for none) and waits for them.
+func (s *Store) apply(ctx context.Context, extra *Extra, changes []state.Change) (err error) {
+	queued := false
+	defer func() {
+		if err != nil && !queued {
+			extra.done(nil, err) // once queued, the writer calls it
+		}
+	}()
 	if s.opts.ReadOnly {
 		return state.ErrReadOnly
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if len(changes) == 0 {
-		return nil
-	}
-	req := &request{ctx: ctx, changes: make([]*state.Prepared, 0, len(changes)), done: make(chan struct{})}
+	req := &request{ctx: ctx, changes: make([]*state.Prepared, 0, len(changes)), extra: extra, done: make(chan struct{})}
 	for i := range changes {
 		if err := checkRunID(changes[i].RunID); err != nil {
 			return err
@@ -52,6 +67,7 @@ func (s *Store) Apply(ctx context.Context, changes ...state.Change) error {
 		return state.ErrClosed
 	}
 	s.pending = append(s.pending, req)
+	queued = true
 	s.mu.Unlock()
 	s.signal()
 	select {
@@ -157,6 +173,7 @@ func (s *Store) commit(batch []*request) {
 		}
 		heads = t.after
 		s.remember(heads, t.touched)
+		t.committed()
 		s.stats.commits.Add(1)
 		s.stats.changes.Add(uint64(n))
 		for _, it := range items[pos : pos+n] {
@@ -177,6 +194,7 @@ func (s *Store) finish(batch []*request, err error) {
 		}
 		if req.err != nil {
 			s.stats.failed.Add(1)
+			req.extra.done(nil, req.err)
 		}
 		close(req.done)
 	}
