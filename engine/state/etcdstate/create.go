@@ -103,6 +103,7 @@ func (s *Store) claim(ctx context.Context, id string) (int64, error) {
 		clear := []clientv3.Op{
 			clientv3.OpPut(s.k.creating(id), mine),
 			clientv3.OpDelete(s.k.nodes(id), clientv3.WithPrefix()),
+			clientv3.OpDelete(s.k.nblks(id), clientv3.WithPrefix()),
 			clientv3.OpDelete(s.k.journal(id), clientv3.WithPrefix()),
 			clientv3.OpDelete(s.k.snaps(id), clientv3.WithPrefix()),
 			clientv3.OpDelete(s.k.rosters(id), clientv3.WithPrefix()),

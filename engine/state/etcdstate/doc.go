@@ -13,6 +13,8 @@
 //
 //	/P/runs/rec/<run>                      Run, JSON
 //	/P/runs/head/<run>                     journal head: seq (8 bytes BE) + hash (32 bytes)
+//	/P/runs/nblk/<run>/<seq, 16 hex>[-<i>] the node records one transaction wrote (node block),
+//	                                       named by the run's last entry it appended
 //	/P/runs/nodes/<run>/<node>             NodeRecord, binary (state.EncodeNode); empty: removed
 //	/P/runs/roster/<run>/<i>               ids of the nodes created plain pending, without a key yet
 //	/P/runs/journal/<run>/<seq, 16 hex>    Entry, the sealed JSON (state.SealEntry), or a block of
@@ -28,27 +30,40 @@
 // a snapshot of any size never makes a request near etcd's 1.5 MiB limit.
 // A new run's plain pending nodes are listed in its roster instead of
 // having a key each (roster.go), so that creating a 10,000-node run is a
-// few puts; a node's first change writes its key. Every reader merges the
-// two, so that they give the records the file gives.
+// few puts. The node records one transaction writes for a run share one
+// key, a node block (nodeblock.go), named by the last journal entry the
+// transaction appends to the run (parts -1, -2… beyond ChunkSize): etcd's
+// cost is per key, and a level of a hundred steps commits two keys (its
+// records, its entries) instead of a hundred and one. A node's own key
+// holds its record when a copy or CreateRun stored it there, when a
+// transaction appends no entry to the run, or when an earlier version of
+// this package wrote it: a node's record is the one in the key of the
+// highest ModRevision among its own key and the blocks holding it. Every
+// reader merges roster, own keys and blocks read at one revision, so that
+// they give the records the file gives. A block is deleted by the
+// transaction that supersedes the last record it held current (the
+// writer's node index, nodeindex.go), so that a run keeps about one record
+// per node.
 //
 // # Writes
 //
 // A node's record and its journal entry are written in one transaction
 // (Txn). Apply calls from many goroutines are group-committed by one writer
 // goroutine, as in the file: it takes everything queued and writes it in as
-// few transactions as etcd allows (at most MaxTxnBytes bytes each; a key
-// written twice in a batch is written once, with its last value). etcd
+// few transactions as etcd allows (at most MaxTxnBytes bytes each; a node
+// written twice in a batch is written once, with its last record). etcd
 // allows MaxTxnOps operations per level of a transaction, and a nested
 // transaction what its parent's level leaves: the writes are spread over
 // nested transactions (txn.go, nest), 4,096 in one transaction with the
 // default 128, applied at one revision like a flat one. The entries one
-// transaction appends to a run share one journal key (block.go), so that a
-// change costs its node's key and a share of one journal key, and a batch
-// of a few hundred changes is one round trip. Each transaction is guarded by the ModRevision of
-// the journal head of every run it touches: if another process (a second
-// machine, an agent) moved a head meanwhile, the writer reads the heads
-// again and seals the entries again after the new head, so that two writers
-// never fork a chain. An Apply bigger than one transaction is written in
+// transaction appends to a run share one journal key (block.go), its node
+// records one node block, so that a change costs a share of two keys (and
+// of the delete of a block it supersedes), and a batch of a few hundred
+// changes is one round trip. Each transaction is guarded by the
+// ModRevision of the journal head of every run it touches: if another
+// process (a second machine, an agent) moved a head meanwhile, the writer
+// reads the heads and its node index again and seals the entries again
+// after the new head, so that two writers never fork a chain. An Apply bigger than one transaction is written in
 // several, in order: each change stays whole with its entry, and a crash
 // between them leaves a prefix of the changes, never a later one without an
 // earlier.

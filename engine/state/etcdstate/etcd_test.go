@@ -164,20 +164,21 @@ func bigChanges(st state.Backend, run string, n int) []state.Change {
 
 // TestBigApplySplit: one Apply of more changes than one level of a
 // transaction holds (etcd's 128 operations) is one transaction, its
-// writes nested (the real server takes it); with a lower limit it is
+// writes nested (the real server takes it); with lower limits it is
 // written in several, in order, within the limits.
 func TestBigApplySplit(t *testing.T) {
 	const n = 300
 	for _, tt := range []struct {
-		maxOps              int
+		maxOps, maxBytes    int
 		minCommits, maxCmts uint64
 	}{
-		{0, 1, 1}, // 300 node keys, one journal key, the head: 4,096 fit
-		// 8 a level: 16 writes a transaction (4 × 4), so at least 300/16.
-		{8, n / 16, n},
+		{0, 0, 1, 1}, // 300 node records, one journal key, the head: 4,096 fit
+		// 8 a level, 8 KiB a transaction: the 600 entries alone (about
+		// 300 bytes each) take at least 18.
+		{8, 8 << 10, n / 16, n},
 	} {
 		t.Run(fmt.Sprintf("max-ops-%d", tt.maxOps), func(t *testing.T) {
-			st, _ := mustEtcd(t, nil, etcdstate.Options{MaxTxnOps: tt.maxOps})
+			st, _ := mustEtcd(t, nil, etcdstate.Options{MaxTxnOps: tt.maxOps, MaxTxnBytes: tt.maxBytes})
 			createRun(t, st, "r1", n)
 			before := st.Stats().Commits
 			bigApply(t, st, "r1", n)

@@ -35,7 +35,11 @@ func TestApplyWithCommitsExtrasWithLastChange(t *testing.T) {
 	cli := rawClient(t)
 	for _, maxOps := range []int{0, 8} {
 		t.Run(fmt.Sprintf("max-ops-%d", maxOps), func(t *testing.T) {
-			st, u := mustEtcd(t, nil, etcdstate.Options{MaxTxnOps: maxOps})
+			opts := etcdstate.Options{MaxTxnOps: maxOps}
+			if maxOps > 0 {
+				opts.MaxTxnBytes = 8 << 10 // 200 entries of about 300 bytes: several transactions
+			}
+			st, u := mustEtcd(t, nil, opts)
 			createRun(t, st, "r1", 100)
 			before := st.Stats().Commits
 			held, lost := u.Key("x/held"), u.Key("x/lost")

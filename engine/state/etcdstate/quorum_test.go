@@ -106,8 +106,8 @@ func TestQuorumLostMidApply(t *testing.T) {
 	// callers were told so. The chain is whole either way.
 }
 
-// TestQuorumLostMidSplitApply: an Apply bigger than one transaction (a low
-// MaxTxnOps makes it a hundred) loses the quorum between two of its
+// TestQuorumLostMidSplitApply: an Apply bigger than one transaction (low
+// MaxTxnOps and MaxTxnBytes make it about a hundred) loses the quorum between two of its
 // transactions; it waits, goes on by itself when the members are back, and
 // every change lands once, in order, in one chain.
 func TestQuorumLostMidSplitApply(t *testing.T) {
@@ -115,7 +115,7 @@ func TestQuorumLostMidSplitApply(t *testing.T) {
 		t.Skip("stops and restarts etcd members")
 	}
 	c := etcdtest.Start(t, 3)
-	st, _ := mustEtcd(t, c, etcdstate.Options{MaxTxnOps: 8, AttemptTimeout: 500 * time.Millisecond})
+	st, _ := mustEtcd(t, c, etcdstate.Options{MaxTxnOps: 8, MaxTxnBytes: 8 << 10, AttemptTimeout: 500 * time.Millisecond})
 	const n = 1000
 	createRun(t, st, "r1", n)
 	before := st.Stats().Commits

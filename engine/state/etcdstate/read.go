@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -93,153 +91,6 @@ func (s *Store) LatestUnfinished() (state.Run, error) {
 		}
 	}
 	return state.Run{}, state.ErrNoRun
-}
-
-// Nodes returns the node records of a run, sorted by id.
-func (s *Store) Nodes(runID string) ([]state.NodeRecord, error) {
-	var nodes []state.NodeRecord
-	err := s.read(func(ctx context.Context) error {
-		run, resp, err := s.withRun(ctx, runID, clientv3.OpGet(s.k.rosters(runID), clientv3.WithPrefix()))
-		if err != nil {
-			return err
-		}
-		ids, err := s.rosterIDs(resp.Responses[1].GetResponseRange().Kvs)
-		if err != nil {
-			return err
-		}
-		pages, err := s.nodePages(ctx, runID, ids, resp.Header.Revision)
-		if err != nil {
-			return err
-		}
-		nodes = make([]state.NodeRecord, 0, max(run.Total, len(ids), 1))
-		i := 0
-		for _, page := range pages {
-			for _, n := range page {
-				for ; i < len(ids) && ids[i] < n.ID; i++ {
-					nodes = append(nodes, state.NodeRecord{ID: ids[i], State: state.NodePending})
-				}
-				if i < len(ids) && ids[i] == n.ID {
-					i++
-				}
-				if n.State != "" { // "": removed
-					nodes = append(nodes, n)
-				}
-			}
-		}
-		for ; i < len(ids); i++ {
-			nodes = append(nodes, state.NodeRecord{ID: ids[i], State: state.NodePending})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return nodes, nil
-}
-
-// A big run's node keys are read in up to nodePageCount range requests at
-// once, of at least nodePageMin roster ids each, split at roster ids: the
-// client sends them to the members in turn, which answer in parallel, and
-// each page is decoded as it comes.
-const (
-	nodePageCount = 4
-	nodePageMin   = 1000
-)
-
-// nodePages reads and decodes a run's node keys as of revision rev (that
-// of a linearizable read), in pages in key order. A removed node (an
-// empty value) is a record with its ID and no state. The reads are serializable: at a
-// revision already read linearizably, a member gives the same answer
-// without asking the leader; one that has not applied it yet says so, and
-// the page is read again linearizably.
-func (s *Store) nodePages(ctx context.Context, runID string, ids []string, rev int64) ([][]state.NodeRecord, error) {
-	prefix := s.k.nodes(runID)
-	bounds := []string{prefix}
-	count := min(nodePageCount, len(ids)/nodePageMin)
-	for i := 1; i < count; i++ {
-		bounds = append(bounds, prefix+ids[i*len(ids)/count])
-	}
-	bounds = append(bounds, clientv3.GetPrefixRangeEnd(prefix))
-	pages := make([][]state.NodeRecord, len(bounds)-1)
-	errs := make([]error, len(pages))
-	var wg sync.WaitGroup
-	for i := range pages {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := s.cli.Get(ctx, bounds[i], clientv3.WithRange(bounds[i+1]), clientv3.WithRev(rev), clientv3.WithSerializable())
-			if err != nil && ctx.Err() == nil {
-				resp, err = s.cli.Get(ctx, bounds[i], clientv3.WithRange(bounds[i+1]), clientv3.WithRev(rev))
-			}
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			page := make([]state.NodeRecord, len(resp.Kvs))
-			for j, kv := range resp.Kvs {
-				if len(kv.Value) == 0 {
-					page[j].ID = string(kv.Key[len(prefix):]) // removed: no state
-					continue
-				}
-				if page[j], err = s.decodeNode(kv); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-			pages[i] = page
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return pages, nil
-}
-
-func (s *Store) decodeNode(kv *mvccpb.KeyValue) (state.NodeRecord, error) {
-	n, err := state.DecodeNode(kv.Value)
-	if err != nil {
-		return n, s.corrupt(string(kv.Key), "node record: %v", err)
-	}
-	return n, nil
-}
-
-// Node returns one node record of a run, or state.ErrRunNotFound or
-// state.ErrNodeNotFound.
-func (s *Store) Node(runID, nodeID string) (state.NodeRecord, error) {
-	var n state.NodeRecord
-	err := s.read(func(ctx context.Context) error {
-		_, resp, err := s.withRun(ctx, runID, clientv3.OpGet(s.k.node(runID, nodeID)))
-		if err != nil {
-			return err
-		}
-		notFound := fmt.Errorf("node %q of run %q: %w", nodeID, runID, state.ErrNodeNotFound)
-		kvs := resp.Responses[1].GetResponseRange().Kvs
-		if len(kvs) == 1 && len(kvs[0].Value) == 0 {
-			return notFound // removed
-		}
-		if len(kvs) == 1 {
-			n, err = s.decodeNode(kvs[0])
-			return err
-		}
-		// No key of its own: pending, if the roster has it.
-		roster, err := s.cli.Get(ctx, s.k.rosters(runID), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision))
-		if err != nil {
-			return err
-		}
-		ids, err := s.rosterIDs(roster.Kvs)
-		if err != nil {
-			return err
-		}
-		if _, ok := slices.BinarySearch(ids, nodeID); !ok {
-			return notFound
-		}
-		n = state.NodeRecord{ID: nodeID, State: state.NodePending}
-		return nil
-	})
-	return n, err
 }
 
 // Snapshot returns a run's graph snapshot: the chunks its record's graph

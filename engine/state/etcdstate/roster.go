@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"slices"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -15,12 +14,13 @@ import (
 // A run's roster (/P/runs/roster/<run>/<i>, in chunks of at most
 // ChunkSize) lists the nodes that CreateRun or ImportRun stored as plain
 // pending records (state.NodeRecord{ID, State: pending}, nothing else):
-// such a node has no key of its own until its first change writes one.
-// A 10,000-node run is then created with a few puts instead of 10,000.
-// A node of the roster without a key is pending; an empty value under a
-// node's key is a node removed (it may be on the roster). Readers merge
-// the two (records): every reader gives the same records as if each had
-// its key, and a copy of the run carries them all.
+// such a node has no record until its first change writes one (in a node
+// block, nodeblock.go). A 10,000-node run is then created with a few puts
+// instead of 10,000. A node of the roster without a record is pending; an
+// empty record is a node removed (it may be on the roster). Readers merge
+// the roster, the nodes' own keys and the node blocks (eachRecord): every
+// reader gives the same records as if each node had its key, and a copy of
+// the run carries them all.
 
 // pendingRecord is how a plain pending node is stored.
 func pendingRecord(id string) ([]byte, error) {
@@ -75,42 +75,4 @@ func (s *Store) rosterIDs(kvs []*mvccpb.KeyValue) ([]string, error) {
 	}
 	slices.Sort(ids)
 	return ids, nil
-}
-
-// records calls fn with each node record of a run, in id order: the
-// node keys (kvs, under prefix, in key order) merged with the roster
-// (ids, sorted); removed nodes are left out.
-func (s *Store) records(prefix string, kvs []*mvccpb.KeyValue, ids []string, fn func(id string, kv *mvccpb.KeyValue) error) error {
-	i := 0
-	for _, kv := range kvs {
-		id := string(kv.Key[len(prefix):])
-		for ; i < len(ids) && ids[i] < id; i++ {
-			if err := s.plainPending(ids[i], fn); err != nil {
-				return err
-			}
-		}
-		if i < len(ids) && ids[i] == id {
-			i++
-		}
-		if len(kv.Value) == 0 {
-			continue // removed
-		}
-		if err := fn(id, kv); err != nil {
-			return err
-		}
-	}
-	for ; i < len(ids); i++ {
-		if err := s.plainPending(ids[i], fn); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Store) plainPending(id string, fn func(id string, kv *mvccpb.KeyValue) error) error {
-	stored, err := pendingRecord(id)
-	if err != nil {
-		return fmt.Errorf("roster of pending nodes: %w", err)
-	}
-	return fn(id, &mvccpb.KeyValue{Key: []byte(id), Value: stored})
 }

@@ -66,7 +66,8 @@ func TestRosterPendingNodes(t *testing.T) {
 		t.Errorf("Node(nope) = %v, want ErrNodeNotFound", err)
 	}
 
-	// A change writes the node's key; a removal empties it.
+	// A change writes the node's record (in the transaction's node block); a
+	// removal writes an empty one.
 	if err := st.Apply(context.Background(),
 		state.Change{RunID: "r1", Node: &state.NodeRecord{ID: first, State: state.NodeRunning},
 			Entry: &state.Entry{Type: state.EntryStarted, NodeID: first, State: state.NodeRunning}},
@@ -103,9 +104,9 @@ func TestRosterPendingNodes(t *testing.T) {
 		t.Errorf("Nodes of the copy: %d, %v", len(fn), err)
 	}
 
-	// The key of the started node deleted behind reprise's back: its record
+	// The block of the started node deleted behind reprise's back: its record
 	// falls back to pending, which its journal contradicts.
-	if _, err := cli.Delete(context.Background(), u.Key("runs/nodes/r1/"+first)); err != nil {
+	if _, err := cli.Delete(context.Background(), u.Key("runs/nblk/r1/"), clientv3.WithPrefix()); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := st.Verify("r1"); err != nil || rep.OK || rep.Level != "records" {

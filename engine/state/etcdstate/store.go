@@ -83,7 +83,10 @@ type Store struct {
 	interrupt chan struct{} // closed by Interrupt
 	// heads are the journal heads the writer left, by run: only the
 	// writer goroutine uses them.
-	heads   map[string]*runHead
+	heads map[string]*runHead
+	// nidx are the node indexes of the runs the writer wrote
+	// (nodeindex.go): only the writer goroutine uses them.
+	nidx    map[string]*nodeIndex
 	intOnce sync.Once
 	// unavailable is when etcd last did not answer an attempt (Unix ns;
 	// 0 once it answered again).
@@ -189,6 +192,7 @@ func (k keys) creating(id string) string   { return k.root + "runs/creating/" + 
 func (k keys) nodes(id string) string      { return k.root + "runs/nodes/" + id + "/" }
 func (k keys) node(id, node string) string { return k.nodes(id) + node }
 func (k keys) journal(id string) string    { return k.root + "runs/journal/" + id + "/" }
+func (k keys) nblks(id string) string      { return k.root + "runs/nblk/" + id + "/" }
 func (k keys) operators() string           { return k.root + "operators/" }
 func (k keys) operator(name string) string { return k.root + "operators/" + name }
 func (k keys) snaps(id string) string      { return k.root + "runs/snap/" + id + "/" }
@@ -199,6 +203,14 @@ func (k keys) roster(id string, i int) string {
 func (k keys) snap(id, hash string) string { return k.snaps(id) + hash + "/" }
 func (k keys) entry(id string, seq uint64) string {
 	return fmt.Sprintf("%s%016x", k.journal(id), seq)
+}
+
+// nblk is the key of part i of the node block named by entry seq.
+func (k keys) nblk(id string, seq uint64, part int) string {
+	if part == 0 {
+		return fmt.Sprintf("%s%016x", k.nblks(id), seq)
+	}
+	return fmt.Sprintf("%s%016x-%d", k.nblks(id), seq, part)
 }
 func (k keys) chunk(id, hash string, i int) string { return fmt.Sprintf("%s%04d", k.snap(id, hash), i) }
 

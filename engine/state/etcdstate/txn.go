@@ -31,6 +31,8 @@ type txn struct {
 	chunks  []op                       // snapshot chunks, written before the transaction
 	entries map[string][][]byte        // run → the journal entries it appends (one key: block.go)
 	eBytes  map[string]int             // run → their bytes
+	nodes   map[string]*runNodes       // run → the node records it writes (nodetxn.go)
+	nodeOps int                        // their operations
 	// extras are the callers' own writes (ApplyWith), after the
 	// writer's; extraOps counts their operations.
 	extras   []*Extra
@@ -45,6 +47,7 @@ type staged struct {
 	run     string
 	head    runHead // the run's head after the change
 	ops     []op
+	nodes   []nodeWrite // node records
 	rec     bool
 	snap    string // hash of the new snapshot ("": none)
 	chunks  []op
@@ -92,10 +95,13 @@ func (s *Store) stage(t *txn, p *state.Prepared) (*staged, error) {
 	h := &st.head
 	if rm := p.RemoveNode(); rm != "" {
 		// Emptied, not deleted: the node may be on the roster (roster.go).
-		st.ops = append(st.ops, op{key: s.k.node(id, rm), val: []byte{}})
+		st.nodes = append(st.nodes, nodeWrite{id: rm, stored: []byte{}})
 	}
 	if nid, stored := p.Node(); nid != "" {
-		st.ops = append(st.ops, op{key: s.k.node(id, nid), val: stored})
+		st.nodes = append(st.nodes, nodeWrite{id: nid, stored: stored})
+	}
+	if len(st.nodes) > 0 {
+		s.runNodes(t, id) // in a block or under their own keys (nodetxn.go)
 	}
 	if snap := p.Snapshot(); snap != nil {
 		st.snap = state.GraphHash(snap)
@@ -136,7 +142,9 @@ func (s *Store) stage(t *txn, p *state.Prepared) (*staged, error) {
 // exceeds reports whether adding st (with extra writes x, nil for none)
 // would take t over the limits.
 func (t *txn) exceeds(st *staged, x *Extra, maxOps, maxBytes int) bool {
-	ops, bytes, extraOps := len(t.ops), t.bytes, t.extraOps
+	ops, bytes, extraOps := len(t.ops)+t.nodeOps, t.bytes, t.extraOps
+	nodeOps, nodeBytes := t.nodeCost(st)
+	ops, bytes = ops+nodeOps, bytes+nodeBytes
 	if x != nil {
 		bytes += x.Bytes
 		extraOps += len(x.Ops)
@@ -233,6 +241,7 @@ func (t *txn) entryCost(st *staged) int {
 
 // add takes st into t.
 func (t *txn) add(st *staged) {
+	t.addNodes(st)
 	if !slices.Contains(t.touched, st.run) {
 		t.touched = append(t.touched, st.run)
 	}
@@ -280,10 +289,11 @@ func (t *txn) request(k keys) ([]clientv3.Cmp, []clientv3.Op, error) {
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k.run(id)), "=", t.base[id].recRev))
 		}
 	}
-	ops := make([]clientv3.Op, 0, len(t.ops)+len(t.heads)+len(t.recs)+len(t.snaps))
+	ops := make([]clientv3.Op, 0, len(t.ops)+t.nodeOps+len(t.heads)+len(t.recs)+len(t.snaps))
 	for _, o := range t.ops {
 		ops = append(ops, clientv3.OpPut(o.key, string(o.val)))
 	}
+	ops = t.appendNodeOps(k, ops)
 	for _, id := range t.touched {
 		h := t.after[id]
 		if es := t.entries[id]; len(es) > 0 {

@@ -2,8 +2,7 @@ package etcdstate
 
 import (
 	"context"
-
-	"go.etcd.io/etcd/api/v3/mvccpb"
+	"fmt"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -90,11 +89,6 @@ func (r *runAt) Head() ([]byte, error) {
 }
 
 func (r *runAt) Records(fn func(id string, stored []byte) error) error {
-	prefix := r.s.k.nodes(r.run.ID)
-	resp, err := r.s.cli.Get(r.ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(r.rev))
-	if err != nil {
-		return err
-	}
 	roster, err := r.s.cli.Get(r.ctx, r.s.k.rosters(r.run.ID), clientv3.WithPrefix(), clientv3.WithRev(r.rev))
 	if err != nil {
 		return err
@@ -103,8 +97,17 @@ func (r *runAt) Records(fn func(id string, stored []byte) error) error {
 	if err != nil {
 		return err
 	}
-	return r.s.records(prefix, resp.Kvs, ids, func(id string, kv *mvccpb.KeyValue) error {
-		return fn(id, kv.Value)
+	src, err := r.s.nodeSources(r.ctx, r.run.ID, ids, r.rev)
+	if err != nil {
+		return err
+	}
+	return r.s.eachRecord(src, func(id string, stored, _ []byte) error {
+		if stored == nil {
+			if stored, err = pendingRecord(id); err != nil {
+				return fmt.Errorf("roster of pending nodes: %w", err)
+			}
+		}
+		return fn(id, stored)
 	})
 }
 

@@ -151,13 +151,19 @@ func (s *Store) commit(batch []*request) {
 		}
 	}
 	for pos := 0; pos < len(items); {
-		t, n, err := s.build(items[pos:], heads)
+		var t *txn
+		var n int
+		err := s.loadIndexes(ctxs, heads)
+		if err == nil {
+			t, n, err = s.build(items[pos:], heads)
+		}
 		if err == nil {
 			var conflict map[string]*runHead
 			conflict, err = s.send(ctxs, t)
 			if err == nil && conflict != nil {
 				heads = conflict // another writer moved a head: seal again after it
 				s.remember(heads, t.touched)
+				s.dropIndexes(t.touched) // and read where its node records are
 				continue
 			}
 		}
@@ -173,6 +179,7 @@ func (s *Store) commit(batch []*request) {
 		}
 		heads = t.after
 		s.remember(heads, t.touched)
+		s.nodesCommitted(t)
 		t.committed()
 		s.stats.commits.Add(1)
 		s.stats.changes.Add(uint64(n))
@@ -243,11 +250,13 @@ func (s *Store) remember(heads map[string]*runHead, ids []string) {
 func (s *Store) forget(t *txn) {
 	if t == nil {
 		s.heads = nil
+		s.dropIndexes(nil)
 		return
 	}
 	for _, id := range t.touched {
 		delete(s.heads, id)
 	}
+	s.dropIndexes(t.touched)
 }
 
 // loadHeads reads the record and journal head of each run, in one
