@@ -20,13 +20,13 @@ import (
 // BenchmarkRun10kBboltVsEtcd runs the same 10,000-node graph (independent
 // noop nodes, parallelism 8 as `bench/`) through the engine on a durable
 // bbolt file and on the package's 3-member etcd cluster, alternately, three
-// rounds each per iteration, and reports both medians, their ratio and the
-// bytes per node stored in etcd (keys and values under the prefix), and
-// the transactions the etcd run took (one per batch of the engine since the
-// writes of a batch are nested, CreateRun's few). Steps are the engine's in-process
-// FakeHost (no plugin processes), so that the ratio is the state backend's:
-// a plugin process costs the same on both. The coordinator runs every
-// step (no agents).
+// rounds each per iteration, and reports both medians, their ratio, the
+// bytes per node stored in etcd (keys and values under the prefix) and the
+// keys per node, and the transactions the etcd run took (one per batch of
+// the engine since the writes of a batch are nested, CreateRun's few).
+// Steps are the engine's in-process FakeHost (no plugin processes), so that
+// the ratio is the state backend's: a plugin process costs the same on
+// both. The coordinator runs every step (no agents).
 func BenchmarkRun10kBboltVsEtcd(b *testing.B) {
 	const nodes, rounds = 10000, 3
 	g := enginetest.MustGraph(b, b.TempDir(), enginetest.ChainGraph(nodes, false))
@@ -41,7 +41,7 @@ func BenchmarkRun10kBboltVsEtcd(b *testing.B) {
 		}
 		return d
 	}
-	var perNode float64
+	var perNode, keysPerNode float64
 	var stats state.Stats
 	for i := 0; i < b.N; i++ {
 		var bolt, etcd, status []time.Duration
@@ -59,7 +59,7 @@ func BenchmarkRun10kBboltVsEtcd(b *testing.B) {
 				b.Fatal(err)
 			}
 			etcd = append(etcd, run(est))
-			perNode = bytesPerNode(b, est, u, nodes)
+			perNode, keysPerNode = bytesPerNode(b, est, u, nodes)
 			stats = est.Stats()
 			est.Close()
 			status = append(status, freshStatus(b, u))
@@ -69,6 +69,7 @@ func BenchmarkRun10kBboltVsEtcd(b *testing.B) {
 		b.ReportMetric(me.Seconds(), "etcd-s")
 		b.ReportMetric(me.Seconds()/mb.Seconds(), "etcd/bbolt")
 		b.ReportMetric(perNode, "etcd-B/node")
+		b.ReportMetric(keysPerNode, "etcd-keys/node")
 		b.ReportMetric(median(status).Seconds(), "etcd-status-s")
 		b.ReportMetric(float64(stats.Commits), "etcd-txns/run")
 		b.Logf("10,000 nodes: bbolt %v, etcd %v (medians of %d), ratio %.2f, %.0f B/node in etcd; etcd transactions %d for %d changes in %d applies; status from a fresh client %v",
@@ -82,7 +83,9 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-func bytesPerNode(b *testing.B, st *etcdstate.Store, u etcdconn.URL, nodes int) float64 {
+// bytesPerNode returns the bytes (keys and values) and the keys stored
+// under u's prefix, per node.
+func bytesPerNode(b *testing.B, st *etcdstate.Store, u etcdconn.URL, nodes int) (float64, float64) {
 	resp, err := st.Client().Get(context.Background(), u.Root(), clientv3.WithPrefix())
 	if err != nil {
 		b.Fatal(err)
@@ -91,7 +94,7 @@ func bytesPerNode(b *testing.B, st *etcdstate.Store, u etcdconn.URL, nodes int) 
 	for _, kv := range resp.Kvs {
 		total += len(kv.Key) + len(kv.Value)
 	}
-	return float64(total) / float64(nodes)
+	return float64(total) / float64(nodes), float64(len(resp.Kvs)) / float64(nodes)
 }
 
 // freshStatus times what `reprise status` does on etcd from another

@@ -269,4 +269,7 @@ func TestNodeBlocksTwoWriters(t *testing.T) {
 	if blocks := blockKeys(t, cli, u, "r1"); len(blocks) > nodes {
 		t.Errorf("%d blocks for %d nodes after both wrote again", len(blocks), nodes)
 	}
+	if n := ownKeys(t, cli, u, "r1"); n != 1 {
+		t.Errorf("%d own node keys, want 1 (the skipped node's): the records are in blocks", n)
+	}
 }

@@ -114,8 +114,14 @@ func (s *Store) dropIndexes(ids []string) {
 }
 
 // nodesCommitted updates the node indexes once t is committed: its nodes
-// are where it wrote them, and the blocks it deleted are gone.
+// are where it wrote them, and the blocks it deleted are gone. A commit
+// recognised after its answer was lost may have been followed by another
+// writer's: the indexes of its runs are read again at the next write.
 func (s *Store) nodesCommitted(t *txn) {
+	if t.resps == nil {
+		s.dropIndexes(t.touched)
+		return
+	}
 	for _, id := range t.touched {
 		rn, idx := t.nodes[id], s.nidx[id]
 		if rn == nil || idx == nil {
