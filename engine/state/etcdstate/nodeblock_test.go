@@ -53,6 +53,17 @@ func nodeChange(run, id string, st state.NodeState, i, pad int) state.Change {
 	return state.Change{RunID: run, Node: &rec, Entry: &state.Entry{Time: at, Type: typ, NodeID: id, State: st, Attempt: 1}}
 }
 
+// pairRun creates run r1 of n nodes on a fresh etcd store and on a
+// reference file.
+func pairRun(t *testing.T, n int) (*etcdstate.Store, etcdconn.URL, *state.Store) {
+	t.Helper()
+	st, u := mustEtcd(t, nil, etcdstate.Options{})
+	ref := mustFile(t)
+	createRun(t, st, "r1", n)
+	createRun(t, ref, "r1", n)
+	return st, u, ref
+}
+
 // applyBoth applies changes to the etcd store and to the reference file.
 func applyBoth(t *testing.T, st, ref state.Backend, changes ...state.Change) {
 	t.Helper()
@@ -105,10 +116,7 @@ func sameRecords(t *testing.T, st, ref state.Backend, run string, removed ...str
 // and over parts of a block bigger than ChunkSize read back as the file's.
 func TestNodeBlocksReadBack(t *testing.T) {
 	cli := rawClient(t)
-	st, u := mustEtcd(t, nil, etcdstate.Options{})
-	ref := mustFile(t)
-	createRun(t, st, "r1", 200)
-	createRun(t, ref, "r1", 200)
+	st, u, ref := pairRun(t, 200)
 	for i := 0; i < 150; i++ {
 		applyBoth(t, st, ref, nodeChange("r1", fmt.Sprintf("n%03d", i), state.NodeRunning, i, 0))
 	}
@@ -149,10 +157,7 @@ func TestNodeBlocksReadBack(t *testing.T) {
 // writes a later record of the last node it held current.
 func TestNodeBlockSupersededDeleted(t *testing.T) {
 	cli := rawClient(t)
-	st, u := mustEtcd(t, nil, etcdstate.Options{})
-	ref := mustFile(t)
-	createRun(t, st, "r1", 3)
-	createRun(t, ref, "r1", 3)
+	st, u, ref := pairRun(t, 3)
 	step := func(want []string, changes ...state.Change) {
 		t.Helper()
 		applyBoth(t, st, ref, changes...)
@@ -186,16 +191,13 @@ func TestNodeBlockSupersededDeleted(t *testing.T) {
 // leaves superseded blocks behind.
 func TestNodeBlocksTwoWriters(t *testing.T) {
 	cli := rawClient(t)
-	a, u := mustEtcd(t, nil, etcdstate.Options{})
+	const nodes = 12
+	a, u, ref := pairRun(t, nodes)
 	b, err := etcdstate.Open(context.Background(), u, etcdstate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	ref := mustFile(t)
-	const nodes = 12
-	createRun(t, a, "r1", nodes)
-	createRun(t, ref, "r1", nodes)
 	writers := []*etcdstate.Store{a, b}
 	for i := 0; i < 40; i++ {
 		// Overlapping sets of one to three nodes, in turn.
