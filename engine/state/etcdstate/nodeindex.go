@@ -127,7 +127,9 @@ func (s *Store) nodesCommitted(t *txn) {
 		if rn == nil || idx == nil {
 			continue
 		}
-		idx.orphans = slices.DeleteFunc(idx.orphans, func(b string) bool { return slices.Contains(rn.dead, b) })
+		if rn.sums.nodes > 0 { // its deletes were written
+			idx.orphans = slices.DeleteFunc(idx.orphans, func(b string) bool { return slices.Contains(rn.dead, b) })
+		}
 		for _, node := range rn.order {
 			if old, ok := idx.where[node]; ok {
 				if idx.live[old]--; idx.live[old] <= 0 {

@@ -199,8 +199,40 @@ func TestCorruptNodeBlock(t *testing.T) {
 
 	// Whole, but a record changed behind reprise's back.
 	rec, _ := state.EncodeNode(&state.NodeRecord{ID: "n001", State: state.NodeFailed})
-	put(t, cli, key, append(append([]byte{0x01, 0x04}, "n001"...), append([]byte{byte(len(rec))}, rec...)...))
+	put(t, cli, key, oneRecordBlock("n001", rec))
 	if rep, err := st.Verify("r1"); err != nil || rep.OK || rep.Level != "records" {
 		t.Errorf("Verify after a block's record was changed = %+v, %v; want level records", rep, err)
+	}
+}
+
+// oneRecordBlock is a node block holding one record (nodeblock.go), as
+// written by hand.
+func oneRecordBlock(id string, rec []byte) []byte {
+	b := append([]byte{0x01, byte(len(id))}, id...)
+	return append(append(b, byte(len(rec))), rec...)
+}
+
+// TestNodeBlockOrphanDeleted: a block that holds no current record when a
+// writer reads where the records are (left by a writer that did not know
+// of later records) goes with that writer's next node records.
+func TestNodeBlockOrphanDeleted(t *testing.T) {
+	cli := rawClient(t)
+	st, u := mustEtcd(t, nil, etcdstate.Options{})
+	createRun(t, st, "r1", 3)
+	rec, _ := state.EncodeNode(&state.NodeRecord{ID: "n000", State: state.NodeRunning})
+	put(t, cli, u.Key("runs/nblk/r1/0000000000000001"), oneRecordBlock("n000", rec))
+	rec, _ = state.EncodeNode(&state.NodeRecord{ID: "n000", State: state.NodeFailed})
+	put(t, cli, u.Key("runs/nodes/r1/n000"), rec) // later: n000 is failed
+	if n, err := st.Node("r1", "n000"); err != nil || n.State != state.NodeFailed {
+		t.Fatalf("Node(n000) = %+v, %v", n, err)
+	}
+	if err := st.Apply(context.Background(), nodeChange("r1", "n001", state.NodeRunning, 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if blocks := blockKeys(t, cli, u, "r1"); len(blocks) != 1 || blocks[0] != "0000000000000002" {
+		t.Errorf("blocks %v, want only n001's: the orphan went with it", blocks)
+	}
+	if n, err := st.Node("r1", "n000"); err != nil || n.State != state.NodeFailed {
+		t.Errorf("Node(n000) after = %+v, %v", n, err)
 	}
 }
