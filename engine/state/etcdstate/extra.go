@@ -24,11 +24,11 @@ type Extra struct {
 	// Options.MaxTxnBytes).
 	Bytes int
 	// Done is called once, from the writer's goroutine (it must not
-	// block): with the responses of Ops, in order, once the transaction
-	// committed; with nil responses and a nil error when it committed but
-	// its answer was lost (the writer recognised it afterwards); or with
-	// the error that kept the changes from being written.
-	Done func(resps []*etcdserverpb.ResponseOp, err error)
+	// block): with the transaction's revision and the responses of Ops,
+	// in order, once it committed; with nil responses when it committed
+	// but its answer was lost (the writer recognised it afterwards); or
+	// with the error that kept the changes from being written.
+	Done func(rev int64, resps []*etcdserverpb.ResponseOp, err error)
 }
 
 // ApplyWith is Apply, with extra (an *Extra) committed in the transaction
@@ -41,7 +41,7 @@ func (s *Store) ApplyWith(ctx context.Context, extra any, changes ...state.Chang
 	}
 	if len(changes) == 0 {
 		err := fmt.Errorf("%w: extra writes without a change to go with", state.ErrInvalidChange)
-		x.done(nil, err)
+		x.done(0, nil, err)
 		return err
 	}
 	return s.apply(ctx, x, changes)
@@ -49,11 +49,11 @@ func (s *Store) ApplyWith(ctx context.Context, extra any, changes ...state.Chang
 
 // done calls Done, once (a nil x: nothing). Only one goroutine calls it:
 // the caller's before the request is queued, the writer's after.
-func (x *Extra) done(resps []*etcdserverpb.ResponseOp, err error) {
+func (x *Extra) done(rev int64, resps []*etcdserverpb.ResponseOp, err error) {
 	if x != nil && x.Done != nil {
 		f := x.Done
 		x.Done = nil
-		f(resps, err)
+		f(rev, resps, err)
 	}
 }
 
@@ -67,6 +67,6 @@ func (t *txn) committed() {
 			resps = t.resps[at : at+len(x.Ops)]
 		}
 		at += len(x.Ops)
-		x.done(resps, nil)
+		x.done(t.rev, resps, nil)
 	}
 }

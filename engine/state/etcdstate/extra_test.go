@@ -16,14 +16,15 @@ import (
 // doneCall is what an Extra's Done was called with.
 type doneCall struct {
 	n     int
+	rev   int64
 	resps []*etcdserverpb.ResponseOp
 	err   error
 }
 
-func recordDone(got *doneCall) func([]*etcdserverpb.ResponseOp, error) {
-	return func(resps []*etcdserverpb.ResponseOp, err error) {
+func recordDone(got *doneCall) func(int64, []*etcdserverpb.ResponseOp, error) {
+	return func(rev int64, resps []*etcdserverpb.ResponseOp, err error) {
 		got.n++
-		got.resps, got.err = resps, err
+		got.rev, got.resps, got.err = rev, resps, err
 	}
 }
 
@@ -74,8 +75,8 @@ func TestApplyWithCommitsExtrasWithLastChange(t *testing.T) {
 			if err != nil || len(head.Kvs) != 1 {
 				t.Fatal(err)
 			}
-			if resp.Kvs[0].ModRevision != head.Kvs[0].ModRevision {
-				t.Errorf("extra written at revision %d, the last change at %d", resp.Kvs[0].ModRevision, head.Kvs[0].ModRevision)
+			if resp.Kvs[0].ModRevision != head.Kvs[0].ModRevision || got.rev != head.Kvs[0].ModRevision {
+				t.Errorf("extra written at revision %d, the last change at %d, Done told %d", resp.Kvs[0].ModRevision, head.Kvs[0].ModRevision, got.rev)
 			}
 			if r, _ := cli.Get(context.Background(), lost); len(r.Kvs) != 0 {
 				t.Error("the nested transaction's Then ran")

@@ -37,8 +37,9 @@ type txn struct {
 	// writer's; extraOps counts their operations.
 	extras   []*Extra
 	extraOps int
-	// resps are the responses of the committed transaction (nil: its
-	// answer was lost and the commit recognised afterwards).
+	// rev and resps are the committed transaction's revision and
+	// responses (nil: its answer was lost, the commit recognised after).
+	rev   int64
 	resps []*etcdserverpb.ResponseOp
 }
 
@@ -352,7 +353,7 @@ func (s *Store) send(ctxs []context.Context, t *txn) (map[string]*runHead, error
 		cancel()
 		s.saw(err)
 		if err == nil && resp.Succeeded {
-			t.resps = resp.Responses
+			t.rev, t.resps = resp.Header.Revision, resp.Responses
 			if n > 1 && s.opts.OnWait != nil {
 				s.opts.OnWait(nil)
 			}
@@ -384,6 +385,9 @@ func (s *Store) send(ctxs []context.Context, t *txn) (map[string]*runHead, error
 			if done {
 				for _, id := range t.touched {
 					t.after[id] = cur[id]
+					if t.heads[id] {
+						t.rev = cur[id].modRev
+					}
 				}
 				return nil, nil
 			}

@@ -41,7 +41,7 @@ func (s *Store) apply(ctx context.Context, extra *Extra, changes []state.Change)
 	queued := false
 	defer func() {
 		if err != nil && !queued {
-			extra.done(nil, err) // once queued, the writer calls it
+			extra.done(0, nil, err) // once queued, the writer calls it
 		}
 	}()
 	if s.opts.ReadOnly {
@@ -201,7 +201,7 @@ func (s *Store) finish(batch []*request, err error) {
 		}
 		if req.err != nil {
 			s.stats.failed.Add(1)
-			req.extra.done(nil, req.err)
+			req.extra.done(0, nil, req.err)
 		}
 		close(req.done)
 	}
