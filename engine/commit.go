@@ -28,9 +28,15 @@ func (r *runner) commit() {
 	r.commitStarted = time.Now()
 	changes := r.changes
 	r.changes = nil
+	extra := r.prestart()
 	r.committing = append(r.committing[:0], r.arming...)
 	r.arming = r.arming[:0]
 	r.inCommit = true
+	if extra != nil {
+		st := r.e.store.(extraApplier)
+		go func() { r.commitDone <- st.ApplyWith(r.pctx, extra, changes...) }()
+		return
+	}
 	go func() { r.commitDone <- r.e.store.Apply(r.pctx, changes...) }()
 }
 

@@ -53,6 +53,9 @@ type runner struct {
 	arming   []int
 	armed    []int
 	reserved map[string]int
+	// pre holds the nodes whose Restore call goes with the commit that
+	// arms them (prestart.go).
+	pre map[int]bool
 	// One commit at a time runs in the background while the loop goes on:
 	// committing holds the nodes it arms, commitDone its outcome.
 	committing []int
@@ -364,6 +367,7 @@ func (r *runner) arm(i int) {
 // unarm puts the armed nodes that have not started back to pending (the
 // run stops starting nodes).
 func (r *runner) unarm() {
+	r.launchPrestarted() // their call is out: they start
 	for _, list := range [][]int{r.armed, r.arming} {
 		for _, i := range list {
 			n := r.g.Nodes[i]
@@ -385,6 +389,7 @@ func (r *runner) unarm() {
 // launchArmed starts armed nodes (their running record is durable) in the
 // free slots, in the order they were armed.
 func (r *runner) launchArmed() {
+	r.launchPrestarted()
 	if r.stopping || r.failedFast {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,6 +74,9 @@ type coordinator struct {
 	tookOver bool
 	waited   time.Time
 	disp     *cluster.Dispatcher
+	// sameStore: the run's state is on this cluster (an etcd --state on
+	// the same members), so that offers go in the engine's commits.
+	sameStore bool
 }
 
 // dialCluster connects to the cluster of f; nil without one.
@@ -85,7 +89,19 @@ func dialCluster(ctx context.Context, f clusterFlags, statePath string) (*coordi
 	if err != nil {
 		return nil, err
 	}
-	return &coordinator{f: f, u: u, cli: cli}, nil
+	same := false
+	if etcdconn.IsURL(statePath) {
+		if su, err := etcdconn.Parse(statePath); err == nil {
+			same = sameMembers(su.Endpoints, u.Endpoints)
+		}
+	}
+	return &coordinator{f: f, u: u, cli: cli, sameStore: same}, nil
+}
+
+// sameMembers reports whether two endpoint lists name the same members.
+func sameMembers(a, b []string) bool {
+	a, b = slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b))
+	return slices.Equal(a, b)
 }
 
 // elect takes the lead of graph's run; a standby waits for it (printing
@@ -147,7 +163,7 @@ func (co *coordinator) newHost(journal func(ctx context.Context, run string, e *
 			return nil, err
 		}
 		co.disp = cluster.NewDispatcher(cluster.DispatcherOptions{Client: co.cli, Keys: cluster.NewKeys(co.u.Root()), Graph: g,
-			Local: local, AgentsOnly: co.f.agentsOnly, Journal: journal, Logger: log, MaxTxnOps: maxOps})
+			Local: local, AgentsOnly: co.f.agentsOnly, Journal: journal, Logger: log, MaxTxnOps: maxOps, Prestart: co.sameStore})
 		if agents := co.disp.Agents(); len(agents) > 0 {
 			log.Info("agents serving zones", zap.Any("agents", agents))
 		}

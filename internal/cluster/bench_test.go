@@ -265,7 +265,8 @@ func benchAgents(b *testing.B, c *etcdtest.Cluster, dir string, k cluster.Keys, 
 		}
 	}()
 	g := mustGraph(b, dir, noopGraph(n))
-	d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: c.Client(b), Keys: k, Graph: g, Name: "bench",
+	_, onEtcd := st.(*etcdstate.Store) // on c: offers go in the engine's commits
+	d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: c.Client(b), Keys: k, Graph: g, Name: "bench", Prestart: onEtcd,
 		Journal: func(ctx context.Context, run string, e *state.Entry) error {
 			return st.Apply(ctx, state.Change{RunID: run, Entry: e})
 		}})

@@ -6,22 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
-	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/step"
 )
 
 // runWork is the dispatcher's view of one run's work in etcd.
 type runWork struct {
-	d    *Dispatcher
-	run  string
-	once sync.Once
-	err  error
+	d     *Dispatcher
+	run   string
+	once  sync.Once
+	err   error
+	ready atomic.Bool // started without error
 
 	mu      sync.Mutex
 	calls   map[string]*call   // node → call in flight
@@ -53,6 +54,11 @@ type call struct {
 	// sent is when it was sent to the agents (zero: adopted).
 	sent time.Time
 	evs  bool // events were streamed (their keys to delete)
+	// pre: offered with the commit that started it (Prestart), its
+	// Restore call has not joined yet; early are the log lines that came
+	// meanwhile.
+	pre   bool
+	early []step.Event
 }
 
 // orphan is a node's work found in etcd when the run's work was first
@@ -79,7 +85,10 @@ func (d *Dispatcher) work(ctx context.Context, run string) (*runWork, error) {
 		d.runs[run] = rw
 	}
 	d.mu.Unlock()
-	rw.once.Do(func() { rw.err = rw.start(ctx) })
+	rw.once.Do(func() {
+		rw.err = rw.start(ctx)
+		rw.ready.Store(rw.err == nil)
+	})
 	return rw, rw.err
 }
 
@@ -167,6 +176,18 @@ func (d *Dispatcher) call(ctx context.Context, op, zone string, req step.Request
 		return Result{}, err
 	}
 	node := req.NodeID
+	if op == opRestore {
+		if c := rw.join(ctx, req, onEvent); c != nil {
+			r, err := rw.wait(ctx, c)
+			if onEvent != nil {
+				for _, w := range r.Events { // came before the call joined
+					onEvent(w.event())
+				}
+			}
+			r.Events = nil
+			return r, err
+		}
+	}
 	trace(node, "call")
 	c := &call{node: node, ctx: ctx, onEvent: onEvent, done: make(chan Result, 1)}
 	rw.mu.Lock()
@@ -234,6 +255,14 @@ func (rw *runWork) send(ctx context.Context, c *call) error {
 		return nil
 	}
 	res := d.w.doOffer(ctx, key, &offer{rw: rw, c: c, la: la, it: it, cval: cval})
+	return rw.settle(ctx, c, la, res)
+}
+
+// settle takes the outcome of c's offer to la: it holds (c runs there),
+// failed, or the agent has just gone (c is written unclaimed, for another
+// agent of the zone).
+func (rw *runWork) settle(ctx context.Context, c *call, la *liveAgent, res wres) error {
+	d := rw.d
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	live := rw.calls[c.node] == c
@@ -245,15 +274,14 @@ func (rw *runWork) send(ctx context.Context, c *call) error {
 		}
 		return res.err
 	case !res.held:
-		// The agent has just gone: written unclaimed, for another agent.
 		d.release(la)
 		if !live {
 			return nil
 		}
 		c.offerKey = ""
+		val, _ := json.Marshal(c.item)
 		rw.mu.Unlock()
-		val, _ := json.Marshal(it)
-		rev, err := d.w.do(ctx, key, clientv3.OpPut(d.k.Item(rw.run, c.node), string(val)))
+		rev, err := d.w.do(ctx, rw.run+"/"+c.node, clientv3.OpPut(d.k.Item(rw.run, c.node), string(val)))
 		rw.mu.Lock()
 		if err == nil && rw.calls[c.node] == c {
 			c.itemRev = max(c.itemRev, rev)
@@ -276,16 +304,17 @@ func (rw *runWork) again(c *call) {
 		rw.mu.Lock()
 		live := rw.calls[c.node] == c
 		c.cval, _ = json.Marshal(c.item.compact())
+		ctx := c.ctx // the engine's once a prestarted call joined
 		rw.mu.Unlock()
-		if !live || c.ctx.Err() != nil || d.ctx.Err() != nil {
+		if !live || ctx.Err() != nil || d.ctx.Err() != nil {
 			return
 		}
-		err := rw.send(c.ctx, c)
+		err := rw.send(ctx, c)
 		if err == nil {
 			return
 		}
 		d.log.Warn("offer a step again: trying again", zap.String("run", rw.run), zap.String("node", c.node), zap.Error(err))
-		sleep(c.ctx, wait)
+		sleep(ctx, wait)
 	}
 }
 
@@ -319,6 +348,16 @@ func (rw *runWork) wait(ctx context.Context, c *call) (Result, error) {
 	case <-ctx.Done():
 	case <-d.ctx.Done():
 	}
+	rw.withdraw(c)
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	return Result{}, errors.New("dispatcher closed")
+}
+
+// withdraw ends c without its result: the agent running it cancels it.
+func (rw *runWork) withdraw(c *call) {
+	d := rw.d
 	rw.forget(c)
 	rw.mu.Lock()
 	offerKey, agentKey, agent, lease := c.offerKey, c.agentKey, c.agent, c.lease
@@ -331,10 +370,6 @@ func (rw *runWork) wait(ctx context.Context, c *call) (Result, error) {
 			[]clientv3.Op{clientv3.OpPut(d.k.Withdraw(rw.run, agent, c.id), offerKey, clientv3.WithLease(lease))}, nil))
 	}
 	d.w.async(rw.run+"/"+c.node, ops...)
-	if err := ctx.Err(); err != nil {
-		return Result{}, err
-	}
-	return Result{}, errors.New("dispatcher closed")
 }
 
 func answer(r Result) (Result, error) {
@@ -415,10 +450,16 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 			}
 		case p.kind == "ev" && !del:
 			c.evs = true
-			if (p.rev == c.claimRev || c.claimRev == 0) && c.onEvent != nil {
+			if (p.rev == c.claimRev || c.claimRev == 0) && (c.onEvent != nil || c.pre) {
 				var wevs []wireEvent
 				if json.Unmarshal(ev.Kv.Value, &wevs) == nil {
 					for _, w := range wevs {
+						if c.pre {
+							if len(c.early) < maxEarlyEvents {
+								c.early = append(c.early, w.event())
+							}
+							continue
+						}
 						c.onEvent(w.event())
 					}
 				}
@@ -497,85 +538,4 @@ func (rw *runWork) putBackLocked(c *call, checkFirst bool, lostAgent string) []a
 		rw.again(c)
 	}()
 	return out
-}
-
-// lost puts back a call whose claim went away with its agent's lease
-// before a result: another agent of the zone takes it and asks Check
-// first. Journaled as "left running by lost agent N". Nothing happens if
-// the item changed meanwhile (handed back) or a result is there.
-func (rw *runWork) lost(c *call, agent string, claimRev int64, it Item, itemRev int64) {
-	d := rw.d
-	k := d.k
-	it.CheckFirst, it.LostAgent, it.ClaimedBy = true, agent, ""
-	val, _ := json.Marshal(it)
-	for d.ctx.Err() == nil {
-		ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
-		resp, err := d.o.Client.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(k.Item(rw.run, c.node)), "=", itemRev),
-				clientv3.Compare(clientv3.Version(k.Result(rw.run, c.node)), "=", 0)).
-			Then(clientv3.OpPut(k.Item(rw.run, c.node), string(val))).Commit()
-		cancel()
-		if err != nil {
-			d.log.Warn("put back a lost agent's step: etcd unreachable, trying again", zap.String("node", c.node), zap.Error(err))
-			sleep(d.ctx, time.Second)
-			continue
-		}
-		if !resp.Succeeded {
-			return
-		}
-		rw.journalLost(c.node, agent, claimRev, it.Zone)
-		return
-	}
-}
-
-// journalLost journals node "left running by lost agent".
-func (rw *runWork) journalLost(node, agent string, claimRev int64, zone string) {
-	shown := zone
-	if shown == "" {
-		shown = "(any)"
-	}
-	msg := fmt.Sprintf("left running by lost agent %s (its lease expired; claim revision %d): given to another agent of zone %s, which asks Check first", agent, claimRev, shown)
-	rw.d.log.Warn(msg, zap.String("run", rw.run), zap.String("node", node))
-	rw.journal(&state.Entry{Type: EntryAgentLost, NodeID: node, State: state.NodeRunning, Message: msg,
-		Data: map[string]string{"agent": agent, "zone": zone, "claim_rev": fmt.Sprint(claimRev)}})
-}
-
-// refused journals a late result that fencing refused, and removes it.
-func (rw *runWork) refused(kv *mvccpb.KeyValue) {
-	d := rw.d
-	var r Result
-	json.Unmarshal(kv.Value, &r)
-	p, _ := d.k.parse(string(kv.Key))
-	if r.Node != "" {
-		p.node = r.Node
-	}
-	what := string(r.Status)
-	if r.Op == opCheck {
-		what = fmt.Sprintf("restored=%v", r.Restored)
-	}
-	if r.Error != "" {
-		what = "error: " + r.Error
-	}
-	msg := fmt.Sprintf("late result of agent %s refused, not applied: its claim (revision %d) had been taken over after its lease expired (result was %s)", r.Agent, r.ClaimRev, what)
-	d.log.Warn(msg, zap.String("run", rw.run), zap.String("node", p.node))
-	if rw.journal(&state.Entry{Type: EntryResultRefused, NodeID: p.node, Message: msg,
-		Data: map[string]string{"agent": r.Agent, "claim_rev": fmt.Sprint(r.ClaimRev), "op": r.Op}}) == nil {
-		ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
-		defer cancel()
-		d.o.Client.Delete(ctx, string(kv.Key))
-	}
-}
-
-func (rw *runWork) journal(e *state.Entry) error {
-	d := rw.d
-	if d.o.Journal == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
-	defer cancel()
-	if err := d.o.Journal(ctx, rw.run, e); err != nil {
-		d.log.Error("journal", zap.String("run", rw.run), zap.String("node", e.NodeID), zap.String("type", string(e.Type)), zap.Error(err))
-		return err
-	}
-	return nil
 }

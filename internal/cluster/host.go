@@ -50,6 +50,10 @@ type DispatcherOptions struct {
 	// MaxTxnOps is the members' --max-txn-ops, when lower than etcd's
 	// default (0: the default).
 	MaxTxnOps int
+	// Prestart: the run's state is on Client's cluster (an etcdstate
+	// store), so that the engine may commit the offers of the steps it
+	// starts with their running records (prestart.go).
+	Prestart bool
 }
 
 // Dispatcher is the coordinator's step.Host: the calls of a node whose zone

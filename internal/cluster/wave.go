@@ -95,12 +95,17 @@ func (rw *runWork) hand(out []answered) {
 		if c.offerKey == "" || c.evs {
 			d.w.cleanUp(rw.run+"/"+c.node, clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix()))
 		}
-		if c.onEvent != nil {
+		rw.mu.Lock()
+		onEvent, pre := c.onEvent, c.pre
+		rw.mu.Unlock()
+		if onEvent != nil {
 			for _, w := range r.Events {
-				c.onEvent(w.event())
+				onEvent(w.event())
 			}
 		}
-		r.Events = nil
+		if !pre {
+			r.Events = nil // else given when the call joins
+		}
 		c.done <- r
 	}
 }

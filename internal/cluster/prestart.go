@@ -1,0 +1,182 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/reprise-si/reprise/engine/state/etcdstate"
+	"github.com/reprise-si/reprise/engine/step"
+)
+
+// Offers in the engine's commit. With the run's state on the same etcd
+// cluster (DispatcherOptions.Prestart), the engine asks the dispatcher,
+// as it commits the nodes it starts, for the offers of their Restore
+// calls (Prestart), and commits them in the same transaction
+// (etcdstate.Store.ApplyWith): a step is offered when, and only when, its
+// start is durable, and a dependency level costs one round trip less
+// than writing the offers after the commit. Each call is registered
+// before the commit ("pre": no caller yet); the step's goroutine then
+// calls Restore with the same request, which joins it (call). A result or
+// a log line that comes before it joins waits for it.
+
+// Prestart is the engine's prestarter: it prepares the Restore calls reqs
+// that go to agents with a free slot, and returns the writes that offer
+// them (an *etcdstate.Extra, nil when none is taken) and which it took.
+// It never waits for etcd: a run whose work is not yet followed (its
+// first calls), or agents not yet listed, take the usual way.
+func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (any, []bool) {
+	if !d.o.Prestart || len(reqs) == 0 {
+		return nil, nil
+	}
+	select {
+	case <-d.ready:
+	default:
+		return nil, nil
+	}
+	taken := make([]bool, len(reqs))
+	var offers []*wreq
+	for k, req := range reqs {
+		zone, remote := d.remote(req.NodeID)
+		if !remote {
+			continue
+		}
+		rw := d.followed(req.RunID)
+		if rw == nil {
+			continue
+		}
+		la := d.offerTo(zone)
+		if la == nil {
+			continue
+		}
+		c := &call{node: req.NodeID, ctx: d.ctx, pre: true, done: make(chan Result, 1)}
+		c.id = fmt.Sprintf("%s-%d-%d", d.o.Name, time.Now().UnixNano(), d.seq.Add(1))
+		c.item = Item{Call: c.id, Op: opRestore, Zone: zone, Graph: d.hash, GraphFile: d.o.Graph.File, Req: req, By: d.o.Name}
+		c.item.Req.Config = nil // secrets stay out of etcd: the agent resolves the config
+		if k < len(timeouts) && timeouts[k] > 0 {
+			c.item.Timeout = Duration(timeouts[k])
+		}
+		c.cval, _ = json.Marshal(c.item.compact())
+		rw.mu.Lock()
+		if _, busy := rw.calls[c.node]; busy || rw.orphans[c.node] != nil {
+			// A call in flight, or work an earlier coordinator left
+			// (adopted by the usual way).
+			rw.mu.Unlock()
+			d.release(la)
+			continue
+		}
+		rw.calls[c.node] = c
+		rw.mu.Unlock()
+		trace(c.node, "call")
+		offers = append(offers, &wreq{node: rw.run + "/" + c.node, offer: &offer{rw: rw, c: c, la: la, it: c.item, cval: c.cval}, size: len(c.cval) + 200})
+		taken[k] = true
+	}
+	if len(offers) == 0 {
+		return nil, nil
+	}
+	ops, groups := d.groupOffers(offers)
+	bytes := 0
+	for _, o := range offers {
+		bytes += o.size
+	}
+	return &etcdstate.Extra{Ops: ops, Bytes: bytes, Done: func(rev int64, resps []*etcdserverpb.ResponseOp, err error) {
+		d.prestarted(groups, rev, resps, err)
+	}}, taken
+}
+
+// followed returns the work of run if the dispatcher follows it already
+// (nil: not yet; it starts following it in the background).
+func (d *Dispatcher) followed(run string) *runWork {
+	d.mu.Lock()
+	rw := d.runs[run]
+	d.mu.Unlock()
+	if rw != nil && rw.ready.Load() {
+		return rw
+	}
+	go d.work(d.ctx, run)
+	return nil
+}
+
+// prestarted takes the outcome of the commit that carried offers: each
+// batch held (its calls run there), or its agent had just gone (the calls
+// are written unclaimed, for another agent), or the commit failed (the
+// engine stops: the calls are forgotten). It runs on the state writer's
+// goroutine: nothing here waits for etcd.
+func (d *Dispatcher) prestarted(groups []offerGroup, rev int64, resps []*etcdserverpb.ResponseOp, err error) {
+	for i, g := range groups {
+		held := err == nil
+		if err == nil && resps != nil && i < len(resps) {
+			held = resps[i].GetResponseTxn().GetSucceeded()
+		}
+		for _, r := range g.offers {
+			o := r.offer
+			trace(o.c.node, "dispatched")
+			switch {
+			case err != nil:
+				o.rw.forget(o.c)
+				d.release(o.la)
+			case resps == nil:
+				// Committed, its answer lost: held if the agent's
+				// registration is still under the lease (else the batch
+				// went, or goes, with it, and the call is put back).
+				go func() {
+					held := d.stillRegistered(o.la)
+					o.rw.settle(d.ctx, o.c, o.la, wres{rev: rev, held: held, key: g.key})
+				}()
+			case held:
+				o.rw.settle(d.ctx, o.c, o.la, wres{rev: rev, held: true, key: g.key})
+			default:
+				go o.rw.settle(d.ctx, o.c, o.la, wres{rev: rev, held: false, key: g.key})
+			}
+		}
+	}
+}
+
+// stillRegistered reports whether la's registration is still under its
+// lease.
+func (d *Dispatcher) stillRegistered(la *liveAgent) bool {
+	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+	defer cancel()
+	resp, err := d.o.Client.Get(ctx, la.key)
+	if err != nil {
+		d.log.Warn("offers in a commit whose answer was lost: agent's registration unreadable, taken as gone", zap.String("agent", la.name), zap.Error(err))
+		return false
+	}
+	return len(resp.Kvs) == 1 && clientv3.LeaseID(resp.Kvs[0].Lease) == la.lease
+}
+
+// join makes the Restore call of node, with req, join the call Prestart
+// registered for it: nil when there is none (or another attempt's: it is
+// withdrawn).
+func (rw *runWork) join(ctx context.Context, req step.Request, onEvent func(step.Event)) *call {
+	rw.mu.Lock()
+	c := rw.calls[req.NodeID]
+	if c == nil || !c.pre {
+		rw.mu.Unlock()
+		return nil
+	}
+	if c.item.Req.Attempt != req.Attempt {
+		rw.mu.Unlock()
+		rw.withdraw(c)
+		return nil
+	}
+	c.pre = false
+	c.ctx, c.onEvent = ctx, onEvent
+	early := c.early
+	c.early = nil
+	rw.mu.Unlock()
+	if onEvent != nil {
+		for _, ev := range early {
+			onEvent(ev)
+		}
+	}
+	return c
+}
+
+// maxEarlyEvents bounds the log lines kept for a call not yet joined.
+const maxEarlyEvents = 1000

@@ -1,0 +1,234 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/state/etcdstate"
+	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/cluster"
+	"github.com/reprise-si/reprise/internal/etcdconn"
+	"github.com/reprise-si/reprise/internal/etcdtest"
+)
+
+// etcdCoordinator is an engine over an etcd state on the agents' cluster,
+// whose dispatcher offers steps in the engine's commits (Prestart).
+type etcdCoordinator struct {
+	st *etcdstate.Store
+	d  *cluster.Dispatcher
+	e  *engine.Engine
+	k  cluster.Keys
+	u  etcdconn.URL
+}
+
+func startEtcdCoordinator(t *testing.T, c *etcdtest.Cluster, prefix string, g *graphs.Graph) *etcdCoordinator {
+	t.Helper()
+	u, err := etcdconn.Parse(c.URL(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := etcdstate.New(c.Client(t), u, etcdstate.Options{})
+	t.Cleanup(func() { st.Close() })
+	k := cluster.NewKeys(u.Root())
+	d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: c.Client(t), Keys: k, Graph: g, AgentsOnly: true, Prestart: true,
+		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Name: "coord",
+		Journal: func(ctx context.Context, run string, e *state.Entry) error {
+			return st.Apply(ctx, state.Change{RunID: run, Entry: e})
+		}})
+	t.Cleanup(func() { d.Close() })
+	return &etcdCoordinator{st: st, d: d, e: engine.New(st, d, engine.Options{Parallelism: 8}), k: k, u: u}
+}
+
+// revEvents are the events of one revision.
+type revEvents struct {
+	rev int64
+	evs []*clientv3.Event
+}
+
+// record watches every key under prefix from now on until stop.
+func record(t *testing.T, cli *clientv3.Client, prefix string) (stop func() []revEvents) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := cli.Get(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	byRev := map[int64][]*clientv3.Event{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for wr := range cli.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
+			mu.Lock()
+			for _, ev := range wr.Events {
+				byRev[ev.Kv.ModRevision] = append(byRev[ev.Kv.ModRevision], ev)
+			}
+			mu.Unlock()
+		}
+	}()
+	return func() []revEvents {
+		time.Sleep(200 * time.Millisecond) // the last events reach the watch
+		cancel()
+		<-done
+		var out []revEvents
+		for rev, evs := range byRev {
+			out = append(out, revEvents{rev, evs})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].rev < out[j].rev })
+		return out
+	}
+}
+
+// TestOffersGoWithTheirStart: with the state on the agents' cluster, the
+// steps of a commit that starts them are offered in that very
+// transaction, and no step is ever offered before its start is durable.
+func TestOffersGoWithTheirStart(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	dir := t.TempDir()
+	g := mustGraph(t, dir, zoneGraph(12, ""))
+	co := startEtcdCoordinator(t, c, "t1", g)
+	startAgent(t, c, co.k, "core-1", "core", 4)
+	startAgent(t, c, co.k, "core-2", "core", 4)
+	stop := record(t, c.Client(t), co.u.Root())
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	res, err := co.e.Start(ctx, g)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 12)
+	revs := stop()
+
+	// The seq of the journal's head after each revision that moved it.
+	headKey := co.u.Root() + "runs/head/" + res.RunID
+	var entries []state.Entry
+	if err := co.st.Journal(res.RunID, 0, func(e state.Entry) error { entries = append(entries, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	started := map[string]uint64{} // node → seq of its started entry
+	for _, e := range entries {
+		if e.Type == state.EntryStarted {
+			started[e.NodeID] = e.Seq
+		}
+	}
+	var headSeq uint64
+	withStart := map[string]bool{}
+	for _, re := range revs {
+		prev := headSeq
+		for _, ev := range re.evs {
+			if string(ev.Kv.Key) == headKey && ev.Type == clientv3.EventTypePut {
+				seq, _, err := state.DecodeHead(ev.Kv.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				headSeq = seq
+			}
+		}
+		for _, ev := range re.evs {
+			key := string(ev.Kv.Key)
+			if ev.Type != clientv3.EventTypePut || !strings.HasPrefix(key, co.k.Run(res.RunID)) {
+				continue
+			}
+			var nodes []string
+			switch {
+			case strings.Contains(key, "/o/"):
+				var b cluster.OfferBatch
+				if err := json.Unmarshal(ev.Kv.Value, &b); err != nil {
+					t.Fatalf("offer batch %s: %v", key, err)
+				}
+				for _, it := range b.Items {
+					nodes = append(nodes, it.Req.NodeID)
+				}
+			case strings.HasSuffix(key, "/item"):
+				var it cluster.Item
+				if err := json.Unmarshal(ev.Kv.Value, &it); err != nil {
+					t.Fatalf("item %s: %v", key, err)
+				}
+				nodes = append(nodes, it.Req.NodeID)
+			}
+			for _, n := range nodes {
+				seq, ok := started[n]
+				switch {
+				case !ok:
+					t.Errorf("%s offered at revision %d, never started", n, re.rev)
+				case seq > headSeq:
+					t.Errorf("%s offered at revision %d, before its start (entry %d; head at %d)", n, re.rev, seq, headSeq)
+				case seq > prev:
+					withStart[n] = true
+				}
+			}
+		}
+	}
+	// The first commit goes before the dispatcher follows the run; the
+	// steps the later ones start go with them.
+	for _, n := range []string{"n3", "n6", "n9"} {
+		if !withStart[n] {
+			t.Errorf("%s was not offered in the transaction of its start (offered with theirs: %v)", n, withStart)
+		}
+	}
+}
+
+// TestOfferInCommitToAgentGone: an offer that goes with the engine's
+// commit to an agent whose lease has just expired is not written there;
+// the step is written unclaimed after the commit, and a live agent of the
+// zone runs it, once.
+func TestOfferInCommitToAgentGone(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	dir := t.TempDir()
+	g := mustGraph(t, dir, zoneGraph(12, ""))
+	co := startEtcdCoordinator(t, c, "t1", g)
+	startAgent(t, c, co.k, "core-1", "core", 4)
+	cli := c.Client(t)
+	lease, err := cli.Grant(context.Background(), 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Revoke(context.Background(), lease.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The most free slots: every offer picks it while it is believed live.
+	co.d.AddGhostAgent("ghost", "core", 1000, int64(lease.ID))
+	stop := record(t, cli, co.u.Root())
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	res, err := co.e.Start(ctx, g)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 12)
+	unclaimed := map[string]bool{}
+	for _, re := range stop() {
+		for _, ev := range re.evs {
+			key := string(ev.Kv.Key)
+			if ev.Type != clientv3.EventTypePut {
+				continue
+			}
+			if strings.Contains(key, "/o/ghost/") {
+				t.Errorf("an offer batch was written for the agent gone: %s", key)
+			}
+			if strings.HasSuffix(key, "/item") {
+				var it cluster.Item
+				if json.Unmarshal(ev.Kv.Value, &it) == nil {
+					unclaimed[it.Req.NodeID] = true
+				}
+			}
+		}
+	}
+	for _, n := range []string{"n3", "n6", "n9"} {
+		if !unclaimed[n] {
+			t.Errorf("%s was not written unclaimed after its offer to the agent gone (unclaimed: %v)", n, unclaimed)
+		}
+	}
+}
