@@ -512,6 +512,7 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 			}
 		}
 	}
+	out = append(out, rw.dueLocked()...)
 	rw.mu.Unlock()
 	rw.hand(out)
 }

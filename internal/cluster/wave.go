@@ -26,14 +26,16 @@ type answered struct {
 	until time.Time // it goes then at the latest
 }
 
-// answerLocked takes c's result: it goes now (returned) or waits for its
-// peers.
+// answerLocked takes c's result: it goes now (returned, an adopted
+// call's) or waits for its peers; the caller calls dueLocked after the
+// last result it takes (once for a watch response's results, not once
+// each: dueLocked sorts the calls in flight).
 func (rw *runWork) answerLocked(c *call, r Result) []answered {
 	if c.sent.IsZero() {
 		return []answered{{c: c, r: r}}
 	}
 	rw.waiting = append(rw.waiting, answered{c: c, r: r, sent: c.sent, until: time.Now().Add(waveHold)})
-	return rw.dueLocked()
+	return nil
 }
 
 // dueLocked returns the waiting results that may go now: no call in
