@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -92,6 +93,8 @@ func BenchmarkDispatch10k(b *testing.B) {
 		})
 		split, m := cpuSplit().minus(split0), etcdMetrics(c)
 		etcdCPU = append(etcdCPU, split.self+split.etcd+split.plugins)
+		ss := est.Stats()
+		b.Logf("round %d: the engine's state: %d commits, %d changes (%d Apply calls)", i+1, ss.Commits, ss.Changes, ss.Applies)
 		est.Close()
 		cluster.SetTracer(nil)
 		ratios = append(ratios, etcd[i]/bolt[i])
@@ -280,6 +283,7 @@ func benchAgents(b *testing.B, c *etcdtest.Cluster, dir string, k cluster.Keys, 
 	if err != nil || res.Status != state.RunSucceeded {
 		b.Fatalf("run through agents: %+v %v", res, err)
 	}
+	runSpan.Store(&[2]time.Time{start, time.Now()})
 	return took
 }
 
@@ -346,7 +350,72 @@ func (t *phaseTrace) summary() string {
 	if p := gap("answered", "call", 100); p != "" {
 		parts = append(parts, "dependent's "+p)
 	}
-	return "medians (first layer left out): " + strings.Join(parts, ", ")
+	return "medians (first layer left out): " + strings.Join(parts, ", ") + "; " + t.levels()
+}
+
+// runSpan is when the last run through agents started and ended.
+var runSpan atomic.Pointer[[2]time.Time]
+
+// levels says where a dependency level's time goes: the medians over
+// levels of the time from the level's first call to the last of its nodes
+// passing each phase, and from its last answer to the next level's first
+// call. A level goes at the pace of its slowest node: the medians per node
+// above hide that.
+func (t *phaseTrace) levels() string {
+	w := envInt("REPRISE_BENCH_WIDTH", 100)
+	first := map[int]time.Time{}
+	last := map[int]map[string]time.Time{}
+	for node, m := range t.at {
+		id, err := strconv.Atoi(strings.TrimPrefix(node, "n"))
+		if err != nil {
+			continue
+		}
+		l := id / w
+		if c, ok := m["call"]; ok && (first[l].IsZero() || c.Before(first[l])) {
+			first[l] = c
+		}
+		if last[l] == nil {
+			last[l] = map[string]time.Time{}
+		}
+		for ph, at := range m {
+			if at.After(last[l][ph]) {
+				last[l][ph] = at
+			}
+		}
+	}
+	var parts []string
+	for _, ph := range []string{"call", "dispatched", "ran", "written", "answered"} {
+		var ds []float64
+		for l := 1; l < len(first); l++ {
+			if at, ok := last[l][ph]; ok && !first[l].IsZero() {
+				ds = append(ds, at.Sub(first[l]).Seconds())
+			}
+		}
+		if len(ds) > 0 {
+			parts = append(parts, fmt.Sprintf("last %s %.1fms", ph, 1000*median(ds)))
+		}
+	}
+	var period []float64
+	for l := 1; l+1 < len(first); l++ {
+		if !first[l].IsZero() && !first[l+1].IsZero() {
+			period = append(period, first[l+1].Sub(first[l]).Seconds())
+		}
+	}
+	if len(period) == 0 {
+		return ""
+	}
+	total := 0.0
+	for _, p := range period {
+		total += p
+	}
+	out := fmt.Sprintf("a level, from its first call: %s, next level's first call %.1fms (levels 2 to %d: %.2fs in all)",
+		strings.Join(parts, ", "), 1000*median(period), len(first), total)
+	if span := runSpan.Load(); span != nil && !first[0].IsZero() && !first[1].IsZero() {
+		end := last[len(first)-1]["answered"]
+		out += fmt.Sprintf("; start→first call %.0fms, first level %.0fms, last answered→end %.0fms",
+			1000*first[0].Sub(span[0]).Seconds(), 1000*first[1].Sub(first[0]).Seconds(), 1000*span[1].Sub(end).Seconds())
+	}
+	return out
 }
 
 func median(v []float64) float64 {

@@ -84,7 +84,16 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 	for _, o := range offers {
 		bytes += o.size
 	}
+	// Clean-up waiting for a transaction goes in this one.
+	rides := d.w.takeLazy()
+	for _, r := range rides {
+		ops = append(ops, r.ops...)
+		bytes += r.size
+	}
 	return &etcdstate.Extra{Ops: ops, Bytes: bytes, Done: func(rev int64, resps []*etcdserverpb.ResponseOp, err error) {
+		if err != nil {
+			d.w.requeue(rides)
+		}
 		d.prestarted(groups, rev, resps, err)
 	}}, taken
 }

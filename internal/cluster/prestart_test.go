@@ -110,6 +110,12 @@ func TestOffersGoWithTheirStart(t *testing.T) {
 	}
 	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 12)
 	revs := stop()
+	// The work is consumed (its clean-up rode in the engine's commits,
+	// or went after): nothing is left under the run.
+	co.d.Close()
+	if left, err := c.Client(t).Get(ctx, co.k.Run(res.RunID), clientv3.WithPrefix(), clientv3.WithKeysOnly()); err != nil || left.Count != 0 {
+		t.Errorf("work left in etcd after the run: %v, %v", left, err)
+	}
 
 	// The seq of the journal's head after each revision that moved it.
 	headKey := co.u.Root() + "runs/head/" + res.RunID

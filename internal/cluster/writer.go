@@ -473,3 +473,39 @@ func explainRefused(err error) error {
 	}
 	return err
 }
+
+// maxRideOps bounds the clean-up operations that ride in another
+// transaction (takeLazy).
+const maxRideOps = 32
+
+// takeLazy takes the queued clean-up that may go now (as takeLocked
+// would: no write of its node in flight or queued before it), maxRideOps
+// operations at most, for a transaction other than the writer's (the
+// engine's commit, Prestart); put them back with requeue if it fails.
+func (w *writer) takeLazy() []*wreq {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var took, rest []*wreq
+	ops := 0
+	seen := map[string]bool{}
+	for _, r := range w.queue {
+		if r.lazy && !w.busy[r.node] && !seen[r.node] && ops+len(r.ops) <= maxRideOps {
+			took = append(took, r)
+			ops += len(r.ops)
+			continue
+		}
+		seen[r.node] = true
+		rest = append(rest, r)
+	}
+	if len(took) > 0 {
+		w.queue = rest
+	}
+	return took
+}
+
+// requeue puts back clean-up taken by takeLazy whose transaction failed.
+func (w *writer) requeue(reqs []*wreq) {
+	for _, r := range reqs {
+		w.enqueue(r)
+	}
+}
