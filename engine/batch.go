@@ -122,3 +122,22 @@ func (r *runner) stepWorker(l launch) {
 		}
 	}
 }
+
+// arriver is a host that hands the results of calls started together to
+// their callers at once, and says how many are on their way
+// (internal/cluster's Dispatcher: a dependency level's results through
+// agents). The step goroutines wake one by one; on a busy machine the
+// loop would commit the first ones alone, and the level would go on in
+// waves a commit apart, each paying a commit and an offer.
+type arriver interface {
+	Arriving() int
+}
+
+// arrivalWait bounds the wait for results on their way.
+const arrivalWait = 5 * time.Millisecond
+
+// arriving reports whether the host says results are on their way.
+func (r *runner) arriving() bool {
+	a, ok := r.e.hostOf(r.g).(arriver)
+	return ok && a.Arriving() > 0
+}

@@ -224,7 +224,8 @@ const lingerFor = 300 * time.Microsecond
 
 // drainResults takes every result already waiting, and those that follow
 // within lingerFor of each other, so that they share one commit with the
-// transitions they allow.
+// transitions they allow; and, when the host says results are on their
+// way to their steps (arriver), those too, arrivalWait at most.
 func (r *runner) drainResults() {
 	r.takeRunnable()
 	var timer *time.Timer
@@ -233,6 +234,7 @@ func (r *runner) drainResults() {
 			timer.Stop()
 		}
 	}()
+	var until time.Time // the wait for results on their way (arriver) ends
 	for r.inflight > 0 && !r.inCommit {
 		select {
 		case res := <-r.results:
@@ -240,10 +242,17 @@ func (r *runner) drainResults() {
 			continue
 		default:
 		}
+		wait := lingerFor
+		if r.arriving() {
+			if until.IsZero() {
+				until = time.Now().Add(arrivalWait)
+			}
+			wait = max(wait, time.Until(until))
+		}
 		if timer == nil {
-			timer = time.NewTimer(lingerFor)
+			timer = time.NewTimer(wait)
 		} else {
-			timer.Reset(lingerFor)
+			timer.Reset(wait)
 		}
 		select {
 		case res := <-r.results:

@@ -59,6 +59,9 @@ type call struct {
 	// meanwhile.
 	pre   bool
 	early []step.Event
+	// handed: its result went to done (counted in Dispatcher.arriving
+	// until wait takes it); abandoned: wait gave up on it.
+	handed, abandoned bool
 }
 
 // orphan is a node's work found in etcd when the run's work was first
@@ -344,9 +347,17 @@ func (rw *runWork) wait(ctx context.Context, c *call) (Result, error) {
 	d := rw.d
 	select {
 	case r := <-c.done:
+		d.arriving.Add(-1)
 		return answer(r)
 	case <-ctx.Done():
 	case <-d.ctx.Done():
+	}
+	rw.mu.Lock()
+	c.abandoned = true
+	handed := c.handed
+	rw.mu.Unlock()
+	if handed {
+		d.arriving.Add(-1) // its result is left in c.done
 	}
 	rw.withdraw(c)
 	if err := ctx.Err(); err != nil {

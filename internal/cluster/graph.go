@@ -141,9 +141,14 @@ func (a *Agent) prefetchFrom(ctx context.Context, prefix string) {
 			if !ok || file == "" {
 				continue
 			}
-			if _, err := a.graphs.get(ctx, hash, file); err != nil && ctx.Err() == nil {
-				a.log.Warn("fetch a graph just published (its steps fetch it again)", zap.String("graph", hash), zap.Error(err))
+			g, err := a.graphs.get(ctx, hash, file)
+			if err != nil {
+				if ctx.Err() == nil {
+					a.log.Warn("fetch a graph just published (its steps fetch it again)", zap.String("graph", hash), zap.Error(err))
+				}
+				continue
 			}
+			go a.warm(ctx, g, hash)
 		}
 	}
 }
@@ -176,4 +181,30 @@ func (c *graphCache) fetch(ctx context.Context, hash, file string) (*graphs.Grap
 		return nil, fmt.Errorf("fetch graph %s: %w", hash, err)
 	}
 	return g, nil
+}
+
+// warm starts, in the background, the plugins of the nodes this agent may
+// run in a graph just published (its zone's, and those without a zone),
+// their binaries checked as a step would (hostOf): the first steps of the
+// run do not wait for their plugin to start, and a pin that does not match
+// on this machine is logged before any step comes.
+func (a *Agent) warm(ctx context.Context, g *graphs.Graph, hash string) {
+	seen := map[string]bool{}
+	for _, n := range g.Nodes {
+		if seen[n.Plugin] || n.Zone != "" && n.Zone != a.opts.Zone {
+			continue
+		}
+		seen[n.Plugin] = true
+		h, err := a.hostOf(ctx, g, hash, n.Plugin)
+		if err == nil {
+			if rd, ok := h.(interface {
+				Ready(context.Context, string) error
+			}); ok {
+				err = rd.Ready(ctx, n.Plugin)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("start a plugin of a graph just published (its steps will fail or try again)", zap.String("graph", hash), zap.String("plugin", n.Plugin), zap.Error(err))
+		}
+	}
 }

@@ -69,6 +69,9 @@ type Dispatcher struct {
 	log     *zap.Logger
 	seq     atomic.Int64
 	w       *writer
+	// arriving counts the results handed to their calls and not yet
+	// returned to the engine (Arriving).
+	arriving atomic.Int64
 
 	closeOnce sync.Once
 	ctx       context.Context // ends with Close

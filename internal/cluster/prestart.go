@@ -41,12 +41,17 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 	}
 	taken := make([]bool, len(reqs))
 	var offers []*wreq
+	rws := map[string]*runWork{}
 	for k, req := range reqs {
 		zone, remote := d.remote(req.NodeID)
 		if !remote {
 			continue
 		}
-		rw := d.followed(req.RunID)
+		rw, ok := rws[req.RunID]
+		if !ok {
+			rw = d.followed(req.RunID)
+			rws[req.RunID] = rw
+		}
 		if rw == nil {
 			continue
 		}
@@ -98,8 +103,11 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 	}}, taken
 }
 
-// followed returns the work of run if the dispatcher follows it already
-// (nil: not yet; it starts following it in the background).
+// followed returns the work of run once the dispatcher follows it (its
+// work read, its watch started): at once if it does already, else after
+// starting to, if that takes no more than followWait; nil otherwise (it
+// goes on in the background). The engine's first commit of a run waits
+// that long at most, once.
 func (d *Dispatcher) followed(run string) *runWork {
 	d.mu.Lock()
 	rw := d.runs[run]
@@ -107,9 +115,27 @@ func (d *Dispatcher) followed(run string) *runWork {
 	if rw != nil && rw.ready.Load() {
 		return rw
 	}
-	go d.work(d.ctx, run)
-	return nil
+	done := make(chan *runWork, 1)
+	go func() {
+		rw, err := d.work(d.ctx, run)
+		if err != nil {
+			rw = nil
+		}
+		done <- rw
+	}()
+	t := time.NewTimer(followWait)
+	defer t.Stop()
+	select {
+	case rw := <-done:
+		return rw
+	case <-t.C:
+		return nil
+	}
 }
+
+// followWait bounds how long Prestart waits for the dispatcher to follow
+// a run's work (a read and a watch: a few milliseconds when etcd answers).
+const followWait = 50 * time.Millisecond
 
 // prestarted takes the outcome of the commit that carried offers: each
 // batch held (its calls run there), or its agent had just gone (the calls

@@ -177,8 +177,8 @@ func TestOffersGoWithTheirStart(t *testing.T) {
 			}
 		}
 	}
-	// The first commit goes before the dispatcher follows the run; the
-	// steps the later ones start go with them.
+	// The first commit may go before the dispatcher follows the run
+	// (followWait); the steps the later ones start go with them.
 	for _, n := range []string{"n3", "n6", "n9"} {
 		if !withStart[n] {
 			t.Errorf("%s was not offered in the transaction of its start (offered with theirs: %v)", n, withStart)

@@ -16,7 +16,7 @@ import (
 // into waves that each cost a commit, an offer and a result transaction,
 // and never merge again. On real steps (seconds to hours) the wait is
 // nothing; on a run of short steps it keeps the levels in step.
-const waveHold = 30 * time.Millisecond
+const waveHold = 60 * time.Millisecond
 
 // answered is a call's result waiting for the engine.
 type answered struct {
@@ -98,8 +98,13 @@ func (rw *runWork) hand(out []answered) {
 			d.w.cleanUp(rw.run+"/"+c.node, clientv3.OpDelete(d.k.Node(rw.run, c.node), clientv3.WithPrefix()))
 		}
 		rw.mu.Lock()
-		onEvent, pre := c.onEvent, c.pre
+		onEvent, pre, abandoned := c.onEvent, c.pre, c.abandoned
+		c.handed = !abandoned
 		rw.mu.Unlock()
+		if abandoned {
+			continue // its caller gave up (withdrawn)
+		}
+		d.arriving.Add(1) // until its caller takes it (wait)
 		if onEvent != nil {
 			for _, w := range r.Events {
 				onEvent(w.event())
@@ -111,3 +116,11 @@ func (rw *runWork) hand(out []answered) {
 		c.done <- r
 	}
 }
+
+// Arriving reports how many results the dispatcher has handed to their
+// calls that have not yet returned to the engine (the engine's arriver): a
+// level's results are handed at once, and the engine waits for those on
+// their way before it commits, so that they go in one commit (and the
+// steps they allow start together) instead of being cut by the first
+// commit into waves that never merge again.
+func (d *Dispatcher) Arriving() int { return int(d.arriving.Load()) }
