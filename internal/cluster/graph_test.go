@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/reprise-si/reprise/graphs"
 	"github.com/reprise-si/reprise/internal/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestGraphCacheFetchesOnce: steps of a new graph claimed at once by an
@@ -57,5 +60,70 @@ func TestGraphCacheFetchesOnce(t *testing.T) {
 	}
 	if len(got[0].Nodes) != 2000 {
 		t.Fatalf("nodes: %d", len(got[0].Nodes))
+	}
+}
+
+// TestGraphPublishedCompressed: a graph is published compressed (its keys
+// hold a fraction of its source) and fetched back whole; one published
+// plain, as earlier versions did, still reads; a compressed value that
+// grows past a graph file's limit is refused without reading it all.
+func TestGraphPublishedCompressed(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	cli := c.Client(t)
+	k := NewKeys("gzip")
+	var b strings.Builder
+	b.WriteString("version: 1\nname: g\nnodes:\n")
+	for i := range 2000 {
+		fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop}\n", i)
+	}
+	g, err := graphs.Parse("graph.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := publishGraph(ctx, cli, k, g, g.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(ctx, k.Graph(g.Hash()), clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := 0
+	for _, kv := range resp.Kvs {
+		stored += len(kv.Value)
+	}
+	if stored*4 > len(g.Source) {
+		t.Errorf("published in %d bytes for a source of %d: not compressed", stored, len(g.Source))
+	}
+	got, err := (&graphCache{cli: cli, k: k}).fetch(ctx, g.Hash(), g.File)
+	if err != nil || len(got.Nodes) != 2000 {
+		t.Fatalf("fetch: %v", err)
+	}
+
+	// Published plain, by hand, under another graph's hash.
+	plain := []byte("version: 1\nname: plain\nnodes:\n  - {id: a, kind: application, plugin: noop}\n")
+	pg, err := graphs.Parse("plain.yaml", plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.Put(ctx, k.Graph(pg.Hash())+"000000", string(plain))
+	cli.Put(ctx, k.Graph(pg.Hash())+"count", "1\nplain.yaml")
+	if got, err := (&graphCache{cli: cli, k: k}).fetch(ctx, pg.Hash(), "plain.yaml"); err != nil || len(got.Nodes) != 1 {
+		t.Fatalf("graph published plain: %v", err)
+	}
+
+	// A bomb: 65 MiB of zeros, compressed.
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	zeros := make([]byte, 1<<20)
+	for range 65 {
+		zw.Write(zeros)
+	}
+	zw.Close()
+	const hash = "0000000000000000000000000000000000000000000000000000000000000000"
+	cli.Put(ctx, k.Graph(hash)+"000000", bomb.String())
+	cli.Put(ctx, k.Graph(hash)+"count", "1\nbomb.yaml")
+	if _, err := (&graphCache{cli: cli, k: k}).fetch(ctx, hash, "bomb.yaml"); err == nil || !strings.Contains(err.Error(), "over") {
+		t.Fatalf("a compressed graph over the limit: %v", err)
 	}
 }
