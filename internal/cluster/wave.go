@@ -15,7 +15,10 @@ import (
 // and those steps go together again. Answered one agent at a time, a dependency level splits
 // into waves that each cost a commit, an offer and a result transaction,
 // and never merge again. On real steps (seconds to hours) the wait is
-// nothing; on a run of short steps it keeps the levels in step.
+// nothing; on a run of short steps it keeps the levels in step. 60 ms: a
+// level cut by its first steps (an agent whose plugin started later) is
+// about one level's period apart, 25–30 ms of 10,000 noop steps on two
+// cores; 30 ms merged it only some runs, and a cut level stayed cut.
 const waveHold = 60 * time.Millisecond
 
 // answered is a call's result waiting for the engine.
