@@ -118,6 +118,9 @@ nodes:
 	}
 	waitFor(t, 15*time.Second, "the agent stops the step", func() bool { return a.Busy() == 0 })
 	noWorkLeft(t, c, k, res.RunID)
+	if n := co.d.Arriving(); n != 0 {
+		t.Errorf("the dispatcher counts %d results on their way to the engine after the run", n)
+	}
 	if got := counts(t, filepath.Join(dir, "runs.txt")); got["finished"] != 0 || got["started"] != 1 {
 		t.Errorf("runs.txt %v: the step started once and was never let finish", got)
 	}

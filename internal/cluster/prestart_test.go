@@ -110,6 +110,9 @@ func TestOffersGoWithTheirStart(t *testing.T) {
 	}
 	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 12)
 	revs := stop()
+	if n := co.d.Arriving(); n != 0 {
+		t.Errorf("the dispatcher counts %d results on their way to the engine after the run", n)
+	}
 	// The work is consumed (its clean-up rode in the engine's commits,
 	// or went after): nothing is left under the run.
 	co.d.Close()
