@@ -80,9 +80,7 @@ func (s *Store) ImportRun(ctx context.Context, c *state.RunCopy) error {
 		return fmt.Errorf("copy run %q: %w", id, err)
 	}
 	bulk = append(bulk, s.entryBlocks(id, c.Entries)...)
-	for i := 0; i*ChunkSize < len(c.Snapshot); i++ {
-		bulk = append(bulk, op{key: s.k.chunk(id, run.GraphHash, i), val: c.Snapshot[i*ChunkSize : min((i+1)*ChunkSize, len(c.Snapshot))]})
-	}
+	bulk = append(bulk, s.snapChunks(id, run.GraphHash, c.Snapshot)...)
 	ctxs := []context.Context{ctx}
 	if err := s.putChunks(ctxs, bulk); err != nil {
 		return fmt.Errorf("copy run %q: %w", id, err)

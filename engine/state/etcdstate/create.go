@@ -49,9 +49,7 @@ func (s *Store) CreateRun(ctx context.Context, run state.Run, snapshot []byte, n
 	if err != nil {
 		return fmt.Errorf("create run %q: %w", id, err)
 	}
-	for i := 0; i*ChunkSize < len(snapshot); i++ {
-		bulk = append(bulk, op{key: s.k.chunk(id, p.Run.GraphHash, i), val: snapshot[i*ChunkSize : min((i+1)*ChunkSize, len(snapshot))]})
-	}
+	bulk = append(bulk, s.snapChunks(id, p.Run.GraphHash, snapshot)...)
 	if err := s.putChunks(ctxs, bulk); err != nil {
 		return fmt.Errorf("create run %q: %w", id, err)
 	}

@@ -117,7 +117,8 @@ func (s *Store) Snapshot(runID string) ([]byte, error) {
 	return snap, nil
 }
 
-// snapshotAt reads the chunks of run's snapshot as of revision rev.
+// snapshotAt reads the chunks of run's snapshot as of revision rev, and
+// decompresses them when they hold it compressed (snapzip.go).
 func (s *Store) snapshotAt(ctx context.Context, run state.Run, rev int64) ([]byte, error) {
 	resp, err := s.cli.Get(ctx, s.k.snap(run.ID, run.GraphHash), clientv3.WithPrefix(), clientv3.WithRev(rev))
 	if err != nil {
@@ -130,7 +131,7 @@ func (s *Store) snapshotAt(ctx context.Context, run state.Run, rev int64) ([]byt
 		}
 		snap = append(snap, kv.Value...)
 	}
-	return snap, nil
+	return s.unpackSnap(run, len(resp.Kvs), snap)
 }
 
 // journalPage is how many entries Journal reads per request.

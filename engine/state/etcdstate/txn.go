@@ -106,10 +106,7 @@ func (s *Store) stage(t *txn, p *state.Prepared) (*staged, error) {
 	}
 	if snap := p.Snapshot(); snap != nil {
 		st.snap = state.GraphHash(snap)
-		for i := 0; i*ChunkSize < len(snap); i++ {
-			end := min((i+1)*ChunkSize, len(snap))
-			st.chunks = append(st.chunks, op{key: s.k.chunk(id, st.snap, i), val: snap[i*ChunkSize : end]})
-		}
+		st.chunks = s.snapChunks(id, st.snap, snap)
 	}
 	var runStored []byte
 	if r := p.Run(); r != nil || st.snap != "" {
