@@ -86,3 +86,17 @@ func rawClient(t testing.TB) *clientv3.Client {
 }
 
 var t0 = time.Date(2026, 11, 28, 20, 0, 0, 0, time.UTC)
+
+// copyRun copies run id from one store to another, as `reprise state copy`
+// does, and returns what it copied.
+func copyRun(t *testing.T, from, to state.Copier, id string) *state.RunCopy {
+	t.Helper()
+	c, err := from.ExportRun(id)
+	if err != nil {
+		t.Fatalf("ExportRun(%s): %v", id, err)
+	}
+	if err := to.ImportRun(context.Background(), c); err != nil {
+		t.Fatalf("ImportRun(%s): %v", id, err)
+	}
+	return c
+}

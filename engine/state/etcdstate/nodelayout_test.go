@@ -103,14 +103,8 @@ func TestNodeBlocksCopyRoundTrip(t *testing.T) {
 	f := mustFile(t)
 	createRun(t, f, "r1", 12)
 	script(t, f, "r1", 4)
-	c, err := f.ExportRun("r1")
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, u := mustEtcd(t, nil, etcdstate.Options{})
-	if err := st.ImportRun(context.Background(), c); err != nil {
-		t.Fatal(err)
-	}
+	copyRun(t, f, st, "r1")
 	var changes []state.Change
 	for i := 2; i < 8; i++ {
 		changes = append(changes, nodeChange("r1", fmt.Sprintf("n%03d", i), state.NodeSucceeded, 100+i, 10))
@@ -125,14 +119,8 @@ func TestNodeBlocksCopyRoundTrip(t *testing.T) {
 	if rep, err := st.Verify("r1"); err != nil || !rep.OK || rep.Records != 12 {
 		t.Fatalf("Verify on etcd = %+v, %v", rep, err)
 	}
-	back, err := st.ExportRun("r1")
-	if err != nil {
-		t.Fatal(err)
-	}
 	f2 := mustFile(t)
-	if err := f2.ImportRun(context.Background(), back); err != nil {
-		t.Fatal(err)
-	}
+	copyRun(t, st, f2, "r1")
 	sameRecords(t, f2, f, "r1", "n010")
 	if rep, err := f2.Verify("r1"); err != nil || !rep.OK || rep.Records != 12 {
 		t.Fatalf("Verify of the copy back = %+v, %v", rep, err)

@@ -150,27 +150,16 @@ func TestCopiedSnapshotKeepsBytes(t *testing.T) {
 	snap := zonedGraph(10000)
 	f := mustFile(t)
 	mustSnapRun(t, f, snap)
-	script(t, f, "r1", 0)
-	c, err := f.ExportRun("r1")
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, u := mustEtcd(t, nil, etcdstate.Options{})
-	if err := st.ImportRun(context.Background(), c); err != nil {
-		t.Fatal(err)
-	}
+	copyRun(t, f, st, "r1")
 	chunks := snapKeys(t, cli, u, "r1", state.GraphHash(snap))
 	if len(chunks) != 1 || !bytes.HasPrefix(chunks[0], []byte(snapMagic)) {
 		t.Errorf("copied snapshot stored as %d chunks, want one compressed", len(chunks))
 	}
 	wantSnapshot(t, st, snap)
-	back, err := st.ExportRun("r1")
-	if err != nil || !bytes.Equal(back.Snapshot, snap) {
-		t.Fatalf("ExportRun from etcd: %d bytes, %v", len(back.Snapshot), err)
-	}
 	f2 := mustFile(t)
-	if err := f2.ImportRun(context.Background(), back); err != nil {
-		t.Fatal(err)
+	if back := copyRun(t, st, f2, "r1"); !bytes.Equal(back.Snapshot, snap) {
+		t.Fatalf("ExportRun from etcd: %d bytes, want the %d original ones", len(back.Snapshot), len(snap))
 	}
 	wantSnapshot(t, f2, snap)
 	r1, _ := f.Run("r1")
