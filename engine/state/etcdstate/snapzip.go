@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/reprise-si/reprise/engine/state"
-	"github.com/reprise-si/reprise/graphs"
 )
 
 // A graph snapshot is stored compressed when that saves (a 10,000-node
@@ -32,9 +31,10 @@ const (
 	// the header and the reader cost more than they save.
 	snapMinCompress = 1 << 10
 	// snapMaxSize bounds a snapshot's uncompressed length: the largest
-	// graph file there is (graphs.MaxFileSize). A bigger one is stored
-	// plain; a compressed one that says or turns out bigger is damaged.
-	snapMaxSize = graphs.MaxFileSize
+	// graph file there is, graphs.MaxFileSize (TestSnapMaxSize; the
+	// package does not import graphs). A bigger one is stored plain; a
+	// compressed one that says or turns out bigger is damaged.
+	snapMaxSize = 64 << 20
 	// snapMaxRatio is the most DEFLATE expands a byte (258 bytes per
 	// 2-bit code at best, 1032 per byte): a header claiming more from
 	// the stream's bytes is damaged, and nothing is allocated for it.

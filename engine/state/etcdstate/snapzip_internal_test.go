@@ -4,7 +4,16 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/reprise-si/reprise/graphs"
 )
+
+// TestSnapMaxSize: a snapshot may be as big as the biggest graph file.
+func TestSnapMaxSize(t *testing.T) {
+	if snapMaxSize != graphs.MaxFileSize {
+		t.Fatalf("snapMaxSize %d, graphs.MaxFileSize %d", snapMaxSize, graphs.MaxFileSize)
+	}
+}
 
 // BenchmarkSnapCodec times packSnap and inflateSnap on the 815 KB YAML of
 // a 10,000-node graph (BenchmarkCreateRun10k's): what a creation and a
