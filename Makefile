@@ -31,7 +31,8 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := ./graphs:FuzzParse ./engine/state:FuzzOpen ./engine/state:FuzzNodeCodec \
 	./engine/state:FuzzEntryJSON ./plugins/sdk:FuzzDecode ./examples/vendor-plugin:FuzzReadManifest \
 	./engine/host:FuzzSessionReplies ./engine/host:FuzzPluginOutput ./engine/host:FuzzExecOutput \
-	./engine/state:FuzzParseEntry ./engine/state/etcdstate:FuzzNodeBlock
+	./engine/state:FuzzParseEntry ./engine/state/etcdstate:FuzzNodeBlock \
+	./engine/state/etcdstate:FuzzSnapshot
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \
