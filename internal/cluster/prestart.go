@@ -42,6 +42,11 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 	taken := make([]bool, len(reqs))
 	var offers []*wreq
 	rws := map[string]*runWork{}
+	// Each agent's offer batch is an operation of the commit's top level,
+	// as is each clean-up delete riding along: a quarter of the budget
+	// each, the rest for the state's own writes.
+	most := max(1, opsBudget(d.o.MaxTxnOps)/4)
+	pairs := map[offerPair]bool{}
 	for k, req := range reqs {
 		zone, remote := d.remote(req.NodeID)
 		if !remote {
@@ -58,6 +63,13 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 		la := d.offerTo(zone)
 		if la == nil {
 			continue
+		}
+		if p := (offerPair{rw.run, la.key, la.lease}); !pairs[p] {
+			if len(pairs) >= most {
+				d.release(la) // the usual way
+				continue
+			}
+			pairs[p] = true
 		}
 		c := &call{node: req.NodeID, ctx: d.ctx, pre: true, done: make(chan Result, 1)}
 		c.id = fmt.Sprintf("%s-%d-%d", d.o.Name, time.Now().UnixNano(), d.seq.Add(1))
@@ -90,7 +102,7 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 		bytes += o.size
 	}
 	// Clean-up waiting for a transaction goes in this one.
-	rides := d.w.takeLazy()
+	rides := d.w.takeLazy(most)
 	for _, r := range rides {
 		ops = append(ops, r.ops...)
 		bytes += r.size

@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -33,16 +34,20 @@ type etcdCoordinator struct {
 	u  etcdconn.URL
 }
 
-func startEtcdCoordinator(t *testing.T, c *etcdtest.Cluster, prefix string, g *graphs.Graph) *etcdCoordinator {
+func startEtcdCoordinator(t *testing.T, c *etcdtest.Cluster, prefix string, g *graphs.Graph, maxOps ...int) *etcdCoordinator {
 	t.Helper()
 	u, err := etcdconn.Parse(c.URL(prefix))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := etcdstate.New(c.Client(t), u, etcdstate.Options{})
+	limit := 0
+	if len(maxOps) > 0 {
+		limit = maxOps[0]
+	}
+	st := etcdstate.New(c.Client(t), u, etcdstate.Options{MaxTxnOps: limit})
 	t.Cleanup(func() { st.Close() })
 	k := cluster.NewKeys(u.Root())
-	d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: c.Client(t), Keys: k, Graph: g, AgentsOnly: true, Prestart: true,
+	d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: c.Client(t), Keys: k, Graph: g, AgentsOnly: true, Prestart: true, MaxTxnOps: limit,
 		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Name: "coord",
 		Journal: func(ctx context.Context, run string, e *state.Entry) error {
 			return st.Apply(ctx, state.Change{RunID: run, Entry: e})
@@ -240,4 +245,33 @@ func TestOfferInCommitToAgentGone(t *testing.T) {
 			t.Errorf("%s was not written unclaimed after its offer to the agent gone (unclaimed: %v)", n, unclaimed)
 		}
 	}
+}
+
+// TestPrestartLowMaxTxnOps: with a member run with --max-txn-ops=16, the
+// offers and clean-up that go with the engine's commits stay within it
+// even with more agents than a level of a transaction holds offer
+// batches: every step runs once.
+func TestPrestartLowMaxTxnOps(t *testing.T) {
+	c := etcdtest.StartWith(t, 1, etcdtest.Options{Flags: []string{"--max-txn-ops=16"}})
+	dir := t.TempDir()
+	g := mustGraph(t, dir, noopLike(100))
+	co := startEtcdCoordinator(t, c, "lowops", g, 16)
+	for i := range 20 {
+		a := cluster.NewAgent(cluster.AgentOptions{Client: c.Client(t), Keys: co.k, Name: fmt.Sprintf("a%d", i), Zone: "core", Slots: 2,
+			TTL: 5 * time.Second, NewHost: localHost, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), MaxTxnOps: 16})
+		if err := a.Register(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		drain, stop := context.WithCancel(context.Background())
+		ended := make(chan struct{})
+		go func() { a.Run(drain, context.Background()); close(ended) }()
+		t.Cleanup(func() { stop(); <-ended })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	res, err := co.e.Start(ctx, g)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 100)
 }

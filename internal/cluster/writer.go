@@ -479,17 +479,19 @@ func explainRefused(err error) error {
 const maxRideOps = 32
 
 // takeLazy takes the queued clean-up that may go now (as takeLocked
-// would: no write of its node in flight or queued before it), maxRideOps
-// operations at most, for a transaction other than the writer's (the
-// engine's commit, Prestart); put them back with requeue if it fails.
-func (w *writer) takeLazy() []*wreq {
+// would: no write of its node in flight or queued before it), most
+// operations at most (and maxRideOps), for a transaction other than the
+// writer's (the engine's commit, Prestart); put them back with requeue if
+// it fails.
+func (w *writer) takeLazy(most int) []*wreq {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var took, rest []*wreq
 	ops := 0
+	most = min(most, maxRideOps)
 	seen := map[string]bool{}
 	for _, r := range w.queue {
-		if r.lazy && !w.busy[r.node] && !seen[r.node] && ops+len(r.ops) <= maxRideOps {
+		if r.lazy && !w.busy[r.node] && !seen[r.node] && ops+len(r.ops) <= most {
 			took = append(took, r)
 			ops += len(r.ops)
 			continue
