@@ -22,15 +22,7 @@ func TestGraphCacheFetchesOnce(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	cli := c.Client(t)
 	k := NewKeys("gcache")
-	var b strings.Builder
-	b.WriteString("version: 1\nname: g\nnodes:\n")
-	for i := range 2000 {
-		fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop}\n", i)
-	}
-	g, err := graphs.Parse("graph.yaml", []byte(b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := graphOf(t, 2000)
 	gc := &graphCache{cli: cli, k: k}
 	ctx := context.Background()
 	if _, err := gc.get(ctx, g.Hash(), g.File); err == nil || !strings.Contains(err.Error(), "not published") {
@@ -71,15 +63,7 @@ func TestGraphPublishedCompressed(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	cli := c.Client(t)
 	k := NewKeys("gzip")
-	var b strings.Builder
-	b.WriteString("version: 1\nname: g\nnodes:\n")
-	for i := range 2000 {
-		fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop}\n", i)
-	}
-	g, err := graphs.Parse("graph.yaml", []byte(b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := graphOf(t, 2000)
 	ctx := context.Background()
 	if err := publishGraph(ctx, cli, k, g, g.Hash()); err != nil {
 		t.Fatal(err)
@@ -126,4 +110,19 @@ func TestGraphPublishedCompressed(t *testing.T) {
 	if _, err := (&graphCache{cli: cli, k: k}).fetch(ctx, hash, "bomb.yaml"); err == nil || !strings.Contains(err.Error(), "over") {
 		t.Fatalf("a compressed graph over the limit: %v", err)
 	}
+}
+
+// graphOf parses a graph of n independent noop nodes.
+func graphOf(t *testing.T, n int) *graphs.Graph {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("version: 1\nname: g\nnodes:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop}\n", i)
+	}
+	g, err := graphs.Parse("graph.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }

@@ -56,6 +56,20 @@ func startEtcdCoordinator(t *testing.T, c *etcdtest.Cluster, prefix string, g *g
 	return &etcdCoordinator{st: st, d: d, e: engine.New(st, d, engine.Options{Parallelism: 8}), k: k, u: u}
 }
 
+// runOnce runs g to its end, and fails the test unless it succeeded with
+// each of its n steps run once (runs.txt in dir).
+func (co *etcdCoordinator) runOnce(t *testing.T, g *graphs.Graph, dir string, n int) engine.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	res, err := co.e.Start(ctx, g)
+	if err != nil || res.Status != state.RunSucceeded {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", n)
+	return res
+}
+
 // revEvents are the events of one revision.
 type revEvents struct {
 	rev int64
@@ -107,13 +121,7 @@ func TestOffersGoWithTheirStart(t *testing.T) {
 	startAgent(t, c, co.k, "core-1", "core", 4)
 	startAgent(t, c, co.k, "core-2", "core", 4)
 	stop := record(t, c.Client(t), co.u.Root())
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	res, err := co.e.Start(ctx, g)
-	if err != nil || res.Status != state.RunSucceeded {
-		t.Fatalf("run: %+v, %v", res, err)
-	}
-	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 12)
+	res := co.runOnce(t, g, dir, 12)
 	revs := stop()
 	if n := co.d.Arriving(); n != 0 {
 		t.Errorf("the dispatcher counts %d results on their way to the engine after the run", n)
@@ -121,7 +129,7 @@ func TestOffersGoWithTheirStart(t *testing.T) {
 	// The work is consumed (its clean-up rode in the engine's commits,
 	// or went after): nothing is left under the run.
 	co.d.Close()
-	if left, err := c.Client(t).Get(ctx, co.k.Run(res.RunID), clientv3.WithPrefix(), clientv3.WithKeysOnly()); err != nil || left.Count != 0 {
+	if left, err := c.Client(t).Get(context.Background(), co.k.Run(res.RunID), clientv3.WithPrefix(), clientv3.WithKeysOnly()); err != nil || left.Count != 0 {
 		t.Errorf("work left in etcd after the run: %v, %v", left, err)
 	}
 
@@ -215,13 +223,7 @@ func TestOfferInCommitToAgentGone(t *testing.T) {
 	// The most free slots: every offer picks it while it is believed live.
 	co.d.AddGhostAgent("ghost", "core", 1000, int64(lease.ID))
 	stop := record(t, cli, co.u.Root())
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	res, err := co.e.Start(ctx, g)
-	if err != nil || res.Status != state.RunSucceeded {
-		t.Fatalf("run: %+v, %v", res, err)
-	}
-	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 12)
+	co.runOnce(t, g, dir, 12)
 	unclaimed := map[string]bool{}
 	for _, re := range stop() {
 		for _, ev := range re.evs {
@@ -267,11 +269,5 @@ func TestPrestartLowMaxTxnOps(t *testing.T) {
 		go func() { a.Run(drain, context.Background()); close(ended) }()
 		t.Cleanup(func() { stop(); <-ended })
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	res, err := co.e.Start(ctx, g)
-	if err != nil || res.Status != state.RunSucceeded {
-		t.Fatalf("run: %+v, %v", res, err)
-	}
-	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 100)
+	co.runOnce(t, g, dir, 100)
 }
