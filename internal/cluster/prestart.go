@@ -28,8 +28,10 @@ import (
 // Prestart is the engine's prestarter: it prepares the Restore calls reqs
 // that go to agents with a free slot, and returns the writes that offer
 // them (an *etcdstate.Extra, nil when none is taken) and which it took.
-// It never waits for etcd: a run whose work is not yet followed (its
-// first calls), or agents not yet listed, take the usual way.
+// It waits for etcd once per run at most, followWait at most (followed);
+// agents not yet listed, or a run not yet followed, and what would take
+// the commit past a quarter of its operations or maxPrestartBytes, go the
+// usual way (Restore offers them after the commit).
 func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (any, []bool) {
 	if !d.o.Prestart || len(reqs) == 0 {
 		return nil, nil
@@ -47,6 +49,7 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 	// each, the rest for the state's own writes.
 	most := max(1, opsBudget(d.o.MaxTxnOps)/4)
 	pairs := map[offerPair]bool{}
+	bytes := 0
 	for k, req := range reqs {
 		zone, remote := d.remote(req.NodeID)
 		if !remote {
@@ -79,6 +82,11 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 			c.item.Timeout = Duration(timeouts[k])
 		}
 		c.cval, _ = json.Marshal(c.item.compact())
+		size := len(c.cval) + 200
+		if bytes+size > maxPrestartBytes {
+			d.release(la) // big inputs: the usual way, in transactions of their own
+			continue
+		}
 		rw.mu.Lock()
 		if _, busy := rw.calls[c.node]; busy || rw.orphans[c.node] != nil {
 			// A call in flight, or work an earlier coordinator left
@@ -90,17 +98,14 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 		rw.calls[c.node] = c
 		rw.mu.Unlock()
 		trace(c.node, "call")
-		offers = append(offers, &wreq{node: rw.run + "/" + c.node, offer: &offer{rw: rw, c: c, la: la, it: c.item, cval: c.cval}, size: len(c.cval) + 200})
+		offers = append(offers, &wreq{node: rw.run + "/" + c.node, offer: &offer{rw: rw, c: c, la: la, it: c.item, cval: c.cval}, size: size})
+		bytes += size
 		taken[k] = true
 	}
 	if len(offers) == 0 {
 		return nil, nil
 	}
 	ops, groups := d.groupOffers(offers)
-	bytes := 0
-	for _, o := range offers {
-		bytes += o.size
-	}
 	// Clean-up waiting for a transaction goes in this one.
 	rides := d.w.takeLazy(most)
 	for _, r := range rides {
@@ -144,6 +149,12 @@ func (d *Dispatcher) followed(run string) *runWork {
 		return nil
 	}
 }
+
+// maxPrestartBytes bounds the offers that go with one commit: a step's
+// inputs (its dependencies' outputs, up to a few MiB) travel in its
+// offer, and the commit must stay under etcd's request limit with the
+// state's own writes.
+const maxPrestartBytes = maxTxnBytes / 4
 
 // followWait bounds how long Prestart waits for the dispatcher to follow
 // a run's work (a read and a watch: a few milliseconds when etcd answers).

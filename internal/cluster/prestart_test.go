@@ -271,3 +271,28 @@ func TestPrestartLowMaxTxnOps(t *testing.T) {
 	}
 	co.runOnce(t, g, dir, 100)
 }
+
+// TestPrestartBigInputs: steps whose inputs are large (a dependency's
+// 400 KB output, in each offer) do not take the engine's commit past
+// etcd's request limit: what does not fit goes the usual way, and the run
+// succeeds, each step once.
+func TestPrestartBigInputs(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString(`version: 1
+name: biginputs
+limits: {output_value: 1MiB, node_outputs: 1MiB}
+zones:
+  - {id: core, title: Core}
+nodes:
+  - {id: n0, kind: application, plugin: exec, zone: core, with: {restore: [sh, -c, 'echo n0 >> runs.txt; printf "blob=" >> "$REPRISE_OUTPUT"; head -c 400000 /dev/zero | tr "\\0" a >> "$REPRISE_OUTPUT"; echo >> "$REPRISE_OUTPUT"']}}
+`)
+	for i := 1; i <= 6; i++ {
+		fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: exec, zone: core, depends_on: [n0], with: {restore: [sh, -c, 'echo n%d >> runs.txt']}}\n", i, i)
+	}
+	g := mustGraph(t, dir, b.String())
+	co := startEtcdCoordinator(t, c, "big", g)
+	startAgent(t, c, co.k, "core-1", "core", 8)
+	co.runOnce(t, g, dir, 7)
+}
