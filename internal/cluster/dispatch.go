@@ -27,6 +27,9 @@ type runWork struct {
 	mu      sync.Mutex
 	calls   map[string]*call   // node → call in flight
 	orphans map[string]*orphan // node → work left by an earlier coordinator
+	// pre are the calls Prestart registered and no Restore has joined
+	// yet, by node: one may be answered (out of calls) before it joins.
+	pre map[string]*call
 	// waiting are results waiting for their peers (waveHold).
 	waiting   []answered
 	waveTimer *time.Timer
@@ -84,7 +87,7 @@ func (d *Dispatcher) work(ctx context.Context, run string) (*runWork, error) {
 	d.mu.Lock()
 	rw := d.runs[run]
 	if rw == nil {
-		rw = &runWork{d: d, run: run, calls: map[string]*call{}, orphans: map[string]*orphan{}}
+		rw = &runWork{d: d, run: run, calls: map[string]*call{}, orphans: map[string]*orphan{}, pre: map[string]*call{}}
 		d.runs[run] = rw
 	}
 	d.mu.Unlock()

@@ -88,7 +88,7 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 			continue
 		}
 		rw.mu.Lock()
-		if _, busy := rw.calls[c.node]; busy || rw.orphans[c.node] != nil {
+		if _, busy := rw.calls[c.node]; busy || rw.pre[c.node] != nil || rw.orphans[c.node] != nil {
 			// A call in flight, or work an earlier coordinator left
 			// (adopted by the usual way).
 			rw.mu.Unlock()
@@ -96,6 +96,7 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 			continue
 		}
 		rw.calls[c.node] = c
+		rw.pre[c.node] = c
 		rw.mu.Unlock()
 		trace(c.node, "call")
 		offers = append(offers, &wreq{node: rw.run + "/" + c.node, offer: &offer{rw: rw, c: c, la: la, it: c.item, cval: c.cval}, size: size})
@@ -176,6 +177,11 @@ func (d *Dispatcher) prestarted(groups []offerGroup, rev int64, resps []*etcdser
 			trace(o.c.node, "dispatched")
 			switch {
 			case err != nil:
+				o.rw.mu.Lock()
+				if o.rw.pre[o.c.node] == o.c {
+					delete(o.rw.pre, o.c.node)
+				}
+				o.rw.mu.Unlock()
 				o.rw.forget(o.c)
 				d.release(o.la)
 			case resps == nil:
@@ -213,7 +219,10 @@ func (d *Dispatcher) stillRegistered(la *liveAgent) bool {
 // withdrawn).
 func (rw *runWork) join(ctx context.Context, req step.Request, onEvent func(step.Event)) *call {
 	rw.mu.Lock()
-	c := rw.calls[req.NodeID]
+	// Its result may have come already: the call is then out of calls,
+	// its result waiting in done.
+	c := rw.pre[req.NodeID]
+	delete(rw.pre, req.NodeID)
 	if c == nil || !c.pre {
 		rw.mu.Unlock()
 		return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/reprise-si/reprise/engine"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/state/etcdstate"
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/graphs"
 	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/etcdconn"
@@ -295,4 +296,42 @@ nodes:
 	co := startEtcdCoordinator(t, c, "big", g)
 	startAgent(t, c, co.k, "core-1", "core", 8)
 	co.runOnce(t, g, dir, 7)
+}
+
+// TestPrestartedAnsweredBeforeJoin: a step offered with its commit whose
+// result comes back before the engine's Restore call joins it is not
+// offered again: Restore takes that result, and the step ran once.
+func TestPrestartedAnsweredBeforeJoin(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	dir := t.TempDir()
+	g := mustGraph(t, dir, zoneGraph(1, ""))
+	co := startEtcdCoordinator(t, c, "early", g)
+	a := startAgent(t, c, co.k, "core-1", "core", 2)
+	ctx := context.Background()
+	run := state.Run{ID: "r1", GraphName: g.Name, Created: time.Now()}
+	if err := co.st.CreateRun(ctx, run, g.Source, []state.NodeRecord{{ID: "n0", State: state.NodePending}}); err != nil {
+		t.Fatal(err)
+	}
+	req := step.Request{RunID: "r1", NodeID: "n0", Kind: "application", Plugin: "exec", Attempt: 1, WorkDir: g.Dir}
+	var extra any
+	waitFor(t, 10*time.Second, "the dispatcher takes the call", func() bool {
+		var taken []bool
+		extra, taken = co.d.Prestart([]step.Request{req}, []time.Duration{time.Minute})
+		return extra != nil && taken[0]
+	})
+	started := state.Change{RunID: "r1", Node: &state.NodeRecord{ID: "n0", State: state.NodeRunning, Attempts: 1},
+		Entry: &state.Entry{Type: state.EntryStarted, NodeID: "n0", State: state.NodeRunning, Attempt: 1}}
+	if err := co.st.ApplyWith(ctx, extra, started); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the step ran on the agent", func() bool {
+		return counts(t, filepath.Join(dir, "runs.txt"))["n0"] == 1 && a.Busy() == 0
+	})
+	time.Sleep(200 * time.Millisecond) // its result reaches the dispatcher
+	res, err := co.d.Restore(ctx, req, nil)
+	if err != nil || res.Status != step.Succeeded {
+		t.Fatalf("Restore = %+v, %v", res, err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	ranOnce(t, filepath.Join(dir, "runs.txt"), "n", 1)
 }
