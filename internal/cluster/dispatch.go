@@ -216,13 +216,11 @@ func (d *Dispatcher) call(ctx context.Context, op, zone string, req step.Request
 			return rw.wait(ctx, c)
 		}
 	}
-	c.id = fmt.Sprintf("%s-%d-%d", d.o.Name, time.Now().UnixNano(), d.seq.Add(1))
-	c.item = Item{Call: c.id, Op: op, Zone: zone, Graph: d.hash, GraphFile: d.o.Graph.File, Req: req, By: d.o.Name}
-	c.item.Req.Config = nil // secrets stay out of etcd: the agent resolves the config
+	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
-		c.item.Timeout = Duration(time.Until(dl))
+		timeout = time.Until(dl)
 	}
-	c.cval, _ = json.Marshal(c.item.compact())
+	d.newItem(c, op, zone, req, timeout)
 	rw.calls[node] = c
 	rw.mu.Unlock()
 	if o != nil && (o.item != nil || o.claim != nil || o.result != nil) {
@@ -553,4 +551,16 @@ func (rw *runWork) putBackLocked(c *call, checkFirst bool, lostAgent string) []a
 		rw.again(c)
 	}()
 	return out
+}
+
+// newItem gives c a new call id and the item that sends it to the agents
+// of zone (timeout 0: none), with its compact JSON.
+func (d *Dispatcher) newItem(c *call, op, zone string, req step.Request, timeout time.Duration) {
+	c.id = fmt.Sprintf("%s-%d-%d", d.o.Name, time.Now().UnixNano(), d.seq.Add(1))
+	c.item = Item{Call: c.id, Op: op, Zone: zone, Graph: d.hash, GraphFile: d.o.Graph.File, Req: req, By: d.o.Name}
+	c.item.Req.Config = nil // secrets stay out of etcd: the agent resolves the config
+	if timeout > 0 {
+		c.item.Timeout = Duration(timeout)
+	}
+	c.cval, _ = json.Marshal(c.item.compact())
 }

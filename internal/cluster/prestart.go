@@ -2,8 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -75,13 +73,11 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 			pairs[p] = true
 		}
 		c := &call{node: req.NodeID, ctx: d.ctx, pre: true, done: make(chan Result, 1)}
-		c.id = fmt.Sprintf("%s-%d-%d", d.o.Name, time.Now().UnixNano(), d.seq.Add(1))
-		c.item = Item{Call: c.id, Op: opRestore, Zone: zone, Graph: d.hash, GraphFile: d.o.Graph.File, Req: req, By: d.o.Name}
-		c.item.Req.Config = nil // secrets stay out of etcd: the agent resolves the config
-		if k < len(timeouts) && timeouts[k] > 0 {
-			c.item.Timeout = Duration(timeouts[k])
+		var timeout time.Duration
+		if k < len(timeouts) {
+			timeout = timeouts[k]
 		}
-		c.cval, _ = json.Marshal(c.item.compact())
+		d.newItem(c, opRestore, zone, req, timeout)
 		size := len(c.cval) + 200
 		if bytes+size > maxPrestartBytes {
 			d.release(la) // big inputs: the usual way, in transactions of their own
