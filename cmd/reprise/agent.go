@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,6 +82,11 @@ finish; the second cancels them and hands them back to the zone.`,
 			maxOps, err := maxTxnOps()
 			if err != nil {
 				return err
+			}
+			if os.Getenv("GOGC") == "" {
+				// As a run (session.start): an agent keeps little alive and
+				// allocates per step; GOGC in the environment still decides.
+				debug.SetGCPercent(400)
 			}
 			log := agentLogger()
 			defer log.Sync()

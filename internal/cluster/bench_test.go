@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -66,10 +67,17 @@ func noopGraph(n int) string {
 //   - etcd-local (REPRISE_BENCH_ETCD_LOCAL=1): the state on etcd and every
 //     step in the coordinator's local plugin host, no agents.
 //
-// It reports the medians, their ratio etcd/bbolt (target ≤ 3) and logs each
+// Both run at GOGC=400, as `reprise run` and `reprise agent` do (GOGC in
+// the environment overrides). It reports the medians, their ratio
+// etcd/bbolt (target ≤ 3) and logs each
 // round's figures and where a dispatched step's time went (mean time
 // between its phases).
 func BenchmarkDispatch10k(b *testing.B) {
+	if os.Getenv("GOGC") == "" {
+		// As deployed, both sides alike: `reprise run` and `reprise agent`
+		// collect at GOGC=400 (cmd/reprise session.start, agent).
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	c := etcdtest.Start(b, 3)
 	n, par, slots := envInt("REPRISE_BENCH_NODES", 10000), envInt("REPRISE_BENCH_PARALLELISM", 256), envInt("REPRISE_BENCH_SLOTS", 128)
 	withBolt := os.Getenv("REPRISE_BENCH_AGENTS_BBOLT") == "1"
