@@ -11,6 +11,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/state/etcdstate"
+	"github.com/reprise-si/reprise/internal/zblob"
 )
 
 // journalKeys returns the journal keys of run r1 under u's prefix.
@@ -38,8 +39,12 @@ func TestJournalBlocks(t *testing.T) {
 	if len(keys) != 5 {
 		t.Fatalf("journal keys %v, want 5 (run-created, one block, three single entries)", keys)
 	}
-	if _, ok := keysUnder(t, cli, u)[u.Key("runs/journal/r1/0000000000000029")]; !ok {
+	v, ok := keysUnder(t, cli, u)[u.Key("runs/journal/r1/0000000000000029")]
+	if !ok {
 		t.Fatalf("no key named by the block's last entry (41 = 0x29): %v", keys)
+	}
+	if len(v) == 0 || v[0] != 0x01 {
+		t.Fatalf("the block of 40 entries is not stored compressed (%d bytes, %.1x…)", len(v), v[:min(len(v), 1)])
 	}
 	all := journalOf(t, st, "r1")
 	if len(all) != 2*n+4 {
@@ -88,8 +93,18 @@ func TestJournalBlocks(t *testing.T) {
 			t.Fatalf("entry %d: hash %s after the round trip, was %s", i+1, again[i].Hash, all[i].Hash)
 		}
 	}
-	if k := journalKeys(keysUnder(t, cli, u2)); len(k) >= len(all) {
+	kv2 := keysUnder(t, cli, u2)
+	if k := journalKeys(kv2); len(k) >= len(all) {
 		t.Errorf("%d journal keys for %d copied entries: want them in blocks", len(k), len(all))
+	}
+	packed := 0
+	for _, k := range journalKeys(kv2) {
+		if v := kv2[k]; len(v) > 0 && v[0] == 0x01 {
+			packed++
+		}
+	}
+	if packed == 0 {
+		t.Errorf("no copied block is stored compressed")
 	}
 }
 
@@ -130,27 +145,61 @@ func TestJournalBlockTampering(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			st, u := mustEtcd(t, nil, etcdstate.Options{})
-			createRun(t, st, "r1", 10)
-			bigApply(t, st, "r1", 10)
-			kv := keysUnder(t, cli, u)
-			v, ok := kv[u.Key(block)]
-			if !ok || len(v) == 0 || v[0] != 0 {
-				t.Fatalf("no block at %s: %v", block, journalKeys(kv))
-			}
-			put(t, cli, u.Key(block), tt.tamper(v))
-			rep, err := st.Verify("r1")
-			if err != nil || rep.OK || rep.Level != "chain" {
-				t.Errorf("Verify = %+v, %v; want the chain broken", rep, err)
-			}
-			err = st.Journal("r1", 0, func(state.Entry) error { return nil })
-			var ce *state.CorruptError
-			if tt.name != "one entry dropped" && (!errors.As(err, &ce) || !strings.Contains(err.Error(), block)) {
-				t.Errorf("Journal = %v, want *state.CorruptError naming %s", err, block)
-			}
-		})
+		// The block tampered with is written back plain (as earlier
+		// versions stored blocks) or compressed, as it was.
+		for _, packed := range []bool{false, true} {
+			form := map[bool]string{false: "plain", true: "compressed"}[packed]
+			t.Run(tt.name+"/"+form, func(t *testing.T) {
+				st, u := mustEtcd(t, nil, etcdstate.Options{})
+				createRun(t, st, "r1", 10)
+				bigApply(t, st, "r1", 10)
+				kv := keysUnder(t, cli, u)
+				v := plainBlock(t, kv[u.Key(block)])
+				if len(v) == 0 || v[0] != 0 {
+					t.Fatalf("no block at %s: %v", block, journalKeys(kv))
+				}
+				v = tt.tamper(v)
+				if packed {
+					v = packBlock(t, v)
+				}
+				put(t, cli, u.Key(block), v)
+				rep, err := st.Verify("r1")
+				if err != nil || rep.OK || rep.Level != "chain" {
+					t.Errorf("Verify = %+v, %v; want the chain broken", rep, err)
+				}
+				err = st.Journal("r1", 0, func(state.Entry) error { return nil })
+				var ce *state.CorruptError
+				if tt.name != "one entry dropped" && (!errors.As(err, &ce) || !strings.Contains(err.Error(), block)) {
+					t.Errorf("Journal = %v, want *state.CorruptError naming %s", err, block)
+				}
+			})
+		}
 	}
+}
+
+// plainBlock returns a journal value as appendBlock writes it: v itself,
+// or what a compressed v (0x01, then a zstd frame) holds.
+func plainBlock(t *testing.T, v []byte) []byte {
+	t.Helper()
+	if len(v) == 0 || v[0] != 0x01 {
+		return v
+	}
+	plain, err := zblob.Unpack(v[1:], 16<<20)
+	if err != nil {
+		t.Fatalf("compressed journal value: %v", err)
+	}
+	return plain
+}
+
+// packBlock returns a plain journal value compressed, as the store writes
+// it.
+func packBlock(t *testing.T, plain []byte) []byte {
+	t.Helper()
+	z, ok := zblob.Pack([]byte{0x01}, plain)
+	if !ok {
+		t.Fatalf("%d bytes do not compress", len(plain))
+	}
+	return z
 }
 
 func appendUvarint(b []byte, n int) []byte {

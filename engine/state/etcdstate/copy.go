@@ -131,7 +131,7 @@ func (s *Store) entryBlocks(id string, entries []state.StoredEntry) []op {
 		bytes += len(e.Stored)
 		next := i + 1
 		if next == len(entries) || entries[next].Seq != e.Seq+1 || len(block) == copyBlockEntries || bytes >= copyBlockBytes {
-			out = append(out, op{key: s.k.entry(id, e.Seq), val: appendBlock(nil, block)})
+			out = append(out, op{key: s.k.entry(id, e.Seq), val: journalValue(block, bytes)})
 			block, bytes = nil, 0
 		}
 	}

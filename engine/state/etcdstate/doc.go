@@ -18,7 +18,8 @@
 //	/P/runs/nodes/<run>/<node>             NodeRecord, binary (state.EncodeNode); empty: removed
 //	/P/runs/roster/<run>/<i>               ids of the nodes created plain pending, without a key yet
 //	/P/runs/journal/<run>/<seq, 16 hex>    Entry, the sealed JSON (state.SealEntry), or a block of
-//	                                       the entries one transaction appended, named by the last
+//	                                       the entries one transaction appended, named by the last;
+//	                                       zstd-compressed when that saves (block.go: 0x01, frame)
 //	/P/runs/snap/<run>/<graph hash>/<i>    graph snapshot, DEFLATE-compressed when that saves
 //	                                       (snapzip.go: magic \x00RSZ\x01, length, stream;
 //	                                       else plain), in chunks of 256 KiB
@@ -34,7 +35,12 @@
 // it is; a compressed one that is damaged or decompresses past the graphs'
 // 64 MiB limit gives *state.CorruptError. Its chunks are written before
 // the transaction that switches the record to them, so that a snapshot of
-// any size never makes a request near etcd's 1.5 MiB limit.
+// any size never makes a request near etcd's 1.5 MiB limit. A journal
+// value that compresses well (a block of a level's entries, a few hundred
+// of JSON) is stored as 0x01 and the zstd frame of its plain value
+// (block.go, internal/zblob); it reads as the entries it holds, a plain
+// block or entry as earlier versions wrote reads as it is, and one that
+// does not decompress, or says more than 16 MiB, gives *state.CorruptError.
 // A new run's plain pending nodes are listed in its roster instead of
 // having a key each (roster.go), so that creating a 10,000-node run is a
 // few puts. The node records one transaction writes for a run share one

@@ -171,9 +171,13 @@ func (s *Store) Journal(runID string, afterSeq uint64, fn func(state.Entry) erro
 		}
 		for _, kv := range page {
 			last, ok := s.seqOf(runID, kv.Key)
-			n := uint64(blockLen(kv.Value))
+			v, err := openBlock(kv.Value)
+			if err != nil {
+				return s.corrupt(string(kv.Key), "journal of run %q: %v", runID, err)
+			}
+			n := uint64(blockLen(v))
 			seq := last - n // before the key's first entry
-			err := splitBlock(kv.Value, func(stored []byte) error {
+			err = splitBlock(v, func(stored []byte) error {
 				seq++
 				if ok && n > 0 && seq <= afterSeq {
 					return nil // read for an earlier entry of its block

@@ -223,7 +223,9 @@ func nest(ops []clientv3.Op, cmps, extra, maxOps int) []clientv3.Op {
 // entryKeyCost is what a journal key costs in a request, roughly.
 const entryKeyCost = 128 + opCost
 
-// entryCost is how many bytes st's journal entries add to t's request.
+// entryCost is how many bytes st's journal entries add to t's request, at
+// most: the plain block's size, which the value sent, compressed or not,
+// never exceeds (journalValue).
 func (t *txn) entryCost(st *staged) int {
 	had, hadBytes := len(t.entries[st.run]), t.eBytes[st.run]
 	n := hadBytes
@@ -295,7 +297,7 @@ func (t *txn) request(k keys) ([]clientv3.Cmp, []clientv3.Op, error) {
 	for _, id := range t.touched {
 		h := t.after[id]
 		if es := t.entries[id]; len(es) > 0 {
-			ops = append(ops, clientv3.OpPut(k.entry(id, h.seq), string(appendBlock(make([]byte, 0, blockSize(len(es), t.eBytes[id])), es))))
+			ops = append(ops, clientv3.OpPut(k.entry(id, h.seq), string(journalValue(es, t.eBytes[id]))))
 		}
 		if t.heads[id] {
 			ops = append(ops, clientv3.OpPut(k.head(id), string(state.EncodeHead(h.seq, h.hash))))

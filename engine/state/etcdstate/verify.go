@@ -57,8 +57,14 @@ func (r *runAt) Journal(fn func(key []byte, seq uint64, stored []byte) error) er
 		}
 		for _, kv := range resp.Kvs {
 			seq, _ := r.s.seqOf(r.run.ID, kv.Key)
-			if n := uint64(blockLen(kv.Value)); n == 0 {
-				// A damaged block: the chain check says where.
+			v, err := openBlock(kv.Value)
+			n := uint64(0)
+			if err == nil {
+				n = uint64(blockLen(v))
+			}
+			if n == 0 {
+				// A damaged block, plain or compressed: the chain check
+				// says where.
 				if err := fn(kv.Key, seq, kv.Value); err != nil {
 					return err
 				}
@@ -66,7 +72,7 @@ func (r *runAt) Journal(fn func(key []byte, seq uint64, stored []byte) error) er
 			} else if seq >= n {
 				seq -= n // the entries' numbers, from the last one's
 			}
-			if err := splitBlock(kv.Value, func(stored []byte) error {
+			if err := splitBlock(v, func(stored []byte) error {
 				seq++
 				return fn(kv.Key, seq, stored)
 			}); err != nil {
