@@ -116,6 +116,13 @@ type localHost struct {
 	mu    sync.Mutex
 	pins  map[string]error // plugin → CheckPins's verdict
 	graph *graphs.Graph
+	// early is the warmSpec the host was built from, until its graph is
+	// parsed and verified (a.mu; warm.go); warmed then says that the spec
+	// listed the graph's plugins right; gone that the host differed from
+	// the graph's, and was closed.
+	early  *warmSpec
+	warmed bool
+	gone   atomic.Bool
 }
 
 // NewAgent returns an agent; Register it, then Run it.
@@ -144,6 +151,7 @@ func NewAgent(o AgentOptions) *Agent {
 		batches: map[string]*batchState{},
 		settled: map[string]bool{},
 	}
+	a.graphs.parsed = a.verifyEarly
 	return a
 }
 

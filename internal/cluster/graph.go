@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -35,10 +36,25 @@ func publishGraph(ctx context.Context, cli *clientv3.Client, k Keys, g *graphs.G
 		return nil
 	}
 	src := packGraph(g.Source)
+	// The warmSpec goes with the first chunk (warm.go): agents start the
+	// plugins of their zone while they fetch and parse the graph.
+	var spec []byte
+	if g.File != "" {
+		if b, err := json.Marshal(warmSpecOf(g)); err == nil && len(b) <= maxWarmSpec {
+			spec = b
+		}
+	}
 	n := 0
 	for off := 0; off < len(src) || n == 0; off += chunkSize {
 		end := min(off+chunkSize, len(src))
-		if _, err := cli.Put(ctx, fmt.Sprintf("%s%06d", prefix, n), string(src[off:end])); err != nil {
+		put := clientv3.OpPut(fmt.Sprintf("%s%06d", prefix, n), string(src[off:end]))
+		var err error
+		if n == 0 && spec != nil {
+			_, err = cli.Txn(ctx).Then(clientv3.OpPut(warmKey(k, hash), string(spec)), put).Commit()
+		} else {
+			_, err = cli.Do(ctx, put)
+		}
+		if err != nil {
 			return fmt.Errorf("publish graph %s for the agents: %w", g.Name, err)
 		}
 		n++
@@ -61,6 +77,9 @@ func publishGraph(ctx context.Context, cli *clientv3.Client, k Keys, g *graphs.G
 type graphCache struct {
 	cli *clientv3.Client
 	k   Keys
+	// parsed, if set, sees each graph get returns, before it returns it
+	// (the agent checks the plugins it started before the parse: warm.go).
+	parsed func(hash, file string, g *graphs.Graph)
 }
 
 // parsedGraphs are the graphs fetched by the agents of this process, by
@@ -83,6 +102,33 @@ type graphEntry struct {
 // this machine). The source is checked against hash. A failed fetch is not
 // kept: the next get tries again.
 func (c *graphCache) get(ctx context.Context, hash, file string) (*graphs.Graph, error) {
+	g, err := c.load(ctx, hash, file)
+	if err == nil && c.parsed != nil {
+		c.parsed(hash, file, g)
+	}
+	return g, err
+}
+
+// parsedAlready reports whether the graph of hash hash is parsed under
+// file in this process.
+func parsedAlready(hash, file string) bool {
+	pg := &parsedGraphs
+	pg.mu.Lock()
+	e := pg.m[hash+"\x00"+file]
+	pg.mu.Unlock()
+	if e == nil {
+		return false
+	}
+	select {
+	case <-e.ready:
+		return e.err == nil
+	default:
+		return false
+	}
+}
+
+// load is get, without the parsed hook.
+func (c *graphCache) load(ctx context.Context, hash, file string) (*graphs.Graph, error) {
 	key := hash + "\x00" + file
 	pg := &parsedGraphs
 	pg.mu.Lock()
@@ -99,7 +145,7 @@ func (c *graphCache) get(ctx context.Context, hash, file string) (*graphs.Graph,
 		select {
 		case <-e.ready:
 			if e.err != nil {
-				return c.get(ctx, hash, file) // the fetcher failed and forgot it: try again
+				return c.load(ctx, hash, file) // the fetcher failed and forgot it: try again
 			}
 			return e.g, nil
 		case <-ctx.Done():
@@ -135,7 +181,12 @@ func (a *Agent) prefetchFrom(ctx context.Context, prefix string) {
 			return
 		}
 		for _, ev := range wr.Events {
-			hash, ok := strings.CutSuffix(strings.TrimPrefix(string(ev.Kv.Key), prefix), "/count")
+			name := strings.TrimPrefix(string(ev.Kv.Key), prefix)
+			if hash, ok := strings.CutSuffix(name, warmSuffix); ok && !strings.Contains(hash, "/") {
+				go a.warmEarly(ctx, hash, ev.Kv.Value) // while the graph is fetched and parsed
+				continue
+			}
+			hash, ok := strings.CutSuffix(name, "/count")
 			if !ok || strings.Contains(hash, "/") {
 				continue
 			}
@@ -149,6 +200,9 @@ func (a *Agent) prefetchFrom(ctx context.Context, prefix string) {
 					a.log.Warn("fetch a graph just published (its steps fetch it again)", zap.String("graph", hash), zap.Error(err))
 				}
 				continue
+			}
+			if a.warmedEarly(hash, file) {
+				continue // its plugins are started (or starting) already
 			}
 			go a.warm(ctx, g, hash)
 		}
@@ -181,6 +235,9 @@ func (c *graphCache) fetch(ctx context.Context, hash, file string) (*graphs.Grap
 	sum := sha256.Sum256(src)
 	if got := hex.EncodeToString(sum[:]); got != hash {
 		return nil, fmt.Errorf("fetch graph %s: content hash is %s", hash, got)
+	}
+	if f := testBeforeParse.Load(); f != nil {
+		(*f)(hash)
 	}
 	g, err := graphs.Parse(file, src)
 	if err != nil {
