@@ -53,7 +53,9 @@ type AgentOptions struct {
 	Slots  int    // steps at once (0: DefaultSlots)
 	TTL    time.Duration
 	// NewHost builds the local plugin host of a graph (the graph's plugin
-	// paths and pins resolve on this machine).
+	// paths and pins resolve on this machine). To start plugins while a
+	// graph is parsed, it may be given a graph without nodes, holding only
+	// what a host is built from: Name, File, Dir, Plugins, Limits (warm.go).
 	NewHost func(g *graphs.Graph, log *zap.Logger) step.Host
 	Logger  *zap.Logger
 	// LookupEnv resolves ${env:…} and ${secret:…} here (nil: os.LookupEnv).
