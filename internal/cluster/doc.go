@@ -23,6 +23,10 @@
 //	ROOT/work/runs/RUN/n/NODE/result    the result of an unclaimed call, fenced by its claim
 //	ROOT/work/runs/RUN/refused/NODE-REV a late result refused (journaled)
 //	ROOT/work/graphs/HASH/N             the run's graph, in chunks
+//	ROOT/work/graphs/HASH.plugins       its plugins section and limits, for agents to start
+//	                                    their zone's plugins while they parse the graph (not
+//	                                    covered by the hash: checked against the parsed graph
+//	                                    before a step uses the host, warm.go)
 //	ROOT/leader/GRAPH                   the coordinators' election
 //
 // Most calls are offered (offer.go): the coordinator claims the calls it
