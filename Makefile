@@ -32,7 +32,8 @@ FUZZ_TARGETS := ./graphs:FuzzParse ./engine/state:FuzzOpen ./engine/state:FuzzNo
 	./engine/state:FuzzEntryJSON ./plugins/sdk:FuzzDecode ./examples/vendor-plugin:FuzzReadManifest \
 	./engine/host:FuzzSessionReplies ./engine/host:FuzzPluginOutput ./engine/host:FuzzExecOutput \
 	./engine/state:FuzzParseEntry ./engine/state/etcdstate:FuzzNodeBlock \
-	./engine/state/etcdstate:FuzzSnapshot ./engine/state/etcdstate:FuzzJournalBlock
+	./engine/state/etcdstate:FuzzSnapshot ./engine/state/etcdstate:FuzzJournalBlock \
+	./internal/cluster:FuzzOfferValue
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \

@@ -67,12 +67,11 @@ func (a *Agent) seeOfferLocked(kv *mvccpb.KeyValue, deleted bool) {
 	if _, ok := a.batches[key]; ok || a.settled[key] {
 		return // seen already (listed again after the watch broke)
 	}
-	var b OfferBatch
-	if err := json.Unmarshal(kv.Value, &b); err != nil {
+	b, err := decodeOffer(kv.Value)
+	if err != nil {
 		a.log.Error("unreadable offer batch: its calls go back to the coordinator when this agent stops", zap.String("key", key), zap.Error(err))
 		return
 	}
-	b.expand()
 	p, _ := a.opts.Keys.parse(key)
 	a.batches[key] = &batchState{run: p.run, rev: kv.CreateRevision, left: len(b.Items)}
 	for _, it := range b.Items {

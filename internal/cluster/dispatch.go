@@ -141,11 +141,10 @@ func (rw *runWork) start(ctx context.Context) error {
 				orphan(p.node).result = &r
 			}
 		case "offer":
-			var b OfferBatch
-			if json.Unmarshal(kv.Value, &b) != nil {
+			b, err := decodeOffer(kv.Value)
+			if err != nil {
 				continue
 			}
-			b.expand()
 			for _, it := range b.Items {
 				o := orphan(it.Req.NodeID)
 				o.item, o.itemRev = &it, kv.ModRevision
@@ -153,8 +152,7 @@ func (rw *runWork) start(ctx context.Context) error {
 				o.offerKey, o.lease = string(kv.Key), clientv3.LeaseID(kv.Lease)
 			}
 		case "batch":
-			var rs []Result
-			if json.Unmarshal(kv.Value, &rs) == nil {
+			if rs, err := decodeResults(kv.Value); err == nil {
 				for _, r := range rs {
 					if r.Node != "" && !r.HandedBack {
 						orphan(r.Node).result = &r
@@ -505,8 +503,10 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 		deliver(r)
 	}
 	for _, kv := range batches {
-		var rs []Result
-		json.Unmarshal(kv.Value, &rs)
+		rs, err := decodeResults(kv.Value)
+		if err != nil {
+			d.log.Warn("unreadable result batch: its calls are offered again once their offer batch goes", zap.String("key", string(kv.Key)), zap.Error(err))
+		}
 		for _, r := range rs {
 			deliver(r)
 		}
