@@ -30,6 +30,8 @@ func resultSize(r Result) int {
 
 // maxBatchBytes bounds the results of one transaction (a last one may go
 // over by one result and its events: still well under etcd's 1.5 MiB).
+// It counts them unpacked: a result batch is stored packed (zvalue.go),
+// smaller.
 const maxBatchBytes = 512 << 10
 
 // maxEventBytes bounds the events of one key (a flush, or a result's last
@@ -212,7 +214,7 @@ func (a *Agent) writeResults(hard context.Context, batch []*pendingResult) {
 		if len(g.results) > 0 {
 			val, _ := json.Marshal(g.results)
 			id := fmt.Sprintf("%s.%x.%d", a.opts.Name, int64(a.lease), a.batchSeq.Add(1))
-			then = append(then, clientv3.OpPut(k.Batch(g.run, id), string(val)))
+			then = append(then, clientv3.OpPut(k.Batch(g.run, id), string(packValue(val))))
 		}
 		for _, m := range g.markers {
 			then = append(then, clientv3.OpDelete(m))

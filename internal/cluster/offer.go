@@ -98,14 +98,23 @@ type offerPair struct {
 
 func (o *offer) pair() offerPair { return offerPair{o.rw.run, o.la.key, o.la.lease} }
 
-// maxOfferBytes bounds an offer batch's value (a transaction stays under
-// maxTxnBytes, well under etcd's request size limit, 1.5 MiB by default).
+// maxOfferBytes bounds an offer batch's JSON (a transaction stays under
+// maxTxnBytes, well under etcd's request size limit, 1.5 MiB by default),
+// counted before it is packed (zvalue.go): what is sent is smaller.
 const maxOfferBytes = 256 << 10
+
+// offerTxnCost is the bytes of an offer batch's nested transaction
+// beside its keys and value (the compare's lease, the put's lease, the
+// protobuf's framing), about.
+const offerTxnCost = 64
 
 // offerGroup is one offer batch being written.
 type offerGroup struct {
 	key    string
 	offers []*wreq
+	// size is the bytes its nested transaction sends: the agent's key
+	// compared, the batch's key and its value as stored (packed).
+	size int
 }
 
 // groupOffers builds the offer batches of reqs (each an offer): one nested
@@ -156,10 +165,12 @@ func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offe
 		a.g.offers = append(a.g.offers, r)
 	}
 	for _, a := range order {
-		val, _ := json.Marshal(a.batch)
+		js, _ := json.Marshal(a.batch)
+		val := packValue(js)
 		ops = append(ops, clientv3.OpTxn(
 			[]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(a.la.key), "=", a.la.lease)},
 			[]clientv3.Op{clientv3.OpPut(a.g.key, string(val), clientv3.WithLease(a.la.lease))}, nil))
+		a.g.size = len(a.la.key) + len(a.g.key) + len(val) + offerTxnCost
 		groups = append(groups, a.g)
 	}
 	return ops, groups

@@ -40,8 +40,8 @@ func watchClaims(t *testing.T, c *etcdtest.Cluster, k cluster.Keys) *claimLog {
 				}
 				key := string(ev.Kv.Key)
 				if i := strings.Index(key, "/o/"); i >= 0 {
-					var b cluster.OfferBatch
-					if json.Unmarshal(ev.Kv.Value, &b) != nil {
+					b, err := cluster.DecodeOffer(ev.Kv.Value)
+					if err != nil {
 						continue
 					}
 					agent, _, _ := strings.Cut(key[i+3:], "/")

@@ -103,13 +103,19 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 		return nil, nil
 	}
 	ops, groups := d.groupOffers(offers)
+	// What the state's transaction counts is what is sent: the offer
+	// batches as stored (packed), under the bound taken on their JSON.
+	sent := 0
+	for _, g := range groups {
+		sent += g.size
+	}
 	// Clean-up waiting for a transaction goes in this one.
 	rides := d.w.takeLazy(most)
 	for _, r := range rides {
 		ops = append(ops, r.ops...)
-		bytes += r.size
+		sent += r.size
 	}
-	return &etcdstate.Extra{Ops: ops, Bytes: bytes, Done: func(rev int64, resps []*etcdserverpb.ResponseOp, err error) {
+	return &etcdstate.Extra{Ops: ops, Bytes: sent, Done: func(rev int64, resps []*etcdserverpb.ResponseOp, err error) {
 		if err != nil {
 			d.w.requeue(rides)
 		}
@@ -150,7 +156,9 @@ func (d *Dispatcher) followed(run string) *runWork {
 // maxPrestartBytes bounds the offers that go with one commit: a step's
 // inputs (its dependencies' outputs, up to a few MiB) travel in its
 // offer, and the commit must stay under etcd's request limit with the
-// state's own writes.
+// state's own writes. It is counted on the offers' JSON, before their
+// batches are packed (zvalue.go): what is sent, and reported to the
+// state (Extra.Bytes), is at most that.
 const maxPrestartBytes = maxTxnBytes / 4
 
 // followWait bounds how long Prestart waits for the dispatcher to follow

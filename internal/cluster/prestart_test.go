@@ -167,8 +167,8 @@ func TestOffersGoWithTheirStart(t *testing.T) {
 			var nodes []string
 			switch {
 			case strings.Contains(key, "/o/"):
-				var b cluster.OfferBatch
-				if err := json.Unmarshal(ev.Kv.Value, &b); err != nil {
+				b, err := cluster.DecodeOffer(ev.Kv.Value)
+				if err != nil {
 					t.Fatalf("offer batch %s: %v", key, err)
 				}
 				for _, it := range b.Items {

@@ -100,7 +100,7 @@ type wreq struct {
 	// offer, instead of ops: a call offered to an agent, written in the
 	// agent's offer batch of the transaction.
 	offer *offer
-	size  int       // the bytes it writes, about
+	size  int       // the bytes it writes, about (an offer: its JSON, more than its packed batch sends)
 	done  chan wres // nil: nobody waits
 	// lazy: clean-up that starts no transaction of its own before
 	// lazyWait; it goes with the next other write.
@@ -318,7 +318,8 @@ func (w *writer) loop() {
 // with a write in flight, or held back, or already in this batch; within
 // the ops budget (an offer to an agent not offered to yet in the batch
 // counts one: its offer batch, as does each maxOfferBytes of offers) and
-// maxTxnBytes. nil: none.
+// maxTxnBytes. Offers count their JSON: their batches are packed after
+// (zvalue.go), never larger. nil: none.
 func (w *writer) takeLocked() []*wreq {
 	var batch, rest []*wreq
 	held := map[string]bool{}
