@@ -34,6 +34,9 @@ type batchState struct {
 	run  string
 	rev  int64 // its create revision: fences every write for its calls
 	left int   // calls not answered yet
+	// packed: the batch was stored packed (zvalue.go), so its
+	// coordinator reads packed results; an older one gets them plain.
+	packed bool
 }
 
 // seeOfferLocked notes an offer batch put or deleted.
@@ -73,7 +76,7 @@ func (a *Agent) seeOfferLocked(kv *mvccpb.KeyValue, deleted bool) {
 		return
 	}
 	p, _ := a.opts.Keys.parse(key)
-	a.batches[key] = &batchState{run: p.run, rev: kv.CreateRevision, left: len(b.Items)}
+	a.batches[key] = &batchState{run: p.run, rev: kv.CreateRevision, left: len(b.Items), packed: isPacked(kv.Value)}
 	for _, it := range b.Items {
 		a.seen++
 		a.offers = append(a.offers, claimable{key: a.opts.Keys.Item(p.run, it.Req.NodeID), c: candidate{item: it}, rev: kv.CreateRevision, offer: key})

@@ -211,15 +211,19 @@ func (a *Agent) writeResults(hard context.Context, batch []*pendingResult) {
 	a.mu.Lock()
 	for _, g := range groups {
 		var then []clientv3.Op
+		bs := a.batches[g.offer]
 		if len(g.results) > 0 {
 			val, _ := json.Marshal(g.results)
+			if bs != nil && bs.packed {
+				val = packValue(val) // its coordinator reads it
+			}
 			id := fmt.Sprintf("%s.%x.%d", a.opts.Name, int64(a.lease), a.batchSeq.Add(1))
-			then = append(then, clientv3.OpPut(k.Batch(g.run, id), string(packValue(val))))
+			then = append(then, clientv3.OpPut(k.Batch(g.run, id), string(val)))
 		}
 		for _, m := range g.markers {
 			then = append(then, clientv3.OpDelete(m))
 		}
-		if bs := a.batches[g.offer]; bs != nil {
+		if bs != nil {
 			bs.left -= len(g.results) + len(g.markers)
 			if bs.left <= 0 {
 				delete(a.batches, g.offer)

@@ -1,7 +1,7 @@
 package cluster
 
 // IsPacked tells whether an offer or result batch value is stored packed.
-func IsPacked(v []byte) bool { return len(v) > 0 && v[0] == valueMark }
+func IsPacked(v []byte) bool { return isPacked(v) }
 
 // PackValue is the value an offer or result batch of JSON js is stored as.
 func PackValue(js []byte) []byte { return packValue(js) }

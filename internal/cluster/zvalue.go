@@ -16,6 +16,11 @@ import (
 // watcher: a level's offers and results are several kilobytes of JSON
 // that repeats itself (field names, the batch's run, graph and agent),
 // which packs five times smaller or better.
+//
+// An agent packs the results of an offer batch only if the batch came
+// packed: a coordinator that does not read packed values (an older one)
+// offers plain, and gets its results plain. An older agent does not read
+// a packed offer batch: agents are upgraded with their coordinators.
 
 // valueMark is the first byte of a packed value.
 const valueMark = 0x01
@@ -42,10 +47,13 @@ func packValue(js []byte) []byte {
 	return z
 }
 
+// isPacked tells whether v is a packed value.
+func isPacked(v []byte) bool { return len(v) > 0 && v[0] == valueMark }
+
 // unpackValue returns the JSON of a value packValue wrote, packed or not.
 // A damaged packed value gives an error, never a panic.
 func unpackValue(v []byte) ([]byte, error) {
-	if len(v) == 0 || v[0] != valueMark {
+	if !isPacked(v) {
 		return v, nil
 	}
 	return zblob.Unpack(v[1:], maxValueBytes)

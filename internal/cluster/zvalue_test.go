@@ -166,44 +166,50 @@ func agentLease(t *testing.T, cli *clientv3.Client, k cluster.Keys, name string)
 
 // TestAgentReadsPlainOffers: an agent runs the calls of an offer batch
 // written plain, as a coordinator before packing wrote every batch, and
-// skips one whose packed value is damaged, as it skips damaged JSON (no
-// panic: it goes on taking offers).
+// answers it plain (that coordinator does not read packed values) though
+// its results are large enough to pack; it skips an offer batch whose
+// packed value is damaged, as it skips damaged JSON (no panic: it goes on
+// taking offers).
 func TestAgentReadsPlainOffers(t *testing.T) {
 	c := etcdtest.Start(t, 3)
 	dir := t.TempDir()
 	g := mustGraph(t, dir, zoneGraph(6, ""))
 	co := startEtcdCoordinator(t, c, "pv", g)
-	startAgent(t, c, co.k, "core-1", "core", 4)
+	startAgent(t, c, co.k, "core-1", "core", 8)
 	cli := c.Client(t)
 	stop := record(t, cli, co.u.Root())
 	co.runOnce(t, g, dir, 6)
-	// A call as the coordinator offered it, for a run of an older one.
-	var it cluster.Item
+	// The calls as the coordinator offered them, for a run of an older one.
+	items := map[string]cluster.Item{}
 	for _, re := range stop() {
 		for _, ev := range re.evs {
-			if ev.Type == clientv3.EventTypePut && strings.Contains(string(ev.Kv.Key), "/o/") && it.Call == "" {
+			if ev.Type == clientv3.EventTypePut && strings.Contains(string(ev.Kv.Key), "/o/") {
 				b, err := cluster.DecodeOffer(ev.Kv.Value)
 				if err != nil {
 					t.Fatalf("offer batch %s: %v", ev.Kv.Key, err)
 				}
-				it = b.Items[0]
+				for _, it := range b.Items {
+					items[it.Req.NodeID] = it
+				}
 			}
 		}
 	}
-	if it.Call == "" {
-		t.Fatal("no offer batch seen")
+	if len(items) != 6 {
+		t.Fatalf("calls offered: %v", items)
 	}
 	lease := agentLease(t, cli, co.k, "core-1")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	damaged := damagedPacked(t)
-	if _, err := cli.Put(ctx, co.k.Offer("oldrun", "core-1", "old.1"), string(damaged), clientv3.WithLease(lease)); err != nil {
+	if _, err := cli.Put(ctx, co.k.Offer("oldrun", "core-1", "old.1"), string(damagedPacked(t)), clientv3.WithLease(lease)); err != nil {
 		t.Fatal(err)
 	}
 	// Compact, as the coordinators wrote them: the shared fields once.
+	it := items["n0"]
 	old := cluster.OfferBatch{By: "old-coord", Graph: it.Graph, GraphFile: it.GraphFile, Run: "oldrun", WorkDir: it.Req.WorkDir}
-	it.Call, it.By, it.Graph, it.GraphFile, it.Req.RunID, it.Req.WorkDir = "old-call-1", "", "", "", "", ""
-	old.Items = []cluster.Item{it}
+	for node, it := range items {
+		it.Call, it.By, it.Graph, it.GraphFile, it.Req.RunID, it.Req.WorkDir = "old-call-"+node, "", "", "", "", ""
+		old.Items = append(old.Items, it)
+	}
 	val, _ := json.Marshal(old)
 	if cluster.IsPacked(val) {
 		t.Fatal("JSON taken for a packed value")
@@ -212,28 +218,47 @@ func TestAgentReadsPlainOffers(t *testing.T) {
 	if _, err := cli.Put(ctx, offerKey, string(val), clientv3.WithLease(lease)); err != nil {
 		t.Fatal(err)
 	}
-	for {
+	got := map[string]cluster.Result{}
+	for len(got) < len(items) {
+		if ctx.Err() != nil {
+			t.Fatalf("results of the plain offer batch: %v", got)
+		}
+		time.Sleep(50 * time.Millisecond)
 		resp, err := cli.Get(ctx, co.k.Run("oldrun")+"b/", clientv3.WithPrefix())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(resp.Kvs) > 0 {
-			rs, err := cluster.DecodeResults(resp.Kvs[0].Value)
-			if err != nil || len(rs) != 1 || rs[0].Call != "old-call-1" || rs[0].Node != it.Req.NodeID || rs[0].Status != "succeeded" {
-				t.Fatalf("result batch of the plain offer: %+v, %v", rs, err)
+		size := 0
+		for _, kv := range resp.Kvs {
+			if cluster.IsPacked(kv.Value) {
+				t.Fatalf("result batch %s of a plain offer batch packed", kv.Key)
 			}
-			break
+			rs, err := cluster.DecodeResults(kv.Value)
+			if err != nil {
+				t.Fatalf("result batch %s: %v", kv.Key, err)
+			}
+			for _, r := range rs {
+				got[r.Node] = r
+			}
+			size += len(kv.Value)
 		}
-		if ctx.Err() != nil {
-			t.Fatal("no result for the plain offer batch")
+		if len(got) == len(items) {
+			t.Logf("%d results in %d plain batches, %d bytes", len(got), len(resp.Kvs), size)
 		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	for node, r := range got {
+		if r.Call != "old-call-"+node || r.Status != "succeeded" {
+			t.Errorf("result of %s: %+v", node, r)
+		}
 	}
 	if resp, err := cli.Get(ctx, offerKey); err != nil || len(resp.Kvs) != 0 {
 		t.Errorf("the plain offer batch answered is still there: %v, %v", resp, err)
 	}
-	if n := counts(t, filepath.Join(dir, "runs.txt"))[it.Req.NodeID]; n != 2 {
-		t.Errorf("%s ran %d times, want twice (its run, then the plain offer)", it.Req.NodeID, n)
+	ran := counts(t, filepath.Join(dir, "runs.txt"))
+	for node := range items {
+		if ran[node] != 2 {
+			t.Errorf("%s ran %d times, want twice (its run, then the plain offer)", node, ran[node])
+		}
 	}
 }
 
