@@ -29,11 +29,11 @@ import (
 type valueSizes struct {
 	commits, offerParts, offers, batches []int
 	packedOffers, packedBatches          int
-	calls, results                       int // offered, answered
+	calls, results                       map[string]bool // nodes offered, answered
 }
 
 func measure(t *testing.T, revs []revEvents, k cluster.Keys) valueSizes {
-	var s valueSizes
+	s := valueSizes{calls: map[string]bool{}, results: map[string]bool{}}
 	for _, re := range revs {
 		total, offers, hasOffer := 0, 0, false
 		for _, ev := range re.evs {
@@ -54,7 +54,9 @@ func measure(t *testing.T, revs []revEvents, k cluster.Keys) valueSizes {
 				if err != nil {
 					t.Errorf("offer batch %s: %v", key, err)
 				}
-				s.calls += len(b.Items)
+				for _, it := range b.Items {
+					s.calls[it.Req.NodeID] = true
+				}
 				if cluster.IsPacked(ev.Kv.Value) {
 					s.packedOffers++
 				}
@@ -64,7 +66,9 @@ func measure(t *testing.T, revs []revEvents, k cluster.Keys) valueSizes {
 				if err != nil {
 					t.Errorf("result batch %s: %v", key, err)
 				}
-				s.results += len(rs)
+				for _, r := range rs {
+					s.results[r.Node] = true
+				}
 				if cluster.IsPacked(ev.Kv.Value) {
 					s.packedBatches++
 				}
@@ -137,8 +141,8 @@ func TestPackedValuesRun(t *testing.T) {
 	if len(s.commits) == 0 || len(s.batches) == 0 {
 		t.Fatalf("no engine commit with offers, or no result batch, seen: %v", s)
 	}
-	if s.calls != 500 || s.results != 500 {
-		t.Errorf("%d calls offered, %d answered in result batches, want 500", s.calls, s.results)
+	if len(s.calls) != 500 || len(s.results) != 500 {
+		t.Errorf("%d nodes offered, %d answered in result batches, want 500", len(s.calls), len(s.results))
 	}
 	if s.packedOffers == 0 || s.packedBatches == 0 {
 		t.Errorf("offer batches or result batches not packed: %v", s)
