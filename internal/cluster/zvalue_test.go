@@ -183,18 +183,29 @@ func TestAgentReadsPlainOffers(t *testing.T) {
 	cli := c.Client(t)
 	stop := record(t, cli, co.u.Root())
 	co.runOnce(t, g, dir, 6)
-	// The calls as the coordinator offered them, for a run of an older one.
+	// The calls as the coordinator sent them (offered, or written
+	// unclaimed before it saw the agent), for a run of an older one.
 	items := map[string]cluster.Item{}
 	for _, re := range stop() {
 		for _, ev := range re.evs {
-			if ev.Type == clientv3.EventTypePut && strings.Contains(string(ev.Kv.Key), "/o/") {
+			key := string(ev.Kv.Key)
+			switch {
+			case ev.Type != clientv3.EventTypePut:
+			case strings.Contains(key, "/o/"):
 				b, err := cluster.DecodeOffer(ev.Kv.Value)
 				if err != nil {
-					t.Fatalf("offer batch %s: %v", ev.Kv.Key, err)
+					t.Fatalf("offer batch %s: %v", key, err)
 				}
 				for _, it := range b.Items {
 					items[it.Req.NodeID] = it
 				}
+			case strings.HasSuffix(key, "/item"):
+				var it cluster.Item
+				if err := json.Unmarshal(ev.Kv.Value, &it); err != nil {
+					t.Fatalf("item %s: %v", key, err)
+				}
+				it.ClaimedBy = ""
+				items[it.Req.NodeID] = it
 			}
 		}
 	}
