@@ -443,49 +443,6 @@ type claimable struct {
 	offer string // offered: its offer batch
 }
 
-// claimLoop claims items while slots are free, in batches, and runs each
-// claimed one in its own goroutine, until drain is done; it returns once
-// every step it started has ended.
-func (a *Agent) claimLoop(drain, hard context.Context, sem chan struct{}) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		select {
-		case sem <- struct{}{}:
-		case <-drain.Done():
-			return
-		}
-		free := 1
-		for free < a.opts.Slots {
-			select {
-			case sem <- struct{}{}:
-				free++
-				continue
-			default:
-			}
-			break
-		}
-		offers, batch := a.take(drain, free)
-		a.claimed.Add(int64(len(offers)))
-		claimed := append(offers, a.claim(hard, batch)...)
-		for range free - len(claimed) {
-			<-sem
-		}
-		if len(offers)+len(batch) == 0 {
-			return
-		}
-		a.announce(claimed)
-		for _, cl := range claimed {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				a.execute(hard, cl)
-			}()
-		}
-	}
-}
-
 // announce tells the local plugin hosts how many of cls's calls are about
 // to reach each plugin at once, so that they go in one message (engine/host
 // Expect): the restores of graphs already fetched, without a Check first.

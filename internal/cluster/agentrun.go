@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -21,12 +22,12 @@ import (
 // execute runs claimed (or offered) call cl and writes its result.
 func (a *Agent) execute(hard context.Context, cl claimable) {
 	key, it, rev := cl.key, cl.c.item, cl.rev
+	// One context: cancel (a withdrawal) and the timeout end it alike.
 	ctx, cancel := context.WithCancel(hard)
-	defer cancel()
 	if it.Timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(it.Timeout))
-		defer cancel()
+		ctx, cancel = context.WithTimeout(hard, time.Duration(it.Timeout))
 	}
+	defer cancel()
 	r := &running{item: it, claimRev: rev, offer: cl.offer, cancel: cancel}
 	a.mu.Lock()
 	a.running[key] = r
@@ -371,3 +372,72 @@ func (a *Agent) seeDelete(ev *clientv3.Event) {
 		r.cancel() // the claim is gone (lease lost): the result would be refused
 	}
 }
+
+// claimLoop claims items while slots are free, in batches, and runs each
+// claimed one in its own goroutine, until drain is done; it returns once
+// every step it started has ended.
+func (a *Agent) claimLoop(drain, hard context.Context, sem chan struct{}) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// Steps run on workers that take one step after another (at most
+	// Slots, as sem allows): a goroutine a step would grow its stack anew
+	// for each one, a tenth of the agent's CPU on short steps.
+	work, quit := make(chan claimable), make(chan struct{})
+	defer close(quit)
+	worker := func(cl claimable) {
+		idle := time.NewTimer(workerIdle)
+		defer idle.Stop()
+		for {
+			a.execute(hard, cl)
+			<-sem
+			wg.Done()
+			idle.Reset(workerIdle)
+			select {
+			case cl = <-work:
+			case <-idle.C:
+				return
+			case <-quit:
+				return
+			}
+		}
+	}
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-drain.Done():
+			return
+		}
+		free := 1
+		for free < a.opts.Slots {
+			select {
+			case sem <- struct{}{}:
+				free++
+				continue
+			default:
+			}
+			break
+		}
+		offers, batch := a.take(drain, free)
+		a.claimed.Add(int64(len(offers)))
+		claimed := append(offers, a.claim(hard, batch)...)
+		for range free - len(claimed) {
+			<-sem
+		}
+		if len(offers)+len(batch) == 0 {
+			return
+		}
+		a.announce(claimed)
+		for _, cl := range claimed {
+			wg.Add(1)
+			select {
+			case work <- cl: // an idle worker takes it
+			default:
+				go worker(cl)
+			}
+		}
+	}
+}
+
+// workerIdle is how long a step worker of the agent waits for another step
+// before it ends.
+const workerIdle = 30 * time.Second
