@@ -63,6 +63,17 @@ type decoder struct {
 	streamed      bool
 	streamedPos   Position
 	streamedCount int
+	// sink, when set, takes the streamed nodes instead of decoding them
+	// (Rendition writes them out as JSON).
+	sink nodeSink
+}
+
+// nodeSink takes the entries of the top-level nodes list as they are read.
+type nodeSink interface {
+	node(v *value)
+	// reset forgets the entries taken: the chunked YAML reading gave up
+	// half way and the whole document is read again.
+	reset()
 }
 
 func newDecoder() *decoder {
@@ -84,6 +95,10 @@ func (d *decoder) expectNodes(data []byte) {
 // it, so that the whole file's value tree never exists at once.
 func (d *decoder) streamNode(i int, v *value) {
 	d.streamedCount++
+	if d.sink != nil {
+		d.sink.node(v)
+		return
+	}
 	d.decodeNode(i, v)
 }
 

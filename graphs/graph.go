@@ -67,8 +67,12 @@ func (g *Graph) RetryDelay() time.Duration {
 	return DefaultRetryDelay
 }
 
-// Hash returns the sha256 of the graph file's content, in lowercase hex.
+// Hash returns the sha256 of the graph file's content, in lowercase hex
+// (for a graph read from its rendition: that of the file it renders).
 func (g *Graph) Hash() string {
+	if g.sourceHash != "" {
+		return g.sourceHash
+	}
 	sum := sha256.Sum256(g.Source)
 	return hex.EncodeToString(sum[:])
 }

@@ -63,6 +63,12 @@ func Parse(file string, data []byte) (*Graph, error) {
 // instead of being copied (Load owns its buffer and keeps it as Source, so
 // that 100,000 ids and dependencies cost no allocation of their own).
 func parse(file string, data []byte, alias bool) (*Graph, error) {
+	return parseAs(file, data, alias, false)
+}
+
+// parseAs is parse; with asJSON set, data is read as JSON whatever file's
+// extension (ParseJSON).
+func parseAs(file string, data []byte, alias, asJSON bool) (*Graph, error) {
 	if len(data) > MaxFileSize {
 		return nil, tooLarge(file, int64(len(data)))
 	}
@@ -74,7 +80,7 @@ func parse(file string, data []byte, alias bool) (*Graph, error) {
 	d.expectNodes(body)
 	var root value
 	var perr *Problem
-	if isJSON(file, body) {
+	if asJSON || isJSON(file, body) {
 		root, perr = parseJSON(body, alias, d)
 	} else {
 		root, perr = parseYAML(body, d)

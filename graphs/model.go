@@ -98,8 +98,12 @@ type Graph struct {
 	// Dir is its folder, the default working directory of exec steps.
 	File string
 	Dir  string
-	// Source is the raw file content, kept so that a run can snapshot it.
+	// Source is the raw file content, kept so that a run can snapshot it
+	// (for a graph read from its rendition, ParseRendition: the rendition).
 	Source []byte
+	// sourceHash, when set, is the hash of the file a rendition was made
+	// from (ParseRendition): Hash returns it.
+	sourceHash string
 
 	index map[string]int
 	deps  [][]int // effective dependencies by node index, cached by Parse

@@ -33,8 +33,13 @@ func parseYAML(data []byte, d *decoder) (value, *Problem) {
 		if v, p, ok := parseYAMLChunked(data, d); ok {
 			return v, p
 		}
+		sink := d.sink
 		*d = *newDecoder() // the chunked reading gave up half way
-		d.expectNodes(data)
+		if d.sink = sink; sink != nil {
+			sink.reset()
+		} else {
+			d.expectNodes(data)
+		}
 	}
 	return parseYAMLWhole(data, d)
 }
