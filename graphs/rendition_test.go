@@ -73,10 +73,10 @@ nodes:
   - {id: app, kind: application, plugin: noop, zone: core, depends_on: [db], owner: "Dr. X", contact: "+33 1 23", runbook: "https://x/y?a=b&c=<d>"}
   - {id: link, kind: interface, plugin: noop, zone: core, between: [db, app], timeout: 1h, rto: 4h}
 `,
-	"bom.yaml": "\xef\xbb\xbfversion: 1\nnodes:\n  - {id: a, kind: data, plugin: noop}\n",
+	"bom.yaml":          "\xef\xbb\xbfversion: 1\nnodes:\n  - {id: a, kind: data, plugin: noop}\n",
 	"json-in-yaml.yaml": `{"version": 1, "nodes": [{"id": "a", "kind": "data", "plugin": "noop", "with": {"n": 1.50}}]}`,
-	"noext": "version: 1\nnodes:\n  - {id: a, kind: data, plugin: noop, with: {f: 2.0}}\n",
-	"plain.json": `{"version": 1, "nodes": [{"id": "a", "kind": "data", "plugin": "noop", "with": {"x": 1E2, "y": "\u00e9"}}]}`,
+	"noext":             "version: 1\nnodes:\n  - {id: a, kind: data, plugin: noop, with: {f: 2.0}}\n",
+	"plain.json":        `{"version": 1, "nodes": [{"id": "a", "kind": "data", "plugin": "noop", "with": {"x": 1E2, "y": "\u00e9"}}]}`,
 }
 
 // renditionRefused are graphs that parse but have no JSON rendition.
