@@ -7,8 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,9 +26,10 @@ import (
 // (1.5 MiB by default).
 const chunkSize = 512 << 10
 
-// publishGraph writes g's source under Keys.Graph(hash) in chunks, once
-// (hash is g.Hash()): a graph already there (same hash, same content) is
-// left as it is.
+// publishGraph writes g under Keys.Graph(hash) in chunks, once (hash is
+// g.Hash()): a graph already there (same hash, same content) is left as it
+// is. What is written is g's JSON rendition when it has one (see
+// publishedForm), else its source.
 func publishGraph(ctx context.Context, cli *clientv3.Client, k Keys, g *graphs.Graph, hash string) error {
 	prefix := k.Graph(hash)
 	got, err := cli.Get(ctx, prefix+"count")
@@ -35,12 +39,23 @@ func publishGraph(ctx context.Context, cli *clientv3.Client, k Keys, g *graphs.G
 	if len(got.Kvs) > 0 {
 		return nil
 	}
-	src := packGraph(g.Source)
+	body, form := publishedForm(g)
+	src := packGraph(body)
 	// The warmSpec goes with the first chunk (warm.go): agents start the
 	// plugins of their zone while they fetch and parse the graph.
 	var spec []byte
 	if g.File != "" {
-		if b, err := json.Marshal(warmSpecOf(g)); err == nil && len(b) <= maxWarmSpec {
+		ws := warmSpecOf(g)
+		if form != "" && len(ws.Plugins) > 0 {
+			// A graph read from its rendition has no positions: the
+			// agent compares the plugins published here with its own.
+			ws.Plugins = maps.Clone(ws.Plugins)
+			for name, p := range ws.Plugins {
+				p.Pos = graphs.Position{}
+				ws.Plugins[name] = p
+			}
+		}
+		if b, err := json.Marshal(ws); err == nil && len(b) <= maxWarmSpec {
 			spec = b
 		}
 	}
@@ -62,10 +77,64 @@ func publishGraph(ctx context.Context, cli *clientv3.Client, k Keys, g *graphs.G
 	// The count last: an agent that reads it reads every chunk. The file
 	// name after it lets agents fetch the graph as soon as it is published
 	// (Agent.prefetch).
-	if _, err := cli.Put(ctx, prefix+"count", fmt.Sprintf("%d\n%s", n, g.File)); err != nil {
+	if _, err := cli.Put(ctx, prefix+"count", fmt.Sprintf("%d%s\n%s", n, form, g.File)); err != nil {
 		return fmt.Errorf("publish graph %s for the agents: %w", g.Name, err)
 	}
 	return nil
+}
+
+// A graph is published as its JSON rendition (graphs.Rendition) when it
+// has one and its source is not JSON already: an agent reads JSON several
+// times faster than YAML (a 10,000-node graph in about 20 ms on one core
+// instead of 60 to 80 ms on two), and every agent process reads it, while
+// the coordinator renders it once. The count key then says so on its first
+// line, after the number of chunks: "json" and the sha256 of the
+// rendition, which the agent checks as it checks the source's hash; the
+// graph keeps its source's hash, its name. The source is published as it
+// is (with a count key of the chunks alone, as earlier versions did) when
+// it is JSON, or has no rendition (a YAML .inf or .nan).
+//
+// An agent of an earlier version refuses a rendition (its hash is not the
+// graph's): coordinator and agents are upgraded together.
+const renditionForm = "json"
+
+// publishedForm returns what to publish of g and how the count key names
+// its form: "" for the source, " json SHA256" for the rendition.
+func publishedForm(g *graphs.Graph) ([]byte, string) {
+	r, err := graphs.Rendition(g.File, g.Source)
+	if err != nil || bytes.Equal(r, g.Source) {
+		return g.Source, ""
+	}
+	sum := sha256.Sum256(r)
+	return r, " " + renditionForm + " " + hex.EncodeToString(sum[:])
+}
+
+// parseCount reads a graph's count key: the number of chunks and, for a
+// rendition, its sha256 ("" for a source).
+func parseCount(val string) (n int, digest string, err error) {
+	line, _, _ := strings.Cut(val, "\n")
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return 0, "", errors.New("empty count")
+	}
+	if n, err = strconv.Atoi(f[0]); err != nil || n < 0 {
+		return 0, "", fmt.Errorf("bad count %q", f[0])
+	}
+	switch {
+	case len(f) == 1:
+		return n, "", nil
+	case len(f) == 3 && f[1] == renditionForm && isSHA256Hex(f[2]):
+		return n, f[2], nil
+	}
+	return 0, "", fmt.Errorf("published in a form this agent does not read (%q)", line)
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && strings.ToLower(s) == s
 }
 
 // graphCache fetches the graphs an agent needs, by hash. Concurrent gets
@@ -217,10 +286,12 @@ func (c *graphCache) fetch(ctx context.Context, hash, file string) (*graphs.Grap
 		return nil, fmt.Errorf("fetch graph %s: %w", hash, err)
 	}
 	var buf bytes.Buffer
-	count := -1
+	count, digest := -1, ""
 	for _, kv := range resp.Kvs {
 		if string(kv.Key) == prefix+"count" {
-			fmt.Sscan(string(kv.Value), &count)
+			if count, digest, err = parseCount(string(kv.Value)); err != nil {
+				return nil, fmt.Errorf("fetch graph %s: %w", hash, err)
+			}
 			continue
 		}
 		buf.Write(kv.Value)
@@ -233,13 +304,24 @@ func (c *graphCache) fetch(ctx context.Context, hash, file string) (*graphs.Grap
 		return nil, fmt.Errorf("fetch graph %s: %w", hash, err)
 	}
 	sum := sha256.Sum256(src)
-	if got := hex.EncodeToString(sum[:]); got != hash {
-		return nil, fmt.Errorf("fetch graph %s: content hash is %s", hash, got)
+	want, what := hash, "content"
+	if digest != "" {
+		want, what = digest, "rendition"
+	}
+	if got := hex.EncodeToString(sum[:]); got != want {
+		return nil, fmt.Errorf("fetch graph %s: %s hash is %s, want %s", hash, what, got, want)
 	}
 	if f := testBeforeParse.Load(); f != nil {
 		(*f)(hash)
 	}
-	g, err := graphs.Parse(file, src)
+	var g *graphs.Graph
+	if digest != "" {
+		// Parsed under the file's name, so that paths resolve as in the
+		// file; g.Hash() is the file's, hash.
+		g, err = graphs.ParseRendition(file, src, hash)
+	} else {
+		g, err = graphs.Parse(file, src)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch graph %s: %w", hash, err)
 	}
