@@ -30,6 +30,14 @@ func Rendition(file string, src []byte) ([]byte, error) {
 	if isJSON(file, body) {
 		return src, nil
 	}
+	if renditionFastOn {
+		if out, ok := renditionFast(file, body); ok {
+			if len(out) > MaxFileSize {
+				return nil, fmt.Errorf("%s: no JSON rendition: it would take %d bytes, over the %d MiB limit for graph files", file, len(out), MaxFileSize>>20)
+			}
+			return out, nil
+		}
+	}
 	sink := &renditionSink{w: renditionWriter{file: file, buf: make([]byte, 0, len(body)+len(body)/4)}}
 	d := newDecoder()
 	d.sink = sink
@@ -138,10 +146,27 @@ type renditionWriter struct {
 	file string
 	buf  []byte
 	err  error
-	// nodes is the top-level nodes list, written already (its entries
-	// were streamed: the tree holds the list at nodesPos without items).
-	nodes    []byte
-	nodesPos Position
+	// nodes is the top-level nodes list, written already: its entries
+	// were streamed (the tree holds the list at nodesPos without items),
+	// or written by renditionFast (the key at line nodesLine has no value).
+	nodes     []byte
+	nodesPos  Position
+	nodesLine int
+}
+
+// renditionFastOn lets tests compare renditionFast with the usual way.
+var renditionFastOn = true
+
+// isNodes reports whether val, under key k of the root mapping, is the
+// nodes list written already.
+func (w *renditionWriter) isNodes(k, val *value) bool {
+	if w.nodes == nil || k.s != "nodes" {
+		return false
+	}
+	if w.nodesLine > 0 {
+		return val.kind == vNull && k.pos.Line == w.nodesLine
+	}
+	return val.kind == vSeq && len(val.items) == 0 && val.pos == w.nodesPos
 }
 
 func (w *renditionWriter) fail(v *value, format string, args ...any) {
@@ -207,7 +232,7 @@ func (w *renditionWriter) value(v *value, depth int) {
 			}
 			w.str(k.s)
 			w.buf = append(w.buf, ':')
-			if depth == 0 && w.nodes != nil && k.s == "nodes" && val.kind == vSeq && len(val.items) == 0 && val.pos == w.nodesPos {
+			if depth == 0 && w.isNodes(k, val) {
 				w.buf = append(w.buf, "[\n"...)
 				w.buf = append(w.buf, w.nodes...)
 				w.buf = append(w.buf, "\n]"...)
