@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // slowRendition is Rendition without its fast way.
@@ -97,7 +98,7 @@ func FuzzRenditionFast(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		smallChunks(t)
-		if strings.ContainsAny(line, "\n\r") {
+		if strings.ContainsAny(line, "\n\r") || !utf8.ValidString(line) { // Rendition checks UTF-8 first
 			return
 		}
 		src := []byte("version: 1\nnodes:\n  - {id: z, kind: data}\n  - " + line + "\nname: x\n")
