@@ -92,5 +92,17 @@ they are read. Parsing, validation and Analyze are linear in the size of the fil
 graph (plus sorting ids). The graph library github.com/dominikbraun/graph is
 offered as a view of the model (Graph.Model) but none of the hot paths go
 through it: its TopologicalSort and PreventCycles are O(V²) in v0.23.0.
+
+# Renditions
+
+Rendition writes a YAML file's value tree (aliases expanded, merge keys
+applied, scalars resolved) as an equivalent JSON document, which ParseJSON
+reads under the file's name into the same graph but for Source and
+positions; ParseRendition also keeps the file's Hash (a cluster
+coordinator publishes renditions: agents read JSON several times faster).
+A value JSON has no form for (.inf, .nan, a key that is not a string) has
+no rendition. The usual one-line flow entries of a large nodes list are
+written without the YAML library, byte for byte as its way would write them
+(rendition_fast.go).
 */
 package graphs
