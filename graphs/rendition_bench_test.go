@@ -45,6 +45,19 @@ func BenchmarkNoop10kRendition(b *testing.B) {
 	}
 }
 
+// BenchmarkNoop10kRenditionLibrary: the same through the YAML library
+// (the way of files whose entries are not one-line flow mappings).
+func BenchmarkNoop10kRenditionLibrary(b *testing.B) {
+	src := noop10k()
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := slowRendition("noop10k.yaml", src); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkNoop10kParseJSON and BenchmarkNoop10kParseRendition: what an
 // agent does with the rendition (copying its strings, or pointing into it).
 func BenchmarkNoop10kParseJSON(b *testing.B) {
