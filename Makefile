@@ -33,7 +33,7 @@ FUZZ_TARGETS := ./graphs:FuzzParse ./engine/state:FuzzOpen ./engine/state:FuzzNo
 	./engine/host:FuzzSessionReplies ./engine/host:FuzzPluginOutput ./engine/host:FuzzExecOutput \
 	./engine/state:FuzzParseEntry ./engine/state/etcdstate:FuzzNodeBlock \
 	./engine/state/etcdstate:FuzzSnapshot ./engine/state/etcdstate:FuzzJournalBlock \
-	./internal/cluster:FuzzOfferValue ./internal/zblob:FuzzUnpack
+	./internal/cluster:FuzzOfferValue ./internal/zblob:FuzzUnpack ./graphs:FuzzRendition ./graphs:FuzzRenditionFast
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \

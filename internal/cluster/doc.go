@@ -22,7 +22,8 @@
 //	ROOT/work/runs/RUN/n/NODE/ev/…      events streamed while it runs
 //	ROOT/work/runs/RUN/n/NODE/result    the result of an unclaimed call, fenced by its claim
 //	ROOT/work/runs/RUN/refused/NODE-REV a late result refused (journaled)
-//	ROOT/work/graphs/HASH/N             the run's graph, in chunks
+//	ROOT/work/graphs/HASH/N             the run's graph (HASH: its source's), in chunks: the
+//	                                    source, or its JSON rendition (count key "N json SHA256")
 //	ROOT/work/graphs/HASH.plugins       its plugins section and limits, for agents to start
 //	                                    their zone's plugins while they parse the graph (not
 //	                                    covered by the hash: checked against the parsed graph
