@@ -212,6 +212,16 @@ func (a *Agent) hostOf(ctx context.Context, g *graphs.Graph, hash, plugin string
 	}
 	a.mu.Unlock()
 	lh.once.Do(func() { lh.h = a.opts.NewHost(g, a.log); lh.up.Store(true) })
+	if err := lh.checkPin(ctx, plugin); err != nil {
+		return nil, fmt.Errorf("check plugin on this machine: %w", err)
+	}
+	return lh.h, nil
+}
+
+// checkPin checks plugin's binary on this machine through the host's
+// CheckPins, once: the verdict is kept for the next steps (unless ctx
+// ended first).
+func (lh *localHost) checkPin(ctx context.Context, plugin string) error {
 	lh.mu.Lock()
 	defer lh.mu.Unlock()
 	err, ok := lh.pins[plugin]
@@ -225,10 +235,7 @@ func (a *Agent) hostOf(ctx context.Context, g *graphs.Graph, hash, plugin string
 			lh.pins[plugin] = err
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("check plugin on this machine: %w", err)
-	}
-	return lh.h, nil
+	return err
 }
 
 // handBack gives a cancelled step back: the claim goes and the item is put

@@ -180,20 +180,7 @@ func (a *Agent) startEarly(ctx context.Context, lh *localHost, sk *graphs.Graph,
 	if !lh.up.Load() || lh.gone.Load() {
 		return errHostRetired
 	}
-	lh.mu.Lock()
-	err, ok := lh.pins[plugin]
-	if !ok {
-		if pc, can := lh.h.(interface {
-			CheckPins(context.Context, []string) error
-		}); can {
-			err = pc.CheckPins(ctx, []string{plugin})
-		}
-		if ctx.Err() == nil {
-			lh.pins[plugin] = err
-		}
-	}
-	lh.mu.Unlock()
-	if err != nil {
+	if err := lh.checkPin(ctx, plugin); err != nil {
 		return fmt.Errorf("check plugin on this machine: %w", err)
 	}
 	if rd, ok := lh.h.(interface {
