@@ -23,9 +23,14 @@ import (
 func (a *Agent) execute(hard context.Context, cl claimable) {
 	key, it, rev := cl.key, cl.c.item, cl.rev
 	// One context: cancel (a withdrawal) and the timeout end it alike.
-	ctx, cancel := context.WithCancel(hard)
+	// Made once: a context made and dropped stays among hard's children
+	// until hard ends (the agent's life).
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if it.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(hard, time.Duration(it.Timeout))
+	} else {
+		ctx, cancel = context.WithCancel(hard)
 	}
 	defer cancel()
 	r := &running{item: it, claimRev: rev, offer: cl.offer, cancel: cancel}
