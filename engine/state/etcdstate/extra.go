@@ -21,8 +21,14 @@ type Extra struct {
 	// writer reserves one of etcd's operations per level for each).
 	Ops []clientv3.Op
 	// Bytes is about how many bytes Ops write (counted against
-	// Options.MaxTxnBytes).
+	// Options.MaxTxnBytes), or a bound of it.
 	Bytes int
+	// Ready, when set, says the caller is still building Ops: their
+	// number is final, their contents are not until Ready is closed. The
+	// writer reads len(Ops) as it builds the transaction, and the
+	// operations themselves only once Ready is closed, just before it
+	// sends it: the caller's encoding runs beside the writer's own.
+	Ready <-chan struct{}
 	// Done is called once, from the writer's goroutine (it must not
 	// block): with the transaction's revision and the responses of Ops,
 	// in order, once it committed; with nil responses when it committed

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -112,5 +113,37 @@ func TestApplyWithFailureCallsDone(t *testing.T) {
 	}
 	if err := st.ApplyWith(context.Background(), "ops", change); !errors.Is(err, state.ErrInvalidChange) {
 		t.Errorf("ApplyWith of a string = %v", err)
+	}
+}
+
+// TestApplyWithWaitsForReady: the caller may still be building its writes
+// (their number given) while the writer builds its own; what is sent is
+// what they are once Ready is closed, in the transaction of the change.
+func TestApplyWithWaitsForReady(t *testing.T) {
+	cli := rawClient(t)
+	st, u := mustEtcd(t, nil, etcdstate.Options{})
+	createRun(t, st, "r1", 10)
+	key := u.Key("x/late")
+	ops := make([]clientv3.Op, 1)
+	ready := make(chan struct{})
+	var got doneCall
+	x := &etcdstate.Extra{Ops: ops, Bytes: 64, Ready: ready, Done: recordDone(&got)}
+	go func() {
+		time.Sleep(100 * time.Millisecond) // the writer is there before
+		ops[0] = clientv3.OpPut(key, "built late")
+		close(ready)
+	}()
+	if err := st.ApplyWith(context.Background(), x, bigChanges(st, "r1", 10)...); err != nil {
+		t.Fatal(err)
+	}
+	if got.n != 1 || got.err != nil || len(got.resps) != 1 {
+		t.Fatalf("Done called %d times, with %d responses, err %v", got.n, len(got.resps), got.err)
+	}
+	resp, err := cli.Get(context.Background(), key)
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "built late" {
+		t.Fatalf("the write built before Ready: %v, %v", resp, err)
+	}
+	if resp.Kvs[0].ModRevision != got.rev {
+		t.Errorf("written at revision %d, the change at %d", resp.Kvs[0].ModRevision, got.rev)
 	}
 }

@@ -327,6 +327,9 @@ func (s *Store) request(t *txn) ([]clientv3.Cmp, []clientv3.Op, error) {
 	}
 	ops = nest(ops, len(cmps), t.extraOps, s.opts.MaxTxnOps)
 	for _, x := range t.extras {
+		if x.Ready != nil {
+			<-x.Ready
+		}
 		ops = append(ops, x.Ops...)
 	}
 	return cmps, ops, nil
