@@ -78,15 +78,15 @@ type offer struct {
 	cval []byte // the same in JSON, compact (OfferBatch)
 }
 
-// offerWire is an OfferBatch as the coordinator writes it: each item's
-// JSON is the one it would write unclaimed.
-type offerWire struct {
-	By        string            `json:"by"`
-	Graph     string            `json:"graph,omitempty"`
-	GraphFile string            `json:"graph_file,omitempty"`
-	Run       string            `json:"run,omitempty"`
-	WorkDir   string            `json:"work_dir,omitempty"`
-	Items     []json.RawMessage `json:"items"`
+// offerHead is an OfferBatch's shared fields as the coordinator writes
+// them; its items follow, each item's JSON the one it would write
+// unclaimed (offerBatch.value).
+type offerHead struct {
+	By        string `json:"by"`
+	Graph     string `json:"graph,omitempty"`
+	GraphFile string `json:"graph_file,omitempty"`
+	Run       string `json:"run,omitempty"`
+	WorkDir   string `json:"work_dir,omitempty"`
 }
 
 // offerPair is the run and agent (under one lease) of an offer: the
@@ -119,59 +119,107 @@ type offerGroup struct {
 
 // groupOffers builds the offer batches of reqs (each an offer): one nested
 // transaction per agent (and run), holding while the agent's registration
-// is under the lease the calls were offered for. The batch's key is set on
-// each call before the transaction goes (see runWork.handle: a batch
-// deleted with its agent's lease may be seen before the transaction's
-// answer).
+// is under the lease the calls were offered for.
 func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offerGroup) {
-	type acc struct {
-		g     offerGroup
-		la    *liveAgent
-		batch offerWire
-		size  int
+	for _, b := range d.planOffers(reqs) {
+		op, g := b.encode()
+		ops, groups = append(ops, op), append(groups, g)
 	}
-	var order []*acc
-	open := map[offerPair]*acc{}
+	return ops, groups
+}
+
+// offerBatch is an offer batch planned, not yet encoded.
+type offerBatch struct {
+	g     offerGroup
+	la    *liveAgent
+	h     offerHead
+	head  []byte   // h in JSON
+	items [][]byte // its items' JSON
+	size  int      // its offers' wreq sizes (maxOfferBytes)
+}
+
+// planOffers puts reqs in offer batches, one per agent (and run) until a
+// batch reaches maxOfferBytes, and sets each call's batch key: before the
+// transaction goes (see runWork.handle: a batch deleted with its agent's
+// lease may be seen before the transaction's answer). Encoding the
+// batches (encode) can follow on another goroutine.
+func (d *Dispatcher) planOffers(reqs []*wreq) []*offerBatch {
+	var order []*offerBatch
+	open := map[offerPair]*offerBatch{}
 	for _, r := range reqs {
 		o := r.offer
 		k := o.pair()
-		a := open[k]
-		if a != nil && a.size+r.size > maxOfferBytes && len(a.batch.Items) > 0 {
-			a = nil
+		b := open[k]
+		if b != nil && b.size+r.size > maxOfferBytes && len(b.items) > 0 {
+			b = nil
 		}
-		if a == nil {
+		it := o.it
+		h := offerHead{By: it.By, Graph: it.Graph, GraphFile: it.GraphFile, Run: it.Req.RunID, WorkDir: it.Req.WorkDir}
+		if b == nil {
 			id := fmt.Sprintf("%s.%d", strings.ReplaceAll(d.o.Name, "/", "_"), d.seq.Add(1))
-			it := o.it
-			a = &acc{la: o.la, batch: offerWire{By: it.By, Graph: it.Graph, GraphFile: it.GraphFile, Run: it.Req.RunID, WorkDir: it.Req.WorkDir}}
-			a.g.key = d.k.Offer(o.rw.run, o.la.name, id)
-			open[k] = a
-			order = append(order, a)
+			b = &offerBatch{la: o.la, h: h}
+			b.head, _ = json.Marshal(h)
+			b.g.key = d.k.Offer(o.rw.run, o.la.name, id)
+			open[k] = b
+			order = append(order, b)
 		}
 		o.rw.mu.Lock()
-		o.c.offerKey, o.c.claimRev = a.g.key, 0
+		o.c.offerKey, o.c.claimRev = b.g.key, 0
 		o.c.agent, o.c.agentKey, o.c.lease = o.la.name, o.la.key, o.la.lease
 		if o.c.sent.IsZero() {
 			o.c.sent = time.Now()
 		}
 		o.rw.mu.Unlock()
-		it, w := o.it, a.batch
-		if it.By == w.By && it.Graph == w.Graph && it.GraphFile == w.GraphFile && it.Req.RunID == w.Run && it.Req.WorkDir == w.WorkDir {
-			a.batch.Items = append(a.batch.Items, o.cval)
+		if h == b.h {
+			b.items = append(b.items, o.cval)
 		} else {
 			val, _ := json.Marshal(it)
-			a.batch.Items = append(a.batch.Items, val)
+			b.items = append(b.items, val)
 		}
-		a.size += r.size
-		a.g.offers = append(a.g.offers, r)
+		b.size += r.size
+		b.g.offers = append(b.g.offers, r)
 	}
-	for _, a := range order {
-		js, _ := json.Marshal(a.batch)
-		val := packValue(js)
-		ops = append(ops, clientv3.OpTxn(
-			[]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(a.la.key), "=", a.la.lease)},
-			[]clientv3.Op{clientv3.OpPut(a.g.key, string(val), clientv3.WithLease(a.la.lease))}, nil))
-		a.g.size = len(a.la.key) + len(a.g.key) + len(val) + offerTxnCost
-		groups = append(groups, a.g)
+	return order
+}
+
+// jsonSize is the length of b's value before it is packed: at least what
+// encode sends.
+func (b *offerBatch) jsonSize() int {
+	n := len(b.head) + len(`,"items":[]`) + max(len(b.items)-1, 0)
+	for _, it := range b.items {
+		n += len(it)
 	}
-	return ops, groups
+	return n
+}
+
+// bound is at least what b's nested transaction sends (offerGroup.size).
+func (b *offerBatch) bound() int {
+	return len(b.la.key) + len(b.g.key) + b.jsonSize() + offerTxnCost
+}
+
+// value is b's OfferBatch in JSON: its head, then its items, each as it
+// is (compact JSON from json.Marshal: not parsed again).
+func (b *offerBatch) value() []byte {
+	js := make([]byte, 0, b.jsonSize())
+	js = append(js, b.head[:len(b.head)-1]...) // the head without its "}"
+	js = append(js, `,"items":[`...)
+	for i, it := range b.items {
+		if i > 0 {
+			js = append(js, ',')
+		}
+		js = append(js, it...)
+	}
+	return append(js, "]}"...)
+}
+
+// encode returns b's nested transaction, its value packed, and its group
+// with the bytes it sends.
+func (b *offerBatch) encode() (clientv3.Op, offerGroup) {
+	val := packValue(b.value())
+	op := clientv3.OpTxn(
+		[]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(b.la.key), "=", b.la.lease)},
+		[]clientv3.Op{clientv3.OpPut(b.g.key, string(val), clientv3.WithLease(b.la.lease))}, nil)
+	g := b.g
+	g.size = len(b.la.key) + len(g.key) + len(val) + offerTxnCost
+	return op, g
 }

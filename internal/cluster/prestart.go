@@ -102,20 +102,35 @@ func (d *Dispatcher) Prestart(reqs []step.Request, timeouts []time.Duration) (an
 	if len(offers) == 0 {
 		return nil, nil
 	}
-	ops, groups := d.groupOffers(offers)
-	// What the state's transaction counts is what is sent: the offer
-	// batches as stored (packed), under the bound taken on their JSON.
-	sent := 0
-	for _, g := range groups {
-		sent += g.size
-	}
+	// The batches are planned here (their keys set on the calls); their
+	// values are encoded and packed on another goroutine while the state
+	// builds its own writes (etcdstate.Extra.Ready). The state counts
+	// their bytes before they are packed: a bound of what is sent.
+	batches := d.planOffers(offers)
 	// Clean-up waiting for a transaction goes in this one.
 	rides := d.w.takeLazy(most)
+	n, sent := len(batches), 0
+	for _, b := range batches {
+		sent += b.bound()
+	}
 	for _, r := range rides {
-		ops = append(ops, r.ops...)
+		n += len(r.ops)
 		sent += r.size
 	}
-	return &etcdstate.Extra{Ops: ops, Bytes: sent, Done: func(rev int64, resps []*etcdserverpb.ResponseOp, err error) {
+	ops := make([]clientv3.Op, len(batches), n)
+	for _, r := range rides {
+		ops = append(ops, r.ops...)
+	}
+	groups := make([]offerGroup, len(batches))
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		for i, b := range batches {
+			ops[i], groups[i] = b.encode()
+		}
+	}()
+	return &etcdstate.Extra{Ops: ops, Bytes: sent, Ready: ready, Done: func(rev int64, resps []*etcdserverpb.ResponseOp, err error) {
+		<-ready // encoding takes a fraction of a millisecond, and never waits
 		if err != nil {
 			d.w.requeue(rides)
 		}
