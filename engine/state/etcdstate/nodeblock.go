@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/reprise-si/reprise/internal/zblob"
 )
 
 // The node records one transaction writes for a run go in one key, a node
@@ -25,8 +27,26 @@ import (
 //
 // A block is nodeBlockMagic and then, for each node, the length of its id
 // (uvarint), the id, the length of its record (uvarint) and the record
-// (state.EncodeNode; empty: removed).
-const nodeBlockMagic = 0x01
+// (state.EncodeNode; empty: removed). A part that compresses well (a
+// level's hundred records take about a fifth) is stored compressed, as
+// journal blocks are (block.go): nodeZBlockMagic and then the zstd frame
+// (internal/zblob) of the plain part. The writer cuts the parts plain, as
+// earlier versions did, and packs each one: the part limit (ChunkSize) and
+// the transaction's accounting (nodetxn.go) are on the plain bytes, never
+// fewer than the stored ones. Every reader opens a value through
+// splitNodeBlock, which takes both forms: a plain block written by an
+// earlier version reads as it is.
+const (
+	nodeBlockMagic  = 0x01
+	nodeZBlockMagic = 0x02
+)
+
+// maxNodePart bounds the plain value of a compressed node block part. A
+// part holds at most ChunkSize bytes, or a single record bigger than that:
+// the writer stores a part over the bound plain, and a compressed value
+// that says or turns out larger is damaged, refused before its bytes are
+// allocated.
+const maxNodePart = 2 * ChunkSize
 
 // nodeBlockOverhead is the most a node adds to a block besides its id and
 // record: their two lengths.
@@ -40,12 +60,59 @@ func appendNodeRecord(dst []byte, id string, stored []byte) []byte {
 	return append(dst, stored...)
 }
 
+// nodeBlockValue returns the value of a node block part whose plain value
+// is plain (nodeBlockMagic and records): compressed when that saves
+// (zblob.Pack declines values under 512 bytes, and those it would not make
+// an eighth smaller), else plain itself. It is never longer than plain.
+func nodeBlockValue(plain []byte) []byte {
+	if len(plain) > maxNodePart {
+		return plain
+	}
+	z, ok := zblob.Pack(append(make([]byte, 0, len(plain)/4+16), nodeZBlockMagic), plain)
+	if !ok || len(z) >= len(plain) {
+		return plain
+	}
+	return z
+}
+
 var errBadNodeBlock = errors.New("bad length or id")
 
+// nodePackedError is a compressed node block that does not decompress
+// within maxNodePart, or does not hold a plain block: a damaged block,
+// errBadNodeBlock for errors.Is.
+type nodePackedError struct{ err error }
+
+func (e *nodePackedError) Error() string        { return "compressed: " + e.err.Error() }
+func (e *nodePackedError) Unwrap() error        { return e.err }
+func (e *nodePackedError) Is(target error) bool { return target == errBadNodeBlock }
+
+// openNodeBlock returns a node block key's value plain: v itself, or what
+// a compressed v holds, which must be a plain block (not compressed again).
+// It allocates at most maxNodePart bytes, whatever v says.
+func openNodeBlock(v []byte) ([]byte, error) {
+	if len(v) == 0 || v[0] != nodeZBlockMagic {
+		return v, nil
+	}
+	plain, err := zblob.Unpack(v[1:], maxNodePart)
+	if err != nil {
+		return nil, &nodePackedError{err}
+	}
+	if len(plain) == 0 || plain[0] != nodeBlockMagic {
+		return nil, &nodePackedError{errors.New("not a plain node block")}
+	}
+	return plain, nil
+}
+
 // splitNodeBlock calls fn with each node id and record a block holds, in
-// order; a value that is not a whole block gives errBadNodeBlock (fn may
-// have been called for the nodes before the damage).
+// order, plain or compressed (the records fn gets are slices of the plain
+// value). A value that is not a whole block gives errBadNodeBlock (fn may
+// have been called for the nodes before the damage); a damaged compressed
+// one, an error that is errBadNodeBlock for errors.Is, before any node.
 func splitNodeBlock(v []byte, fn func(id string, stored []byte)) error {
+	v, err := openNodeBlock(v)
+	if err != nil {
+		return err
+	}
 	if len(v) == 0 || v[0] != nodeBlockMagic {
 		return errBadNodeBlock
 	}

@@ -177,8 +177,9 @@ func (t *txn) addNodes(st *staged) {
 
 // appendNodeOps appends t's writes of node records to ops: a run's in
 // one block named by its last entry when t appends entries to it (parts
-// of at most about ChunkSize), else under each node's own key; then the
-// deletes of the blocks they make obsolete.
+// of at most about ChunkSize plain, each then compressed when that saves:
+// the cut and cost's count are on the plain bytes), else under each
+// node's own key; then the deletes of the blocks they make obsolete.
 func (t *txn) appendNodeOps(k keys, ops []clientv3.Op) []clientv3.Op {
 	for _, id := range t.touched {
 		rn := t.nodes[id]
@@ -196,7 +197,7 @@ func (t *txn) appendNodeOps(k keys, ops []clientv3.Op) []clientv3.Op {
 			var part nodePart
 			flush := func() {
 				part.key = k.nblk(id, seq, len(rn.parts))
-				ops = append(ops, clientv3.OpPut(part.key, string(val)))
+				ops = append(ops, clientv3.OpPut(part.key, string(nodeBlockValue(val))))
 				rn.parts = append(rn.parts, part)
 				val, part = []byte{nodeBlockMagic}, nodePart{}
 			}

@@ -12,10 +12,18 @@ import (
 // writes appendNodeOps makes of them, whatever the mix: changes with and
 // without journal entries (own keys, then a block once an entry comes),
 // a node written twice, records big enough to split the block in parts,
-// blocks of the index superseded whole (deleted) or in part (kept).
+// blocks of the index superseded whole (deleted) or in part (kept). The
+// parts are cut on their plain bytes and sent compressed when that saves,
+// never longer.
 func TestNodeCostBoundsOps(t *testing.T) {
 	s := &Store{k: keys{root: "/p/"}}
 	rng := rand.New(rand.NewPCG(1, 2))
+	packedParts := 0
+	defer func() {
+		if packedParts == 0 {
+			t.Error("no part was stored compressed")
+		}
+	}()
 	for trial := 0; trial < 300; trial++ {
 		idx := &nodeIndex{where: map[string]string{}, live: map[string]int{}}
 		for i := 0; i < 30; i++ { // 30 nodes in 10 blocks of 3
@@ -46,14 +54,23 @@ func TestNodeCostBoundsOps(t *testing.T) {
 		}
 		rn := tx.nodes["r"]
 		ops := tx.appendNodeOps(s.k, nil)
-		bytes, dels := 0, map[string]bool{}
+		bytes, dels, packed := 0, map[string]bool{}, 0
 		for _, o := range ops {
 			switch {
 			case o.IsPut():
 				bytes += len(o.KeyBytes()) + len(o.ValueBytes()) + opCost
-				if len(rn.parts) > 0 && len(o.ValueBytes()) > ChunkSize {
-					if n := blockRecords(t, o.ValueBytes()); n > 1 {
-						t.Fatalf("trial %d: a part of %d bytes holds %d records", trial, len(o.ValueBytes()), n)
+				if len(rn.parts) > 0 && strings.Contains(string(o.KeyBytes()), "/nblk/") {
+					// The cut is on the plain part; what is sent is
+					// never longer.
+					plain, err := openNodeBlock(o.ValueBytes())
+					if err != nil || len(plain) < len(o.ValueBytes()) {
+						t.Fatalf("trial %d: a part of %d bytes: %d plain, %v", trial, len(o.ValueBytes()), len(plain), err)
+					}
+					if n := blockRecords(t, o.ValueBytes()); n > 1 && len(plain) > ChunkSize {
+						t.Fatalf("trial %d: a part of %d bytes plain holds %d records", trial, len(plain), n)
+					}
+					if o.ValueBytes()[0] == nodeZBlockMagic {
+						packed++
 					}
 				}
 			case o.IsDelete():
@@ -61,6 +78,7 @@ func TestNodeCostBoundsOps(t *testing.T) {
 				dels[string(o.KeyBytes())] = true
 			}
 		}
+		packedParts += packed
 		wantOps, wantBytes := rn.cost(rn.sums, len(tx.entries["r"]) > 0)
 		if len(ops) > tx.nodeOps || tx.nodeOps != wantOps || bytes > wantBytes {
 			t.Fatalf("trial %d: %d operations and %d bytes, counted %d (%d) and %d", trial, len(ops), bytes, tx.nodeOps, wantOps, wantBytes)
