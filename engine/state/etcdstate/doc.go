@@ -14,7 +14,9 @@
 //	/P/runs/rec/<run>                      Run, JSON
 //	/P/runs/head/<run>                     journal head: seq (8 bytes BE) + hash (32 bytes)
 //	/P/runs/nblk/<run>/<seq, 16 hex>[-<i>] the node records one transaction wrote (node block),
-//	                                       named by the run's last entry it appended
+//	                                       named by the run's last entry it appended;
+//	                                       zstd-compressed when that saves (nodeblock.go: 0x02,
+//	                                       frame; else plain: 0x01, records)
 //	/P/runs/nodes/<run>/<node>             NodeRecord, binary (state.EncodeNode); empty: removed
 //	/P/runs/roster/<run>/<i>               ids of the nodes created plain pending, without a key yet
 //	/P/runs/journal/<run>/<seq, 16 hex>    Entry, the sealed JSON (state.SealEntry), or a block of
@@ -56,7 +58,12 @@
 // they give the records the file gives. A block is deleted by the
 // transaction that supersedes the last record it held current (the
 // writer's node index, nodeindex.go), so that a run keeps about one record
-// per node.
+// per node. A part of a node block is cut on its plain bytes (at most
+// ChunkSize, or one bigger record) and stored as 0x02 and the zstd frame
+// of its plain value when that saves (a level's hundred records take about
+// a fifth); a plain block, as earlier versions wrote every block, reads as
+// it is, and a compressed one that does not decompress, says more than
+// twice ChunkSize or holds no plain block gives *state.CorruptError.
 //
 // # Writes
 //

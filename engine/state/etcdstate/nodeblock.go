@@ -32,8 +32,8 @@ import (
 // journal blocks are (block.go): nodeZBlockMagic and then the zstd frame
 // (internal/zblob) of the plain part. The writer cuts the parts plain, as
 // earlier versions did, and packs each one: the part limit (ChunkSize) and
-// the transaction's accounting (nodetxn.go) are on the plain bytes, never
-// fewer than the stored ones. Every reader opens a value through
+// the transaction's accounting (nodetxn.go) count the plain bytes, never
+// fewer than those sent. Every reader opens a value through
 // splitNodeBlock, which takes both forms: a plain block written by an
 // earlier version reads as it is.
 const (
@@ -82,13 +82,14 @@ var errBadNodeBlock = errors.New("bad length or id")
 // errBadNodeBlock for errors.Is.
 type nodePackedError struct{ err error }
 
-func (e *nodePackedError) Error() string        { return "compressed: " + e.err.Error() }
+func (e *nodePackedError) Error() string        { return e.err.Error() }
 func (e *nodePackedError) Unwrap() error        { return e.err }
 func (e *nodePackedError) Is(target error) bool { return target == errBadNodeBlock }
 
 // openNodeBlock returns a node block key's value plain: v itself, or what
 // a compressed v holds, which must be a plain block (not compressed again).
-// It allocates at most maxNodePart bytes, whatever v says.
+// The plain value is at most maxNodePart bytes: a frame that says more is
+// refused before they are allocated (zblob.Unpack).
 func openNodeBlock(v []byte) ([]byte, error) {
 	if len(v) == 0 || v[0] != nodeZBlockMagic {
 		return v, nil
@@ -98,7 +99,7 @@ func openNodeBlock(v []byte) ([]byte, error) {
 		return nil, &nodePackedError{err}
 	}
 	if len(plain) == 0 || plain[0] != nodeBlockMagic {
-		return nil, &nodePackedError{errors.New("not a plain node block")}
+		return nil, &nodePackedError{errors.New("compressed value: not a plain node block")}
 	}
 	return plain, nil
 }
