@@ -8,3 +8,6 @@ func (s *Store) Landed(id string, seq uint64, hash string) (bool, error) {
 		after: map[string]*runHead{id: {seq: seq, hash: hash}}}
 	return s.landed(nil, t, map[string]*runHead{id: {seq: seq}})
 }
+
+// MaxNodePart bounds the plain value of a compressed node block part.
+const MaxNodePart = maxNodePart
