@@ -293,11 +293,25 @@ func (t *txn) request(k keys) ([]clientv3.Cmp, []clientv3.Op, error) {
 	for _, o := range t.ops {
 		ops = append(ops, clientv3.OpPut(o.key, string(o.val)))
 	}
+	// The journal blocks are packed on another goroutine while the node
+	// blocks are cut and packed here: a level's two are of a size, and
+	// the transaction waits for both.
+	journals := make([][]byte, len(t.touched))
+	packed := make(chan struct{})
+	go func() {
+		defer close(packed)
+		for i, id := range t.touched {
+			if es := t.entries[id]; len(es) > 0 {
+				journals[i] = journalValue(es, t.eBytes[id])
+			}
+		}
+	}()
 	ops = t.appendNodeOps(k, ops)
-	for _, id := range t.touched {
+	<-packed
+	for i, id := range t.touched {
 		h := t.after[id]
-		if es := t.entries[id]; len(es) > 0 {
-			ops = append(ops, clientv3.OpPut(k.entry(id, h.seq), string(journalValue(es, t.eBytes[id]))))
+		if journals[i] != nil {
+			ops = append(ops, clientv3.OpPut(k.entry(id, h.seq), string(journals[i])))
 		}
 		if t.heads[id] {
 			ops = append(ops, clientv3.OpPut(k.head(id), string(state.EncodeHead(h.seq, h.hash))))
