@@ -189,34 +189,7 @@ func TestNodeBlockCompressedDamage(t *testing.T) {
 		t.Fatal("zeros do not compress")
 	}
 	notBlock, _ := zblob.Pack([]byte{0x02}, bytes.Repeat([]byte("x"), 1000))
-	tests := []struct {
-		name   string
-		tamper func(v []byte) []byte
-	}{
-		{"byte flipped", func(v []byte) []byte {
-			v = bytes.Clone(v)
-			v[len(v)/2] ^= 0x5a
-			return v
-		}},
-		{"last byte flipped", func(v []byte) []byte {
-			v = bytes.Clone(v)
-			v[len(v)-1] ^= 0x01
-			return v
-		}},
-		{"frame header flipped", func(v []byte) []byte {
-			v = bytes.Clone(v)
-			v[2] ^= 0xff
-			return v
-		}},
-		{"cut short", func(v []byte) []byte { return v[:len(v)*2/3] }},
-		{"marker alone", func([]byte) []byte { return []byte{0x02} }},
-		{"over the bound", func([]byte) []byte { return huge }},
-		{"compressed twice", func(v []byte) []byte {
-			z, _ := zblob.Pack([]byte{0x02}, bytes.Repeat(v, 2))
-			return z
-		}},
-		{"not a block", func([]byte) []byte { return notBlock }},
-	}
+	tests := append(packedDamages(0x02, huge), packedDamage{"not a block", func([]byte) []byte { return notBlock }})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st, u := mustEtcd(t, nil, etcdstate.Options{})

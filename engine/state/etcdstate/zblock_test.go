@@ -207,33 +207,7 @@ func TestJournalCompressedDamage(t *testing.T) {
 	if !ok {
 		t.Fatal("17 MiB of zeros do not compress")
 	}
-	tests := []struct {
-		name   string
-		tamper func(v []byte) []byte
-	}{
-		{"byte flipped", func(v []byte) []byte {
-			v = bytes.Clone(v)
-			v[len(v)/2] ^= 0x5a
-			return v
-		}},
-		{"last byte flipped", func(v []byte) []byte {
-			v = bytes.Clone(v)
-			v[len(v)-1] ^= 0x01
-			return v
-		}},
-		{"frame header flipped", func(v []byte) []byte {
-			v = bytes.Clone(v)
-			v[2] ^= 0xff
-			return v
-		}},
-		{"cut short", func(v []byte) []byte { return v[:len(v)*2/3] }},
-		{"marker alone", func([]byte) []byte { return []byte{0x01} }},
-		{"over the bound", func([]byte) []byte { return huge }},
-		{"compressed twice", func(v []byte) []byte {
-			z, _ := zblob.Pack([]byte{0x01}, bytes.Repeat(v, 2))
-			return z
-		}},
-	}
+	tests := packedDamages(0x01, huge)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st, u := mustEtcd(t, nil, etcdstate.Options{})
@@ -306,5 +280,42 @@ func TestJournalCompressedCopy(t *testing.T) {
 	}
 	if packed == 0 || plain != 0 {
 		t.Errorf("the copy's journal: %d compressed blocks, %d plain", packed, plain)
+	}
+}
+
+// packedDamage is one way to damage a compressed value (a marker byte,
+// then a zstd frame).
+type packedDamage struct {
+	name   string
+	tamper func(v []byte) []byte
+}
+
+// packedDamages are the damages every compressed value of the store must
+// be refused for: marker is the first byte of its compressed form, huge a
+// value of that form over its bound.
+func packedDamages(marker byte, huge []byte) []packedDamage {
+	return []packedDamage{
+		{"byte flipped", func(v []byte) []byte {
+			v = bytes.Clone(v)
+			v[len(v)/2] ^= 0x5a
+			return v
+		}},
+		{"last byte flipped", func(v []byte) []byte {
+			v = bytes.Clone(v)
+			v[len(v)-1] ^= 0x01
+			return v
+		}},
+		{"frame header flipped", func(v []byte) []byte {
+			v = bytes.Clone(v)
+			v[2] ^= 0xff
+			return v
+		}},
+		{"cut short", func(v []byte) []byte { return v[:len(v)*2/3] }},
+		{"marker alone", func([]byte) []byte { return []byte{marker} }},
+		{"over the bound", func([]byte) []byte { return huge }},
+		{"compressed twice", func(v []byte) []byte {
+			z, _ := zblob.Pack([]byte{marker}, bytes.Repeat(v, 2))
+			return z
+		}},
 	}
 }
