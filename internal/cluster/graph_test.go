@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/reprise-si/reprise/graphs"
@@ -17,16 +18,27 @@ import (
 // TestGraphCacheFetchesOnce: steps of a new graph claimed at once by an
 // agent fetch and parse the graph once, not once each (every get returns
 // the same parsed graph); a graph not published is an error, and is tried
-// again by the next get once it is.
+// again by the next get once it is. The parsed graphs are kept for the
+// whole process (parsedGraphs): the graph is one no other test, nor an
+// earlier run of this one (go test -count=N), has parsed.
 func TestGraphCacheFetchesOnce(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	cli := c.Client(t)
 	k := NewKeys("gcache")
-	g := graphOf(t, 2000)
+	g := graphNamed(t, fmt.Sprintf("gcache-%d", graphSeq.Add(1)), 2000)
+	var parses atomic.Int32
+	setHooks(t, nil, func(h string) {
+		if h == g.Hash() {
+			parses.Add(1)
+		}
+	})
 	gc := &graphCache{cli: cli, k: k}
 	ctx := context.Background()
 	if _, err := gc.get(ctx, g.Hash(), g.File); err == nil || !strings.Contains(err.Error(), "not published") {
 		t.Fatalf("unpublished graph: %v", err)
+	}
+	if n := parses.Load(); n != 0 {
+		t.Fatalf("parsed %d times before it was published", n)
 	}
 	if err := publishGraph(ctx, cli, k, g, g.Hash()); err != nil {
 		t.Fatal(err)
@@ -52,6 +64,9 @@ func TestGraphCacheFetchesOnce(t *testing.T) {
 	}
 	if len(got[0].Nodes) != 2000 {
 		t.Fatalf("nodes: %d", len(got[0].Nodes))
+	}
+	if n := parses.Load(); n != 1 {
+		t.Fatalf("fetched and parsed %d times, want once", n)
 	}
 }
 
@@ -112,11 +127,22 @@ func TestGraphPublishedCompressed(t *testing.T) {
 	}
 }
 
+// graphSeq numbers the graphs of graphNamed that must be new to this
+// process.
+var graphSeq atomic.Int64
+
 // graphOf parses a graph of n independent noop nodes.
 func graphOf(t *testing.T, n int) *graphs.Graph {
 	t.Helper()
+	return graphNamed(t, "g", n)
+}
+
+// graphNamed parses a graph named name of n independent noop nodes (its
+// hash is its source's: graphs of different names have different hashes).
+func graphNamed(t *testing.T, name string, n int) *graphs.Graph {
+	t.Helper()
 	var b strings.Builder
-	b.WriteString("version: 1\nname: g\nnodes:\n")
+	b.WriteString("version: 1\nname: " + name + "\nnodes:\n")
 	for i := range n {
 		fmt.Fprintf(&b, "  - {id: n%d, kind: application, plugin: noop}\n", i)
 	}
