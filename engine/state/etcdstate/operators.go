@@ -3,6 +3,7 @@ package etcdstate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -10,8 +11,40 @@ import (
 	"github.com/reprise-si/reprise/engine/state"
 )
 
+// ErrOperatorsChanged is returned by a conditional change of the operators
+// (PutOperatorIf, DeleteOperatorIf) when they changed after the read it is
+// conditional on: nothing was written; read them again and decide again.
+var ErrOperatorsChanged = errors.New("the operators changed since they were read")
+
+// operatorsRev is the operators' guard key, ROOT/operators-rev (outside
+// ROOT/operators/, so that reading the operators never meets it): every
+// change of the operators puts it in the transaction that makes the
+// change, so that its ModRevision is the revision of the last change
+// (0 while none was made since this key exists). A conditional change
+// compares it with the revision its read was made at: etcd's compares do
+// not see a key deleted under a prefix, this one key does.
+func (k keys) operatorsRev() string { return k.root + "operators-rev" }
+
+// unchangedSince is the compare that holds while no change of the
+// operators was made after revision rev.
+func (s *Store) unchangedSince(rev int64) clientv3.Cmp {
+	return clientv3.Compare(clientv3.ModRevision(s.k.operatorsRev()), "<", rev+1)
+}
+
 // PutOperator stores op, replacing an operator of the same name.
 func (s *Store) PutOperator(op state.Operator) error {
+	return s.putOperator(op, nil)
+}
+
+// PutOperatorIf stores op, as PutOperator, only if the operators have not
+// changed since revision rev (OperatorsAt): else it writes nothing and
+// fails with ErrOperatorsChanged. The check and the write are one etcd
+// transaction.
+func (s *Store) PutOperatorIf(op state.Operator, rev int64) error {
+	return s.putOperator(op, []clientv3.Cmp{s.unchangedSince(rev)})
+}
+
+func (s *Store) putOperator(op state.Operator, cmps []clientv3.Cmp) error {
 	if s.opts.ReadOnly {
 		return state.ErrReadOnly
 	}
@@ -23,32 +56,75 @@ func (s *Store) PutOperator(op state.Operator) error {
 		return fmt.Errorf("operator %q: %w", op.Name, err)
 	}
 	return s.read(func(ctx context.Context) error {
-		_, err := s.cli.Put(ctx, s.k.operator(op.Name), string(v))
-		return err
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(
+			clientv3.OpPut(s.k.operator(op.Name), string(v)),
+			clientv3.OpPut(s.k.operatorsRev(), ""),
+		).Commit()
+		if err != nil {
+			return err
+		}
+		if !resp.Succeeded {
+			return fmt.Errorf("operator %q: %w", op.Name, ErrOperatorsChanged)
+		}
+		return nil
 	})
 }
 
 // DeleteOperator removes the operator name, or fails with
 // state.ErrOperatorNotFound.
 func (s *Store) DeleteOperator(name string) error {
+	return s.deleteOperator(name, -1)
+}
+
+// DeleteOperatorIf removes the operator name, as DeleteOperator, only if
+// the operators have not changed since revision rev (OperatorsAt): else it
+// writes nothing and fails with ErrOperatorsChanged. The check and the
+// write are one etcd transaction.
+func (s *Store) DeleteOperatorIf(name string, rev int64) error {
+	return s.deleteOperator(name, rev)
+}
+
+// deleteOperator removes name, only if nothing changed the operators after
+// rev when rev >= 0.
+func (s *Store) deleteOperator(name string, rev int64) error {
 	if s.opts.ReadOnly {
 		return state.ErrReadOnly
 	}
+	key := s.k.operator(name)
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.Version(key), ">", 0)}
+	if rev >= 0 {
+		cmps = append(cmps, s.unchangedSince(rev))
+	}
 	return s.read(func(ctx context.Context) error {
-		resp, err := s.cli.Delete(ctx, s.k.operator(name))
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(
+			clientv3.OpDelete(key),
+			clientv3.OpPut(s.k.operatorsRev(), ""),
+		).Else(clientv3.OpGet(s.k.operatorsRev())).Commit()
 		if err != nil {
 			return err
 		}
-		if resp.Deleted == 0 {
-			return fmt.Errorf("operator %q: %w", name, state.ErrOperatorNotFound)
+		if resp.Succeeded {
+			return nil
 		}
-		return nil
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; rev >= 0 && len(kvs) > 0 && kvs[0].ModRevision > rev {
+			return fmt.Errorf("operator %q: %w", name, ErrOperatorsChanged)
+		}
+		return fmt.Errorf("operator %q: %w", name, state.ErrOperatorNotFound)
 	})
 }
 
 // Operators returns every operator, by name.
 func (s *Store) Operators() ([]state.Operator, error) {
+	ops, _, err := s.OperatorsAt()
+	return ops, err
+}
+
+// OperatorsAt returns every operator, by name, and the revision of etcd
+// they were read at: PutOperatorIf and DeleteOperatorIf with it write only
+// if no change of the operators was made since.
+func (s *Store) OperatorsAt() ([]state.Operator, int64, error) {
 	var out []state.Operator
+	var rev int64
 	err := s.read(func(ctx context.Context) error {
 		resp, err := s.cli.Get(ctx, s.k.operators(), clientv3.WithPrefix())
 		if err != nil {
@@ -62,7 +138,8 @@ func (s *Store) Operators() ([]state.Operator, error) {
 			}
 			out = append(out, op)
 		}
+		rev = resp.Header.Revision
 		return nil
 	})
-	return out, err
+	return out, rev, err
 }
