@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/state/etcdstate"
 	"github.com/reprise-si/reprise/internal/auth"
 	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/etcdconn"
@@ -58,44 +60,116 @@ func commandTarget(cmd cluster.Command) string {
 	return fmt.Sprintf("%s node %q of run %s", cmd.Op, cmd.Node, cmd.Run)
 }
 
-// authorizeOperators decides whether this process may change the
-// operators kept at statePath (st is open on it): change names the change
-// for messages (`operators add "bob"`), after is the operators the change
-// leaves. It returns the admin who makes the change, "" when no token is
-// needed:
+// operatorsChecked, when set (by tests only), is called with the change
+// between its check and its write to etcd (changeOperators).
+var operatorsChecked func(change string)
+
+// operatorsAttempts is how many times changeOperators reads, checks and
+// writes a change before it gives up because the operators keep changing.
+const operatorsAttempts = 5
+
+// operatorWriter writes a change of the operators.
+type operatorWriter interface {
+	PutOperator(state.Operator) error
+	DeleteOperator(name string) error
+}
+
+// casOperators keeps operators whose changes may be conditional on a read:
+// etcd's (etcdstate.Store).
+type casOperators interface {
+	OperatorsAt() ([]state.Operator, int64, error)
+	PutOperatorIf(op state.Operator, rev int64) error
+	DeleteOperatorIf(name string, rev int64) error
+}
+
+// casWriter writes to st only if the operators have not changed since
+// revision rev, else fails with etcdstate.ErrOperatorsChanged.
+type casWriter struct {
+	st  casOperators
+	rev int64
+}
+
+func (w casWriter) PutOperator(op state.Operator) error { return w.st.PutOperatorIf(op, w.rev) }
+func (w casWriter) DeleteOperator(name string) error    { return w.st.DeleteOperatorIf(name, w.rev) }
+
+// changeOperators decides whether this process may change the operators
+// kept at statePath (st is open on it) and makes the change: change names
+// it for messages (`operators add "bob"`), after is the operators it
+// leaves, write makes it through w, knowing who makes it (by). It returns
+// by, the admin who makes the change, "" when no token is needed:
 //
 //   - a state file is this machine's (0600): whoever may open it manages
-//     its operators, as they may read it;
+//     its operators, as they may read it; write goes straight to it;
 //   - on an etcd state with no operators, the first one is added without
 //     a token (bootstrap): whoever reaches etcd before anyone may;
 //   - on an etcd state that has operators, the change needs the token
-//     (REPRISE_TOKEN, REPRISE_TOKEN_FILE) of an operator whose role is
-//     admin, and may not leave operators with no admin among them (nobody
-//     could manage them after).
+//     (token: REPRISE_TOKEN, REPRISE_TOKEN_FILE) of an operator whose role
+//     is admin, and may not leave operators with no admin among them
+//     (nobody could manage them after).
+//
+// On etcd the decision and the write are a compare-and-swap: the
+// operators are read with the revision they were read at, the decision is
+// made on them, and the write is one transaction that fails if any change
+// of the operators was made since (etcdstate.PutOperatorIf). Then they are
+// read and the change decided again (operatorsAttempts times at most): of
+// two admins revoking each other at once, the second is refused (its token
+// is revoked); of two changes that each leave an admin but not both, the
+// second is refused (no admin left); of two first operators added at once,
+// the second needs an admin's token.
 //
 // A refusal exits 1 and says why; a token file that cannot be read is a
-// usage error (exit 2). The check and the write are two requests to etcd:
-// an admin revoked in between still makes this one change.
-func authorizeOperators(statePath string, st operatorStore, change string, after func([]state.Operator) []state.Operator) (string, error) {
+// usage error (exit 2).
+func changeOperators(statePath string, st operatorStore, token func() (string, error), change string,
+	after func([]state.Operator) []state.Operator, write func(by string, w operatorWriter) error) (string, error) {
 	if !etcdconn.IsURL(statePath) {
-		return "", nil
+		return "", write("", st)
 	}
-	ops, err := st.Operators()
-	if err != nil {
-		return "", fmt.Errorf("%s: read the operators: %w", change, err)
+	cas, ok := st.(casOperators)
+	if !ok {
+		return "", fmt.Errorf("%s: %s: no conditional write to its operators", change, statePath)
 	}
+	for n := 1; ; n++ {
+		ops, rev, err := cas.OperatorsAt()
+		if err != nil {
+			return "", fmt.Errorf("%s: read the operators: %w", change, err)
+		}
+		by, err := authorizeOperators(ops, token, change, after)
+		if err != nil {
+			return "", err
+		}
+		if operatorsChecked != nil {
+			operatorsChecked(change)
+		}
+		err = write(by, casWriter{st: cas, rev: rev})
+		if err == nil {
+			return by, nil
+		}
+		if !errors.Is(err, etcdstate.ErrOperatorsChanged) {
+			return "", err
+		}
+		if n == operatorsAttempts {
+			return "", fmt.Errorf("%s: the operators changed each time it was checked (%d times): nothing written, try again", change, n)
+		}
+	}
+}
+
+// authorizeOperators decides whether a change of the operators ops of an
+// etcd state may be made (changeOperators says by whom): after is the
+// operators the change leaves. It returns the admin who makes the change,
+// "" when ops is empty (the first operator needs no token).
+func authorizeOperators(ops []state.Operator, token func() (string, error), change string, after func([]state.Operator) []state.Operator) (string, error) {
 	if len(ops) == 0 {
 		return "", nil
 	}
-	token, err := operatorToken()
+	tok, err := token()
 	if err != nil {
 		return "", withCode(exitUsage, err)
 	}
-	if token == "" {
+	if tok == "" {
 		return "", fmt.Errorf("%s: refused: this state has operators: changing them through etcd needs an admin's token (REPRISE_TOKEN or REPRISE_TOKEN_FILE)", change)
 	}
 	checker := &auth.Checker{Operators: func() ([]state.Operator, error) { return ops, nil }}
-	op, err := checker.Check(token)
+	op, err := checker.Check(tok)
 	if err != nil {
 		return "", fmt.Errorf("%s: refused: token: %w", change, err)
 	}

@@ -72,6 +72,17 @@ type operatorsOptions struct {
 	// Role is the operator's role (add): viewer, operator, approver or
 	// admin.
 	Role string
+	// token returns the token that authorizes a change on etcd; nil:
+	// operatorToken (REPRISE_TOKEN, REPRISE_TOKEN_FILE). Tests set it.
+	token func() (string, error)
+}
+
+// tokenFunc returns how opts reads the operator's token.
+func (opts operatorsOptions) tokenFunc() func() (string, error) {
+	if opts.token != nil {
+		return opts.token
+	}
+	return operatorToken
 }
 
 // runOperatorsAdd adds operator opts.Name with opts.Role (or gives them a
@@ -79,7 +90,7 @@ type operatorsOptions struct {
 // control socket of the process that holds it, and returns the operator
 // and the token, which nothing keeps. A bad role or name is a usage error.
 // On an etcd state that has operators, it needs an admin's token
-// (authorizeOperators), and the operator records that admin as who added
+// (changeOperators), and the operator records that admin as who added
 // them.
 func runOperatorsAdd(_ context.Context, opts operatorsOptions) (state.Operator, string, error) {
 	if opts.Role == "" {
@@ -97,25 +108,35 @@ func runOperatorsAdd(_ context.Context, opts operatorsOptions) (state.Operator, 
 		return state.Operator{}, "", err
 	}
 	defer closeFn()
-	by, err := authorizeOperators(opts.StatePath, st, fmt.Sprintf("operators add %q", opts.Name), func(ops []state.Operator) []state.Operator {
+	// The token is made once, at the first write: a write retried after
+	// the operators changed (changeOperators) stores the same one.
+	var op state.Operator
+	var token string
+	by, err := changeOperators(opts.StatePath, st, opts.tokenFunc(), fmt.Sprintf("operators add %q", opts.Name), func(ops []state.Operator) []state.Operator {
 		return append(without(ops, opts.Name), state.Operator{Name: opts.Name, Role: string(r)})
+	}, func(by string, w operatorWriter) error {
+		if token == "" {
+			o, t, err := auth.NewOperator(opts.Name, r, by, time.Now())
+			if err != nil {
+				return err
+			}
+			op, token = o, t
+		}
+		op.CreatedBy = by
+		if by == "" {
+			op.CreatedBy = operatorName()
+		}
+		if err := w.PutOperator(op); err != nil {
+			return fmt.Errorf("add operator %s: %w", op.Name, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return state.Operator{}, "", err
 	}
-	if by == "" {
-		by = operatorName()
-		if etcdconn.IsURL(opts.StatePath) && !r.Can(auth.ActManage) {
-			fmt.Fprintf(os.Stderr, "reprise: warning: %s is the first operator of this etcd state and is no admin: "+
-				"adding or revoking operators through etcd now needs an admin's token, and there is none\n", opts.Name)
-		}
-	}
-	op, token, err := auth.NewOperator(opts.Name, r, by, time.Now())
-	if err != nil {
-		return state.Operator{}, "", err
-	}
-	if err := st.PutOperator(op); err != nil {
-		return state.Operator{}, "", fmt.Errorf("add operator %s: %w", op.Name, err)
+	if by == "" && etcdconn.IsURL(opts.StatePath) && !r.Can(auth.ActManage) {
+		fmt.Fprintf(os.Stderr, "reprise: warning: %s is the first operator of this etcd state and is no admin: "+
+			"adding or revoking operators through etcd now needs an admin's token, and there is none\n", opts.Name)
 	}
 	return op, token, nil
 }
@@ -144,7 +165,7 @@ func runOperatorsList(_ context.Context, opts operatorsOptions) ([]state.Operato
 
 // runOperatorsRevoke removes operator opts.Name: their token stops
 // working at once. On an etcd state it needs an admin's token
-// (authorizeOperators); it returns that admin's name ("" when no token was
+// (changeOperators); it returns that admin's name ("" when no token was
 // needed).
 func runOperatorsRevoke(_ context.Context, opts operatorsOptions) (string, error) {
 	st, closeFn, err := openOperators(opts.StatePath, holder("operators", "revoke", opts.Name))
@@ -152,16 +173,14 @@ func runOperatorsRevoke(_ context.Context, opts operatorsOptions) (string, error
 		return "", err
 	}
 	defer closeFn()
-	by, err := authorizeOperators(opts.StatePath, st, fmt.Sprintf("operators revoke %q", opts.Name), func(ops []state.Operator) []state.Operator {
+	return changeOperators(opts.StatePath, st, opts.tokenFunc(), fmt.Sprintf("operators revoke %q", opts.Name), func(ops []state.Operator) []state.Operator {
 		return without(ops, opts.Name)
+	}, func(_ string, w operatorWriter) error {
+		if err := w.DeleteOperator(opts.Name); err != nil {
+			return fmt.Errorf("revoke: %w (list them with `reprise operators list`)", err)
+		}
+		return nil
 	})
-	if err != nil {
-		return "", err
-	}
-	if err := st.DeleteOperator(opts.Name); err != nil {
-		return "", fmt.Errorf("revoke: %w (list them with `reprise operators list`)", err)
-	}
-	return by, nil
 }
 
 func newOperatorsAddCmd() *cobra.Command {
