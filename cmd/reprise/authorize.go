@@ -110,12 +110,17 @@ func (w casWriter) DeleteOperator(name string) error    { return w.st.DeleteOper
 // On etcd the decision and the write are a compare-and-swap: the
 // operators are read with the revision they were read at, the decision is
 // made on them, and the write is one transaction that fails if any change
-// of the operators was made since (etcdstate.PutOperatorIf). Then they are
-// read and the change decided again (operatorsAttempts times at most): of
-// two admins revoking each other at once, the second is refused (its token
-// is revoked); of two changes that each leave an admin but not both, the
-// second is refused (no admin left); of two first operators added at once,
-// the second needs an admin's token.
+// of the operators was made since (etcdstate.PutOperatorIf). If it fails,
+// they are read again and the change decided again (operatorsAttempts
+// times at most): of two admins revoking each other at once, the second is
+// refused (its token is revoked); of two changes that each leave an admin
+// but not both, the second is refused (no admin left); of two first
+// operators added at once, the second needs an admin's token. Not covered:
+// a write to the operators' keys made with an etcd client directly (it
+// does not put the guard). A write whose answer etcd did not give in time
+// is retried (etcdstate) and, if it had gone through, meets itself as a
+// change: an add is then written again (the same token), a revoke decided
+// again finds the operator gone and says so.
 //
 // A refusal exits 1 and says why; a token file that cannot be read is a
 // usage error (exit 2).
