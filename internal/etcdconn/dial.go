@@ -116,7 +116,8 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // within the dial timeout, with *UnreachableError, rather than later in
 // the first request. The members need not have a quorum: a read-only
 // command can still read what one member serves, and a writer blocks until
-// the quorum is back. The caller closes the client.
+// the quorum is back. The client talks to the member that leads the
+// cluster while it can (leader.go). The caller closes the client.
 func Dial(ctx context.Context, u URL, opts Options) (*clientv3.Client, error) {
 	timeout := opts.DialTimeout
 	if timeout <= 0 {
@@ -126,7 +127,7 @@ func Dial(ctx context.Context, u URL, opts Options) (*clientv3.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cli, err := clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:   u.Endpoints,
 		DialTimeout: timeout,
 		TLS:         tc,
@@ -135,44 +136,77 @@ func Dial(ctx context.Context, u URL, opts Options) (*clientv3.Client, error) {
 		// the client moves to another one.
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
-	})
+	}
+	probe, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, &UnreachableError{Endpoints: u.Endpoints, Timeout: timeout, Err: err}
 	}
-	if err := ping(ctx, cli, u.Endpoints, timeout); err != nil {
-		_ = cli.Close()
+	leader, err := ping(ctx, probe, u.Endpoints, timeout)
+	_ = probe.Close()
+	if err != nil {
 		return nil, err
 	}
+	cfg.Endpoints = leaderFirst(u.Endpoints, leader)
+	cfg.DialOptions = pickFirst
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, &UnreachableError{Endpoints: u.Endpoints, Timeout: timeout, Err: err}
+	}
+	go followLeader(cli, u.Endpoints, leaderCheck)
 	return cli, nil
 }
 
 // ping asks every endpoint for its status at once and returns as soon as
-// one answers.
-func ping(ctx context.Context, cli *clientv3.Client, eps []string, timeout time.Duration) error {
+// one answers, with the endpoint of the leader when its own answer came
+// by then or within leaderWait after ("" if not).
+func ping(ctx context.Context, cli *clientv3.Client, eps []string, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// Buffered: the calls still under way when one answered end with
+	type answer struct {
+		ep     string
+		leader bool
+		err    error
+	}
+	// Buffered: the calls still under way when ping returns end with
 	// ctx, which cancel ends on return.
-	answers := make(chan error, len(eps))
+	answers := make(chan answer, len(eps))
 	for _, ep := range eps {
 		go func() {
-			_, err := cli.Status(ctx, ep)
+			st, err := cli.Status(ctx, ep)
 			if err != nil {
-				err = fmt.Errorf("%s: %w", ep, err)
+				answers <- answer{ep: ep, err: fmt.Errorf("%s: %w", ep, err)}
+				return
 			}
-			answers <- err
+			answers <- answer{ep: ep, leader: st.Leader != 0 && st.Leader == st.Header.GetMemberId()}
 		}()
 	}
 	var errs []error
+	var grace <-chan time.Time
+	answered := false
 	for range eps {
-		err := <-answers
-		if err == nil {
-			return nil
+		var a answer
+		select {
+		case a = <-answers:
+		case <-grace:
+			return "", nil // a member answered; the leader did not yet
 		}
-		errs = append(errs, err)
+		if a.err != nil {
+			errs = append(errs, a.err)
+			continue
+		}
+		if a.leader {
+			return a.ep, nil
+		}
+		if !answered {
+			answered = true
+			grace = time.After(leaderWait)
+		}
+	}
+	if answered {
+		return "", nil
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return ctx.Err()
+		return "", ctx.Err()
 	}
-	return &UnreachableError{Endpoints: eps, Timeout: timeout, Err: errors.Join(errs...)}
+	return "", &UnreachableError{Endpoints: eps, Timeout: timeout, Err: errors.Join(errs...)}
 }
