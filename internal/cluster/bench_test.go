@@ -94,7 +94,7 @@ func BenchmarkDispatch10k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		est := etcdstate.New(c.Client(b), u, etcdstate.Options{})
+		est := etcdstate.New(dialAsDeployed(b, c), u, etcdstate.Options{})
 		split0, m0 := cpuSplit(), etcdMetrics(c)
 		pprof.Do(context.Background(), pprof.Labels("phase", "agents"), func(context.Context) {
 			etcd = append(etcd, benchAgents(b, c, dir, cluster.NewKeys(u.Root()), est, n, par, slots))
@@ -119,7 +119,7 @@ func BenchmarkDispatch10k(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			est := etcdstate.New(c.Client(b), u, etcdstate.Options{})
+			est := etcdstate.New(dialAsDeployed(b, c), u, etcdstate.Options{})
 			split0, m0 := cpuSplit(), etcdMetrics(c)
 			etcdLocal = append(etcdLocal, benchLocalOn(b, dir, est, n, par))
 			split, m := cpuSplit().minus(split0), etcdMetrics(c)
@@ -277,7 +277,7 @@ func benchAgents(b *testing.B, c *etcdtest.Cluster, dir string, k cluster.Keys, 
 	}()
 	g := mustGraph(b, dir, noopGraph(n))
 	_, onEtcd := st.(*etcdstate.Store) // on c: offers go in the engine's commits
-	d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: c.Client(b), Keys: k, Graph: g, Name: "bench", Prestart: onEtcd,
+	d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: dialAsDeployed(b, c), Keys: k, Graph: g, Name: "bench", Prestart: onEtcd,
 		Journal: func(ctx context.Context, run string, e *state.Entry) error {
 			return st.Apply(ctx, state.Change{RunID: run, Entry: e})
 		}})
@@ -461,7 +461,7 @@ func median(v []float64) float64 {
 }
 
 func benchAgent(b *testing.B, c *etcdtest.Cluster, k cluster.Keys, name string, slots int) *testAgent {
-	cli := c.Client(b)
+	cli := dialAsDeployed(b, c)
 	a := cluster.NewAgent(cluster.AgentOptions{Client: cli, Keys: k, Name: name, Zone: "core", Slots: slots, TTL: 10 * time.Second,
 		NewHost: localHost, Logger: zap.NewNop()})
 	if err := a.Register(context.Background()); err != nil {
@@ -571,4 +571,20 @@ func BenchmarkEtcdRoundTrip(b *testing.B) {
 		b.ReportMetric(median(commit), fmt.Sprintf("commit-%dKB-ms", size>>10))
 		b.ReportMetric(median(seen), fmt.Sprintf("seen-%dKB-ms", size>>10))
 	}
+}
+
+// dialAsDeployed returns a client of c made as `reprise run` and `reprise
+// agent` make theirs (etcdconn.Dial: requests to the leader), closed when
+// the benchmark ends.
+func dialAsDeployed(b *testing.B, c *etcdtest.Cluster) *clientv3.Client {
+	u, err := etcdconn.Parse(c.URL("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cli, err := etcdconn.Dial(context.Background(), u, etcdconn.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cli.Close() })
+	return cli
 }
