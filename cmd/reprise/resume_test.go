@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,8 +15,20 @@ import (
 	"github.com/reprise-si/reprise/engine/state"
 )
 
-// killGraph is a generated graph of n exec nodes in layers, each appending
-// its id to appended.txt; check says restored when the id is there.
+// killStep is the step of every killGraph node: it takes a token (removes
+// one file of tokens/; the removal that succeeds owns it), waiting until
+// there is one or the file free exists, then appends its id to
+// appended.txt. The tokens let a test bound what a run does before a kill:
+// with fewer tokens than nodes left to run, the run cannot finish.
+const killStep = `got() { for f in tokens/*; do rm "$f" 2>/dev/null && return 0; done; return 1; }
+until [ -e free ] || got; do sleep 0.05; done
+sleep 0.01
+echo "$1" >> appended.txt
+`
+
+// killGraph is a generated graph of n exec nodes in layers, each running
+// killStep (step.sh) with its id; check says restored when the id is in
+// appended.txt.
 func killGraph(n int, seed uint64) string {
 	r := rand.New(rand.NewPCG(seed, 1))
 	var b strings.Builder
@@ -23,7 +36,7 @@ func killGraph(n int, seed uint64) string {
 	for k := 0; k < n; k++ {
 		id := fmt.Sprintf("n%03d", k)
 		fmt.Fprintf(&b, "  - id: %s\n    kind: infrastructure\n    plugin: exec\n", id)
-		fmt.Fprintf(&b, "    with: {restore: [sh, -c, 'sleep 0.01; echo %s >> appended.txt'], check: [grep, -qx, %s, appended.txt]}\n", id, id)
+		fmt.Fprintf(&b, "    with: {restore: [sh, step.sh, %s], check: [grep, -qx, %s, appended.txt]}\n", id, id)
 		if k >= 10 {
 			deps := map[int]bool{}
 			for j := 0; j < 2; j++ {
@@ -39,6 +52,22 @@ func killGraph(n int, seed uint64) string {
 		}
 	}
 	return b.String()
+}
+
+// giveTokens removes the tokens left in tokens/ and puts n new ones there,
+// named after the cycle so that no late step of an earlier cycle can take
+// one by a name it listed then.
+func giveTokens(t *testing.T, d *cliDir, cycle, n int) {
+	t.Helper()
+	if err := os.RemoveAll(d.path("tokens")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(d.path("tokens"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		d.write(fmt.Sprintf("tokens/c%d.%d", cycle, i), "")
+	}
 }
 
 // appendLines returns the lines of appended.txt.
@@ -91,6 +120,11 @@ func succeededNodes(t *testing.T, d *cliDir) (map[string]bool, string) {
 // 300-node run, 20 times, resuming each time (plugin processes die with it,
 // as in a power cut). At the end every node has succeeded, no node whose
 // success was recorded before a kill ran again, and the journal verifies.
+//
+// Each cycle gives the steps fewer tokens (see killStep) than nodes are
+// left to run, so every kill lands on a running engine however slow or
+// fast the machine is: the run cannot finish before its kill, and a kill
+// that waits for some steps to have run waits for no clock.
 func TestCLISigkillResume(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -99,15 +133,34 @@ func TestCLISigkillResume(t *testing.T) {
 	const nodes, kills = 300, 20
 	d := newCLIDir(t)
 	g := d.write("graph.yaml", killGraph(nodes, 7))
+	d.write("step.sh", killStep)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	countAtSuccess := map[string]int{} // node → appends when its success was first seen recorded
 	midRun := 0
 	runID := ""
 	for k := 0; k < kills; k++ {
+		// Kill a quarter of the time blindly, after a random delay (often
+		// during start-up or resume's checks); otherwise once 1 to 20 steps
+		// have run in this cycle, plus a random delay. Tokens for 10 steps
+		// more than that keep steps ending as the kill lands, but fewer
+		// than the nodes not yet appended: at least one node cannot run
+		// its step in this cycle, so the run cannot finish before its kill.
+		missing := nodes - len(appendCounts(t, d))
+		blind := r.IntN(4) == 0
+		blindDelay := time.Duration(r.IntN(400)) * time.Millisecond
+		steps := 1 + r.IntN(20)
+		tokens := max(0, min(steps+10, missing-1))
+		if steps > tokens {
+			blind = true // too few nodes left to wait for steps
+		}
+		giveTokens(t, d, k, tokens)
+		delay := time.Duration(r.IntN(30)) * time.Millisecond
+
 		args := []string{"resume", "-q"}
 		if runID == "" { // killed before the run was recorded: start again
 			args = []string{"run", "-q", g}
 		}
+		before := len(appendLines(d))
 		cmd := d.command(args...)
 		var errb bytes.Buffer
 		cmd.Stderr = &errb
@@ -116,50 +169,65 @@ func TestCLISigkillResume(t *testing.T) {
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		// Kill at a random moment: a quarter of the time blindly (often
-		// during start-up or resume's checks), otherwise once a random
-		// number of steps have run in this cycle, plus a random delay.
-		killAt := make(chan struct{})
+		killAt := make(chan bool, 1) // true: the steps never came
 		stop := make(chan struct{})
 		go func() {
-			defer close(killAt)
-			if r.IntN(4) == 0 {
+			if blind {
 				select {
-				case <-time.After(time.Duration(r.IntN(400)) * time.Millisecond):
+				case <-time.After(blindDelay):
 				case <-stop:
 				}
+				killAt <- false
 				return
 			}
-			before := len(appendLines(d))
-			want := before + 1 + r.IntN(20)
-			for len(appendLines(d)) < want {
+			// Generous: only an engine that stopped running steps takes this long.
+			deadline := time.Now().Add(2 * time.Minute)
+			for len(appendLines(d)) < before+steps {
+				if time.Now().After(deadline) {
+					killAt <- true
+					return
+				}
 				select {
 				case <-time.After(5 * time.Millisecond):
 				case <-stop:
+					killAt <- false
 					return
 				}
 			}
-			time.Sleep(time.Duration(r.IntN(30)) * time.Millisecond)
+			time.Sleep(delay)
+			killAt <- false
 		}()
 		select {
 		case err := <-exited:
+			// The tokens leave a step it cannot run: the run cannot have
+			// finished, whatever the exit.
 			close(stop)
 			<-killAt
-			// Finished before the kill: only a finished run may do that.
-			if err != nil {
-				t.Fatalf("cycle %d: reprise %v ended by itself: %v\n%s", k, args, err, tail(errb.String(), 2000))
-			}
-			t.Logf("cycle %d: the run finished before the kill", k)
-			k = kills // nothing left to kill
+			t.Fatalf("cycle %d: reprise %v ended by itself before the kill (%v), with %d tokens for %d nodes not run\n%s",
+				k, args, err, tokens, missing, tail(errb.String(), 2000))
 
-		case <-killAt:
+		case stuck := <-killAt:
+			close(stop)
 			_ = cmd.Process.Signal(syscall.SIGKILL)
-			if err := <-exited; err != nil {
-				midRun++
+			err := <-exited
+			if stuck {
+				t.Fatalf("cycle %d: reprise %v ran %d of its %d steps in 2 minutes\n%s",
+					k, args, len(appendLines(d))-before, steps, tail(errb.String(), 2000))
 			}
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || !ee.ProcessState.Sys().(syscall.WaitStatus).Signaled() {
+				t.Fatalf("cycle %d: reprise %v ended by itself as it was killed (%v)\n%s", k, args, err, tail(errb.String(), 2000))
+			}
+			midRun++
 		}
-		d.killPlugins()
-		time.Sleep(20 * time.Millisecond)
+		// Kill the plugin processes (and their steps) until none is left:
+		// one can start a step between a scan and its own death.
+		for tries := 0; d.killTagged() > 0; tries++ {
+			if tries == 10000 {
+				t.Fatalf("cycle %d: processes of the test outlive SIGKILL", k)
+			}
+			time.Sleep(time.Millisecond)
+		}
 		var ok map[string]bool
 		ok, runID = succeededNodes(t, d)
 		counts := appendCounts(t, d)
@@ -168,25 +236,17 @@ func TestCLISigkillResume(t *testing.T) {
 				countAtSuccess[id] = counts[id]
 			}
 		}
-		if len(ok) == nodes {
-			// The kill landed as the run finished: nothing is left to
-			// resume (resume would rightly say so).
-			t.Logf("cycle %d: the run had finished when the kill landed", k)
-			break
-		}
 	}
-	if ok, _ := succeededNodes(t, d); len(ok) < nodes {
-		d.mustRun(0, "resume", "-q")
-	}
+	// The last resume runs without tokens.
+	d.write("free", "")
+	d.mustRun(0, "resume", "-q")
 	ok, runID := succeededNodes(t, d)
 	if len(ok) != nodes {
 		t.Fatalf("%d/%d nodes succeeded", len(ok), nodes)
 	}
 	counts := appendCounts(t, d)
-	again := 0
 	for id, c := range countAtSuccess {
 		if counts[id] != c {
-			again++
 			t.Errorf("node %s ran again after its success was recorded: %d appends then, %d now", id, c, counts[id])
 		}
 	}
@@ -196,8 +256,8 @@ func TestCLISigkillResume(t *testing.T) {
 		}
 	}
 	d.mustRun(0, "log", runID, "--verify")
-	if midRun < kills/2 || len(countAtSuccess) < nodes/3 {
-		t.Errorf("only %d of %d kills hit a running engine, %d successes seen before a kill: the test did not exercise crashes", midRun, kills, len(countAtSuccess))
+	if midRun != kills || len(countAtSuccess) < nodes/3 {
+		t.Errorf("%d of %d kills hit a running engine, %d successes seen before a kill: the test did not exercise crashes", midRun, kills, len(countAtSuccess))
 	}
 	restoredByCheck := strings.Count(d.mustRun(0, "log", runID), " restored ")
 	t.Logf("%d kills mid-run, %d nodes seen succeeded before a kill, %d found restored by Check on resume", midRun, len(countAtSuccess), restoredByCheck)

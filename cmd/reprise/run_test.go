@@ -125,7 +125,11 @@ func tail(s string, n int) string {
 // killPlugins kills the plugin processes of this test left behind by an
 // engine killed with SIGKILL, with their process groups (what a power cut
 // does to them).
-func (d *cliDir) killPlugins() {
+func (d *cliDir) killPlugins() { d.killTagged() }
+
+// killTagged is killPlugins, and says how many processes it signalled.
+func (d *cliDir) killTagged() int {
+	found := 0
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -138,7 +142,9 @@ func (d *cliDir) killPlugins() {
 		}
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
+		found++
 	}
+	return found
 }
 
 // statusJSON is the part of `status --json` the tests read.
