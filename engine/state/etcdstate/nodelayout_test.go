@@ -10,6 +10,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/state/etcdstate"
+	"github.com/reprise-si/reprise/internal/etcdconn"
 )
 
 // TestNodeOldLayoutReads: a run whose records are under the nodes' own
@@ -142,13 +143,6 @@ func TestCorruptNodeBlock(t *testing.T) {
 	}
 	key := u.Key("runs/nblk/r1/" + blocks[1])
 	good := keysUnder(t, cli, u)[key]
-	wantCorrupt := func(what string, err error) {
-		t.Helper()
-		var ce *state.CorruptError
-		if !errors.As(err, &ce) || !strings.Contains(err.Error(), key) {
-			t.Errorf("%s: %v, want *state.CorruptError naming %s", what, err, key)
-		}
-	}
 	// Every cut and a byte changed anywhere: an error or records, never a
 	// panic; the cuts inside a record are errors.
 	for i := 0; i < len(good); i++ {
@@ -169,21 +163,7 @@ func TestCorruptNodeBlock(t *testing.T) {
 		}
 	}
 	put(t, cli, key, []byte{0x01, 0x04, 'n', '0', '0', '1', 0xff})
-	_, err := st.Nodes("r1")
-	wantCorrupt("Nodes", err)
-	_, err = st.Node("r1", "n001")
-	wantCorrupt("Node", err)
-	_, err = st.Verify("r1")
-	wantCorrupt("Verify", err)
-	_, err = st.ExportRun("r1")
-	wantCorrupt("ExportRun", err)
-	// A writer that has not read where the records are yet.
-	w, err := etcdstate.Open(context.Background(), u, etcdstate.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	wantCorrupt("Apply", w.Apply(context.Background(), nodeChange("r1", "n003", state.NodeRunning, 9, 0)))
+	wantReadersCorrupt(t, st, u, key, "n001", nodeChange("r1", "n003", state.NodeRunning, 9, 0))
 
 	// Whole, but a record changed behind reprise's back.
 	rec, _ := state.EncodeNode(&state.NodeRecord{ID: "n001", State: state.NodeFailed})
@@ -223,4 +203,33 @@ func TestNodeBlockOrphanDeleted(t *testing.T) {
 	if n, err := st.Node("r1", "n000"); err != nil || n.State != state.NodeFailed {
 		t.Errorf("Node(n000) after = %+v, %v", n, err)
 	}
+}
+
+// wantReadersCorrupt checks that every reader of run r1's node records
+// (Nodes, Node of node, Verify, ExportRun) and a writer that has not read
+// where they are yet (its Apply of change) refuse with a
+// *state.CorruptError naming key.
+func wantReadersCorrupt(t *testing.T, st *etcdstate.Store, u etcdconn.URL, key, node string, change state.Change) {
+	t.Helper()
+	wantCorrupt := func(what string, err error) {
+		t.Helper()
+		var ce *state.CorruptError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: %v, want *state.CorruptError naming %s", what, err, key)
+		}
+	}
+	_, err := st.Nodes("r1")
+	wantCorrupt("Nodes", err)
+	_, err = st.Node("r1", node)
+	wantCorrupt("Node", err)
+	_, err = st.Verify("r1")
+	wantCorrupt("Verify", err)
+	_, err = st.ExportRun("r1")
+	wantCorrupt("ExportRun", err)
+	w, err := etcdstate.Open(context.Background(), u, etcdstate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	wantCorrupt("Apply", w.Apply(context.Background(), change))
 }

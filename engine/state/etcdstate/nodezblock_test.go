@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"strings"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -207,28 +205,7 @@ func TestNodeBlockCompressedDamage(t *testing.T) {
 				t.Fatalf("block not compressed: %d bytes", len(v))
 			}
 			put(t, cli, key, tt.tamper(v))
-			wantCorrupt := func(what string, err error) {
-				t.Helper()
-				var ce *state.CorruptError
-				if !errors.As(err, &ce) || !strings.Contains(err.Error(), key) {
-					t.Errorf("%s: %v, want *state.CorruptError naming %s", what, err, key)
-				}
-			}
-			_, err := st.Nodes("r1")
-			wantCorrupt("Nodes", err)
-			t.Logf("Nodes: %v", err)
-			_, err = st.Node("r1", "n050")
-			wantCorrupt("Node", err)
-			_, err = st.Verify("r1")
-			wantCorrupt("Verify", err)
-			_, err = st.ExportRun("r1")
-			wantCorrupt("ExportRun", err)
-			w, err := etcdstate.Open(context.Background(), u, etcdstate.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			wantCorrupt("Apply", w.Apply(context.Background(), nodeChange("r1", "n001", state.NodeFailed, 9, 0)))
+			wantReadersCorrupt(t, st, u, key, "n050", nodeChange("r1", "n001", state.NodeFailed, 9, 0))
 		})
 	}
 }
