@@ -24,26 +24,28 @@ const (
 
 // Request is what the engine sends a plugin for one node. Config may hold
 // secrets resolved from the environment: it is never persisted or logged.
+// In JSON (a call offered to an agent, internal/cluster) the fields left
+// at their zero value are left out: a reader gets them back as zero.
 type Request struct {
-	RunID   string
+	RunID   string `json:",omitempty"`
 	NodeID  string
 	Kind    graphs.Kind
 	Plugin  string // the graph's plugin name ("exec", "pacs-vendor" …)
 	Attempt int    // 1 for the first attempt
 	// Config is the node's `with`, placeholders resolved.
-	Config map[string]any
+	Config map[string]any `json:",omitempty"`
 	// Inputs are the outputs of the node's dependencies, by node id.
-	Inputs map[string]map[string]string
+	Inputs map[string]map[string]string `json:",omitempty"`
 	Mode   Mode
 	// WorkDir is the graph file's folder, the default working directory.
-	WorkDir string
+	WorkDir string `json:",omitempty"`
 	// Drill is true in a drill run: an exercise, to be restored into the
 	// exercise environment.
-	Drill bool
+	Drill bool `json:",omitempty"`
 	// RestorePoint is the point to restore from, chosen by the engine
 	// (scanned clean, or picked by an operator) for a node that declares
 	// restore_points; nil otherwise.
-	RestorePoint *RestorePoint
+	RestorePoint *RestorePoint `json:",omitempty"`
 }
 
 // RestorePoint is a backup a node's data is restored from.

@@ -67,3 +67,30 @@ func rawItems(items [][]byte) []json.RawMessage {
 	}
 	return out
 }
+
+// TestItemReadsEveryField: an item written with every field of its
+// request, zero ones included (as earlier versions wrote), reads as the
+// same item written without its zero fields.
+func TestItemReadsEveryField(t *testing.T) {
+	full := `{"call":"c-1","op":"restore","zone":"core","req":{"RunID":"","NodeID":"n7","Kind":"application","Plugin":"noop","Attempt":1,"Config":null,"Inputs":{"n6":{"ip":"10.0.0.7"}},"Mode":"normal","WorkDir":"","Drill":false,"RestorePoint":null}}`
+	var old Item
+	if err := json.Unmarshal([]byte(full), &old); err != nil {
+		t.Fatal(err)
+	}
+	short, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{`"RunID"`, `"Config"`, `"WorkDir"`, `"Drill"`, `"RestorePoint"`} {
+		if strings.Contains(string(short), f) {
+			t.Errorf("%s written at its zero value: %s", f, short)
+		}
+	}
+	var back Item
+	if err := json.Unmarshal(short, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, old) {
+		t.Errorf("read back %+v, want %+v", back, old)
+	}
+}
