@@ -162,29 +162,12 @@ func Dial(ctx context.Context, u URL, opts Options) (*clientv3.Client, error) {
 func ping(ctx context.Context, cli *clientv3.Client, eps []string, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	type answer struct {
-		ep     string
-		leader bool
-		err    error
-	}
-	// Buffered: the calls still under way when ping returns end with
-	// ctx, which cancel ends on return.
-	answers := make(chan answer, len(eps))
-	for _, ep := range eps {
-		go func() {
-			st, err := cli.Status(ctx, ep)
-			if err != nil {
-				answers <- answer{ep: ep, err: fmt.Errorf("%s: %w", ep, err)}
-				return
-			}
-			answers <- answer{ep: ep, leader: st.Leader != 0 && st.Leader == st.Header.GetMemberId()}
-		}()
-	}
+	answers := askStatus(ctx, cli, eps)
 	var errs []error
 	var grace <-chan time.Time
 	answered := false
 	for range eps {
-		var a answer
+		var a statusAnswer
 		select {
 		case a = <-answers:
 		case <-grace:

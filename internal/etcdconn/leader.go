@@ -2,6 +2,7 @@ package etcdconn
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 // pick_first, instead of etcd's default round robin). followLeader checks
 // now and then which member leads, and moves the client to it: after an
 // election, or when the member it talks to is cut off from the others
-// while it still answers (it would fail every write).
+// while it still answers (it would fail every write; not tested: the test
+// clusters can kill a member, not cut it off).
 
 // pickFirst makes the client send every request to the first endpoint that
 // answers, in the order given, instead of spreading them (the resolver's
@@ -78,21 +80,38 @@ func followLeader(cli *clientv3.Client, eps []string, period time.Duration) {
 // findLeader returns the endpoint of the member that says it leads, ""
 // when none does (or none answered).
 func findLeader(ctx context.Context, cli *clientv3.Client, eps []string) string {
-	found := make(chan string, len(eps))
-	for _, ep := range eps {
-		go func() {
-			st, err := cli.Status(ctx, ep)
-			if err == nil && st.Leader != 0 && st.Leader == st.Header.GetMemberId() {
-				found <- ep
-				return
-			}
-			found <- ""
-		}()
-	}
+	answers := askStatus(ctx, cli, eps)
 	for range eps {
-		if ep := <-found; ep != "" {
-			return ep
+		if a := <-answers; a.leader {
+			return a.ep
 		}
 	}
 	return ""
+}
+
+// statusAnswer is one endpoint's answer to a Status call: whether its
+// member leads, or the call's error.
+type statusAnswer struct {
+	ep     string
+	leader bool
+	err    error
+}
+
+// askStatus asks every endpoint of eps for its status at once; each
+// answer comes on the channel returned, in the order they come. It is
+// buffered: calls still under way when the caller stops reading end with
+// ctx.
+func askStatus(ctx context.Context, cli *clientv3.Client, eps []string) <-chan statusAnswer {
+	answers := make(chan statusAnswer, len(eps))
+	for _, ep := range eps {
+		go func() {
+			st, err := cli.Status(ctx, ep)
+			if err != nil {
+				answers <- statusAnswer{ep: ep, err: fmt.Errorf("%s: %w", ep, err)}
+				return
+			}
+			answers <- statusAnswer{ep: ep, leader: st.Leader != 0 && st.Leader == st.Header.GetMemberId()}
+		}()
+	}
+	return answers
 }
