@@ -39,6 +39,18 @@ at() {
 	printf '%s s  %s\n' "$t" "$*" >>"$CW/events.txt"
 }
 
+# since_kill T LOG: how long after T (seconds since the epoch: the leader's
+# SIGKILL) the standby writing LOG took over, from the local time it logs
+# ("took over … at 15:04:05.000"); the standby's own "waited" counts from
+# its start.
+since_kill() {
+	local hms at
+	hms=$(grep -o 'took over the lead of graph .* at [0-9:.]*' "$2" | head -n 1 | awk '{print $NF}')
+	at=$(date -d "$hms" +%s.%N 2>/dev/null) || { echo "time since the SIGKILL unknown"; return; }
+	awk -v a="$1" -v b="$at" -v ttl="$TTL" 'BEGIN { d = b - a; if (d < -43200) d += 86400
+		printf "%.1f s after the SIGKILL (target: the lease, %s, + 2 s)", d, ttl }'
+}
+
 # spawn NAME CMD…: start a process of the demo in its own session, logging
 # to cluster/NAME.log.
 spawn() {
@@ -174,10 +186,10 @@ while :; do
 		elif [ -z "$killed_leader" ] && alive "$LEADER" && alive "$STANDBY"; then
 			snapshot leader
 			kill -KILL -- "-${PID[$LEADER]}"
-			killed_leader=$STANDBY
+			killed_leader=$STANDBY killed_leader_at=$(date +%s.%N)
 			at "SIGKILL $LEADER, the leading coordinator ($done_n nodes succeeded): $STANDBY takes over within the lease ($TTL) + 2 s"
 		elif [ -n "$killed_leader" ] && [ -z "$stopped_member" ] && grep -q "took over" "$CW/$killed_leader.log"; then
-			at "$killed_leader $(grep -o 'took over.*' "$CW/$killed_leader.log" | head -n 1)"
+			at "$killed_leader $(grep -o 'took over.*' "$CW/$killed_leader.log" | head -n 1), $(since_kill "$killed_leader_at" "$CW/$killed_leader.log")"
 			snapshot member
 			kill -KILL -- "-${PID[etcd-m2]}"
 			stopped_member=1
@@ -185,8 +197,12 @@ while :; do
 		fi
 	fi
 	if ! alive "$LEADER" && ! alive "$STANDBY"; then
-		# Both ended: the run parked (a gate no coordinator waits at) or was
-		# interrupted. Gates were handled above: resume it, with a standby.
+		# Both ended: the run ended since the status above was read (read it
+		# again), parked (a gate no coordinator waits at) or was interrupted.
+		# Gates were handled above: resume it, with a standby.
+		"$REPRISE" status "$run" --json >"$CW/status.json" 2>/dev/null || true
+		status=$(json_field status <"$CW/status.json" || true)
+		case "$status" in succeeded | failed | cancelled) break ;; esac
 		at "coordinators ended with the run $status: resume it"
 		coordinators resume "$run"
 	fi
