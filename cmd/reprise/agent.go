@@ -137,6 +137,7 @@ finish; the second cancels them and hands them back to the zone.`,
 	c.Flags().IntVar(&slots, "slots", cluster.DefaultSlots, "steps run at once")
 	c.Flags().DurationVar(&ttl, "ttl", cluster.DefaultTTL, "lease: how long after the agent dies or loses etcd its steps go to another agent")
 	ef.add(c)
+	c.AddCommand(newAgentListCmd())
 	return c
 }
 

@@ -91,7 +91,10 @@ type Agent struct {
 	batchSeq atomic.Int64
 	paused   bool // the lease was lost: claim nothing until registered again
 	seen     int  // items of this agent's zone seen (for the idle log line)
-	claimed  atomic.Int64
+	// otherProto are the coordinators of another protocol logged
+	// (protocol.go), by name.
+	otherProto protoWarnings
+	claimed    atomic.Int64
 	// heard is when etcd last renewed the lease (Unix ns): offers start
 	// only while that is recent (agentoffer.go).
 	heard atomic.Int64
@@ -152,6 +155,8 @@ func NewAgent(o AgentOptions) *Agent {
 		results: make(chan *pendingResult, 64),
 		batches: map[string]*batchState{},
 		settled: map[string]bool{},
+
+		otherProto: protoWarnings{},
 	}
 	a.graphs.parsed = a.verifyEarly
 	return a
@@ -160,7 +165,7 @@ func NewAgent(o AgentOptions) *Agent {
 // Info is what the agent registers.
 func (a *Agent) info() AgentInfo {
 	host, _ := os.Hostname()
-	return AgentInfo{Name: a.opts.Name, Zone: a.opts.Zone, Slots: a.opts.Slots, Host: host, PID: os.Getpid(), Started: time.Now().UTC()}
+	return AgentInfo{Name: a.opts.Name, Zone: a.opts.Zone, Slots: a.opts.Slots, Host: host, PID: os.Getpid(), Started: time.Now().UTC(), Protocol: ProtocolVersion}
 }
 
 // Register takes the agent's name under a new lease. A live agent with the

@@ -72,8 +72,15 @@ func (a *Agent) seeOfferLocked(kv *mvccpb.KeyValue, deleted bool) {
 	}
 	b, err := decodeOffer(kv.Value)
 	if err != nil {
+		if by, v, ok := peekProtocol(kv.Value); ok && v != ProtocolVersion {
+			a.sameProtocolLocked(by, v)
+			return
+		}
 		a.log.Error("unreadable offer batch: its calls go back to the coordinator when this agent stops", zap.String("key", key), zap.Error(err))
 		return
+	}
+	if !a.sameProtocolLocked(b.By, b.Protocol) {
+		return // left as it is: taken by nothing here
 	}
 	p, _ := a.opts.Keys.parse(key)
 	a.batches[key] = &batchState{run: p.run, rev: kv.CreateRevision, left: len(b.Items), packed: isPacked(kv.Value)}

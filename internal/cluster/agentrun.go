@@ -352,6 +352,9 @@ func (a *Agent) seeItem(kv *mvccpb.KeyValue, deleted bool) {
 		if json.Unmarshal(kv.Value, &it) != nil || (it.Zone != "" && it.Zone != a.opts.Zone) {
 			return
 		}
+		if !a.sameProtocolLocked(it.By, it.Protocol) {
+			return
+		}
 		a.seen++
 		if r := a.running[ik]; r != nil && r.offer == "" && (r.item.Call != it.Call || it.ClaimedBy == "") {
 			// Put back (this agent's claim was lost), or another call: its

@@ -443,6 +443,7 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 			var cl Claim
 			if json.Unmarshal(ev.Kv.Value, &cl) == nil && cl.Call == c.id {
 				c.claimRev, c.agent = ev.Kv.CreateRevision, cl.Agent
+				d.checkClaimer(cl.Agent, c.node)
 				d.log.Debug("step claimed", zap.String("run", rw.run), zap.String("node", c.node), zap.String("agent", cl.Agent), zap.Int64("claim", c.claimRev))
 			}
 		case p.kind == "claim" && del:
@@ -557,7 +558,7 @@ func (rw *runWork) putBackLocked(c *call, checkFirst bool, lostAgent string) []a
 // of zone (timeout 0: none), with its compact JSON.
 func (d *Dispatcher) newItem(c *call, op, zone string, req step.Request, timeout time.Duration) {
 	c.id = fmt.Sprintf("%s-%d-%d", d.o.Name, time.Now().UnixNano(), d.seq.Add(1))
-	c.item = Item{Call: c.id, Op: op, Zone: zone, Graph: d.hash, GraphFile: d.o.Graph.File, Req: req, By: d.o.Name}
+	c.item = Item{Call: c.id, Protocol: ProtocolVersion, Op: op, Zone: zone, Graph: d.hash, GraphFile: d.o.Graph.File, Req: req, By: d.o.Name}
 	c.item.Req.Config = nil // secrets stay out of etcd: the agent resolves the config
 	if timeout > 0 {
 		c.item.Timeout = Duration(timeout)

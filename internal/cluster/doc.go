@@ -48,6 +48,10 @@
 // journaled, and given to another agent with CheckFirst, so that it asks
 // Check before restoring again, as resume does.
 //
+// Versions: an agent's registration, and every item and offer batch a
+// coordinator writes, carry ProtocolVersion; neither side takes the
+// other's work across versions (protocol.go).
+//
 // Secrets never travel through etcd: a work item carries the node's request
 // without its resolved configuration, and the agent resolves the node's
 // `with` from the graph, with its own environment.

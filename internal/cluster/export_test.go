@@ -33,7 +33,7 @@ func (d *Dispatcher) AddGhostAgent(name, zone string, slots int, lease int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	key := d.k.Agent(name)
-	d.agents[key] = &liveAgent{key: key, name: name, zone: zone, slots: slots, lease: clientv3.LeaseID(lease)}
+	d.agents[key] = &liveAgent{key: key, name: name, zone: zone, slots: slots, lease: clientv3.LeaseID(lease), protocol: ProtocolVersion}
 }
 
 // Busy returns how many steps a runs now.

@@ -99,7 +99,8 @@ func publishGraph(ctx context.Context, cli *clientv3.Client, k Keys, g *graphs.G
 // or has no rendition (a YAML .inf or .nan).
 //
 // An agent of an earlier version refuses a rendition (its hash is not the
-// graph's): coordinator and agents are upgraded together.
+// graph's): it also spoke protocol 0, and a coordinator of this version
+// offers it nothing (protocol.go).
 const renditionForm = "json"
 
 // publishedForm returns what to publish of g and how the count key names

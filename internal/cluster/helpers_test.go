@@ -41,9 +41,27 @@ type testAgent struct {
 
 func startAgent(t *testing.T, c *etcdtest.Cluster, k cluster.Keys, name, zone string, slots int) *testAgent {
 	t.Helper()
-	cli := c.Client(t)
-	a := cluster.NewAgent(cluster.AgentOptions{Client: cli, Keys: k, Name: name, Zone: zone, Slots: slots, TTL: 2 * time.Second,
-		NewHost: localHost, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
+	return startAgentWith(t, c, cluster.AgentOptions{Keys: k, Name: name, Zone: zone, Slots: slots})
+}
+
+// startAgentWith starts an agent with options o; its client, a TTL of 2s,
+// the local plugin host and a test logger (warnings up) unless o has them.
+func startAgentWith(t *testing.T, c *etcdtest.Cluster, o cluster.AgentOptions) *testAgent {
+	t.Helper()
+	if o.Client == nil {
+		o.Client = c.Client(t)
+	}
+	if o.TTL == 0 {
+		o.TTL = 2 * time.Second
+	}
+	if o.NewHost == nil {
+		o.NewHost = localHost
+	}
+	if o.Logger == nil {
+		o.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	}
+	cli, name := o.Client, o.Name
+	a := cluster.NewAgent(o)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := a.Register(ctx); err != nil {

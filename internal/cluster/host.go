@@ -79,11 +79,13 @@ type Dispatcher struct {
 	wg        sync.WaitGroup
 
 	mu     sync.Mutex
-	zones  map[string]int        // zone → live agents
+	zones  map[string]int        // zone → live agents (of this protocol)
 	agents map[string]*liveAgent // registration key → live agent
 	served map[string]bool       // zones that had agents during this dispatcher's life
 	runs   map[string]*runWork
 	ready  chan struct{} // closed once the agents are listed
+	// otherProto are the agents of another protocol logged, by name.
+	otherProto protoWarnings
 
 	pubMu     sync.Mutex
 	published bool // the graph is published for the agents
@@ -102,7 +104,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Dispatcher{o: o, k: o.Keys, log: o.Logger, ctx: ctx, cancel: cancel, hash: o.Graph.Hash(),
-		zones: map[string]int{}, agents: map[string]*liveAgent{}, served: map[string]bool{}, runs: map[string]*runWork{}, ready: make(chan struct{})}
+		zones: map[string]int{}, agents: map[string]*liveAgent{}, served: map[string]bool{}, runs: map[string]*runWork{}, ready: make(chan struct{}), otherProto: protoWarnings{}}
 	d.zonesOf = map[string][]string{}
 	for _, n := range o.Graph.Nodes {
 		if !slices.Contains(d.zonesOf[n.Plugin], n.Zone) {
@@ -181,7 +183,9 @@ func (d *Dispatcher) watchAgents() {
 				key := string(ev.Kv.Key)
 				prev := d.agents[key]
 				if prev != nil {
-					d.zones[prev.zone]--
+					if prev.compatible() {
+						d.zones[prev.zone]--
+					}
 					delete(d.agents, key)
 				}
 				if ev.Type == mvccpb.PUT {
@@ -201,11 +205,24 @@ func (d *Dispatcher) seeAgentLocked(kv *mvccpb.KeyValue, prev *liveAgent) {
 		return
 	}
 	la := &liveAgent{key: string(kv.Key), name: ai.Name, zone: ai.Zone, slots: ai.Slots,
-		lease: clientv3.LeaseID(kv.Lease), draining: ai.Draining}
+		lease: clientv3.LeaseID(kv.Lease), draining: ai.Draining, protocol: ai.Protocol}
 	if prev != nil && prev.lease == la.lease {
 		la.busy = prev.busy
 	}
 	d.agents[la.key] = la
+	if !la.compatible() {
+		// Offered nothing, and no agent of its zone: the zone's steps go
+		// as they go for a zone without agents.
+		d.otherProto.warn(d.log, ai.Name, ai.Protocol,
+			fmt.Sprintf("agent %s (zone %s) speaks %s, this coordinator protocol %d: not offered any step; upgrade it",
+				ai.Name, ai.Zone, protocolName(ai.Protocol), ProtocolVersion),
+			zap.String("agent", ai.Name), zap.String("zone", ai.Zone))
+		return
+	}
+	if _, ok := d.otherProto[ai.Name]; ok {
+		delete(d.otherProto, ai.Name)
+		d.log.Info(fmt.Sprintf("agent %s (zone %s) now speaks this coordinator's protocol %d: offered steps", ai.Name, ai.Zone, ProtocolVersion))
+	}
 	d.zones[ai.Zone]++
 	d.served[ai.Zone] = true
 }

@@ -150,11 +150,19 @@ const (
 	opVerify  = "verify"
 )
 
+// The wire format: Item, Claim, Result and OfferBatch below, the result
+// batches (zvalue.go) and the keys above are what coordinators and agents
+// write for each other. Bump ProtocolVersion (protocol.go) with any change
+// to them that one side of an earlier version would misread.
+
 // Item is a call of the coordinator for an agent: a node's request, without
 // its resolved configuration (the agent resolves it, secrets included,
 // with its own environment).
 type Item struct {
-	Call      string       `json:"call"` // unique per call
+	Call string `json:"call"` // unique per call
+	// Protocol is the coordinator's ProtocolVersion (in an offer batch,
+	// the batch's): an agent of another version does not take the item.
+	Protocol  int          `json:"protocol,omitempty"`
 	Op        string       `json:"op"`
 	Zone      string       `json:"zone,omitempty"`       // "": any agent
 	Graph     string       `json:"graph,omitempty"`      // the graph's hash (its chunks under Keys.Graph)
@@ -230,6 +238,7 @@ type Result struct {
 // once, in the batch (an item's are then empty): a third of the bytes.
 type OfferBatch struct {
 	By        string `json:"by"`
+	Protocol  int    `json:"protocol"` // the coordinator's ProtocolVersion
 	Graph     string `json:"graph,omitempty"`
 	GraphFile string `json:"graph_file,omitempty"`
 	Run       string `json:"run,omitempty"`
@@ -250,6 +259,9 @@ func (b *OfferBatch) expand() {
 		if it.By == "" {
 			it.By = b.By
 		}
+		if it.Protocol == 0 {
+			it.Protocol = b.Protocol
+		}
 		if it.Req.RunID == "" {
 			it.Req.RunID = b.Run
 		}
@@ -261,7 +273,7 @@ func (b *OfferBatch) expand() {
 
 // compact is it without the fields an offer batch holds once.
 func (it Item) compact() Item {
-	it.Graph, it.GraphFile, it.By, it.Req.RunID, it.Req.WorkDir = "", "", "", "", ""
+	it.Graph, it.GraphFile, it.By, it.Req.RunID, it.Req.WorkDir, it.Protocol = "", "", "", "", "", 0
 	return it
 }
 
@@ -276,4 +288,8 @@ type AgentInfo struct {
 	// Draining says the agent is stopping: it takes no new step, and
 	// coordinators offer it none.
 	Draining bool `json:"draining,omitempty"`
+	// Protocol is the agent's ProtocolVersion (0: a build from before
+	// protocol versions): a coordinator of another version offers it no
+	// step.
+	Protocol int `json:"protocol"`
 }

@@ -37,7 +37,13 @@ type liveAgent struct {
 	lease           clientv3.LeaseID
 	draining        bool
 	busy            int // calls offered to it by this dispatcher and not ended
+	// protocol is the agent's ProtocolVersion: of another, it is offered
+	// nothing and counts as no agent of its zone (protocol.go).
+	protocol int
 }
+
+// compatible reports whether la speaks this coordinator's protocol.
+func (la *liveAgent) compatible() bool { return la.protocol == ProtocolVersion }
 
 // offerTo picks the live agent of zone (any zone for "") with the most free
 // slots, and counts the call on it; nil when none has a free slot.
@@ -46,7 +52,7 @@ func (d *Dispatcher) offerTo(zone string) *liveAgent {
 	defer d.mu.Unlock()
 	var best *liveAgent
 	for _, la := range d.agents {
-		if la.draining || la.lease == 0 || (zone != "" && la.zone != zone) || la.busy >= la.slots {
+		if la.draining || la.lease == 0 || !la.compatible() || (zone != "" && la.zone != zone) || la.busy >= la.slots {
 			continue
 		}
 		if best == nil || la.slots-la.busy > best.slots-best.busy {
@@ -83,6 +89,7 @@ type offer struct {
 // unclaimed (offerBatch.value).
 type offerHead struct {
 	By        string `json:"by"`
+	Protocol  int    `json:"protocol"`
 	Graph     string `json:"graph,omitempty"`
 	GraphFile string `json:"graph_file,omitempty"`
 	Run       string `json:"run,omitempty"`
@@ -154,7 +161,7 @@ func (d *Dispatcher) planOffers(reqs []*wreq) []*offerBatch {
 			b = nil
 		}
 		it := o.it
-		h := offerHead{By: it.By, Graph: it.Graph, GraphFile: it.GraphFile, Run: it.Req.RunID, WorkDir: it.Req.WorkDir}
+		h := offerHead{By: it.By, Protocol: it.Protocol, Graph: it.Graph, GraphFile: it.GraphFile, Run: it.Req.RunID, WorkDir: it.Req.WorkDir}
 		if b == nil {
 			id := fmt.Sprintf("%s.%d", strings.ReplaceAll(d.o.Name, "/", "_"), d.seq.Add(1))
 			b = &offerBatch{la: o.la, h: h}

@@ -20,7 +20,8 @@ import (
 // An agent packs the results of an offer batch only if the batch came
 // packed: a coordinator that does not read packed values (an older one)
 // offers plain, and gets its results plain. An older agent does not read
-// a packed offer batch: agents are upgraded with their coordinators.
+// a packed offer batch: it also spoke protocol 0, and a coordinator of
+// this version offers it nothing (protocol.go).
 
 // valueMark is the first byte of a packed value.
 const valueMark = 0x01

@@ -169,9 +169,11 @@ func agentLease(t *testing.T, cli *clientv3.Client, k cluster.Keys, name string)
 }
 
 // TestAgentReadsPlainOffers: an agent runs the calls of an offer batch
-// written plain, as a coordinator before packing wrote every batch, and
-// answers it plain (that coordinator does not read packed values) though
-// its results are large enough to pack; it skips an offer batch whose
+// written plain (as a coordinator writes one too small to pack; an earlier
+// one, before packing, wrote every batch so, but it also spoke an earlier
+// protocol: protocol_test.go), and answers it plain (a coordinator that
+// wrote it plain may not read packed values) though its results are
+// large enough to pack; it skips an offer batch whose
 // packed value is damaged, as it skips damaged JSON (no panic: it goes on
 // taking offers).
 func TestAgentReadsPlainOffers(t *testing.T) {
@@ -220,7 +222,7 @@ func TestAgentReadsPlainOffers(t *testing.T) {
 	}
 	// Compact, as the coordinators wrote them: the shared fields once.
 	it := items["n0"]
-	old := cluster.OfferBatch{By: "old-coord", Graph: it.Graph, GraphFile: it.GraphFile, Run: "oldrun", WorkDir: it.Req.WorkDir}
+	old := cluster.OfferBatch{By: "old-coord", Protocol: cluster.ProtocolVersion, Graph: it.Graph, GraphFile: it.GraphFile, Run: "oldrun", WorkDir: it.Req.WorkDir}
 	for node, it := range items {
 		it.Call, it.By, it.Graph, it.GraphFile, it.Req.RunID, it.Req.WorkDir = "old-call-"+node, "", "", "", "", ""
 		old.Items = append(old.Items, it)
@@ -298,7 +300,7 @@ func TestCoordinatorReadsPlainResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, _ := json.Marshal(cluster.AgentInfo{Name: "fake", Zone: "core", Slots: 100})
+	info, _ := json.Marshal(cluster.AgentInfo{Name: "fake", Zone: "core", Slots: 100, Protocol: cluster.ProtocolVersion})
 	if _, err := cli.Put(ctx, k.Agent("fake"), string(info), clientv3.WithLease(grant.ID)); err != nil {
 		t.Fatal(err)
 	}
