@@ -63,6 +63,9 @@ type AgentOptions struct {
 	// MaxTxnOps is the members' --max-txn-ops, when lower than etcd's
 	// default (0: the default).
 	MaxTxnOps int
+	// HostIdle is how long the plugin host of a graph stays up with no
+	// call (0: DefaultHostIdle; agenthost.go).
+	HostIdle time.Duration
 }
 
 // Agent takes the steps of its zone through etcd and runs them locally.
@@ -114,22 +117,6 @@ type running struct {
 	withdrawn  string // an offered call: the key that withdrew it
 }
 
-type localHost struct {
-	once  sync.Once
-	up    atomic.Bool // h is set
-	h     step.Host
-	mu    sync.Mutex
-	pins  map[string]error // plugin → CheckPins's verdict
-	graph *graphs.Graph
-	// early is the warmSpec the host was built from, until its graph is
-	// parsed and verified (a.mu; warm.go); warmed then says that the spec
-	// listed the graph's plugins right; gone that the host differed from
-	// the graph's, and was closed.
-	early  *warmSpec
-	warmed bool
-	gone   atomic.Bool
-}
-
 // NewAgent returns an agent; Register it, then Run it.
 func NewAgent(o AgentOptions) *Agent {
 	if o.Slots <= 0 {
@@ -137,6 +124,9 @@ func NewAgent(o AgentOptions) *Agent {
 	}
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL
+	}
+	if o.HostIdle <= 0 {
+		o.HostIdle = DefaultHostIdle
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -225,10 +215,11 @@ func (a *Agent) Run(drain, hard context.Context) error {
 	ctx, stop := context.WithCancel(hard)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.keepAlive(ctx, drain) }()
 	go func() { defer wg.Done(); a.watch(ctx) }()
 	go func() { defer wg.Done(); a.prefetch(ctx) }()
+	go func() { defer wg.Done(); a.closeIdleHosts(ctx) }()
 	rstop, stopResults := context.WithCancel(context.Background())
 	var rw sync.WaitGroup
 	// Claims and results are group-committed: see pipelines.
@@ -263,9 +254,7 @@ func (a *Agent) Run(drain, hard context.Context) error {
 	a.hosts = map[string]*localHost{}
 	a.mu.Unlock()
 	for _, lh := range hosts {
-		if lh.h != nil {
-			lh.h.Close()
-		}
+		lh.close()
 	}
 	if lease != 0 {
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -467,7 +456,7 @@ func (a *Agent) announce(cls []claimable) {
 			continue
 		}
 		lh := a.hosts[it.Graph+"\x00"+it.GraphFile]
-		if lh == nil || !lh.up.Load() {
+		if lh == nil || !lh.up.Load() || lh.gone.Load() {
 			continue
 		}
 		if n, ok := lh.graph.Node(it.Req.NodeID); ok {

@@ -104,10 +104,11 @@ func (a *Agent) call(ctx context.Context, it Item, onEvent func(step.Event)) Res
 	if !ok {
 		return Result{Error: fmt.Sprintf("node %q is not in graph %s (%s)", it.Req.NodeID, g.Name, it.Graph), Permanent: true}
 	}
-	h, err := a.hostOf(ctx, g, it.Graph, n.Plugin)
+	h, release, err := a.hostOf(ctx, g, it.Graph, n.Plugin)
 	if err != nil {
 		return Result{Error: fmt.Sprintf("agent %q: %v", a.opts.Name, err), Permanent: true}
 	}
+	defer release()
 	req := it.Req
 	cfg, err := a.eng.ResolveConfig(n, g.Dir, req.Inputs, it.Op == opCheck)
 	if err != nil {
@@ -202,45 +203,6 @@ func (a *Agent) guard(n *graphs.Node, res Result) Result {
 func errResult(err error) Result {
 	var p interface{ Permanent() bool }
 	return Result{Error: err.Error(), Permanent: errors.As(err, &p) && p.Permanent()}
-}
-
-// hostOf returns the local plugin host of graph g (of hash hash, as the
-// graph cache checked it), with plugin's binary checked (exists, pinned
-// sha256 matches) on this machine.
-func (a *Agent) hostOf(ctx context.Context, g *graphs.Graph, hash, plugin string) (step.Host, error) {
-	hk := hash + "\x00" + g.File
-	a.mu.Lock()
-	lh := a.hosts[hk]
-	if lh == nil {
-		lh = &localHost{graph: g, pins: map[string]error{}}
-		a.hosts[hk] = lh
-	}
-	a.mu.Unlock()
-	lh.once.Do(func() { lh.h = a.opts.NewHost(g, a.log); lh.up.Store(true) })
-	if err := lh.checkPin(ctx, plugin); err != nil {
-		return nil, fmt.Errorf("check plugin on this machine: %w", err)
-	}
-	return lh.h, nil
-}
-
-// checkPin checks plugin's binary on this machine through the host's
-// CheckPins, once: the verdict is kept for the next steps (unless ctx
-// ended first).
-func (lh *localHost) checkPin(ctx context.Context, plugin string) error {
-	lh.mu.Lock()
-	defer lh.mu.Unlock()
-	err, ok := lh.pins[plugin]
-	if !ok {
-		if pc, can := lh.h.(interface {
-			CheckPins(context.Context, []string) error
-		}); can {
-			err = pc.CheckPins(ctx, []string{plugin})
-		}
-		if ctx.Err() == nil {
-			lh.pins[plugin] = err
-		}
-	}
-	return err
 }
 
 // handBack gives a cancelled step back: the claim goes and the item is put

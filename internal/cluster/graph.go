@@ -345,13 +345,14 @@ func (a *Agent) warm(ctx context.Context, g *graphs.Graph, hash string) {
 			continue
 		}
 		seen[n.Plugin] = true
-		h, err := a.hostOf(ctx, g, hash, n.Plugin)
+		h, release, err := a.hostOf(ctx, g, hash, n.Plugin)
 		if err == nil {
 			if rd, ok := h.(interface {
 				Ready(context.Context, string) error
 			}); ok {
 				err = rd.Ready(ctx, n.Plugin)
 			}
+			release()
 		}
 		if err != nil && ctx.Err() == nil {
 			a.log.Warn("start a plugin of a graph just published (its steps will fail or try again)", zap.String("graph", hash), zap.String("plugin", n.Plugin), zap.Error(err))

@@ -151,9 +151,9 @@ func (a *Agent) warmEarly(ctx context.Context, hash string, val []byte) {
 		a.mu.Unlock()
 		return
 	}
-	lh := &localHost{graph: sk, pins: map[string]error{}, early: &s}
-	a.hosts[hk] = lh
+	lh := a.newLocalHostLocked(hk, sk, &s)
 	a.mu.Unlock()
+	defer a.release(lh)
 	for _, p := range plugins {
 		err := a.startEarly(ctx, lh, sk, p)
 		if f := testWarmed.Load(); f != nil {
@@ -220,10 +220,7 @@ func (a *Agent) verifyEarly(hash, file string, g *graphs.Graph) {
 	lh.gone.Store(true)
 	a.log.Warn("the plugins published with a graph differ from the graph's own: the plugins started from them are stopped, and its steps start them from the graph",
 		zap.String("graph", hash))
-	lh.once.Do(func() {}) // a host being built is built; none is built after
-	if lh.up.Load() {
-		lh.h.Close()
-	}
+	lh.close()
 }
 
 // warmedEarly reports whether the plugins of the graph of hash hash,
