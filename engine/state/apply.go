@@ -85,27 +85,15 @@ func (s *Store) Apply(ctx context.Context, changes ...Change) error {
 		}
 		req.changes = append(req.changes, ec)
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.queue.Push(req) {
 		return ErrClosed
 	}
-	s.pending = append(s.pending, req)
 	s.stats.queued.Add(1)
-	s.mu.Unlock()
-	s.signal()
 	select {
 	case <-req.done:
 		return req.err
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-func (s *Store) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
 	}
 }
 
@@ -168,26 +156,6 @@ func checkKey(what, k string) error {
 		return fmt.Errorf("%s %q: want 1 to %d bytes: %w", what, k, bolt.MaxKeySize, ErrInvalidChange)
 	}
 	return nil
-}
-
-// writer is the single goroutine that commits queued requests.
-func (s *Store) writer() {
-	defer close(s.done)
-	for range s.wake {
-		for {
-			s.mu.Lock()
-			batch, closed := s.pending, s.closed
-			s.pending = nil
-			s.mu.Unlock()
-			if len(batch) == 0 {
-				if closed {
-					return
-				}
-				break
-			}
-			s.commit(batch)
-		}
-	}
 }
 
 // commit applies a batch in one transaction and wakes its callers.

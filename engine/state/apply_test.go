@@ -202,9 +202,7 @@ func TestCommitFailure(t *testing.T) {
 func waitQueue(t *testing.T, s *Store, queued uint64, pending int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		s.mu.Lock()
-		n := len(s.pending)
-		s.mu.Unlock()
+		n := s.queue.Len()
 		if s.stats.queued.Load() == queued && n == pending {
 			return
 		}

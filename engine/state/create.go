@@ -29,10 +29,7 @@ func (s *Store) CreateRun(ctx context.Context, run Run, snapshot []byte, nodes [
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if s.queue.Closed() {
 		return ErrClosed
 	}
 	return s.update(func(tx *bolt.Tx) error {

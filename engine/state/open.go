@@ -45,11 +45,9 @@ type Store struct {
 	readOnly bool
 	holder   Holder
 
-	mu      sync.Mutex // guards pending and closed
-	pending []*request
-	closed  bool
-	wake    chan struct{} // capacity 1: work is queued or the store is closing
-	done    chan struct{} // closed when the writer goroutine has returned
+	// queue holds the Apply calls for the writer goroutine (group
+	// commit: commit, in apply.go).
+	queue *GroupQueue[*request]
 
 	stats   statCounters
 	written atomic.Bool // a write transaction of this Store has committed
@@ -129,8 +127,7 @@ func open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, errReopen
 	}
-	s := &Store{path: path, db: db, readOnly: opts.ReadOnly,
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, queue: NewGroupQueue[*request]()}
 	if err := s.view(s.validateSchema); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -146,9 +143,9 @@ func open(path string, opts Options) (*Store, error) {
 		// where it cannot be written is no reason to refuse the run.
 		s.holder = newHolder(opts.Holder)
 		_ = writeHolder(path, s.holder)
-		go s.writer()
+		go s.queue.Serve(s.commit)
 	} else {
-		close(s.done)
+		s.queue.NoWriter()
 	}
 	return s, nil
 }
@@ -222,16 +219,11 @@ func (s *Store) Path() string { return s.path }
 // the holder file and releases the lock. Apply calls made after Close
 // returns ErrClosed. Close is idempotent.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		<-s.done
+	if s.queue.Close() {
+		<-s.queue.Done()
 		return nil
 	}
-	s.closed = true
-	s.mu.Unlock()
-	s.signal()
-	<-s.done
+	<-s.queue.Done()
 	return s.release()
 }
 

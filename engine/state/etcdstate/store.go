@@ -75,11 +75,9 @@ type Store struct {
 	k    keys
 	opts Options
 
-	mu        sync.Mutex // guards pending and closed
-	pending   []*request
-	closed    bool
-	wake      chan struct{}
-	done      chan struct{}
+	// queue holds the Apply calls for the writer goroutine (group
+	// commit: commit, in write.go).
+	queue     *state.GroupQueue[*request]
 	interrupt chan struct{} // closed by Interrupt
 	// heads are the journal heads the writer left, by run: only the
 	// writer goroutine uses them.
@@ -115,11 +113,11 @@ func Open(ctx context.Context, u etcdconn.URL, opts Options) (*Store, error) {
 func New(cli *clientv3.Client, u etcdconn.URL, opts Options) *Store {
 	opts.defaults()
 	s := &Store{cli: cli, url: u.String(), k: keys{root: u.Root()}, opts: opts,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), interrupt: make(chan struct{})}
+		queue: state.NewGroupQueue[*request](), interrupt: make(chan struct{})}
 	if opts.ReadOnly {
-		close(s.done)
+		s.queue.NoWriter()
 	} else {
-		go s.writer()
+		go s.queue.Serve(s.commit)
 	}
 	return s
 }
@@ -151,31 +149,19 @@ func (s *Store) Interrupt() {
 // etcd if it cannot commit), stops the writer and, if Open dialled it,
 // closes the client. Close is idempotent.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	already := s.closed
-	s.closed = true
-	s.mu.Unlock()
-	if !already {
-		s.signal()
+	if !s.queue.Close() {
 		select {
-		case <-s.done:
+		case <-s.queue.Done():
 		case <-time.After(s.opts.CloseTimeout):
 			s.Interrupt()
-			<-s.done
+			<-s.queue.Done()
 		}
 		if s.own {
 			return s.cli.Close()
 		}
 	}
-	<-s.done
+	<-s.queue.Done()
 	return nil
-}
-
-func (s *Store) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
 }
 
 func (s *Store) corrupt(key string, format string, args ...any) error {

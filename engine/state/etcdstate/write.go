@@ -61,40 +61,15 @@ func (s *Store) apply(ctx context.Context, extra *Extra, changes []state.Change)
 		}
 		req.changes = append(req.changes, p)
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.queue.Push(req) {
 		return state.ErrClosed
 	}
-	s.pending = append(s.pending, req)
 	queued = true
-	s.mu.Unlock()
-	s.signal()
 	select {
 	case <-req.done:
 		return req.err
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// writer is the single goroutine that commits queued requests.
-func (s *Store) writer() {
-	defer close(s.done)
-	for range s.wake {
-		for {
-			s.mu.Lock()
-			batch, closed := s.pending, s.closed
-			s.pending = nil
-			s.mu.Unlock()
-			if len(batch) == 0 {
-				if closed {
-					return
-				}
-				break
-			}
-			s.commit(batch)
-		}
 	}
 }
 
