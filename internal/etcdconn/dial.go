@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -146,20 +147,22 @@ func Dial(ctx context.Context, u URL, opts Options) (*clientv3.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Endpoints = leaderFirst(u.Endpoints, leader)
-	cfg.DialOptions = pickFirst
+	w := newLeaderWatch(u.Endpoints, leaderCheck, leader)
+	cfg.Endpoints = leaderFirst(u.Endpoints, leader.ep)
+	cfg.DialOptions = append(slices.Clone(pickFirst), w.dialOptions()...)
 	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, &UnreachableError{Endpoints: u.Endpoints, Timeout: timeout, Err: err}
 	}
-	go followLeader(cli, u.Endpoints, leaderCheck)
+	w.conn.Store(cli.ActiveConnection())
+	go w.follow(cli)
 	return cli, nil
 }
 
 // ping asks every endpoint for its status at once and returns as soon as
-// one answers, with the endpoint of the leader when its own answer came
-// by then or within leaderWait after ("" if not).
-func ping(ctx context.Context, cli *clientv3.Client, eps []string, timeout time.Duration) (string, error) {
+// one answers, with the leader's answer when it came by then or within
+// leaderWait after (one with no endpoint if not).
+func ping(ctx context.Context, cli *clientv3.Client, eps []string, timeout time.Duration) (statusAnswer, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	answers := askStatus(ctx, cli, eps)
@@ -171,14 +174,14 @@ func ping(ctx context.Context, cli *clientv3.Client, eps []string, timeout time.
 		select {
 		case a = <-answers:
 		case <-grace:
-			return "", nil // a member answered; the leader did not yet
+			return statusAnswer{}, nil // a member answered; the leader did not yet
 		}
 		if a.err != nil {
 			errs = append(errs, a.err)
 			continue
 		}
 		if a.leader {
-			return a.ep, nil
+			return a, nil
 		}
 		if !answered {
 			answered = true
@@ -186,10 +189,10 @@ func ping(ctx context.Context, cli *clientv3.Client, eps []string, timeout time.
 		}
 	}
 	if answered {
-		return "", nil
+		return statusAnswer{}, nil
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return "", ctx.Err()
+		return statusAnswer{}, ctx.Err()
 	}
-	return "", &UnreachableError{Endpoints: eps, Timeout: timeout, Err: errors.Join(errs...)}
+	return statusAnswer{}, &UnreachableError{Endpoints: eps, Timeout: timeout, Err: errors.Join(errs...)}
 }

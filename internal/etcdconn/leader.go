@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 )
@@ -17,11 +19,25 @@ import (
 // per dependency level and waits for each, so Dial's client sends its
 // requests to one member, the leader when Dial found it, and falls back to
 // the next endpoint in order when that member's connection breaks (gRPC's
-// pick_first, instead of etcd's default round robin). followLeader checks
-// now and then which member leads, and moves the client to it: after an
-// election, or when the member it talks to is cut off from the others
-// while it still answers (it would fail every write; not tested: the test
-// clusters can kill a member, not cut it off).
+// pick_first, instead of etcd's default round robin).
+//
+// Every etcd reply says which member answered and its Raft term (its
+// ResponseHeader). A leaderWatch reads them as they come (gRPC client
+// interceptors, inside etcd's own retry interceptors: every attempt's
+// reply is seen) and, when one comes with a term greater than the client
+// knew or from a member other than the leader it chose, asks at once
+// which member leads and moves the client to it: after an election or a
+// leadership transfer (MoveLeader), the client talks to the new leader
+// once its first reply from the old one came and one Status round trip
+// later (TestLeaderMoveFollowed, a local cluster, a write every 10 ms:
+// 14-90 ms after MoveLeader returned, median about 20 ms) instead of at
+// the next periodic check. A write sent during an election may still
+// wait for etcd's request timeout (6 s on the test clusters) before its
+// member answers: no reply tells the client anything before. The check
+// also runs every leaderCheck (5 s), for what no reply tells: a member
+// cut off from the others while it still answers keeps its term and
+// fails every write (not tested: the test clusters can kill a member, not
+// cut it off; a client on it moves within 5 s).
 
 // pickFirst makes the client send every request to the first endpoint that
 // answers, in the order given, instead of spreading them (the resolver's
@@ -35,8 +51,17 @@ var pickFirst = []grpc.DialOption{
 // the leader's own answer (which tells which endpoint it is).
 const leaderWait = 200 * time.Millisecond
 
-// leaderCheck is how often a client checks which member leads.
+// leaderCheck is how often a client checks which member leads, whatever
+// its replies say.
 var leaderCheck = 5 * time.Second
+
+// checkGap is the least time between the end of a check that found no
+// leader (or moved the client to the leader it had just moved it to) and
+// the next check a reply asks for. It doubles, up to leaderCheck, after
+// every such check, so that replies that keep asking (no leader for a
+// while) do not keep the members busy; after a check that found the
+// leader, the next one a reply asks for runs at once.
+const checkGap = 100 * time.Millisecond
 
 // leaderFirst returns eps with leader first, the others in their order.
 func leaderFirst(eps []string, leader string) []string {
@@ -52,47 +77,175 @@ func leaderFirst(eps []string, leader string) []string {
 	return out
 }
 
-// followLeader moves cli to the member that leads, every period, until cli
-// is closed: when the leader is not the first of its endpoints, the client
-// is given the leader alone (pick_first keeps a connection whose address
-// is still listed: this makes it leave it), then every endpoint again,
-// the leader first (to fall back to when the leader goes).
-func followLeader(cli *clientv3.Client, eps []string, period time.Duration) {
-	t := time.NewTicker(period)
+// leaderWatch keeps one client on the leader: its interceptors read the
+// replies on the client's connection, its follow loop checks which member
+// leads when they ask for it and every period.
+type leaderWatch struct {
+	eps    []string
+	period time.Duration
+	// conn is the client's connection; replies on other connections (the
+	// checks' own Status calls, which dial each member) are not read.
+	conn   atomic.Pointer[grpc.ClientConn]
+	leader atomic.Uint64 // member ID of the leader the client was sent to; 0 while none is known
+	term   atomic.Uint64 // the leader's Raft term when found
+	stray  atomic.Uint64 // a member other than the leader that answered since the last check
+	kick   chan struct{} // a check asked for (at most one waits)
+}
+
+func newLeaderWatch(eps []string, period time.Duration, leader statusAnswer) *leaderWatch {
+	w := &leaderWatch{eps: eps, period: period, kick: make(chan struct{}, 1)}
+	w.leader.Store(leader.id)
+	w.term.Store(leader.term)
+	return w
+}
+
+// dialOptions returns the interceptors that read the replies.
+func (w *leaderWatch) dialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithChainUnaryInterceptor(w.unary),
+		grpc.WithChainStreamInterceptor(w.stream),
+	}
+}
+
+func (w *leaderWatch) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if err == nil && cc == w.conn.Load() {
+		w.read(reply)
+	}
+	return err
+}
+
+func (w *leaderWatch) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil || cc != w.conn.Load() {
+		return s, err
+	}
+	return &watchedStream{ClientStream: s, w: w}, nil
+}
+
+// watchedStream has every message it receives (watch events, lease
+// keep-alives) read by its leaderWatch.
+type watchedStream struct {
+	grpc.ClientStream
+	w *leaderWatch
+}
+
+func (s *watchedStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err == nil {
+		s.w.read(m)
+	}
+	return err
+}
+
+// read asks for a check, without waiting, when reply comes with a term
+// greater than the leader's or from another member.
+func (w *leaderWatch) read(reply any) {
+	r, ok := reply.(interface{ GetHeader() *pb.ResponseHeader })
+	if !ok {
+		return
+	}
+	h := r.GetHeader()
+	if h == nil || h.MemberId == 0 {
+		return
+	}
+	other := h.MemberId != w.leader.Load()
+	if !other && h.RaftTerm <= w.term.Load() {
+		return
+	}
+	if other {
+		w.stray.Store(h.MemberId)
+	}
+	select {
+	case w.kick <- struct{}{}:
+	default: // a check is already asked for
+	}
+}
+
+// follow moves cli to the member that leads when a reply asks for it and
+// every period, until cli is closed.
+func (w *leaderWatch) follow(cli *clientv3.Client) {
+	t := time.NewTicker(w.period)
 	defer t.Stop()
+	var gap time.Duration // least time between the last check and one a reply asks for
+	var last time.Time    // end of the last check
+	var movedTo string    // the leader the last check moved the client to
 	for {
 		select {
 		case <-cli.Ctx().Done():
 			return
 		case <-t.C:
+		case <-w.kick:
+			if wait := time.Until(last.Add(gap)); wait > 0 {
+				select {
+				case <-cli.Ctx().Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
-		ctx, cancel := context.WithTimeout(cli.Ctx(), period)
-		leader := findLeader(ctx, cli, eps)
-		cancel()
-		if leader == "" || cli.Endpoints()[0] == leader {
-			continue
+		leader, moved := w.check(cli)
+		last = time.Now()
+		// Replies read during the check came from before the move; the
+		// next ones are read against what it found.
+		select {
+		case <-w.kick:
+		default:
 		}
-		cli.SetEndpoints(leader)
-		cli.SetEndpoints(leaderFirst(eps, leader)...)
+		if leader == "" || moved && leader == movedTo {
+			gap = min(max(2*gap, checkGap), w.period) // no leader, or moving did not hold
+		} else {
+			gap = 0
+		}
+		movedTo = ""
+		if moved {
+			movedTo = leader
+		}
 	}
 }
 
-// findLeader returns the endpoint of the member that says it leads, ""
-// when none does (or none answered).
-func findLeader(ctx context.Context, cli *clientv3.Client, eps []string) string {
+// check asks which member leads and, when the client is not on it, gives
+// the client the leader alone (pick_first keeps a connection whose address
+// is still listed: this makes it leave it), then every endpoint again, the
+// leader first (to fall back to when the leader goes). It returns the
+// leader's endpoint ("" when none was found) and whether it moved the
+// client.
+func (w *leaderWatch) check(cli *clientv3.Client) (leader string, moved bool) {
+	ctx, cancel := context.WithTimeout(cli.Ctx(), w.period)
+	l := findLeader(ctx, cli, w.eps)
+	cancel()
+	stray := w.stray.Swap(0)
+	if l.ep == "" {
+		return "", false
+	}
+	w.term.Store(l.term)
+	w.leader.Store(l.id)
+	if cli.Endpoints()[0] == l.ep && (stray == 0 || stray == l.id) {
+		return l.ep, false
+	}
+	cli.SetEndpoints(l.ep)
+	cli.SetEndpoints(leaderFirst(w.eps, l.ep)...)
+	return l.ep, true
+}
+
+// findLeader returns the answer of the member that says it leads, one
+// with no endpoint when none does (or none answered).
+func findLeader(ctx context.Context, cli *clientv3.Client, eps []string) statusAnswer {
 	answers := askStatus(ctx, cli, eps)
 	for range eps {
 		if a := <-answers; a.leader {
-			return a.ep
+			return a
 		}
 	}
-	return ""
+	return statusAnswer{}
 }
 
-// statusAnswer is one endpoint's answer to a Status call: whether its
-// member leads, or the call's error.
+// statusAnswer is one endpoint's answer to a Status call: its member's ID,
+// Raft term and whether it leads, or the call's error.
 type statusAnswer struct {
 	ep     string
+	id     uint64
+	term   uint64
 	leader bool
 	err    error
 }
@@ -110,7 +263,8 @@ func askStatus(ctx context.Context, cli *clientv3.Client, eps []string) <-chan s
 				answers <- statusAnswer{ep: ep, err: fmt.Errorf("%s: %w", ep, err)}
 				return
 			}
-			answers <- statusAnswer{ep: ep, leader: st.Leader != 0 && st.Leader == st.Header.GetMemberId()}
+			id := st.Header.GetMemberId()
+			answers <- statusAnswer{ep: ep, id: id, term: st.RaftTerm, leader: st.Leader != 0 && st.Leader == id}
 		}()
 	}
 	return answers
