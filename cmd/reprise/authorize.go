@@ -118,9 +118,11 @@ func (w casWriter) DeleteOperator(name string) error    { return w.st.DeleteOper
 // operators added at once, the second needs an admin's token. Not covered:
 // a write to the operators' keys made with an etcd client directly (it
 // does not put the guard). A write whose answer etcd did not give in time
-// is retried (etcdstate) and, if it had gone through, meets itself as a
-// change: an add is then written again (the same token), a revoke decided
-// again finds the operator gone and says so.
+// is retried (etcdstate) and, if it had gone through, recognises itself by
+// the change id it put in the guard, and is reported done; only when
+// another change came between the lost answer and the retry is it decided
+// again (an add is then written again, with the same token; a revoke finds
+// the operator gone and says so).
 //
 // A refusal exits 1 and says why; a token file that cannot be read is a
 // usage error (exit 2).

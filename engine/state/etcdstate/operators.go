@@ -2,9 +2,11 @@ package etcdstate
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -23,7 +25,46 @@ var ErrOperatorsChanged = errors.New("the operators changed since they were read
 // (0 while none was made since this key exists). A conditional change
 // compares it with the revision its read was made at: etcd's compares do
 // not see a key deleted under a prefix, this one key does.
+//
+// Its value is the id of the change that put it last (changeID): a change
+// retried after etcd's answer was lost (the attempt timed out, the member
+// went away) and whose compare now fails reads the guard in the same
+// transaction, and if it holds its own id, the first attempt landed and
+// the change is reported done. If another change came between the lost
+// answer and the retry, the guard holds that one's id: the retry then
+// fails as any change made after the read (ErrOperatorsChanged, or
+// state.ErrOperatorNotFound for an unconditional revoke).
 func (k keys) operatorsRev() string { return k.root + "operators-rev" }
+
+// changeID returns a new id for one change of the operators, put in the
+// guard key by each attempt of that change.
+func changeID() string { return rand.Text() }
+
+// ours reports whether the guard key read by a transaction's Else (its
+// first response) holds id: the change id put it, an earlier attempt of
+// this change landed.
+func ours(resp *clientv3.TxnResponse, id string) bool {
+	if len(resp.Responses) == 0 {
+		return false
+	}
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	return len(kvs) > 0 && string(kvs[0].Value) == id
+}
+
+// loseAnswer, when set (by tests only), is asked after each committed
+// change of the operators whether to drop etcd's answer: the attempt then
+// fails as one that timed out, and is retried.
+var loseAnswer atomic.Pointer[func(*Store) bool]
+
+// answerLost reports whether the test hook drops the answer to a change
+// made through s.
+func (s *Store) answerLost() bool {
+	f := loseAnswer.Load()
+	return f != nil && (*f)(s)
+}
+
+// errAnswerLost is the error of an attempt whose answer a test dropped.
+var errAnswerLost = fmt.Errorf("test: the answer was lost: %w", context.DeadlineExceeded)
 
 // unchangedSince is the compare that holds while no change of the
 // operators was made after revision rev.
@@ -55,16 +96,20 @@ func (s *Store) putOperator(op state.Operator, cmps []clientv3.Cmp) error {
 	if err != nil {
 		return fmt.Errorf("operator %q: %w", op.Name, err)
 	}
+	id := changeID()
 	return s.read(func(ctx context.Context) error {
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(
 			clientv3.OpPut(s.k.operator(op.Name), string(v)),
-			clientv3.OpPut(s.k.operatorsRev(), ""),
-		).Commit()
+			clientv3.OpPut(s.k.operatorsRev(), id),
+		).Else(clientv3.OpGet(s.k.operatorsRev())).Commit()
 		if err != nil {
 			return err
 		}
-		if !resp.Succeeded {
+		if !resp.Succeeded && !ours(resp, id) {
 			return fmt.Errorf("operator %q: %w", op.Name, ErrOperatorsChanged)
+		}
+		if resp.Succeeded && s.answerLost() {
+			return errAnswerLost
 		}
 		return nil
 	})
@@ -95,16 +140,23 @@ func (s *Store) deleteOperator(name string, rev int64) error {
 	if rev >= 0 {
 		cmps = append(cmps, s.unchangedSince(rev))
 	}
+	id := changeID()
 	return s.read(func(ctx context.Context) error {
 		resp, err := s.cli.Txn(ctx).If(cmps...).Then(
 			clientv3.OpDelete(key),
-			clientv3.OpPut(s.k.operatorsRev(), ""),
+			clientv3.OpPut(s.k.operatorsRev(), id),
 		).Else(clientv3.OpGet(s.k.operatorsRev())).Commit()
 		if err != nil {
 			return err
 		}
 		if resp.Succeeded {
+			if s.answerLost() {
+				return errAnswerLost
+			}
 			return nil
+		}
+		if ours(resp, id) {
+			return nil // an earlier attempt, whose answer was lost, landed
 		}
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; rev >= 0 && len(kvs) > 0 && kvs[0].ModRevision > rev {
 			return fmt.Errorf("operator %q: %w", name, ErrOperatorsChanged)
