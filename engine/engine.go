@@ -47,6 +47,10 @@ type Options struct {
 	// entry (and its data, as "note"): why this run started, such as
 	// "started while run X was unfinished".
 	StartNote string
+	// By, when set, is who started the run (on an etcd state with
+	// operators, the operator whose token allowed it), kept in the
+	// run-started journal entry.
+	By string
 	// Logger receives the engine's log lines, each with the run id and the
 	// node id (nil: no logging).
 	Logger *zap.Logger
@@ -236,6 +240,7 @@ func (e *Engine) Start(ctx context.Context, g *graphs.Graph) (Result, error) {
 		msg += "; " + e.opts.StartNote
 	}
 	entry := r.entry(state.EntryRunStarted, "", msg)
+	entry.By = e.opts.By
 	entry.Data = map[string]string{"graph": run.GraphFile, "hash": run.GraphHash, "parallelism": fmt.Sprint(e.opts.Parallelism)}
 	if e.opts.StartNote != "" {
 		entry.Data["note"] = e.opts.StartNote

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/state/etcdstate"
@@ -197,4 +198,106 @@ func hasAdmin(ops []state.Operator) bool {
 		}
 	}
 	return false
+}
+
+// The roles' actions of the commands that write an etcd state themselves
+// (authorizeState), picked among internal/auth's:
+//
+//   - run and resume, and a standby coordinator (run or resume --standby),
+//     which is one of them: ActResume, what the dashboard's resume needs:
+//     they start or continue the steps that rebuild the systems
+//     (operator, admin);
+//   - restore-point and cleanup: ActManage (admin). restore-point --use
+//     overrides a point's scan verdict, deciding what data a system comes
+//     back with; cleanup closes a drill for good (it can no longer be
+//     resumed). Neither is a retry, a mark or a gate's approval, and no
+//     role below admin is granted anything of the kind: until auth has an
+//     action of their own, they are the admins';
+//   - operators list: ActView, what every role may (it shows names, roles
+//     and who added them, never a token or its hash).
+const (
+	actRun          = auth.ActResume
+	actRestorePoint = auth.ActManage
+	actCleanup      = auth.ActManage
+	actListOps      = auth.ActView
+)
+
+// authorizeState decides whether this process may do what (a command:
+// "run", "resume", "restore-point", "cleanup", "operators list") on the
+// state at statePath, which needs act, and returns the name it is
+// journaled with:
+//
+//   - a state file is this machine's (0600): whoever may open it acts, and
+//     by (the --by, or "") is journaled, as before;
+//   - an etcd state without operators: by as well (bootstrap: access to
+//     etcd, its client certificates, is the boundary);
+//   - an etcd state with operators: every command is a remote action; it
+//     needs the token (REPRISE_TOKEN, REPRISE_TOKEN_FILE) of an operator
+//     whose role allows act, and that operator's name is journaled (a by
+//     naming someone else is refused, as authorizeDirect does).
+//
+// It only reads the operators: a refusal (exit 1) has written nothing. A
+// token file that cannot be read is a usage error (exit 2).
+func authorizeState(statePath, what string, act auth.Action, by string) (string, error) {
+	if !etcdconn.IsURL(statePath) {
+		return by, nil
+	}
+	st, err := openEtcd(statePath, true)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	return authorizeWith(st.Operators, operatorToken, statePath, what, act, by)
+}
+
+// authorizeWith is authorizeState's decision on an etcd state whose
+// operators are read by operators, with the token token returns.
+func authorizeWith(operators func() ([]state.Operator, error), token func() (string, error), statePath, what string, act auth.Action, by string) (string, error) {
+	ops, err := operators()
+	if err != nil {
+		return "", fmt.Errorf("%s on %s: read the operators: %w", what, statePath, err)
+	}
+	if len(ops) == 0 {
+		return by, nil
+	}
+	tok, err := token()
+	if err != nil {
+		return "", withCode(exitUsage, err)
+	}
+	refused := func(format string, args ...any) error {
+		return fmt.Errorf("%s on %s: refused: %s", what, statePath, fmt.Sprintf(format, args...))
+	}
+	if tok == "" {
+		return "", refused("this state has operators: it needs the token of an operator who may %s (role %s) in REPRISE_TOKEN or REPRISE_TOKEN_FILE",
+			act, rolesFor(act))
+	}
+	checker := &auth.Checker{Operators: func() ([]state.Operator, error) { return ops, nil }}
+	op, err := checker.Check(tok)
+	if err != nil {
+		return "", refused("token: %v", err)
+	}
+	if !auth.Role(op.Role).Can(act) {
+		return "", refused("operator %s (role %s) may not %s: that needs role %s", op.Name, op.Role, act, rolesFor(act))
+	}
+	if by != "" && by != op.Name {
+		return "", refused("--by %q but the token is operator %s's: it is journaled with its token's operator", by, op.Name)
+	}
+	return op.Name, nil
+}
+
+// rolesFor names the roles that may do act: "operator or admin".
+func rolesFor(act auth.Action) string {
+	var rs []string
+	for _, r := range auth.Roles {
+		if r.Can(act) {
+			rs = append(rs, string(r))
+		}
+	}
+	switch len(rs) {
+	case 0:
+		return "none"
+	case 1:
+		return rs[0]
+	}
+	return strings.Join(rs[:len(rs)-1], ", ") + " or " + rs[len(rs)-1]
 }

@@ -18,8 +18,14 @@ type cleanupOptions struct {
 	By, Note      string
 }
 
-// runCleanup records the drill's clean-up (operate.Do).
+// runCleanup records the drill's clean-up (operate.Do), on an etcd state
+// with operators with an admin's token (authorizeState).
 func runCleanup(ctx context.Context, o cleanupOptions) (operate.Outcome, error) {
+	by, err := authorizeState(o.State, "cleanup "+o.Run, actCleanup, o.By)
+	if err != nil {
+		return operate.Outcome{}, err
+	}
+	o.By = by
 	return actOn(ctx, o.State, o.Anchor, holder("cleanup", o.Run), o.Run, func(ctx context.Context, a control.Actions) error {
 		return a.RecordCleanup(ctx, o.Run, o.By, o.Note)
 	})
@@ -36,7 +42,9 @@ environment was cleaned up: by whom, when, and what was done. The run keeps the
 record and the journal an entry "cleaned-up"; status, runs and the report show
 it. A cleaned-up drill can no longer be resumed or retried (start a new drill),
 and resume without RUN passes it by. Only drills are cleaned up, and not while
-they run. Recording again replaces the run's record; the journal keeps both.`,
+they run. Recording again replaces the run's record; the journal keeps both.
+On an etcd state that has operators, it needs an admin's token
+(REPRISE_TOKEN, REPRISE_TOKEN_FILE), and --by must name that admin.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError("cleanup: want the drill's RUN id (`reprise runs` lists them), got %d argument(s)", len(args))

@@ -226,7 +226,9 @@ func (s *session) takeOver(ctx context.Context, o sessionOptions, opts engine.Op
 	if err := s.start(o, opts, std.Err); err != nil {
 		return runOutcome{}, err
 	}
-	res, err := s.do(ctx, func(ctx context.Context) (engine.Result, error) { return s.eng.Resume(ctx, prev.ID, nil) })
+	res, err := s.do(ctx, func(ctx context.Context) (engine.Result, error) {
+		return s.eng.ResumeWith(ctx, prev.ID, engine.ResumeOptions{By: opts.By})
+	})
 	return runOutcome{Result: res}, s.end(res, err)
 }
 

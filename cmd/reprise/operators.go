@@ -57,7 +57,7 @@ On a state file, whoever may open the file manages its operators. On an
 etcd state, the first operator is added without a token (make it an admin);
 once it has operators, add and revoke need an admin's token (REPRISE_TOKEN,
 or the file REPRISE_TOKEN_FILE names), and the operator added records that
-admin.`,
+admin; list needs any operator's token.`,
 	}
 	c.AddCommand(newOperatorsAddCmd(), newOperatorsListCmd(), newOperatorsRevokeCmd())
 	return c
@@ -153,14 +153,24 @@ func without(ops []state.Operator, name string) []state.Operator {
 }
 
 // runOperatorsList returns the operators (their tokens' hashes with them:
-// the command prints names, roles and who added them).
+// the command prints names, roles and who added them). On an etcd state
+// that has operators, it needs the token of one of them, any role
+// (authorizeWith).
 func runOperatorsList(_ context.Context, opts operatorsOptions) ([]state.Operator, error) {
 	st, closeFn, err := openOperators(opts.StatePath, holder("operators", "list"))
 	if err != nil {
 		return nil, err
 	}
 	defer closeFn()
-	return st.Operators()
+	ops, err := st.Operators()
+	if err != nil || !etcdconn.IsURL(opts.StatePath) {
+		return ops, err
+	}
+	read := func() ([]state.Operator, error) { return ops, nil }
+	if _, err := authorizeWith(read, opts.tokenFunc(), opts.StatePath, "operators list", actListOps, ""); err != nil {
+		return nil, err
+	}
+	return ops, nil
 }
 
 // runOperatorsRevoke removes operator opts.Name: their token stops

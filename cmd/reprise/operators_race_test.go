@@ -117,7 +117,12 @@ func (r *opsRace) race(first, second opsChange) (error, error, int) {
 // operators returns name:role of every operator, in order.
 func (r *opsRace) operators() []string {
 	r.t.Helper()
-	ops, err := runOperatorsList(context.Background(), operatorsOptions{StatePath: r.url})
+	st, err := openEtcd(r.url, true) // not operators list: it needs a token
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer st.Close()
+	ops, err := st.Operators()
 	if err != nil {
 		r.t.Fatal(err)
 	}

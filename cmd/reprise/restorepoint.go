@@ -20,8 +20,14 @@ type restorePointOptions struct {
 	By, Reason    string
 }
 
-// runRestorePoint records the decision (operate.Do).
+// runRestorePoint records the decision (operate.Do), on an etcd state
+// with operators with an admin's token (authorizeState).
 func runRestorePoint(ctx context.Context, o restorePointOptions) (operate.Outcome, error) {
+	by, err := authorizeState(o.State, fmt.Sprintf("restore-point %s %s", o.Run, o.Node), actRestorePoint, o.By)
+	if err != nil {
+		return operate.Outcome{}, err
+	}
+	o.By = by
 	return actOn(ctx, o.State, o.Anchor, holder("restore-point", o.Run, o.Node), o.Run, func(ctx context.Context, a control.Actions) error {
 		return a.RestorePointDecision(ctx, o.Run, o.Node, o.Action, o.Point, o.By, o.Reason)
 	})
@@ -43,7 +49,9 @@ journaled with who and why:
 A node waiting on a suspicious point goes back to pending: on a run going on
 (through its control socket) it starts again at once, on a stopped run at
 the next resume. A node already restored is refused (retry it to restore
-again), and so is a node whose step is running.`,
+again), and so is a node whose step is running. On an etcd state that has
+operators, it needs an admin's token (REPRISE_TOKEN, REPRISE_TOKEN_FILE),
+and --by must name that admin.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usageError("restore-point: want RUN and NODE, got %d argument(s)", len(args))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -59,7 +60,7 @@ Exit codes as for run.`,
 	f.add(c)
 	c.Flags().StringVar(&opts.GraphFile, "graph", "", "go on with this edited graph file instead of the stored one (its plan is printed first)")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "with --graph: print the plan of the edit (added, removed, changed and kept, to run again, with reasons) and change nothing")
-	c.Flags().StringVar(&opts.By, "by", "", "who resumes the run, kept in the journal (the dashboard gives the operator's name)")
+	c.Flags().StringVar(&opts.By, "by", "", "who resumes the run, kept in the journal (the dashboard gives the operator's name; on an etcd state with operators, the token's operator)")
 	c.Flags().BoolVar(&opts.RerunChanged, "rerun-changed", false, "with --graph: run again the done nodes whose step changed (default: kept done)")
 	return c
 }
@@ -144,6 +145,14 @@ func runResume(ctx context.Context, opts resumeOptions, std stdio) (runOutcome, 
 	if opts.DryRun {
 		return editPlanAt(opts.StatePath, opts.RunID, edited, opts.RerunChanged)
 	}
+	// On an etcd state with operators, an operator's token, checked
+	// before anything is written; its operator is journaled as who
+	// resumed.
+	by, err := authorizeState(opts.StatePath, strings.TrimSpace("resume "+opts.RunID), actRun, opts.By)
+	if err != nil {
+		return runOutcome{}, err
+	}
+	opts.By = by
 	return continueRun(ctx, opts.sessionOptions, opts.RunID, "resume", func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
 		return e.ResumeWith(ctx, id, engine.ResumeOptions{Graph: edited, RerunChanged: opts.RerunChanged, By: opts.By})
 	}, edited, opts.RerunChanged, std)

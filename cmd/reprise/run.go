@@ -71,6 +71,10 @@ A state file holding an unfinished run of a graph of the same name refuses a
 new run (exit 2), naming that run: ` + "`reprise resume`" + ` continues it, --new starts
 a fresh run anyway (its journal says which run was left unfinished).
 
+On an etcd state that has operators, run (and resume) need the token of an
+operator who may resume (REPRISE_TOKEN, or the file REPRISE_TOKEN_FILE
+names); the journal names that operator as who started (or resumed) the run.
+
 Exit codes: 0 all nodes succeeded, 1 error, 2 usage, 3 finished with failed or
 blocked nodes, 4 parked on manual gates, 130 interrupted (SIGINT, SIGTERM or
 SIGHUP, a closed terminal: the first lets running steps finish, the second
@@ -131,6 +135,12 @@ func runRun(ctx context.Context, opts runOptions, std stdio) (runOutcome, error)
 	if opts.DryRun {
 		plan, err := dryRunGraph(ctx, g, eo)
 		return runOutcome{Plan: plan}, err
+	}
+	// On an etcd state with operators, an operator's token, checked
+	// before anything is written (the election included): a standby
+	// checks it at its start.
+	if eo.By, err = authorizeState(opts.StatePath, "run "+opts.File, actRun, ""); err != nil {
+		return runOutcome{}, err
 	}
 	co, err := dialCluster(ctx, opts.Cluster, opts.StatePath)
 	if err != nil {
