@@ -207,18 +207,18 @@ func hasAdmin(ops []state.Operator) bool {
 //     which is one of them: ActResume, what the dashboard's resume needs:
 //     they start or continue the steps that rebuild the systems
 //     (operator, admin);
-//   - restore-point and cleanup: ActManage (admin). restore-point --use
-//     overrides a point's scan verdict, deciding what data a system comes
-//     back with; cleanup closes a drill for good (it can no longer be
-//     resumed). Neither is a retry, a mark or a gate's approval, and no
-//     role below admin is granted anything of the kind: until auth has an
-//     action of their own, they are the admins';
+//   - restore-point and cleanup: ActRestorePoint and ActCleanup, the
+//     admin's only. restore-point --use overrides a point's scan verdict,
+//     deciding what data a system comes back with; cleanup closes a drill
+//     for good (it can no longer be resumed). Neither is a retry, a mark
+//     or a gate's approval, and no role below admin is granted anything
+//     of the kind;
 //   - operators list: ActView, what every role may (it shows names, roles
 //     and who added them, never a token or its hash).
 const (
 	actRun          = auth.ActResume
-	actRestorePoint = auth.ActManage
-	actCleanup      = auth.ActManage
+	actRestorePoint = auth.ActRestorePoint
+	actCleanup      = auth.ActCleanup
 	actListOps      = auth.ActView
 )
 

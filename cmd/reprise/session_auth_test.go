@@ -176,9 +176,9 @@ func TestEtcdSessionAuthorization(t *testing.T) {
 		{"resume by a viewer", vic, []string{"resume", runID}, []string{"resume " + runID + " on", "operator vic (role viewer) may not resume"}},
 		{"resume as someone else", ops, []string{"resume", runID, "--by", "alice"}, []string{`--by "alice" but the token is operator ops's`}},
 		{"restore-point without a token", "", []string{"restore-point", runID, "web-data", "--use", "w1", "--by", "root", "--reason", "x"},
-			[]string{"restore-point " + runID + " web-data on", "needs the token of an operator who may manage operators (role admin)"}},
+			[]string{"restore-point " + runID + " web-data on", "needs the token of an operator who may override a restore point's verdict (role admin)"}},
 		{"restore-point by an operator", ops, []string{"restore-point", runID, "web-data", "--use", "w1", "--by", "ops", "--reason", "x"},
-			[]string{"operator ops (role operator) may not manage operators: that needs role admin"}},
+			[]string{"operator ops (role operator) may not override a restore point's verdict: that needs role admin"}},
 		{"restore-point as someone else", root, []string{"restore-point", runID, "web-data", "--use", "w1", "--by", "ops", "--reason", "x"},
 			[]string{`--by "ops" but the token is operator root's`}},
 		{"cleanup before its time, without a token", "", []string{"cleanup", runID, "--by", "root", "--note", "x"}, []string{"cleanup " + runID + " on", "needs the token"}},
@@ -198,8 +198,8 @@ func TestEtcdSessionAuthorization(t *testing.T) {
 		t.Errorf("run-resumed does not say by ops: %q\n%s", l, journal())
 	}
 	refuse([]refusal{
-		{"cleanup by an operator", ops, []string{"cleanup", runID, "--by", "ops", "--note", "VMs reverted"}, []string{"operator ops (role operator) may not manage operators"}},
-		{"cleanup by a viewer", vic, []string{"cleanup", runID, "--by", "vic", "--note", "VMs reverted"}, []string{"operator vic (role viewer) may not manage operators"}},
+		{"cleanup by an operator", ops, []string{"cleanup", runID, "--by", "ops", "--note", "VMs reverted"}, []string{"operator ops (role operator) may not clean up a drill: that needs role admin"}},
+		{"cleanup by a viewer", vic, []string{"cleanup", runID, "--by", "vic", "--note", "VMs reverted"}, []string{"operator vic (role viewer) may not clean up a drill"}},
 	})
 	if out, errs, code := as(root, "cleanup", runID, "--by", "root", "--note", "VMs reverted"); code != 0 || !strings.Contains(out, "by root") {
 		t.Fatalf("cleanup with an admin's token: exit %d\n%s%s", code, out, errs)

@@ -52,13 +52,18 @@ const (
 	ActApprove Action = "approve"
 	ActCertify Action = "certify"
 	ActManage  Action = "manage operators"
+	// ActRestorePoint: choose a node's restore point over its scan
+	// verdict (restore-point --use); ActCleanup: close a drill for good
+	// (cleanup). The commands', not the dashboard's.
+	ActRestorePoint Action = "override a restore point's verdict"
+	ActCleanup      Action = "clean up a drill"
 )
 
 var grants = map[Role][]Action{
 	RoleViewer:   {ActView},
 	RoleOperator: {ActView, ActRetry, ActMark, ActResume},
 	RoleApprover: {ActView, ActApprove, ActCertify},
-	RoleAdmin:    {ActView, ActRetry, ActMark, ActResume, ActApprove, ActCertify, ActManage},
+	RoleAdmin:    {ActView, ActRetry, ActMark, ActResume, ActApprove, ActCertify, ActManage, ActRestorePoint, ActCleanup},
 }
 
 // ParseRole checks a role's name.

@@ -27,9 +27,10 @@
 //	                                       else plain), in chunks of 256 KiB
 //	/P/runs/creating/<run>                 claim of a CreateRun under way
 //	/P/operators/<name>                    Operator, JSON
-//	/P/operators-rev                       guard: put by every change of the operators, so
-//	                                       that a change checked against a read is made only
-//	                                       if none came after it (operators.go)
+//	/P/operators-rev                       guard: put by every change of the operators (with
+//	                                       the change's random id), so that a change checked
+//	                                       against a read is made only if none came after it,
+//	                                       and a retried one knows its own (operators.go)
 //
 // Other families under P (agents/, work/, leader/, commands/) belong to the
 // agents and the coordinator. Run ids may not contain '/'. A snapshot is
