@@ -14,6 +14,7 @@ import (
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/crisis"
 )
 
@@ -62,7 +63,19 @@ Beside the Summary, --json carries the crisis cell's view: "deadlines_from",
 "actual", "status": met|missed|on-track|at-risk|late}], "deadline_counts",
 "gates": [{"node", "title", "needed", "approvers": [{"by", "at", "comment"}],
 "owner", "contact", "runbook"}], "contacts": {node: {"owner", "contact",
-"runbook"}}.`,
+"runbook"}}.
+
+On an etcd state, status also lists the agents of each zone of the run's
+nodes: name, host, slots, steps of this run in flight on it, draining,
+incompatible (another protocol version: offered no step); a zone whose steps
+wait with no agent of this build's protocol to take them is shown first of
+its line, NO AGENT, with the command to start one. --json carries them as
+"agents": {"protocol", "work" (the run's work in etcd was read: a run
+recorded running), "zones": [{"zone", "nodes", "agents": [{"name", "zone",
+"host", "pid", "slots", "started", "protocol", "draining", "incompatible",
+"in_flight"}], "ready", "waiting", "alert"}], "elsewhere": [agents of zones
+without a node in the run]} (or "agents_error" when they could not be
+read). Nothing of it on a state file.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.StatePath, opts.RunID = *statePath, argOr(args, "")
@@ -81,10 +94,11 @@ Beside the Summary, --json carries the crisis cell's view: "deadlines_from",
 				}
 				return nil
 			case opts.JSON:
-				return writeJSON(out, statusOut{st.Model.Summary(), *st.Crisis})
+				return writeJSON(out, newStatusOut(st))
 			}
 			printStatus(out, st.Model)
 			printCrisis(out, st.Model, *st.Crisis)
+			printAgents(out, st)
 			return nil
 		},
 	}
@@ -116,13 +130,17 @@ type runStatusResult struct {
 	Crisis *crisis.View
 	// Node is opts.Node's view.
 	Node *view.Node
+	// Agents, on an etcd state, are the agents of the run's zones
+	// (status_agents.go); AgentsErr says why they could not be read.
+	Agents    *cluster.AgentView
+	AgentsErr error
 }
 
 // runStatus loads where run opts.RunID stands (the latest unfinished run,
 // else the newest, without one): the view model and the crisis cell's
 // view, or with opts.Node that node, whose mistyped id gets a "did you
 // mean".
-func runStatus(_ context.Context, opts statusOptions) (runStatusResult, error) {
+func runStatus(ctx context.Context, opts statusOptions) (runStatusResult, error) {
 	r, live, closeFn, err := openReader(opts.StatePath)
 	if err != nil {
 		return runStatusResult{}, err
@@ -159,7 +177,9 @@ func runStatus(_ context.Context, opts statusOptions) (runStatusResult, error) {
 	if err != nil {
 		return runStatusResult{}, err
 	}
-	return runStatusResult{Model: m, Crisis: &cv}, nil
+	res := runStatusResult{Model: m, Crisis: &cv}
+	res.Agents, res.AgentsErr = readAgents(ctx, r, m)
+	return res, nil
 }
 
 // argOr is args[0], or def without arguments.

@@ -7,15 +7,27 @@ import (
 
 	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/crisis"
 	"github.com/reprise-si/reprise/internal/deadline"
 )
 
 // statusOut is what status --json prints: the Summary with the crisis
-// cell's view beside it (deadlines, gates, contacts).
+// cell's view beside it (deadlines, gates, contacts) and, on an etcd
+// state, the agents (status_agents.go).
 type statusOut struct {
 	view.Summary
 	crisis.View
+	Agents      *cluster.AgentView `json:"agents,omitempty"`
+	AgentsError string             `json:"agents_error,omitempty"`
+}
+
+func newStatusOut(st runStatusResult) statusOut {
+	o := statusOut{Summary: st.Model.Summary(), View: *st.Crisis, Agents: st.Agents}
+	if st.AgentsErr != nil {
+		o.AgentsError = st.AgentsErr.Error()
+	}
+	return o
 }
 
 // printCrisis prints deadlines at risk or late, gates that need several

@@ -23,7 +23,7 @@ func TestCommandsOnlyPrint(t *testing.T) {
 				return nil, err
 			}
 			var b bytes.Buffer
-			err = writeJSON(&b, statusOut{st.Model.Summary(), *st.Crisis})
+			err = writeJSON(&b, newStatusOut(st))
 			return b.Bytes(), err
 		}},
 		{"status --node", []string{"status", "--node", "broken"}, func() ([]byte, error) {
