@@ -82,6 +82,12 @@ type Agent struct {
 	queue   []string             // item keys, oldest first (stale ones skipped)
 	running map[string]*running  // item key → the call this agent runs
 	hosts   map[string]*localHost
+	// warmups are the warm-ups Run's prefetch started (warm.go, graph.go);
+	// stopped is set once Run waits for them before its final close of
+	// the hosts: no warm-up starts, and no host is built, after it
+	// (agenthost.go).
+	warmups sync.WaitGroup
+	stopped bool
 	wake    chan struct{}
 	results chan *pendingResult
 	// offers are calls a coordinator offered this agent, waiting for a
@@ -214,6 +220,9 @@ func (a *Agent) Lease() clientv3.LeaseID {
 func (a *Agent) Run(drain, hard context.Context) error {
 	ctx, stop := context.WithCancel(hard)
 	defer stop()
+	a.mu.Lock()
+	a.stopped = false // Run again after a Run that returned
+	a.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(4)
 	go func() { defer wg.Done(); a.keepAlive(ctx, drain) }()
@@ -248,6 +257,7 @@ func (a *Agent) Run(drain, hard context.Context) error {
 	rw.Wait()
 	stop()
 	wg.Wait()
+	a.stopWarmups() // cancelled by stop: no plugin starts after the close below
 	a.mu.Lock()
 	lease := a.lease
 	hosts := a.hosts

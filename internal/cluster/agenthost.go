@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -27,6 +28,51 @@ import (
 // it, before it is closed: a call either holds the host (and it is not
 // closed under it) or finds no host and builds a fresh one. Never a
 // closed one.
+
+// An agent that stops ends every plugin process it started: Run's final
+// close of the hosts comes after every warm-up it started has returned
+// (stopWarmups), and no host is built once it stops (hostOf, warmEarly).
+// A plugin process does not die with the agent's process by itself: it
+// leads a session of its own (engine/host), with no parent-death signal,
+// and go-plugin sets none. Plugins built on plugins/sdk (the built-ins
+// among them) and on the Python helper watch their parent and exit within
+// a second or so once it is gone (their calls given at most 10 s); a
+// vendor plugin built on go-plugin alone does not. And a process that
+// embeds an agent and goes on after its Run (tests, a tool) is still their
+// parent: a plugin a late warm-up started would run as long as it.
+
+// errAgentStopped: the agent's Run has ended (or is ending): no host is
+// built.
+var errAgentStopped = errors.New("agent stopped: no plugin started")
+
+// goWarm runs warm (of the graph of hash hash, until ctx ends) in the
+// background as a warm-up of this Run, unless the Run is stopping; it
+// reports whether it did.
+func (a *Agent) goWarm(ctx context.Context, hash string, warm func()) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopped {
+		return false
+	}
+	a.warmups.Add(1) // under a.mu, before stopWarmups's Wait
+	go func() {
+		defer a.warmups.Done()
+		if f := testWarmUp.Load(); f != nil {
+			defer (*f)(ctx, hash)()
+		}
+		warm()
+	}()
+	return true
+}
+
+// stopWarmups starts no more warm-ups and waits for those running (their
+// context is cancelled: Run stopped it).
+func (a *Agent) stopWarmups() {
+	a.mu.Lock()
+	a.stopped = true
+	a.mu.Unlock()
+	a.warmups.Wait()
+}
 
 // DefaultHostIdle is how long an agent keeps the plugin host of a graph
 // with no call before closing it (AgentOptions.HostIdle).
@@ -89,6 +135,10 @@ func (a *Agent) hostOf(ctx context.Context, g *graphs.Graph, hash, plugin string
 	for {
 		a.mu.Lock()
 		lh := a.hosts[hk]
+		if lh == nil && a.stopped {
+			a.mu.Unlock()
+			return nil, nil, errAgentStopped
+		}
 		if lh == nil {
 			lh = a.newLocalHostLocked(hk, g, nil)
 		} else {

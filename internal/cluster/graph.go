@@ -257,7 +257,8 @@ func (a *Agent) prefetchFrom(ctx context.Context, prefix string) {
 		for _, ev := range wr.Events {
 			name := strings.TrimPrefix(string(ev.Kv.Key), prefix)
 			if hash, ok := strings.CutSuffix(name, warmSuffix); ok && !strings.Contains(hash, "/") {
-				go a.warmEarly(ctx, hash, ev.Kv.Value) // while the graph is fetched and parsed
+				val := ev.Kv.Value
+				a.goWarm(ctx, hash, func() { a.warmEarly(ctx, hash, val) }) // while the graph is fetched and parsed
 				continue
 			}
 			hash, ok := strings.CutSuffix(name, "/count")
@@ -278,7 +279,7 @@ func (a *Agent) prefetchFrom(ctx context.Context, prefix string) {
 			if a.warmedEarly(hash, file) {
 				continue // its plugins are started (or starting) already
 			}
-			go a.warm(ctx, g, hash)
+			a.goWarm(ctx, hash, func() { a.warm(ctx, g, hash) })
 		}
 	}
 }

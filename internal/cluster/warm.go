@@ -113,10 +113,13 @@ func sameHost(sk, g *graphs.Graph) bool {
 
 // Test hooks (nil in production): testWarmed sees each plugin the agent
 // started from a warmSpec (err: why it could not), testBeforeParse each
-// graph fetched and verified, before it is parsed.
+// graph fetched and verified, before it is parsed, testWarmUp each
+// warm-up of a graph (warmEarly, warm) as it begins, with its context,
+// and the function it returns as the warm-up ends.
 var (
 	testWarmed      atomic.Pointer[func(agent, hash, plugin string, err error)]
 	testBeforeParse atomic.Pointer[func(hash string)]
+	testWarmUp      atomic.Pointer[func(ctx context.Context, hash string) func()]
 )
 
 // errHostRetired: the host started from a warmSpec was found to differ
@@ -147,7 +150,7 @@ func (a *Agent) warmEarly(ctx context.Context, hash string, val []byte) {
 	a.mu.Lock()
 	// Under a.mu: a graph parsed after this check is verified against this
 	// host (verifyEarly takes a.mu) before any of its gets returns.
-	if ctx.Err() != nil || a.hosts[hk] != nil || parsedAlready(hash, s.File) {
+	if ctx.Err() != nil || a.stopped || a.hosts[hk] != nil || parsedAlready(hash, s.File) {
 		a.mu.Unlock()
 		return
 	}

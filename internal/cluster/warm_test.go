@@ -31,6 +31,7 @@ type warmRig struct {
 	built  []*graphs.Graph
 	hosts  []*countedHost
 	starts map[string]int // plugin → processes started
+	mark   string         // if set, in the plugin processes' environment (markedProcs)
 }
 
 type countedHost struct {
@@ -53,7 +54,11 @@ func (r *warmRig) newHost(g *graphs.Graph, log *zap.Logger) step.Host {
 			r.mu.Lock()
 			r.starts[name]++
 			r.mu.Unlock()
-			return hosttest.BuiltinCommand(name)
+			cmd := hosttest.BuiltinCommand(name)
+			if r.mark != "" {
+				cmd.Env = append(cmd.Env, envMark+"="+r.mark)
+			}
+			return cmd
 		}})
 	r.mu.Lock()
 	r.built = append(r.built, g)
