@@ -266,6 +266,7 @@ func (a *Agent) Run(drain, hard context.Context) error {
 	for _, lh := range hosts {
 		lh.close()
 	}
+	forgetIdleGraphs(time.Now(), 0) // those nothing holds (parsedGraphs)
 	if lease != 0 {
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

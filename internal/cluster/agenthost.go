@@ -96,14 +96,31 @@ type localHost struct {
 	// when the last one let it go (a.mu).
 	users int
 	idle  time.Time
+	// unhold lets go of the parsed graph the host holds (parsedGraphs),
+	// once it is closed.
+	unhold atomic.Pointer[func()]
 }
 
-// newLocalHostLocked makes the host of graph g under key hk, held by
-// one user. a.mu is held.
-func (a *Agent) newLocalHostLocked(hk string, g *graphs.Graph, early *warmSpec) *localHost {
+// newLocalHostLocked makes the host of graph g (of hash hash) under key
+// hk, held by one user; built from a parsed graph (early is nil), it
+// holds it. a.mu is held.
+func (a *Agent) newLocalHostLocked(hk, hash string, g *graphs.Graph, early *warmSpec) *localHost {
 	lh := &localHost{graph: g, pins: map[string]error{}, early: early, users: 1, idle: time.Now()}
+	if early == nil {
+		lh.holdGraph(hash, g)
+	}
 	a.hosts[hk] = lh
 	return lh
+}
+
+// holdGraph makes lh hold g, the graph of hash hash, parsed, until it is
+// closed.
+func (lh *localHost) holdGraph(hash string, g *graphs.Graph) {
+	if let := holdParsed(hash, g.File, g); let != nil {
+		if old := lh.unhold.Swap(&let); old != nil {
+			(*old)()
+		}
+	}
 }
 
 // release lets go of lh, taken by hostOf or warmEarly.
@@ -124,6 +141,9 @@ func (lh *localHost) close() {
 	if lh.up.Load() {
 		lh.h.Close()
 	}
+	if let := lh.unhold.Swap(nil); let != nil {
+		(*let)()
+	}
 }
 
 // hostOf returns the local plugin host of graph g (of hash hash, as the
@@ -140,7 +160,7 @@ func (a *Agent) hostOf(ctx context.Context, g *graphs.Graph, hash, plugin string
 			return nil, nil, errAgentStopped
 		}
 		if lh == nil {
-			lh = a.newLocalHostLocked(hk, g, nil)
+			lh = a.newLocalHostLocked(hk, hash, g, nil)
 		} else {
 			lh.users++
 		}
@@ -204,7 +224,9 @@ func (a *Agent) closeIdleHosts(ctx context.Context) {
 	}
 }
 
-// closeIdle closes the hosts idle since before now-HostIdle.
+// closeIdle closes the hosts idle since before now-HostIdle, then lets go
+// of the parsed graphs that nothing holds any more, and that no call took
+// since then (parsedGraphs).
 func (a *Agent) closeIdle(now time.Time) {
 	type idleHost struct {
 		key string
@@ -224,5 +246,9 @@ func (a *Agent) closeIdle(now time.Time) {
 		hash, file, _ := strings.Cut(ih.key, "\x00")
 		a.log.Info("plugin host of a graph closed: no call for a while (the graph's next step starts its plugins again)",
 			zap.String("graph", hash), zap.String("file", file), zap.Duration("idle", a.opts.HostIdle))
+	}
+	for _, hash := range forgetIdleGraphs(now, a.opts.HostIdle) {
+		a.log.Info("parsed graph let go: no call for a while (the graph's next step fetches it again)",
+			zap.String("graph", hash), zap.Duration("idle", a.opts.HostIdle))
 	}
 }

@@ -34,7 +34,8 @@ func alive(pid int) bool { return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH
 
 // TestAgentClosesIdleHost: once the steps of a graph end and its plugin
 // host sat idle (a short HostIdle here), the agent closes it: the plugin
-// process that ran them is gone. A later run of the same graph (same hash)
+// process that ran them is gone, and the parsed graph is let go. A later
+// run of the same graph (same hash, not published again) fetches it again,
 // gets a fresh host and its steps run, in a new plugin process.
 func TestAgentClosesIdleHost(t *testing.T) {
 	c := etcdtest.Start(t, 3)
@@ -65,6 +66,7 @@ func TestAgentClosesIdleHost(t *testing.T) {
 		}
 		return true
 	})
+	waitFor(t, 10*time.Second, "the idle graph let go", func() bool { return !cluster.GraphParsed(g.Hash(), g.File) })
 
 	co.waitSucceeded(t, ctx, co.startRun(ctx, g))
 	second := pidsOf(t, pids)

@@ -96,10 +96,11 @@ func (a *Agent) execute(hard context.Context, cl claimable) {
 
 // call runs the item's operation through the local plugin host.
 func (a *Agent) call(ctx context.Context, it Item, onEvent func(step.Event)) Result {
-	g, err := a.graphs.get(ctx, it.Graph, it.GraphFile)
+	g, letGraph, err := a.graphs.hold(ctx, it.Graph, it.GraphFile)
 	if err != nil {
 		return Result{Error: err.Error(), Permanent: true}
 	}
+	defer letGraph()
 	n, ok := g.Node(it.Req.NodeID)
 	if !ok {
 		return Result{Error: fmt.Sprintf("node %q is not in graph %s (%s)", it.Req.NodeID, g.Name, it.Graph), Permanent: true}

@@ -38,3 +38,7 @@ func (d *Dispatcher) AddGhostAgent(name, zone string, slots int, lease int64) {
 
 // Busy returns how many steps a runs now.
 func (a *Agent) Busy() int { return a.busy() }
+
+// GraphParsed reports whether the agents of this process hold the graph
+// of hash hash parsed under file (parsedGraphs).
+func GraphParsed(hash, file string) bool { return parsedAlready(hash, file) }

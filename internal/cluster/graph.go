@@ -145,9 +145,10 @@ func isSHA256Hex(s string) bool {
 // graphCache fetches the graphs an agent needs, by hash. Concurrent gets
 // of one graph fetch and parse it once: the others wait for that one (an
 // agent that claims a batch of steps of a new graph would otherwise parse
-// it once per step, at once). The parsed graphs are kept for the whole
-// process (parsedGraphs): a graph's content is its hash, so the agents of
-// one process (one per zone on a small site) share one parse.
+// it once per step, at once). The parsed graphs are shared by the agents
+// of the process (parsedGraphs) while something uses them: a graph's
+// content is its hash, so the agents of one process (one per zone on a
+// small site) share one parse.
 type graphCache struct {
 	cli *clientv3.Client
 	k   Keys
@@ -157,7 +158,20 @@ type graphCache struct {
 }
 
 // parsedGraphs are the graphs fetched by the agents of this process, by
-// hash and file name.
+// hash and file name, while something holds them.
+//
+// A call holds its graph while it runs (graphCache.hold), and a plugin
+// host the graph it serves until it is closed (holdParsed). A graph that
+// nothing holds and that no call took for the idle period of the agent
+// that looks (AgentOptions.HostIdle, closeIdle) is let go: that is when
+// its last host is closed as idle, and a later call fetches and parses it
+// again. Over a months-long rebuild each edit of a graph is a new hash,
+// and a 10,000-node graph is tens of MB parsed: kept for the process's
+// life they would pile up. Not an LRU bound: a count bounds neither the
+// memory (graphs differ in size a hundredfold) nor the parses (with more
+// graphs in use than the bound, steps would parse theirs again and again);
+// use says when a graph can go. An agent that stops lets go at once of
+// those nothing holds: a process embedding agents goes on without them.
 var parsedGraphs struct {
 	mu sync.Mutex
 	m  map[string]*graphEntry
@@ -169,18 +183,88 @@ type graphEntry struct {
 	ready chan struct{}
 	g     *graphs.Graph
 	err   error
+	// users counts the holds (calls, plugin hosts, gets waiting for the
+	// fetch); used is when a call last took or let go of the graph
+	// (parsedGraphs.mu).
+	users int
+	used  time.Time
+}
+
+// let lets go of a hold on e; a call's (touch) counts as a use.
+func (e *graphEntry) let(touch bool) {
+	pg := &parsedGraphs
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	e.users--
+	if touch {
+		e.used = time.Now()
+	}
 }
 
 // get returns the graph of hash hash, parsed under file name file (so
 // that relative plugin paths and scripts resolve as the graph says, on
 // this machine). The source is checked against hash. A failed fetch is not
-// kept: the next get tries again.
+// kept: the next get tries again. The graph is not held (see hold).
 func (c *graphCache) get(ctx context.Context, hash, file string) (*graphs.Graph, error) {
-	g, err := c.load(ctx, hash, file)
-	if err == nil && c.parsed != nil {
-		c.parsed(hash, file, g)
+	g, release, err := c.hold(ctx, hash, file)
+	if err == nil {
+		release()
 	}
 	return g, err
+}
+
+// hold is get, and the function that lets the graph go: until then it
+// stays parsed.
+func (c *graphCache) hold(ctx context.Context, hash, file string) (*graphs.Graph, func(), error) {
+	e, err := c.load(ctx, hash, file)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.parsed != nil {
+		c.parsed(hash, file, e.g)
+	}
+	var once sync.Once
+	return e.g, func() { once.Do(func() { e.let(true) }) }, nil
+}
+
+// holdParsed takes a hold on g, the graph of hash hash parsed under file,
+// for the plugin host built from it, and returns the function that lets it
+// go; nil when g is not the graph parsedGraphs holds (one made elsewhere).
+func holdParsed(hash, file string, g *graphs.Graph) func() {
+	pg := &parsedGraphs
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	e := pg.m[hash+"\x00"+file]
+	if e == nil {
+		return nil
+	}
+	select {
+	case <-e.ready:
+	default:
+		return nil
+	}
+	if e.g != g {
+		return nil
+	}
+	e.users++
+	return func() { e.let(false) }
+}
+
+// forgetIdleGraphs lets go of the parsed graphs that nothing holds and no
+// call took for idle, and returns their hashes.
+func forgetIdleGraphs(now time.Time, idle time.Duration) []string {
+	pg := &parsedGraphs
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	var gone []string
+	for key, e := range pg.m {
+		if e.users == 0 && now.Sub(e.used) >= idle { // not being fetched: the fetch holds it
+			delete(pg.m, key)
+			hash, _, _ := strings.Cut(key, "\x00")
+			gone = append(gone, hash)
+		}
+	}
+	return gone
 }
 
 // parsedAlready reports whether the graph of hash hash is parsed under
@@ -201,8 +285,9 @@ func parsedAlready(hash, file string) bool {
 	}
 }
 
-// load is get, without the parsed hook.
-func (c *graphCache) load(ctx context.Context, hash, file string) (*graphs.Graph, error) {
+// load returns the entry of the graph, fetched and parsed, held once
+// more for the caller (without the parsed hook).
+func (c *graphCache) load(ctx context.Context, hash, file string) (*graphEntry, error) {
 	key := hash + "\x00" + file
 	pg := &parsedGraphs
 	pg.mu.Lock()
@@ -214,6 +299,8 @@ func (c *graphCache) load(ctx context.Context, hash, file string) (*graphs.Graph
 		e = &graphEntry{ready: make(chan struct{})}
 		pg.m[key] = e
 	}
+	e.users++
+	e.used = time.Now()
 	pg.mu.Unlock()
 	if ok {
 		select {
@@ -221,19 +308,25 @@ func (c *graphCache) load(ctx context.Context, hash, file string) (*graphs.Graph
 			if e.err != nil {
 				return c.load(ctx, hash, file) // the fetcher failed and forgot it: try again
 			}
-			return e.g, nil
+			return e, nil
 		case <-ctx.Done():
+			e.let(false)
 			return nil, fmt.Errorf("fetch graph %s: %w", hash, ctx.Err())
 		}
 	}
 	e.g, e.err = c.fetch(ctx, hash, file)
 	if e.err != nil {
 		pg.mu.Lock()
-		delete(pg.m, key)
+		if pg.m[key] == e {
+			delete(pg.m, key)
+		}
 		pg.mu.Unlock()
 	}
 	close(e.ready)
-	return e.g, e.err
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e, nil
 }
 
 // prefetch fetches and parses, in the background, the graphs published
@@ -269,17 +362,16 @@ func (a *Agent) prefetchFrom(ctx context.Context, prefix string) {
 			if !ok || file == "" {
 				continue
 			}
-			g, err := a.graphs.get(ctx, hash, file)
+			g, release, err := a.graphs.hold(ctx, hash, file)
 			if err != nil {
 				if ctx.Err() == nil {
 					a.log.Warn("fetch a graph just published (its steps fetch it again)", zap.String("graph", hash), zap.Error(err))
 				}
 				continue
 			}
-			if a.warmedEarly(hash, file) {
-				continue // its plugins are started (or starting) already
+			if a.warmedEarly(hash, file) || !a.goWarm(ctx, hash, func() { defer release(); a.warm(ctx, g, hash) }) {
+				release() // its plugins are started (or starting) already, or the agent stops
 			}
-			a.goWarm(ctx, hash, func() { a.warm(ctx, g, hash) })
 		}
 	}
 }

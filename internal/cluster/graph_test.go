@@ -18,9 +18,10 @@ import (
 // TestGraphCacheFetchesOnce: steps of a new graph claimed at once by an
 // agent fetch and parse the graph once, not once each (every get returns
 // the same parsed graph); a graph not published is an error, and is tried
-// again by the next get once it is. The parsed graphs are kept for the
-// whole process (parsedGraphs): the graph is one no other test, nor an
-// earlier run of this one (go test -count=N), has parsed.
+// again by the next get once it is. The parsed graphs are kept while in
+// use, and by nothing here let go (parsedGraphs): the graph is one no
+// other test, nor an earlier run of this one (go test -count=N), has
+// parsed.
 func TestGraphCacheFetchesOnce(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	cli := c.Client(t)

@@ -154,7 +154,7 @@ func (a *Agent) warmEarly(ctx context.Context, hash string, val []byte) {
 		a.mu.Unlock()
 		return
 	}
-	lh := a.newLocalHostLocked(hk, sk, &s)
+	lh := a.newLocalHostLocked(hk, hash, sk, &s)
 	a.mu.Unlock()
 	defer a.release(lh)
 	for _, p := range plugins {
@@ -212,6 +212,7 @@ func (a *Agent) verifyEarly(hash, file string, g *graphs.Graph) {
 	lh.early = nil
 	if sameHost(lh.graph, g) {
 		lh.graph = g
+		lh.holdGraph(hash, g)
 		lh.warmed = slices.EqualFunc(s.Uses, usesOf(g), func(x, y pluginUse) bool {
 			return x.Plugin == y.Plugin && slices.Equal(x.Zones, y.Zones)
 		})
