@@ -59,7 +59,7 @@ func printAgents(w io.Writer, st runStatusResult) {
 		case z.Alert != "":
 			fmt.Fprintf(w, "  NO AGENT  %s: %s\n", name, z.Alert)
 		default:
-			fmt.Fprintf(w, "  %s: %s\n", name, zoneLine(v, z))
+			fmt.Fprintf(w, "  %s: %s\n", name, z.Summary())
 		}
 		for _, a := range z.Agents {
 			fmt.Fprintf(w, "    %s\n", agentLine(v, a))
@@ -72,27 +72,6 @@ func printAgents(w io.Writer, st runStatusResult) {
 		}
 		fmt.Fprintf(w, "  agents of zones without a node in this run: %s\n", strings.Join(parts, ", "))
 	}
-}
-
-// zoneLine says how a zone's agents stand: how many, and its steps
-// waiting for a free slot.
-func zoneLine(v *cluster.AgentView, z cluster.ZoneAgents) string {
-	var parts []string
-	switch len(z.Agents) {
-	case 0:
-		parts = append(parts, "no agent registered")
-	case 1:
-		parts = append(parts, "1 agent")
-	default:
-		parts = append(parts, fmt.Sprintf("%d agents", len(z.Agents)))
-	}
-	if len(z.Agents) > 0 && z.Ready < len(z.Agents) {
-		parts = append(parts, fmt.Sprintf("%d taking steps", z.Ready))
-	}
-	if z.Waiting > 0 {
-		parts = append(parts, fmt.Sprintf("%d step(s) waiting for a free slot", z.Waiting))
-	}
-	return fmt.Sprintf("%s (%d nodes)", strings.Join(parts, ", "), z.Nodes)
 }
 
 // agentLine is one agent: name, host, slots, what it runs, and whether a

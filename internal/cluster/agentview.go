@@ -69,9 +69,15 @@ type AgentState struct {
 	InFlight int `json:"in_flight"`
 }
 
+// claimReadBatch bounds the claims read in one transaction (etcd's
+// --max-txn-ops is 128 by default).
+const claimReadBatch = 100
+
 // ReadAgentView reads the live agents and, for a run recorded running,
 // the run's work (offer batches with their values, the node keys without)
-// in one transaction: one round trip, one etcd revision. The zones are
+// in one transaction, then the values of the run's claims, if any (steps
+// agents claimed themselves: written unclaimed when no agent had a free
+// slot). The zones are
 // those of m's nodes in m's graph; a step counts as waiting or in flight
 // only while m has its node running.
 func ReadAgentView(ctx context.Context, cli *clientv3.Client, k Keys, m *view.Model) (AgentView, error) {
@@ -94,7 +100,6 @@ func ReadAgentView(ctx context.Context, cli *clientv3.Client, k Keys, m *view.Mo
 		}
 	}
 	v := AgentView{Protocol: ProtocolVersion, Work: work}
-	byLease := map[int64]*AgentState{}
 	var agents []*AgentState
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		var ai AgentInfo
@@ -104,9 +109,6 @@ func ReadAgentView(ctx context.Context, cli *clientv3.Client, k Keys, m *view.Mo
 		a := &AgentState{Name: ai.Name, Zone: ai.Zone, Host: ai.Host, PID: ai.PID, Slots: ai.Slots, Started: ai.Started,
 			Protocol: ai.Protocol, Draining: ai.Draining, Incompatible: ai.Incompatibility()}
 		agents = append(agents, a)
-		if kv.Lease != 0 {
-			byLease[kv.Lease] = a
-		}
 	}
 	waiting := map[string]int{} // zone → steps waiting
 	if work {
@@ -132,6 +134,7 @@ func ReadAgentView(ctx context.Context, cli *clientv3.Client, k Keys, m *view.Mo
 			}
 		}
 		items, claimed := map[string]bool{}, map[string]bool{}
+		var claims []clientv3.Op
 		for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
 			p, ok := k.parse(string(kv.Key))
 			if !ok || !running[p.node] {
@@ -142,10 +145,29 @@ func ReadAgentView(ctx context.Context, cli *clientv3.Client, k Keys, m *view.Mo
 				items[p.node] = true
 			case "claim":
 				claimed[p.node] = true
-				if a := byLease[kv.Lease]; a != nil {
-					a.InFlight++
+				claims = append(claims, clientv3.OpGet(string(kv.Key), clientv3.WithRev(resp.Header.Revision)))
+			}
+		}
+		// A claim names its agent in its value (a keys-only range carries
+		// neither value nor lease): the run's claims, at most the agents'
+		// slots, are read at the same revision.
+		for len(claims) > 0 {
+			n := min(len(claims), claimReadBatch)
+			cr, err := cli.Txn(ctx).Then(claims[:n]...).Commit()
+			if err != nil {
+				return AgentView{}, fmt.Errorf("read the claims of run %s: %w", run, err)
+			}
+			for _, r := range cr.Responses {
+				for _, kv := range r.GetResponseRange().Kvs {
+					var cl Claim
+					if json.Unmarshal(kv.Value, &cl) == nil {
+						if a := byName[cl.Agent]; a != nil {
+							a.InFlight++
+						}
+					}
 				}
 			}
+			claims = claims[n:]
 		}
 		for node := range items {
 			if !claimed[node] && !offered[node] {
@@ -208,6 +230,27 @@ func zoneOf(m *view.Model, node string) string {
 		return n.Zone
 	}
 	return ""
+}
+
+// Summary says how the zone's agents stand, for a zone without Alert:
+// how many, how many take steps, its steps waiting for a free slot.
+func (za ZoneAgents) Summary() string {
+	var parts []string
+	switch len(za.Agents) {
+	case 0:
+		parts = append(parts, "no agent registered")
+	case 1:
+		parts = append(parts, "1 agent")
+	default:
+		parts = append(parts, fmt.Sprintf("%d agents", len(za.Agents)))
+	}
+	if len(za.Agents) > 0 && za.Ready < len(za.Agents) {
+		parts = append(parts, fmt.Sprintf("%d taking steps", za.Ready))
+	}
+	if za.Waiting > 0 {
+		parts = append(parts, fmt.Sprintf("%d step(s) waiting for a free slot", za.Waiting))
+	}
+	return fmt.Sprintf("%s (%d nodes)", strings.Join(parts, ", "), za.Nodes)
 }
 
 // alert says that za's steps wait with no agent to take them, and what to

@@ -13,6 +13,7 @@ import (
 	"github.com/reprise-si/reprise/engine/control"
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/view"
+	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/crisis"
 	"github.com/reprise-si/reprise/internal/operate"
 )
@@ -21,6 +22,10 @@ import (
 type runData struct {
 	M      *view.Model
 	Crisis crisis.View
+	// Agents, on an etcd state, are the agents of the run's zones
+	// (agents.go); AgentsErr says why they could not be read.
+	Agents    *cluster.AgentView
+	AgentsErr string
 }
 
 // loadFresh reads run runID through the file or the socket: the shared
@@ -44,7 +49,9 @@ func (s *Server) loadFresh(runID string, journal bool) (*runData, error) {
 	// The data is shared by concurrent pages (modelCache): build the
 	// view's lazy deadline index now, so that pages only read it.
 	cv.Deadline("")
-	return &runData{M: m, Crisis: cv}, nil
+	d := &runData{M: m, Crisis: cv}
+	s.loadAgents(d)
+	return d, nil
 }
 
 // runs lists the runs of the state file, newest first.

@@ -86,6 +86,10 @@ func (h *hubs) poll(run string, hb *hub) {
 			sock.Close()
 		}
 	}()
+	// On etcd, the agents panel changes without a journal entry (an
+	// agent registers, drains, goes): a change of their mark is sent as
+	// an "agents" event, for the page to redraw.
+	agents, _ := h.s.agentsMark(h.ctx, run)
 	for {
 		select {
 		case <-h.ctx.Done():
@@ -125,6 +129,10 @@ func (h *hubs) poll(run string, hb *hub) {
 				r.Close()
 				sock = nil
 			}
+		}
+		if mark, ok := h.s.agentsMark(h.ctx, run); ok && mark != agents {
+			agents = mark
+			batch = append(batch, "event: agents\ndata: {}\n\n"...)
 		}
 		h.mu.Lock()
 		hb.seq = last

@@ -46,16 +46,21 @@
         live.innerHTML = html;
       });
     };
+    var kick = function () {
+      if (!pending) {
+        pending = true;
+        setTimeout(refresh, Math.max(300, every - (Date.now() - last)));
+      }
+    };
     var es = new EventSource(live.getAttribute("data-events"));
     es.addEventListener("entry", function (ev) {
       var e = JSON.parse(ev.data);
       if (e.node && e.state) { recolour(e.node, e.state); }
       if (typeof window.repriseEntry === "function") { window.repriseEntry(e); }
-      if (!pending) {
-        pending = true;
-        setTimeout(refresh, Math.max(300, every - (Date.now() - last)));
-      }
+      kick();
     });
+    // On etcd: an agent registered, drained or went (no journal entry).
+    es.addEventListener("agents", kick);
   }
 
   var box = document.getElementById("graph");

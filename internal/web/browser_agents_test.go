@@ -1,0 +1,227 @@
+package web_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/reprise-si/reprise/engine"
+	"github.com/reprise-si/reprise/engine/state"
+	"github.com/reprise-si/reprise/engine/state/etcdstate"
+	"github.com/reprise-si/reprise/engine/step"
+	"github.com/reprise-si/reprise/graphs"
+	"github.com/reprise-si/reprise/internal/auth"
+	"github.com/reprise-si/reprise/internal/cluster"
+	"github.com/reprise-si/reprise/internal/enginetest"
+	"github.com/reprise-si/reprise/internal/etcdconn"
+	"github.com/reprise-si/reprise/internal/etcdtest"
+	"github.com/reprise-si/reprise/internal/web"
+)
+
+const agentsGraph = `version: 1
+name: clinic
+zones:
+  - {id: clinical, title: Care}
+nodes:
+  - {id: dpi, kind: application, plugin: noop, zone: clinical, title: "Patient record"}
+  - {id: pharmacy, kind: application, plugin: noop, zone: clinical}
+`
+
+// TestBrowserAgentsPanel: a run on a real 3-member etcd cluster whose
+// steps all go to agents (a real coordinator: engine and cluster
+// Dispatcher) is watched in chromium. With no agent, the run page says in
+// a red banner and in its agents panel that zone clinical's 2 steps wait
+// with no agent, and which command starts one. A real agent then
+// registers: the panel shows it, then the 2 steps in flight on it, and the
+// banner goes, without a reload (no journal entry says an agent came: the
+// page learns it from the events stream's "agents" event).
+func TestBrowserAgentsPanel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test: not with -short")
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("browser test: no chromium on PATH (apt-get install chromium; .ci/run installs it)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
+	defer cancel()
+	c := etcdtest.Start(t, 3)
+	u, err := etcdconn.Parse(c.URL("agents/reprise"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := etcdstate.Open(ctx, u, etcdstate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	op, tok, err := auth.NewOperator("wall", auth.RoleViewer, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutOperator(op); err != nil {
+		t.Fatal(err)
+	}
+	k := cluster.NewKeys(u.Root())
+	g := enginetest.MustGraph(t, t.TempDir(), agentsGraph)
+
+	// The coordinator: every step to the agents (none yet).
+	release := make(chan struct{})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	d := cluster.NewDispatcher(cluster.DispatcherOptions{Client: c.Client(t), Keys: k, Graph: g, AgentsOnly: true,
+		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Name: "coord-wall",
+		Journal: func(ctx context.Context, run string, e *state.Entry) error {
+			return st.Apply(ctx, state.Change{RunID: run, Entry: e})
+		}})
+	defer d.Close()
+	e := engine.New(st, d, engine.Options{Parallelism: 8})
+	done := make(chan engine.Result, 1)
+	go func() {
+		res, err := e.Start(ctx, g)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	var runID string
+	for i := 0; runID == "" && i < 500; i++ {
+		runID = e.LiveRun()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if runID == "" {
+		t.Fatal("the run did not start")
+	}
+
+	s, err := web.New(web.Options{StatePath: u.String(), Backend: st, Live: e.LiveRun, Poll: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	defer s.Close()
+	shots := os.Getenv("REPRISE_SCREENSHOT_DIR")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))...)
+	defer cancelAlloc()
+	bctx, cancelB := chromedp.NewContext(alloc)
+	defer cancelB()
+	if err := chromedp.Do(bctx, chromedp.Navigate(ts.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), tok), chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#operator"))); err != nil {
+		t.Fatalf("log in: %v", err)
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(ts.URL+"/runs/"+runID), chromedp.WaitVisible(chromedp.CSS("#done"))); err != nil {
+		t.Fatal(err)
+	}
+	poll := func(what, js string) {
+		t.Helper()
+		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+			html, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById("live").innerText`))
+			t.Fatalf("%s: %v\npage:\n%s", what, err, html)
+		}
+	}
+	text := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+
+	// No agent: the banner and the zone's row say so. The steps are
+	// written for the agents a moment after they start: the page may
+	// need an update for that too.
+	poll("the NO AGENT banner", `(document.querySelector('.no-agent-banner[data-zone="clinical"]') || {}).textContent === `+
+		"\"NO AGENT · zone clinical 2 steps waiting, no agent of this protocol registered — start `reprise agent --zone clinical` on a machine of the zone\"")
+	if row := text(`document.querySelector('#agents tr.zone.no-agent[data-zone="clinical"]').textContent`); row != "zone clinicalNO AGENT · 2 step(s) waiting · 2 nodes" {
+		t.Errorf("zone row without agent: %q", row)
+	}
+	if shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+		_ = os.WriteFile(filepath.Join(shots, "agents-none.png"), shot, 0o644)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.reloadMarker = true`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A real agent of the zone registers and takes both steps (held on
+	// its host until released).
+	agentHost := &enginetest.FakeHost{OnRestore: func(ctx context.Context, _ step.Request, _ func(step.Event)) (step.Result, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return step.Result{Status: step.Succeeded}, nil
+	}}
+	a := cluster.NewAgent(cluster.AgentOptions{Client: c.Client(t), Keys: k, Name: "clin-1", Zone: "clinical", Slots: 4, TTL: 2 * time.Second,
+		NewHost: func(*graphs.Graph, *zap.Logger) step.Host { return agentHost }, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
+	if err := a.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	drain, stopDrain := context.WithCancel(context.Background())
+	hard, stopHard := context.WithCancel(context.Background())
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- a.Run(drain, hard) }()
+	defer func() { stopDrain(); stopHard(); <-agentDone }()
+
+	poll("clin-1 in the panel with 2 steps in flight", `(function () {
+		var r = document.querySelector('#agents tr.agent[data-agent="clin-1"]');
+		return r !== null && r.textContent.indexOf("2 in flight") >= 0 && document.querySelector('.no-agent-banner') === null;
+	})()`)
+	if row := text(`document.querySelector('#agents tr.zone[data-zone="clinical"]').textContent`); row != "zone clinical1 agent (2 nodes)" {
+		t.Errorf("zone row with clin-1: %q", row)
+	}
+	if row := text(`document.querySelector('#agents tr.agent[data-agent="clin-1"]').textContent`); !strings.HasPrefix(row, "clin-1") || !strings.HasSuffix(row, "4 slots2 in flightready") {
+		t.Errorf("clin-1's row: %q", row)
+	}
+	if marker := text(`String(window.reloadMarker === true)`); marker != "true" {
+		t.Error("the page was reloaded: want the panel updated in place")
+	}
+	if shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+		_ = os.WriteFile(filepath.Join(shots, "agents.png"), shot, 0o644)
+	}
+	close(release)
+	select {
+	case res := <-done:
+		if res.Status != state.RunSucceeded {
+			t.Errorf("run %s", res.Status)
+		}
+	case <-ctx.Done():
+		t.Fatal("the run did not finish once its steps were released")
+	}
+	t.Logf("screenshots in %s", shots)
+}
+
+// TestAgentsPanelNotOnStateFile: on a state file, the run page has no
+// agents panel and no banner.
+func TestAgentsPanelNotOnStateFile(t *testing.T) {
+	f := newFixture(t)
+	code, body, _ := get(t, f.login("vic"), f.srv.URL+"/runs/"+f.run)
+	if code != 200 || !strings.Contains(body, `id="done"`) {
+		t.Fatalf("run page: %d\n%s", code, body)
+	}
+	for _, no := range []string{`id="agents"`, "no-agent-banner", "NO AGENT", "Agents"} {
+		if strings.Contains(body, no) {
+			t.Errorf("run page on a state file has %q", no)
+		}
+	}
+}
