@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,11 +59,13 @@ func startAgentProc(t *testing.T, d *cliDir, url, name, zone string, slots int) 
 
 // TestStatusAgentsEtcd: on a real 3-member cluster, with real agent and
 // coordinator processes, `reprise status` says which agents serve the
-// run's zone and what they run; once the zone's only agent is SIGKILLed,
-// its steps wait and status says so, naming the incompatible agent
-// (protocol 0) that cannot take them and the command to start; once that
-// one is gone too, the line the crisis cell reads says no agent of this
-// protocol is registered. A new agent then ends the run.
+// run's zone and what they run; once the zone's only agent drains
+// (SIGTERM), the step waiting for a slot has no agent, and status says so;
+// once it is SIGKILLed, its steps wait and status says so too, naming the
+// incompatible agent (protocol 0) that cannot take them and the command
+// to start; once that one is gone too, the line the crisis cell reads
+// says no agent of this protocol is registered. A new agent then ends the
+// run.
 func TestStatusAgentsEtcd(t *testing.T) {
 	t.Parallel()
 	c := sharedEtcd(t)
@@ -173,6 +176,31 @@ func TestStatusAgentsEtcd(t *testing.T) {
 	}
 	if strings.Contains(text, "NO AGENT") {
 		t.Errorf("status with clin-1 live says NO AGENT:\n%s", text)
+	}
+
+	// SIGTERM: clin-1 drains (finishes what it runs, takes nothing new):
+	// the step waiting for a slot has no agent to go to.
+	if err := clin1.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	s = waitFor("clin-1 draining", func(s agentsJSON) bool {
+		z := s.zone("clinical")
+		a := agent(z, "clin-1")
+		return z != nil && a != nil && a.Draining
+	})
+	z = s.zone("clinical")
+	if a := agent(z, "clin-1"); z.Ready != 0 || z.Waiting != 1 || a.InFlight != 2 ||
+		!strings.HasPrefix(z.Alert, "1 step waiting, its agents are stopping (draining: clin-1); old-1 speaks protocol 0") {
+		t.Errorf("zone clinical with clin-1 draining: %+v", *z)
+	}
+	text = d.mustRun(0, "status", s.Run, "--state", url)
+	for _, want := range []string{
+		"  NO AGENT  zone clinical: 1 step waiting, its agents are stopping (draining: clin-1); old-1 speaks protocol 0",
+		"  slots 2  in flight 2  draining (stopping: takes no new step)",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status with clin-1 draining lacks %q:\n%s", want, text)
+		}
 	}
 
 	// SIGKILL: its lease expires, its steps go back, and wait.
