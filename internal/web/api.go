@@ -7,6 +7,7 @@ import (
 
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/view"
+	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/crisis"
 )
 
@@ -26,6 +27,9 @@ func apiError(w http.ResponseWriter, code int, msg string) {
 type runSummary struct {
 	view.Summary
 	crisis.View
+	// On an etcd state, the agents of the run's zones, as status --json.
+	Agents      *cluster.AgentView `json:"agents,omitempty"`
+	AgentsError string             `json:"agents_error,omitempty"`
 }
 
 func (s *Server) apiRuns(w http.ResponseWriter, _ *http.Request, _ state.Operator, _ string) {
@@ -51,7 +55,7 @@ func (s *Server) apiRun(w http.ResponseWriter, r *http.Request, _ state.Operator
 		apiError(w, statusOf(err), err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, runSummary{d.M.Summary(), d.Crisis})
+	writeJSON(w, http.StatusOK, runSummary{Summary: d.M.Summary(), View: d.Crisis, Agents: d.Agents, AgentsError: d.AgentsErr})
 }
 
 // nodeOut is GET /api/v1/runs/{run}/nodes/{node}.

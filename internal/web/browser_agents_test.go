@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -40,7 +42,8 @@ nodes:
 // steps all go to agents (a real coordinator: engine and cluster
 // Dispatcher) is watched in chromium. With no agent, the run page says in
 // a red banner and in its agents panel that zone clinical's 2 steps wait
-// with no agent, and which command starts one. A real agent then
+// with no agent, and which command starts one (GET /api/v1/runs/{run}
+// too, in "agents"). A real agent then
 // registers: the panel shows it, then the 2 steps in flight on it, and the
 // banner goes, without a reload (no journal entry says an agent came: the
 // page learns it from the events stream's "agents" event).
@@ -159,6 +162,22 @@ func TestBrowserAgentsPanel(t *testing.T) {
 	if shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
 		_ = os.WriteFile(filepath.Join(shots, "agents-none.png"), shot, 0o644)
 	}
+	// The API says the same, as status --json.
+	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/runs/"+runID, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api struct {
+		Agents *cluster.AgentView `json:"agents"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&api)
+	resp.Body.Close()
+	if err != nil || api.Agents == nil || len(api.Agents.Zones) != 1 || api.Agents.Zones[0].Waiting != 2 ||
+		!strings.HasPrefix(api.Agents.Zones[0].Alert, "2 steps waiting, no agent of this protocol registered") {
+		t.Errorf("API run without agent: %v %+v", err, api.Agents)
+	}
 	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.reloadMarker = true`)); err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +231,7 @@ func TestBrowserAgentsPanel(t *testing.T) {
 }
 
 // TestAgentsPanelNotOnStateFile: on a state file, the run page has no
-// agents panel and no banner.
+// agents panel and no banner, the API no "agents".
 func TestAgentsPanelNotOnStateFile(t *testing.T) {
 	f := newFixture(t)
 	code, body, _ := get(t, f.login("vic"), f.srv.URL+"/runs/"+f.run)
@@ -223,5 +242,8 @@ func TestAgentsPanelNotOnStateFile(t *testing.T) {
 		if strings.Contains(body, no) {
 			t.Errorf("run page on a state file has %q", no)
 		}
+	}
+	if _, api := f.call("vic", "GET", "/api/v1/runs/"+f.run, ""); strings.Contains(api, `"agents`) {
+		t.Errorf("API run on a state file has agents:\n%s", api)
 	}
 }
