@@ -51,10 +51,12 @@ func (s *Server) loadAgents(d *runData) {
 }
 
 // agentsMark is what changes when run's agents panel may: each agent's
-// registration (key and revision: a new registration is a new revision) and how many keys the run's offers
-// and node work hold. It reads no value: one transaction of three ranges,
-// keys only or counts, for each poll of a watched run. ok is false on a
-// state file or when etcd does not answer.
+// registration (key and revision: a new registration is a new revision),
+// how many offer batches the run holds, and how many of its steps are
+// written for the agents and claimed (not its events' keys, which change
+// as a step logs). One transaction of three ranges, without values (keys
+// from etcd's in-memory index, or counts), at most every agentsEvery of a
+// watched run. ok is false on a state file or when etcd does not answer.
 func (s *Server) agentsMark(ctx context.Context, run string) (mark string, ok bool) {
 	cli, k, isEtcd := s.agentKeys()
 	if !isEtcd {
@@ -65,7 +67,7 @@ func (s *Server) agentsMark(ctx context.Context, run string) (mark string, ok bo
 	resp, err := cli.Txn(ctx).Then(
 		clientv3.OpGet(k.Agents(), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 		clientv3.OpGet(k.Run(run)+"o/", clientv3.WithPrefix(), clientv3.WithCountOnly()),
-		clientv3.OpGet(k.Run(run)+"n/", clientv3.WithPrefix(), clientv3.WithCountOnly()),
+		clientv3.OpGet(k.Run(run)+"n/", clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 	).Commit()
 	if err != nil {
 		return "", false
@@ -74,6 +76,19 @@ func (s *Server) agentsMark(ctx context.Context, run string) (mark string, ok bo
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		fmt.Fprintf(&b, "%s/%d;", kv.Key, kv.ModRevision)
 	}
-	fmt.Fprintf(&b, "o%d;n%d", resp.Responses[1].GetResponseRange().Count, resp.Responses[2].GetResponseRange().Count)
+	items, claims := 0, 0
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		switch key := string(kv.Key); {
+		case strings.HasSuffix(key, "/item"):
+			items++
+		case strings.HasSuffix(key, "/claim"):
+			claims++
+		}
+	}
+	fmt.Fprintf(&b, "o%d;i%d;c%d", resp.Responses[1].GetResponseRange().Count, items, claims)
 	return b.String(), true
 }
+
+// agentsEvery bounds how often a watched run's agents are looked at
+// (Options.Poll when longer).
+const agentsEvery = time.Second

@@ -90,6 +90,7 @@ func (h *hubs) poll(run string, hb *hub) {
 	// agent registers, drains, goes): a change of their mark is sent as
 	// an "agents" event, for the page to redraw.
 	agents, _ := h.s.agentsMark(h.ctx, run)
+	agentsAt := time.Now()
 	for {
 		select {
 		case <-h.ctx.Done():
@@ -130,9 +131,12 @@ func (h *hubs) poll(run string, hb *hub) {
 				sock = nil
 			}
 		}
-		if mark, ok := h.s.agentsMark(h.ctx, run); ok && mark != agents {
-			agents = mark
-			batch = append(batch, "event: agents\ndata: {}\n\n"...)
+		if time.Since(agentsAt) >= agentsEvery {
+			agentsAt = time.Now()
+			if mark, ok := h.s.agentsMark(h.ctx, run); ok && mark != agents {
+				agents = mark
+				batch = append(batch, "event: agents\ndata: {}\n\n"...)
+			}
 		}
 		h.mu.Lock()
 		hb.seq = last
