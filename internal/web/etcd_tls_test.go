@@ -15,6 +15,8 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,6 +171,56 @@ nodes:
 	}
 	if out, errs, code := run("log", runID); code != 0 || !strings.Contains(out, "by otto") {
 		t.Errorf("the journal does not say who resumed: exit %d\n%s%s", code, out, errs)
+	}
+
+	// The same from the page's Resume button: the session's token goes to
+	// the resume process (through a pipe), which the state's operators
+	// authorize as otto.
+	if err := os.Remove(filepath.Join(dir, "fixed")); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "REPRISE_TOKEN="+token) // run needs it now that the state has operators
+	if _, errs, code := run("run", "--quiet", graph); code != 3 {
+		t.Fatalf("second run: exit %d, want 3 (tape failed)\n%s", code, errs)
+	}
+	env = env[:len(env)-1]
+	run2, _ := status()
+	if err := os.WriteFile(filepath.Join(dir, "fixed"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	if resp, err := browser.PostForm(base+"/login", neturl.Values{"token": {token}}); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("log in: %v %v", resp, err)
+	}
+	_, page, _ := get(t, browser, base+"/runs/"+run2)
+	csrf := csrfRE.FindStringSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("no CSRF token in the run page:\n%s", page)
+	}
+	resp, err = browser.PostForm(base+"/runs/"+run2+"/resume", neturl.Values{"csrf": {csrf[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page2, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page2), "resumed by otto") {
+		t.Fatalf("resume from the page: %d\n%s\nresume log: %s", resp.StatusCode, page2, readResumeLog(dir))
+	}
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		if r, st := status(); r == run2 && st == "succeeded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run resumed from the page never succeeded\nresume log: %s", readResumeLog(dir))
+		}
+	}
+	out, errs, code = run("log", run2)
+	if code != 0 || !strings.Contains(out, "by otto") {
+		t.Errorf("the journal does not say who resumed from the page: exit %d\n%s%s", code, out, errs)
+	}
+	if strings.Contains(out, token) || strings.Contains(readResumeLog(dir), token) {
+		t.Error("the operator's token is in the journal or the resume log")
 	}
 }
 

@@ -32,7 +32,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if len(s.sessions) > 10000 {
 		s.sessions = map[string]*session{}
 	}
-	s.sessions[id] = &session{op: op, csrf: randomHex(32), expires: s.opts.Now().Add(sessionTTL)}
+	s.sessions[id] = &session{op: op, csrf: randomHex(32), expires: s.opts.Now().Add(sessionTTL), token: r.PostFormValue("token")}
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, Secure: s.opts.TLS,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL.Seconds())})

@@ -33,7 +33,12 @@ import (
 //     like any run: SIGINT to its pid (drains), twice (cancels);
 //   - the run-resumed journal entry names the operator (By), and the
 //     resume checks the run against its journal (and --anchor) before it
-//     writes anything, as on the command line.
+//     writes anything, as on the command line;
+//   - it is given the operator's own token (the session's, or the API
+//     request's Bearer) through a pipe, REPRISE_TOKEN_FILE=/dev/fd/3, never
+//     its environment or arguments (which other processes of the machine's
+//     user may read): on an etcd state with operators, the resume is
+//     authorized as if that operator typed it, no more.
 //
 // The server answers once the run is seen going on through the socket, or
 // the process has ended (a resume with nothing left to do, or a refusal,
@@ -106,7 +111,15 @@ func (s *Server) resume(ctx context.Context, runID string, op state.Operator, wa
 	cmd := exec.Command(s.opts.Reprise, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // not stopped with the server
-	if err := cmd.Start(); err != nil {
+	tokenPipe, err := giveToken(cmd, tokenOf(ctx))
+	if err != nil {
+		return resumeOutcome{}, fmt.Errorf("resume run %q: %w", runID, err)
+	}
+	err = cmd.Start()
+	if tokenPipe != nil {
+		tokenPipe.Close() // the child has its copy
+	}
+	if err != nil {
 		return resumeOutcome{}, fmt.Errorf("resume run %q: start %s: %w", runID, s.opts.Reprise, err)
 	}
 	started = true
@@ -269,3 +282,37 @@ func (s *Server) logf(format string, args ...any) {
 // errNoResume is returned when the server was given no reprise binary to
 // run resumes with (Options.Reprise).
 var errNoResume = errors.New("this dashboard does not resume runs (serve it with `reprise serve`)")
+
+// giveToken has cmd read the operator's token from a pipe, its fd 3
+// (REPRISE_TOKEN_FILE=/dev/fd/3), written and closed here; a token the
+// server's own environment holds is not passed on. It returns the pipe's
+// read end, to close once cmd has started (nil: no token to give).
+func giveToken(cmd *exec.Cmd, token string) (*os.File, error) {
+	env := make([]string, 0, len(os.Environ())+1)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "REPRISE_TOKEN=") && !strings.HasPrefix(kv, "REPRISE_TOKEN_FILE=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	if token == "" {
+		return nil, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("a pipe for the operator's token: %w", err)
+	}
+	// A token is far below a pipe's buffer: written whole before the
+	// child starts, then closed, so that it reads to the end.
+	_, err = io.WriteString(w, token+"\n")
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("pass the operator's token: %w", err)
+	}
+	cmd.ExtraFiles = []*os.File{r}
+	cmd.Env = append(cmd.Env, "REPRISE_TOKEN_FILE=/dev/fd/3")
+	return r, nil
+}

@@ -12,6 +12,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"embed"
 	"encoding/hex"
@@ -107,6 +108,25 @@ type session struct {
 	op      state.Operator
 	csrf    string
 	expires time.Time
+	// token is the operator's token, given at login and kept in this
+	// process's memory only (never written): a resume started from the
+	// dashboard runs as a process of its own, which an etcd state with
+	// operators authorizes by that token (resume.go).
+	token string
+}
+
+// tokenKey is the request context's key of the operator's token.
+type tokenKey struct{}
+
+// withToken returns r with the operator's token in its context.
+func withToken(r *http.Request, token string) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), tokenKey{}, token))
+}
+
+// tokenOf returns the operator's token a handler's request came with.
+func tokenOf(ctx context.Context) string {
+	t, _ := ctx.Value(tokenKey{}).(string)
+	return t
 }
 
 // sessionTTL is how long a session lasts without use.
@@ -277,7 +297,7 @@ func (s *Server) page(act auth.Action, h handler) http.HandlerFunc {
 			http.Error(w, "your role ("+sess.op.Role+") may not "+string(act), http.StatusForbidden)
 			return
 		}
-		h(w, r, sess.op, sess.csrf)
+		h(w, withToken(r, sess.token), sess.op, sess.csrf)
 	}
 }
 
@@ -287,7 +307,8 @@ func (s *Server) api(act auth.Action, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		op, ok := s.bearer(w, r, act)
 		if ok {
-			h(w, r, op, "")
+			tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			h(w, withToken(r, tok), op, "")
 		}
 	}
 }
