@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -306,15 +307,53 @@ func authorizeCommand(operators func() ([]state.Operator, error), checker *auth.
 	return op.Name, nil
 }
 
+// tokenEnv is the operator's token variables, moved out of the
+// environment when the command starts (takeTokenEnv).
+var tokenEnv struct {
+	sync.Mutex
+	vars map[string]string
+}
+
+// takeTokenEnv moves REPRISE_TOKEN and REPRISE_TOKEN_FILE from the
+// process's environment into memory, where operatorToken reads them: the
+// processes reprise starts — plugins (a vendor's code), exec steps, malware
+// scanners, notification commands — would otherwise inherit the
+// operator's token with the environment. (A resume started from the
+// dashboard is handed its operator's token through a pipe: internal/web.)
+func takeTokenEnv() {
+	tokenEnv.Lock()
+	defer tokenEnv.Unlock()
+	for _, name := range []string{"REPRISE_TOKEN", "REPRISE_TOKEN_FILE"} {
+		if v, ok := os.LookupEnv(name); ok {
+			if tokenEnv.vars == nil {
+				tokenEnv.vars = map[string]string{}
+			}
+			tokenEnv.vars[name] = v
+			os.Unsetenv(name)
+		}
+	}
+}
+
+// tokenVar is the value of the token variable name, as the command found
+// it (takeTokenEnv), or as the environment has it.
+func tokenVar(name string) string {
+	tokenEnv.Lock()
+	defer tokenEnv.Unlock()
+	if v, ok := tokenEnv.vars[name]; ok {
+		return v
+	}
+	return os.Getenv(name)
+}
+
 // operatorToken is the operator's token for commands through etcd:
 // $REPRISE_TOKEN, else the first line of the file $REPRISE_TOKEN_FILE
 // names; "" for none. (Never a flag: a command line is visible to every
 // user of the machine.)
 func operatorToken() (string, error) {
-	if t := strings.TrimSpace(os.Getenv("REPRISE_TOKEN")); t != "" {
+	if t := strings.TrimSpace(tokenVar("REPRISE_TOKEN")); t != "" {
 		return t, nil
 	}
-	path := os.Getenv("REPRISE_TOKEN_FILE")
+	path := tokenVar("REPRISE_TOKEN_FILE")
 	if path == "" {
 		return "", nil
 	}

@@ -114,6 +114,7 @@ func usageArgs(c *cobra.Command) {
 // run executes the command line and maps the error to an exit code: the one
 // place where reprise prints an error.
 func run(args []string) int {
+	takeTokenEnv()
 	root := newRootCmd()
 	root.SetArgs(args)
 	code, err := exitCodeOf(root.Execute())

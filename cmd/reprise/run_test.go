@@ -327,3 +327,29 @@ func readFile(t *testing.T, path string) string {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// TestCLITokenNotInherited: the operator's token variables are not passed
+// on to what reprise starts: a plugin process and the command its step
+// runs see neither REPRISE_TOKEN nor REPRISE_TOKEN_FILE.
+func TestCLITokenNotInherited(t *testing.T) {
+	t.Parallel()
+	const token = "rpr_0123456789abcdef-the-operators-token"
+	d := newCLIDir(t)
+	d.write("token.txt", token+"\n")
+	d.env = append(d.env, "REPRISE_TOKEN="+token, "REPRISE_TOKEN_FILE="+d.path("token.txt"))
+	g := d.write("graph.yaml", `version: 1
+name: token-env
+nodes:
+  - {id: step, kind: application, plugin: exec, with: {restore: [sh, -c, 'env > seen.env; echo ok']}}
+`)
+	d.mustRun(0, "run", g)
+	seen := readFile(t, d.path("seen.env"))
+	if !strings.Contains(seen, "REPRISE_STATE=") {
+		t.Fatalf("the step's environment lacks the command's own variables, the test proves nothing:\n%s", seen)
+	}
+	for _, bad := range []string{token, "REPRISE_TOKEN=", "REPRISE_TOKEN_FILE="} {
+		if strings.Contains(seen, bad) {
+			t.Errorf("the step's environment holds %q", bad)
+		}
+	}
+}
