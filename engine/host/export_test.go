@@ -31,3 +31,10 @@ func SetExpectWait(d time.Duration) (restore func()) {
 	old := expectWait.Swap(int64(d))
 	return func() { expectWait.Store(old) }
 }
+
+// Started reports how many plugin processes h has started or is starting.
+func Started(h *Host) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.procs)
+}

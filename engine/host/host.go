@@ -75,6 +75,9 @@ func New(opts Options) *Host {
 // get returns the running process of plugin name, starting it when there is
 // none or when the last one died. Concurrent callers share one start.
 func (h *Host) get(ctx context.Context, name string) (*proc, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // a caller that gave up starts no process
+	}
 	for attempt := 0; ; attempt++ {
 		h.mu.Lock()
 		if h.closed {

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -163,4 +164,25 @@ func hasChildWithEnv(kv string) bool {
 		}
 	}
 	return false
+}
+
+// TestReadyCancelledStartsNothing: a caller whose context is done before
+// it asks for a plugin (an agent stopping while it warms a graph's
+// plugins) starts no process, and gets its context's error.
+func TestReadyCancelledStartsNothing(t *testing.T) {
+	h := newHost(t, hostOpts(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.Ready(ctx, "noop"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Ready with a cancelled context: %v, want context.Canceled", err)
+	}
+	if n := host.Started(h); n != 0 {
+		t.Fatalf("%d plugin processes started for a cancelled caller", n)
+	}
+	if err := h.Ready(context.Background(), "noop"); err != nil {
+		t.Fatalf("Ready afterwards: %v", err)
+	}
+	if n := host.Started(h); n != 1 {
+		t.Fatalf("%d plugin processes after Ready, want 1", n)
+	}
 }
