@@ -65,8 +65,9 @@ Beside the Summary, --json carries the crisis cell's view: "deadlines_from",
 "owner", "contact", "runbook"}], "contacts": {node: {"owner", "contact",
 "runbook"}}.
 
-On an etcd state, status also lists the agents of each zone of the run's
-nodes: name, host, slots, steps of this run in flight on it, draining,
+On an etcd state, status also says which coordinator leads the run's graph
+and which stand by (a run recorded running that none leads: NONE, and how it
+goes on), and lists the agents of each zone of the run's nodes: name, host, slots, steps of this run in flight on it, draining,
 incompatible (another protocol version: offered no step); a zone whose steps
 wait with no agent of this build's protocol to take them is shown first of
 its line, NO AGENT, with the command to start one. --json carries them as
@@ -74,8 +75,9 @@ its line, NO AGENT, with the command to start one. --json carries them as
 recorded running), "zones": [{"zone", "nodes", "agents": [{"name", "zone",
 "host", "pid", "slots", "started", "protocol", "draining", "incompatible",
 "in_flight"}], "ready", "waiting", "alert"}], "elsewhere": [agents of zones
-without a node in the run]} (or "agents_error" when they could not be
-read). Nothing of it on a state file.`,
+without a node in the run], "coordinators": [{"name", "host", "pid", "since",
+"command", "leads"}], the leader first} (or "agents_error" when they could
+not be read). Nothing of it on a state file.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.StatePath, opts.RunID = *statePath, argOr(args, "")

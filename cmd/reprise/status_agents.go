@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/engine/state/etcdstate"
 	"github.com/reprise-si/reprise/engine/view"
 	"github.com/reprise-si/reprise/internal/cluster"
@@ -46,6 +47,7 @@ func printAgents(w io.Writer, st runStatusResult) {
 	if v == nil {
 		return
 	}
+	printCoordinators(w, st.Model.Run, v.Coordinators)
 	fmt.Fprintf(w, "agents (judged against protocol %d):\n", v.Protocol)
 	if len(v.Zones) == 0 {
 		fmt.Fprintln(w, "  no node of this run has a zone: its steps run on the coordinator unless --agents-only")
@@ -88,4 +90,29 @@ func agentLine(v *cluster.AgentView, a cluster.AgentState) string {
 		s += "  draining (stopping: takes no new step)"
 	}
 	return s
+}
+
+// printCoordinators writes who leads the run's graph and who stands by; a
+// run recorded running that no coordinator leads says how it goes on.
+func printCoordinators(w io.Writer, run state.Run, cs []cluster.Coordinator) {
+	if len(cs) == 0 {
+		if run.Status == state.RunRunning {
+			fmt.Fprintf(w, "coordinator: NONE leads graph %s: the run goes on once one takes it (reprise resume %s, with --standby on a second machine)\n", run.GraphName, run.ID)
+		}
+		return
+	}
+	var standby []string
+	for _, c := range cs {
+		who := fmt.Sprintf("%s (host %s, pid %d, since %s)", c.Name, c.Host, c.PID, c.Since.Local().Format("2006-01-02 15:04:05"))
+		if c.Leads {
+			fmt.Fprintf(w, "coordinator: %s\n", who)
+			continue
+		}
+		standby = append(standby, who)
+	}
+	if len(standby) > 0 {
+		fmt.Fprintf(w, "  standing by: %s\n", strings.Join(standby, "; "))
+	} else {
+		fmt.Fprintln(w, "  no standby: if it dies, the run waits for a resume")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -162,8 +163,13 @@ func TestStatusAgentsEtcd(t *testing.T) {
 	if a := agent(z, "old-1"); a == nil || !strings.Contains(a.Incompatible, "speaks protocol 0") || a.InFlight != 0 {
 		t.Errorf("old-1 (protocol 0): %+v", a)
 	}
+	if cs := s.Agents.Coordinators; len(cs) != 1 || !cs[0].Leads || cs[0].PID != run.Process.Pid {
+		t.Errorf("coordinators while the run goes on: %+v, want the run's process (pid %d) leading", cs, run.Process.Pid)
+	}
 	text := d.mustRun(0, "status", s.Run, "--state", url)
 	for _, want := range []string{
+		fmt.Sprintf("coordinator: %s:%d (host ", hostname(t), run.Process.Pid),
+		"  no standby: if it dies, the run waits for a resume",
 		"agents (judged against protocol 1):",
 		"  zone clinical: 2 agents, 1 taking steps, 1 step(s) waiting for a free slot (3 nodes)",
 		"    clin-1               host ",
@@ -229,17 +235,22 @@ func TestStatusAgentsEtcd(t *testing.T) {
 		t.Errorf("status without any agent lacks\n%s\nin:\n%s", want, text)
 	}
 
-	// A new agent takes them; the run ends.
+	// The coordinator dies too: nobody leads the run, and status says how
+	// it goes on.
+	if err := run.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-runDone
+	s = waitFor("no coordinator", func(s agentsJSON) bool { return len(s.Agents.Coordinators) == 0 })
+	text = d.mustRun(0, "status", s.Run, "--state", url)
+	if want := "coordinator: NONE leads graph agents: the run goes on once one takes it (reprise resume " + s.Run; !strings.Contains(text, want) {
+		t.Errorf("status without a coordinator lacks\n%s\nin:\n%s", want, text)
+	}
+
+	// A new agent and a resume end the run.
 	startAgentProc(t, d, url, "clin-2", "clinical", 4)
 	d.write("go", "")
-	select {
-	case err := <-runDone:
-		if err != nil {
-			t.Fatalf("run: %v\n%s", err, tail(runErr.String(), 2000))
-		}
-	case <-ctx.Done():
-		t.Fatalf("the run did not end once clin-2 started:\n%s", tail(runErr.String(), 2000))
-	}
+	d.mustRun(0, "resume", s.Run, "-q", "--agents-only", "--state", url)
 	s = status()
 	z = s.zone("clinical")
 	if s.Status != "succeeded" || s.Agents.Work || z == nil || z.Waiting != 0 || z.Alert != "" || agent(z, "clin-2") == nil {
@@ -267,4 +278,14 @@ func TestStatusAgentsNotOnStateFile(t *testing.T) {
 			t.Errorf("status --json on a state file has %q", k)
 		}
 	}
+}
+
+// hostname is this machine's name, as a coordinator names itself.
+func hostname(t *testing.T) string {
+	t.Helper()
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

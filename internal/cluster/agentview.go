@@ -31,6 +31,17 @@ type AgentView struct {
 	// Work says the run's work in etcd was read (a run recorded
 	// running): Waiting and InFlight are counted; without it they are 0.
 	Work bool `json:"work"`
+	// Coordinators are the coordinators in the election of the run's
+	// graph, the leader first (Leads), then the standbys in the order
+	// they would take over; none when no coordinator runs the graph.
+	Coordinators []Coordinator `json:"coordinators"`
+}
+
+// Coordinator is a coordinator in a graph's election.
+type Coordinator struct {
+	LeaderInfo
+	// Leads: it leads the graph's run; else it stands by.
+	Leads bool `json:"leads"`
 }
 
 // ZoneAgents is one zone of a run as the agents serve it.
@@ -83,7 +94,9 @@ const claimReadBatch = 100
 func ReadAgentView(ctx context.Context, cli *clientv3.Client, k Keys, m *view.Model) (AgentView, error) {
 	run := m.Run.ID
 	work := m.Run.Status == state.RunRunning
-	ops := []clientv3.Op{clientv3.OpGet(k.Agents(), clientv3.WithPrefix())}
+	ops := []clientv3.Op{clientv3.OpGet(k.Agents(), clientv3.WithPrefix()),
+		// The election's candidates, oldest first: the first leads.
+		clientv3.OpGet(k.Leader(m.Run.GraphName)+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))}
 	if work {
 		ops = append(ops,
 			clientv3.OpGet(k.Run(run)+"o/", clientv3.WithPrefix()),
@@ -99,7 +112,14 @@ func ReadAgentView(ctx context.Context, cli *clientv3.Client, k Keys, m *view.Mo
 			running[m.Nodes[i].ID] = true
 		}
 	}
-	v := AgentView{Protocol: ProtocolVersion, Work: work}
+	v := AgentView{Protocol: ProtocolVersion, Work: work, Coordinators: []Coordinator{}}
+	for i, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		var li LeaderInfo
+		if json.Unmarshal(kv.Value, &li) != nil {
+			li = LeaderInfo{Name: "(unreadable: key " + string(kv.Key) + ")"}
+		}
+		v.Coordinators = append(v.Coordinators, Coordinator{LeaderInfo: li, Leads: i == 0})
+	}
 	var agents []*AgentState
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		var ai AgentInfo
@@ -117,7 +137,7 @@ func ReadAgentView(ctx context.Context, cli *clientv3.Client, k Keys, m *view.Mo
 			byName[a.Name] = a
 		}
 		offered := map[string]bool{}
-		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
 			p, ok := k.parse(string(kv.Key))
 			if !ok || p.kind != "offer" {
 				continue
@@ -135,7 +155,7 @@ func ReadAgentView(ctx context.Context, cli *clientv3.Client, k Keys, m *view.Mo
 		}
 		items, claimed := map[string]bool{}, map[string]bool{}
 		var claims []clientv3.Op
-		for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		for _, kv := range resp.Responses[3].GetResponseRange().Kvs {
 			p, ok := k.parse(string(kv.Key))
 			if !ok || !running[p.node] {
 				continue
