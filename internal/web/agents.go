@@ -52,11 +52,11 @@ func (s *Server) loadAgents(d *runData) {
 
 // agentsMark is what changes when run's agents panel may: each agent's
 // registration (key and revision: a new registration is a new revision),
-// how many offer batches the run holds, and how many of its steps are
+// how many offer batches the run holds, how many of its steps are
 // written for the agents and claimed (not its events' keys, which change
-// as a step logs). One transaction of three ranges, without values (keys
-// from etcd's in-memory index, or counts), at most every agentsEvery of a
-// watched run. ok is false on a state file or when etcd does not answer.
+// as a step logs), and the coordinators in the elections. One transaction
+// of four ranges, without values (keys from etcd's in-memory index, or
+// counts), at most every agentsEvery of a watched run. ok is false on a state file or when etcd does not answer.
 func (s *Server) agentsMark(ctx context.Context, run string) (mark string, ok bool) {
 	cli, k, isEtcd := s.agentKeys()
 	if !isEtcd {
@@ -68,6 +68,9 @@ func (s *Server) agentsMark(ctx context.Context, run string) (mark string, ok bo
 		clientv3.OpGet(k.Agents(), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 		clientv3.OpGet(k.Run(run)+"o/", clientv3.WithPrefix(), clientv3.WithCountOnly()),
 		clientv3.OpGet(k.Run(run)+"n/", clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		// The coordinators' elections (every graph's: a handful of keys):
+		// a coordinator taking the lead, standing by or gone.
+		clientv3.OpGet(k.Leader(""), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 	).Commit()
 	if err != nil {
 		return "", false
@@ -85,7 +88,10 @@ func (s *Server) agentsMark(ctx context.Context, run string) (mark string, ok bo
 			claims++
 		}
 	}
-	fmt.Fprintf(&b, "o%d;i%d;c%d", resp.Responses[1].GetResponseRange().Count, items, claims)
+	fmt.Fprintf(&b, "o%d;i%d;c%d;", resp.Responses[1].GetResponseRange().Count, items, claims)
+	for _, kv := range resp.Responses[3].GetResponseRange().Kvs {
+		fmt.Fprintf(&b, "%s;", kv.Key)
+	}
 	return b.String(), true
 }
 

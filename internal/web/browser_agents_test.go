@@ -215,6 +215,22 @@ func TestBrowserAgentsPanel(t *testing.T) {
 	if marker := text(`String(window.reloadMarker === true)`); marker != "true" {
 		t.Error("the page was reloaded: want the panel updated in place")
 	}
+
+	// A coordinator takes the graph's election, then resigns: the panel
+	// names it, then drops it, without a reload.
+	lead, err := cluster.Elect(ctx, cluster.ElectOptions{Client: c.Client(t), Keys: k, Graph: g.Name, Name: "coord-wall", TTL: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll("the coordinator in the panel", `(function () {
+		var r = document.querySelector('#agents tr.coordinator.leads[data-coordinator="coord-wall"]');
+		return r !== null && r.textContent.indexOf("coordinatorcoord-wall") === 0;
+	})()`)
+	lead.Resign()
+	poll("the coordinator gone from the panel", `document.querySelector('#agents tr.coordinator') === null`)
+	if marker := text(`String(window.reloadMarker === true)`); marker != "true" {
+		t.Error("the page was reloaded: want the coordinator's row updated in place")
+	}
 	if shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
 		_ = os.WriteFile(filepath.Join(shots, "agents.png"), shot, 0o644)
 	}
