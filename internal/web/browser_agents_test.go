@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,13 +47,7 @@ nodes:
 // banner goes, without a reload (no journal entry says an agent came: the
 // page learns it from the events stream's "agents" event).
 func TestBrowserAgentsPanel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: not with -short")
-	}
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("browser test: no chromium on PATH (apt-get install chromium; .ci/run installs it)")
-	}
+	chromium := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
 	c := etcdtest.Start(t, 3)
@@ -121,10 +114,7 @@ func TestBrowserAgentsPanel(t *testing.T) {
 	if shots == "" {
 		shots = t.TempDir()
 	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))...)
-	defer cancelAlloc()
+	alloc := browserAlloc(t, ctx, chromium, 1400, 1000)
 	bctx, cancelB := chromedp.NewContext(alloc)
 	defer cancelB()
 	if err := chromedp.Do(bctx, chromedp.Navigate(ts.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#token")),

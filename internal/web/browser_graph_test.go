@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,13 +45,7 @@ nodes:
 // certified and the run resumed the timeline shows the attempts and the
 // certification. Screenshots go to $REPRISE_SCREENSHOT_DIR.
 func TestBrowserGraph(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: not with -short")
-	}
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("browser test: no chromium on PATH (apt-get install chromium; .ci/run installs it)")
-	}
+	chromium := chromiumPath(t)
 	dir := t.TempDir()
 	g := enginetest.MustGraph(t, dir, browserZonedGraph)
 	st := enginetest.MustStore(t, dir)
@@ -110,10 +103,7 @@ func TestBrowserGraph(t *testing.T) {
 	if shots == "" {
 		shots = t.TempDir()
 	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 900),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))...)
-	defer cancelAlloc()
+	alloc := browserAlloc(t, context.Background(), chromium, 1400, 900)
 	ctx, cancel := chromedp.NewContext(alloc)
 	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, 240*time.Second)

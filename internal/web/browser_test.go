@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,13 +36,7 @@ nodes:
 // approve a four-eyes gate one after the other, and both names show on the
 // journal page. Screenshots go to $REPRISE_SCREENSHOT_DIR (else a temp dir).
 func TestBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: not with -short")
-	}
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("browser test: no chromium on PATH (apt-get install chromium; .ci/run installs it)")
-	}
+	chromium := chromiumPath(t)
 	dir := t.TempDir()
 	g := enginetest.MustGraph(t, dir, browserGraph)
 	st := enginetest.MustStore(t, dir)
@@ -109,10 +102,7 @@ func TestBrowser(t *testing.T) {
 	if shots == "" {
 		shots = t.TempDir()
 	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))...)
-	defer cancelAlloc()
+	alloc := browserAlloc(t, context.Background(), chromium, 1400, 1000)
 	annCtx, cancelAnn := chromedp.NewContext(alloc)
 	defer cancelAnn()
 	annCtx, cancelT := context.WithTimeout(annCtx, 240*time.Second)
