@@ -3,8 +3,11 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,6 +209,35 @@ func TestBrowserAgentsPanel(t *testing.T) {
 		t.Error("the page was reloaded: want the panel updated in place")
 	}
 
+	// A server that sees no live engine (another machine's: the engine of
+	// this test is in the election of no graph): the run, recorded
+	// running, has no coordinator, and its page says so.
+	s2, err := web.New(web.Options{StatePath: u.String(), Backend: st, Live: func() string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts2 := httptest.NewServer(s2)
+	defer ts2.Close()
+	defer s2.Close()
+	jar, _ := cookiejar.New(nil)
+	wall := &http.Client{Jar: jar}
+	if resp, err := wall.PostForm(ts2.URL+"/login", url.Values{"token": {tok}}); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("log in: %v %v", resp, err)
+	}
+	page := func() string {
+		t.Helper()
+		resp, err := wall.Get(ts2.URL + "/runs/" + runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if p := page(); !strings.Contains(p, `<tr class="coordinator none no-agent"><th>coordinator</th><td colspan="4"><b>NONE</b> leads this run`) {
+		t.Errorf("the page of a running run no coordinator leads lacks the NONE row:\n%s", p)
+	}
+
 	// A coordinator takes the graph's election, then resigns: the panel
 	// names it, then drops it, without a reload.
 	lead, err := cluster.Elect(ctx, cluster.ElectOptions{Client: c.Client(t), Keys: k, Graph: g.Name, Name: "coord-wall", TTL: 5 * time.Second})
@@ -216,6 +248,9 @@ func TestBrowserAgentsPanel(t *testing.T) {
 		var r = document.querySelector('#agents tr.coordinator.leads[data-coordinator="coord-wall"]');
 		return r !== null && r.textContent.indexOf("coordinatorcoord-wall") === 0;
 	})()`)
+	if p := page(); !strings.Contains(p, `data-coordinator="coord-wall"`) || strings.Contains(p, "NONE</b> leads") {
+		t.Errorf("the page of a run coord-wall leads:\n%s", p)
+	}
 	lead.Resign()
 	poll("the coordinator gone from the panel", `document.querySelector('#agents tr.coordinator') === null`)
 	if marker := text(`String(window.reloadMarker === true)`); marker != "true" {
