@@ -30,13 +30,26 @@ func TestHoldRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &runner{e: &Engine{opts: Options{Parallelism: 8}}, inflight: tt.inflight,
 				armed: make([]int, tt.armed), stepTime: tt.step, commitTime: tt.commit, stopping: tt.stopping}
-			if got := r.hold(); got != tt.wantHold {
+			before := time.Now()
+			got := r.hold()
+			after := time.Now()
+			if got != tt.wantHold {
 				t.Fatalf("hold() = %v, want %v", got, tt.wantHold)
 			}
 			if !tt.wantHold {
 				return
 			}
-			if !r.hold() || r.holdDone() == nil {
+			if r.holdUntil.Before(before.Add(tt.commit)) || r.holdUntil.After(after.Add(tt.commit)) {
+				t.Fatalf("the hold lasts until %v, want one commit's time (%v) after it began (%v)", r.holdUntil, tt.commit, before)
+			}
+			if r.holdDone() == nil {
+				t.Fatal("holdDone() is nil while holding")
+			}
+			// Still within the hold, however slow the machine (a commit's
+			// time here is 3 ms: a loaded machine under -race may take that
+			// between two calls).
+			r.holdUntil = time.Now().Add(time.Hour)
+			if !r.hold() {
 				t.Fatal("a hold ended before its time")
 			}
 			r.holdUntil = time.Now().Add(-time.Microsecond)
