@@ -113,10 +113,7 @@ func TestBrowserAgentsPanel(t *testing.T) {
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 	defer s.Close()
-	shots := os.Getenv("REPRISE_SCREENSHOT_DIR")
-	if shots == "" {
-		shots = t.TempDir()
-	}
+	shots := screenshotDir(t)
 	alloc := browserAlloc(t, ctx, chromium, 1400, 1000)
 	bctx, cancelB := chromedp.NewContext(alloc)
 	defer cancelB()

@@ -99,10 +99,7 @@ func TestBrowserGraph(t *testing.T) {
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 	defer s.Close()
-	shots := os.Getenv("REPRISE_SCREENSHOT_DIR")
-	if shots == "" {
-		shots = t.TempDir()
-	}
+	shots := screenshotDir(t)
 	alloc := browserAlloc(t, context.Background(), chromium, 1400, 900)
 	ctx, cancel := chromedp.NewContext(alloc)
 	defer cancel()

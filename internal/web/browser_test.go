@@ -98,10 +98,7 @@ func TestBrowser(t *testing.T) {
 	defer ts.Close()
 	defer s.Close()
 
-	shots := os.Getenv("REPRISE_SCREENSHOT_DIR")
-	if shots == "" {
-		shots = t.TempDir()
-	}
+	shots := screenshotDir(t)
 	alloc := browserAlloc(t, context.Background(), chromium, 1400, 1000)
 	annCtx, cancelAnn := chromedp.NewContext(alloc)
 	defer cancelAnn()

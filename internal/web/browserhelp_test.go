@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"testing"
 
@@ -32,4 +33,13 @@ func browserAlloc(t *testing.T, ctx context.Context, chromium string, width, hei
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))...)
 	t.Cleanup(cancel)
 	return alloc
+}
+
+// screenshotDir is where a browser test writes its screenshots:
+// $REPRISE_SCREENSHOT_DIR to keep them, else the test's temporary folder.
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("REPRISE_SCREENSHOT_DIR"); d != "" {
+		return d
+	}
+	return t.TempDir()
 }
