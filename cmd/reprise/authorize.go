@@ -206,7 +206,8 @@ func hasAdmin(ops []state.Operator) bool {
 //   - run and resume, and a standby coordinator (run or resume --standby),
 //     which is one of them: ActResume, what the dashboard's resume needs:
 //     they start or continue the steps that rebuild the systems
-//     (operator, admin);
+//     (operator, admin). A standby is decided at its start and again when
+//     it takes over (sessionAuth, takeover.go);
 //   - restore-point and cleanup: ActRestorePoint and ActCleanup, the
 //     admin's only. restore-point --use overrides a point's scan verdict,
 //     deciding what data a system comes back with; cleanup closes a drill

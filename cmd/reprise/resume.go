@@ -146,15 +146,14 @@ func runResume(ctx context.Context, opts resumeOptions, std stdio) (runOutcome, 
 		return editPlanAt(opts.StatePath, opts.RunID, edited, opts.RerunChanged)
 	}
 	// On an etcd state with operators, an operator's token, checked
-	// before anything is written; its operator is journaled as who
-	// resumed.
-	by, err := authorizeState(opts.StatePath, strings.TrimSpace("resume "+opts.RunID), actRun, opts.By)
+	// before anything is written (and again by a standby that takes
+	// over); its operator is journaled as who resumed.
+	sa, err := authorizeSession(opts.StatePath, strings.TrimSpace("resume "+opts.RunID), actRun, opts.By)
 	if err != nil {
 		return runOutcome{}, err
 	}
-	opts.By = by
-	return continueRun(ctx, opts.sessionOptions, opts.RunID, "resume", func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
-		return e.ResumeWith(ctx, id, engine.ResumeOptions{Graph: edited, RerunChanged: opts.RerunChanged, By: opts.By})
+	return continueRun(ctx, opts.sessionOptions, opts.RunID, "resume", sa, func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
+		return e.ResumeWith(ctx, id, engine.ResumeOptions{Graph: edited, RerunChanged: opts.RerunChanged, By: sa.by})
 	}, edited, opts.RerunChanged, std)
 }
 
@@ -179,9 +178,9 @@ func editPlanAt(path, runID string, edited *graphs.Graph, rerunChanged bool) (ru
 
 // resumeRun is the command side of continueRun for retry: it reads the
 // flags, continues the run and prints the outcome.
-func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context.Context, *engine.Engine, string) (engine.Result, error), edited *graphs.Graph, rerunChanged bool) error {
+func resumeRun(c *cobra.Command, f runFlags, runID, verb string, sa *sessionAuth, fn func(context.Context, *engine.Engine, string) (engine.Result, error), edited *graphs.Graph, rerunChanged bool) error {
 	std := stdioOf(c)
-	out, err := continueRun(c.Context(), f.options(c), runID, verb, fn, edited, rerunChanged, std)
+	out, err := continueRun(c.Context(), f.options(c), runID, verb, sa, fn, edited, rerunChanged, std)
 	if err != nil {
 		return err
 	}
@@ -193,7 +192,10 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, fn func(context
 // calls fn with it (resume, retry). Without ParallelismSet or FailFastSet
 // the run keeps the values it started with. An edited graph's plan is
 // printed first on std.Out (std.Err with JSON: stdout holds the outcome).
-func continueRun(ctx context.Context, opts sessionOptions, runID, verb string, fn func(context.Context, *engine.Engine, string) (engine.Result, error), edited *graphs.Graph, rerunChanged bool, std stdio) (runOutcome, error) {
+// In a cluster, before anything is written: a standby that waited for the
+// lead decides again whether sa's operator may go on (sessionAuth.recheck);
+// refused, the lead is given up.
+func continueRun(ctx context.Context, opts sessionOptions, runID, verb string, sa *sessionAuth, fn func(context.Context, *engine.Engine, string) (engine.Result, error), edited *graphs.Graph, rerunChanged bool, std stdio) (runOutcome, error) {
 	if err := opts.check(); err != nil {
 		return runOutcome{}, err
 	}
@@ -220,6 +222,11 @@ func continueRun(ctx context.Context, opts sessionOptions, runID, verb string, f
 	}
 	if err := co.elect(ctx, std.Err, run.GraphName, verb+" "+run.ID); err != nil {
 		return runOutcome{}, err
+	}
+	if co != nil && co.tookOver {
+		if err := sa.recheck(fmt.Sprintf("run %s of graph %s", run.ID, run.GraphName), run.ID); err != nil {
+			return runOutcome{}, err
+		}
 	}
 	if err := checkIntegrity(s.st, opts.StatePath, run.ID, opts.Anchor); err != nil {
 		return runOutcome{}, err

@@ -104,8 +104,9 @@ change nothing (--json: as JSON). Exit codes as for run.`,
 			if by, err = authorizeDirect(o.State, cmd, by); err != nil {
 				return err
 			}
-			return resumeRun(c, f, runID, "retry", func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
-				return e.Retry(ctx, id, node, downstream, by)
+			sa := authorizeRetry(o.State, by)
+			return resumeRun(c, f, runID, "retry", sa, func(ctx context.Context, e *engine.Engine, id string) (engine.Result, error) {
+				return e.Retry(ctx, id, node, downstream, sa.by)
 			}, nil, false)
 		},
 	}

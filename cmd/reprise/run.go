@@ -138,10 +138,12 @@ func runRun(ctx context.Context, opts runOptions, std stdio) (runOutcome, error)
 	}
 	// On an etcd state with operators, an operator's token, checked
 	// before anything is written (the election included): a standby
-	// checks it at its start.
-	if eo.By, err = authorizeState(opts.StatePath, "run "+opts.File, actRun, ""); err != nil {
+	// checks it at its start, and again when it takes over.
+	sa, err := authorizeSession(opts.StatePath, "run "+opts.File, actRun, "")
+	if err != nil {
 		return runOutcome{}, err
 	}
+	eo.By = sa.by
 	co, err := dialCluster(ctx, opts.Cluster, opts.StatePath)
 	if err != nil {
 		return runOutcome{}, err
@@ -160,6 +162,18 @@ func runRun(ctx context.Context, opts runOptions, std stdio) (runOutcome, error)
 	prev, err := unfinishedOf(s.st, g.Name, opts.Drill)
 	if err != nil {
 		return runOutcome{}, err
+	}
+	if co != nil && co.tookOver {
+		// A standby that waited: its operator may have been revoked
+		// meanwhile. Decided before it writes anything.
+		target, runID := "a new run of graph "+g.Name, ""
+		if prev != nil {
+			target, runID = fmt.Sprintf("run %s of graph %s", prev.ID, g.Name), prev.ID
+		}
+		if err := sa.recheck(target, runID); err != nil {
+			return runOutcome{}, err
+		}
+		eo.By = sa.by
 	}
 	if prev != nil && opts.Cluster.standby {
 		// A standby goes on with the run its leader left: resume
