@@ -220,6 +220,9 @@ func waitForLock(ctx context.Context, stderr io.Writer, path, who string) (*sess
 // takeOver goes on with run prev, left by the leader this standby took
 // over from, as resume does: nodes left running are asked Check first.
 func (s *session) takeOver(ctx context.Context, o sessionOptions, opts engine.Options, prev state.Run, std stdio) (runOutcome, error) {
+	if err := s.co.checkWork(ctx, prev.ID); err != nil {
+		return runOutcome{}, err
+	}
 	fmt.Fprintf(std.Err, "standby: going on with run %s of %s (%s)\n", prev.ID, prev.GraphName, progressOf(s.st, prev))
 	if prev.Options.Parallelism > 0 && !o.ParallelismSet {
 		opts.Parallelism = prev.Options.Parallelism

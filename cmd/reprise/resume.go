@@ -193,8 +193,9 @@ func resumeRun(c *cobra.Command, f runFlags, runID, verb string, sa *sessionAuth
 // the run keeps the values it started with. An edited graph's plan is
 // printed first on std.Out (std.Err with JSON: stdout holds the outcome).
 // In a cluster, before anything is written: a standby that waited for the
-// lead decides again whether sa's operator may go on (sessionAuth.recheck);
-// refused, the lead is given up.
+// lead decides again whether sa's operator may go on (sessionAuth.recheck),
+// and work of another protocol left in etcd under the run refuses the
+// takeover (coordinator.checkWork); refused, the lead is given up.
 func continueRun(ctx context.Context, opts sessionOptions, runID, verb string, sa *sessionAuth, fn func(context.Context, *engine.Engine, string) (engine.Result, error), edited *graphs.Graph, rerunChanged bool, std stdio) (runOutcome, error) {
 	if err := opts.check(); err != nil {
 		return runOutcome{}, err
@@ -227,6 +228,9 @@ func continueRun(ctx context.Context, opts sessionOptions, runID, verb string, s
 		if err := sa.recheck(fmt.Sprintf("run %s of graph %s", run.ID, run.GraphName), run.ID); err != nil {
 			return runOutcome{}, err
 		}
+	}
+	if err := co.checkWork(ctx, run.ID); err != nil {
+		return runOutcome{}, err
 	}
 	if err := checkIntegrity(s.st, opts.StatePath, run.ID, opts.Anchor); err != nil {
 		return runOutcome{}, err

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/reprise-si/reprise/engine/state"
 	"github.com/reprise-si/reprise/internal/auth"
+	"github.com/reprise-si/reprise/internal/cluster"
 	"github.com/reprise-si/reprise/internal/etcdconn"
 )
 
@@ -129,4 +131,14 @@ func (a *sessionAuth) recheck(target, runID string) error {
 	}
 	a.by = op.Name
 	return nil
+}
+
+// checkWork refuses to take run over when its work in etcd was written by
+// a coordinator of another protocol version (cluster.CheckWorkProtocol),
+// before anything is written.
+func (co *coordinator) checkWork(ctx context.Context, run string) error {
+	if co == nil {
+		return nil
+	}
+	return cluster.CheckWorkProtocol(ctx, co.cli, cluster.NewKeys(co.u.Root()), run)
 }

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/reprise-si/reprise/engine/step"
 	"github.com/reprise-si/reprise/internal/auth"
+	"github.com/reprise-si/reprise/internal/cluster"
 )
 
 // takeoverGraph: a done, b waiting for the file go, c after b; each step
@@ -213,6 +216,94 @@ func TestStandbyTakeoverRechecksToken(t *testing.T) {
 	}
 	if strings.Contains(journal, "stand") {
 		t.Errorf("the journal names the revoked standby's operator:\n%s", journal)
+	}
+}
+
+// TestStandbyTakeoverOtherProtocolWork: a standby that wins the lead of a
+// run whose work in etcd was written by coordinators of another protocol
+// version (an item of a build before versions, an offer batch of a later
+// one) does not take it over: it exits 1 naming the run, the versions
+// found and what to do, writes nothing to the run and gives the lead up
+// (status: no coordinator); a resume of this build is refused the same
+// way. Once that work is deleted as the error says, a resume ends the run
+// without running a again. (The token: TestStandbyTakeoverRechecksToken;
+// this state has no operators.)
+func TestStandbyTakeoverOtherProtocolWork(t *testing.T) {
+	t.Parallel()
+	c := sharedEtcd(t)
+	prefix := fmt.Sprintf("takeover-proto-%d", time.Now().UnixNano())
+	url := c.URL(prefix)
+	d := newCLIDir(t)
+	d.env = []string{"REPRISE_TOKEN=", "REPRISE_TOKEN_FILE=", "REPRISE_CLUSTER=", "REPRISE_STATE=" + url}
+	g := d.write("graph.yaml", fmt.Sprintf(takeoverGraph, "proto"))
+	// A lease long enough to write the old work between the leader's
+	// death and the takeover.
+	leader, standby, runID := leaderAndStandby(t, d, url, g, "6s", nil, nil)
+	cli := c.Client(t)
+	leader.cmd.Process.Kill()
+	leader.wait(t, 10*time.Second)
+
+	k := cluster.NewKeys(prefix)
+	later := cluster.ProtocolVersion + 1
+	it, _ := json.Marshal(cluster.Item{Call: "old-b", Op: "restore", Zone: "core", By: "old-coord", Req: step.Request{RunID: runID, NodeID: "b"}})
+	ob, _ := json.Marshal(cluster.OfferBatch{By: "new-coord", Protocol: later, Run: runID,
+		Items: []cluster.Item{{Call: "new-c", Op: "restore", Req: step.Request{NodeID: "c"}}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cli.Txn(ctx).Then(
+		clientv3.OpPut(k.Item(runID, "b"), strings.Replace(string(it), `"protocol":0,`, "", 1)),
+		clientv3.OpPut(k.Offer(runID, "core-9", "o1"), string(ob)),
+	).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	before := runKeys(t, cli, prefix)
+	code := standby.wait(t, 60*time.Second)
+	errs := standby.errb.String()
+	if code != exitError {
+		t.Fatalf("the standby finding work of other protocols: exit %d, want 1:\n%s", code, tail(errs, 3000))
+	}
+	work := fmt.Sprintf("/%s/work/runs/%s/", prefix, runID)
+	for _, want := range []string{
+		"standby: took over the lead of graph proto",
+		fmt.Sprintf("run %s: work in flight in etcd written by another protocol than this reprise's (protocol %d): protocol 0 (a build from before protocol versions) (1 item); protocol %d (1 offer batch)", runID, cluster.ProtocolVersion, later),
+		fmt.Sprintf("a reprise build of protocol 0 or %d (`reprise agent list` shows each agent's): `reprise resume %s`", later, runID),
+		"`etcdctl del --prefix " + work + "`",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("the standby's refusal does not say %q:\n%s", want, tail(errs, 3000))
+		}
+	}
+	if strings.Contains(errs, "going on with run") {
+		t.Errorf("the standby went on with the run:\n%s", errs)
+	}
+	if diff := sameKeys(before, runKeys(t, cli, prefix)); diff != "" {
+		t.Errorf("the refused standby wrote to the run:\n%s", diff)
+	}
+	if status := d.mustRun(0, "status", runID); !strings.Contains(status, "coordinator: NONE leads graph proto") {
+		t.Errorf("status after the refused takeover:\n%s", status)
+	}
+	// A resume of this build is refused alike, and writes nothing.
+	if out, errs, code := d.run("resume", runID, "-q"); code != exitError || !strings.Contains(errs, "work in flight in etcd written by another protocol") {
+		t.Errorf("resume with work of other protocols: exit %d, want 1 refused:\n%s%s", code, out, errs)
+	}
+	if diff := sameKeys(before, runKeys(t, cli, prefix)); diff != "" {
+		t.Errorf("the refused resume wrote to the run:\n%s", diff)
+	}
+
+	// What the error says: the work deleted, a resume ends the run.
+	if _, err := cli.Delete(ctx, work, clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	d.write("go", "")
+	d.mustRun(0, "resume", runID, "-q")
+	if s := d.status(runID); s.Status != "succeeded" || s.Done != 3 {
+		t.Errorf("after the resume: %s, %d done", s.Status, s.Done)
+	}
+	if done := readFile(t, d.path("done.txt")); strings.Count(done, "a\n") != 1 || strings.Count(done, "c\n") != 1 {
+		t.Errorf("a or c ran other than once: %q", done)
+	}
+	if regexp.MustCompile(`old-coord|new-coord`).MatchString(d.mustRun(0, "log", runID)) {
+		t.Errorf("the journal speaks of the other protocols' coordinators")
 	}
 }
 
