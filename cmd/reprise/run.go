@@ -74,6 +74,11 @@ a fresh run anyway (its journal says which run was left unfinished).
 On an etcd state that has operators, run (and resume) need the token of an
 operator who may resume (REPRISE_TOKEN, or the file REPRISE_TOKEN_FILE
 names); the journal names that operator as who started (or resumed) the run.
+A --standby checks that token again when it takes over: if its operator was
+revoked, given a new token or lowered below operator meanwhile, it exits 1,
+writes nothing and gives the lead up. A coordinator taking over a run (a
+standby, resume, retry) refuses work left in etcd by another protocol
+version, naming the versions and what to do (exit 1).
 
 Exit codes: 0 all nodes succeeded, 1 error, 2 usage, 3 finished with failed or
 blocked nodes, 4 parked on manual gates, 130 interrupted (SIGINT, SIGTERM or
