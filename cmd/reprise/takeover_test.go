@@ -266,7 +266,7 @@ func TestStandbyTakeoverOtherProtocolWork(t *testing.T) {
 	for _, want := range []string{
 		"standby: took over the lead of graph proto",
 		fmt.Sprintf("run %s: work in flight in etcd written by another protocol than this reprise's (protocol %d): protocol 0 (a build from before protocol versions) (1 item); protocol %d (1 offer batch)", runID, cluster.ProtocolVersion, later),
-		fmt.Sprintf("a reprise build of protocol 0 or %d (`reprise agent list` shows each agent's): `reprise resume %s`", later, runID),
+		fmt.Sprintf("a reprise build of protocol 0 or %d (`reprise --version` shows a build's, `reprise agent list` each agent's): `reprise resume %s`", later, runID),
 		"`etcdctl del --prefix " + work + "`",
 	} {
 		if !strings.Contains(errs, want) {

@@ -3,17 +3,22 @@ package main
 import (
 	"fmt"
 	"runtime/debug"
+
+	"github.com/reprise-si/reprise/internal/cluster"
 )
 
 // versionString says which reprise this is, from the build info the Go
 // toolchain embeds: the module version, the commit it was built from (with
-// "+dirty" for uncommitted changes), the commit's time and the Go version.
+// "+dirty" for uncommitted changes), the commit's time and the Go version;
+// then the cluster protocol it speaks (cluster.ProtocolVersion), which
+// coordinators and agents must share: an operator compares it across
+// builds before mixing them.
 func versionString() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown (no build info)"
+	v := "unknown (no build info)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v = formatVersion(bi)
 	}
-	return formatVersion(bi)
+	return fmt.Sprintf("%s, cluster protocol %d", v, cluster.ProtocolVersion)
 }
 
 func formatVersion(bi *debug.BuildInfo) string {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/reprise-si/reprise/internal/cluster"
 )
 
 func TestFormatVersion(t *testing.T) {
@@ -29,12 +32,14 @@ func TestFormatVersion(t *testing.T) {
 	}
 }
 
-// TestCLIVersion: reprise --version says the version and the commit.
+// TestCLIVersion: reprise --version says the version, the commit and the
+// cluster protocol.
 func TestCLIVersion(t *testing.T) {
 	t.Parallel()
 	d := newCLIDir(t)
 	out := d.mustRun(0, "--version")
-	if !strings.HasPrefix(out, "reprise ") || !strings.Contains(out, "commit ") {
+	if !strings.HasPrefix(out, "reprise ") || !strings.Contains(out, "commit ") ||
+		!strings.HasSuffix(out, fmt.Sprintf(", cluster protocol %d\n", cluster.ProtocolVersion)) {
 		t.Errorf("--version: %q", out)
 	}
 }

@@ -65,7 +65,7 @@ func (e *WorkProtocolError) Error() string {
 	msg := fmt.Sprintf("run %s: work in flight in etcd written by another protocol than this reprise's (protocol %d): %s; this coordinator would misread it, so it does not take the run over and has written nothing. ",
 		e.Run, ProtocolVersion, strings.Join(found, "; "))
 	if len(builds) > 0 {
-		msg += fmt.Sprintf("Go on with it with a reprise build of protocol %s (`reprise agent list` shows each agent's): `reprise resume %s`; or, ", strings.Join(builds, " or "), e.Run)
+		msg += fmt.Sprintf("Go on with it with a reprise build of protocol %s (`reprise --version` shows a build's, `reprise agent list` each agent's): `reprise resume %s`; or, ", strings.Join(builds, " or "), e.Run)
 	} else {
 		msg += "Or, "
 	}

@@ -89,7 +89,7 @@ func TestCheckWorkProtocol(t *testing.T) {
 		"unreadable work (1 item); protocol 0 (a build from before protocol versions) (2 items); ",
 		fmt.Sprintf("protocol %d (1 offer batch)", later),
 		"it does not take the run over and has written nothing",
-		fmt.Sprintf("a reprise build of protocol 0 or %d (`reprise agent list` shows each agent's): `reprise resume r1`", later),
+		fmt.Sprintf("a reprise build of protocol 0 or %d (`reprise --version` shows a build's, `reprise agent list` each agent's): `reprise resume r1`", later),
 		"`etcdctl del --prefix /cwp/work/runs/r1/`",
 		"asked Check before they run again",
 	} {
