@@ -46,7 +46,9 @@ func Serve(impl Plugin) {
 }
 
 // watchHost ends the plugin when its parent, the reprise host, has gone
-// (the process is re-parented, so its parent pid changes).
+// (the process is re-parented, so its parent pid changes). On Linux the
+// plugin's start-up cleared the parent-death SIGKILL reprise gives every
+// plugin, which would cut this short (pdeath_linux.go).
 func watchHost(srv *server, ppid int) {
 	if ppid <= 1 {
 		return // started by init: nothing to watch
