@@ -31,6 +31,10 @@ func TestMain(m *testing.M) {
 		serveEcho(sock)
 		os.Exit(0)
 	}
+	if bin := os.Getenv(envMiniHostRaw); bin != "" {
+		runRawMiniHost(bin)
+		os.Exit(0)
+	}
 	if pidfile := os.Getenv(envMiniHost); pidfile != "" {
 		runMiniHost(pidfile)
 		os.Exit(0)

@@ -65,6 +65,8 @@ func (r *procRunner) runnerFunc(_ hclog.Logger, spec *exec.Cmd, _ string) (runne
 }
 
 // Start starts the process with its own pipes and the readers.
+// startProcess forks it from a thread that lives as long as reprise (the
+// parent-death signal of parentDeath is tied to that thread).
 func (r *procRunner) Start(context.Context) error {
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -78,7 +80,7 @@ func (r *procRunner) Start(context.Context) error {
 	}
 	r.cmd.Stdin = nil // /dev/null
 	r.cmd.Stdout, r.cmd.Stderr = outW, errW
-	err = r.cmd.Start()
+	err = startProcess(r.cmd)
 	outW.Close()
 	errW.Close()
 	if err != nil {
