@@ -5,6 +5,8 @@
 // signals: the first SIGINT, SIGTERM or SIGHUP drains the run (nothing new
 // starts, running steps finish), the second cancels the running steps.
 // Either way the run ends "interrupted" with every finished step recorded.
+// Stop is both signals at once, for a caller that must end the run itself
+// (its operator's authority withdrawn).
 //
 // A Session serves one run at a time (Start, Resume or Retry through Do);
 // Close ends it. The caller keeps the state file and the logs.
@@ -31,6 +33,7 @@ type Session struct {
 	srv    *control.Server // nil on etcd
 	log    *zap.Logger
 	st     state.Backend
+	stops  chan string // Stop's reasons, for Do
 }
 
 // Start builds the engine over st (opened for writing) with opts and, for
@@ -42,7 +45,7 @@ func Start(st state.Backend, opts engine.Options, log *zap.Logger) (*Session, er
 		log = zap.NewNop()
 	}
 	eng := engine.New(st, nil, opts)
-	s := &Session{Engine: eng, log: log, st: st}
+	s := &Session{Engine: eng, log: log, st: st, stops: make(chan string, 1)}
 	if file, ok := st.(*state.Store); ok {
 		srv, err := control.Listen(control.SocketPath(file.Path()), control.Backend{Store: file, Actions: eng, Live: eng.LiveRun})
 		if err != nil {
@@ -75,7 +78,8 @@ func Signals() []os.Signal {
 
 // Do runs fn (a Start, Resume or Retry of s.Engine) with the context it
 // must use, under the operator's signals: the first drains the engine, the
-// second cancels that context. Signals stop being handled when fn returns.
+// second cancels that context. Stop does both. Signals stop being handled
+// when fn returns.
 func (s *Session) Do(ctx context.Context, fn func(ctx context.Context) (engine.Result, error)) (engine.Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -84,6 +88,12 @@ func (s *Session) Do(ctx context.Context, fn func(ctx context.Context) (engine.R
 	defer signal.Stop(sigs)
 	done := make(chan struct{})
 	defer close(done)
+	drain := func() {
+		s.Engine.Drain()
+		if in, ok := s.st.(Interrupter); ok {
+			in.Interrupt()
+		}
+	}
 	go func() {
 		n := 0
 		for {
@@ -92,21 +102,35 @@ func (s *Session) Do(ctx context.Context, fn func(ctx context.Context) (engine.R
 				n++
 				if n == 1 {
 					s.log.Warn("signal received: starting nothing new; send it again to cancel running steps", zap.String("signal", sig.String()))
-					s.Engine.Drain()
-					if in, ok := s.st.(Interrupter); ok {
-						in.Interrupt()
-					}
+					drain()
 				} else {
 					s.log.Warn("second signal: cancelling running steps", zap.String("signal", sig.String()))
 					cancel()
 					return
 				}
+			case why := <-s.stops:
+				s.log.Warn("stopping: starting nothing new and cancelling running steps, as two signals would", zap.String("why", why))
+				drain()
+				cancel()
+				return
 			case <-done:
 				return
 			}
 		}
 	}()
 	return fn(ctx)
+}
+
+// Stop ends the run Do runs as two signals would: nothing new starts, the
+// running steps are cancelled, and the run ends "interrupted" with every
+// finished step recorded, for a resume to go on with. why is logged. Safe
+// from any goroutine; called before Do, Do stops its run at once; after
+// it, or a second time, it does nothing.
+func (s *Session) Stop(why string) {
+	select {
+	case s.stops <- why:
+	default:
+	}
 }
 
 // Close stops the control socket and closes the plugin host the engine

@@ -118,3 +118,33 @@ func TestSecondSignalCancels(t *testing.T) {
 		t.Errorf("states %v: want a cancelled back to pending, b never started", got)
 	}
 }
+
+// TestStopCancels: Stop, from another goroutine, ends the run as two
+// SIGINTs do: the running step is cancelled, nothing more starts, and the
+// run ends interrupted.
+func TestStopCancels(t *testing.T) {
+	s, st, g, started, _ := mustSession(t)
+	go func() {
+		<-started
+		s.Stop("test")
+		s.Stop("twice does nothing more")
+	}()
+	done := make(chan struct{})
+	var res engine.Result
+	var err error
+	go func() {
+		defer close(done)
+		res, err = s.Do(context.Background(), func(ctx context.Context) (engine.Result, error) { return s.Engine.Start(ctx, g) })
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Stop did not cancel the running step")
+	}
+	if err != nil || res.Status != state.RunInterrupted {
+		t.Fatalf("run after Stop: %+v, %v; want interrupted", res, err)
+	}
+	if got := nodeStates(t, st, res.RunID); got["a"] != state.NodePending || got["b"] != state.NodePending {
+		t.Errorf("states %v: want a cancelled back to pending, b never started", got)
+	}
+}
