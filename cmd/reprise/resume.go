@@ -215,7 +215,7 @@ func continueRun(ctx context.Context, opts sessionOptions, runID, verb string, s
 		co.close()
 		return runOutcome{}, err
 	}
-	s.co = co
+	s.co, s.auth = co, sa
 	defer s.close()
 	run, err := resumable(s.st, opts.StatePath, runID)
 	if err != nil {

@@ -76,7 +76,11 @@ operator who may resume (REPRISE_TOKEN, or the file REPRISE_TOKEN_FILE
 names); the journal names that operator as who started (or resumed) the run.
 A --standby checks that token again when it takes over: if its operator was
 revoked, given a new token or lowered below operator meanwhile, it exits 1,
-writes nothing and gives the lead up. A coordinator taking over a run (a
+writes nothing and gives the lead up. While it leads the run, a coordinator
+(run, resume, retry) watches the operators in etcd: once its operator is
+revoked, given a new token or lowered, it journals coordinator-stopped naming
+them, starts nothing new, cancels its running steps (as a second SIGINT),
+gives the lead up and exits 130; another operator's resume goes on. A coordinator taking over a run (a
 standby, resume, retry) refuses work left in etcd by another protocol
 version, naming the versions and what to do (exit 1).
 
@@ -162,7 +166,7 @@ func runRun(ctx context.Context, opts runOptions, std stdio) (runOutcome, error)
 		co.close()
 		return runOutcome{}, err
 	}
-	s.co = co
+	s.co, s.auth = co, sa
 	defer s.close()
 	prev, err := unfinishedOf(s.st, g.Name, opts.Drill)
 	if err != nil {

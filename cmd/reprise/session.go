@@ -125,6 +125,10 @@ type session struct {
 	// co is the cluster side (--cluster or an etcd state): agents,
 	// leadership; nil without one.
 	co *coordinator
+	// auth is who the session acts for (run, resume, retry): watched
+	// while it leads the run (watchAuthority); unwatch ends that watch.
+	auth    *sessionAuth
+	unwatch context.CancelFunc
 }
 
 // openSession opens the state file for writing and its log file.
@@ -189,10 +193,14 @@ func (s *session) start(o sessionOptions, opts engine.Options, errw io.Writer) e
 	mu.Unlock()
 	s.rs, s.eng = rs, rs.Engine
 	s.co.serveCommands(s.eng, s.st, s.log)
+	s.watchAuthority(errw)
 	return nil
 }
 
 func (s *session) close() {
+	if s.unwatch != nil {
+		s.unwatch()
+	}
 	if s.progressDone != nil {
 		s.progressDone()
 	}
@@ -224,6 +232,9 @@ func (s *session) do(ctx context.Context, fn func(ctx context.Context) (engine.R
 // end flushes the progress display, anchors the journal head of the run
 // the session ran, and names the run in err.
 func (s *session) end(res engine.Result, err error) error {
+	if s.unwatch != nil {
+		s.unwatch() // the run is over: its operator's authority no longer matters
+	}
 	if s.progressDone != nil {
 		s.progressDone()
 		s.progressDone = nil

@@ -93,11 +93,17 @@ func agentLine(v *cluster.AgentView, a cluster.AgentState) string {
 }
 
 // printCoordinators writes who leads the run's graph and who stands by; a
-// run recorded running that no coordinator leads says how it goes on.
+// run recorded running or interrupted that no coordinator leads says how
+// it goes on.
 func printCoordinators(w io.Writer, run state.Run, cs []cluster.Coordinator) {
 	if len(cs) == 0 {
-		if run.Status == state.RunRunning {
+		switch run.Status {
+		case state.RunRunning:
 			fmt.Fprintf(w, "coordinator: NONE leads graph %s: the run goes on once one takes it (reprise resume %s, with --standby on a second machine)\n", run.GraphName, run.ID)
+		case state.RunInterrupted:
+			// Stopped cleanly (a signal, its operator's authority
+			// withdrawn): nothing goes on with it until a resume.
+			fmt.Fprintf(w, "coordinator: NONE leads graph %s: the run was stopped, its finished steps kept; it goes on once one takes it (reprise resume %s)\n", run.GraphName, run.ID)
 		}
 		return
 	}

@@ -83,9 +83,10 @@ func authorizeRetry(statePath, by string) *sessionAuth {
 // same token, against the operators now in etcd, must still be one's who
 // may do a.act. It only reads; refused, the caller writes nothing and
 // gives the lead up. On a state file, or an etcd state without operators,
-// nothing is checked. On success a.by is the name to journal (the
-// operator's: the same as at the start, or the token's operator if the
-// state had no operators then).
+// nothing is checked. On success a.by is the name to journal and a.op the
+// operator (the same as at the start, or the token's operator if the
+// state had no operators then), whose authority is then watched while
+// this coordinator leads (watchAuthority).
 func (a *sessionAuth) recheck(target, runID string) error {
 	if a == nil || !etcdconn.IsURL(a.statePath) {
 		return nil
@@ -106,31 +107,47 @@ func (a *sessionAuth) recheck(target, runID string) error {
 	if runID != "" {
 		resume = "`reprise resume " + runID + "` with the token of an operator who may " + string(a.act)
 	}
-	refused := func(format string, args ...any) error {
+	w, op := a.withdrawn(ops, "this standby")
+	if w != nil {
 		return fmt.Errorf("standby: taking over %s on %s: refused: %s; this standby wrote nothing to the run and gave the lead up (another standby may take over); %s (role %s) goes on with it",
-			target, a.statePath, fmt.Sprintf(format, args...), resume, rolesFor(a.act))
+			target, a.statePath, w.text, resume, rolesFor(a.act))
 	}
+	a.by, a.op = op.Name, op.Name
+	return nil
+}
+
+// withdrawal is why a session's operator may no longer do its action:
+// text says it ("operator amy was revoked since this coordinator started
+// (…)"), why in a word for the journal's data.
+type withdrawal struct {
+	text, why string
+}
+
+// withdrawn decides, against ops (not empty), whether a's token is still
+// one of an operator who may do a.act: nil and that operator if it is;
+// else why not, said of session ("this standby", "this coordinator").
+// The token is checked against the argon2id hashes (auth.Checker).
+func (a *sessionAuth) withdrawn(ops []state.Operator, session string) (*withdrawal, state.Operator) {
 	if a.token == "" {
-		return refused("this state has operators (added since this standby started) and this standby was given no operator's token")
+		return &withdrawal{"this state has operators (added since " + session + " started) and " + session + " was given no operator's token", "no-token"}, state.Operator{}
 	}
 	checker := &auth.Checker{Operators: func() ([]state.Operator, error) { return ops, nil }}
 	op, err := checker.Check(a.token)
 	if err != nil {
 		if a.op == "" {
-			return refused("its token is no operator's (unknown or revoked token)")
+			return &withdrawal{"its token is no operator's (unknown or revoked token)", "unknown-token"}, state.Operator{}
 		}
 		for _, o := range ops {
 			if o.Name == a.op {
-				return refused("operator %s's token was revoked since this standby started (%s was given a new one)", a.op, a.op)
+				return &withdrawal{fmt.Sprintf("operator %s's token was revoked since %s started (%s was given a new one)", a.op, session, a.op), "new-token"}, state.Operator{}
 			}
 		}
-		return refused("operator %s was revoked since this standby started (no longer among the operators)", a.op)
+		return &withdrawal{fmt.Sprintf("operator %s was revoked since %s started (no longer among the operators)", a.op, session), "revoked"}, state.Operator{}
 	}
 	if !auth.Role(op.Role).Can(a.act) {
-		return refused("operator %s is now role %s, who may not %s", op.Name, op.Role, a.act)
+		return &withdrawal{fmt.Sprintf("operator %s is now role %s, who may not %s", op.Name, op.Role, a.act), "role"}, state.Operator{}
 	}
-	a.by = op.Name
-	return nil
+	return nil, op
 }
 
 // checkWork refuses to take run over when its work in etcd was written by

@@ -114,6 +114,17 @@ func sameKeys(a, b map[string]int64) string {
 // (senv) and waits until it waits. It returns them and the run's id.
 func leaderAndStandby(t *testing.T, d *cliDir, url, g string, ttl string, env, senv []string) (leader, standby *bgProc, runID string) {
 	t.Helper()
+	leader, runID = startLeader(t, d, url, g, ttl, env)
+	standby = startBG(t, d, senv, "run", "-q", "--standby", "--ttl", ttl, "--state", url, g)
+	standby.waitOutput(t, "waiting to take over")
+	return leader, standby, runID
+}
+
+// startLeader starts a leader of takeoverGraph's run on url (env: its
+// token) and waits until a is done and b runs; it returns it and the
+// run's id.
+func startLeader(t *testing.T, d *cliDir, url, g string, ttl string, env []string) (leader *bgProc, runID string) {
+	t.Helper()
 	leader = startBG(t, d, env, "run", "-q", "--ttl", ttl, "--state", url, g)
 	for deadline := time.Now().Add(60 * time.Second); runID == ""; time.Sleep(100 * time.Millisecond) {
 		out, _, _ := d.run("status", "--json", "--state", url)
@@ -126,9 +137,7 @@ func leaderAndStandby(t *testing.T, d *cliDir, url, g string, ttl string, env, s
 		}
 	}
 	d.waitNode(runID, "b", "running")
-	standby = startBG(t, d, senv, "run", "-q", "--standby", "--ttl", ttl, "--state", url, g)
-	standby.waitOutput(t, "waiting to take over")
-	return leader, standby, runID
+	return leader, runID
 }
 
 // TestStandbyTakeoverRechecksToken: on an etcd state with operators, a

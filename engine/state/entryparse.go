@@ -301,7 +301,7 @@ var entryTypes = func() map[string]string {
 	for _, t := range []EntryType{EntryRunCreated, EntryRunStarted, EntryRunResumed, EntryRunFinished, EntryRunParked,
 		EntryRunInterrupted, EntryGraphChanged, EntryStarted, EntrySucceeded, EntryFailed, EntryRetrying, EntryBlocked,
 		EntryWaiting, EntryApproved, EntryApprovalGiven, EntryMarked, EntryReset, EntryRestored, EntryInterrupted,
-		EntrySkipped, EntryCleanedUp, EntryNotified, EntryNotifyFailed, EntryNodeRemoved, EntryNodeUpdated,
+		EntrySkipped, EntryCleanedUp, EntryCoordinatorStopped, EntryNotified, EntryNotifyFailed, EntryNodeRemoved, EntryNodeUpdated,
 		EntrySnapshotReplaced, EntryRunUpdated, EntryCertified, EntryScanned, EntryPointSkipped, EntryPointChosen, EntryPointOverride} {
 		m[string(t)] = string(t)
 	}

@@ -31,6 +31,12 @@ const (
 	EntryInterrupted   EntryType = "interrupted" // a step cancelled by a second interrupt
 	EntrySkipped       EntryType = "skipped"
 	EntryCleanedUp     EntryType = "cleaned-up" // a drill's clean-up: By, Message (what was done)
+	// EntryCoordinatorStopped: the coordinator leading the run stopped it
+	// for a reason of its own, before the run-interrupted entry: Message
+	// (why, and what goes on with it), Data why ("authority-withdrawn":
+	// the operator it ran for was revoked, given a new token or lowered
+	// below operator), operator, coordinator.
+	EntryCoordinatorStopped EntryType = "coordinator-stopped"
 	// A notification (graph `notify`) delivered, or an attempt that failed:
 	// Data target, event, attempt, final; Message the answer or the error.
 	EntryNotified     EntryType = "notified"
