@@ -3,7 +3,10 @@
 // module go.mod pins, see internal/etcdmain) on its own loopback ports and
 // data directory. Members can be stopped (SIGKILL: the machine went down)
 // and restarted, which is how tests take the cluster's quorum away and give
-// it back. Nothing here is a mock: clients talk gRPC to real Raft members.
+// it back, and paused (SIGSTOP) and resumed (SIGCONT): a hung member, whose
+// connections stay open and whose listening sockets still accept, but
+// which answers nothing, to its clients or its peers (pause.go). Nothing
+// here is a mock: clients talk gRPC to real Raft members.
 //
 // Members run out of the test process on purpose: an etcd server that
 // exits (its logger's Fatal calls os.Exit) must not take the test binary
@@ -58,6 +61,7 @@ type member struct {
 	proc       *exec.Cmd     // nil while stopped
 	exited     chan struct{} // closed when proc has exited
 	stopping   bool          // Stop killed proc: its exit is expected
+	paused     bool          // Pause stopped proc (SIGSTOP) and Resume did not continue it yet
 	serving    bool          // proc has served clients (its exit is news)
 	everBooted bool
 }
@@ -219,7 +223,7 @@ func (c *Cluster) start(i int) error {
 	}
 	exited := make(chan struct{})
 	c.mu.Lock()
-	m.proc, m.exited, m.stopping, m.serving = cmd, exited, false, false
+	m.proc, m.exited, m.stopping, m.serving, m.paused = cmd, exited, false, false, false
 	c.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
@@ -312,6 +316,9 @@ func (c *Cluster) Stop(i int) {
 	if p == nil {
 		return
 	}
+	// A paused member is continued first (SIGKILL would end it stopped
+	// too): no member is left frozen should its kill fail.
+	c.continueIfPaused(m, p)
 	_ = p.Process.Kill()
 	<-exited
 }
