@@ -148,6 +148,7 @@ func Dial(ctx context.Context, u URL, opts Options) (*clientv3.Client, error) {
 		return nil, err
 	}
 	w := newLeaderWatch(u.Endpoints, leaderCheck, leader)
+	w.statusTimeout = min(w.statusTimeout, timeout)
 	cfg.Endpoints = leaderFirst(u.Endpoints, leader.ep)
 	cfg.DialOptions = append(slices.Clone(pickFirst), w.dialOptions()...)
 	cli, err := clientv3.New(cfg)

@@ -2,6 +2,7 @@ package etcdconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -31,13 +32,20 @@ import (
 // once its first reply from the old one came and one Status round trip
 // later (TestLeaderMoveFollowed, a local cluster, a write every 10 ms:
 // 14-90 ms after MoveLeader returned, median about 20 ms) instead of at
-// the next periodic check. A write sent during an election may still
-// wait for etcd's request timeout (6 s on the test clusters) before its
-// member answers: no reply tells the client anything before. The check
-// also runs every leaderCheck (5 s), for what no reply tells: a member
-// cut off from the others while it still answers keeps its term and
-// fails every write (not tested: the test clusters can kill a member, not
-// cut it off; a client on it moves within 5 s).
+// the next periodic check. A member that hangs sends no reply at all: a
+// request unanswered for slowCall asks for a check too, and the requests
+// left in flight on a member that hangs are given up once the client
+// moved (inflight.go; TestHungLeaderLeft: the leader SIGSTOPped, a
+// client's writes stall 0.7-1.1 s, 5 s before). A write sent to a member
+// that still answers, during an election, may still wait for etcd's
+// request timeout (6 s on the test clusters): that member answers it. The
+// check also runs every leaderCheck (5 s), for what no reply tells: a
+// member cut off from the others while it still answers its clients keeps
+// its term and fails every write (not tested: a paused member answers
+// nobody; a client on it moves within 5 s). Each member's answer to a
+// check is awaited statusTimeout at most, and a check without a leader
+// waits leaderWait once most members answered: one that hangs no longer
+// holds a check for 5 s (TestHungMembersCheck).
 
 // pickFirst makes the client send every request to the first endpoint that
 // answers, in the order given, instead of spreading them (the resolver's
@@ -90,10 +98,13 @@ type leaderWatch struct {
 	term   atomic.Uint64 // the leader's Raft term when found
 	stray  atomic.Uint64 // a member other than the leader that answered since the last check
 	kick   chan struct{} // a check asked for (at most one waits)
+	calls  inflight      // the requests in flight on conn (inflight.go)
+	// statusTimeout bounds each member's answer to a check.
+	statusTimeout time.Duration
 }
 
 func newLeaderWatch(eps []string, period time.Duration, leader statusAnswer) *leaderWatch {
-	w := &leaderWatch{eps: eps, period: period, kick: make(chan struct{}, 1)}
+	w := &leaderWatch{eps: eps, period: period, kick: make(chan struct{}, 1), statusTimeout: statusTimeout}
 	w.leader.Store(leader.id)
 	w.term.Store(leader.term)
 	return w
@@ -108,34 +119,39 @@ func (w *leaderWatch) dialOptions() []grpc.DialOption {
 }
 
 func (w *leaderWatch) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	err := invoker(ctx, method, req, reply, cc, opts...)
-	if err == nil && cc == w.conn.Load() {
-		w.read(reply)
+	if cc != w.conn.Load() {
+		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	return err
+	c, cctx := w.calls.track(ctx, true)
+	err := invoker(cctx, method, req, reply, cc, opts...)
+	w.calls.done(c)
+	if err != nil {
+		if aerr := c.abortedErr(ctx); aerr != nil {
+			return aerr
+		}
+		return err
+	}
+	w.read(reply)
+	return nil
 }
 
 func (w *leaderWatch) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	s, err := streamer(ctx, desc, cc, method, opts...)
-	if err != nil || cc != w.conn.Load() {
-		return s, err
+	if cc != w.conn.Load() {
+		return streamer(ctx, desc, cc, method, opts...)
 	}
-	return &watchedStream{ClientStream: s, w: w}, nil
-}
-
-// watchedStream has every message it receives (watch events, lease
-// keep-alives) read by its leaderWatch.
-type watchedStream struct {
-	grpc.ClientStream
-	w *leaderWatch
-}
-
-func (s *watchedStream) RecvMsg(m any) error {
-	err := s.ClientStream.RecvMsg(m)
-	if err == nil {
-		s.w.read(m)
+	c, cctx := w.calls.track(ctx, false)
+	s, err := streamer(cctx, desc, cc, method, opts...)
+	if err != nil {
+		w.calls.done(c)
+		if aerr := c.abortedErr(ctx); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
 	}
-	return err
+	// The stream ends when its caller cancels it (or the watch gives it
+	// up), or when RecvMsg fails.
+	context.AfterFunc(cctx, func() { w.calls.forget(c) })
+	return &watchedStream{ClientStream: s, w: w, c: c, ctx: ctx}, nil
 }
 
 // read asks for a check, without waiting, when reply comes with a term
@@ -162,14 +178,18 @@ func (w *leaderWatch) read(reply any) {
 	}
 }
 
-// follow moves cli to the member that leads when a reply asks for it and
-// every period, until cli is closed.
+// follow moves cli to the member that leads when a reply asks for it, when
+// a request waits too long for its answer, and every period, until cli is
+// closed.
 func (w *leaderWatch) follow(cli *clientv3.Client) {
 	t := time.NewTicker(w.period)
 	defer t.Stop()
+	scan := time.NewTicker(slowCall / 4)
+	defer scan.Stop()
 	var gap time.Duration // least time between the last check and one a reply asks for
 	var last time.Time    // end of the last check
 	var movedTo string    // the leader the last check moved the client to
+	found := false        // the last check found the leader
 	for {
 		select {
 		case <-cli.Ctx().Done():
@@ -183,9 +203,21 @@ func (w *leaderWatch) follow(cli *clientv3.Client) {
 				case <-time.After(wait):
 				}
 			}
+		case now := <-scan.C:
+			// A request waits: the member it went to may hang. Once a
+			// check found the leader answering, a slow request asks for
+			// the next one slowCall later.
+			wait := gap
+			if found {
+				wait = max(gap, slowCall)
+			}
+			if !w.calls.scan(now) || now.Sub(last) < wait {
+				continue
+			}
 		}
 		leader, moved := w.check(cli)
 		last = time.Now()
+		found = leader != ""
 		// Replies read during the check came from before the move; the
 		// next ones are read against what it found.
 		select {
@@ -207,37 +239,88 @@ func (w *leaderWatch) follow(cli *clientv3.Client) {
 // check asks which member leads and, when the client is not on it, gives
 // the client the leader alone (pick_first keeps a connection whose address
 // is still listed: this makes it leave it), then every endpoint again, the
-// leader first (to fall back to when the leader goes). It returns the
-// leader's endpoint ("" when none was found) and whether it moved the
-// client.
+// leader first (to fall back to when the leader goes). When the member it
+// leaves does not answer within the status timeout, the requests still in
+// flight there are given up (inflight.go). It returns the leader's
+// endpoint ("" when none was found) and whether it moved the client.
 func (w *leaderWatch) check(cli *clientv3.Client) (leader string, moved bool) {
-	ctx, cancel := context.WithTimeout(cli.Ctx(), w.period)
-	l := findLeader(ctx, cli, w.eps)
-	cancel()
+	ctx, cancel := context.WithTimeout(cli.Ctx(), w.statusTimeout)
+	answers := askStatus(ctx, cli, w.eps)
+	l, seen, n := leaderAmong(answers, len(w.eps))
 	stray := w.stray.Swap(0)
+	from := cli.Endpoints()[0]
 	if l.ep == "" {
+		cancel()
 		return "", false
 	}
 	w.term.Store(l.term)
 	w.leader.Store(l.id)
-	if cli.Endpoints()[0] == l.ep && (stray == 0 || stray == l.id) {
+	if from == l.ep && (stray == 0 || stray == l.id) {
+		cancel()
 		return l.ep, false
 	}
 	cli.SetEndpoints(l.ep)
 	cli.SetEndpoints(leaderFirst(w.eps, l.ep)...)
+	gen := w.calls.moved(l.ep)
+	if from == l.ep {
+		cancel()
+		return l.ep, true
+	}
+	// Did the member left answer? Its answer may come after the
+	// leader's, within the status timeout.
+	left := func(a statusAnswer) {
+		if a.err != nil && errors.Is(a.err, context.DeadlineExceeded) {
+			w.calls.giveUp(gen, errHung("the member at %s did not answer within %s (it hangs, or is cut off); the client moved to the leader at %s", from, w.statusTimeout, l.ep), nil)
+		}
+	}
+	if a, ok := seen[from]; ok {
+		cancel()
+		left(a)
+		return l.ep, true
+	}
+	go func() {
+		defer cancel()
+		for range len(w.eps) - n {
+			if a := <-answers; a.ep == from {
+				left(a)
+				return
+			}
+		}
+	}()
 	return l.ep, true
 }
 
 // findLeader returns the answer of the member that says it leads, one
 // with no endpoint when none does (or none answered).
 func findLeader(ctx context.Context, cli *clientv3.Client, eps []string) statusAnswer {
-	answers := askStatus(ctx, cli, eps)
-	for range eps {
-		if a := <-answers; a.leader {
-			return a
+	l, _, _ := leaderAmong(askStatus(ctx, cli, eps), len(eps))
+	return l
+}
+
+// leaderAmong reads the answers of n members as they come: it returns the
+// leader's as soon as it comes; without it, once all came, or leaderWait
+// after more than half came (a member that hangs does not hold the check
+// until its timeout while the others elect a leader), with the answers read
+// by endpoint and how many were read.
+func leaderAmong(answers <-chan statusAnswer, n int) (statusAnswer, map[string]statusAnswer, int) {
+	seen := make(map[string]statusAnswer, n)
+	var grace <-chan time.Time
+	for read := 0; read < n; {
+		select {
+		case a := <-answers:
+			read++
+			seen[a.ep] = a
+			if a.leader {
+				return a, seen, read
+			}
+			if grace == nil && read > n/2 && read < n {
+				grace = time.After(leaderWait)
+			}
+		case <-grace:
+			return statusAnswer{}, seen, read
 		}
 	}
-	return statusAnswer{}
+	return statusAnswer{}, seen, n
 }
 
 // statusAnswer is one endpoint's answer to a Status call: its member's ID,

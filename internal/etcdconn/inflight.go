@@ -1,0 +1,198 @@
+package etcdconn
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// A member that hangs (stopped, swapping, cut off behind a firewall that
+// drops packets) keeps its connections open and answers nothing: no error
+// tells the client to go elsewhere, every request sent to it waits for its
+// caller's deadline, a watch hears nothing, and a lease kept alive through
+// it expires (gRPC's keep-alive notices the dead connection after 15 s).
+// So the leaderWatch keeps the requests in flight on the client's
+// connection, each with a context of its own:
+//
+//   - a request unanswered for slowCall asks for a check of which member
+//     leads (at most one per slowCall while the leader answers its
+//     checks; as often as a check that found none allows otherwise);
+//   - when a check moves the client to another member and the one it
+//     leaves does not answer its status request (statusTimeout), every
+//     request still in flight that was sent before the move is given up:
+//     its context is cancelled and its caller gets codes.Unavailable
+//     (errHung), which etcd's client retries by itself for a read, a
+//     watch or a lease's keep-alive (on the new leader), and reprise's
+//     writers as they retry any write whose answer was lost: a write given
+//     up may have been applied (the leader logged and replicated it before
+//     it hung), so each is guarded (compare-and-swap, and a look at what
+//     landed) as after a timeout, never applied twice blindly;
+//   - when a request sent before a move is still unanswered slowCall after
+//     it was sent, every one sent before the move is given up too,
+//     whatever the member left answered.
+//
+// A request sent to a member that answers its status but waits for an
+// election (etcd's request timeout, 6 s on the test clusters) is not given
+// up: it is answered by the member itself.
+
+// slowCall is how long a request may wait for its answer before it asks
+// for a check (and, sent before the client moved, is given up).
+const slowCall = 500 * time.Millisecond
+
+// statusTimeout bounds each member's answer to a check's status request:
+// a member that answers reads within milliseconds; one that does not
+// within a second is hung, or too slow to lead. Dial's timeout, when
+// shorter, bounds it instead.
+var statusTimeout = time.Second
+
+// call is a request (or stream) in flight on the client's connection.
+type call struct {
+	gen     uint64       // the watch's generation (its moves) when it was sent
+	waiting atomic.Int64 // UnixNano since it waits for an answer; 0 while it does not (an idle stream)
+	cancel  context.CancelFunc
+	why     atomic.Pointer[error] // set when the watch gave it up
+}
+
+// abortedErr returns why the watch gave c up, nil if it did not or if the
+// caller's own context ended too (its error is the caller's).
+func (c *call) abortedErr(ctx context.Context) error {
+	p := c.why.Load()
+	if p == nil || ctx.Err() != nil {
+		return nil
+	}
+	return *p
+}
+
+// errHung is the error of a request given up: codes.Unavailable, which
+// etcd's client and reprise's writers treat as "try again".
+func errHung(format string, args ...any) error {
+	return status.Errorf(codes.Unavailable, "etcd: "+format+"; given up (a write may or may not have been applied)", args...)
+}
+
+// inflight is the leaderWatch's record of its client's calls.
+type inflight struct {
+	mu    sync.Mutex
+	gen   uint64 // moves made so far
+	calls map[*call]struct{}
+	to    string // the endpoint of the last move
+}
+
+// track records a call sent with ctx and returns the context to send it
+// with; waiting says it waits for an answer from now (a unary request).
+func (f *inflight) track(ctx context.Context, waiting bool) (*call, context.Context) {
+	cctx, cancel := context.WithCancel(ctx)
+	c := &call{cancel: cancel}
+	if waiting {
+		c.waiting.Store(time.Now().UnixNano())
+	}
+	f.mu.Lock()
+	if f.calls == nil {
+		f.calls = make(map[*call]struct{})
+	}
+	c.gen = f.gen
+	f.calls[c] = struct{}{}
+	f.mu.Unlock()
+	return c, cctx
+}
+
+// done forgets c and releases its context.
+func (f *inflight) done(c *call) {
+	f.forget(c)
+	c.cancel()
+}
+
+func (f *inflight) forget(c *call) {
+	f.mu.Lock()
+	delete(f.calls, c)
+	f.mu.Unlock()
+}
+
+// moved records a move of the client to endpoint to and returns its
+// generation: calls sent before have a smaller one.
+func (f *inflight) moved(to string) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen++
+	f.to = to
+	return f.gen
+}
+
+// giveUp gives up every call sent before generation gen (that matches
+// match, when not nil), with err, and returns how many it gave up.
+func (f *inflight) giveUp(gen uint64, err error, match func(*call) bool) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for c := range f.calls {
+		if c.gen >= gen || match != nil && !match(c) {
+			continue
+		}
+		if c.why.CompareAndSwap(nil, &err) {
+			n++
+		}
+		c.cancel()
+	}
+	return n
+}
+
+// scan reports whether a call sent since the last move has waited
+// slowCall for its answer; when one sent before has, the member left
+// hangs: every call sent before the move is given up (an idle watch
+// there would hear nothing more).
+func (f *inflight) scan(now time.Time) (stuck bool) {
+	limit := now.Add(-slowCall).UnixNano()
+	stale := false
+	f.mu.Lock()
+	gen, to := f.gen, f.to
+	for c := range f.calls {
+		if w := c.waiting.Load(); w != 0 && w < limit {
+			if c.gen == gen {
+				stuck = true
+			} else {
+				stale = true
+			}
+		}
+	}
+	f.mu.Unlock()
+	if stale {
+		f.giveUp(gen, errHung("no answer within %s from the member a request was sent to, and the client moved to the leader at %s since", slowCall, to), nil)
+	}
+	return stuck
+}
+
+// watchedStream has every message it receives (watch events, lease
+// keep-alives) read by its leaderWatch, and tells it when the stream
+// waits for an answer (a message sent, none received since).
+type watchedStream struct {
+	grpc.ClientStream
+	w   *leaderWatch
+	c   *call
+	ctx context.Context // the caller's
+}
+
+func (s *watchedStream) SendMsg(m any) error {
+	err := s.ClientStream.SendMsg(m)
+	if err == nil {
+		s.c.waiting.CompareAndSwap(0, time.Now().UnixNano())
+	}
+	return err
+}
+
+func (s *watchedStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err == nil {
+		s.c.waiting.Store(0)
+		s.w.read(m)
+		return nil
+	}
+	s.w.calls.done(s.c)
+	if aerr := s.c.abortedErr(s.ctx); aerr != nil {
+		return aerr
+	}
+	return err
+}
