@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,13 +29,22 @@ import (
 //     its context is cancelled and its caller gets codes.Unavailable
 //     (errHung), which etcd's client retries by itself for a read, a
 //     watch or a lease's keep-alive (on the new leader), and reprise's
-//     writers as they retry any write whose answer was lost: a write given
-//     up may have been applied (the leader logged and replicated it before
-//     it hung), so each is guarded (compare-and-swap, and a look at what
-//     landed) as after a timeout, never applied twice blindly;
+//     writers as any write whose answer was lost: a write given up may
+//     have been applied (the leader logged and replicated it before it
+//     hung), exactly as one whose deadline passed on that member would
+//     have been, so this adds no case the writers did not meet already
+//     (the state store's transactions are compare-and-swap guarded and
+//     look for what landed, etcdstate/txn.go);
 //   - when a request sent before a move is still unanswered slowCall after
 //     it was sent, every one sent before the move is given up too,
-//     whatever the member left answered.
+//     whatever the member left answered;
+//   - a client whose only calls in flight are streams that wait for
+//     nothing (a watch that saw no event, an agent waiting for work) would
+//     not notice: when nothing came on its connection for idleProbe, it
+//     asks its member for its status there (a request of its own, in
+//     flight as the others: one unanswered for slowCall asks for a check,
+//     and once the client moved, the watch is given up and resumed on the
+//     new leader by etcd's client).
 //
 // A request sent to a member that answers its status but waits for an
 // election (etcd's request timeout, 6 s on the test clusters) is not given
@@ -42,13 +52,33 @@ import (
 
 // slowCall is how long a request may wait for its answer before it asks
 // for a check (and, sent before the client moved, is given up).
-const slowCall = 500 * time.Millisecond
+const slowCall = 300 * time.Millisecond
+
+// idleProbe is how long a connection with calls in flight may stay
+// without a reply before the client asks its member for its status.
+const idleProbe = 500 * time.Millisecond
 
 // statusTimeout bounds each member's answer to a check's status request:
 // a member that answers reads within milliseconds; one that does not
 // within a second is hung, or too slow to lead. Dial's timeout, when
 // shorter, bounds it instead.
 var statusTimeout = time.Second
+
+// probeIdle asks the client's member for its status, on the client's
+// connection, when calls are in flight there and no reply came for
+// idleProbe (and no probe is under way).
+func (w *leaderWatch) probeIdle(now time.Time) {
+	conn := w.conn.Load()
+	if conn == nil || now.Sub(time.Unix(0, w.lastRead.Load())) < idleProbe || w.calls.count() == 0 || !w.probing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer w.probing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), w.period)
+		defer cancel()
+		pb.NewMaintenanceClient(conn).Status(ctx, &pb.StatusRequest{})
+	}()
+}
 
 // call is a request (or stream) in flight on the client's connection.
 type call struct {
@@ -110,6 +140,13 @@ func (f *inflight) forget(c *call) {
 	f.mu.Lock()
 	delete(f.calls, c)
 	f.mu.Unlock()
+}
+
+// count returns how many calls are in flight.
+func (f *inflight) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
 }
 
 // moved records a move of the client to endpoint to and returns its

@@ -36,7 +36,7 @@ import (
 // request unanswered for slowCall asks for a check too, and the requests
 // left in flight on a member that hangs are given up once the client
 // moved (inflight.go; TestHungLeaderLeft: the leader SIGSTOPped, a
-// client's writes stall 0.7-1.1 s, 5 s before). A write sent to a member
+// client's writes stall 0.9 s, 5 s before). A write sent to a member
 // that still answers, during an election, may still wait for etcd's
 // request timeout (6 s on the test clusters): that member answers it. The
 // check also runs every leaderCheck (5 s), for what no reply tells: a
@@ -99,6 +99,10 @@ type leaderWatch struct {
 	stray  atomic.Uint64 // a member other than the leader that answered since the last check
 	kick   chan struct{} // a check asked for (at most one waits)
 	calls  inflight      // the requests in flight on conn (inflight.go)
+	// lastRead is when the last reply came on conn (UnixNano); probing
+	// says a probe of an idle connection is under way (inflight.go).
+	lastRead atomic.Int64
+	probing  atomic.Bool
 	// statusTimeout bounds each member's answer to a check.
 	statusTimeout time.Duration
 }
@@ -157,6 +161,7 @@ func (w *leaderWatch) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grp
 // read asks for a check, without waiting, when reply comes with a term
 // greater than the leader's or from another member.
 func (w *leaderWatch) read(reply any) {
+	w.lastRead.Store(time.Now().UnixNano())
 	r, ok := reply.(interface{ GetHeader() *pb.ResponseHeader })
 	if !ok {
 		return
@@ -204,6 +209,7 @@ func (w *leaderWatch) follow(cli *clientv3.Client) {
 				}
 			}
 		case now := <-scan.C:
+			w.probeIdle(now)
 			// A request waits: the member it went to may hang. Once a
 			// check found the leader answering, a slow request asks for
 			// the next one slowCall later.
