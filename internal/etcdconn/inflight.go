@@ -46,9 +46,13 @@ import (
 //     and once the client moved, the watch is given up and resumed on the
 //     new leader by etcd's client).
 //
-// A request sent to a member that answers its status but waits for an
-// election (etcd's request timeout, 6 s on the test clusters) is not given
-// up: it is answered by the member itself.
+// A write sent during an election to a member that answers, which waited
+// for etcd's request timeout (6 s on the test clusters) when it had
+// forwarded it to a leader that died, is given up by the second rule once
+// the client moved to the new leader (TestKilledLeaderWrites: in 10 runs,
+// whichever member was elected, the writes stalled 1.25 s at most). One
+// that waits on the member the client stays on (it was elected) is not
+// given up: that member answers it, by etcd's request timeout at worst.
 
 // slowCall is how long a request may wait for its answer before it asks
 // for a check (and, sent before the client moved, is given up).
