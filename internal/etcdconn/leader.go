@@ -36,9 +36,11 @@ import (
 // request unanswered for slowCall asks for a check too, and the requests
 // left in flight on a member that hangs are given up once the client
 // moved (inflight.go; TestHungLeaderLeft: the leader SIGSTOPped, a
-// client's writes stall 0.9 s, 5 s before). A write sent to a member
-// that still answers, during an election, may still wait for etcd's
-// request timeout (6 s on the test clusters): that member answers it. The
+// client's writes stall 0.9 s, 5 s before); so is a write sent during an
+// election to the member the client fell back to when the leader died
+// (TestKilledLeaderWrites: 0.7-1.25 s, 5 s before), but for one waiting on
+// the member then elected, which answers it (by etcd's request timeout,
+// 6 s on the test clusters, at worst). The
 // check also runs every leaderCheck (5 s), for what no reply tells: a
 // member cut off from the others while it still answers its clients keeps
 // its term and fails every write (not tested: a paused member answers
