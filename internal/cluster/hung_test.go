@@ -29,7 +29,7 @@ import (
 // test machine (election timeout 500 ms): the leader paused, 1.44-1.50 s
 // (2.55-2.59 s before idle connections were probed, 5.3 s before requests
 // on a member that hangs were given up: the state's attempt timeout); a
-// follower paused, 5-132 ms. Generous for a loaded machine.
+// follower paused, 5-317 ms. Generous for a loaded machine.
 const (
 	hungLeaderStall   = 4 * time.Second
 	hungFollowerStall = time.Second
