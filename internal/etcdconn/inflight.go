@@ -81,6 +81,10 @@ func (w *leaderWatch) probeIdle(now time.Time) {
 		ctx, cancel := context.WithTimeout(context.Background(), w.period)
 		defer cancel()
 		pb.NewMaintenanceClient(conn).Status(ctx, &pb.StatusRequest{})
+		// Answered or not (a refusal is an answer; one that never came
+		// asked for a check meanwhile): the next probe idleProbe later,
+		// not at the next scan.
+		w.lastRead.Store(time.Now().UnixNano())
 	}()
 }
 
