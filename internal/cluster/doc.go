@@ -28,6 +28,8 @@
 //	                                    their zone's plugins while they parse the graph (not
 //	                                    covered by the hash: checked against the parsed graph
 //	                                    before a step uses the host, warm.go)
+//	ROOT/work/writes/W/N/…              markers of a coordinator's writes: a write sent again after
+//	                                    its answer was lost is not applied twice (writer.go)
 //	ROOT/leader/GRAPH                   the coordinators' election
 //
 // Most calls are offered (offer.go): the coordinator claims the calls it

@@ -111,7 +111,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 			d.zonesOf[n.Plugin] = append(d.zonesOf[n.Plugin], n.Zone)
 		}
 	}
-	d.w = newWriter(o.Client, d.log, o.MaxTxnOps, d.groupOffers)
+	d.w = newWriter(o.Client, d.log, o.MaxTxnOps, d.groupOffers, d.k.Writes()+writerID()+"/")
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); d.watchAgents() }()
 	go func() {

@@ -68,6 +68,10 @@ func (k Keys) Refused(run, node string, rev int64) string {
 	return fmt.Sprintf("%srefused/%s-%d", k.Run(run), node, rev)
 }
 
+// Writes is the prefix of the dispatchers' write markers (writer.commit):
+// under it, each writer's own prefix.
+func (k Keys) Writes() string { return k.Root + "work/writes/" }
+
 // Graph is the prefix of the chunks of the graph of hash hash.
 func (k Keys) Graph(hash string) string { return k.Root + "work/graphs/" + hash + "/" }
 

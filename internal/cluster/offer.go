@@ -122,17 +122,27 @@ type offerGroup struct {
 	// size is the bytes its nested transaction sends: the agent's key
 	// compared, the batch's key and its value as stored (packed).
 	size int
+	// cmps and then are its nested transaction's guard and writes (the
+	// writer adds its own marker to then: writer.commit).
+	cmps []clientv3.Cmp
+	then []clientv3.Op
+}
+
+// txn is g's nested transaction, with extra writes after its own.
+func (g offerGroup) txn(extra ...clientv3.Op) clientv3.Op {
+	return clientv3.OpTxn(g.cmps, append(g.then[:len(g.then):len(g.then)], extra...), nil)
 }
 
 // groupOffers builds the offer batches of reqs (each an offer): one nested
 // transaction per agent (and run), holding while the agent's registration
-// is under the lease the calls were offered for.
-func (d *Dispatcher) groupOffers(reqs []*wreq) (ops []clientv3.Op, groups []offerGroup) {
+// is under the lease the calls were offered for (offerGroup.txn).
+func (d *Dispatcher) groupOffers(reqs []*wreq) []offerGroup {
+	var groups []offerGroup
 	for _, b := range d.planOffers(reqs) {
-		op, g := b.encode()
-		ops, groups = append(ops, op), append(groups, g)
+		_, g := b.encode()
+		groups = append(groups, g)
 	}
-	return ops, groups
+	return groups
 }
 
 // offerBatch is an offer batch planned, not yet encoded.
@@ -223,10 +233,9 @@ func (b *offerBatch) value() []byte {
 // with the bytes it sends.
 func (b *offerBatch) encode() (clientv3.Op, offerGroup) {
 	val := packValue(b.value())
-	op := clientv3.OpTxn(
-		[]clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(b.la.key), "=", b.la.lease)},
-		[]clientv3.Op{clientv3.OpPut(b.g.key, string(val), clientv3.WithLease(b.la.lease))}, nil)
 	g := b.g
+	g.cmps = []clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(b.la.key), "=", b.la.lease)}
+	g.then = []clientv3.Op{clientv3.OpPut(b.g.key, string(val), clientv3.WithLease(b.la.lease))}
 	g.size = len(b.la.key) + len(g.key) + len(val) + offerTxnCost
-	return op, g
+	return g.txn(), g
 }

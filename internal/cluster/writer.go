@@ -2,9 +2,14 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -61,8 +66,17 @@ type writer struct {
 	wg       sync.WaitGroup // the loop and the transactions in flight
 	// group builds the offer batches of the offers of one transaction
 	// (Dispatcher.groupOffers).
-	group func([]*wreq) ([]clientv3.Op, []offerGroup)
+	group func([]*wreq) []offerGroup
 	limit int // the members' --max-txn-ops (0: etcd's default)
+	// marks is this writer's prefix of markers (Keys.Writes, a random id):
+	// a transaction that is not idempotent writes a marker of its own, so
+	// that sent again after its answer was lost it is not applied twice
+	// (commit). seq numbers them.
+	marks string
+	seq   atomic.Int64
+	// lose, in tests, makes the answer of a transaction that committed
+	// look lost (true: as if etcd's answer never came).
+	lose func() bool
 	// expected calls are about to be written (the engine said so,
 	// Dispatcher.Expect): the next transaction waits for them while they
 	// keep coming (expectGap since the last one), until expectUntil at
@@ -133,9 +147,9 @@ type wres struct {
 	key  string // an offer held: its offer batch
 }
 
-func newWriter(cli *clientv3.Client, log *zap.Logger, limit int, group func([]*wreq) ([]clientv3.Op, []offerGroup)) *writer {
+func newWriter(cli *clientv3.Client, log *zap.Logger, limit int, group func([]*wreq) []offerGroup, marks string) *writer {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &writer{cli: cli, log: log, ctx: ctx, cancel: cancel, busy: map[string]bool{}, wake: make(chan struct{}, 1), group: group, limit: limit}
+	w := &writer{cli: cli, log: log, ctx: ctx, cancel: cancel, busy: map[string]bool{}, wake: make(chan struct{}, 1), group: group, limit: limit, marks: marks}
 	w.wg.Add(1)
 	go func() { defer w.wg.Done(); w.loop() }()
 	return w
@@ -371,75 +385,84 @@ func (w *writer) fail(err error) {
 	}
 }
 
+// commit writes batch in one transaction, trying again while etcd is
+// unreachable, and answers its writes. A transaction that is not
+// idempotent (it offers calls or puts items: sent twice, a call could be
+// offered twice, or an item claimed meanwhile be put back unclaimed) is
+// planned once and guarded by a marker of its own (ROOT/work/writes/W/N/):
+// it writes the marker "b" (and each offer batch its marker "gI" in its
+// nested transaction) only if "b" does not exist yet. An attempt whose
+// answer was lost may have committed: the next attempt then writes
+// nothing, and reads the markers to answer as the first one committed
+// (landed). The markers are deleted with the next write.
 func (w *writer) commit(batch []*wreq) {
+	live := batch[:0]
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			if r.done != nil {
+				r.done <- wres{err: r.ctx.Err()}
+			}
+			continue
+		}
+		live = append(live, r)
+	}
+	batch = live
+	if len(batch) == 0 {
+		return
+	}
+	var ops []clientv3.Op
+	var offers []*wreq
+	for _, r := range batch {
+		if r.offer != nil {
+			offers = append(offers, r)
+			continue
+		}
+		ops = append(ops, r.ops...)
+	}
+	plain := len(ops)
+	mark := w.markOf(batch)
+	var groups []offerGroup
+	if len(offers) > 0 {
+		groups = w.group(offers)
+		for i, g := range groups {
+			if mark != "" {
+				ops = append(ops, g.txn(clientv3.OpPut(mark+"g"+strconv.Itoa(i), "")))
+			} else {
+				ops = append(ops, g.txn())
+			}
+		}
+	}
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		var ops []clientv3.Op
-		var offers []*wreq
-		live := batch[:0]
-		for _, r := range batch {
-			if r.ctx.Err() != nil {
-				if r.done != nil {
-					r.done <- wres{err: r.ctx.Err()}
-				}
-				continue
-			}
-			live = append(live, r)
-			if r.offer != nil {
-				offers = append(offers, r)
-				continue
-			}
-			ops = append(ops, r.ops...)
-		}
-		batch = live
-		if len(batch) == 0 {
-			return
-		}
-		plain := len(ops)
-		var groups []offerGroup
-		if len(offers) > 0 {
-			var gops []clientv3.Op
-			gops, groups = w.group(offers)
-			ops = append(ops, gops...)
-		}
 		ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
-		resp, err := w.cli.Txn(ctx).Then(ops...).Commit()
+		txn := w.cli.Txn(ctx)
+		if mark != "" {
+			txn = txn.If(clientv3.Compare(clientv3.CreateRevision(mark+"b"), "=", 0)).
+				Then(append(ops[:len(ops):len(ops)], clientv3.OpPut(mark+"b", ""))...).
+				Else(clientv3.OpGet(mark, clientv3.WithPrefix(), clientv3.WithKeysOnly()))
+		} else {
+			txn = txn.Then(ops...)
+		}
+		resp, err := txn.Commit()
 		cancel()
+		if err == nil && w.lose != nil && w.lose() {
+			resp, err = nil, errors.New("test: the answer was lost")
+		}
 		if err == nil {
-			for i, g := range groups {
-				tr := resp.Responses[plain+i].GetResponseTxn()
-				held := tr != nil && tr.Succeeded
-				for _, r := range g.offers {
-					res := wres{rev: resp.Header.Revision, held: held}
-					if held {
-						res.key = g.key
-					}
-					r.done <- res
+			if mark != "" {
+				w.cleanUp("writes/"+mark, clientv3.OpDelete(mark, clientv3.WithPrefix()))
+				if !resp.Succeeded {
+					w.landed(batch, groups, mark, resp)
+					return
 				}
 			}
-			off := 0
-			for _, r := range batch {
-				if r.offer != nil {
-					continue
-				}
-				held := true
-				for i, op := range r.ops {
-					if op.IsTxn() && off+i < len(resp.Responses) {
-						if tr := resp.Responses[off+i].GetResponseTxn(); tr == nil || !tr.Succeeded {
-							held = false
-						}
-					}
-				}
-				off += len(r.ops)
-				if r.done != nil {
-					r.done <- wres{rev: resp.Header.Revision, held: held}
-				}
-			}
+			w.answer(batch, groups, plain, resp)
 			return
 		}
 		if permanent(err) && w.ctx.Err() == nil {
 			// Refused for what it holds (too many operations, too large):
-			// trying again would not change that. Halves may pass; a
-			// single write that etcd refuses fails, saying why.
+			// trying again would not change that, and nothing of it was
+			// written. Halves may pass; a single write that etcd refuses
+			// fails, saying why.
 			if len(batch) > 1 {
 				h := len(batch) / 2
 				w.commit(batch[:h])
@@ -459,6 +482,95 @@ func (w *writer) commit(batch []*wreq) {
 		}
 		w.log.Warn("write work to etcd: trying again", zap.Error(err))
 		sleep(w.ctx, wait)
+	}
+}
+
+// markOf returns the marker prefix of batch's transaction, "" when it is
+// idempotent and needs none: only deletes, and puts of the same value
+// under a guard (withdrawals).
+func (w *writer) markOf(batch []*wreq) string {
+	if w.marks == "" {
+		return ""
+	}
+	for _, r := range batch {
+		need := r.offer != nil
+		for _, op := range r.ops {
+			need = need || op.IsPut()
+		}
+		if need {
+			return w.marks + strconv.FormatInt(w.seq.Add(1), 10) + "/"
+		}
+	}
+	return ""
+}
+
+// answer answers batch's writes from the answer of the transaction that
+// committed them: offers in groups (the transaction's nested ones after
+// the plain operations), the others in order.
+func (w *writer) answer(batch []*wreq, groups []offerGroup, plain int, resp *clientv3.TxnResponse) {
+	for i, g := range groups {
+		tr := resp.Responses[plain+i].GetResponseTxn()
+		held := tr != nil && tr.Succeeded
+		for _, r := range g.offers {
+			res := wres{rev: resp.Header.Revision, held: held}
+			if held {
+				res.key = g.key
+			}
+			r.done <- res
+		}
+	}
+	off := 0
+	for _, r := range batch {
+		if r.offer != nil {
+			continue
+		}
+		held := true
+		for i, op := range r.ops {
+			if op.IsTxn() && off+i < len(resp.Responses) {
+				if tr := resp.Responses[off+i].GetResponseTxn(); tr == nil || !tr.Succeeded {
+					held = false
+				}
+			}
+		}
+		off += len(r.ops)
+		if r.done != nil {
+			r.done <- wres{rev: resp.Header.Revision, held: held}
+		}
+	}
+}
+
+// landed answers batch's writes when an earlier attempt of its
+// transaction committed and its answer was lost: at the revision of its
+// marker, each offer batch held if its marker was written. A plain write
+// with a nested transaction cannot tell whether that held: none is
+// waited for (withdrawals are written without waiting).
+func (w *writer) landed(batch []*wreq, groups []offerGroup, mark string, resp *clientv3.TxnResponse) {
+	var rev int64
+	held := map[string]bool{}
+	if len(resp.Responses) > 0 {
+		for _, kv := range resp.Responses[0].GetResponseRange().GetKvs() {
+			name := strings.TrimPrefix(string(kv.Key), mark)
+			held[name] = true
+			if name == "b" {
+				rev = kv.ModRevision
+			}
+		}
+	}
+	w.log.Info("write work to etcd: the earlier attempt had committed (its answer was lost); not written again", zap.Int("writes", len(batch)), zap.Int64("revision", rev))
+	for i, g := range groups {
+		h := held["g"+strconv.Itoa(i)]
+		for _, r := range g.offers {
+			res := wres{rev: rev, held: h}
+			if h {
+				res.key = g.key
+			}
+			r.done <- res
+		}
+	}
+	for _, r := range batch {
+		if r.offer == nil && r.done != nil {
+			r.done <- wres{rev: rev, held: true}
+		}
 	}
 }
 
@@ -511,4 +623,12 @@ func (w *writer) requeue(reqs []*wreq) {
 	for _, r := range reqs {
 		w.enqueue(r)
 	}
+}
+
+// writerID is a writer's own name under Keys.Writes: random, so that no
+// other writer, of this process or another, ever writes its markers.
+func writerID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
