@@ -82,6 +82,9 @@ type Agent struct {
 	queue   []string             // item keys, oldest first (stale ones skipped)
 	running map[string]*running  // item key → the call this agent runs
 	hosts   map[string]*localHost
+	// loseClaim, in tests, makes the answer of a claim that committed
+	// look lost.
+	loseClaim func() bool
 	// warmups are the warm-ups Run's prefetch started (warm.go, graph.go);
 	// stopped is set once Run waits for them before its final close of
 	// the hosts: no warm-up starts, and no host is built, after it
@@ -478,64 +481,6 @@ func (a *Agent) announce(cls []claimable) {
 	for t, n := range counts {
 		if b, ok := t.lh.h.(interface{ Expect(string, int) }); ok && n > 1 {
 			b.Expect(t.plugin, n)
-		}
-	}
-}
-
-// claim takes the items of batch in one transaction, each with a nested
-// compare-and-swap: the item is still the one seen (its revision) and
-// nobody claimed it. A claim lives under the agent's lease, and marks its
-// item claimed; its revision fences the result. It returns those taken.
-func (a *Agent) claim(ctx context.Context, batch []claimable) []claimable {
-	a.mu.Lock()
-	lease := a.lease
-	a.mu.Unlock()
-	if lease == 0 || len(batch) == 0 {
-		a.requeue(batch)
-		return nil
-	}
-	ops := make([]clientv3.Op, len(batch))
-	for i, cl := range batch {
-		run, node := cl.c.item.Req.RunID, cl.c.item.Req.NodeID
-		ck := a.opts.Keys.Claim(run, node)
-		val, _ := json.Marshal(Claim{Agent: a.opts.Name, Call: cl.c.item.Call})
-		marked := cl.c.item
-		marked.ClaimedBy = a.opts.Name
-		ival, _ := json.Marshal(marked)
-		ops[i] = clientv3.OpTxn(
-			[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(cl.key), "=", cl.c.rev), clientv3.Compare(clientv3.CreateRevision(ck), "=", 0)},
-			[]clientv3.Op{clientv3.OpPut(ck, string(val), clientv3.WithLease(lease)), clientv3.OpPut(cl.key, string(ival))}, nil)
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	resp, err := a.opts.Client.Txn(cctx).Then(ops...).Commit()
-	if err != nil {
-		a.log.Warn("claim failed: trying again", zap.Int("items", len(batch)), zap.Error(err))
-		a.requeue(batch) // seen again here, or at the item's next change
-		sleep(ctx, 200*time.Millisecond)
-		return nil
-	}
-	var out []claimable
-	for i, r := range resp.Responses {
-		if tr := r.GetResponseTxn(); tr != nil && tr.Succeeded {
-			cl := batch[i]
-			cl.rev = resp.Header.Revision
-			trace(cl.c.item.Req.NodeID, "claimed")
-			out = append(out, cl)
-		}
-	}
-	a.claimed.Add(int64(len(out)))
-	return out
-}
-
-// requeue makes items candidates again after a failed claim.
-func (a *Agent) requeue(batch []claimable) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, cl := range batch {
-		if _, ok := a.cand[cl.key]; !ok {
-			a.cand[cl.key] = cl.c
-			a.queue = append(a.queue, cl.key)
 		}
 	}
 }
