@@ -60,6 +60,9 @@ type DispatcherOptions struct {
 // has agents go to them through etcd, the others to the local host.
 type Dispatcher struct {
 	o DispatcherOptions
+	// loseAnswer, in tests, makes the answer of a lost agent's put-back
+	// that committed look lost (lost.go).
+	loseAnswer func() bool
 	// hash is the graph's hash, computed once: hashing the source is
 	// linear in the graph's size, too dear once per call.
 	hash string

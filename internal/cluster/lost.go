@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,19 +28,40 @@ func (rw *runWork) lost(c *call, agent string, claimRev int64, it Item, itemRev 
 		resp, err := d.o.Client.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(k.Item(rw.run, c.node)), "=", itemRev),
 				clientv3.Compare(clientv3.Version(k.Result(rw.run, c.node)), "=", 0)).
-			Then(clientv3.OpPut(k.Item(rw.run, c.node), string(val))).Commit()
+			Then(clientv3.OpPut(k.Item(rw.run, c.node), string(val))).
+			Else(clientv3.OpGet(k.Item(rw.run, c.node))).Commit()
 		cancel()
+		if err == nil && d.loseAnswer != nil && d.loseAnswer() {
+			resp, err = nil, errors.New("test: the answer was lost")
+		}
 		if err != nil {
 			d.log.Warn("put back a lost agent's step: etcd unreachable, trying again", zap.String("node", c.node), zap.Error(err))
 			sleep(d.ctx, time.Second)
 			continue
 		}
-		if !resp.Succeeded {
-			return
+		if !resp.Succeeded && !putBackAlready(resp, itemRev, agent, it.Call) {
+			return // handed back, or a result came
 		}
 		rw.journalLost(c.node, agent, claimRev, it.Zone)
 		return
 	}
+}
+
+// putBackAlready reports whether the item read by lost's transaction
+// (its Else) is lost's own put-back, written by an earlier attempt whose
+// answer was lost: written after itemRev, for call, naming agent as lost
+// (claimed since by another agent, or not). Then it is journaled all the
+// same.
+func putBackAlready(resp *clientv3.TxnResponse, itemRev int64, agent, call string) bool {
+	if len(resp.Responses) == 0 {
+		return false
+	}
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	if len(kvs) != 1 || kvs[0].ModRevision <= itemRev {
+		return false
+	}
+	var it Item
+	return json.Unmarshal(kvs[0].Value, &it) == nil && it.Call == call && it.LostAgent == agent && it.CheckFirst
 }
 
 // journalLost journals node "left running by lost agent".
