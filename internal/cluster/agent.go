@@ -85,6 +85,9 @@ type Agent struct {
 	// loseClaim, in tests, makes the answer of a claim that committed
 	// look lost.
 	loseClaim func() bool
+	// loseResult, in tests, makes the answer of a result write that
+	// committed look lost.
+	loseResult func() bool
 	// warmups are the warm-ups Run's prefetch started (warm.go, graph.go);
 	// stopped is set once Run waits for them before its final close of
 	// the hosts: no warm-up starts, and no host is built, after it

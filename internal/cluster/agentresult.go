@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -238,6 +239,9 @@ func (a *Agent) writeResults(hard context.Context, batch []*pendingResult) {
 		ctx, cancel := context.WithTimeout(hard, 10*time.Second)
 		resp, err := a.opts.Client.Txn(ctx).Then(ops...).Commit()
 		cancel()
+		if err == nil && a.loseResult != nil && a.loseResult() {
+			resp, err = nil, errors.New("test: the answer was lost")
+		}
 		if err == nil {
 			var refused []clientv3.Op
 			refuse := func(p *pendingResult, r Result) {

@@ -33,6 +33,13 @@ type runWork struct {
 	// waiting are results waiting for their peers (waveHold).
 	waiting   []answered
 	waveTimer *time.Timer
+	// applied are the results applied lately, by call and claim revision
+	// (at most maxApplied, oldest forgotten first): a result an agent
+	// wrote again after its first write's answer was lost is refused by
+	// fencing (its offer batch gone with that first write) and written
+	// aside; it is the one applied, not a late result (refused, lost.go).
+	applied      map[string]bool
+	appliedOrder []string
 }
 
 // call is one call in flight on an agent.
@@ -492,6 +499,7 @@ func (rw *runWork) handle(evs []*clientv3.Event) {
 		}
 		delete(rw.calls, r.Node)
 		rw.releaseLocked(c)
+		rw.appliedLocked(r)
 		out = append(out, rw.answerLocked(c, r)...)
 	}
 	for _, kv := range results {

@@ -42,3 +42,7 @@ func (a *Agent) Busy() int { return a.busy() }
 // GraphParsed reports whether the agents of this process hold the graph
 // of hash hash parsed under file (parsedGraphs).
 func GraphParsed(hash, file string) bool { return parsedAlready(hash, file) }
+
+// LoseResultAnswers makes the answers of a's result writes that committed
+// look lost while f says so (the write committed, its answer never came).
+func (a *Agent) LoseResultAnswers(f func() bool) { a.loseResult = f }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -85,6 +86,16 @@ func (rw *runWork) refused(kv *mvccpb.KeyValue) {
 	if r.Node != "" {
 		p.node = r.Node
 	}
+	if r.Call != "" && rw.wasApplied(r) {
+		// Not late: the agent wrote this result again after the answer
+		// to its first write was lost, and the first one was applied.
+		d.log.Info("a result written twice (the answer to its first write was lost): applied once, not journaled as refused",
+			zap.String("run", rw.run), zap.String("node", p.node), zap.String("agent", r.Agent), zap.Int64("claim", r.ClaimRev))
+		ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+		defer cancel()
+		d.o.Client.Delete(ctx, string(kv.Key))
+		return
+	}
 	what := string(r.Status)
 	if r.Op == opCheck {
 		what = fmt.Sprintf("restored=%v", r.Restored)
@@ -115,3 +126,34 @@ func (rw *runWork) journal(e *state.Entry) error {
 	}
 	return nil
 }
+
+// maxApplied bounds runWork.applied: a repeat comes within seconds of the
+// result it repeats.
+const maxApplied = 1 << 14
+
+// appliedLocked remembers that r was applied; rw.mu is held.
+func (rw *runWork) appliedLocked(r Result) {
+	if rw.applied == nil {
+		rw.applied = map[string]bool{}
+	}
+	key := appliedKey(r)
+	if rw.applied[key] {
+		return
+	}
+	rw.applied[key] = true
+	rw.appliedOrder = append(rw.appliedOrder, key)
+	if len(rw.appliedOrder) > maxApplied {
+		delete(rw.applied, rw.appliedOrder[0])
+		rw.appliedOrder = rw.appliedOrder[1:]
+	}
+}
+
+// wasApplied reports whether r (written aside as refused) is a result
+// applied already: the same call, under the same claim.
+func (rw *runWork) wasApplied(r Result) bool {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	return rw.applied[appliedKey(r)]
+}
+
+func appliedKey(r Result) string { return r.Call + "@" + strconv.FormatInt(r.ClaimRev, 10) }
