@@ -25,7 +25,9 @@ import (
 // nothing, and reads the markers to answer as the first one committed
 // (landed). The markers are deleted with the next write.
 func (w *writer) commit(batch []*wreq) {
-	live := batch[:0]
+	// A new slice: the loop frees the nodes of the batch it took
+	// (writer.loop), all of them, once this returns.
+	live := make([]*wreq, 0, len(batch))
 	for _, r := range batch {
 		if r.ctx.Err() != nil {
 			if r.done != nil {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -116,5 +117,32 @@ func TestWriterIdempotentUnmarked(t *testing.T) {
 	off := &wreq{offer: &offer{}}
 	if m := w.markOf([]*wreq{off}); m != "/m/w/2/" {
 		t.Errorf("an offer: marker %q, want /m/w/2/", m)
+	}
+}
+
+// TestWriterCancelledWriteFreesItsNode: a write whose caller gave up
+// before its transaction went is dropped from it, and its node is free for
+// the next write. Before, dropping it shifted the batch the writer's loop
+// frees afterwards: the node of the dropped write stayed busy, and every
+// later write of that node (the call's withdrawal, the node's next
+// attempt) waited forever.
+func TestWriterCancelledWriteFreesItsNode(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	cli := c.Client(t)
+	w := newWriter(cli, zap.NewNop(), 0, nil, NewKeys("/busy/").Writes()+writerID()+"/")
+	defer w.close()
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	w.expect(2) // both in one transaction
+	if _, err := w.do(gone, "n1", clientv3.OpPut("/busy/n1", "first")); err == nil {
+		t.Fatal("a write whose context is done: no error")
+	}
+	ctx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	if _, err := w.do(ctx, "n2", clientv3.OpPut("/busy/n2", "v")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.do(ctx, "n1", clientv3.OpPut("/busy/n1", "second")); err != nil {
+		t.Fatalf("n1's next write: %v (its node left busy)", err)
 	}
 }
