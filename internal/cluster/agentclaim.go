@@ -47,10 +47,8 @@ func (a *Agent) claim(ctx context.Context, batch []claimable) []claimable {
 		// an item this agent claimed says so, and no other agent takes
 		// it while this agent's lease lives. Read what was claimed
 		// before anything else: claimed, it is this agent's to run.
-		if got, known := a.claimedAnyway(ctx, batch, lease); known {
-			if len(got) > 0 {
-				a.log.Info("claim: the answer was lost, the claims had committed", zap.Int("items", len(got)))
-			}
+		if got := a.claimedAnyway(ctx, batch, lease); len(got) > 0 {
+			a.log.Info("claim: the answer was lost, the claims had committed", zap.Int("items", len(got)))
 			var rest []claimable
 			for _, cl := range batch {
 				if !slices.ContainsFunc(got, func(g claimable) bool { return g.key == cl.key }) {
@@ -81,11 +79,11 @@ func (a *Agent) claim(ctx context.Context, batch []claimable) []claimable {
 
 // claimedAnyway reads, after a claim whose answer was lost, which of
 // batch's calls this agent claimed: a claim under lease naming this agent
-// and the call (its create revision the claim's). known is false when
-// etcd could not be read before ctx ended (nothing claimed is then known:
-// the caller tries again, and an item that says claimed is not taken by
-// another agent while this one's lease lives).
-func (a *Agent) claimedAnyway(ctx context.Context, batch []claimable, lease clientv3.LeaseID) (got []claimable, known bool) {
+// and the call (its create revision the claim's). It tries again while
+// etcd cannot be read, until ctx ends (nothing known claimed then: the
+// caller tries the claims again, and an item that says claimed is not
+// taken by another agent while this one's lease lives).
+func (a *Agent) claimedAnyway(ctx context.Context, batch []claimable, lease clientv3.LeaseID) (got []claimable) {
 	gets := make([]clientv3.Op, len(batch))
 	for i, cl := range batch {
 		gets[i] = clientv3.OpGet(a.opts.Keys.Claim(cl.c.item.Req.RunID, cl.c.item.Req.NodeID))
@@ -113,9 +111,9 @@ func (a *Agent) claimedAnyway(ctx context.Context, batch []claimable, lease clie
 			trace(cl.c.item.Req.NodeID, "claimed")
 			got = append(got, cl)
 		}
-		return got, true
+		return got
 	}
-	return nil, false
+	return nil
 }
 
 // requeue makes items candidates again after a failed claim.
